@@ -1,0 +1,3 @@
+from leadq.cli import main
+
+main()

@@ -1,0 +1,330 @@
+"""Bind leads and events files to a compiled model's engine tables.
+
+Binding renames columns by the model's mappings, checks that every field a
+rule reads exists, turns values that rules compare as numbers into doubles,
+normalizes email keys, and converts event times to UTC microseconds with the
+local day and week in the model's time zone. Every engine reads the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadq.compiler.layout import Layout, ValueColumns
+from leadq.engines import EngineTables
+from leadq.errors import InputError
+from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
+from leadq.model.schema import ScoringModel
+
+log = logging.getLogger("leadq.scoring")
+
+EVENT_ALIASES = {
+    "event_id": ("event_id", "message_id", "messageId", "id"),
+    "event": ("event", "event_name", "name"),
+    "timestamp": ("timestamp", "ts", "time", "occurred_at"),
+    "properties": ("properties",),
+}
+KEY_ALIASES = ("lead_key", "user_id", "userId")
+NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+@dataclass
+class BindReport:
+    leads: int = 0
+    duplicate_keys: int = 0
+    events: int = 0
+    events_without_lead: int = 0
+
+
+def bind(
+    model: ScoringModel,
+    layout: Layout,
+    leads: SourceTable,
+    events: SourceTable | None,
+    *,
+    timezone: str | None = None,
+) -> tuple[EngineTables, BindReport]:
+    report = BindReport()
+    lead_table = bind_leads(model, layout, leads, report)
+    if events is None:
+        event_table = empty_events(layout)
+    else:
+        event_table = bind_events(model, layout, events, timezone, report)
+        known = pc.is_in(event_table["lead_key"], value_set=lead_table["lead_key"])
+        report.events_without_lead = len(event_table) - pc.sum(known).as_py() if len(event_table) else 0
+    return EngineTables(lead_table, event_table), report
+
+
+# Leads
+
+
+def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -> pa.Table:
+    table = _renamed(source, model.columns, "columns")
+    key = _required_column(table, model.key, source, "the lead key (`key:` in the model)")
+    keys = _lead_keys(key, model.key, source)
+    columns = {"lead_key": keys}
+    for field, value_columns in layout.lead_fields.items():
+        values = _field_values(table, field, source)
+        columns.update(_value_columns(values, value_columns, source, field))
+    bound = pa.table(columns)
+    bound, report.duplicate_keys = _last_row_per_key(bound)
+    report.leads = len(bound)
+    return bound
+
+
+def _renamed(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
+    table = source.table
+    names = list(table.column_names)
+    for column in mapping:
+        if column not in names:
+            raise InputError(
+                f"the model's `{section}:` maps column {column!r}, which the file "
+                f"does not have; its columns are: {_list(names)}. Fix the mapping "
+                "or the file's header",
+                file=source.path,
+            )
+    renamed = [mapping.get(name, name) for name in names]
+    duplicates = sorted({name for name in renamed if renamed.count(name) > 1})
+    if duplicates:
+        raise InputError(
+            f"after the model's `{section}:` mapping, several columns are named "
+            f"{_list(duplicates)}; map only one column to each field",
+            file=source.path,
+        )
+    return table.rename_columns(renamed)
+
+
+def _required_column(table: pa.Table, name: str, source: SourceTable, role: str):
+    if name not in table.column_names:
+        raise InputError(
+            f"missing column {name!r}, {role}; the file's columns are: "
+            f"{_list(table.column_names)}",
+            file=source.path,
+        )
+    return table[name]
+
+
+def _field_values(table: pa.Table, field: str, source: SourceTable):
+    if field not in table.column_names:
+        raise InputError(
+            f"a rule of the model reads the lead field {field!r}, which the file "
+            f"does not have; its columns are: {_list(table.column_names)}. Add the "
+            "column, or map an existing one to it under `columns:` in the model",
+            file=source.path,
+        )
+    return table[field]
+
+
+def _lead_keys(values, key_name: str, source: SourceTable) -> pa.ChunkedArray:
+    keys = _normalized_keys(values, key_name)
+    empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, ""))
+    if pc.any(empty).as_py():
+        row = _first_true(empty)
+        kind, number = source.line_numbers(row)
+        raise InputError(
+            f"the lead key {key_name!r} is empty; every lead needs one. Fill it "
+            "in or remove the row",
+            file=source.path,
+            column=key_name,
+            **{kind: number},
+        )
+    return keys
+
+
+def _last_row_per_key(table: pa.Table) -> tuple[pa.Table, int]:
+    """Keep the last row of each lead key, as an import would."""
+    indexed = table.append_column("_position", pa.array(range(len(table)), pa.int64()))
+    last = indexed.group_by("lead_key", use_threads=False).aggregate([("_position", "max")])
+    if len(last) == len(table):
+        return table, 0
+    keep = pc.sort_indices(last["_position_max"])
+    positions = pc.take(last["_position_max"], keep)
+    return table.take(positions), len(table) - len(last)
+
+
+# Events
+
+
+def empty_events(layout: Layout) -> pa.Table:
+    fields = [
+        pa.field("event_row", pa.int64()),
+        pa.field("event_id", pa.string()),
+        pa.field("lead_key", pa.string()),
+        pa.field("event_name", pa.string()),
+        pa.field("ts", pa.int64()),
+        pa.field("local_day", pa.int32()),
+        pa.field("local_week", pa.int32()),
+    ]
+    for columns in layout.properties.values():
+        fields.append(pa.field(columns.text, pa.string()))
+        if columns.number:
+            fields.append(pa.field(columns.number, pa.float64()))
+    return pa.schema(fields).empty_table()
+
+
+def bind_events(model, layout: Layout, source: SourceTable, timezone, report) -> pa.Table:
+    table = _renamed(source, model.event_columns, "event_columns")
+    names = _event_column_names(table, model.key, source)
+    count = len(table)
+
+    micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
+    days = local_days(micros, model.timezone)
+    columns = {
+        "event_row": pa.array(range(count), pa.int64()),
+        "event_id": _event_ids(table, names.get("event_id"), count),
+        "lead_key": _normalized_keys(table[names["key"]], model.key),
+        "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
+        "ts": micros,
+        "local_day": days,
+        "local_week": week_of_day(days),
+    }
+    for name, value_columns in layout.properties.items():
+        values = _property_values(table, name, names.get("properties"), source)
+        columns.update(_value_columns(values, value_columns, source, name))
+    report.events = count
+    return pa.table(columns)
+
+
+def _event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[str, str]:
+    present = table.column_names
+    names: dict[str, str] = {}
+    for role, aliases in EVENT_ALIASES.items():
+        found = next((alias for alias in aliases if alias in present), None)
+        if found:
+            names[role] = found
+    key_found = next((a for a in (key, *KEY_ALIASES) if a in present), None)
+    if key_found:
+        names["key"] = key_found
+    required = {"key": key, "event": "event", "timestamp": "timestamp"}
+    for role, default in required.items():
+        if role not in names:
+            raise InputError(
+                f"missing the {role if role != 'key' else 'lead key'} column "
+                f"(expected {default!r}); the file's columns are: {_list(present)}. "
+                "Rename it, or map it under `event_columns:` in the model",
+                file=source.path,
+            )
+    return names
+
+
+def _event_ids(table: pa.Table, column: str | None, count: int) -> pa.Array:
+    # Events without an id are all distinct: each gets one from its row.
+    row_ids = pc.binary_join_element_wise("leadq-row-", pc.cast(pa.array(range(count), pa.int64()), pa.string()), "")
+    if column is None:
+        return row_ids
+    ids = pc.utf8_trim_whitespace(_as_text(table[column]))
+    ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
+    return pc.coalesce(ids, row_ids)
+
+
+def _normalized_keys(values, key_name: str):
+    """Trim keys; emails are also lower-cased, so addresses match in any case."""
+    keys = pc.utf8_trim_whitespace(_as_text(values))
+    if key_name == "email":
+        keys = pc.utf8_lower(keys)
+    return keys
+
+
+def _property_values(table: pa.Table, name: str, json_column: str | None, source: SourceTable):
+    """Return a property's values: its own column, else from the JSON column.
+
+    A file with neither has no such property on any event: the values are
+    NULL, so rules that test the property match none of its events.
+    """
+    if name in table.column_names:
+        return table[name]
+    if json_column is None:
+        return pa.nulls(len(table), pa.string())
+    return _json_property(table[json_column], name, source, json_column)
+
+
+def _json_property(values, name: str, source: SourceTable, column: str):
+    """Extract one property from JSON object text; DuckDB parses it fast."""
+    text = _as_text(values)
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.register("input", pa.table({"properties": text}))
+        valid = connection.sql(
+            "SELECT properties IS NULL OR json_valid(properties) AS ok FROM input"
+        ).to_arrow_table()["ok"]
+        if not pc.all(valid).as_py():
+            _raise_bad_json(text, valid, source, column)
+        path = "$." + json.dumps(name)
+        extracted = connection.sql(
+            "SELECT json_extract_string(properties, ?) AS value FROM input",
+            params=[path],
+        ).to_arrow_table()["value"]
+    finally:
+        connection.close()
+    return extracted
+
+
+def _raise_bad_json(text, valid, source: SourceTable, column: str):
+    row = _first_true(pc.invert(valid))
+    kind, number = source.line_numbers(row)
+    value = text[row].as_py()
+    raise InputError(
+        f"invalid JSON {_short(value)}; write the properties as a JSON object, "
+        'for example {"url": "/pricing"}',
+        file=source.path,
+        column=column,
+        **{kind: number},
+    )
+
+
+# Values
+
+
+def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str) -> dict:
+    text = _as_text(values)
+    bound = {columns.text: text}
+    if columns.number:
+        bound[columns.number] = _as_number(values, text, source, name)
+    return bound
+
+
+def _as_text(values) -> pa.ChunkedArray:
+    if pa.types.is_string(values.type):
+        return values
+    return pc.cast(values, pa.string())
+
+
+def _as_number(values, text, source: SourceTable, name: str):
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        return pc.cast(values, pa.float64())
+    trimmed = pc.utf8_trim_whitespace(text)
+    blank = pc.or_kleene(pc.is_null(trimmed), pc.equal(trimmed, ""))
+    valid = pc.or_kleene(blank, pc.match_substring_regex(trimmed, NUMBER_PATTERN))
+    if not pc.all(valid).as_py():
+        row = _first_true(pc.invert(valid))
+        kind, number = source.line_numbers(row)
+        raise InputError(
+            f"{_short(trimmed[row].as_py())} is not a number, but a rule compares "
+            f"{name!r} as one; write a plain number such as 1200 (no thousands "
+            "separators, currency or units), or leave the cell empty",
+            file=source.path,
+            column=name,
+            **{kind: number},
+        )
+    cleaned = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
+    return pc.cast(cleaned, pa.float64())
+
+
+def _first_true(mask) -> int:
+    return pc.index(mask, True).as_py()
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _list(names) -> str:
+    return ", ".join(repr(str(name)) for name in names) or "(none)"
+

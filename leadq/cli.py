@@ -1,0 +1,339 @@
+"""The `leadq` command: a thin layer over the scoring library.
+
+Exit codes: 0 success; 2 invalid input (a model file, a data file or an
+option); 1 any other failure of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from leadq.errors import LeadNotFound, LeadqError
+from leadq.explain import explain_panel
+from leadq.model.loading import default_model_text, load_model
+from leadq.model.schema import ScoringModel
+from leadq.output import (
+    console,
+    counts_table,
+    format_for,
+    leads_table,
+    write_file,
+    write_stdout,
+)
+from leadq.outcomes import outcome_report
+from leadq.scoring import parse_as_of, resolve_model, score_files
+
+app = typer.Typer(
+    help="Score, classify and explain leads with a model file compiled to SQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+class Engine(str, Enum):
+    duckdb = "duckdb"
+    sqlite = "sqlite"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+EventsOption = Annotated[
+    Optional[Path],
+    typer.Option("--events", "-e", help="Events file: CSV, Parquet or JSON lines."),
+]
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option("--model", "-m", help="Model file (YAML). Default: the built-in B2B model."),
+]
+AsOfOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--as-of",
+        help="Score as of this ISO 8601 time; without an offset it is in the "
+        "model's time zone. Default: now.",
+    ),
+]
+EngineOption = Annotated[Engine, typer.Option("--engine", help="SQL engine that runs the model.")]
+EncodingOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV files when not UTF-8, such as cp1252.",
+    ),
+]
+TimezoneOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--timezone",
+        help="IANA time zone of event timestamps written without an offset.",
+    ),
+]
+
+
+@app.command()
+def score(
+    leads: Annotated[Path, typer.Argument(help="Leads file: CSV, Parquet or JSON lines.")],
+    events: EventsOption = None,
+    model: ModelOption = None,
+    as_of: AsOfOption = None,
+    engine: EngineOption = Engine.duckdb,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write results to this file.")
+    ] = None,
+    fmt: Annotated[
+        Optional[Format],
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format. Default: table on the terminal, or from the "
+            "--output file's extension.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="Rows of the table format to show; 0 shows all.")
+    ] = 20,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Score and classify leads, ranked by stage and score, with reasons."""
+    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    chosen = format_for(output, fmt.value if fmt else None)
+    if chosen == "parquet" and output is None:
+        raise typer.BadParameter("parquet output needs --output FILE", param_hint="--format")
+    if chosen == "table":
+        _print_table(run, limit)
+        if output is not None:
+            write_file(run.leads, output, "csv")
+        return
+    if output is None:
+        write_stdout(run.leads, chosen)
+        return
+    write_file(run.leads, output, chosen)
+    err = console(stderr=True)
+    err.print(f"wrote {len(run.leads)} leads to {output}")
+    err.print(counts_table(run.stage_counts()))
+
+
+@app.command()
+def explain(
+    lead_ids: Annotated[list[str], typer.Argument(help="Lead ids (or emails) to explain.")],
+    leads: Annotated[Path, typer.Option("--leads", "-l", help="Leads file.")],
+    events: EventsOption = None,
+    model: ModelOption = None,
+    as_of: AsOfOption = None,
+    engine: EngineOption = Engine.duckdb,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Print every rule's contribution and the rule that decided the stage."""
+    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    found = []
+    for lead_id in lead_ids:
+        lead = run.find(lead_id)
+        if lead is None:
+            raise LeadNotFound(
+                f"lead {lead_id!r} is not in {leads}; lead ids are matched on the "
+                f"model's key field {run.model.key!r}"
+            )
+        found.append(lead)
+    if as_json:
+        _print_explanations_json(run, found)
+        return
+    out = console()
+    for lead in found:
+        out.print(explain_panel(run, lead))
+
+
+@app.command()
+def validate(model: Annotated[Path, typer.Argument(help="Model file to check.")]) -> None:
+    """Check a model file; errors name the line, the field and the fix."""
+    checked = load_model(model)
+    sections = _rule_counts(checked)
+    console().print(f"{model}: valid ({sections})", markup=False)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the schema to this file.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of model files, for editors."""
+    document = ScoringModel.model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "leadq scoring model"
+    text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the model.")] = Path("model.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the built-in default model, with comments, to edit."""
+    if path.exists() and not force:
+        raise typer.BadParameter(
+            f"{path} already exists; pass --force to overwrite it", param_hint="PATH"
+        )
+    path.write_text(default_model_text(), encoding="utf-8")
+    console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
+
+
+@app.command()
+def report(
+    leads: Annotated[Path, typer.Argument(help="Leads file.")],
+    outcome_column: Annotated[
+        str,
+        typer.Option(
+            "--outcome-column",
+            help="Leads file column that is 1 (or true, yes) for converted leads.",
+        ),
+    ],
+    events: EventsOption = None,
+    model: ModelOption = None,
+    as_of: AsOfOption = None,
+    engine: EngineOption = Engine.duckdb,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Conversion rate per stage and per grade, from an outcome column."""
+    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    out = console()
+    for table in outcome_report(run, leads, outcome_column, encoding):
+        out.print(table)
+
+
+def _score(leads, events, model_path, as_of, engine, encoding, timezone):
+    model = resolve_model(model_path)
+    moment = parse_as_of(as_of, model)
+    with _progress() as step:
+        return score_files(
+            leads,
+            events,
+            model=model,
+            as_of=moment,
+            engine=engine.value,
+            encoding=encoding,
+            timezone=timezone,
+            step=step,
+        )
+
+
+@contextmanager
+def _progress():
+    """Show the pipeline's steps on stderr once a run has taken a second."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("starting", total=None)
+    timer = threading.Timer(1.0, progress.start)
+    timer.daemon = True
+
+    @contextmanager
+    def step(name: str):
+        progress.update(task, description=name)
+        yield
+
+    timer.start()
+    try:
+        yield step
+    finally:
+        timer.cancel()
+        if progress.live.is_started:
+            progress.stop()
+
+
+def _print_table(run, limit: int) -> None:
+    out = console()
+    as_of = run.as_of.isoformat().replace("+00:00", "Z")
+    out.print(
+        f"{len(run.leads)} leads scored as of {as_of} with {run.model.name!r} on {run.engine}",
+        markup=False,
+    )
+    out.print(leads_table(run.leads, limit))
+    if limit and len(run.leads) > limit:
+        out.print(f"showing {limit} of {len(run.leads)} leads; --limit 0 shows all", markup=False)
+    out.print(counts_table(run.stage_counts()))
+    _print_input_notes(run)
+
+
+def _print_input_notes(run) -> None:
+    err = console(stderr=True)
+    report = run.report
+    if report.duplicate_keys:
+        err.print(f"note: {report.duplicate_keys} rows repeat a lead key; the last row of each was used", markup=False)
+    if report.events_without_lead:
+        err.print(f"note: {report.events_without_lead} events name a lead that is not in the leads file; they were ignored", markup=False)
+
+
+def _print_explanations_json(run, leads) -> None:
+    records = []
+    for lead in leads:
+        records.append(
+            {
+                "lead_id": lead.lead_id,
+                "stage": lead.stage,
+                "stage_rule": lead.stage_rule,
+                "fit_score": lead.fit_score,
+                "grade": lead.grade,
+                "engagement_score": lead.engagement_score,
+                "product_score": lead.product_score,
+                "contributions": [
+                    {"section": c.section, "rule": c.rule_id, "points": c.points}
+                    for c in lead.contributions
+                ],
+            }
+        )
+    sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+
+
+def _rule_counts(model: ScoringModel) -> str:
+    return (
+        f"{len(model.fit.rules)} fit, {len(model.engagement.rules)} engagement, "
+        f"{len(model.product.rules)} product rules; {len(model.stages)} stages"
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except LeadqError as error:
+        _fail(str(error), error.exit_code)
+    except OSError as error:
+        _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+
+
+def _fail(message: str, code: int) -> None:
+    console(stderr=True).print(f"error: {message}", markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

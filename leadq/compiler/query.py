@@ -1,0 +1,323 @@
+"""Compile a validated model into one SQL query, as a sqlglot syntax tree.
+
+The query reads two tables, `leads` and `events`, in the Layout's columns,
+and one bound parameter, the as-of time in microseconds since the Unix epoch.
+It returns one row per lead: the scores, grade, stage index, the branch of an
+`any` condition that decided the stage, and each rule's contribution.
+
+Pipeline of common table expressions:
+  params        the as-of time, bound once
+  events_known  events at or before the as-of time
+  events_unique one row per event id, the earliest copy
+  visits        the first page view of each visit (when a rule counts visits)
+  events_all    events_unique plus visits
+  activity      per lead: each rule's sum of points times decay, event counts
+  unique_<i>    per lead: a unique_by rule's sum over the earliest event per key
+  rules         per lead: every rule's contribution, capped, never NULL
+  scores        section totals, clamped to the section bounds
+  graded        grade
+  staged        stage index
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from leadq.compiler.activity import (
+    capped_sql,
+    count_sql,
+    rule_sum_sql,
+    unique_rule_sql,
+)
+from leadq.compiler.layout import VISIT_EVENT, Layout
+from leadq.compiler.predicates import integer, literal, number, test_sql
+from leadq.compiler.stages import (
+    ConditionCompiler,
+    EventCounts,
+    branch_sql,
+    grade_sql,
+    stage_sql,
+)
+from leadq.model.schema import ActivityRule, FitRule, ScoringModel
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    section: str
+    rule_id: str
+    column: str
+
+
+@dataclass
+class CompiledModel:
+    model: ScoringModel
+    layout: Layout
+    query: exp.Select
+    rules: list[CompiledRule]
+
+    def sql(self, dialect: str) -> str:
+        return self.query.sql(dialect=dialect)
+
+
+def compile_model(model: ScoringModel) -> CompiledModel:
+    layout = Layout.from_model(model)
+    builder = _QueryBuilder(model, layout)
+    return CompiledModel(model, layout, builder.build(), builder.compiled_rules)
+
+
+class _QueryBuilder:
+    def __init__(self, model: ScoringModel, layout: Layout) -> None:
+        self.model = model
+        self.layout = layout
+        self.lists = model.lists
+        self.counts = EventCounts()
+        self.conditions = ConditionCompiler(layout, self.lists, self.counts)
+        self.compiled_rules: list[CompiledRule] = []
+        self.sums: list[exp.Expression] = []
+        self.uniques: list[tuple[str, exp.Select]] = []
+
+    def build(self) -> exp.Select:
+        # Stage conditions first: they register the event counts that
+        # the activity aggregate must compute.
+        stage = stage_sql(self.model, self.conditions)
+        branch = branch_sql(self.model, self.conditions)
+        fit_terms = self._fit_rules()
+        activity_terms = self._activity_rules()
+
+        query = exp.select("*").from_("staged")
+        query = query.with_("params", as_=_params())
+        query = query.with_("events_known", as_=_events_known())
+        query = query.with_("events_unique", as_=self._events_unique())
+        if self.layout.uses_visits:
+            query = query.with_("visits", as_=self._visits())
+        query = query.with_("events_all", as_=self._events_all())
+        query = query.with_("activity", as_=self._activity())
+        for alias, select in self.uniques:
+            query = query.with_(f"unique_{alias}", as_=select)
+        query = query.with_("rules", as_=self._rules(fit_terms, activity_terms))
+        query = query.with_("scores", as_=self._scores())
+        query = query.with_(
+            "graded", as_=exp.select("*", grade_sql(self.model.grades).as_("grade")).from_("scores")
+        )
+        staged = exp.select("*", stage.as_("stage_index")).from_("graded")
+        query = query.with_("staged_base", as_=staged)
+        query = query.with_(
+            "staged", as_=exp.select("*", branch.as_("stage_branch")).from_("staged_base")
+        )
+        return query.select(*self._output_columns(), append=False)
+
+    # Rule contributions
+
+    def _fit_rules(self) -> list[exp.Expression]:
+        return [self._field_rule("fit", rule) for rule in self.model.fit.rules]
+
+    def _field_rule(self, section: str, rule: FitRule) -> exp.Expression:
+        column = self._register(section, rule.id)
+        columns = self.layout.lead_column(rule.field)
+        condition = test_sql(rule, columns, self.lists, "leads")
+        points = exp.Case().when(condition, number(rule.points)).else_(number(0))
+        return points.as_(column)
+
+    def _activity_rules(self) -> list[exp.Expression]:
+        terms = []
+        for section_name in ("engagement", "product"):
+            section = getattr(self.model, section_name)
+            for rule in section.rules:
+                if isinstance(rule, FitRule):
+                    terms.append(self._field_rule(section_name, rule))
+                    continue
+                column = self._register(section_name, rule.id)
+                total = self._rule_total(rule, section.decay, column)
+                coalesced = exp.Coalesce(this=total, expressions=[number(0)])
+                terms.append(capped_sql(coalesced, rule).as_(column))
+        return terms
+
+    def _rule_total(self, rule: ActivityRule, section_decay, column: str):
+        if rule.unique_by is None:
+            self.sums.append(
+                rule_sum_sql(rule, section_decay, self.layout, self.lists).as_(column)
+            )
+            return exp.column(column, table="activity")
+        select = unique_rule_sql(rule, section_decay, self.layout, self.lists, column)
+        self.uniques.append((column, select))
+        return exp.column(column, table=f"unique_{column}")
+
+    def _register(self, section: str, rule_id: str) -> str:
+        column = f"c{len(self.compiled_rules)}"
+        self.compiled_rules.append(CompiledRule(section, rule_id, column))
+        return column
+
+    # Events
+
+    def _events_unique(self) -> exp.Select:
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[exp.column("event_id")],
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(this=exp.column("ts")),
+                    exp.Ordered(this=exp.column("event_row")),
+                ]
+            ),
+        )
+        ranked = exp.select("*", rank.as_("copy_rank")).from_("events_known")
+        columns = [exp.column(name) for name in self.layout.event_column_names()]
+        return (
+            exp.select(*columns)
+            .from_(ranked.subquery("ranked"))
+            .where(exp.EQ(this=exp.column("copy_rank"), expression=integer(1)))
+        )
+
+    def _visits(self) -> exp.Select:
+        """Keep the page views that start a visit, renamed to the visit event."""
+        previous = exp.Window(
+            this=exp.Lag(this=exp.column("ts")),
+            partition_by=[exp.column("lead_key")],
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(this=exp.column("ts")),
+                    exp.Ordered(this=exp.column("event_row")),
+                ]
+            ),
+        )
+        views = (
+            exp.select("*", previous.as_("previous_ts"))
+            .from_("events_unique")
+            .where(
+                exp.EQ(
+                    this=exp.column("event_name"),
+                    expression=literal(self.model.visits.event),
+                )
+            )
+        )
+        gap = integer(round(self.model.visits.gap_minutes * 60_000_000))
+        starts_visit = exp.or_(
+            exp.Is(this=exp.column("previous_ts"), expression=exp.Null()),
+            exp.GTE(
+                this=exp.Sub(this=exp.column("ts"), expression=exp.column("previous_ts")),
+                expression=gap,
+            ),
+        )
+        columns = self._event_columns(event_name=literal(VISIT_EVENT))
+        return exp.select(*columns).from_(views.subquery("views")).where(starts_visit)
+
+    def _event_columns(self, event_name: exp.Expression | None = None):
+        columns = []
+        for name in self.layout.event_column_names():
+            if name == "event_name" and event_name is not None:
+                columns.append(event_name.as_("event_name"))
+            else:
+                columns.append(exp.column(name))
+        return columns
+
+    def _events_all(self) -> exp.Expression:
+        unique = exp.select(*self._event_columns()).from_("events_unique")
+        if not self.layout.uses_visits:
+            return unique
+        visits = exp.select(*self._event_columns()).from_("visits")
+        return exp.union(unique, visits, distinct=False)
+
+    def _activity(self) -> exp.Select:
+        counts = [
+            count_sql(c.names, c.property_tests(), c.within_days, self.layout, self.lists)
+            .as_(f"n{index}")
+            for index, c in enumerate(self.counts.conditions)
+        ]
+        columns = [exp.column("lead_key"), *self.sums, *counts]
+        return (
+            exp.select(*columns)
+            .from_("events_all")
+            .join("params", join_type="cross")
+            .group_by(exp.column("lead_key"))
+        )
+
+    # Per lead
+
+    def _rules(self, fit_terms, activity_terms) -> exp.Select:
+        counts = [
+            exp.Coalesce(
+                this=exp.column(f"n{index}", table="activity"), expressions=[integer(0)]
+            ).as_(f"n{index}")
+            for index in range(len(self.counts.conditions))
+        ]
+        select = (
+            exp.select(_star("leads"), *fit_terms, *activity_terms, *counts)
+            .from_("leads")
+            .join(
+                "activity",
+                on=_same_lead("leads", "activity"),
+                join_type="left",
+            )
+        )
+        for alias, _ in self.uniques:
+            table = f"unique_{alias}"
+            select = select.join(table, on=_same_lead("leads", table), join_type="left")
+        return select
+
+    def _scores(self) -> exp.Select:
+        sections = [
+            ("fit", self.model.fit),
+            ("engagement", self.model.engagement),
+            ("product", self.model.product),
+        ]
+        totals = []
+        for name, section in sections:
+            columns = [r.column for r in self.compiled_rules if r.section == name]
+            total = _sum_columns(columns)
+            totals.append(_clamp(total, section.min, section.max).as_(f"{name}_score"))
+        return exp.select("*", *totals).from_("rules")
+
+    def _output_columns(self) -> list[exp.Expression]:
+        fixed = [
+            "lead_key", "fit_score", "grade", "engagement_score",
+            "product_score", "stage_index", "stage_branch",
+        ]  # fmt: skip
+        rules = [rule.column for rule in self.compiled_rules]
+        return [exp.column(name) for name in fixed + rules]
+
+
+def _params() -> exp.Select:
+    return exp.select(exp.cast(exp.Placeholder(), "BIGINT").as_("as_of"))
+
+
+def _events_known() -> exp.Select:
+    known = exp.LTE(
+        this=exp.column("ts", table="events"),
+        expression=exp.column("as_of", table="params"),
+    )
+    return (
+        exp.select(_star("events"))
+        .from_("events")
+        .join("params", join_type="cross")
+        .where(known)
+    )
+
+
+def _star(table: str) -> exp.Column:
+    return exp.Column(this=exp.Star(), table=exp.to_identifier(table))
+
+
+def _same_lead(left: str, right: str) -> exp.Expression:
+    return exp.EQ(
+        this=exp.column("lead_key", table=left),
+        expression=exp.column("lead_key", table=right),
+    )
+
+
+def _sum_columns(columns: list[str]) -> exp.Expression:
+    total: exp.Expression = number(0)
+    for column in columns:
+        total = exp.Add(this=total, expression=exp.column(column))
+    return total
+
+
+def _clamp(value: exp.Expression, low: float | None, high: float | None) -> exp.Expression:
+    case = exp.Case()
+    if low is not None:
+        case = case.when(exp.LT(this=value, expression=number(low)), number(low))
+    if high is not None:
+        case = case.when(exp.GT(this=value, expression=number(high)), number(high))
+    return case.else_(value)
+

@@ -1,0 +1,79 @@
+"""Domain exceptions. The CLI turns them into one-paragraph messages."""
+
+from __future__ import annotations
+
+
+class LeadqError(Exception):
+    """Base class of every error that leadq reports to a user."""
+
+    exit_code = 1
+
+
+class ModelError(LeadqError):
+    """An invalid model file: the location, the bad value and what is expected."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.file or "model"
+        if self.line is not None:
+            where += f", line {self.line}"
+        if self.field:
+            where += f", field {self.field}"
+        return f"{where}: {self.message}"
+
+
+class InputError(LeadqError):
+    """A problem in a leads or events file: the file, line or row, and column.
+
+    CSV and JSON lines files report the line in the file (the CSV header is
+    line 1); Parquet files report the 1-based row.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.row = row
+        self.column = column
+        self.message = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = [self.file or "input"]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column is not None:
+            parts.append(f"column {self.column!r}")
+        return f"{', '.join(parts)}: {self.message}"
+
+
+class LeadNotFound(LeadqError):
+    """A lead id that is not in the scored leads."""
+
+    exit_code = 1

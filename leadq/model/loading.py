@@ -1,0 +1,215 @@
+"""Load a model file: parse YAML with positions, validate, check references."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from leadq.errors import ModelError
+from leadq.model.schema import (
+    AllOf,
+    AnyOf,
+    EventCondition,
+    FieldTest,
+    NotOf,
+    ScoringModel,
+    Test,
+)
+
+BUILTIN_LISTS = ("free_email",)
+DEFAULT_MODEL_NAME = "default.yaml"
+
+
+def load_model(path: str | Path) -> ScoringModel:
+    """Read and validate a model file; raise ModelError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(
+            "model file not found; check the path, or run `leadq init` to write "
+            "the default model",
+            file=str(path),
+        ) from None
+    except IsADirectoryError:
+        raise ModelError("is a directory, not a model file", file=str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ModelError(
+            f"is not UTF-8 text ({error.reason} at byte {error.start}); save "
+            "the model file as UTF-8",
+            file=str(path),
+        ) from None
+    return parse_model(text, source=str(path))
+
+
+def load_default_model() -> ScoringModel:
+    return parse_model(default_model_text(), source="built-in default model")
+
+
+def default_model_text() -> str:
+    return (resources.files("leadq.model") / DEFAULT_MODEL_NAME).read_text("utf-8")
+
+
+def parse_model(text: str, *, source: str) -> ScoringModel:
+    document = _parse_yaml(text, source)
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else type(document).__name__
+        raise ModelError(
+            f"the model must be a YAML mapping with a `stages` list, got {kind}",
+            file=source,
+            line=1,
+        )
+    try:
+        model = ScoringModel.model_validate(_plain(document))
+    except ValidationError as error:
+        raise _first_error(error, document, source) from None
+    check_references(model, document, source)
+    return model
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = error.problem or error.context or "invalid YAML"
+        raise ModelError(f"invalid YAML: {problem}", file=source, line=line) from None
+    except YAMLError as error:
+        raise ModelError(f"invalid YAML: {error}", file=source) from None
+
+
+def _plain(node: Any) -> Any:
+    """Copy ruamel's commented containers into plain dicts and lists."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    return node
+
+
+def _first_error(error: ValidationError, document: Any, source: str) -> ModelError:
+    detail = error.errors()[0]
+    location = [part for part in detail["loc"] if not _is_union_tag(part)]
+    line, field = locate(document, location)
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "extra_forbidden":
+        message = "unknown field; check its spelling against `leadq schema`"
+    elif detail["type"] == "missing":
+        message = "required field is missing"
+    elif "input" in detail and detail["type"] != "value_error":
+        message += f", got {_show(detail['input'])}"
+    return ModelError(message, file=source, line=line, field=field)
+
+
+def _is_union_tag(part: Any) -> bool:
+    tags = {"all", "any", "not", "score", "grade", "events", "event", "field"}
+    tags |= {"HalfLife", "StepDecay", "Test", "literal['none']"}
+    tags |= {"str", "int", "float", "bool", "list[union[str,int,float,bool]]"}
+    return isinstance(part, str) and part.replace(" ", "") in tags
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(_plain(value), default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
+    """Find the 1-based line of a value in the YAML tree, and a dotted field name."""
+    node, line = document, 1
+    names: list[str] = []
+    for part in path:
+        key = "not" if part == "not_" else "in" if part == "in_" else part
+        if isinstance(node, CommentedMap) and key in node:
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+            line = node.lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            names.append(str(key))
+            continue
+        names.append(f"[{key}]" if isinstance(key, int) else str(key))
+    field = ".".join(names).replace(".[", "[")
+    return line, field
+
+
+def check_references(model: ScoringModel, document: Any, source: str) -> None:
+    """Check what the schema cannot: unique ids and names of lists."""
+    seen: dict[str, list[Any]] = {}
+    for section in ("fit", "engagement", "product"):
+        for index, rule in enumerate(getattr(model, section).rules):
+            _check_unique(rule.id, [section, "rules", index, "id"], seen, document, source)
+    for index, stage in enumerate(model.stages):
+        _check_unique(stage.id, ["stages", index, "id"], seen, document, source)
+    for path, test in _tests_with_lists(model):
+        _check_list_name(test, model, document, path, source)
+
+
+def _check_unique(rule_id, path, seen, document, source) -> None:
+    if rule_id in seen:
+        first_line, _ = locate(document, seen[rule_id])
+        line, field = locate(document, path)
+        raise ModelError(
+            f"id {rule_id!r} is already used on line {first_line}; rule and "
+            "stage ids must be unique",
+            file=source,
+            line=line,
+            field=field,
+        )
+    seen[rule_id] = path
+
+
+def _check_list_name(test: Test, model, document, path, source) -> None:
+    names = test.email_domain_in
+    if not isinstance(names, str):
+        return
+    if names in model.lists or names in BUILTIN_LISTS:
+        return
+    known = sorted(set(model.lists) | set(BUILTIN_LISTS))
+    line, field = locate(document, path + ["email_domain_in"])
+    raise ModelError(
+        f"unknown list {names!r}; define it under `lists:` or use one of: "
+        + ", ".join(known),
+        file=source,
+        line=line,
+        field=field,
+    )
+
+
+def _tests_with_lists(model: ScoringModel):
+    for index, rule in enumerate(model.fit.rules):
+        yield ["fit", "rules", index], rule
+    for section in ("engagement", "product"):
+        for index, rule in enumerate(getattr(model, section).rules):
+            path = [section, "rules", index]
+            if isinstance(rule, FieldTest):
+                yield path, rule
+            else:
+                for name, test in rule.property_tests().items():
+                    yield path + ["where", name], test
+    for index, stage in enumerate(model.stages):
+        if stage.when is not None:
+            yield from _condition_tests(stage.when, ["stages", index, "when"])
+
+
+def _condition_tests(condition, path):
+    if isinstance(condition, FieldTest):
+        yield path, condition
+    elif isinstance(condition, (AllOf, AnyOf)):
+        key = "all" if isinstance(condition, AllOf) else "any"
+        for index, child in enumerate(getattr(condition, key)):
+            yield from _condition_tests(child, path + [key, index])
+    elif isinstance(condition, NotOf):
+        yield from _condition_tests(condition.not_, path + ["not"])
+    elif isinstance(condition, EventCondition):
+        for name, test in condition.property_tests().items():
+            yield path + ["where", name], test

@@ -1,0 +1,481 @@
+"""The typed schema of a scoring model file.
+
+The classes validate what a user writes in YAML; `leadq schema` publishes the
+same classes as JSON Schema. Rule semantics live in the compiler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+RuleId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"),
+    Field(description="Rule id: a letter, then letters, digits, '_', '.' or '-'."),
+]
+Scalar = Union[str, int, float, bool]
+
+# Regex syntax that DuckDB (RE2), SQLite (Python re), PostgreSQL and Spark
+# (Java) do not all share: lookaround, backreferences and possessive forms.
+_NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<|[*+?}]\+")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Test(Strict):
+    """One test of a value; exactly one operator is set."""
+
+    equals: Scalar | None = Field(
+        None, description="Equal, trimmed and case-insensitive for text."
+    )
+    in_: list[Scalar] | None = Field(
+        None, alias="in", description="Equal to one of these values."
+    )
+    not_in: list[Scalar] | None = Field(
+        None, description="Present and equal to none of these values."
+    )
+    between: tuple[float, float] | None = Field(
+        None, description="A number from the first to the second bound, inclusive."
+    )
+    at_least: float | None = Field(None, description="A number >= this.")
+    at_most: float | None = Field(None, description="A number <= this.")
+    regex: str | None = Field(
+        None,
+        description="Regular expression searched in the trimmed text; "
+        "start with (?i) to ignore case.",
+    )
+    contains: str | None = Field(
+        None, description="Contains this text, case-insensitive."
+    )
+    missing: bool | None = Field(
+        None, description="true: the value is empty or absent; false: it is present."
+    )
+    email_domain_in: str | list[str] | None = Field(
+        None,
+        description="The domain of an email address is in a named list "
+        "(from `lists`, or the built-in free_email) or in these domains.",
+    )
+
+    OPERATORS: ClassVar[tuple[str, ...]] = (
+        "equals", "in_", "not_in", "between", "at_least", "at_most",
+        "regex", "contains", "missing", "email_domain_in",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Test:
+        chosen = [name for name in self.OPERATORS if getattr(self, name) is not None]
+        names = ", ".join(op.rstrip("_") for op in self.OPERATORS)
+        if not chosen:
+            raise ValueError(f"needs one operator; expected one of: {names}")
+        if len(chosen) > 1:
+            found = ", ".join(op.rstrip("_") for op in chosen)
+            raise ValueError(f"has several operators ({found}); use one per test")
+        return self
+
+    @field_validator("between")
+    @classmethod
+    def _ordered_bounds(cls, bounds: tuple[float, float] | None):
+        if bounds is not None and bounds[0] > bounds[1]:
+            raise ValueError(
+                f"between [{bounds[0]}, {bounds[1]}] has its bounds reversed; "
+                "write the lower bound first"
+            )
+        return bounds
+
+    @field_validator("regex")
+    @classmethod
+    def _portable_regex(cls, pattern: str | None):
+        if pattern is None:
+            return pattern
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"invalid regular expression {pattern!r}: {error}")
+        if _NON_PORTABLE_REGEX.search(pattern):
+            raise ValueError(
+                f"regular expression {pattern!r} uses lookaround, a backreference "
+                "or a possessive quantifier, which not every engine supports; "
+                "rewrite it without them"
+            )
+        if "(?" in pattern.replace("(?i)", "", 1).replace("(?:", ""):
+            raise ValueError(
+                f"regular expression {pattern!r} uses an inline flag or group "
+                "other than (?i) at the start and (?:...); rewrite it without it"
+            )
+        if "(?i)" in pattern and not pattern.startswith("(?i)"):
+            raise ValueError(f"put (?i) at the start of {pattern!r}")
+        return pattern
+
+    @property
+    def operator(self) -> str:
+        return next(op for op in self.OPERATORS if getattr(self, op) is not None)
+
+    @property
+    def operand(self) -> Any:
+        return getattr(self, self.operator)
+
+    @property
+    def is_numeric(self) -> bool:
+        numeric_ops = {"between", "at_least", "at_most"}
+        if self.operator in numeric_ops:
+            return True
+        return self.operator == "equals" and _is_number(self.equals)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class FieldTest(Test):
+    """A test of one lead field."""
+
+    field: str = Field(description="Lead field, after the `columns` mapping.")
+
+
+class HalfLife(Strict):
+    half_life_days: float = Field(
+        gt=0, description="Points halve every this many days (continuous)."
+    )
+
+
+class DecayStep(Strict):
+    after_days: float = Field(
+        gt=0, description="Applies to events at least this many days old."
+    )
+    factor: float = Field(ge=0, le=1, description="Multiplier from that age on.")
+
+
+class StepDecay(Strict):
+    steps: list[DecayStep] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _ascending(cls, steps: list[DecayStep]):
+        ages = [step.after_days for step in steps]
+        if ages != sorted(set(ages)):
+            raise ValueError(
+                f"step ages {ages} must be strictly increasing; sort the steps "
+                "by after_days"
+            )
+        return steps
+
+
+Decay = Union[HalfLife, StepDecay, Literal["none"]]
+
+PropertyTest = Union[Scalar, list[Scalar], Test]
+
+
+class FitRule(FieldTest):
+    id: RuleId
+    points: float = Field(description="Points added when the test holds.")
+    description: str | None = None
+
+
+class ActivityRule(Strict):
+    """Points for events, such as a visit to the pricing page."""
+
+    id: RuleId
+    event: str | list[str] = Field(
+        description="Event name, or several; `visit` counts returning visits."
+    )
+    where: dict[str, PropertyTest] = Field(
+        default_factory=dict,
+        description="Event property tests: a value (equals), a list (in), "
+        "or an operator mapping.",
+    )
+    points: float = Field(description="Points per matching event, before decay.")
+    max_points: float | None = Field(
+        None, gt=0, description="Cap of this rule's total for one lead, after decay."
+    )
+    unique_by: str | None = Field(
+        None,
+        description="Count one event per distinct value: a property name, "
+        "or `day` / `week` in the model's time zone. The earliest one counts.",
+    )
+    within_days: float | None = Field(
+        None, gt=0, description="Only events at most this many days old."
+    )
+    decay: Decay | None = Field(
+        None, description="Overrides the section's decay; `none` turns it off."
+    )
+    description: str | None = None
+
+    @property
+    def events(self) -> list[str]:
+        return [self.event] if isinstance(self.event, str) else list(self.event)
+
+    def property_tests(self) -> dict[str, Test]:
+        return {name: as_test(spec) for name, spec in self.where.items()}
+
+
+def as_test(spec: PropertyTest) -> Test:
+    if isinstance(spec, Test):
+        return spec
+    if isinstance(spec, list):
+        return Test(in_=spec)
+    return Test(equals=spec)
+
+
+class FitSection(Strict):
+    min: float = 0
+    max: float | None = 100
+    rules: list[FitRule] = Field(default_factory=list)
+
+
+def _activity_rule_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return "field" if isinstance(value, FitRule) else "event"
+    if isinstance(value, dict):
+        return "field" if "field" in value and "event" not in value else "event"
+    return None
+
+
+# An engagement or product rule counts events, or tests a lead field that
+# already summarizes activity (such as a CRM's "number of visits"); field
+# rules are not decayed.
+SectionRule = Annotated[
+    Union[Annotated[ActivityRule, Tag("event")], Annotated[FitRule, Tag("field")]],
+    Discriminator(_activity_rule_kind),
+]
+
+
+class ActivitySection(Strict):
+    min: float = 0
+    max: float | None = None
+    decay: Decay = Field("none", description="Default decay of every event rule.")
+    rules: list[SectionRule] = Field(default_factory=list)
+
+    def event_rules(self) -> list[ActivityRule]:
+        return [rule for rule in self.rules if isinstance(rule, ActivityRule)]
+
+
+class Grades(Strict):
+    """Lowest fit score of each grade; below C is D."""
+
+    A: float = 75
+    B: float = 50
+    C: float = 25
+
+    @model_validator(mode="after")
+    def _descending(self) -> Grades:
+        if not self.A > self.B > self.C:
+            raise ValueError(
+                f"grade bands must descend (A > B > C), got A={self.A}, "
+                f"B={self.B}, C={self.C}"
+            )
+        return self
+
+
+class Visits(Strict):
+    """How page views group into visits for rules on the `visit` event."""
+
+    event: str = "page_viewed"
+    gap_minutes: float = Field(
+        30, gt=0, description="Inactivity that starts a new visit."
+    )
+
+
+ScoreName = Literal["fit", "engagement", "product", "total"]
+
+
+class ScoreCondition(Strict):
+    score: ScoreName
+    at_least: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> ScoreCondition:
+        if self.at_least is None and self.below is None:
+            raise ValueError("a score condition needs at_least or below")
+        return self
+
+
+class GradeCondition(Strict):
+    grade: list[Literal["A", "B", "C", "D"]]
+
+
+class EventCondition(Strict):
+    """How many events a lead had, optionally in a window."""
+
+    events: str | list[str]
+    where: dict[str, PropertyTest] = Field(default_factory=dict)
+    within_days: float | None = Field(None, gt=0)
+    at_least: int | None = Field(None, ge=0)
+    at_most: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> EventCondition:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("an events condition needs at_least or at_most")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [self.events] if isinstance(self.events, str) else list(self.events)
+
+    def property_tests(self) -> dict[str, Test]:
+        return {name: as_test(spec) for name, spec in self.where.items()}
+
+
+class AllOf(Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotOf(Strict):
+    not_: Condition = Field(alias="not")
+
+
+_CONDITION_KEYS = ("all", "any", "not", "score", "grade", "events", "field")
+
+
+def _condition_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return _CONDITION_CLASSES.get(type(value))
+    if isinstance(value, dict):
+        return next((key for key in _CONDITION_KEYS if key in value), None)
+    return None
+
+
+Condition = Annotated[
+    Union[
+        Annotated[AllOf, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[NotOf, Tag("not")],
+        Annotated[ScoreCondition, Tag("score")],
+        Annotated[GradeCondition, Tag("grade")],
+        Annotated[EventCondition, Tag("events")],
+        Annotated[FieldTest, Tag("field")],
+    ],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition_kind",
+        custom_error_message="a condition needs one of the keys "
+        + ", ".join(_CONDITION_KEYS),
+    ),
+]
+_CONDITION_CLASSES = {
+    AllOf: "all",
+    AnyOf: "any",
+    NotOf: "not",
+    ScoreCondition: "score",
+    GradeCondition: "grade",
+    EventCondition: "events",
+    FieldTest: "field",
+}
+
+
+class Stage(Strict):
+    id: RuleId
+    when: Condition | None = Field(
+        None, description="Condition; the last stage may omit it to catch all."
+    )
+    description: str | None = None
+
+
+DEFAULT_STAGE_IDS = ("disqualified", "pql", "sql", "mql", "unqualified")
+
+
+class ScoringModel(Strict):
+    """A scoring model: fit, engagement and product rules, grades and stages."""
+
+    name: str = "leadq model"
+    version: str | int = 1
+    timezone: str = Field(
+        "UTC", description="IANA time zone for days and weeks, such as Europe/Berlin."
+    )
+    key: str = Field(
+        "lead_id",
+        description="Lead field that identifies a lead in leads and events "
+        "files: an id, or `email` (compared trimmed and lower-cased).",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Leads file column name -> lead field."
+    )
+    event_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Events file column name -> event_id, event, timestamp, "
+        "properties, the key field, or a property name.",
+    )
+    lists: dict[str, list[str]] = Field(
+        default_factory=dict, description="Named value lists, such as competitors."
+    )
+    visits: Visits = Field(default_factory=Visits)
+    fit: FitSection = Field(default_factory=FitSection)
+    grades: Grades = Field(default_factory=Grades)
+    engagement: ActivitySection = Field(default_factory=ActivitySection)
+    product: ActivitySection = Field(default_factory=ActivitySection)
+    stages: list[Stage] = Field(min_length=1)
+    rank_order: list[str] | None = Field(
+        None,
+        description="Stage ids in the order a ranked list shows them; stages "
+        "not named follow in the order of `stages`. Default: the order of `stages`.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}; use an IANA name such as "
+                "'UTC' or 'Europe/Berlin'"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _catch_all_last(self) -> ScoringModel:
+        for stage in self.stages[:-1]:
+            if stage.when is None:
+                raise ValueError(
+                    f"stage {stage.id!r} has no `when` condition, but only the "
+                    "last stage may omit it"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _known_rank_stages(self) -> ScoringModel:
+        stage_ids = [stage.id for stage in self.stages]
+        for stage_id in self.rank_order or []:
+            if stage_id not in stage_ids:
+                raise ValueError(
+                    f"rank_order names {stage_id!r}, which is not a stage; the "
+                    f"stages are: {', '.join(stage_ids)}"
+                )
+        return self
+
+    def ranked_stage_ids(self) -> list[str]:
+        named = list(dict.fromkeys(self.rank_order or []))
+        return named + [stage.id for stage in self.stages if stage.id not in named]
+
+    def all_rules(self) -> list[tuple[str, FitRule | ActivityRule]]:
+        rules: list[tuple[str, FitRule | ActivityRule]] = []
+        rules += [("fit", rule) for rule in self.fit.rules]
+        rules += [("engagement", rule) for rule in self.engagement.rules]
+        rules += [("product", rule) for rule in self.product.rules]
+        return rules
+
+
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotOf.model_rebuild()
+Stage.model_rebuild()

@@ -1,0 +1,113 @@
+"""Score leads from files: read, bind, compile, run, explain and rank."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+from pathlib import Path
+from typing import Callable, ContextManager
+from zoneinfo import ZoneInfo
+
+from leadq.binding import BindReport, bind
+from leadq.compiler.query import CompiledModel, compile_model
+from leadq.engines import run
+from leadq.errors import InputError
+from leadq.inputs import read_source
+from leadq.model.loading import load_default_model, load_model
+from leadq.model.schema import ScoringModel
+from leadq.results import ScoredLead, scored_leads
+
+log = logging.getLogger("leadq.scoring")
+
+# A step reporter receives the name of each pipeline step as it starts.
+StepReporter = Callable[[str], ContextManager]
+
+
+@dataclass
+class ScoreRun:
+    model: ScoringModel
+    compiled: CompiledModel
+    as_of: datetime
+    engine: str
+    leads: list[ScoredLead]
+    report: BindReport
+
+    def stage_counts(self) -> dict[str, int]:
+        counts = Counter(lead.stage for lead in self.leads)
+        ordered = {stage.id: counts.get(stage.id, 0) for stage in self.model.stages}
+        if counts.get(None):
+            ordered["(none)"] = counts[None]
+        return ordered
+
+    def find(self, lead_id: str) -> ScoredLead | None:
+        wanted = lead_id.strip()
+        if self.model.key == "email":
+            wanted = wanted.lower()
+        return next((lead for lead in self.leads if lead.lead_id == wanted), None)
+
+
+def resolve_model(path: str | Path | None) -> ScoringModel:
+    return load_default_model() if path is None else load_model(path)
+
+
+def parse_as_of(text: str | None, model: ScoringModel) -> datetime:
+    """Parse an ISO 8601 time; without an offset it is in the model's time zone."""
+    if text is None:
+        return datetime.now(dt_timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"invalid --as-of time {text!r}; use ISO 8601, for example "
+            "2026-12-01 or 2026-12-01T09:30:00+01:00",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(model.timezone))
+    return moment.astimezone(dt_timezone.utc)
+
+
+def micros_since_epoch(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def score_files(
+    leads_path: str | Path,
+    events_path: str | Path | None = None,
+    *,
+    model: ScoringModel | None = None,
+    as_of: datetime | None = None,
+    engine: str = "duckdb",
+    encoding: str | None = None,
+    timezone: str | None = None,
+    step: StepReporter | None = None,
+) -> ScoreRun:
+    model = model or load_default_model()
+    as_of = as_of or datetime.now(dt_timezone.utc)
+    step = step or (lambda name: nullcontext())
+    started = time.perf_counter()
+
+    with step("compiling the model"):
+        compiled = compile_model(model)
+    with step("reading leads"):
+        leads = read_source(leads_path, encoding=encoding)
+    events = None
+    if events_path is not None:
+        with step("reading events"):
+            events = read_source(events_path, encoding=encoding)
+    with step("checking columns and values"):
+        tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
+    with step(f"scoring on {engine}"):
+        result = run(compiled, tables, micros_since_epoch(as_of), engine)
+    with step("ranking"):
+        ranked = scored_leads(compiled, result)
+
+    log.info(
+        "scored %d leads from %d events on %s in %.2f s",
+        report.leads, report.events, engine, time.perf_counter() - started,
+    )
+    return ScoreRun(model, compiled, as_of, engine, ranked, report)

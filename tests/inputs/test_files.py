@@ -1,0 +1,432 @@
+"""Tests of leadq.inputs.files against real files written to tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leadq.errors import InputError
+from leadq.inputs import SourceTable, read_source, read_table
+
+EXTENSIONS = ".csv, .tsv, .txt, .parquet, .pq, .jsonl, .ndjson, .json"
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def read_error(path: Path, **kwargs: str) -> InputError:
+    with pytest.raises(InputError) as caught:
+        read_source(path, **kwargs)
+    return caught.value
+
+
+# --- CSV: delimiters, encodings, quoting --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("comma.csv", b"id,name\n1,Ann\n2,Bob\n"),
+        ("semicolon.csv", b"id;name\n1;Ann\n2;Bob\n"),
+        ("tab.csv", b"id\tname\n1\tAnn\n2\tBob\n"),
+        ("pipe.txt", b"id|name\n1|Ann\n2|Bob\n"),
+        ("tab.tsv", b"id\tname\n1\tAnn\n2\tBob\n"),
+    ],
+)
+def test_csv_delimiter_sniffed(tmp_path, name, data):
+    table = read_table(write(tmp_path, name, data))
+    assert table.column_names == ["id", "name"]
+    assert table.to_pylist() == [
+        {"id": "1", "name": "Ann"},
+        {"id": "2", "name": "Bob"},
+    ]
+
+
+def test_csv_delimiter_quoted_in_header(tmp_path):
+    path = write(tmp_path, "leads.csv", b'"a,b";c\n1;2\n')
+    table = read_table(path)
+    assert table.column_names == ["a,b", "c"]
+
+
+def test_csv_delimiter_tie_uses_data(tmp_path):
+    # The header splits into 2 fields on "," and on ";": the data row decides.
+    path = write(tmp_path, "leads.csv", b"a,b;c\n1;2\n")
+    table = read_table(path)
+    assert table.column_names == ["a,b", "c"]
+    assert table.to_pylist() == [{"a,b": "1", "c": "2"}]
+
+
+def test_csv_single_column(tmp_path):
+    table = read_table(write(tmp_path, "emails.csv", b"email\na@x.com\n"))
+    assert table.to_pylist() == [{"email": "a@x.com"}]
+
+
+def test_csv_all_columns_strings(tmp_path):
+    path = write(tmp_path, "leads.csv", b"id,score,active,note\n007,1.5,true,NA\n")
+    table = read_table(path)
+    assert table.schema.types == [pa.string()] * 4
+    assert table.to_pylist() == [
+        {"id": "007", "score": "1.5", "active": "true", "note": "NA"}
+    ]
+
+
+def test_csv_empty_cells_null(tmp_path):
+    path = write(tmp_path, "leads.csv", b'id,name,city\n1,,""\n2, ,x\n')
+    table = read_table(path)
+    assert table.column("name").to_pylist() == [None, " "]
+    assert table.column("city").to_pylist() == [None, "x"]
+
+
+def test_csv_header_whitespace_stripped(tmp_path):
+    table = read_table(write(tmp_path, "leads.csv", b" id , name\n1,Ann\n"))
+    assert table.column_names == ["id", "name"]
+
+
+def test_csv_bom_stripped(tmp_path):
+    path = write(tmp_path, "leads.csv", b"\xef\xbb\xbfid,name\n1,Ann\n")
+    table = read_table(path)
+    assert table.column_names == ["id", "name"]
+
+
+def test_csv_bom_only_is_empty(tmp_path):
+    error = read_error(write(tmp_path, "leads.csv", b"\xef\xbb\xbf"))
+    assert error.message == "the file is empty: it has no header line"
+
+
+def test_csv_cp1252_rejected(tmp_path):
+    data = "id,name\n1,Ann\n2,Müller €\n".encode("cp1252")
+    path = write(tmp_path, "leads.csv", data)
+    error = read_error(path)
+    assert str(error) == (
+        f"{path}, line 3: the file is not valid UTF-8 (byte 0xFC); "
+        "name the encoding with --encoding, for example --encoding cp1252"
+    )
+    assert error.line == 3
+
+
+def test_csv_cp1252_rejected_past_sample(tmp_path):
+    # The first 64 KiB are valid, so pyarrow finds the bad byte.
+    rows = "".join(f"{i},name {i}\n" for i in range(10_000))
+    data = ("id,name\n" + rows + "10000,Müller\n").encode("cp1252")
+    error = read_error(write(tmp_path, "leads.csv", data))
+    assert error.line == 10_002
+    assert "(byte 0xFC)" in error.message
+
+
+def test_csv_cp1252_with_encoding(tmp_path):
+    data = "id,name\n1,Müller €\n".encode("cp1252")
+    table = read_table(write(tmp_path, "leads.csv", data), encoding="cp1252")
+    assert table.to_pylist() == [{"id": "1", "name": "Müller €"}]
+
+
+def test_csv_cp1252_undefined_byte(tmp_path):
+    path = write(tmp_path, "leads.csv", b"id,name\n1,A\x81\n")
+    error = read_error(path, encoding="cp1252")
+    assert error.line == 2
+    assert error.message == (
+        "byte 0x81 is not valid in the encoding cp1252; "
+        "check the file's encoding and name it with --encoding"
+    )
+
+
+def test_csv_utf8_encoding_named(tmp_path):
+    path = write(tmp_path, "leads.csv", "\ufeffid\nMüller\n".encode())
+    table = read_table(path, encoding="UTF8")
+    assert table.to_pylist() == [{"id": "Müller"}]
+
+
+def test_csv_unknown_encoding(tmp_path):
+    path = write(tmp_path, "leads.csv", b"id\n1\n")
+    for encoding in ("klingon", "base64"):
+        error = read_error(path, encoding=encoding)
+        assert error.message == (
+            f"unknown encoding {encoding!r}; use a Python codec name such as "
+            "utf-8, cp1252 or latin-1"
+        )
+
+
+def test_csv_quoted_newlines_and_quotes(tmp_path):
+    data = b'id,note\n1,"line one\nline two"\n2,"say ""hi"", then go"\n3,x\n'
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.table.column("note").to_pylist() == [
+        "line one\nline two",
+        'say "hi", then go',
+        "x",
+    ]
+    assert source.line_numbers(0) == ("line", 2)
+    assert source.line_numbers(1) == ("line", 4)
+    assert source.line_numbers(2) == ("line", 5)
+
+
+def test_csv_crlf(tmp_path):
+    data = b'id,note\r\n1,a\r\n2,"b\r\nc"\r\n3,d\r\n'
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.table.to_pylist() == [
+        {"id": "1", "note": "a"},
+        {"id": "2", "note": "b\r\nc"},
+        {"id": "3", "note": "d"},
+    ]
+    assert source.line_numbers(2) == ("line", 5)
+
+
+def test_csv_line_numbers_one_line_rows(tmp_path):
+    data = b"id,name\r\n1,a\r\n2,b\r\n\r\n\r\n"
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.table.num_rows == 2
+    assert source.line_numbers(0) == ("line", 2)
+    assert source.line_numbers(1) == ("line", 3)
+    assert source.position(1) == {"line": 3}
+
+
+def test_csv_line_numbers_blank_lines(tmp_path):
+    data = b"\nid,name\n1,a\n\n\n2,b\n"
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.table.num_rows == 2
+    assert source.line_numbers(1) == ("line", 6)
+    assert source.line_numbers(0) == ("line", 3)
+    assert source.format == "csv"
+
+
+# --- CSV: empty and malformed files -------------------------------------------
+
+
+def test_empty_file(tmp_path):
+    path = write(tmp_path, "leads.csv", b"")
+    error = read_error(path)
+    assert str(error) == f"{path}: the file is empty"
+
+
+def test_csv_blank_lines_only(tmp_path):
+    error = read_error(write(tmp_path, "leads.csv", b"\n\r\n\n"))
+    assert error.message == "the file is empty: it has no header line"
+
+
+@pytest.mark.parametrize("data", [b"id,name", b"id,name\n", b"id,name\r\n\r\n"])
+def test_csv_header_only(tmp_path, data):
+    table = read_table(write(tmp_path, "leads.csv", data))
+    assert table.num_rows == 0
+    assert table.column_names == ["id", "name"]
+    assert table.schema.types == [pa.string(), pa.string()]
+
+
+def test_file_not_found(tmp_path):
+    path = tmp_path / "missing.csv"
+    error = read_error(path)
+    assert str(error) == f"{path}: file not found"
+
+
+def test_directory_rejected(tmp_path):
+    directory = tmp_path / "leads.csv"
+    directory.mkdir()
+    error = read_error(directory)
+    assert str(error) == f"{directory}: is a directory; expected a file"
+
+
+def test_unknown_extension(tmp_path):
+    path = write(tmp_path, "leads.xlsx", b"x")
+    error = read_error(path)
+    assert str(error) == (
+        f"{path}: unsupported file type (extension '.xlsx'); "
+        f"supported extensions: {EXTENSIONS}"
+    )
+
+
+def test_extension_case_insensitive(tmp_path):
+    table = read_table(write(tmp_path, "LEADS.CSV", b"id\n1\n"))
+    assert table.num_rows == 1
+
+
+def test_csv_duplicate_headers(tmp_path):
+    path = write(tmp_path, "leads.csv", b"id,email,name, email,name\n1,2,3,4,5\n")
+    error = read_error(path)
+    assert str(error) == f"{path}, line 1: duplicate column names: 'email', 'name'"
+
+
+def test_csv_empty_header_name(tmp_path):
+    error = read_error(write(tmp_path, "leads.csv", b"id,name,\n1,2,3\n"))
+    assert error.message == "column 3 has an empty name"
+    assert error.line == 1
+
+
+def test_csv_ragged_row_short(tmp_path):
+    path = write(tmp_path, "leads.csv", b"id,name,city\n1,a,b\n2,c\n3,d,e\n")
+    error = read_error(path)
+    assert str(error) == f"{path}, line 3: expected 3 fields as in the header, found 2"
+
+
+def test_csv_ragged_row_long(tmp_path):
+    data = b'id,name\n1,"a\nb"\n\n2,c,d\n'
+    error = read_error(write(tmp_path, "leads.csv", data))
+    assert error.line == 5
+    assert error.message == "expected 2 fields as in the header, found 3"
+
+
+# --- JSON lines ---------------------------------------------------------------
+
+
+def test_jsonl_nested_properties(tmp_path):
+    data = (
+        b'{"lead_id": "L1", "properties": {"plan": "pro", "seats": 5, "tags": ["a"]}}\n'
+        b'{"lead_id": "L2", "properties": {"b": null, "a": {"y": 1, "x": 2}}}\n'
+        b'{"lead_id": "L3"}\n'
+    )
+    table = read_table(write(tmp_path, "events.jsonl", data))
+    assert table.schema.types == [pa.string(), pa.string()]
+    assert table.column("properties").to_pylist() == [
+        '{"plan":"pro","seats":5,"tags":["a"]}',
+        '{"a":{"x":2,"y":1},"b":null}',
+        None,
+    ]
+
+
+def test_jsonl_scalar_types(tmp_path):
+    data = (
+        b'{"id": 1, "score": 1, "ok": true, "name": "a", "empty": null}\n'
+        b'{"id": 2, "score": 2.5, "ok": false, "name": "b", "empty": null}\n'
+    )
+    table = read_table(write(tmp_path, "leads.ndjson", data))
+    assert table.schema.names == ["id", "score", "ok", "name", "empty"]
+    assert table.schema.types == [
+        pa.int64(),
+        pa.float64(),
+        pa.bool_(),
+        pa.string(),
+        pa.string(),
+    ]
+    assert table.column("score").to_pylist() == [1.0, 2.5]
+
+
+def test_jsonl_mixed_types_text(tmp_path):
+    data = (
+        b'{"id": 1, "flag": "yes", "big": 12345678901234567890}\n'
+        b'{"id": "L2", "flag": true, "big": 1}\n'
+    )
+    table = read_table(write(tmp_path, "leads.jsonl", data))
+    assert table.column("id").to_pylist() == ["1", "L2"]
+    assert table.column("flag").to_pylist() == ["yes", "true"]
+    assert table.column("big").to_pylist() == ["12345678901234567890", "1"]
+
+
+def test_jsonl_nested_and_string_mix(tmp_path):
+    data = b'{"p": "text"}\n{"p": {"k": 1}}\n'
+    table = read_table(write(tmp_path, "events.jsonl", data))
+    assert table.column("p").to_pylist() == ['"text"', '{"k":1}']
+
+
+def test_jsonl_missing_keys_null(tmp_path):
+    data = b'{"a": 1}\n{"b": "x"}\n{"a": 3}\n'
+    table = read_table(write(tmp_path, "events.jsonl", data))
+    assert table.to_pylist() == [
+        {"a": 1, "b": None},
+        {"a": None, "b": "x"},
+        {"a": 3, "b": None},
+    ]
+
+
+def test_jsonl_bad_line(tmp_path):
+    path = write(tmp_path, "events.jsonl", b'{"a": 1}\n{"a": 2\n{"a": 3}\n')
+    error = read_error(path)
+    assert str(error) == (
+        f"{path}, line 2: invalid JSON: Expecting ',' delimiter at column 8"
+    )
+
+
+def test_jsonl_two_objects_one_line(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1}{"a": 2}\n'))
+    assert error.message == "invalid JSON: Extra data at column 9"
+
+
+def test_jsonl_not_object(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1}\n[1, 2]\n'))
+    assert error.message == "expected a JSON object on each line, found an array"
+    assert error.line == 2
+
+
+def test_jsonl_json_array_file(tmp_path):
+    error = read_error(write(tmp_path, "events.json", b'[{"a": 1}, {"a": 2}]\n'))
+    assert error.line == 1
+    assert error.message.startswith("expected JSON lines (one object per line)")
+
+
+def test_jsonl_duplicate_key(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1, "a": 2}\n'))
+    assert error.message == "invalid JSON: duplicate key 'a'"
+
+
+def test_jsonl_nan_rejected(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": NaN}\n'))
+    assert error.message == "invalid JSON: NaN is not valid JSON"
+
+
+def test_jsonl_keys_stripped_duplicates(tmp_path):
+    path = write(tmp_path, "events.jsonl", b'{"a": 1}\n{" a": 2}\n')
+    error = read_error(path)
+    assert str(error) == f"{path}, line 2: duplicate column names: 'a'"
+
+
+def test_jsonl_blank_lines_and_crlf(tmp_path):
+    data = b'\xef\xbb\xbf{"a": 1}\r\n\r\n{"a": 2}\r\n   \n{"a": 3}'
+    source = read_source(write(tmp_path, "events.jsonl", data))
+    assert source.table.column("a").to_pylist() == [1, 2, 3]
+    assert source.line_numbers(0) == ("line", 1)
+    assert source.line_numbers(1) == ("line", 3)
+    assert source.line_numbers(2) == ("line", 5)
+    assert source.format == "jsonl"
+
+
+def test_jsonl_line_numbers_no_blanks(tmp_path):
+    source = read_source(write(tmp_path, "events.jsonl", b'{"a": 1}\n{"a": 2}\n'))
+    assert source.line_numbers(1) == ("line", 2)
+
+
+def test_jsonl_invalid_utf8(tmp_path):
+    data = b'{"a": "x"}\n{"a": "M\xfcller"}\n'
+    error = read_error(write(tmp_path, "events.jsonl", data))
+    assert error.line == 2
+    assert error.message == (
+        "the file is not valid UTF-8 (byte 0xFC); "
+        "name the encoding with --encoding, for example --encoding cp1252"
+    )
+
+
+def test_jsonl_blank_lines_only(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b"\n\n"))
+    assert error.message == "the file is empty: it has no JSON objects"
+
+
+# --- Parquet ------------------------------------------------------------------
+
+
+def test_parquet_round_trip(tmp_path):
+    table = pa.table(
+        {
+            "lead_id": pa.array(["L1", "L2"]),
+            "seats": pa.array([5, None], pa.int64()),
+            "occurred_at": pa.array([0, 1_000_000], pa.timestamp("us", "UTC")),
+        }
+    )
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path)
+    source = read_source(path)
+    assert isinstance(source, SourceTable)
+    assert source.table.equals(table)
+    assert source.format == "parquet"
+    assert source.line_numbers(0) == ("row", 1)
+    assert source.position(4) == {"row": 5}
+
+
+def test_parquet_names_stripped(tmp_path):
+    path = tmp_path / "leads.pq"
+    pq.write_table(pa.table({" id ": [1]}), path)
+    assert read_table(path).column_names == ["id"]
+
+
+def test_parquet_invalid_file(tmp_path):
+    error = read_error(write(tmp_path, "leads.parquet", b"id,name\n1,a\n"))
+    assert error.message.startswith("not a valid Parquet file: ")

@@ -1,0 +1,239 @@
+"""The `leadq` command, run as a real subprocess: output, files and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+LEADS = """email,title,company,industry,company_size,country,phone
+ana@acme.example,VP Marketing,Acme,Software,250,Germany,555-0100
+bob@gmail.com,Student,,,,,
+eve@competitor.example,CEO,Rival,software,40,France,555-0101
+"""
+EVENTS = """event_id,email,event,timestamp,properties
+1,ana@acme.example,page_viewed,2026-11-20T10:00:00Z,"{""url"": ""/pricing""}"
+2,ana@acme.example,demo_requested,2026-11-25T10:00:00+01:00,{}
+3,bob@gmail.com,email_opened,2026-11-01T10:00:00Z,
+"""
+AS_OF = "2026-12-01T00:00:00Z"
+
+
+def leadq(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "leads.csv").write_text(LEADS, encoding="utf-8")
+    (tmp_path / "events.csv").write_text(EVENTS, encoding="utf-8")
+    return tmp_path
+
+
+def score_csv(files: Path, *extra: str) -> list[dict]:
+    done = leadq("score", "leads.csv", "-e", "events.csv", "--as-of", AS_OF,
+                 "--format", "csv", *extra, cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return list(csv.DictReader(done.stdout.splitlines()))
+
+
+def assert_clean_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ")
+    message = " ".join(done.stderr.split())
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_score_table(files):
+    done = leadq("score", "leads.csv", "-e", "events.csv", "--as-of", AS_OF, cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert "3 leads scored as of 2026-12-01T00:00:00Z" in done.stdout
+    assert "ana@acme.example" in done.stdout
+    assert "+30 demo_request" in done.stdout
+    assert "disqualified │     2" in done.stdout
+
+
+def test_score_csv_columns_and_rank(files):
+    rows = score_csv(files)
+    assert list(rows[0]) == [
+        "lead_id", "fit_score", "grade", "engagement_score", "product_score",
+        "stage", "stage_rule", "reasons",
+    ]  # fmt: skip
+    assert [row["lead_id"] for row in rows] == [
+        "ana@acme.example", "eve@competitor.example", "bob@gmail.com",
+    ]  # fmt: skip
+    assert rows[0]["stage"] == "sql"
+    reasons = json.loads(rows[0]["reasons"])
+    assert reasons[0] == {"section": "engagement", "rule": "demo_request", "points": 30.0}
+
+
+def test_engines_write_identical_csv(files):
+    assert score_csv(files, "--engine", "duckdb") == score_csv(files, "--engine", "sqlite")
+
+
+def test_score_parquet_and_json_output(files):
+    done = leadq("score", "leads.csv", "-e", "events.csv", "--as-of", AS_OF,
+                 "-o", "out.parquet", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pq.read_table(files / "out.parquet")
+    assert table.column("lead_id").to_pylist()[0] == "ana@acme.example"
+
+    done = leadq("score", "leads.csv", "-e", "events.csv", "--as-of", AS_OF,
+                 "--format", "json", cwd=files)  # fmt: skip
+    records = json.loads(done.stdout)
+    assert records[2]["stage_rule"] == "disqualified: job_title contains student"
+
+
+def test_parquet_to_stdout_is_usage_error(files):
+    done = leadq("score", "leads.csv", "--format", "parquet", cwd=files)
+    assert done.returncode == 2
+    assert "parquet output needs --output FILE" in done.stderr
+
+
+def test_explain_lists_every_rule(files):
+    done = leadq("explain", " ANA@acme.example", "--leads", "leads.csv", "-e",
+                 "events.csv", "--as-of", AS_OF, "--json", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [lead] = json.loads(done.stdout)
+    assert lead["stage_rule"].startswith("sql: grade A/B and demo_requested")
+    assert len(lead["contributions"]) == 31
+    assert sum(c["points"] for c in lead["contributions"] if c["section"] == "fit") == 75
+
+
+def test_explain_unknown_lead(files):
+    done = leadq("explain", "nobody@x.example", "--leads", "leads.csv", cwd=files)
+    assert done.returncode == 1
+    assert "lead 'nobody@x.example' is not in leads.csv" in done.stderr
+
+
+def test_init_then_validate(tmp_path):
+    assert leadq("init", "model.yaml", cwd=tmp_path).returncode == 0
+    done = leadq("validate", "model.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "model.yaml: valid (11 fit, 16 engagement, 4 product rules; 5 stages)" in done.stdout
+    again = leadq("init", "model.yaml", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+
+def test_schema_is_json_schema(tmp_path):
+    done = leadq("schema", cwd=tmp_path)
+    schema = json.loads(done.stdout)
+    assert schema["title"] == "leadq scoring model"
+    assert "stages" in schema["required"]
+    assert "in" in schema["$defs"]["FitRule"]["properties"]
+
+
+def test_missing_leads_file(files):
+    done = leadq("score", "nope.csv", cwd=files)
+    assert_clean_error(done, "nope.csv: file not found")
+
+
+def test_empty_leads_file(files):
+    (files / "empty.csv").write_text("", encoding="utf-8")
+    done = leadq("score", "empty.csv", cwd=files)
+    assert_clean_error(done, "empty.csv", "empty")
+
+
+def test_unknown_column_in_model(files):
+    model = files / "model.yaml"
+    model.write_text(
+        "key: email\nfit:\n  rules:\n    - {id: r, field: budget, at_least: 5, points: 1}\n"
+        "stages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("score", "leads.csv", "-m", "model.yaml", cwd=files)
+    assert_clean_error(done, "leads.csv", "'budget'", "columns:", "'company_size'")
+
+
+def test_malformed_timestamp(files):
+    (files / "bad.csv").write_text(
+        "event_id,email,event,timestamp\n1,ana@acme.example,page_viewed,2026-11-20T10:00:00Z\n"
+        "2,ana@acme.example,page_viewed,20/11/2026 10:00\n",
+        encoding="utf-8",
+    )
+    done = leadq("score", "leads.csv", "-e", "bad.csv", cwd=files)
+    assert_clean_error(done, "bad.csv, line 3", "'timestamp'", "20/11/2026 10:00", "ISO 8601")
+
+
+def test_naive_timestamp_needs_timezone(files):
+    (files / "naive.csv").write_text(
+        "event_id,email,event,timestamp\n1,ana@acme.example,demo_requested,2026-11-20 10:00:00\n",
+        encoding="utf-8",
+    )
+    done = leadq("score", "leads.csv", "-e", "naive.csv", cwd=files)
+    assert_clean_error(done, "naive.csv, line 2", "--timezone")
+    done = leadq("score", "leads.csv", "-e", "naive.csv", "--timezone", "Europe/Berlin",
+                 "--as-of", AS_OF, "-f", "csv", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_non_numeric_value(files):
+    (files / "leads.csv").write_text(
+        LEADS.replace(",250,", ",\"1,200\","), encoding="utf-8"
+    )
+    done = leadq("score", "leads.csv", cwd=files)
+    assert_clean_error(done, "leads.csv, line 2", "'employees'", "'1,200' is not a number")
+
+
+def test_invalid_yaml(files):
+    (files / "model.yaml").write_text("stages:\n  - id: a\n  bad: [\n", encoding="utf-8")
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(done, "model.yaml, line", "invalid YAML")
+
+
+def test_invalid_regex(files):
+    (files / "model.yaml").write_text(
+        "fit:\n  rules:\n    - id: r\n      field: title\n      regex: '(unclosed'\n"
+        "      points: 5\nstages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done, "model.yaml, line 5, field fit.rules[0].regex", "invalid regular expression '(unclosed'"
+    )
+
+
+def test_wrong_type_in_model(files):
+    (files / "model.yaml").write_text(
+        "fit:\n  rules:\n    - {id: r, field: title, contains: x, points: lots}\n"
+        "stages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(done, "line 3, field fit.rules[0].points", "valid number", '"lots"')
+
+
+def test_unknown_model_field(files):
+    (files / "model.yaml").write_text("stages:\n  - id: all\n    wen: {}\n", encoding="utf-8")
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(done, "line 3, field stages[0].wen", "unknown field")
+
+
+def test_cp1252_needs_encoding(files):
+    text = LEADS.replace("Acme,Software", "Acmé GmbH,Software")
+    (files / "leads.csv").write_bytes(text.encode("cp1252"))
+    done = leadq("score", "leads.csv", cwd=files)
+    assert_clean_error(done, "leads.csv", "--encoding")
+    done = leadq("score", "leads.csv", "--encoding", "cp1252", "-f", "csv", cwd=files)
+    assert done.returncode == 0, done.stderr
+
+
+def test_failed_run_keeps_existing_output(files):
+    (files / "out.csv").write_text("previous results\n", encoding="utf-8")
+    done = leadq("score", "missing.csv", "-o", "out.csv", cwd=files)
+    assert done.returncode == 2
+    assert (files / "out.csv").read_text(encoding="utf-8") == "previous results\n"
