@@ -89,7 +89,9 @@ TimezoneOption = Annotated[
 
 @app.command()
 def score(
-    leads: Annotated[Path, typer.Argument(help="Leads file: CSV, Parquet or JSON lines.")],
+    leads: Annotated[
+        Path, typer.Argument(help="Leads file: CSV, Parquet or JSON lines.", metavar="LEADS")
+    ],
     events: EventsOption = None,
     model: ModelOption = None,
     as_of: AsOfOption = None,
@@ -133,7 +135,9 @@ def score(
 
 @app.command()
 def explain(
-    lead_ids: Annotated[list[str], typer.Argument(help="Lead ids (or emails) to explain.")],
+    lead_ids: Annotated[
+        list[str], typer.Argument(help="Lead ids (or emails) to explain.", metavar="LEAD_ID")
+    ],
     leads: Annotated[Path, typer.Option("--leads", "-l", help="Leads file.")],
     events: EventsOption = None,
     model: ModelOption = None,
@@ -163,7 +167,9 @@ def explain(
 
 
 @app.command()
-def validate(model: Annotated[Path, typer.Argument(help="Model file to check.")]) -> None:
+def validate(
+    model: Annotated[Path, typer.Argument(help="Model file to check.", metavar="MODEL")],
+) -> None:
     """Check a model file; errors name the line, the field and the fix."""
     checked = load_model(model)
     sections = _rule_counts(checked)
@@ -189,7 +195,9 @@ def schema(
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the model.")] = Path("model.yaml"),
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the model.", metavar="PATH")
+    ] = Path("model.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write the built-in default model, with comments, to edit."""
@@ -203,7 +211,7 @@ def init(
 
 @app.command()
 def report(
-    leads: Annotated[Path, typer.Argument(help="Leads file.")],
+    leads: Annotated[Path, typer.Argument(help="Leads file.", metavar="LEADS")],
     outcome_column: Annotated[
         str,
         typer.Option(

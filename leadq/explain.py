@@ -55,8 +55,8 @@ def _rules_table(run, lead: ScoredLead) -> Table:
 def describe_rule(rule: FitRule | ActivityRule) -> str:
     """Write a rule's condition as a short phrase."""
     if isinstance(rule, FitRule):
-        return f"{describe_test(rule.field, rule)}: {rule.points:+g}"
-    text = f"{', '.join(rule.events)}: {rule.points:+g} each"
+        return describe_test(rule.field, rule)
+    text = f"{', '.join(rule.events)}, {rule.points:g} points each"
     tests = rule.property_tests()
     if tests:
         text += " where " + " and ".join(describe_test(n, t) for n, t in tests.items())

@@ -129,7 +129,7 @@ def leads_table(leads: list[ScoredLead], limit: int | None) -> Table:
         table.add_row(
             str(position),
             Text(lead.lead_id),
-            f"{lead.fit_score:.0f}",
+            f"{lead.fit_score:.1f}",
             lead.grade,
             f"{lead.engagement_score:.1f}",
             f"{lead.product_score:.1f}",

@@ -164,5 +164,12 @@ def describe_test(name: str, test) -> str:
         listed = operand if isinstance(operand, str) else ", ".join(operand)
         return f"{name} domain in {listed}"
     if isinstance(operand, (list, tuple)):
-        operand = ", ".join(str(value) for value in operand)
-    return f"{name} {operator.replace('_', ' ')} {operand}"
+        operand = ", ".join(_shown(value) for value in operand)
+    return f"{name} {operator.replace('_', ' ')} {_shown(operand)}"
+
+
+def _shown(value) -> str:
+    """Write a number without a needless `.0`, and anything else as text."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

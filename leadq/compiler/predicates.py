@@ -60,7 +60,15 @@ def test_sql(
     return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()])
 
 
+# Spellings of a boolean in leads and events files, such as a Yes/No column.
+TRUE_SPELLINGS = ("1", "t", "true", "y", "yes")
+FALSE_SPELLINGS = ("0", "f", "false", "n", "no")
+
+
 def _equals(value, text, numeric, lists):
+    if isinstance(value, bool):
+        spellings = TRUE_SPELLINGS if value else FALSE_SPELLINGS
+        return exp.In(this=normalized(text), expressions=[literal(s) for s in spellings])
     if _is_number(value):
         return exp.EQ(this=numeric, expression=number(value))
     return exp.EQ(this=normalized(text), expression=literal(_normalized_value(value)))

@@ -109,7 +109,9 @@ def stage_sql(model: ScoringModel, compiler: ConditionCompiler) -> exp.Expressio
     case = exp.Case()
     for index, stage in enumerate(model.stages):
         if stage.when is None:
-            return case.else_(integer(index))
+            # A CASE needs a WHEN: a model whose only stage is a catch-all
+            # gives every lead that stage.
+            return case.else_(integer(index)) if index else integer(index)
         case = case.when(compiler.compile(stage.when), integer(index))
     return case.else_(exp.Null())
 

@@ -98,11 +98,11 @@ def _plain(node: Any) -> Any:
 
 def _first_error(error: ValidationError, document: Any, source: str) -> ModelError:
     detail = error.errors()[0]
-    location = [part for part in detail["loc"] if not _is_union_tag(part)]
+    location = list(detail["loc"])
     line, field = locate(document, location)
     message = detail["msg"].removeprefix("Value error, ")
     if detail["type"] == "extra_forbidden":
-        message = "unknown field; check its spelling against `leadq schema`"
+        message = _unknown_field_message(location, document)
     elif detail["type"] == "missing":
         message = "required field is missing"
     elif "input" in detail and detail["type"] != "value_error":
@@ -110,11 +110,18 @@ def _first_error(error: ValidationError, document: Any, source: str) -> ModelErr
     return ModelError(message, file=source, line=line, field=field)
 
 
-def _is_union_tag(part: Any) -> bool:
-    tags = {"all", "any", "not", "score", "grade", "events", "event", "field"}
-    tags |= {"HalfLife", "StepDecay", "Test", "literal['none']"}
-    tags |= {"str", "int", "float", "bool", "list[union[str,int,float,bool]]"}
-    return isinstance(part, str) and part.replace(" ", "") in tags
+EVENT_RULE_KEYS = ("event", "where", "max_points", "unique_by", "within_days", "decay")
+
+
+def _unknown_field_message(location: list[Any], document: Any) -> str:
+    key = location[-1]
+    in_section = len(location) > 2 and location[0] in ("engagement", "product")
+    if in_section and key in EVENT_RULE_KEYS:
+        return (
+            f"`{key}` applies to event rules only; this rule tests a lead field "
+            "(`field:`), so remove it, or count events with `event:` instead"
+        )
+    return "unknown field; check its spelling against `leadq schema`"
 
 
 def _show(value: Any) -> str:
@@ -123,23 +130,52 @@ def _show(value: Any) -> str:
 
 
 def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
-    """Find the 1-based line of a value in the YAML tree, and a dotted field name."""
+    """Find the 1-based line of a value in the YAML tree, and a dotted field name.
+
+    Pydantic's error locations also contain the tags of unions (such as
+    `score` for a score condition); a part that is not in the tree is such a
+    tag and is skipped, unless it is the last part: an unknown or missing key.
+    """
     node, line = document, 1
     names: list[str] = []
-    for part in path:
-        key = "not" if part == "not_" else "in" if part == "in_" else part
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-            line = node.lc.item(key)[0] + 1
-            node = node[key]
-        else:
-            names.append(str(key))
+    parts = [_yaml_key(part) for part in path]
+    for position, key in enumerate(parts):
+        is_last = position == len(parts) - 1
+        child = _child(node, key)
+        # Descend unless the next parts name nothing inside: then `key` was a
+        # union tag that happens to equal a key (one tag may come between).
+        following = parts[position + 1 : position + 3]
+        leads_on = any(_child(child, part) is not _ABSENT for part in following)
+        if child is _ABSENT or not (is_last or leads_on):
+            if is_last:
+                names.append(str(key))
             continue
+        line = _line_of(node, key)
+        node = child
         names.append(f"[{key}]" if isinstance(key, int) else str(key))
     field = ".".join(names).replace(".[", "[")
     return line, field
+
+
+_ABSENT = object()
+
+
+def _yaml_key(part: Any) -> Any:
+    return {"not_": "not", "in_": "in"}.get(part, part) if isinstance(part, str) else part
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, CommentedMap) and key in node:
+        return node[key]
+    if isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return _ABSENT
+
+
+def _line_of(node: Any, key: Any) -> int:
+    if isinstance(node, CommentedMap):
+        return node.lc.key(key)[0] + 1
+    return node.lc.item(key)[0] + 1
 
 
 def check_references(model: ScoringModel, document: Any, source: str) -> None:

@@ -41,7 +41,9 @@ class Test(Strict):
     """One test of a value; exactly one operator is set."""
 
     equals: Scalar | None = Field(
-        None, description="Equal, trimmed and case-insensitive for text."
+        None,
+        description="Equal, trimmed and case-insensitive for text; true or "
+        "false also match yes/no, y/n, t/f and 1/0.",
     )
     in_: list[Scalar] | None = Field(
         None, alias="in", description="Equal to one of these values."
@@ -175,7 +177,22 @@ class StepDecay(Strict):
         return steps
 
 
-Decay = Union[HalfLife, StepDecay, Literal["none"]]
+def _decay_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return "steps" if isinstance(value, StepDecay) else "half_life"
+    if isinstance(value, dict):
+        return "steps" if "steps" in value else "half_life"
+    return "none"
+
+
+Decay = Annotated[
+    Union[
+        Annotated[HalfLife, Tag("half_life")],
+        Annotated[StepDecay, Tag("steps")],
+        Annotated[Literal["none"], Tag("none")],
+    ],
+    Discriminator(_decay_kind),
+]
 
 PropertyTest = Union[Scalar, list[Scalar], Test]
 

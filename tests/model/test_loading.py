@@ -1,0 +1,147 @@
+"""Model files: validation errors name the file, line, field and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadq.errors import ModelError
+from leadq.model.loading import load_default_model, load_model, parse_model
+
+STAGES = "stages:\n  - id: all\n"
+
+
+def error_of(text: str) -> ModelError:
+    with pytest.raises(ModelError) as caught:
+        parse_model(text, source="m.yaml")
+    return caught.value
+
+
+def test_default_model_is_valid():
+    model = load_default_model()
+    assert [stage.id for stage in model.stages] == [
+        "disqualified", "pql", "sql", "mql", "unqualified",
+    ]  # fmt: skip
+    assert model.ranked_stage_ids()[-1] == "disqualified"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError) as caught:
+        load_model(tmp_path / "nope.yaml")
+    assert "model file not found" in str(caught.value)
+    assert "leadq init" in str(caught.value)
+
+
+def test_empty_file():
+    error = error_of("")
+    assert str(error) == "m.yaml, line 1: the model must be a YAML mapping with a `stages` list, got empty"
+
+
+def test_invalid_yaml_names_line():
+    error = error_of("stages:\n  - id: a\n    when: {score: fit\n")
+    assert error.line == 4
+    assert "invalid YAML" in error.message
+
+
+def test_duplicate_yaml_key():
+    error = error_of("name: a\nname: b\n" + STAGES)
+    assert error.line == 2
+    assert "invalid YAML" in error.message
+
+
+def test_unknown_field():
+    error = error_of("fit:\n  rulez: []\n" + STAGES)
+    assert (error.line, error.field) == (2, "fit.rulez")
+    assert "unknown field" in error.message
+
+
+def test_wrong_value_type_names_value():
+    error = error_of("fit:\n  rules:\n    - {id: r, field: x, equals: 1, points: ten}\n" + STAGES)
+    assert (error.line, error.field) == (3, "fit.rules[0].points")
+    assert 'got "ten"' in error.message
+
+
+def test_two_operators_rejected():
+    error = error_of("fit:\n  rules:\n    - {id: r, field: x, equals: 1, contains: a, points: 1}\n" + STAGES)
+    assert error.line == 3
+    assert "has several operators (equals, contains); use one per test" in error.message
+
+
+def test_no_operator_rejected():
+    error = error_of("fit:\n  rules:\n    - {id: r, field: x, points: 1}\n" + STAGES)
+    assert "needs one operator" in error.message
+
+
+def test_reversed_between():
+    error = error_of("fit:\n  rules:\n    - {id: r, field: x, between: [9, 1], points: 1}\n" + STAGES)
+    assert "bounds reversed" in error.message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragment"),
+    [
+        ("(unclosed", "invalid regular expression"),
+        ("(?<=a)b", "lookaround"),
+        ("(a)\\\\1", "backreference"),
+        ("(?s)a.b", "inline flag"),
+    ],
+)
+def test_regex_rejected(pattern, fragment):
+    error = error_of(f"fit:\n  rules:\n    - id: r\n      field: x\n      regex: '{pattern}'\n      points: 1\n" + STAGES)
+    assert error.line == 5
+    assert fragment in error.message
+
+
+def test_duplicate_rule_id():
+    text = "fit:\n  rules:\n    - {id: r, field: x, equals: 1, points: 1}\n    - {id: r, field: y, equals: 1, points: 1}\n" + STAGES
+    error = error_of(text)
+    assert (error.line, error.field) == (4, "fit.rules[1].id")
+    assert "already used on line 3" in error.message
+
+
+def test_unknown_list_name():
+    text = "fit:\n  rules:\n    - {id: r, field: email, email_domain_in: rivals, points: -5}\n" + STAGES
+    error = error_of(text)
+    assert error.line == 3
+    assert "unknown list 'rivals'" in error.message
+    assert "free_email" in error.message
+
+
+def test_unknown_condition_kind():
+    error = error_of("stages:\n  - id: a\n    when: {scor: fit}\n  - id: b\n")
+    assert (error.line, error.field) == (3, "stages[0].when")
+    assert "a condition needs one of the keys" in error.message
+
+
+def test_condition_error_inside_any():
+    text = "stages:\n  - id: a\n    when:\n      any:\n        - {score: fit, at_least: high}\n  - id: b\n"
+    error = error_of(text)
+    assert error.line == 5
+    assert error.field == "stages[0].when.any[0].at_least"
+
+
+def test_only_last_stage_may_omit_when():
+    error = error_of("stages:\n  - id: a\n  - id: b\n")
+    assert "stage 'a' has no `when` condition" in error.message
+
+
+def test_unknown_time_zone():
+    error = error_of("timezone: Mars/Olympus\n" + STAGES)
+    assert (error.line, error.field) == (1, "timezone")
+    assert "unknown time zone 'Mars/Olympus'" in error.message
+
+
+def test_rank_order_names_stages():
+    error = error_of(STAGES + "rank_order: [sql]\n")
+    assert "rank_order names 'sql', which is not a stage" in error.message
+
+
+def test_step_decay_must_ascend():
+    text = "engagement:\n  decay: {steps: [{after_days: 90, factor: 0}, {after_days: 30, factor: 0.5}]}\n" + STAGES
+    error = error_of(text)
+    assert "strictly increasing" in error.message
+
+
+def test_field_rule_in_engagement():
+    model = parse_model("engagement:\n  rules:\n    - {id: r, field: visits, at_least: 5, points: 10}\n" + STAGES, source="m")
+    assert model.engagement.event_rules() == []
+    assert model.engagement.rules[0].field == "visits"
