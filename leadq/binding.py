@@ -1,9 +1,9 @@
 """Bind leads and events files to a compiled model's engine tables.
 
-Binding renames columns by the model's mappings, checks that every field a
-rule reads exists, turns values that rules compare as numbers into doubles,
-normalizes email keys, and converts event times to UTC microseconds with the
-local day and week in the model's time zone. Every engine reads the result.
+Binding renames columns by the model's mappings and checks that every field
+a rule reads exists. It turns values that rules compare as numbers into
+doubles, normalizes keys, and converts event times to UTC microseconds with
+the local day and week in the model's time zone. Every engine reads the result.
 """
 
 from __future__ import annotations

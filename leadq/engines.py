@@ -1,7 +1,7 @@
 """Run a compiled model on an embedded SQL engine: DuckDB or SQLite.
 
 Both engines receive the same sqlglot tree, rendered in their dialect, and
-the same bound tables; they return an Arrow table of one row per lead.
+the same bound tables. Each returns an Arrow table of one row per lead.
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ def _result_schema(names: list[str]) -> pa.Schema:
     integers = {"stage_index", "stage_branch"}
     fields = []
     for name in names:
-        kind = pa.string() if name in text else pa.int64() if name in integers else pa.float64()
+        kind = pa.float64()
+        if name in text:
+            kind = pa.string()
+        elif name in integers:
+            kind = pa.int64()
         fields.append(pa.field(name, kind))
     return pa.schema(fields)
 

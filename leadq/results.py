@@ -30,7 +30,7 @@ class Contribution:
     points: float
 
     def as_text(self) -> str:
-        return f"{self.points:+g} {self.rule_id}"
+        return f"{round(self.points, 1):+g} {self.rule_id}"
 
 
 @dataclass

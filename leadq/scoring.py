@@ -44,10 +44,10 @@ class ScoreRun:
         return ordered
 
     def find(self, lead_id: str) -> ScoredLead | None:
-        wanted = lead_id.strip()
+        key = lead_id.strip()
         if self.model.key == "email":
-            wanted = wanted.lower()
-        return next((lead for lead in self.leads if lead.lead_id == wanted), None)
+            key = key.lower()
+        return next((lead for lead in self.leads if lead.lead_id == key), None)
 
 
 def resolve_model(path: str | Path | None) -> ScoringModel:

@@ -237,3 +237,13 @@ def test_failed_run_keeps_existing_output(files):
     done = leadq("score", "missing.csv", "-o", "out.csv", cwd=files)
     assert done.returncode == 2
     assert (files / "out.csv").read_text(encoding="utf-8") == "previous results\n"
+
+
+def test_every_command_documented():
+    from leadq.cli import app
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"leadq {name}" in readme, name
+        assert command.callback.__doc__, name

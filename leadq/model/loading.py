@@ -132,9 +132,9 @@ def _show(value: Any) -> str:
 def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
     """Find the 1-based line of a value in the YAML tree, and a dotted field name.
 
-    Pydantic's error locations also contain the tags of unions (such as
-    `score` for a score condition); a part that is not in the tree is such a
-    tag and is skipped, unless it is the last part: an unknown or missing key.
+    Pydantic's error locations also contain the tags of unions, such as
+    `score` for a score condition. A part that is not in the tree is such a
+    tag and is skipped, unless it is the last part (an unknown or missing key).
     """
     node, line = document, 1
     names: list[str] = []

@@ -262,8 +262,8 @@ def _activity_rule_kind(value: Any) -> str | None:
     return None
 
 
-# An engagement or product rule counts events, or tests a lead field that
-# already summarizes activity (such as a CRM's "number of visits"); field
+# An engagement or product rule counts events, or it tests a lead field that
+# already summarizes activity, such as a CRM's "number of visits". Field
 # rules are not decayed.
 SectionRule = Annotated[
     Union[Annotated[ActivityRule, Tag("event")], Annotated[FitRule, Tag("field")]],
@@ -299,7 +299,7 @@ class Grades(Strict):
 
 
 class Visits(Strict):
-    """How page views group into visits for rules on the `visit` event."""
+    """The grouping of page views into visits, for rules on the `visit` event."""
 
     event: str = "page_viewed"
     gap_minutes: float = Field(
