@@ -126,13 +126,12 @@ def _lead_keys(values, key_name: str, source: SourceTable) -> pa.ChunkedArray:
     empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, ""))
     if pc.any(empty).as_py():
         row = _first_true(empty)
-        kind, number = source.line_numbers(row)
         raise InputError(
             f"the lead key {key_name!r} is empty; every lead needs one. Fill it "
             "in or remove the row",
             file=source.path,
             column=key_name,
-            **{kind: number},
+            **source.position(row),
         )
     return keys
 
@@ -162,9 +161,9 @@ def empty_events(layout: Layout) -> pa.Table:
         pa.field("local_week", pa.int32()),
     ]
     for columns in layout.properties.values():
-        fields.append(pa.field(columns.text, pa.string()))
-        if columns.number:
-            fields.append(pa.field(columns.number, pa.float64()))
+        for name in columns.names():
+            kind = pa.float64() if name == columns.number else pa.string()
+            fields.append(pa.field(name, kind))
     return pa.schema(fields).empty_table()
 
 
@@ -267,14 +266,13 @@ def _json_property(values, name: str, source: SourceTable, column: str):
 
 def _raise_bad_json(text, valid, source: SourceTable, column: str):
     row = _first_true(pc.invert(valid))
-    kind, number = source.line_numbers(row)
     value = text[row].as_py()
     raise InputError(
         f"invalid JSON {_short(value)}; write the properties as a JSON object, "
         'for example {"url": "/pricing"}',
         file=source.path,
         column=column,
-        **{kind: number},
+        **source.position(row),
     )
 
 
@@ -282,11 +280,21 @@ def _raise_bad_json(text, valid, source: SourceTable, column: str):
 
 
 def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str) -> dict:
-    text = _as_text(values)
-    bound = {columns.text: text}
+    text = _trimmed_text(values)
+    bound = {}
+    if columns.text:
+        bound[columns.text] = text
+    if columns.folded:
+        bound[columns.folded] = pc.utf8_lower(text)
     if columns.number:
         bound[columns.number] = _as_number(values, text, source, name)
     return bound
+
+
+def _trimmed_text(values) -> pa.ChunkedArray:
+    """Trim Unicode white space; blank text becomes NULL, a missing value."""
+    text = pc.utf8_trim_whitespace(_as_text(values))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
 def _as_text(values) -> pa.ChunkedArray:
@@ -296,24 +304,21 @@ def _as_text(values) -> pa.ChunkedArray:
 
 
 def _as_number(values, text, source: SourceTable, name: str):
+    """Convert to doubles; `text` is the trimmed text with blanks as NULL."""
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return pc.cast(values, pa.float64())
-    trimmed = pc.utf8_trim_whitespace(text)
-    blank = pc.or_kleene(pc.is_null(trimmed), pc.equal(trimmed, ""))
-    valid = pc.or_kleene(blank, pc.match_substring_regex(trimmed, NUMBER_PATTERN))
+    valid = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER_PATTERN))
     if not pc.all(valid).as_py():
         row = _first_true(pc.invert(valid))
-        kind, number = source.line_numbers(row)
         raise InputError(
-            f"{_short(trimmed[row].as_py())} is not a number, but a rule compares "
+            f"{_short(text[row].as_py())} is not a number, but a rule compares "
             f"{name!r} as one; write a plain number such as 1200 (no thousands "
             "separators, currency or units), or leave the cell empty",
             file=source.path,
             column=name,
-            **{kind: number},
+            **source.position(row),
         )
-    cleaned = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
-    return pc.cast(cleaned, pa.float64())
+    return pc.cast(text, pa.float64())
 
 
 def _first_true(mask) -> int:

@@ -80,13 +80,8 @@ def _result_schema(names: list[str]) -> pa.Schema:
 
 
 def _add_functions(connection: sqlite3.Connection) -> None:
-    """Give SQLite the functions the other engines have built in.
-
-    REGEXP searches like DuckDB's regexp_matches; LOWER folds all of Unicode,
-    not only ASCII, so text compares as it does on the other engines.
-    """
+    """Give SQLite a REGEXP function that searches as DuckDB's regexp_matches."""
     connection.create_function("REGEXP", 2, _regexp, deterministic=True)
-    connection.create_function("LOWER", 1, _lower, deterministic=True)
 
 
 def _regexp(pattern: str | None, value: str | None) -> bool | None:
@@ -98,10 +93,6 @@ def _regexp(pattern: str | None, value: str | None) -> bool | None:
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
-
-
-def _lower(value: str | None) -> str | None:
-    return None if value is None else value.lower()
 
 
 _SQLITE_TYPES = {

@@ -107,7 +107,7 @@ def unique_rule_sql(
 def _unique_key(unique_by: str, layout: Layout) -> exp.Expression:
     if unique_by in CALENDAR_UNITS:
         return exp.column(CALENDAR_UNITS[unique_by])
-    return exp.column(layout.property_column(unique_by).text)
+    return exp.column(layout.property_column(unique_by).folded)
 
 
 def count_sql(names, tests, within_days, layout, lists) -> exp.Expression:

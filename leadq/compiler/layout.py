@@ -1,8 +1,9 @@
 """The engine tables a compiled model reads, with engine-safe column names.
 
 User field and property names never become SQL identifiers: each one maps to
-a positional column (f0, f1 for lead fields, p0, p1 for event properties),
-with a numeric twin (f0_n) when a rule compares it as a number.
+positional columns (f0 for lead fields, p0 for event properties) in the forms
+that its tests read: trimmed text (f0), trimmed and lower-cased text (f0_l),
+and a number (f0_n).
 """
 
 from __future__ import annotations
@@ -29,13 +30,27 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
+# The forms of a value that tests read. Binding trims text and makes blank
+# text NULL; `folded` is also lower-cased. Both happen in Arrow, outside the
+# engines, so that every engine compares the same strings.
+TEXT, FOLDED, NUMBER = "text", "folded", "number"
+
+
 @dataclass(frozen=True)
 class ValueColumns:
     """The engine columns of one lead field or event property."""
 
     name: str
-    text: str
+    text: str | None
+    folded: str | None
     number: str | None
+
+    def present(self) -> str:
+        """Return a column that is NULL exactly when the value is missing."""
+        return self.folded or self.text or self.number
+
+    def names(self) -> list[str]:
+        return [column for column in (self.text, self.folded, self.number) if column]
 
 
 @dataclass
@@ -47,18 +62,18 @@ class Layout:
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
         layout = cls()
-        numeric_fields: dict[str, bool] = {}
-        numeric_properties: dict[str, bool] = {}
+        field_needs: dict[str, set[str]] = {}
+        property_needs: dict[str, set[str]] = {}
         for test in _field_tests(model):
-            _note_use(numeric_fields, test.field, test)
+            field_needs.setdefault(test.field, set()).add(value_form(test))
         for names, tests, unique_by in _event_filters(model):
             layout.uses_visits |= VISIT_EVENT in names
             for name, test in tests.items():
-                _note_use(numeric_properties, name, test)
+                property_needs.setdefault(name, set()).add(value_form(test))
             if unique_by and unique_by not in CALENDAR_UNITS:
-                numeric_properties.setdefault(unique_by, False)
-        layout.lead_fields = _columns(numeric_fields, "f")
-        layout.properties = _columns(numeric_properties, "p")
+                property_needs.setdefault(unique_by, set()).add(FOLDED)
+        layout.lead_fields = _columns(field_needs, "f")
+        layout.properties = _columns(property_needs, "p")
         return layout
 
     def lead_column(self, name: str) -> ValueColumns:
@@ -70,14 +85,19 @@ class Layout:
     def event_column_names(self) -> list[str]:
         names = list(EVENT_COLUMNS)
         for columns in self.properties.values():
-            names.append(columns.text)
-            if columns.number:
-                names.append(columns.number)
+            names.extend(columns.names())
         return names
 
 
-def _note_use(uses: dict[str, bool], name: str, test: Test) -> None:
-    uses[name] = uses.get(name, False) or test.is_numeric or _numeric_list(test)
+def value_form(test: Test) -> str | None:
+    """Return the form of a value that `test` reads (None: any form will do)."""
+    if test.is_numeric or _numeric_list(test):
+        return NUMBER
+    if test.operator == "regex":
+        return TEXT
+    if test.operator == "missing":
+        return None
+    return FOLDED
 
 
 def _numeric_list(test: Test) -> bool:
@@ -87,11 +107,18 @@ def _numeric_list(test: Test) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def _columns(uses: dict[str, bool], prefix: str) -> dict[str, ValueColumns]:
+def _columns(needs: dict[str, set[str]], prefix: str) -> dict[str, ValueColumns]:
     columns = {}
-    for index, (name, numeric) in enumerate(uses.items()):
-        text = f"{prefix}{index}"
-        columns[name] = ValueColumns(name, text, f"{text}_n" if numeric else None)
+    for index, (name, forms) in enumerate(needs.items()):
+        base = f"{prefix}{index}"
+        if not forms - {None}:
+            forms = {FOLDED}
+        columns[name] = ValueColumns(
+            name,
+            text=base if TEXT in forms else None,
+            folded=f"{base}_l" if FOLDED in forms else None,
+            number=f"{base}_n" if NUMBER in forms else None,
+        )
     return columns
 
 

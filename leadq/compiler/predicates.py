@@ -2,14 +2,19 @@
 
 Every test is null-safe: a missing value makes a test false, never NULL, so
 `not` and CASE behave as a reader of the model expects. Model values become
-sqlglot literals, which sqlglot quotes for each dialect.
+sqlglot literals, which sqlglot quotes for each dialect. Text arrives trimmed
+and, for case-insensitive tests, lower-cased (see compiler.layout), so no
+engine's TRIM or LOWER decides a result.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from leadq.compiler.layout import ValueColumns
@@ -33,30 +38,44 @@ def integer(value: int) -> exp.Literal:
     return exp.Literal.number(str(int(value)))
 
 
-def normalized(column: exp.Expression) -> exp.Expression:
-    return exp.Lower(this=exp.Trim(this=column))
-
-
-def _normalized_value(value: Any) -> str:
+def fold(value: Any) -> str:
+    """Lower-case a model value as binding folds data: with Arrow's utf8_lower."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip().lower()
+    return pc.utf8_lower(pa.scalar(str(value), pa.string())).as_py()
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True)
+class _Operands:
+    text: exp.Column | None
+    folded: exp.Column | None
+    number: exp.Column | None
+    present: exp.Column
+    lists: dict[str, list[str]]
+
+
 def test_sql(
     test: Test, columns: ValueColumns, lists: dict[str, list[str]], table: str | None
 ) -> exp.Expression:
-    """Build the boolean expression of `test` on one field's columns."""
-    text = exp.column(columns.text, table=table)
-    numeric = exp.column(columns.number, table=table) if columns.number else None
-    builder = _BUILDERS[test.operator]
-    condition = builder(test.operand, text, numeric, lists)
+    """Build the boolean expression of `test` on one value's columns."""
+
+    def column(name: str | None) -> exp.Column | None:
+        return exp.column(name, table=table) if name else None
+
+    operands = _Operands(
+        text=column(columns.text),
+        folded=column(columns.folded),
+        number=column(columns.number),
+        present=column(columns.present()),
+        lists=lists,
+    )
+    condition = _BUILDERS[test.operator](test.operand, operands)
     return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()])
 
 
@@ -65,71 +84,70 @@ TRUE_SPELLINGS = ("1", "t", "true", "y", "yes")
 FALSE_SPELLINGS = ("0", "f", "false", "n", "no")
 
 
-def _equals(value, text, numeric, lists):
+def _equals(value, operands: _Operands):
     if isinstance(value, bool):
         spellings = TRUE_SPELLINGS if value else FALSE_SPELLINGS
-        return exp.In(this=normalized(text), expressions=[literal(s) for s in spellings])
+        return exp.In(this=operands.folded, expressions=[literal(s) for s in spellings])
     if _is_number(value):
-        return exp.EQ(this=numeric, expression=number(value))
-    return exp.EQ(this=normalized(text), expression=literal(_normalized_value(value)))
+        return exp.EQ(this=operands.number, expression=number(value))
+    return exp.EQ(this=operands.folded, expression=literal(fold(value).strip()))
 
 
-def _in(values, text, numeric, lists):
+def _in(values, operands: _Operands):
     if values and all(_is_number(v) for v in values):
-        return exp.In(this=numeric, expressions=[number(v) for v in values])
-    options = sorted({_normalized_value(v) for v in values})
-    return exp.In(this=normalized(text), expressions=[literal(v) for v in options])
+        return exp.In(this=operands.number, expressions=[number(v) for v in values])
+    options = sorted({fold(v).strip() for v in values})
+    return exp.In(this=operands.folded, expressions=[literal(v) for v in options])
 
 
-def _not_in(values, text, numeric, lists):
-    present = exp.Not(this=_missing(True, text, numeric, lists))
-    inside = _in(values, text, numeric, lists)
+def _not_in(values, operands: _Operands):
+    present = exp.Not(this=exp.Is(this=operands.present, expression=exp.Null()))
+    inside = _in(values, operands)
     return exp.And(this=present, expression=exp.Not(this=exp.Paren(this=inside)))
 
 
-def _between(bounds, text, numeric, lists):
+def _between(bounds, operands: _Operands):
     low, high = bounds
     return exp.And(
-        this=exp.GTE(this=numeric, expression=number(low)),
-        expression=exp.LTE(this=numeric, expression=number(high)),
+        this=exp.GTE(this=operands.number, expression=number(low)),
+        expression=exp.LTE(this=operands.number, expression=number(high)),
     )
 
 
-def _at_least(value, text, numeric, lists):
-    return exp.GTE(this=numeric, expression=number(value))
+def _at_least(value, operands: _Operands):
+    return exp.GTE(this=operands.number, expression=number(value))
 
 
-def _at_most(value, text, numeric, lists):
-    return exp.LTE(this=numeric, expression=number(value))
+def _at_most(value, operands: _Operands):
+    return exp.LTE(this=operands.number, expression=number(value))
 
 
-def _regex(pattern, text, numeric, lists):
-    return exp.RegexpLike(this=exp.Trim(this=text), expression=literal(pattern))
+def _regex(pattern, operands: _Operands):
+    return exp.RegexpLike(this=operands.text, expression=literal(pattern))
 
 
-def _contains(fragment, text, numeric, lists):
-    position = exp.StrPosition(
-        this=normalized(text), substr=literal(_normalized_value(fragment))
-    )
+def _contains(fragment, operands: _Operands):
+    # The fragment keeps its spaces: `contains: " ceo"` needs the space.
+    position = exp.StrPosition(this=operands.folded, substr=literal(fold(fragment)))
     return exp.GT(this=position, expression=integer(0))
 
 
-def _missing(expected, text, numeric, lists):
-    empty = exp.Or(
-        this=exp.Is(this=text, expression=exp.Null()),
-        expression=exp.EQ(this=exp.Trim(this=text), expression=literal("")),
-    )
-    return exp.Paren(this=empty) if expected else exp.Not(this=exp.Paren(this=empty))
+def _missing(expected, operands: _Operands):
+    absent = exp.Is(this=operands.present, expression=exp.Null())
+    return absent if expected else exp.Not(this=absent)
 
 
-def _email_domain_in(names, text, numeric, lists):
-    domains = resolve_domains(names, lists)
-    address = normalized(text)
+def _email_domain_in(names, operands: _Operands):
+    """Test the text after the `@`; a value without one has no email domain."""
+    domains = resolve_domains(names, operands.lists)
+    address = operands.folded
     at_sign = exp.StrPosition(this=address, substr=literal("@"))
     domain = exp.Substring(
         this=address, start=exp.Add(this=at_sign, expression=integer(1))
     )
-    return exp.In(this=domain, expressions=[literal(d) for d in domains])
+    has_at = exp.GT(this=at_sign, expression=integer(0))
+    listed = exp.In(this=domain, expressions=[literal(d) for d in domains])
+    return exp.And(this=has_at, expression=listed)
 
 
 _BUILDERS = {
@@ -152,7 +170,7 @@ def resolve_domains(names: str | list[str], lists: dict[str, list[str]]) -> list
         values = lists[names] if names in lists else builtin_list(names)
     else:
         values = names
-    return sorted({value.strip().lower().lstrip("@") for value in values})
+    return sorted({fold(value.strip()).lstrip("@") for value in values})
 
 
 def builtin_list(name: str) -> list[str]:

@@ -215,7 +215,8 @@ def _parse_text(
     normalized = pc.replace_substring(normalized, ",", ".")
     normalized = pc.replace_substring_regex(normalized, r"\.(\d{6})\d+", r".\1")
 
-    if pc.all(has_offset).as_py():
+    # pc.all of an empty array is NULL, so test for "no row lacks an offset".
+    if not pc.any(pc.invert(has_offset)).as_py():
         return _cast_text(normalized, UTC_MICROS, array, source, column)
 
     with_offset = pc.if_else(has_offset, normalized, None)
