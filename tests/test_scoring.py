@@ -1,0 +1,65 @@
+"""The scoring pipeline: as-of times, duplicate keys and unknown leads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from leadq.errors import InputError
+from leadq.model.loading import parse_model
+from leadq.scoring import micros_since_epoch, parse_as_of, score_files
+
+MODEL = parse_model(
+    "timezone: Asia/Tokyo\nengagement:\n  rules:\n    - {id: seen, event: page_viewed, points: 1}\n"
+    "stages:\n  - id: all\n",
+    source="m",
+)
+
+
+def test_as_of_with_offset():
+    moment = parse_as_of("2026-03-01T09:30:00+01:00", MODEL)
+    assert moment == datetime(2026, 3, 1, 8, 30, tzinfo=timezone.utc)
+
+
+def test_as_of_without_offset_uses_model_zone():
+    assert parse_as_of("2026-03-01", MODEL) == datetime(2026, 2, 28, 15, tzinfo=timezone.utc)
+
+
+def test_as_of_invalid():
+    with pytest.raises(InputError) as caught:
+        parse_as_of("yesterday", MODEL)
+    assert "invalid --as-of time 'yesterday'" in str(caught.value)
+
+
+def test_micros_since_epoch():
+    assert micros_since_epoch(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=timezone.utc)) == 1_000_005
+
+
+def test_last_row_wins_and_unknown_leads(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,name\na,first\nb,x\na,second\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "lead_id,event,timestamp\na,page_viewed,2026-01-01T00:00:00Z\n"
+        "zzz,page_viewed,2026-01-01T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    run = score_files(
+        tmp_path / "leads.csv",
+        tmp_path / "events.csv",
+        model=MODEL,
+        as_of=datetime(2026, 2, 1, tzinfo=timezone.utc),
+    )
+    assert [lead.lead_id for lead in run.leads] == ["a", "b"]
+    assert run.report.duplicate_keys == 1
+    assert run.report.events_without_lead == 1
+    assert run.leads[0].engagement_score == 1.0
+
+
+def test_empty_lead_key_names_line(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,name\na,x\n  ,y\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", model=MODEL)
+    assert str(caught.value).endswith(
+        "leads.csv, line 3, column 'lead_id': the lead key 'lead_id' is empty; "
+        "every lead needs one. Fill it in or remove the row"
+    )
