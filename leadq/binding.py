@@ -24,13 +24,14 @@ from leadq.model.schema import ScoringModel
 
 log = logging.getLogger("leadq.scoring")
 
-EVENT_ALIASES = {
-    "event_id": ("event_id", "message_id", "messageId", "id"),
-    "event": ("event", "event_name", "name"),
-    "timestamp": ("timestamp", "ts", "time", "occurred_at"),
+# Events file columns by role. `messageId` is the id of a Segment message;
+# other names need a mapping under `event_columns:` in the model.
+EVENT_COLUMN_NAMES = {
+    "event_id": ("event_id", "messageId"),
+    "event": ("event",),
+    "timestamp": ("timestamp",),
     "properties": ("properties",),
 }
-KEY_ALIASES = ("lead_key", "user_id", "userId")
 NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
@@ -193,13 +194,12 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
 def _event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[str, str]:
     present = table.column_names
     names: dict[str, str] = {}
-    for role, aliases in EVENT_ALIASES.items():
-        found = next((alias for alias in aliases if alias in present), None)
+    for role, candidates in EVENT_COLUMN_NAMES.items():
+        found = next((name for name in candidates if name in present), None)
         if found:
             names[role] = found
-    key_found = next((a for a in (key, *KEY_ALIASES) if a in present), None)
-    if key_found:
-        names["key"] = key_found
+    if key in present:
+        names["key"] = key
     required = {"key": key, "event": "event", "timestamp": "timestamp"}
     for role, default in required.items():
         if role not in names:

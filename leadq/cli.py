@@ -23,10 +23,12 @@ from leadq.explain import explain_panel
 from leadq.model.loading import default_model_text, load_model
 from leadq.model.schema import ScoringModel
 from leadq.output import (
+    check_output_path,
     console,
     counts_table,
     format_for,
     leads_table,
+    plural,
     write_file,
     write_stdout,
 )
@@ -115,10 +117,13 @@ def score(
     timezone: TimezoneOption = None,
 ) -> None:
     """Score and classify leads, ranked by stage and score, with reasons."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
     chosen = format_for(output, fmt.value if fmt else None)
     if chosen == "parquet" and output is None:
         raise typer.BadParameter("parquet output needs --output FILE", param_hint="--format")
+    if output is not None:
+        check_output_path(output, [leads, events, model])
+    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    _print_input_notes(run)
     if chosen == "table":
         _print_table(run, limit)
         if output is not None:
@@ -129,7 +134,7 @@ def score(
         return
     write_file(run.leads, output, chosen)
     err = console(stderr=True)
-    err.print(f"wrote {len(run.leads)} leads to {output}")
+    err.print(f"wrote {plural(len(run.leads), 'lead', 'leads')} to {output}", markup=False)
     err.print(counts_table(run.stage_counts()))
 
 
@@ -201,9 +206,15 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write the built-in default model, with comments, to edit."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory; name a file", param_hint="PATH")
     if path.exists() and not force:
         raise typer.BadParameter(
             f"{path} already exists; pass --force to overwrite it", param_hint="PATH"
+        )
+    if not path.parent.is_dir():
+        raise typer.BadParameter(
+            f"folder {path.parent} does not exist; create it first", param_hint="PATH"
         )
     path.write_text(default_model_text(), encoding="utf-8")
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
@@ -280,24 +291,26 @@ def _progress():
 def _print_table(run, limit: int) -> None:
     out = console()
     as_of = run.as_of.isoformat().replace("+00:00", "Z")
+    scored = plural(len(run.leads), "lead", "leads")
     out.print(
-        f"{len(run.leads)} leads scored as of {as_of} with {run.model.name!r} on {run.engine}",
+        f"{scored} scored as of {as_of} with {run.model.name!r} on {run.engine}",
         markup=False,
     )
     out.print(leads_table(run.leads, limit))
     if limit and len(run.leads) > limit:
         out.print(f"showing {limit} of {len(run.leads)} leads; --limit 0 shows all", markup=False)
     out.print(counts_table(run.stage_counts()))
-    _print_input_notes(run)
 
 
 def _print_input_notes(run) -> None:
     err = console(stderr=True)
     report = run.report
     if report.duplicate_keys:
-        err.print(f"note: {report.duplicate_keys} rows repeat a lead key; the last row of each was used", markup=False)
+        rows = plural(report.duplicate_keys, "row repeats", "rows repeat")
+        err.print(f"note: {rows} an earlier lead key; the last row of each key was used", markup=False)
     if report.events_without_lead:
-        err.print(f"note: {report.events_without_lead} events name a lead that is not in the leads file; they were ignored", markup=False)
+        events = plural(report.events_without_lead, "event names", "events name")
+        err.print(f"note: {events} a lead that is not in the leads file; they were ignored", markup=False)
 
 
 def _print_explanations_json(run, leads) -> None:

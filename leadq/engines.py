@@ -7,13 +7,13 @@ the same bound tables. Each returns an Arrow table of one row per lead.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
+import re2
 
 from leadq.compiler.query import CompiledModel
 
@@ -80,7 +80,11 @@ def _result_schema(names: list[str]) -> pa.Schema:
 
 
 def _add_functions(connection: sqlite3.Connection) -> None:
-    """Give SQLite a REGEXP function that searches as DuckDB's regexp_matches."""
+    """Give SQLite a REGEXP function with DuckDB's regular expression library.
+
+    Both use RE2, so patterns mean the same (\\d and \\b are ASCII-only) and
+    run in linear time: no pattern can hang a run by backtracking.
+    """
     connection.create_function("REGEXP", 2, _regexp, deterministic=True)
 
 
@@ -91,8 +95,8 @@ def _regexp(pattern: str | None, value: str | None) -> bool | None:
 
 
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str):
+    return re2.compile(pattern)
 
 
 _SQLITE_TYPES = {

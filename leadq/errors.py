@@ -73,6 +73,12 @@ class InputError(LeadqError):
         return f"{', '.join(parts)}: {self.message}"
 
 
+class OptionError(LeadqError):
+    """An option value that cannot work, such as an output file that is an input."""
+
+    exit_code = 2
+
+
 class LeadNotFound(LeadqError):
     """A lead id that is not in the scored leads."""
 

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leadq.model.schema import ActivityRule, FitRule
+from leadq.output import printable
 from leadq.results import ScoredLead, describe_test
 
 
@@ -15,7 +16,9 @@ def explain_panel(run, lead: ScoredLead) -> Panel:
     header = Text.assemble(
         ("stage ", "bold"),
         (lead.stage or "(none)", "bold cyan"),
-        f"  decided by {lead.stage_rule}\n",
+        "  decided by ",
+        printable(lead.stage_rule),
+        "\n",
         ("fit ", "bold"),
         f"{lead.fit_score:g} (grade {lead.grade})   ",
         ("engagement ", "bold"),
@@ -27,7 +30,7 @@ def explain_panel(run, lead: ScoredLead) -> Panel:
     )
     return Panel(
         Group(header, _rules_table(run, lead)),
-        title=Text(lead.lead_id),
+        title=printable(lead.lead_id),
         title_align="left",
     )
 
@@ -44,8 +47,8 @@ def _rules_table(run, lead: ScoredLead) -> Table:
         style = None if contribution.points else "dim"
         table.add_row(
             contribution.section,
-            Text(contribution.rule_id),
-            Text(describe_rule(rule)),
+            printable(contribution.rule_id),
+            printable(describe_rule(rule)),
             f"{contribution.points:+.2f}",
             style=style,
         )

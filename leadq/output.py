@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from leadq.errors import OptionError
 from leadq.results import ScoredLead
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -24,6 +26,9 @@ FILE_COLUMNS = (
 )  # fmt: skip
 
 
+EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
+
+
 def format_for(output: Path | None, requested: str | None) -> str:
     """Pick the format: the one requested, else from the output's extension."""
     if requested:
@@ -31,7 +36,43 @@ def format_for(output: Path | None, requested: str | None) -> str:
     if output is None:
         return "table"
     suffix = output.suffix.lower()
-    return {".csv": "csv", ".json": "json", ".parquet": "parquet"}.get(suffix, "csv")
+    if suffix not in EXTENSIONS:
+        raise OptionError(
+            f"cannot tell the format of --output {output} from its extension; name "
+            "the file *.csv, *.json or *.parquet, or pass --format"
+        )
+    return EXTENSIONS[suffix]
+
+
+def check_output_path(output: Path, inputs: list[Path | None]) -> None:
+    """Reject an output path that would replace an input or cannot be written."""
+    if output.is_dir():
+        raise OptionError(f"--output {output} is a directory; name a file")
+    if not output.parent.is_dir():
+        raise OptionError(f"--output folder {output.parent} does not exist; create it first")
+    for source in inputs:
+        if source is None or not (source.exists() and output.exists()):
+            continue
+        if output.resolve() == source.resolve():
+            raise OptionError(
+                f"--output {output} is also an input file; write the results to another file"
+            )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> Text:
+    """Make terminal-safe text: control characters show as escapes, not act.
+
+    A lead id with ESC sequences would otherwise clear the screen or retitle
+    the terminal. Text is never parsed as Rich markup.
+    """
+    return Text(_CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text))
+
+
+def plural(count: int, singular: str, plural_form: str) -> str:
+    return f"{count:,} {singular if count == 1 else plural_form}"
 
 
 def reasons_json(lead: ScoredLead) -> str:
@@ -128,13 +169,13 @@ def leads_table(leads: list[ScoredLead], limit: int | None) -> Table:
         # "[red]x" prints as written.
         table.add_row(
             str(position),
-            Text(lead.lead_id),
+            printable(lead.lead_id),
             f"{lead.fit_score:.1f}",
             lead.grade,
             f"{lead.engagement_score:.1f}",
             f"{lead.product_score:.1f}",
-            Text(lead.stage or "(none)"),
-            Text(reasons),
+            printable(lead.stage or "(none)"),
+            printable(reasons),
         )
     return table
 
@@ -145,7 +186,7 @@ def counts_table(counts: dict[str, int]) -> Table:
     table.add_column("leads", justify="right")
     total = sum(counts.values())
     for stage, count in counts.items():
-        table.add_row(Text(stage), str(count))
+        table.add_row(printable(stage), str(count))
     table.add_row("total", str(total), style="bold")
     return table
 

@@ -247,3 +247,46 @@ def test_every_command_documented():
         name = command.name or command.callback.__name__
         assert f"leadq {name}" in readme, name
         assert command.callback.__doc__, name
+
+
+def test_output_may_not_replace_input(files):
+    before = (files / "leads.csv").read_text(encoding="utf-8")
+    done = leadq("score", "leads.csv", "-o", "leads.csv", cwd=files)
+    assert_clean_error(done, "--output leads.csv is also an input file")
+    assert (files / "leads.csv").read_text(encoding="utf-8") == before
+
+
+def test_output_unknown_extension(files):
+    done = leadq("score", "leads.csv", "-o", "out.xlsx", cwd=files)
+    assert_clean_error(done, "cannot tell the format of --output out.xlsx")
+    assert not (files / "out.xlsx").exists()
+
+
+def test_output_folder_missing(files):
+    done = leadq("score", "leads.csv", "-o", "nope/out.csv", cwd=files)
+    assert_clean_error(done, "--output folder nope does not exist")
+
+
+def test_notes_for_file_output(files):
+    (files / "leads.csv").write_text(LEADS + "ana@acme.example,Intern,Acme,,,,\n", encoding="utf-8")
+    done = leadq("score", "leads.csv", "-e", "events.csv", "-f", "csv", cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert "note: 1 row repeats an earlier lead key" in done.stderr
+
+
+def test_control_characters_escaped(files):
+    (files / "leads.csv").write_text("lead_id,email\n\x1b[2Jx,a@b.example\n", encoding="utf-8")
+    (files / "model.yaml").write_text("stages:\n  - id: all\n", encoding="utf-8")
+    done = leadq("score", "leads.csv", "-m", "model.yaml", cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout
+    assert "\\x1b[2Jx" in done.stdout
+
+
+def test_non_finite_model_number(files):
+    (files / "model.yaml").write_text(
+        "fit:\n  rules:\n    - {id: r, field: title, contains: x, points: .nan}\nstages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(done, "line 3, field fit.rules[0].points", "finite number")

@@ -463,9 +463,23 @@ def _read_parquet(path: Path, name: str) -> SourceTable:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a valid Parquet file: {exc}", file=name) from exc
     table = _rename_columns(table, name, line=None)
+    table = _nested_as_json(table)
     return SourceTable(
         table=table, path=name, format="parquet", line_numbers=_parquet_row
     )
+
+
+def _nested_as_json(table: pa.Table) -> pa.Table:
+    """Turn struct, list and map columns into JSON text, as JSON lines reads them."""
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_nested(field.type):
+            continue
+        values = [
+            None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+            for value in table.column(index).to_pylist()
+        ]
+        table = table.set_column(index, field.name, pa.array(values, pa.string()))
+    return table
 
 
 def _parquet_row(row_index: int) -> Position:

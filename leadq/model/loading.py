@@ -60,7 +60,7 @@ def default_model_text() -> str:
 def parse_model(text: str, *, source: str) -> ScoringModel:
     document = _parse_yaml(text, source)
     if not isinstance(document, dict):
-        kind = "empty" if document is None else type(document).__name__
+        kind = "empty" if document is None else _yaml_kind(document)
         raise ModelError(
             f"the model must be a YAML mapping with a `stages` list, got {kind}",
             file=source,
@@ -72,6 +72,12 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
     return model
+
+
+def _yaml_kind(document: Any) -> str:
+    if isinstance(document, list):
+        return "a list"
+    return f"a single value ({document!r})"
 
 
 def _parse_yaml(text: str, source: str) -> Any:
@@ -97,12 +103,19 @@ def _plain(node: Any) -> Any:
 
 
 def _first_error(error: ValidationError, document: Any, source: str) -> ModelError:
-    detail = error.errors()[0]
+    # A misspelled key also makes the right key missing: name the misspelling.
+    details = error.errors()
+    detail = next((d for d in details if d["type"] == "extra_forbidden"), details[0])
     location = list(detail["loc"])
     line, field = locate(document, location)
     message = detail["msg"].removeprefix("Value error, ")
     if detail["type"] == "extra_forbidden":
         message = _unknown_field_message(location, document)
+    elif detail["type"] == "literal_error" and "decay" in location:
+        message = (
+            f"invalid decay {_show(detail['input'])}; write none, "
+            "{half_life_days: 30} or {steps: [{after_days: 30, factor: 0.5}]}"
+        )
     elif detail["type"] == "missing":
         message = "required field is missing"
     elif "input" in detail and detail["type"] != "value_error":
@@ -116,6 +129,11 @@ EVENT_RULE_KEYS = ("event", "where", "max_points", "unique_by", "within_days", "
 def _unknown_field_message(location: list[Any], document: Any) -> str:
     key = location[-1]
     in_section = len(location) > 2 and location[0] in ("engagement", "product")
+    if location[0] == "fit" and key in EVENT_RULE_KEYS:
+        return (
+            f"`{key}` belongs to event rules, but fit rules test lead fields; "
+            "move the rule under engagement or product"
+        )
     if in_section and key in EVENT_RULE_KEYS:
         return (
             f"`{key}` applies to event rules only; this rule tests a lead field "
@@ -134,20 +152,19 @@ def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
 
     Pydantic's error locations also contain the tags of unions, such as
     `score` for a score condition. A part that is not in the tree is such a
-    tag and is skipped, unless it is the last part (an unknown or missing key).
+    tag and is skipped, unless it is the last part and no tag: an unknown or
+    missing key.
     """
     node, line = document, 1
     names: list[str] = []
     parts = [_yaml_key(part) for part in path]
     for position, key in enumerate(parts):
-        is_last = position == len(parts) - 1
+        is_last = all(part in UNION_TAGS for part in parts[position + 1 :])
         child = _child(node, key)
-        # Descend unless the next parts name nothing inside: then `key` was a
-        # union tag that happens to equal a key (one tag may come between).
-        following = parts[position + 1 : position + 3]
-        leads_on = any(_child(child, part) is not _ABSENT for part in following)
-        if child is _ABSENT or not (is_last or leads_on):
-            if is_last:
+        # A tag that equals a key (`score: fit`) leads to a scalar, where the
+        # rest of the path cannot be: skip it as a tag.
+        if child is _ABSENT or not (is_last or _is_container(child)):
+            if is_last and key not in UNION_TAGS:
                 names.append(str(key))
             continue
         line = _line_of(node, key)
@@ -158,6 +175,12 @@ def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
 
 
 _ABSENT = object()
+# Tags of the schema's unions that are never keys of a model file.
+UNION_TAGS = {"half_life", "none", "value", "values", "test", "str", "int", "float", "bool"}
+
+
+def _is_container(node: Any) -> bool:
+    return isinstance(node, (CommentedMap, CommentedSeq))
 
 
 def _yaml_key(part: Any) -> Any:

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import re2
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,13 +29,21 @@ RuleId = Annotated[
 ]
 Scalar = Union[str, int, float, bool]
 
-# Regex syntax that DuckDB (RE2), SQLite (Python re), PostgreSQL and Spark
-# (Java) do not all share: lookaround, backreferences and possessive forms.
+# Regex syntax that RE2 (DuckDB, and SQLite through leadq), PostgreSQL and
+# Spark (Java) do not all share: lookaround, backreferences, possessive forms.
 _NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<|[*+?}]\+")
 
 
+def _quiet_re2():
+    """Return RE2 options that report errors by exception only, not on stderr."""
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # NaN and infinity would become SQL identifiers, not numbers.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Test(Strict):
@@ -104,10 +113,6 @@ class Test(Strict):
     def _portable_regex(cls, pattern: str | None):
         if pattern is None:
             return pattern
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ValueError(f"invalid regular expression {pattern!r}: {error}")
         if _NON_PORTABLE_REGEX.search(pattern):
             raise ValueError(
                 f"regular expression {pattern!r} uses lookaround, a backreference "
@@ -121,6 +126,13 @@ class Test(Strict):
             )
         if "(?i)" in pattern and not pattern.startswith("(?i)"):
             raise ValueError(f"put (?i) at the start of {pattern!r}")
+        try:
+            re2.compile(pattern, _quiet_re2())
+        except re2.error as error:
+            reason = error.args[0]
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            raise ValueError(f"invalid regular expression {pattern!r}: {reason}")
         return pattern
 
     @property
@@ -194,7 +206,20 @@ Decay = Annotated[
     Discriminator(_decay_kind),
 ]
 
-PropertyTest = Union[Scalar, list[Scalar], Test]
+def _property_test_kind(value: Any) -> str:
+    if isinstance(value, (dict, Test)):
+        return "test"
+    return "values" if isinstance(value, list) else "value"
+
+
+PropertyTest = Annotated[
+    Union[
+        Annotated[Scalar, Tag("value")],
+        Annotated[list[Scalar], Tag("values")],
+        Annotated[Test, Tag("test")],
+    ],
+    Discriminator(_property_test_kind),
+]
 
 
 class FitRule(FieldTest):
@@ -248,7 +273,17 @@ def as_test(spec: PropertyTest) -> Test:
     return Test(equals=spec)
 
 
-class FitSection(Strict):
+class Bounded(Strict):
+    @model_validator(mode="after")
+    def _min_below_max(self):
+        if self.max is not None and self.min > self.max:
+            raise ValueError(
+                f"min {self.min:g} is above max {self.max:g}; swap them"
+            )
+        return self
+
+
+class FitSection(Bounded):
     min: float = 0
     max: float | None = 100
     rules: list[FitRule] = Field(default_factory=list)
@@ -271,7 +306,7 @@ SectionRule = Annotated[
 ]
 
 
-class ActivitySection(Strict):
+class ActivitySection(Bounded):
     min: float = 0
     max: float | None = None
     decay: Decay = Field("none", description="Default decay of every event rule.")
