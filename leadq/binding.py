@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,9 +58,19 @@ def bind(
         event_table = empty_events(layout)
     else:
         event_table = bind_events(model, layout, events, timezone, report)
-        known = pc.is_in(event_table["lead_key"], value_set=lead_table["lead_key"])
-        report.events_without_lead = len(event_table) - pc.sum(known).as_py() if len(event_table) else 0
+        event_table = _with_lead_codes(event_table, lead_table, report)
     return EngineTables(lead_table, event_table), report
+
+
+def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> pa.Table:
+    """Replace each event's lead key by its lead's row (NULL for unknown leads).
+
+    The compiled query ignores events whose lead_code is NULL.
+    """
+    codes = pc.index_in(events["lead_key"], value_set=leads["lead_key"])
+    report.events_without_lead = codes.null_count
+    position = events.schema.get_field_index("lead_key")
+    return events.set_column(position, "lead_code", pc.cast(codes, pa.int64()))
 
 
 # Leads
@@ -76,7 +87,8 @@ def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -
     bound = pa.table(columns)
     bound, report.duplicate_keys = _last_row_per_key(bound)
     report.leads = len(bound)
-    return bound
+    codes = pa.array(np.arange(len(bound), dtype=np.int64))
+    return bound.add_column(0, "lead_code", codes)
 
 
 def _renamed(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
@@ -155,7 +167,7 @@ def empty_events(layout: Layout) -> pa.Table:
     fields = [
         pa.field("event_row", pa.int64()),
         pa.field("event_id", pa.string()),
-        pa.field("lead_key", pa.string()),
+        pa.field("lead_code", pa.int64()),
         pa.field("event_name", pa.string()),
         pa.field("ts", pa.int64()),
         pa.field("local_day", pa.int32()),
@@ -176,7 +188,7 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
     days = local_days(micros, model.timezone)
     columns = {
-        "event_row": pa.array(range(count), pa.int64()),
+        "event_row": pa.array(np.arange(count, dtype=np.int64)),
         "event_id": _event_ids(table, names.get("event_id"), count),
         "lead_key": _normalized_keys(table[names["key"]], model.key),
         "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
@@ -213,13 +225,19 @@ def _event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[
 
 
 def _event_ids(table: pa.Table, column: str | None, count: int) -> pa.Array:
-    # Events without an id are all distinct: each gets one from its row.
-    row_ids = pc.binary_join_element_wise("leadq-row-", pc.cast(pa.array(range(count), pa.int64()), pa.string()), "")
+    """Return event ids; an event without one gets `leadq-row-N`, so it is distinct."""
     if column is None:
-        return row_ids
-    ids = pc.utf8_trim_whitespace(_as_text(table[column]))
-    ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
-    return pc.coalesce(ids, row_ids)
+        return _row_ids(np.arange(count))
+    ids = _trimmed_text(table[column]).combine_chunks()
+    missing = pc.is_null(ids)
+    if not pc.any(missing).as_py():
+        return ids
+    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+    return pc.replace_with_mask(ids, missing, _row_ids(rows))
+
+
+def _row_ids(rows) -> pa.Array:
+    return pa.array([f"leadq-row-{row}" for row in rows.tolist()], pa.string())
 
 
 def _normalized_keys(values, key_name: str):

@@ -111,7 +111,8 @@ def score(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="Rows of the table format to show; 0 shows all.")
+        int,
+        typer.Option("--limit", min=0, help="Rows of the table format to show; 0 shows all."),
     ] = 20,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
@@ -127,14 +128,14 @@ def score(
     if chosen == "table":
         _print_table(run, limit)
         if output is not None:
-            write_file(run.leads, output, "csv")
+            write_file(run, output, "csv")
         return
     if output is None:
-        write_stdout(run.leads, chosen)
+        write_stdout(run, chosen)
         return
-    write_file(run.leads, output, chosen)
+    write_file(run, output, chosen)
     err = console(stderr=True)
-    err.print(f"wrote {plural(len(run.leads), 'lead', 'leads')} to {output}", markup=False)
+    err.print(f"wrote {plural(len(run.table), 'lead', 'leads')} to {output}", markup=False)
     err.print(counts_table(run.stage_counts()))
 
 
@@ -291,14 +292,14 @@ def _progress():
 def _print_table(run, limit: int) -> None:
     out = console()
     as_of = run.as_of.isoformat().replace("+00:00", "Z")
-    scored = plural(len(run.leads), "lead", "leads")
+    scored = plural(len(run.table), "lead", "leads")
     out.print(
         f"{scored} scored as of {as_of} with {run.model.name!r} on {run.engine}",
         markup=False,
     )
-    out.print(leads_table(run.leads, limit))
-    if limit and len(run.leads) > limit:
-        out.print(f"showing {limit} of {len(run.leads)} leads; --limit 0 shows all", markup=False)
+    out.print(leads_table(run.top(limit or None)))
+    if limit and len(run.table) > limit:
+        out.print(f"showing {limit} of {len(run.table):,} leads; --limit 0 shows all", markup=False)
     out.print(counts_table(run.stage_counts()))
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from leadq.compiler.query import CompiledRule
 from leadq.errors import OptionError
 from leadq.results import ScoredLead
 
@@ -75,84 +76,77 @@ def plural(count: int, singular: str, plural_form: str) -> str:
     return f"{count:,} {singular if count == 1 else plural_form}"
 
 
-def reasons_json(lead: ScoredLead) -> str:
-    reasons = [
-        {"section": c.section, "rule": c.rule_id, "points": c.points}
-        for c in lead.reasons()
+def reasons_column(table: pa.Table, rules: list[CompiledRule]) -> pa.Array:
+    """Build each lead's reasons as JSON text: non-zero rules, largest first.
+
+    Works on the whole table at once: one matrix of contributions, sorted per
+    row by absolute points (descending), then by rule id.
+    """
+    if not rules or len(table) == 0:
+        return pa.array(["[]"] * len(table), pa.string())
+    points = np.column_stack([table[rule.column].to_numpy() for rule in rules])
+    id_rank = np.argsort(np.argsort([rule.rule_id for rule in rules], kind="stable"))
+    order = np.lexsort((np.broadcast_to(id_rank, points.shape), -np.abs(points)), axis=1)
+    counts = np.count_nonzero(points, axis=1)
+    prefixes = [
+        f'{{"section": "{rule.section}", "rule": {json.dumps(rule.rule_id)}, "points": '
+        for rule in rules
     ]
-    return json.dumps(reasons, ensure_ascii=False)
+    texts = []
+    for row, count in enumerate(counts.tolist()):
+        columns = order[row, :count].tolist()
+        values = points[row, columns].tolist()
+        items = [prefixes[c] + repr(v) + "}" for c, v in zip(columns, values)]
+        texts.append("[" + ", ".join(items) + "]")
+    return pa.array(texts, pa.string())
 
 
-def lead_record(lead: ScoredLead) -> dict:
-    return {
-        "lead_id": lead.lead_id,
-        "fit_score": lead.fit_score,
-        "grade": lead.grade,
-        "engagement_score": lead.engagement_score,
-        "product_score": lead.product_score,
-        "stage": lead.stage,
-        "stage_rule": lead.stage_rule,
-        "reasons": reasons_json(lead),
-    }
+def results_table(run) -> pa.Table:
+    """Return the output columns of a run (FILE_COLUMNS), reasons as JSON text."""
+    table = run.table.select(list(FILE_COLUMNS[:-1]))
+    return table.append_column("reasons", reasons_column(run.table, run.compiled.rules))
 
 
-def write_csv(leads: list[ScoredLead], stream: TextIO) -> None:
-    writer = csv.DictWriter(stream, fieldnames=FILE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for lead in leads:
-        writer.writerow(lead_record(lead))
+def write_csv(run, sink) -> None:
+    options = pa_csv.WriteOptions(quoting_style="needed")
+    pa_csv.write_csv(results_table(run), sink, write_options=options)
 
 
-def write_json(leads: list[ScoredLead], stream: TextIO) -> None:
-    records = []
-    for lead in leads:
-        record = lead_record(lead)
+def write_json(run, stream: TextIO) -> None:
+    table = results_table(run)
+    records = table.to_pylist()
+    for record in records:
         record["reasons"] = json.loads(record["reasons"])
-        records.append(record)
     json.dump(records, stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
 
-def write_parquet(leads: list[ScoredLead], path: Path) -> None:
-    records = [lead_record(lead) for lead in leads]
-    schema = pa.schema(
-        [
-            ("lead_id", pa.string()),
-            ("fit_score", pa.float64()),
-            ("grade", pa.string()),
-            ("engagement_score", pa.float64()),
-            ("product_score", pa.float64()),
-            ("stage", pa.string()),
-            ("stage_rule", pa.string()),
-            ("reasons", pa.string()),
-        ]
-    )
-    pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
-
-
-def write_file(leads: list[ScoredLead], path: Path, fmt: str) -> None:
+def write_file(run, path: Path, fmt: str) -> None:
     """Write to a temporary file, then rename, so a failed run leaves no half file."""
     partial = path.with_name(path.name + ".partial")
     try:
         if fmt == "parquet":
-            write_parquet(leads, partial)
+            pq.write_table(results_table(run), partial)
+        elif fmt == "csv":
+            write_csv(run, str(partial))
         else:
-            with partial.open("w", encoding="utf-8", newline="") as stream:
-                (write_csv if fmt == "csv" else write_json)(leads, stream)
+            with partial.open("w", encoding="utf-8") as stream:
+                write_json(run, stream)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def write_stdout(leads: list[ScoredLead], fmt: str) -> None:
-    if fmt == "parquet":
-        raise ValueError("parquet output needs --output FILE")
-    buffer = io.StringIO()
-    (write_csv if fmt == "csv" else write_json)(leads, buffer)
-    sys.stdout.write(buffer.getvalue())
+def write_stdout(run, fmt: str) -> None:
+    if fmt == "csv":
+        buffer = pa.BufferOutputStream()
+        write_csv(run, buffer)
+        sys.stdout.write(buffer.getvalue().to_pybytes().decode("utf-8"))
+    else:
+        write_json(run, sys.stdout)
 
 
-def leads_table(leads: list[ScoredLead], limit: int | None) -> Table:
+def leads_table(leads: list[ScoredLead]) -> Table:
     table = Table(title=None, header_style="bold", show_lines=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("lead", overflow="fold")
@@ -162,8 +156,7 @@ def leads_table(leads: list[ScoredLead], limit: int | None) -> Table:
     table.add_column("prod", justify="right")
     table.add_column("stage")
     table.add_column("top reasons")
-    shown = leads if not limit else leads[:limit]
-    for position, lead in enumerate(shown, start=1):
+    for position, lead in enumerate(leads, start=1):
         reasons = ", ".join(c.as_text() for c in lead.reasons(3)) or "-"
         # Text cells are never parsed as Rich markup, so a lead id such as
         # "[red]x" prints as written.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from leadq.compiler.query import CompiledModel
+from leadq.compiler.query import SCORE_DECIMALS, CompiledModel
 from leadq.model.schema import (
     AllOf,
     AnyOf,
@@ -18,9 +19,6 @@ from leadq.model.schema import (
     Stage,
 )
 
-# Scores are rounded to this many decimals for output and ranking, so that
-# engines whose sums differ in the last bits of a double rank leads alike.
-SCORE_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -57,44 +55,72 @@ class ScoredLead:
         return ordered if limit is None else ordered[:limit]
 
 
-def scored_leads(compiled: CompiledModel, result: pa.Table) -> list[ScoredLead]:
-    stages = compiled.model.stages
-    leads = []
-    for row in result.to_pylist():
-        stage_index = row["stage_index"]
-        stage = stages[stage_index] if stage_index is not None else None
-        contributions = [
-            Contribution(rule.section, rule.rule_id, _rounded(row[rule.column]))
-            for rule in compiled.rules
-        ]
-        leads.append(
-            ScoredLead(
-                lead_id=row["lead_key"],
-                fit_score=_rounded(row["fit_score"]),
-                grade=row["grade"],
-                engagement_score=_rounded(row["engagement_score"]),
-                product_score=_rounded(row["product_score"]),
-                stage=stage.id if stage else None,
-                stage_rule=describe_stage(stage, row["stage_branch"]),
-                contributions=contributions,
-            )
-        )
-    return rank(leads, compiled.model.ranked_stage_ids())
+def rank_result(compiled: CompiledModel, result: pa.Table) -> pa.Table:
+    """Return one ranked row per lead: scores, stage, stage rule, contributions.
 
+    Ranking is by stage (in the model's rank order), then total score (highest
+    first), then lead id. Contributions are rounded as the scores are.
+    """
+    stage_ids, stage_rules = _stage_columns(compiled, result)
+    columns = {
+        "lead_id": result["lead_key"],
+        "fit_score": result["fit_score"],
+        "grade": result["grade"],
+        "engagement_score": result["engagement_score"],
+        "product_score": result["product_score"],
+        "stage": pa.array(stage_ids, pa.string()),
+        "stage_rule": pa.array(stage_rules, pa.string()),
+    }
+    for rule in compiled.rules:
+        columns[rule.column] = _rounded(result[rule.column])
+    table = pa.table(columns)
 
-def rank(leads: list[ScoredLead], stage_order: list[str]) -> list[ScoredLead]:
-    """Order by stage (in the model's rank order), then total score, then lead id."""
-    position = {stage: index for index, stage in enumerate(stage_order)}
-    last = len(stage_order)
-    return sorted(
-        leads,
-        key=lambda lead: (position.get(lead.stage, last), -lead.total_score, lead.lead_id),
+    positions = {stage: index for index, stage in enumerate(compiled.model.ranked_stage_ids())}
+    stage_rank = pa.array([positions.get(stage, len(positions)) for stage in stage_ids], pa.int32())
+    total = _rounded(pc.add(pc.add(table["fit_score"], table["engagement_score"]), table["product_score"]))
+    keys = pa.table({"stage_rank": stage_rank, "total": total, "lead_id": table["lead_id"]})
+    order = pc.sort_indices(
+        keys,
+        sort_keys=[("stage_rank", "ascending"), ("total", "descending"), ("lead_id", "ascending")],
     )
+    return table.take(order)
 
 
-def _rounded(value: float | None) -> float:
-    rounded = round(float(value or 0.0), SCORE_DECIMALS)
-    return rounded + 0.0  # turns -0.0 into 0.0
+def _stage_columns(compiled: CompiledModel, result: pa.Table) -> tuple[list, list]:
+    stages = compiled.model.stages
+    described: dict[tuple, tuple[str | None, str]] = {}
+    stage_ids, stage_rules = [], []
+    indexes = result["stage_index"].to_pylist()
+    branches = result["stage_branch"].to_pylist()
+    for key in zip(indexes, branches):
+        if key not in described:
+            stage = stages[key[0]] if key[0] is not None else None
+            described[key] = (stage.id if stage else None, describe_stage(stage, key[1]))
+        stage_ids.append(described[key][0])
+        stage_rules.append(described[key][1])
+    return stage_ids, stage_rules
+
+
+def _rounded(values) -> pa.ChunkedArray:
+    """Round to SCORE_DECIMALS; NULL becomes 0 and -0.0 becomes 0.0."""
+    filled = pc.fill_null(pc.cast(values, pa.float64()), 0.0)
+    return pc.add(pc.round(filled, SCORE_DECIMALS), 0.0)
+
+
+def lead_from_row(compiled: CompiledModel, row: dict) -> ScoredLead:
+    contributions = [
+        Contribution(rule.section, rule.rule_id, row[rule.column]) for rule in compiled.rules
+    ]
+    return ScoredLead(
+        lead_id=row["lead_id"],
+        fit_score=row["fit_score"],
+        grade=row["grade"],
+        engagement_score=row["engagement_score"],
+        product_score=row["product_score"],
+        stage=row["stage"],
+        stage_rule=row["stage_rule"],
+        contributions=contributions,
+    )
 
 
 def describe_stage(stage: Stage | None, branch: int | None) -> str:

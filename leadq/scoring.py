@@ -7,10 +7,14 @@ import time
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 from typing import Callable, ContextManager
 from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
@@ -19,7 +23,7 @@ from leadq.errors import InputError
 from leadq.inputs import read_source
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
-from leadq.results import ScoredLead, scored_leads
+from leadq.results import ScoredLead, lead_from_row, rank_result
 
 log = logging.getLogger("leadq.scoring")
 
@@ -29,15 +33,25 @@ StepReporter = Callable[[str], ContextManager]
 
 @dataclass
 class ScoreRun:
+    """A finished run: the ranked result table and what binding reported."""
+
     model: ScoringModel
     compiled: CompiledModel
     as_of: datetime
     engine: str
-    leads: list[ScoredLead]
+    table: pa.Table
     report: BindReport
 
+    @cached_property
+    def leads(self) -> list[ScoredLead]:
+        return self.top(None)
+
+    def top(self, count: int | None) -> list[ScoredLead]:
+        rows = self.table if count is None else self.table.slice(0, count)
+        return [lead_from_row(self.compiled, row) for row in rows.to_pylist()]
+
     def stage_counts(self) -> dict[str, int]:
-        counts = Counter(lead.stage for lead in self.leads)
+        counts = Counter(self.table["stage"].to_pylist())
         ordered = {stage.id: counts.get(stage.id, 0) for stage in self.model.stages}
         if counts.get(None):
             ordered["(none)"] = counts[None]
@@ -47,7 +61,8 @@ class ScoreRun:
         key = lead_id.strip()
         if self.model.key == "email":
             key = key.lower()
-        return next((lead for lead in self.leads if lead.lead_id == key), None)
+        rows = self.table.filter(pc.equal(self.table["lead_id"], key)).to_pylist()
+        return lead_from_row(self.compiled, rows[0]) if rows else None
 
 
 def resolve_model(path: str | Path | None) -> ScoringModel:
@@ -104,7 +119,7 @@ def score_files(
     with step(f"scoring on {engine}"):
         result = run(compiled, tables, micros_since_epoch(as_of), engine)
     with step("ranking"):
-        ranked = scored_leads(compiled, result)
+        ranked = rank_result(compiled, result)
 
     log.info(
         "scored %d leads from %d events on %s in %.2f s",

@@ -84,11 +84,11 @@ def unique_rule_sql(
     match = match_sql(rule.events, rule.property_tests(), rule.within_days, layout, lists)
     key = _unique_key(rule.unique_by, layout)
     firsts = (
-        exp.select(exp.column("lead_key"), exp.Min(this=exp.column("ts")).as_("first_ts"))
+        exp.select(exp.column("lead_code"), exp.Min(this=exp.column("ts")).as_("first_ts"))
         .from_("events_all")
         .join("params", join_type="cross")
         .where(match)
-        .group_by(exp.column("lead_key"), key)
+        .group_by(exp.column("lead_code"), key)
     )
     weight = exp.Mul(
         this=number(rule.points),
@@ -97,10 +97,10 @@ def unique_rule_sql(
         ),
     )
     return (
-        exp.select(exp.column("lead_key"), exp.Sum(this=weight).as_(alias))
+        exp.select(exp.column("lead_code"), exp.Sum(this=weight).as_(alias))
         .from_(firsts.subquery("firsts"))
         .join("params", join_type="cross")
-        .group_by(exp.column("lead_key"))
+        .group_by(exp.column("lead_code"))
     )
 
 

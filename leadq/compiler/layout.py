@@ -23,10 +23,12 @@ from leadq.model.schema import (
 CALENDAR_UNITS = {"day": "local_day", "week": "local_week"}
 VISIT_EVENT = "visit"
 
-# Fixed columns of the engine's events table; `event_row` is the 0-based
-# position in the input, which breaks ties between events at the same time.
+# Fixed columns of the engine's events table. `event_row` is the 0-based
+# position in the input, which breaks ties between events at the same time;
+# `lead_code` is the row of the event's lead in the leads table (an integer
+# partitions and groups much faster than a text key).
 EVENT_COLUMNS = (
-    "event_row", "event_id", "lead_key", "event_name", "ts", "local_day", "local_week",
+    "event_row", "event_id", "lead_code", "event_name", "ts", "local_day", "local_week",
 )  # fmt: skip
 
 

@@ -7,7 +7,8 @@ It returns one row per lead: the scores, grade, stage index, the branch of an
 
 Pipeline of common table expressions:
   params        the as-of time, bound once
-  events_known  events at or before the as-of time
+  events_known  events of known leads at or before the as-of time
+  repeated_ids  event ids that occur more than once
   events_unique one row per event id, the earliest copy
   visits        the first page view of each visit (when a rule counts visits)
   events_all    events_unique plus visits
@@ -34,6 +35,7 @@ from leadq.compiler.activity import (
 from leadq.compiler.layout import VISIT_EVENT, Layout
 from leadq.compiler.predicates import integer, literal, number, test_sql
 from leadq.compiler.stages import (
+    TOTAL_DECIMALS,
     ConditionCompiler,
     EventCounts,
     branch_sql,
@@ -41,6 +43,10 @@ from leadq.compiler.stages import (
     stage_sql,
 )
 from leadq.model.schema import ActivityRule, FitRule, ScoringModel
+
+# Decimals of section scores; the last bits of a double sum differ between
+# engines, and rounding keeps thresholds and ranking from seeing them.
+SCORE_DECIMALS = TOTAL_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class _QueryBuilder:
         query = exp.select("*").from_("staged")
         query = query.with_("params", as_=_params())
         query = query.with_("events_known", as_=_events_known())
+        query = query.with_("repeated_ids", as_=_repeated_ids())
         query = query.with_("events_unique", as_=self._events_unique())
         if self.layout.uses_visits:
             query = query.with_("visits", as_=self._visits())
@@ -152,6 +159,12 @@ class _QueryBuilder:
     # Events
 
     def _events_unique(self) -> exp.Select:
+        """Keep one copy of each event id: the earliest, then the first in the input.
+
+        Only ids that occur more than once go through the window, which is
+        much cheaper than ranking every event when repeats are rare.
+        """
+        repeated = exp.select(exp.column("event_id")).from_("repeated_ids")
         rank = exp.Window(
             this=exp.RowNumber(),
             partition_by=[exp.column("event_id")],
@@ -162,19 +175,26 @@ class _QueryBuilder:
                 ]
             ),
         )
-        ranked = exp.select("*", rank.as_("copy_rank")).from_("events_known")
-        columns = [exp.column(name) for name in self.layout.event_column_names()]
-        return (
-            exp.select(*columns)
-            .from_(ranked.subquery("ranked"))
+        copies = (
+            exp.select(exp.column("event_row"), rank.as_("copy_rank"))
+            .from_("events_known")
+            .where(exp.In(this=exp.column("event_id"), query=repeated.subquery()))
+        )
+        first_copies = (
+            exp.select(exp.column("event_row"))
+            .from_(copies.subquery("copies"))
             .where(exp.EQ(this=exp.column("copy_rank"), expression=integer(1)))
         )
+        single = exp.Not(this=exp.In(this=exp.column("event_id"), query=repeated.subquery()))
+        first = exp.In(this=exp.column("event_row"), query=first_copies.subquery())
+        columns = [exp.column(name) for name in self.layout.event_column_names()]
+        return exp.select(*columns).from_("events_known").where(exp.or_(single, first))
 
     def _visits(self) -> exp.Select:
         """Keep the page views that start a visit, renamed to the visit event."""
         previous = exp.Window(
             this=exp.Lag(this=exp.column("ts")),
-            partition_by=[exp.column("lead_key")],
+            partition_by=[exp.column("lead_code")],
             order=exp.Order(
                 expressions=[
                     exp.Ordered(this=exp.column("ts")),
@@ -225,12 +245,12 @@ class _QueryBuilder:
             .as_(f"n{index}")
             for index, c in enumerate(self.counts.conditions)
         ]
-        columns = [exp.column("lead_key"), *self.sums, *counts]
+        columns = [exp.column("lead_code"), *self.sums, *counts]
         return (
             exp.select(*columns)
             .from_("events_all")
             .join("params", join_type="cross")
-            .group_by(exp.column("lead_key"))
+            .group_by(exp.column("lead_code"))
         )
 
     # Per lead
@@ -265,8 +285,10 @@ class _QueryBuilder:
         totals = []
         for name, section in sections:
             columns = [r.column for r in self.compiled_rules if r.section == name]
-            total = _sum_columns(columns)
-            totals.append(_clamp(total, section.min, section.max).as_(f"{name}_score"))
+            total = _clamp(_sum_columns(columns), section.min, section.max)
+            # Rounded here, so the grade, the stage and the output see one value.
+            rounded = exp.Round(this=total, decimals=integer(SCORE_DECIMALS))
+            totals.append(rounded.as_(f"{name}_score"))
         return exp.select("*", *totals).from_("rules")
 
     def _output_columns(self) -> list[exp.Expression]:
@@ -282,10 +304,22 @@ def _params() -> exp.Select:
     return exp.select(exp.cast(exp.Placeholder(), "BIGINT").as_("as_of"))
 
 
+def _repeated_ids() -> exp.Select:
+    return (
+        exp.select(exp.column("event_id"))
+        .from_("events_known")
+        .group_by(exp.column("event_id"))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=integer(1)))
+    )
+
+
 def _events_known() -> exp.Select:
-    known = exp.LTE(
-        this=exp.column("ts", table="events"),
-        expression=exp.column("as_of", table="params"),
+    known = exp.and_(
+        exp.LTE(
+            this=exp.column("ts", table="events"),
+            expression=exp.column("as_of", table="params"),
+        ),
+        exp.Not(this=exp.Is(this=exp.column("lead_code", table="events"), expression=exp.Null())),
     )
     return (
         exp.select(_star("events"))
@@ -301,8 +335,8 @@ def _star(table: str) -> exp.Column:
 
 def _same_lead(left: str, right: str) -> exp.Expression:
     return exp.EQ(
-        this=exp.column("lead_key", table=left),
-        expression=exp.column("lead_key", table=right),
+        this=exp.column("lead_code", table=left),
+        expression=exp.column("lead_code", table=right),
     )
 
 

@@ -28,10 +28,16 @@ SCORE_COLUMNS = {
 
 
 def total_score() -> exp.Expression:
-    return exp.Add(
+    """Build fit + engagement + product, rounded as each section score is."""
+    total = exp.Add(
         this=exp.Add(this=SCORE_COLUMNS["fit"], expression=SCORE_COLUMNS["engagement"]),
         expression=SCORE_COLUMNS["product"],
     )
+    return exp.Round(this=total, decimals=integer(TOTAL_DECIMALS))
+
+
+# The decimals of section scores (query.SCORE_DECIMALS, which imports this module).
+TOTAL_DECIMALS = 6
 
 
 def grade_sql(grades: Grades) -> exp.Expression:
