@@ -63,13 +63,15 @@ class InputError(LeadqError):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        parts = [self.file or "input"]
+        parts = [self.file] if self.file else []
         if self.line is not None:
             parts.append(f"line {self.line}")
         if self.row is not None:
             parts.append(f"row {self.row}")
         if self.column is not None:
             parts.append(f"column {self.column!r}")
+        if not parts:
+            return self.message
         return f"{', '.join(parts)}: {self.message}"
 
 

@@ -81,8 +81,22 @@ def parse_as_of(text: str | None, model: ScoringModel) -> datetime:
             "2026-12-01 or 2026-12-01T09:30:00+01:00",
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(model.timezone))
+        moment = _local_moment(moment, ZoneInfo(model.timezone), text)
     return moment.astimezone(dt_timezone.utc)
+
+
+def _local_moment(naive: datetime, zone: ZoneInfo, text: str) -> datetime:
+    """Attach `zone` to a wall-clock time; reject one that is skipped or repeated."""
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    round_trip = first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None)
+    if round_trip != naive or first.utcoffset() != second.utcoffset():
+        raise InputError(
+            f"--as-of {text!r} is not one moment in {zone.key}: clocks skip or "
+            "repeat that local time; add the UTC offset, for example "
+            "2026-03-29T03:30:00+02:00",
+        )
+    return first
 
 
 def micros_since_epoch(moment: datetime) -> int:

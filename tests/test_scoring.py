@@ -63,3 +63,10 @@ def test_empty_lead_key_names_line(tmp_path):
         "leads.csv, line 3, column 'lead_id': the lead key 'lead_id' is empty; "
         "every lead needs one. Fill it in or remove the row"
     )
+
+
+def test_as_of_skipped_local_time():
+    model = parse_model("timezone: Europe/Berlin\nstages:\n  - id: all\n", source="m")
+    with pytest.raises(InputError) as caught:
+        parse_as_of("2026-03-29T02:30:00", model)
+    assert "is not one moment in Europe/Berlin" in str(caught.value)

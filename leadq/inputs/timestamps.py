@@ -31,6 +31,8 @@ ISO_8601 = (
 # that the day of a date-only value ("-01") is not read as an offset.
 HAS_OFFSET = r"[Tt ][0-9:.,]+(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
+DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
+
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 NAIVE_MICROS = pa.timestamp("us")
 MAX_SHOWN_CHARS = 60
@@ -224,7 +226,8 @@ def _parse_text(
     aware = _cast_text(with_offset, UTC_MICROS, array, source, column)
     naive = _cast_text(without_offset, NAIVE_MICROS, array, source, column)
     assert zone is not None
-    localized = _localize(naive, array, zone, source, column)
+    date_only = pc.match_substring_regex(text, DATE_ONLY)
+    localized = _localize(naive, array, zone, source, column, date_only)
     return pc.if_else(has_offset, aware, localized.cast(UTC_MICROS))
 
 
@@ -286,11 +289,14 @@ def _localize(
     zone: str,
     source: SourceTable,
     column: str,
+    date_only: pa.Array | None = None,
 ) -> pa.Array:
     """Interpret naive timestamps as local times in `zone`.
 
     A local time that occurs twice (when clocks go back) or never (when they
-    go forward) raises InputError instead of being shifted.
+    go forward) raises InputError instead of being shifted. A date without a
+    time means the start of that local day, which is never ambiguous: where
+    clocks skip midnight, the day starts when they resume.
     """
     try:
         earliest = pc.assume_timezone(
@@ -299,9 +305,16 @@ def _localize(
         latest = pc.assume_timezone(
             naive, timezone=zone, ambiguous="latest", nonexistent="latest"
         )
+        day_start = pc.assume_timezone(
+            naive, timezone=zone, ambiguous="earliest", nonexistent="latest"
+        )
     except pa.ArrowInvalid as exc:
         raise _unknown_to_arrow(zone, exc) from exc
-    row_index = _first_true(pc.not_equal(earliest, latest))
+    unclear = pc.not_equal(earliest, latest)
+    if date_only is not None:
+        unclear = pc.and_(unclear, pc.invert(pc.fill_null(date_only, False)))
+        earliest = pc.if_else(pc.fill_null(date_only, False), day_start, earliest)
+    row_index = _first_true(unclear)
     if row_index < 0:
         return earliest
 

@@ -361,3 +361,12 @@ def test_week_negative_days():
     # Day 0 is Thursday 1970-01-01, so week 0 is Monday -3 to Sunday 3.
     values = pa.array([-11, -10, -4, -3, 0, 3, 4, None], pa.int32())
     assert week_of_day(values).to_pylist() == [-2, -1, -1, 0, 0, 0, 1, None]
+
+
+def test_date_only_on_skipped_midnight(tmp_path):
+    # Sao Paulo skipped 2017-10-15 00:00-01:00; the day starts at 01:00 (-02:00).
+    source = SourceTable(pa.table({"t": ["x"]}), "e.csv", "csv", lambda row: ("line", row + 2))
+    micros = to_utc_micros(
+        pa.array(["2017-10-15"]), source=source, column="t", timezone="America/Sao_Paulo"
+    )
+    assert micros.to_pylist() == [1_508_036_400_000_000]
