@@ -9,40 +9,8 @@ class LeadqError(Exception):
     exit_code = 1
 
 
-class ModelError(LeadqError):
-    """An invalid model file: the location, the bad value and what is expected."""
-
-    exit_code = 2
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(self._format())
-
-    def _format(self) -> str:
-        where = self.file or "model"
-        if self.line is not None:
-            where += f", line {self.line}"
-        if self.field:
-            where += f", field {self.field}"
-        return f"{where}: {self.message}"
-
-
-class InputError(LeadqError):
-    """A problem in a leads or events file: the file, line or row, and column.
-
-    CSV and JSON lines files report the line in the file (the CSV header is
-    line 1); Parquet files report the 1-based row.
-    """
+class LocatedError(LeadqError):
+    """An error in a file, with where it is: file, line or row, column, field."""
 
     exit_code = 2
 
@@ -54,12 +22,14 @@ class InputError(LeadqError):
         line: int | None = None,
         row: int | None = None,
         column: str | None = None,
+        field: str | None = None,
     ) -> None:
+        self.message = message
         self.file = file
         self.line = line
         self.row = row
         self.column = column
-        self.message = message
+        self.field = field
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -70,9 +40,23 @@ class InputError(LeadqError):
             parts.append(f"row {self.row}")
         if self.column is not None:
             parts.append(f"column {self.column!r}")
+        if self.field:
+            parts.append(f"field {self.field}")
         if not parts:
             return self.message
         return f"{', '.join(parts)}: {self.message}"
+
+
+class ModelError(LocatedError):
+    """An invalid model file: the line, the field, the bad value and the fix."""
+
+
+class InputError(LocatedError):
+    """A problem in a leads or events file: the file, line or row, and column.
+
+    CSV and JSON lines files report the line in the file (the CSV header is
+    line 1); Parquet files report the 1-based row.
+    """
 
 
 class OptionError(LeadqError):
