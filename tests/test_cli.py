@@ -290,3 +290,25 @@ def test_non_finite_model_number(files):
     )
     done = leadq("validate", "model.yaml", cwd=files)
     assert_clean_error(done, "line 3, field fit.rules[0].points", "finite number")
+
+
+def test_jsonl_events_and_parquet_leads(files):
+    import pyarrow.csv as pa_csv
+
+    pq.write_table(pa_csv.read_csv(files / "leads.csv"), files / "leads.parquet")
+    lines = [
+        {"event_id": "1", "email": "ana@acme.example", "event": "page_viewed",
+         "timestamp": "2026-11-20T10:00:00Z", "properties": {"url": "/pricing"}},
+        {"event_id": "2", "email": "ana@acme.example", "event": "demo_requested",
+         "timestamp": "2026-11-25T10:00:00+01:00", "properties": {}},
+        {"event_id": "3", "email": "bob@gmail.com", "event": "email_opened",
+         "timestamp": "2026-11-01T10:00:00Z"},
+    ]  # fmt: skip
+    (files / "events.jsonl").write_text(
+        "\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8"
+    )
+    from_files = score_csv(files)
+    done = leadq("score", "leads.parquet", "-e", "events.jsonl", "--as-of", AS_OF,
+                 "--format", "csv", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert list(csv.DictReader(done.stdout.splitlines())) == from_files
