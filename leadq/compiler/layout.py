@@ -60,6 +60,7 @@ class Layout:
     lead_fields: dict[str, ValueColumns] = field(default_factory=dict)
     properties: dict[str, ValueColumns] = field(default_factory=dict)
     uses_visits: bool = False
+    calendar_units: set[str] = field(default_factory=set)
 
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
@@ -72,7 +73,9 @@ class Layout:
             layout.uses_visits |= VISIT_EVENT in names
             for name, test in tests.items():
                 property_needs.setdefault(name, set()).add(value_form(test))
-            if unique_by and unique_by not in CALENDAR_UNITS:
+            if unique_by in CALENDAR_UNITS:
+                layout.calendar_units.add(unique_by)
+            elif unique_by:
                 property_needs.setdefault(unique_by, set()).add(FOLDED)
         layout.lead_fields = _columns(field_needs, "f")
         layout.properties = _columns(property_needs, "p")

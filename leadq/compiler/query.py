@@ -7,9 +7,9 @@ It returns one row per lead: the scores, grade, stage index, the branch of an
 
 Pipeline of common table expressions:
   params        the as-of time, bound once
-  events_known  events of known leads at or before the as-of time
-  repeated_ids  event ids that occur more than once
-  events_unique one row per event id, the earliest copy
+  repeated_ids  event ids that occur more than once among known events:
+                those of known leads, at or before the as-of time
+  events_unique known events, one row per event id: the earliest copy
   visits        the first page view of each visit (when a rule counts visits)
   events_all    events_unique plus visits
   activity      per lead: each rule's sum of points times decay, event counts
@@ -94,7 +94,6 @@ class _QueryBuilder:
 
         query = exp.select("*").from_("staged")
         query = query.with_("params", as_=_params())
-        query = query.with_("events_known", as_=_events_known())
         query = query.with_("repeated_ids", as_=_repeated_ids())
         query = query.with_("events_unique", as_=self._events_unique())
         if self.layout.uses_visits:
@@ -177,8 +176,9 @@ class _QueryBuilder:
         )
         copies = (
             exp.select(exp.column("event_row"), rank.as_("copy_rank"))
-            .from_("events_known")
-            .where(exp.In(this=exp.column("event_id"), query=repeated.subquery()))
+            .from_("events")
+            .join("params", join_type="cross")
+            .where(exp.and_(_known(), exp.In(this=exp.column("event_id"), query=repeated.subquery())))
         )
         first_copies = (
             exp.select(exp.column("event_row"))
@@ -188,7 +188,12 @@ class _QueryBuilder:
         single = exp.Not(this=exp.In(this=exp.column("event_id"), query=repeated.subquery()))
         first = exp.In(this=exp.column("event_row"), query=first_copies.subquery())
         columns = [exp.column(name) for name in self.layout.event_column_names()]
-        return exp.select(*columns).from_("events_known").where(exp.or_(single, first))
+        return (
+            exp.select(*columns)
+            .from_("events")
+            .join("params", join_type="cross")
+            .where(exp.and_(_known(), exp.or_(single, first)))
+        )
 
     def _visits(self) -> exp.Select:
         """Keep the page views that start a visit, renamed to the visit event."""
@@ -307,25 +312,26 @@ def _params() -> exp.Select:
 def _repeated_ids() -> exp.Select:
     return (
         exp.select(exp.column("event_id"))
-        .from_("events_known")
+        .from_("events")
+        .join("params", join_type="cross")
+        .where(_known())
         .group_by(exp.column("event_id"))
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=integer(1)))
     )
 
 
-def _events_known() -> exp.Select:
-    known = exp.and_(
+def _known() -> exp.Expression:
+    """Build the filter of events that a score as of the as-of time may read.
+
+    The CTEs that read events repeat it instead of sharing a CTE, which an
+    engine would materialize with every column of every event.
+    """
+    return exp.and_(
         exp.LTE(
             this=exp.column("ts", table="events"),
             expression=exp.column("as_of", table="params"),
         ),
         exp.Not(this=exp.Is(this=exp.column("lead_code", table="events"), expression=exp.Null())),
-    )
-    return (
-        exp.select(_star("events"))
-        .from_("events")
-        .join("params", join_type="cross")
-        .where(known)
     )
 
 
