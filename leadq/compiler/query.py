@@ -207,15 +207,15 @@ class _QueryBuilder:
                 ]
             ),
         )
+        is_view = exp.EQ(
+            this=exp.column("event_name"), expression=literal(self.model.visits.event)
+        )
+        # The window carries only the columns it needs; the visits' other
+        # columns come from events_unique by row, which is much cheaper.
         views = (
-            exp.select("*", previous.as_("previous_ts"))
+            exp.select(exp.column("event_row"), exp.column("ts"), previous.as_("previous_ts"))
             .from_("events_unique")
-            .where(
-                exp.EQ(
-                    this=exp.column("event_name"),
-                    expression=literal(self.model.visits.event),
-                )
-            )
+            .where(is_view)
         )
         gap = integer(round(self.model.visits.gap_minutes * 60_000_000))
         starts_visit = exp.or_(
@@ -225,8 +225,13 @@ class _QueryBuilder:
                 expression=gap,
             ),
         )
+        starts = exp.select(exp.column("event_row")).from_(views.subquery("views")).where(starts_visit)
         columns = self._event_columns(event_name=literal(VISIT_EVENT))
-        return exp.select(*columns).from_(views.subquery("views")).where(starts_visit)
+        return (
+            exp.select(*columns)
+            .from_("events_unique")
+            .where(exp.and_(is_view, exp.In(this=exp.column("event_row"), query=starts.subquery())))
+        )
 
     def _event_columns(self, event_name: exp.Expression | None = None):
         columns = []
