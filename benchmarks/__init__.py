@@ -1,0 +1,1 @@
+"""Synthetic data, a pandas reference implementation and timing of leadq."""
