@@ -277,16 +277,21 @@ def _per_chunk(kernel, values) -> pa.ChunkedArray:
 
 
 def _property_values(table: pa.Table, name: str, json_column: str | None, source: SourceTable):
-    """Return a property's values: its own column, else from the JSON column.
+    """Return a property's values from its own column and the JSON column.
 
     A file with neither has no such property on any event: the values are
     NULL, so rules that test the property match none of its events.
     """
-    if name in table.column_names:
-        return table[name]
     if json_column is None:
+        if name in table.column_names:
+            return table[name]
         return pa.nulls(len(table), pa.string())
-    return _json_property(table[json_column], name, source, json_column)
+    from_json = _json_property(table[json_column], name, source, json_column)
+    if name not in table.column_names:
+        return from_json
+    # Both forms: a row's own column wins, and a blank cell falls back to JSON.
+    own = _trimmed_text(table[name])
+    return pc.coalesce(own, from_json)
 
 
 def _json_property(values, name: str, source: SourceTable, column: str):

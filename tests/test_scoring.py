@@ -70,3 +70,26 @@ def test_as_of_skipped_local_time():
     with pytest.raises(InputError) as caught:
         parse_as_of("2026-03-29T02:30:00", model)
     assert "is not one moment in Europe/Berlin" in str(caught.value)
+
+
+def test_property_column_and_json_merge(tmp_path):
+    model = parse_model(
+        "engagement:\n  rules:\n    - {id: pricing, event: page_viewed, where: {url: /pricing}, points: 1}\n"
+        "stages:\n  - id: all\n",
+        source="m",
+    )
+    (tmp_path / "leads.csv").write_text("lead_id\na\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "lead_id,event,timestamp,properties,url\n"
+        'a,page_viewed,2026-01-01T00:00:00Z,"{""url"": ""/pricing""}",\n'
+        "a,page_viewed,2026-01-02T00:00:00Z,,/pricing\n"
+        'a,page_viewed,2026-01-03T00:00:00Z,"{""url"": ""/pricing""}",/docs\n',
+        encoding="utf-8",
+    )
+    run = score_files(
+        tmp_path / "leads.csv",
+        tmp_path / "events.csv",
+        model=model,
+        as_of=datetime(2026, 2, 1, tzinfo=timezone.utc),
+    )
+    assert run.leads[0].engagement_score == 2.0

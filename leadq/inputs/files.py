@@ -190,7 +190,12 @@ def _raise_decode_error(path: Path, name: str, codec: str) -> None:
         return
     line, data = found
     shown = " ".join(f"0x{byte:02X}" for byte in data[:4])
-    if _is_utf8(codec):
+    if _is_utf8(codec) and _starts_with_utf16_mark(path):
+        message = (
+            "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
+            "not UTF-8; name the encoding with --encoding utf-16"
+        )
+    elif _is_utf8(codec):
         message = f"the file is not valid UTF-8 (byte {shown}); {ENCODING_FIX}"
     else:
         message = (
@@ -198,6 +203,12 @@ def _raise_decode_error(path: Path, name: str, codec: str) -> None:
             "check the file's encoding and name it with --encoding"
         )
     raise InputError(message, file=name, line=line)
+
+
+def _starts_with_utf16_mark(path: Path) -> bool:
+    with path.open("rb") as stream:
+        start = stream.read(2)
+    return start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 # --- CSV ---------------------------------------------------------------------
@@ -293,9 +304,10 @@ def _sample_records(sample: str, delimiter: str) -> list[tuple[int, list[str]]]:
 def _sniff_delimiter(sample: str, whole_file: bool) -> str:
     """Choose the delimiter of a CSV file from its first lines.
 
-    The header decides: the candidate that splits it into the most fields wins.
-    Candidates that tie are compared on the next records of the sample, and the
-    one that gives the header's field count in the most records wins. A
+    A candidate that gives every following record of the sample the header's
+    field count beats one that does not; among those, the one that splits the
+    header into the most fields wins, then the one that matches the most
+    records. So a `;` inside a quoted header of a comma file does not win. A
     remaining tie goes to the first of `,` `;` tab `|`. A header without any
     candidate is a single column, read with `,`.
     """
@@ -308,9 +320,10 @@ def _sniff_delimiter(sample: str, whole_file: bool) -> str:
         header_fields = len(records[0][1])
         following = records[1 : 1 + SNIFF_RECORDS]
         matching = sum(1 for _, fields in following if len(fields) == header_fields)
-        counts[candidate] = (header_fields, matching)
+        consistent = header_fields > 1 and matching == len(following)
+        counts[candidate] = (consistent, header_fields, matching)
     best = max(DELIMITERS, key=lambda candidate: counts[candidate])
-    return best if counts[best][0] > 1 else ","
+    return best if counts[best][1] > 1 else ","
 
 
 def _parse_csv(

@@ -67,7 +67,7 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
             line=1,
         )
     try:
-        model = ScoringModel.model_validate(_plain(document))
+        model = ScoringModel.model_validate(_plain_or_error(document, source))
     except ValidationError as error:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
@@ -93,13 +93,32 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ModelError(f"invalid YAML: {error}", file=source) from None
 
 
-def _plain(node: Any) -> Any:
+# Values a model may expand to through YAML aliases; a few nested aliases
+# can otherwise stand for billions of values (an "alias bomb").
+MAX_VALUES = 200_000
+
+
+def _plain(node: Any, budget: list[int] | None = None) -> Any:
     """Copy ruamel's commented containers into plain dicts and lists."""
+    budget = [MAX_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ModelError(
+            f"the model expands to more than {MAX_VALUES:,} values through YAML "
+            "anchors and aliases; write the values out or use fewer aliases"
+        )
     if isinstance(node, dict):
-        return {str(key): _plain(value) for key, value in node.items()}
+        return {str(key): _plain(value, budget) for key, value in node.items()}
     if isinstance(node, list):
-        return [_plain(item) for item in node]
+        return [_plain(item, budget) for item in node]
     return node
+
+
+def _plain_or_error(document: Any, source: str) -> Any:
+    try:
+        return _plain(document)
+    except ModelError as error:
+        raise ModelError(error.message, file=source, line=1) from None
 
 
 def _first_error(error: ValidationError, document: Any, source: str) -> ModelError:

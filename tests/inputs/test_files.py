@@ -430,3 +430,19 @@ def test_parquet_names_stripped(tmp_path):
 def test_parquet_invalid_file(tmp_path):
     error = read_error(write(tmp_path, "leads.parquet", b"id,name\n1,a\n"))
     assert error.message.startswith("not a valid Parquet file: ")
+
+
+def test_semicolon_in_quoted_header(tmp_path):
+    path = tmp_path / "utm.csv"
+    path.write_text('email,"UTM; source; medium"\na@b.example,google\n', encoding="utf-8")
+    table = read_table(path)
+    assert table.column_names == ["email", "UTM; source; medium"]
+
+
+def test_utf16_needs_encoding(tmp_path):
+    path = tmp_path / "u16.csv"
+    path.write_bytes("email,x\na@b.example,1\n".encode("utf-16"))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert "--encoding utf-16" in str(caught.value)
+    assert read_table(path, encoding="utf-16").num_rows == 1

@@ -145,3 +145,11 @@ def test_field_rule_in_engagement():
     model = parse_model("engagement:\n  rules:\n    - {id: r, field: visits, at_least: 5, points: 10}\n" + STAGES, source="m")
     assert model.engagement.event_rules() == []
     assert model.engagement.rules[0].field == "visits"
+
+
+def test_alias_bomb_rejected():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    error = error_of("\n".join(lines) + "\n" + STAGES)
+    assert "expands to more than 200,000 values through YAML" in error.message
