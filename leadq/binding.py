@@ -12,14 +12,14 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.compiler.layout import Layout, ValueColumns
+from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_event_names
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
@@ -44,6 +44,8 @@ class BindReport:
     duplicate_keys: int = 0
     events: int = 0
     events_without_lead: int = 0
+    # Event names that a rule or stage counts but no event in the file has.
+    unseen_events: list[str] = field(default_factory=list)
 
 
 def bind(
@@ -61,7 +63,15 @@ def bind(
     else:
         event_table = bind_events(model, layout, events, timezone, report)
         event_table = _with_lead_codes(event_table, lead_table, report)
+        report.unseen_events = _unseen_events(model, event_table)
     return EngineTables(lead_table, event_table), report
+
+
+def _unseen_events(model: ScoringModel, events: pa.Table) -> list[str]:
+    seen = set(pc.unique(events["event_name"]).to_pylist())
+    if model.visits.event in seen:
+        seen.add(VISIT_EVENT)
+    return sorted(set(counted_event_names(model)) - seen)
 
 
 def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> pa.Table:

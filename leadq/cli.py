@@ -309,6 +309,13 @@ def _print_input_notes(run) -> None:
     if report.duplicate_keys:
         rows = plural(report.duplicate_keys, "row repeats", "rows repeat")
         err.print(f"note: {rows} an earlier lead key; the last row of each key was used", markup=False)
+    if report.unseen_events:
+        names = ", ".join(repr(name) for name in report.unseen_events)
+        err.print(
+            f"note: no events named {names}; the rules and conditions on them "
+            "count nothing (check the spelling if that is a surprise)",
+            markup=False,
+        )
     if report.events_without_lead:
         events = plural(report.events_without_lead, "event names", "events name")
         err.print(f"note: {events} a lead that is not in the leads file; they were ignored", markup=False)

@@ -312,3 +312,14 @@ def test_jsonl_events_and_parquet_leads(files):
                  "--format", "csv", cwd=files)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert list(csv.DictReader(done.stdout.splitlines())) == from_files
+
+
+def test_note_for_unseen_event(files):
+    (files / "model.yaml").write_text(
+        "key: email\nengagement:\n  rules:\n    - {id: pv, event: page_veiwed, points: 1}\n"
+        "stages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("score", "leads.csv", "-e", "events.csv", "-m", "model.yaml", "-f", "csv", cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert "note: no events named 'page_veiwed'" in done.stderr

@@ -146,6 +146,14 @@ def _event_filters(model: ScoringModel):
                 yield condition.names, condition.property_tests(), None
 
 
+def counted_event_names(model: ScoringModel) -> list[str]:
+    """Return every event name that a rule or a stage condition counts."""
+    names: list[str] = []
+    for event_names, _, _ in _event_filters(model):
+        names.extend(name for name in event_names if name not in names)
+    return names
+
+
 def _conditions_of(condition, kind):
     if isinstance(condition, kind):
         yield condition
