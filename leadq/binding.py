@@ -9,7 +9,6 @@ the local day and week in the model's time zone. Every engine reads the result.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,8 +23,6 @@ from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
 from leadq.model.schema import ScoringModel
-
-log = logging.getLogger("leadq.scoring")
 
 # Events file columns by role. `messageId` is the id of a Segment message;
 # other names need a mapping under `event_columns:` in the model.
@@ -93,9 +90,9 @@ def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -
     key = _required_column(table, model.key, source, "the lead key (`key:` in the model)")
     keys = _lead_keys(key, model.key, source)
     columns = {"lead_key": keys}
-    for field, value_columns in layout.lead_fields.items():
-        values = _field_values(table, field, source)
-        columns.update(_value_columns(values, value_columns, source, field))
+    for name, value_columns in layout.lead_fields.items():
+        values = _field_values(table, name, source)
+        columns.update(_value_columns(values, value_columns, source, name))
     bound = pa.table(columns)
     bound, report.duplicate_keys = _last_row_per_key(bound)
     report.leads = len(bound)

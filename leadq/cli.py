@@ -343,9 +343,11 @@ def _print_explanations_json(run, leads) -> None:
 
 
 def _rule_counts(model: ScoringModel) -> str:
+    rules = len(model.fit.rules) + len(model.engagement.rules) + len(model.product.rules)
     return (
         f"{len(model.fit.rules)} fit, {len(model.engagement.rules)} engagement, "
-        f"{len(model.product.rules)} product rules; {len(model.stages)} stages"
+        f"{len(model.product.rules)} product {'rule' if rules == 1 else 'rules'}; "
+        f"{plural(len(model.stages), 'stage', 'stages')}"
     )
 
 

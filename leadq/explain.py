@@ -55,11 +55,15 @@ def _rules_table(run, lead: ScoredLead) -> Table:
     return table
 
 
+def plural_points(points: float) -> str:
+    return f"{points:g} point" if abs(points) == 1 else f"{points:g} points"
+
+
 def describe_rule(rule: FitRule | ActivityRule) -> str:
     """Write a rule's condition as a short phrase."""
     if isinstance(rule, FitRule):
         return describe_test(rule.field, rule)
-    text = f"{', '.join(rule.events)}, {rule.points:g} points each"
+    text = f"{', '.join(rule.events)}, {plural_points(rule.points)} each"
     tests = rule.property_tests()
     if tests:
         text += " where " + " and ".join(describe_test(n, t) for n, t in tests.items())
