@@ -333,7 +333,7 @@ def stages(
     opted_out = count_events(
         events, ["unsubscribed", "email_bounced"], None, scores.index
     )
-    asked_sales = count_events(
+    sales_requests = count_events(
         events,
         ["demo_requested", "meeting_booked", "pricing_requested"],
         30,
@@ -344,7 +344,7 @@ def stages(
     conditions = [
         domain.isin(COMPETITORS) | student | (opted_out >= 1),
         (scores["product"] >= 40) & grade.isin(["A", "B", "C"]),
-        grade.isin(["A", "B"]) & (asked_sales >= 1),
+        grade.isin(["A", "B"]) & (sales_requests >= 1),
         (scores["total"] >= 80)
         | (grade.isin(["A", "B"]) & (scores["engagement"] >= 30)),
     ]

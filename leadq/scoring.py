@@ -131,7 +131,7 @@ def score_files(
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
     # NOTE: the files as read, the bound tables and the engine's work all stay
-    # in memory: about 6 GB at 10M events (benchmarks/RESULTS.md); nothing
+    # in memory, about 6 GB at 10M events (benchmarks/RESULTS.md). Nothing
     # streams yet.
     with step(f"scoring on {engine}"):
         result = run(compiled, tables, micros_since_epoch(as_of), engine)

@@ -17,6 +17,16 @@ MODEL = parse_model(
 )
 
 
+def score_folder(folder, model):
+    """Score leads.csv and events.csv of `folder` as of 2026-02-01 UTC."""
+    return score_files(
+        folder / "leads.csv",
+        folder / "events.csv",
+        model=model,
+        as_of=datetime(2026, 2, 1, tzinfo=timezone.utc),
+    )
+
+
 def test_as_of_with_offset():
     moment = parse_as_of("2026-03-01T09:30:00+01:00", MODEL)
     assert moment == datetime(2026, 3, 1, 8, 30, tzinfo=timezone.utc)
@@ -43,12 +53,7 @@ def test_last_row_wins_and_unknown_leads(tmp_path):
         "zzz,page_viewed,2026-01-01T00:00:00Z\n",
         encoding="utf-8",
     )
-    run = score_files(
-        tmp_path / "leads.csv",
-        tmp_path / "events.csv",
-        model=MODEL,
-        as_of=datetime(2026, 2, 1, tzinfo=timezone.utc),
-    )
+    run = score_folder(tmp_path, MODEL)
     assert [lead.lead_id for lead in run.leads] == ["a", "b"]
     assert run.report.duplicate_keys == 1
     assert run.report.events_without_lead == 1
@@ -86,10 +91,5 @@ def test_property_column_and_json_merge(tmp_path):
         'a,page_viewed,2026-01-03T00:00:00Z,"{""url"": ""/pricing""}",/docs\n',
         encoding="utf-8",
     )
-    run = score_files(
-        tmp_path / "leads.csv",
-        tmp_path / "events.csv",
-        model=model,
-        as_of=datetime(2026, 2, 1, tzinfo=timezone.utc),
-    )
+    run = score_folder(tmp_path, model)
     assert run.leads[0].engagement_score == 2.0

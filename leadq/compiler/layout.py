@@ -1,9 +1,9 @@
 """The engine tables a compiled model reads, with engine-safe column names.
 
-User field and property names never become SQL identifiers: each one maps to
-positional columns (f0 for lead fields, p0 for event properties) in the forms
-that its tests read: trimmed text (f0), trimmed and lower-cased text (f0_l),
-and a number (f0_n).
+User field and property names never become SQL identifiers. Each one maps to
+positional columns, f0 for lead fields and p0 for event properties, in the
+forms that its tests read. Those are trimmed text (f0), trimmed and
+lower-cased text (f0_l), and a number (f0_n).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ CALENDAR_UNITS = {"day": "local_day", "week": "local_week"}
 VISIT_EVENT = "visit"
 
 # Fixed columns of the engine's events table. `event_row` is the 0-based
-# position in the input, which breaks ties between events at the same time;
-# `lead_code` is the row of the event's lead in the leads table (an integer
-# partitions and groups much faster than a text key).
+# position in the input, which breaks ties between events at the same time.
+# `lead_code` is the row of the event's lead in the leads table, because an
+# integer partitions and groups much faster than a text key.
 EVENT_COLUMNS = (
     "event_row", "event_id", "lead_code", "event_name", "ts", "local_day", "local_week",
 )  # fmt: skip

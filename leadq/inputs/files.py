@@ -79,9 +79,9 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
         raise InputError("is a directory; expected a file", file=name)
     extension = file_path.suffix.lower()
     if extension not in SUPPORTED_EXTENSIONS:
-        shown = f"extension {extension!r}" if extension else "no extension"
+        described = f"extension {extension!r}" if extension else "no extension"
         raise InputError(
-            f"unsupported file type ({shown}); supported extensions: "
+            f"unsupported file type ({described}); supported extensions: "
             + ", ".join(SUPPORTED_EXTENSIONS),
             file=name,
         )
@@ -189,17 +189,17 @@ def _raise_decode_error(path: Path, name: str, codec: str) -> None:
     if found is None:
         return
     line, data = found
-    shown = " ".join(f"0x{byte:02X}" for byte in data[:4])
+    bad_bytes = " ".join(f"0x{byte:02X}" for byte in data[:4])
     if _is_utf8(codec) and _starts_with_utf16_mark(path):
         message = (
             "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
             "not UTF-8; name the encoding with --encoding utf-16"
         )
     elif _is_utf8(codec):
-        message = f"the file is not valid UTF-8 (byte {shown}); {ENCODING_FIX}"
+        message = f"the file is not valid UTF-8 (byte {bad_bytes}); {ENCODING_FIX}"
     else:
         message = (
-            f"byte {shown} is not valid in the encoding {codec}; "
+            f"byte {bad_bytes} is not valid in the encoding {codec}; "
             "check the file's encoding and name it with --encoding"
         )
     raise InputError(message, file=name, line=line)
@@ -305,7 +305,7 @@ def _sniff_delimiter(sample: str, whole_file: bool) -> str:
     """Choose the delimiter of a CSV file from its first lines.
 
     A candidate that gives every following record of the sample the header's
-    field count beats one that does not; among those, the one that splits the
+    field count beats one that does not. Among those, the one that splits the
     header into the most fields wins, then the one that matches the most
     records. So a `;` inside a quoted header of a comma file does not win. A
     remaining tie goes to the first of `,` `;` tab `|`. A header without any

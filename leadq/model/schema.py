@@ -224,7 +224,7 @@ PropertyTest = Annotated[
 
 class FitRule(FieldTest):
     id: RuleId
-    points: float = Field(description="Points added when the test holds.")
+    points: float = Field(description="Points added when the test is true.")
     description: str | None = None
 
 
