@@ -184,8 +184,7 @@ def empty_events(layout: Layout) -> pa.Table:
     ]
     for columns in layout.properties.values():
         for name in columns.names():
-            kind = pa.float64() if name == columns.number else pa.string()
-            fields.append(pa.field(name, kind))
+            fields.append(pa.field(name, column_type(columns, name)))
     return pa.schema(fields).empty_table()
 
 
@@ -210,6 +209,14 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
         columns.update(_value_columns(values, value_columns, source, name))
     report.events = count
     return pa.table(columns)
+
+
+def column_type(columns: ValueColumns, name: str) -> pa.DataType:
+    if name == columns.number:
+        return pa.float64()
+    if name in columns.matches.values():
+        return pa.int64()
+    return pa.string()
 
 
 def _calendar(micros, timezone: str, units: set[str]) -> tuple[pa.Array, pa.Array]:
@@ -268,7 +275,7 @@ def _normalized_keys(values, key_name: str):
     return _per_chunk(pc.utf8_trim_whitespace, values)
 
 
-def _per_chunk(kernel, values) -> pa.ChunkedArray:
+def _per_chunk(kernel, values, kind: pa.DataType = pa.string()) -> pa.ChunkedArray:
     """Run an Arrow string kernel on the chunks of a column in parallel threads.
 
     Arrow runs one call on one thread; its kernels release the GIL, so the
@@ -278,9 +285,9 @@ def _per_chunk(kernel, values) -> pa.ChunkedArray:
     if not isinstance(text, pa.ChunkedArray):
         return kernel(text)
     if text.num_chunks < 2:
-        return pa.chunked_array([kernel(chunk) for chunk in text.chunks], pa.string())
+        return pa.chunked_array([kernel(chunk) for chunk in text.chunks], kind)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return pa.chunked_array(list(pool.map(kernel, text.chunks)), pa.string())
+        return pa.chunked_array(list(pool.map(kernel, text.chunks)), kind)
 
 
 def _property_values(table: pa.Table, name: str, json_column: str | None, source: SourceTable):
@@ -340,13 +347,22 @@ def _raise_bad_json(text, valid, source: SourceTable, column: str):
 def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str) -> dict:
     text = _trimmed_text(values)
     bound = {}
-    if columns.text:
-        bound[columns.text] = text
+    for pattern, column in columns.matches.items():
+        bound[column] = _matches(text, pattern)
     if columns.folded:
         bound[columns.folded] = _per_chunk(pc.utf8_lower, text)
     if columns.number:
         bound[columns.number] = _as_number(values, text, source, name)
     return bound
+
+
+def _matches(text, pattern: str) -> pa.ChunkedArray:
+    """Return 1 where the text matches (RE2 search), 0 where not, NULL if missing."""
+    return _per_chunk(
+        lambda chunk: pc.cast(pc.match_substring_regex(chunk, pattern), pa.int64()),
+        text,
+        pa.int64(),
+    )
 
 
 def _trimmed_text(values) -> pa.ChunkedArray:

@@ -1,7 +1,9 @@
-"""Run a compiled model on an embedded SQL engine: DuckDB or SQLite.
+"""Run a compiled model on a SQL engine: DuckDB, SQLite or PostgreSQL.
 
-Both engines receive the same sqlglot tree, rendered in their dialect, and
+Every engine receives the same sqlglot tree, rendered in its dialect, and
 the same bound tables. Each returns an Arrow table of one row per lead.
+DuckDB and SQLite run in memory for files; `run_on_connection` runs the
+query inside the service's own database, on the open transaction.
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
-import re2
 
 from leadq.compiler.query import CompiledModel
 
@@ -52,14 +52,78 @@ def run_duckdb(compiled: CompiledModel, tables: EngineTables, as_of_micros: int)
 def run_sqlite(compiled: CompiledModel, tables: EngineTables, as_of_micros: int) -> pa.Table:
     connection = sqlite3.connect(":memory:")
     try:
-        _add_functions(connection)
         _load_table(connection, "leads", tables.leads)
         _load_table(connection, "events", tables.events)
         cursor = connection.execute(compiled.sql("sqlite"), [as_of_micros])
-        names = [column[0] for column in cursor.description]
-        rows = cursor.fetchall()
+        return _fetched(cursor)
     finally:
         connection.close()
+
+
+# Names of the bound tables inside a store, beside its own `leads` and `events`.
+SCRATCH_TABLES = {"leads": "scoring_leads", "events": "scoring_events"}
+
+
+def run_on_connection(connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int) -> pa.Table:
+    """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
+
+    The bound tables become temporary tables of the connection, dropped
+    again before returning, so the query reads only what the caller bound.
+    Each is dropped first if a failed run of the same transaction left it.
+    """
+    raw = connection.connection.driver_connection
+    postgres = connection.dialect.name == "postgresql"
+    for role, table in (("leads", tables.leads), ("events", tables.events)):
+        if postgres:
+            _copy_postgres_table(raw, SCRATCH_TABLES[role], table)
+        else:
+            _load_table(raw, SCRATCH_TABLES[role], table, temporary=True)
+    if postgres:
+        result = _run_postgres(raw, compiled, as_of_micros)
+    else:
+        result = _fetched(raw.execute(compiled.sql("sqlite", SCRATCH_TABLES), [as_of_micros]))
+    # After an error the caller's rollback removes the tables with the rest.
+    for name in SCRATCH_TABLES.values():
+        raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+    return result
+
+
+def _run_postgres(raw, compiled: CompiledModel, as_of_micros: int) -> pa.Table:
+    import psycopg
+
+    with psycopg.RawCursor(raw) as cursor:
+        cursor.execute(compiled.sql("postgres", SCRATCH_TABLES), [as_of_micros])
+        return _fetched(cursor)
+
+
+_POSTGRES_TYPES = {
+    pa.string(): "TEXT",
+    pa.large_string(): "TEXT",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE PRECISION",
+}
+
+
+def _copy_postgres_table(raw, name: str, table: pa.Table) -> None:
+    # Names come from the Layout and SCRATCH_TABLES, never from user input.
+    columns = ", ".join(
+        f'"{field.name}" {_POSTGRES_TYPES.get(field.type, "TEXT")}' for field in table.schema
+    )
+    raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+    raw.execute(f'CREATE TEMPORARY TABLE "{name}" ({columns})')
+    if len(table) == 0:
+        return
+    names = ", ".join(f'"{field.name}"' for field in table.schema)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
+        for batch in table.to_batches(max_chunksize=50_000):
+            for row in zip(*(column.to_pylist() for column in batch.columns)):
+                copy.write_row(row)
+
+
+def _fetched(cursor) -> pa.Table:
+    names = [column[0] for column in cursor.description]
+    rows = cursor.fetchall()
     columns = list(zip(*rows)) if rows else [[] for _ in names]
     schema = _result_schema(names)
     return pa.table([pa.array(col, type=schema.field(n).type) for n, col in zip(names, columns)], schema=schema)
@@ -79,26 +143,6 @@ def _result_schema(names: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _add_functions(connection: sqlite3.Connection) -> None:
-    """Give SQLite a REGEXP function with DuckDB's regular expression library.
-
-    Both use RE2, so patterns mean the same (\\d and \\b are ASCII-only) and
-    run in linear time: no pattern can hang a run by backtracking.
-    """
-    connection.create_function("REGEXP", 2, _regexp, deterministic=True)
-
-
-def _regexp(pattern: str | None, value: str | None) -> bool | None:
-    if pattern is None or value is None:
-        return None
-    return _compiled(pattern).search(value) is not None
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str):
-    return re2.compile(pattern)
-
-
 _SQLITE_TYPES = {
     pa.string(): "TEXT",
     pa.large_string(): "TEXT",
@@ -108,13 +152,15 @@ _SQLITE_TYPES = {
 }
 
 
-def _load_table(connection: sqlite3.Connection, name: str, table: pa.Table) -> None:
+def _load_table(connection: sqlite3.Connection, name: str, table: pa.Table, temporary: bool = False) -> None:
     # Table and column names come from the Layout (lead_key, f0, p0_n ...),
     # never from user input, so they are safe to write into the DDL.
     columns = ", ".join(
         f'"{field.name}" {_SQLITE_TYPES.get(field.type, "TEXT")}' for field in table.schema
     )
-    connection.execute(f'CREATE TABLE "{name}" ({columns})')
+    if temporary:
+        connection.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+    connection.execute(f'CREATE {"TEMPORARY " if temporary else ""}TABLE "{name}" ({columns})')
     # NOTE: row-by-row inserts dominate SQLite runs (about 250 s for 10M
     # events on 2 cores); SQLite is here for agreement, DuckDB for speed.
     marks = ", ".join("?" for _ in table.schema)

@@ -19,13 +19,15 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from sqlalchemy import create_engine
 
 from leadq.binding import bind
 from leadq.compiler.query import compile_model
-from leadq.engines import ENGINES, run
+from leadq.engines import ENGINES, run, run_on_connection
 from leadq.inputs import read_source
 from leadq.model.loading import parse_model
 from leadq.model.schema import ScoringModel
+from leadq.results import lead_from_row, rank_result
 from leadq.scoring import micros_since_epoch, score_files
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -113,8 +115,12 @@ def parse_as_of(value: Any, path: Path) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+# The service's databases run the same query on tables bound the same way.
+DATABASES = ("postgresql",)
+
+
 def xfail_reasons(value: str | dict[str, str] | None) -> dict[str, str]:
-    tests = (*ENGINES, "agreement")
+    tests = (*ENGINES, *DATABASES, "agreement")
     if value is None:
         return {}
     if isinstance(value, str):
@@ -159,6 +165,14 @@ def case_engine_params():
             )
 
 
+def case_database_params():
+    for case in CASES:
+        for database in DATABASES:
+            yield pytest.param(
+                case, database, id=f"{case.name}-{database}", marks=case.marks(database)
+            )
+
+
 def case_params():
     for case in CASES:
         yield pytest.param(case, id=case.name, marks=case.marks("agreement"))
@@ -189,7 +203,34 @@ def test_case_matches_expected(case: Case, engine: str, tmp_path: Path):
         engine=engine,
         timezone=case.timezone,
     )
-    by_id = {lead.lead_id: lead for lead in scored.leads}
+    check_expected(case, scored.leads)
+
+
+@pytest.mark.parametrize(("case", "database"), list(case_database_params()))
+def test_case_matches_expected_in_database(case: Case, database: str, tmp_path: Path, request):
+    require_valid(case)
+    url = request.getfixturevalue("postgres_url")
+    compiled = compile_model(case.model)
+    ranked = rank_result(compiled, database_result(case, url, tmp_path))
+    check_expected(case, [lead_from_row(compiled, row) for row in ranked.to_pylist()])
+
+
+def database_result(case: Case, url: str, folder: Path):
+    leads_path, events_path = case.write_inputs(folder)
+    compiled = compile_model(case.model)
+    leads = read_source(leads_path)
+    events = read_source(events_path) if events_path is not None else None
+    tables, _ = bind(case.model, compiled.layout, leads, events, timezone=case.timezone)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            return run_on_connection(connection, compiled, tables, micros_since_epoch(case.as_of))
+    finally:
+        engine.dispose()
+
+
+def check_expected(case: Case, leads) -> None:
+    by_id = {lead.lead_id: lead for lead in leads}
     expected_ids = [entry["lead_id"] for entry in case.expected]
     assert sorted(by_id) == sorted(expected_ids), "scored leads differ from expected"
 
@@ -214,32 +255,35 @@ def test_case_matches_expected(case: Case, engine: str, tmp_path: Path):
             )
 
     if case.order is not None:
-        assert [lead.lead_id for lead in scored.leads] == case.order
+        assert [lead.lead_id for lead in leads] == case.order
 
 
-def raw_result(case: Case, engine: str, folder: Path) -> list[dict[str, Any]]:
+def raw_result(case: Case, engine: str, folder: Path, request) -> list[dict[str, Any]]:
     """Run one engine and return its unrounded rows, sorted by lead key."""
-    leads_path, events_path = case.write_inputs(folder)
-    compiled = compile_model(case.model)
-    leads = read_source(leads_path)
-    events = read_source(events_path) if events_path is not None else None
-    tables, _ = bind(case.model, compiled.layout, leads, events, timezone=case.timezone)
-    table = run(compiled, tables, micros_since_epoch(case.as_of), engine)
+    if engine in DATABASES:
+        table = database_result(case, request.getfixturevalue("postgres_url"), folder)
+    else:
+        leads_path, events_path = case.write_inputs(folder)
+        compiled = compile_model(case.model)
+        leads = read_source(leads_path)
+        events = read_source(events_path) if events_path is not None else None
+        tables, _ = bind(case.model, compiled.layout, leads, events, timezone=case.timezone)
+        table = run(compiled, tables, micros_since_epoch(case.as_of), engine)
     return sorted(table.to_pylist(), key=lambda row: row["lead_key"])
 
 
 @pytest.mark.parametrize("case", list(case_params()))
-def test_engines_agree(case: Case, tmp_path: Path):
+def test_engines_agree(case: Case, tmp_path: Path, request):
     require_valid(case)
     reference_engine, *other_engines = ENGINES
-    reference = raw_result(case, reference_engine, tmp_path)
+    reference = raw_result(case, reference_engine, tmp_path, request)
     compiled = compile_model(case.model)
     numeric = ["fit_score", "engagement_score", "product_score"]
     numeric += [rule.column for rule in compiled.rules]
     rule_names = {rule.column: rule.rule_id for rule in compiled.rules}
 
-    for engine in other_engines:
-        rows = raw_result(case, engine, tmp_path)
+    for engine in (*other_engines, *DATABASES):
+        rows = raw_result(case, engine, tmp_path, request)
         pair = f"{reference_engine} and {engine}"
         keys = [row["lead_key"] for row in rows]
         assert keys == [row["lead_key"] for row in reference], f"{pair}: lead keys"

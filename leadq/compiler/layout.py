@@ -2,8 +2,9 @@
 
 User field and property names never become SQL identifiers. Each one maps to
 positional columns, f0 for lead fields and p0 for event properties, in the
-forms that its tests read. Those are trimmed text (f0), trimmed and
-lower-cased text (f0_l), and a number (f0_n).
+forms that its tests read. Those are trimmed and lower-cased text (f0_l), a
+number (f0_n) and, for each regular expression a rule tests, whether the
+trimmed text matches it (f0_r0, 1 or 0).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ EVENT_COLUMNS = (
 
 
 # The forms of a value that tests read. Binding trims text and makes blank
-# text NULL; `folded` is also lower-cased. Both happen in Arrow, outside the
-# engines, so that every engine compares the same strings.
-TEXT, FOLDED, NUMBER = "text", "folded", "number"
+# text NULL; `folded` is also lower-cased. Binding also matches regular
+# expressions, with RE2 in Arrow. All of it happens outside the engines, so
+# no engine's LOWER, TRIM or regular expression dialect decides a result.
+FOLDED, NUMBER, MATCHES = "folded", "number", "matches"
 
 
 @dataclass(frozen=True)
@@ -43,16 +45,18 @@ class ValueColumns:
     """The engine columns of one lead field or event property."""
 
     name: str
-    text: str | None
     folded: str | None
     number: str | None
+    # Regular expression -> a column that is 1 where the trimmed text matches.
+    matches: dict[str, str] = field(default_factory=dict)
 
     def present(self) -> str:
         """Return a column that is NULL exactly when the value is missing."""
-        return self.folded or self.text or self.number
+        return self.folded or self.number or next(iter(self.matches.values()))
 
     def names(self) -> list[str]:
-        return [column for column in (self.text, self.folded, self.number) if column]
+        named = [column for column in (self.folded, self.number) if column]
+        return named + list(self.matches.values())
 
 
 @dataclass
@@ -65,18 +69,18 @@ class Layout:
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
         layout = cls()
-        field_needs: dict[str, set[str]] = {}
-        property_needs: dict[str, set[str]] = {}
+        field_needs: dict[str, list] = {}
+        property_needs: dict[str, list] = {}
         for test in _field_tests(model):
-            field_needs.setdefault(test.field, set()).add(value_form(test))
+            _add_need(field_needs, test.field, test)
         for names, tests, unique_by in _event_filters(model):
             layout.uses_visits |= VISIT_EVENT in names
             for name, test in tests.items():
-                property_needs.setdefault(name, set()).add(value_form(test))
+                _add_need(property_needs, name, test)
             if unique_by in CALENDAR_UNITS:
                 layout.calendar_units.add(unique_by)
             elif unique_by:
-                property_needs.setdefault(unique_by, set()).add(FOLDED)
+                property_needs.setdefault(unique_by, []).append(FOLDED)
         layout.lead_fields = _columns(field_needs, "f")
         layout.properties = _columns(property_needs, "p")
         return layout
@@ -99,10 +103,15 @@ def value_form(test: Test) -> str | None:
     if test.is_numeric or _numeric_list(test):
         return NUMBER
     if test.operator == "regex":
-        return TEXT
+        return MATCHES
     if test.operator == "missing":
         return None
     return FOLDED
+
+
+def _add_need(needs: dict[str, list], name: str, test: Test) -> None:
+    form = value_form(test)
+    needs.setdefault(name, []).append((MATCHES, test.regex) if form == MATCHES else form)
 
 
 def _numeric_list(test: Test) -> bool:
@@ -112,17 +121,18 @@ def _numeric_list(test: Test) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def _columns(needs: dict[str, set[str]], prefix: str) -> dict[str, ValueColumns]:
+def _columns(needs: dict[str, list], prefix: str) -> dict[str, ValueColumns]:
     columns = {}
     for index, (name, forms) in enumerate(needs.items()):
         base = f"{prefix}{index}"
-        if not forms - {None}:
-            forms = {FOLDED}
+        patterns = list(dict.fromkeys(form[1] for form in forms if isinstance(form, tuple)))
+        if not patterns and not set(forms) - {None}:
+            forms = [FOLDED]
         columns[name] = ValueColumns(
             name,
-            text=base if TEXT in forms else None,
             folded=f"{base}_l" if FOLDED in forms else None,
             number=f"{base}_n" if NUMBER in forms else None,
+            matches={pattern: f"{base}_r{n}" for n, pattern in enumerate(patterns)},
         )
     return columns
 

@@ -53,9 +53,9 @@ def _is_number(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class _Operands:
-    text: exp.Column | None
     folded: exp.Column | None
     number: exp.Column | None
+    matches: dict[str, exp.Column]
     present: exp.Column
     lists: dict[str, list[str]]
 
@@ -69,9 +69,9 @@ def test_sql(
         return exp.column(name, table=table) if name else None
 
     operands = _Operands(
-        text=column(columns.text),
         folded=column(columns.folded),
         number=column(columns.number),
+        matches={pattern: column(name) for pattern, name in columns.matches.items()},
         present=column(columns.present()),
         lists=lists,
     )
@@ -123,7 +123,8 @@ def _at_most(value, operands: _Operands):
 
 
 def _regex(pattern, operands: _Operands):
-    return exp.RegexpLike(this=operands.text, expression=literal(pattern))
+    # Binding matched the pattern (RE2, in Arrow): 1 for a match, 0 for none.
+    return exp.EQ(this=operands.matches[pattern], expression=integer(1))
 
 
 def _contains(fragment, operands: _Operands):

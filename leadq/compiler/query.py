@@ -63,8 +63,35 @@ class CompiledModel:
     query: exp.Select
     rules: list[CompiledRule]
 
-    def sql(self, dialect: str) -> str:
-        return self.query.sql(dialect=dialect)
+    def sql(self, dialect: str, tables: dict[str, str] | None = None) -> str:
+        """Render for a dialect; `tables` renames the input tables.
+
+        PostgreSQL gets its native `$1` placeholder, so a `%` in a model's
+        value never reads as a driver's parameter mark.
+        """
+        query = self.query
+        if tables:
+            query = query.transform(lambda node: _renamed_table(node, tables))
+        if dialect == "postgres":
+            query = query.transform(_for_postgres)
+        return query.sql(dialect=dialect)
+
+
+def _renamed_table(node: exp.Expression, tables: dict[str, str]) -> exp.Expression:
+    """Read another table under the old name, so `events.ts` still resolves."""
+    if isinstance(node, exp.Table) and node.name in tables and not node.alias:
+        return exp.to_table(tables[node.name]).as_(node.name)
+    return node
+
+
+def _for_postgres(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Placeholder):
+        return exp.Parameter(this=exp.Literal.number(1))
+    if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+        # PostgreSQL rounds to a number of decimals only in NUMERIC.
+        rounded = exp.Round(this=exp.cast(node.this, "DECIMAL"), decimals=node.args["decimals"])
+        return exp.cast(rounded, "DOUBLE")
+    return node
 
 
 def compile_model(model: ScoringModel) -> CompiledModel:

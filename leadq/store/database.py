@@ -1,0 +1,118 @@
+"""Open the service's database: SQLite by default, PostgreSQL by URL.
+
+`open_store` creates the engine, sets SQLite up for a server (WAL, a busy
+timeout, writers that take the lock when they begin) and brings the schema
+to the newest Alembic revision.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from leadq.errors import OptionError
+
+DEFAULT_URL = "sqlite:///leadq.db"
+URL_VARIABLE = "LEADQ_DATABASE_URL"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class Store:
+    engine: Engine
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def database_url(option: str | None) -> str:
+    """Return the database URL from the option, the environment or the default."""
+    url = option or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise OptionError(
+            f"--database {url!r} is not a database URL; write sqlite:///path/to/leadq.db "
+            "or postgresql://user@host:5432/name"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise OptionError(
+            f"--database {url!r}: leadq stores its data in SQLite or PostgreSQL; "
+            "write sqlite:///path/to/leadq.db or postgresql://user@host:5432/name"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
+    url = database_url(url)
+    engine = _create_engine(url)
+    store = Store(engine, url)
+    try:
+        if upgrade:
+            upgrade_schema(store)
+    except OperationalError as error:
+        engine.dispose()
+        raise OptionError(
+            f"cannot open the database {make_url(url).render_as_string()}: "
+            f"{_first_line(error)}. Check that the server runs and the URL is right"
+        ) from None
+    return store
+
+
+def upgrade_schema(store: Store) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def _create_engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def configure(connection: sqlite3.Connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event below own the transaction.
+        connection.isolation_level = None
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def begin(connection) -> None:
+        # Take the write lock at the start: two writers never deadlock over
+        # an upgrade from a read lock, they wait their turn (busy timeout).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", error)) or type(error).__name__
+    return text.strip().splitlines()[0]

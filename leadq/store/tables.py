@@ -1,0 +1,228 @@
+"""The service's tables, as SQLAlchemy Core metadata.
+
+One schema serves SQLite and PostgreSQL; Alembic migrations in
+`leadq/store/migrations` create and change it. Times are int64
+microseconds since the epoch (UTC), the unit the compiled query compares.
+JSON documents (attributes, properties, payloads) are stored as text, so
+both databases read and write them the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _id() -> Column:
+    return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+
+
+def _lead_ref(nullable: bool = False) -> Column:
+    return Column("lead_id", BigInteger, ForeignKey("leads.id"), nullable=nullable, index=True)
+
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("activated_at", BigInteger),
+    Column("is_active", Boolean, nullable=False, default=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id(),
+    Column("group_id", Text, nullable=False, unique=True),
+    Column("traits", Text, nullable=False, default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# A lead's current scores and stage live on its row, so lists and filters
+# read one table; `stage_history` and `score_snapshots` keep the past.
+leads = Table(
+    "leads",
+    metadata,
+    _id(),
+    Column("lead_key", Text, nullable=False, unique=True),
+    Column("email", Text, index=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id")),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False, index=True),
+    # Set when the lead was merged into another: its id resolves there.
+    Column("merged_into", BigInteger, ForeignKey("leads.id")),
+    Column("stage", Text, index=True),
+    Column("stage_rule", Text),
+    Column("stage_since", BigInteger),
+    Column("fit", Float),
+    Column("engagement", Float),
+    Column("product", Float),
+    Column("total", Float, index=True),
+    Column("grade", Text, index=True),
+    Column("reasons", Text),
+    Column("scored_at", BigInteger),
+    Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
+    # Recycling sets a baseline: events at or before it never count again.
+    Column("baseline_at", BigInteger),
+    # Stages already fired for this lead since its last recycle (JSON list),
+    # so a threshold crossed again after a dip fires nothing.
+    Column("reached", Text, nullable=False, default="[]"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    _id(),
+    Column("kind", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    _lead_ref(nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "value"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _id(),
+    Column("message_id", Text, nullable=False, unique=True),
+    _lead_ref(nullable=True),
+    Column("anonymous_id", Text, index=True),
+    Column("event_name", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("properties", Text, nullable=False, default="{}"),
+    Column("source", String(16), nullable=False),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    _id(),
+    _lead_ref(),
+    Column("at", BigInteger, nullable=False),
+    Column("old_stage", Text),
+    Column("new_stage", Text, nullable=False),
+    Column("rule", Text),
+    Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
+    Column("cause", String(16), nullable=False),
+    Column("reason", Text),
+)
+
+score_snapshots = Table(
+    "score_snapshots",
+    metadata,
+    _id(),
+    _lead_ref(),
+    Column("at", BigInteger, nullable=False),
+    Column("fit", Float, nullable=False),
+    Column("engagement", Float, nullable=False),
+    Column("product", Float, nullable=False),
+    Column("total", Float, nullable=False),
+    Column("grade", Text),
+    Column("stage", Text, nullable=False),
+    Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    _id(),
+    _lead_ref(),
+    Column("outcome", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("value", Float),
+    Column("source", String(16), nullable=False),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    _id(),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("event_types", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# One row per webhook to send: a lead event for one subscription. It is
+# written in the transaction that changed the lead, so neither is lost.
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    Column("subscription_id", BigInteger, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("delivery_id", String(36), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _id(),
+    Column("outbox_id", BigInteger, ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    Column("kind", String(8), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+# A privacy erasure: when, which internal id and how much was removed. No
+# email, key or attribute of the erased lead stays behind.
+erasures = Table(
+    "erasures",
+    metadata,
+    _id(),
+    Column("at", BigInteger, nullable=False),
+    Column("lead_id", BigInteger, nullable=False),
+    Column("events_removed", Integer, nullable=False),
+    Column("identities_removed", Integer, nullable=False),
+)

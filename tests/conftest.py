@@ -1,0 +1,77 @@
+"""Databases for the tests: a temporary SQLite file and the machine's PostgreSQL.
+
+PostgreSQL tests run in a schema of their own, created for the test session
+and dropped after it, inside the database that LEADQ_TEST_POSTGRES_URL
+names (by default the `test` database on 127.0.0.1:5432). Under CI=true an
+unreachable server fails the tests; elsewhere they are skipped with the
+reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from leadq.store.database import Store, open_store
+from leadq.store.tables import metadata
+
+POSTGRES_URL = os.environ.get(
+    "LEADQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+STORE_DIALECTS = ("sqlite", "postgresql")
+
+
+def _unreachable(reason: str):
+    message = f"PostgreSQL at {POSTGRES_URL} is unreachable: {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI needs it; start the server)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema of this test session."""
+    admin = create_engine(POSTGRES_URL)
+    schema = f"leadq_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        admin.dispose()
+        _unreachable(str(error.orig).strip().splitlines()[0])
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_store(postgres_url: str) -> Iterator[Store]:
+    store = open_store(postgres_url)
+    yield store
+    store.dispose()
+
+
+def empty_postgres(store: Store) -> Store:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with store.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return store
+
+
+@pytest.fixture(params=STORE_DIALECTS)
+def store(request, tmp_path) -> Iterator[Store]:
+    """An empty, migrated store on each database the service supports."""
+    if request.param == "postgresql":
+        yield empty_postgres(request.getfixturevalue("postgres_store"))
+        return
+    sqlite_store = open_store(f"sqlite:///{tmp_path / 'leadq.db'}")
+    yield sqlite_store
+    sqlite_store.dispose()
