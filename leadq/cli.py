@@ -34,6 +34,7 @@ from leadq.output import (
 )
 from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
+from leadq.service import commands as service_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -349,6 +350,9 @@ def _rule_counts(model: ScoringModel) -> str:
         f"{len(model.product.rules)} product {'rule' if rules == 1 else 'rules'}; "
         f"{plural(len(model.stages), 'stage', 'stages')}"
     )
+
+
+service_commands.register(app)
 
 
 def main() -> None:

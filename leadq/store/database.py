@@ -35,6 +35,14 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def write(self):
+        """A transaction that writes; on SQLite it holds the write lock."""
+        return self.engine.begin()
+
+    def read(self):
+        """A transaction that only reads; on SQLite it waits for no writer."""
+        return self.engine.connect().execution_options(read_only=True)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -106,9 +114,13 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def begin(connection) -> None:
-        # Take the write lock at the start: two writers never deadlock over
-        # an upgrade from a read lock, they wait their turn (busy timeout).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at the start: two writers never
+        # deadlock over an upgrade from a read lock, they wait their turn
+        # (busy timeout). Readers see the last commit and block no one.
+        if connection.get_execution_options().get("read_only"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -1,0 +1,110 @@
+"""API keys: write keys send events, read keys read leads, admin keys manage.
+
+A key is shown once, when it is created; the store keeps its SHA-256 hash.
+Tracking requests authenticate as Segment's do, with HTTP Basic and the key
+as the user name; the leads API also accepts `Authorization: Bearer KEY`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Connection, insert, select
+
+from leadq.errors import OptionError
+from leadq.service.errors import ApiError
+from leadq.store.database import now_micros
+from leadq.store.tables import api_keys
+
+KINDS = ("write", "read", "admin")
+PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
+# What each kind of key may do. Write keys cannot read and read keys cannot
+# write; an admin key manages keys, webhooks, models and leads, and reads.
+SCOPES = {"write": {"track"}, "read": {"read"}, "admin": {"read", "manage"}}
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    kind: str
+    name: str
+
+
+def create_key(connection: Connection, kind: str, name: str) -> str:
+    if kind not in KINDS:
+        raise OptionError(f"unknown key kind {kind!r}; expected one of {', '.join(KINDS)}")
+    key = PREFIXES[kind] + secrets.token_urlsafe(24)
+    connection.execute(
+        insert(api_keys).values(
+            kind=kind,
+            name=name,
+            key_hash=_hash(key),
+            prefix=key[:8],
+            created_at=now_micros(),
+        )
+    )
+    return key
+
+
+def find_key(connection: Connection, key: str) -> ApiKey | None:
+    row = connection.execute(
+        select(api_keys.c.id, api_keys.c.kind, api_keys.c.name).where(
+            api_keys.c.key_hash == _hash(key), api_keys.c.revoked_at.is_(None)
+        )
+    ).first()
+    return ApiKey(row.id, row.kind, row.name) if row else None
+
+
+def presented_key(request: Request) -> str | None:
+    """Return the key from `Authorization: Basic` (user name) or `Bearer`."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip() or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def authorize(request: Request, scope: str) -> ApiKey:
+    key = presented_key(request)
+    if key is None:
+        raise ApiError(
+            401,
+            "missing_key",
+            "send an API key: HTTP Basic with the key as user name, or "
+            "`Authorization: Bearer KEY`; `leadq keys create` makes one",
+        )
+    with request.app.state.store.read() as connection:
+        found = find_key(connection, key)
+    if found is None:
+        raise ApiError(401, "unknown_key", "the API key is unknown or revoked")
+    if scope not in SCOPES[found.kind]:
+        raise ApiError(
+            403,
+            "wrong_key_kind",
+            f"a {found.kind} key cannot {_verb(scope)}; use a "
+            f"{_kinds_with(scope)} key",
+        )
+    return found
+
+
+def _verb(scope: str) -> str:
+    return {"track": "send events", "read": "read leads", "manage": "manage the service"}[scope]
+
+
+def _kinds_with(scope: str) -> str:
+    return " or ".join(kind for kind in KINDS if scope in SCOPES[kind])
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
