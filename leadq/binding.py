@@ -194,7 +194,7 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     count = len(table)
 
     micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
-    days, weeks = _calendar(micros, model.timezone, layout.calendar_units)
+    days, weeks = calendar_columns(micros, model.timezone, layout.calendar_units)
     columns = {
         "event_row": pa.array(np.arange(count, dtype=np.int64)),
         "event_id": _event_ids(table, names.get("event_id"), count),
@@ -219,7 +219,7 @@ def column_type(columns: ValueColumns, name: str) -> pa.DataType:
     return pa.string()
 
 
-def _calendar(micros, timezone: str, units: set[str]) -> tuple[pa.Array, pa.Array]:
+def calendar_columns(micros, timezone: str, units: set[str]) -> tuple[pa.Array, pa.Array]:
     """Return local days and weeks; a unit that no rule uses stays NULL (cheaper)."""
     empty = pa.nulls(len(micros), pa.int32())
     if not units:
@@ -354,6 +354,34 @@ def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str
     if columns.number:
         bound[columns.number] = _as_number(values, text, source, name)
     return bound
+
+
+def stored_value_columns(values: list, columns: ValueColumns) -> dict:
+    """Bind values read from the service's store, as `_value_columns` binds files.
+
+    The service checks numbers when it stores them; a value that a newer
+    model compares as a number but is not one counts as missing.
+    """
+    text = _trimmed_text(pa.chunked_array([pa.array([_stored_text(v) for v in values], pa.string())]))
+    bound = {column: _matches(text, pattern) for pattern, column in columns.matches.items()}
+    if columns.folded:
+        bound[columns.folded] = _per_chunk(pc.utf8_lower, text)
+    if columns.number:
+        numeric = pc.match_substring_regex(text, NUMBER_PATTERN)
+        kept = pc.if_else(numeric, text, pa.scalar(None, pa.string()))
+        bound[columns.number] = pc.cast(kept, pa.float64())
+    return bound
+
+
+def _stored_text(value) -> str | None:
+    """Write a JSON value as its text: true, 1200, 1.5, or JSON for lists."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _matches(text, pattern: str) -> pa.ChunkedArray:

@@ -273,7 +273,9 @@ def _progress():
         transient=True,
     )
     task = progress.add_task("starting", total=None)
-    timer = threading.Timer(1.0, progress.start)
+    # A spinner is for a person at a terminal; in a pipe or a log it is noise.
+    start = progress.start if progress.console.is_terminal else (lambda: None)
+    timer = threading.Timer(1.0, start)
     timer.daemon = True
 
     @contextmanager

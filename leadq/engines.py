@@ -8,6 +8,7 @@ query inside the service's own database, on the open transaction.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -60,39 +61,55 @@ def run_sqlite(compiled: CompiledModel, tables: EngineTables, as_of_micros: int)
         connection.close()
 
 
-# Names of the bound tables inside a store, beside its own `leads` and `events`.
-SCRATCH_TABLES = {"leads": "scoring_leads", "events": "scoring_events"}
-
-
 def run_on_connection(connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int) -> pa.Table:
     """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
 
-    The bound tables become temporary tables of the connection, dropped
+    The bound tables go into temporary tables of the connection, emptied
     again before returning, so the query reads only what the caller bound.
-    Each is dropped first if a failed run of the same transaction left it.
+    The tables live as long as the connection and are named after their
+    columns, so the database keeps its prepared query from run to run.
     """
     raw = connection.connection.driver_connection
     postgres = connection.dialect.name == "postgresql"
+    names = scratch_tables(tables)
     for role, table in (("leads", tables.leads), ("events", tables.events)):
-        if postgres:
-            _copy_postgres_table(raw, SCRATCH_TABLES[role], table)
-        else:
-            _load_table(raw, SCRATCH_TABLES[role], table, temporary=True)
+        _fill_scratch_table(raw, names[role], table, postgres)
     if postgres:
-        result = _run_postgres(raw, compiled, as_of_micros)
+        result = _run_postgres(raw, compiled, names, as_of_micros)
     else:
-        result = _fetched(raw.execute(compiled.sql("sqlite", SCRATCH_TABLES), [as_of_micros]))
-    # After an error the caller's rollback removes the tables with the rest.
-    for name in SCRATCH_TABLES.values():
-        raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+        result = _fetched(raw.execute(compiled.sql("sqlite", names), [as_of_micros]))
+    for name in names.values():
+        raw.execute(f'DELETE FROM "{name}"')
     return result
 
 
-def _run_postgres(raw, compiled: CompiledModel, as_of_micros: int) -> pa.Table:
+def scratch_tables(tables: EngineTables) -> dict[str, str]:
+    """Name the temporary tables after their columns: one pair per layout."""
+    shape = repr([(f.name, str(f.type)) for t in (tables.leads, tables.events) for f in t.schema])
+    digest = hashlib.sha256(shape.encode()).hexdigest()[:12]
+    return {"leads": f"scoring_leads_{digest}", "events": f"scoring_events_{digest}"}
+
+
+def _fill_scratch_table(raw, name: str, table: pa.Table, postgres: bool) -> None:
+    # Names come from the Layout and scratch_tables, never from user input.
+    types = _POSTGRES_TYPES if postgres else _SQLITE_TYPES
+    columns = ", ".join(f'"{field.name}" {types.get(field.type, "TEXT")}' for field in table.schema)
+    raw.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{name}" ({columns})')
+    # A failed run of this transaction may have left rows behind.
+    raw.execute(f'DELETE FROM "{name}"')
+    if len(table) == 0:
+        return
+    if postgres:
+        _copy_rows(raw, name, table)
+    else:
+        _insert_rows(raw, name, table)
+
+
+def _run_postgres(raw, compiled: CompiledModel, names: dict[str, str], as_of_micros: int) -> pa.Table:
     import psycopg
 
     with psycopg.RawCursor(raw) as cursor:
-        cursor.execute(compiled.sql("postgres", SCRATCH_TABLES), [as_of_micros])
+        cursor.execute(compiled.sql("postgres", names), [as_of_micros])
         return _fetched(cursor)
 
 
@@ -105,15 +122,7 @@ _POSTGRES_TYPES = {
 }
 
 
-def _copy_postgres_table(raw, name: str, table: pa.Table) -> None:
-    # Names come from the Layout and SCRATCH_TABLES, never from user input.
-    columns = ", ".join(
-        f'"{field.name}" {_POSTGRES_TYPES.get(field.type, "TEXT")}' for field in table.schema
-    )
-    raw.execute(f'DROP TABLE IF EXISTS "{name}"')
-    raw.execute(f'CREATE TEMPORARY TABLE "{name}" ({columns})')
-    if len(table) == 0:
-        return
+def _copy_rows(raw, name: str, table: pa.Table) -> None:
     names = ", ".join(f'"{field.name}"' for field in table.schema)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
         for batch in table.to_batches(max_chunksize=50_000):
@@ -152,15 +161,17 @@ _SQLITE_TYPES = {
 }
 
 
-def _load_table(connection: sqlite3.Connection, name: str, table: pa.Table, temporary: bool = False) -> None:
-    # Table and column names come from the Layout (lead_key, f0, p0_n ...),
+def _load_table(connection: sqlite3.Connection, name: str, table: pa.Table) -> None:
+    # Table and column names come from the Layout (lead_key, f0_l, p0_n ...),
     # never from user input, so they are safe to write into the DDL.
     columns = ", ".join(
         f'"{field.name}" {_SQLITE_TYPES.get(field.type, "TEXT")}' for field in table.schema
     )
-    if temporary:
-        connection.execute(f'DROP TABLE IF EXISTS temp."{name}"')
-    connection.execute(f'CREATE {"TEMPORARY " if temporary else ""}TABLE "{name}" ({columns})')
+    connection.execute(f'CREATE TABLE "{name}" ({columns})')
+    _insert_rows(connection, name, table)
+
+
+def _insert_rows(connection: sqlite3.Connection, name: str, table: pa.Table) -> None:
     # NOTE: row-by-row inserts dominate SQLite runs (about 250 s for 10M
     # events on 2 cores); SQLite is here for agreement, DuckDB for speed.
     marks = ", ".join("?" for _ in table.schema)

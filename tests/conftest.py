@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -37,6 +38,13 @@ def _unreachable(reason: str):
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A URL whose connections use a fresh schema of this test session."""
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """Create a schema of its own; yield a URL that uses it; drop it after."""
     admin = create_engine(POSTGRES_URL)
     schema = f"leadq_test_{os.getpid()}_{secrets.token_hex(3)}"
     try:
@@ -46,10 +54,22 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
         _unreachable(str(error.orig).strip().splitlines()[0])
     separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def database_url(dialect: str, folder) -> Iterator[str]:
+    """A URL of an empty database of the dialect, for a server process."""
+    if dialect == "postgresql":
+        with postgres_schema() as url:
+            yield url
+    else:
+        yield f"sqlite:///{folder / 'leadq.db'}"
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ Pipeline of common table expressions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -63,12 +63,21 @@ class CompiledModel:
     query: exp.Select
     rules: list[CompiledRule]
 
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)
+
     def sql(self, dialect: str, tables: dict[str, str] | None = None) -> str:
         """Render for a dialect; `tables` renames the input tables.
 
         PostgreSQL gets its native `$1` placeholder, so a `%` in a model's
-        value never reads as a driver's parameter mark.
+        value never reads as a driver's parameter mark. Each rendering is
+        kept, since the service runs the same query for every event.
         """
+        key = (dialect, tuple(sorted((tables or {}).items())))
+        if key not in self.rendered:
+            self.rendered[key] = self._render(dialect, tables)
+        return self.rendered[key]
+
+    def _render(self, dialect: str, tables: dict[str, str] | None) -> str:
         query = self.query
         if tables:
             query = query.transform(lambda node: _renamed_table(node, tables))

@@ -441,6 +441,16 @@ class Stage(Strict):
         None, description="Condition; the last stage may omit it to catch all."
     )
     description: str | None = None
+    sticky: bool = Field(
+        False,
+        description="The service keeps a lead in this stage when its scores "
+        "decay, until a stage listed before it or a recycle stage matches, or "
+        "someone recycles the lead.",
+    )
+    recycle: bool = Field(
+        False,
+        description="When this stage matches, it takes a lead out of a sticky stage.",
+    )
 
 
 DEFAULT_STAGE_IDS = ("disqualified", "pql", "sql", "mql", "unqualified")

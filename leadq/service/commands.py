@@ -1,13 +1,18 @@
-"""Commands of the service: serve, keys."""
+"""Commands of the service: serve, keys, model activate, rescore."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from leadq.service.keys import KINDS, create_key
-from leadq.store.database import URL_VARIABLE, open_store
+from leadq.errors import OptionError
+
+# The service's modules load inside each command, so that `leadq score`
+# starts without SQLAlchemy, Alembic and FastAPI.
+URL_VARIABLE = "LEADQ_DATABASE_URL"
+KINDS = ("write", "read", "admin")
 
 DatabaseOption = Annotated[
     Optional[str],
@@ -19,21 +24,87 @@ DatabaseOption = Annotated[
 ]
 
 keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
+model_app = typer.Typer(help="Manage the service's scoring model.", no_args_is_help=True)
 
 
 def serve(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    rescore_every: Annotated[
+        float, typer.Option(help="Seconds between rescoring every lead for time decay.")
+    ] = 3600.0,
 ) -> None:
     """Run the tracking API, the leads API and webhook delivery."""
     import uvicorn
 
     from leadq.service.app import create_app
+    from leadq.store.database import open_store
 
+    if rescore_every <= 0:
+        raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     store = open_store(database)
     typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    app = create_app(store, rescore_every=rescore_every)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@model_app.command("activate")
+def activate(
+    path: Annotated[Path, typer.Argument(help="Model file (YAML).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Check, store and activate a model; `leadq serve` rescores every lead with it."""
+    from leadq.service.model_versions import activate_model
+    from leadq.store.database import open_store
+
+    text = read_model_text(path)
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            active = activate_model(connection, text, str(path))
+    finally:
+        store.dispose()
+    typer.echo(f"activated {active.label}; leads are rescored by `leadq serve` or `leadq rescore`")
+
+
+@model_app.command("show")
+def show(database: DatabaseOption = None) -> None:
+    """Print the active model's YAML text."""
+    from sqlalchemy import select
+
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.store.database import open_store
+    from leadq.store.tables import model_versions
+
+    store = open_store(database)
+    try:
+        active = ensure_active_model(store)
+        with store.read() as connection:
+            body = connection.execute(select(model_versions.c.body).where(model_versions.c.id == active.id)).scalar_one()
+    finally:
+        store.dispose()
+    typer.echo(body, nl=False)
+
+
+def rescore(
+    database: DatabaseOption = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Rescore as of this ISO 8601 time. Default: now.")] = None,
+) -> None:
+    """Rescore every stored lead with the active model: decay, new versions (for cron)."""
+    from leadq.scoring import micros_since_epoch, parse_as_of
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.schedule import rescore_all
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        active = ensure_active_model(store)
+        moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
+        report = rescore_all(store, as_of=moment)
+    finally:
+        store.dispose()
+    typer.echo(f"rescored {report.leads} leads with {active.label}; {report.stage_changes} stage changes")
 
 
 @keys_app.command("create")
@@ -43,6 +114,9 @@ def create(
     database: DatabaseOption = None,
 ) -> None:
     """Create a key and print it; it is shown only this once."""
+    from leadq.service.keys import create_key
+    from leadq.store.database import open_store
+
     store = open_store(database)
     try:
         with store.write() as connection:
@@ -58,6 +132,17 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def read_model_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptionError(f"{path}: no such model file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise OptionError(f"{path}: cannot read the model file ({error}); save it as UTF-8 text") from None
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(rescore)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(model_app, name="model")

@@ -1,0 +1,140 @@
+"""Who a message is about: identities, lead creation, visitors and merges.
+
+A lead is known by identities: a user id, an email (trimmed and
+lower-cased) and the anonymous ids of its browsers. Events that carry only
+an anonymous id belong to a visitor until an identify call links that id to
+a lead; then they count for the lead, at their own event times. When two
+leads turn out to be one person, the newer is merged into the older one.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadq.service.webhooks import enqueue
+from leadq.store.tables import events, identities, leads, outcomes, score_snapshots, stage_history
+
+USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
+
+
+def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: list[str]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; return whether the row was new."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return connection.execute(statement.returning(table.c.id)).first() is not None
+
+
+def normalized_email(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    email = value.strip().lower()
+    return email or None
+
+
+def find_identity(connection: Connection, kind: str, value: str) -> int | None:
+    return connection.execute(
+        select(identities.c.lead_id).where(identities.c.kind == kind, identities.c.value == value)
+    ).scalar()
+
+
+def resolve(connection: Connection, lead_id: int | None) -> int | None:
+    """Follow merges: the id of a merged lead answers with the survivor's."""
+    while lead_id is not None:
+        merged_into = connection.execute(select(leads.c.merged_into).where(leads.c.id == lead_id)).scalar()
+        if merged_into is None:
+            return lead_id
+        lead_id = merged_into
+    return None
+
+
+def lead_for_key(connection: Connection, lead_key: str, email: str | None, now: int, created: list[int]) -> int:
+    """Return the lead with this key, creating it (and noting it in `created`)."""
+    new = insert_ignoring_conflict(
+        connection,
+        leads,
+        {
+            "lead_key": lead_key,
+            "email": email,
+            "attributes": "{}",
+            "created_at": now,
+            "updated_at": now,
+            "reached": "[]",
+        },
+        ["lead_key"],
+    )
+    lead_id = connection.execute(select(leads.c.id).where(leads.c.lead_key == lead_key)).scalar_one()
+    if new:
+        created.append(lead_id)
+        enqueue(connection, "lead.created", {"lead": {"id": lead_id, "lead_key": lead_key, "email": email}}, now)
+    return resolve(connection, lead_id)
+
+
+def link(connection: Connection, kind: str, value: str, lead_id: int, now: int) -> int:
+    """Give the lead this identity; return the lead that holds it afterwards.
+
+    An identity that already belongs to another lead stays there, except an
+    anonymous id that no lead holds yet.
+    """
+    insert_ignoring_conflict(
+        connection,
+        identities,
+        {"kind": kind, "value": value, "lead_id": lead_id, "created_at": now},
+        ["kind", "value"],
+    )
+    connection.execute(
+        update(identities)
+        .where(identities.c.kind == kind, identities.c.value == value, identities.c.lead_id.is_(None))
+        .values(lead_id=lead_id)
+    )
+    return resolve(connection, find_identity(connection, kind, value))
+
+
+def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int) -> int:
+    """Give a lead the events its anonymous id sent before it was known."""
+    result = connection.execute(
+        update(events)
+        .where(events.c.anonymous_id == anonymous_id, events.c.lead_id.is_(None))
+        .values(lead_id=lead_id)
+    )
+    return result.rowcount
+
+
+def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
+    """Merge lead `merged` into `survivor`: every event once, attributes combined.
+
+    The survivor's attribute values win; the merged lead's fill the gaps.
+    The merged lead's row stays as a pointer, so its id resolves to the
+    survivor. The caller rescores the survivor.
+    """
+    rows = {
+        row.id: row
+        for row in connection.execute(
+            select(leads.c.id, leads.c.attributes, leads.c.account_id, leads.c.email, leads.c.reached)
+            .where(leads.c.id.in_([survivor, merged]))
+        )
+    }
+    attributes = {**json.loads(rows[merged].attributes), **json.loads(rows[survivor].attributes)}
+    reached = list(dict.fromkeys(json.loads(rows[survivor].reached) + json.loads(rows[merged].reached)))
+    for table in (events, identities, stage_history, score_snapshots, outcomes):
+        connection.execute(update(table).where(table.c.lead_id == merged).values(lead_id=survivor))
+    connection.execute(update(leads).where(leads.c.merged_into == merged).values(merged_into=survivor))
+    connection.execute(
+        update(leads)
+        .where(leads.c.id == merged)
+        .values(merged_into=survivor, attributes="{}", email=None, stage=None, updated_at=now)
+    )
+    connection.execute(
+        update(leads)
+        .where(leads.c.id == survivor)
+        .values(
+            attributes=json.dumps(attributes),
+            account_id=rows[survivor].account_id or rows[merged].account_id,
+            email=rows[survivor].email or rows[merged].email,
+            reached=json.dumps(reached),
+            updated_at=now,
+        )
+    )
+    enqueue(connection, "lead.merged", {"lead": {"id": survivor}, "merged_lead_id": merged}, now)

@@ -1,0 +1,156 @@
+"""Admin actions on leads and models: recycle, move a stage, merge, activate.
+
+Recycling sets a baseline: events at or before it never count again, also
+after a model change, and the lead's stage is decided afresh. A stage can be
+set by hand only forward (to a stage listed before the current one); moving
+a lead back takes a recycle with a reason.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import insert, select, update
+
+from leadq.errors import ModelError
+from leadq.service.errors import ApiError
+from leadq.service.identity import merge, resolve
+from leadq.service.keys import authorize
+from leadq.service.model_versions import activate_model, active_model, ensure_active_model
+from leadq.service.rescoring import rescore
+from leadq.service.webhooks import enqueue
+from leadq.store.database import now_micros
+from leadq.store.tables import leads, stage_history
+
+router = APIRouter(prefix="/api", tags=["lead actions"])
+
+
+class RecycleRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why the lead starts over.")
+
+
+class StageRequest(BaseModel):
+    stage: str = Field(description="A stage id of the active model, listed before the current one.")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MergeRequest(BaseModel):
+    into: int = Field(description="Id of the lead that survives the merge.")
+
+
+class StageAnswer(BaseModel):
+    lead_id: int
+    stage: str | None
+    previous_stage: str | None
+
+
+@router.post("/leads/{lead_id}/recycle", response_model=StageAnswer)
+async def recycle_lead(lead_id: int, body: RecycleRequest, request: Request) -> StageAnswer:
+    await run_in_threadpool(authorize, request, "manage")
+    return await run_in_threadpool(_recycle, request.app.state.store, lead_id, body.reason)
+
+
+@router.post("/leads/{lead_id}/stage", response_model=StageAnswer)
+async def set_stage(lead_id: int, body: StageRequest, request: Request) -> StageAnswer:
+    await run_in_threadpool(authorize, request, "manage")
+    return await run_in_threadpool(_set_stage, request.app.state.store, lead_id, body)
+
+
+@router.post("/leads/{lead_id}/merge", response_model=StageAnswer)
+async def merge_lead(lead_id: int, body: MergeRequest, request: Request) -> StageAnswer:
+    await run_in_threadpool(authorize, request, "manage")
+    return await run_in_threadpool(_merge, request.app.state.store, lead_id, body.into)
+
+
+@router.post("/models", status_code=201)
+async def activate(request: Request) -> dict:
+    """Activate a model sent as YAML text; leads are rescored in the background."""
+    await run_in_threadpool(authorize, request, "manage")
+    text = (await request.body()).decode("utf-8", errors="replace")
+    return await run_in_threadpool(_activate, request.app.state.store, text)
+
+
+def _activate(store, text: str) -> dict:
+    try:
+        with store.write() as connection:
+            active = activate_model(connection, text, "request body")
+    except ModelError as error:
+        raise ApiError(400, "invalid_model", str(error), error.field) from None
+    return {"id": active.id, "name": active.model.name, "version": str(active.model.version)}
+
+
+def _recycle(store, lead_id: int, reason: str) -> StageAnswer:
+    ensure_active_model(store)
+    now = now_micros()
+    with store.write() as connection:
+        found = _lead(connection, lead_id)
+        connection.execute(update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now))
+        changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
+        if not changes:
+            _record(connection, found, found.stage, "recycled", "recycle", reason, now)
+    stage = changes[0].new if changes else found.stage
+    return StageAnswer(lead_id=found.id, stage=stage, previous_stage=found.stage)
+
+
+def _set_stage(store, lead_id: int, body: StageRequest) -> StageAnswer:
+    active = ensure_active_model(store)
+    order = [stage.id for stage in active.model.stages]
+    if body.stage not in order:
+        raise ApiError(400, "unknown_stage", f"stage {body.stage!r} is not in the active model; its stages are {', '.join(order)}", "stage")
+    now = now_micros()
+    with store.write() as connection:
+        found = _lead(connection, lead_id)
+        if found.stage in order and order.index(body.stage) > order.index(found.stage):
+            raise ApiError(
+                409,
+                "stage_backwards",
+                f"lead {found.id} is {found.stage}; moving it back to {body.stage} needs a recycle: "
+                f"POST /api/leads/{found.id}/recycle with a reason",
+                "stage",
+            )
+        if body.stage != found.stage:
+            connection.execute(
+                update(leads).where(leads.c.id == found.id).values(stage=body.stage, stage_rule="manual", stage_since=now, updated_at=now)
+            )
+            _record(connection, found, body.stage, "manual", "manual", body.reason, now)
+    return StageAnswer(lead_id=found.id, stage=body.stage, previous_stage=found.stage)
+
+
+def _merge(store, lead_id: int, into: int) -> StageAnswer:
+    ensure_active_model(store)
+    now = now_micros()
+    with store.write() as connection:
+        merged, survivor = _lead(connection, lead_id), _lead(connection, into)
+        if merged.id == survivor.id:
+            raise ApiError(400, "same_lead", f"lead {lead_id} is already lead {survivor.id}", "into")
+        merge(connection, survivor.id, merged.id, now)
+        changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
+    stage = changes[0].new if changes else survivor.stage
+    return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
+
+
+def _lead(connection, lead_id: int):
+    resolved = resolve(connection, lead_id)
+    row = None
+    if resolved is not None:
+        row = connection.execute(
+            select(leads.c.id, leads.c.stage, leads.c.lead_key, leads.c.email).where(leads.c.id == resolved)
+        ).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"no lead with id {lead_id}", "lead_id")
+    return row
+
+
+def _record(connection, found, new_stage, rule, cause, reason, now) -> None:
+    active = active_model(connection)
+    connection.execute(
+        insert(stage_history).values(
+            lead_id=found.id, at=now, old_stage=found.stage, new_stage=new_stage or "",
+            rule=rule, model_version_id=active.id, cause=cause, reason=reason,
+        )
+    )
+    if cause == "manual":
+        data = {"lead": {"id": found.id, "lead_key": found.lead_key, "email": found.email},
+                "previous_stage": found.stage, "stage": new_stage, "rule": rule, "cause": cause, "reason": reason}
+        enqueue(connection, "lead.stage_changed", data, now)

@@ -1,0 +1,87 @@
+"""Bind stored leads and their events to a compiled model's engine tables.
+
+The service scores with the same compiled query as `leadq score`, on the
+tables this module builds from the store's rows, in the same columns and
+forms as binding builds them from files. A lead's attributes are its
+identify traits over its account's traits; events at or before the lead's
+recycle baseline are left out.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import Connection, and_, or_, select
+
+from leadq.binding import calendar_columns, empty_events, stored_value_columns
+from leadq.compiler.layout import Layout
+from leadq.compiler.query import CompiledModel
+from leadq.engines import EngineTables
+from leadq.store.tables import accounts, events, leads
+
+
+def bind_stored_leads(connection: Connection, compiled: CompiledModel, lead_ids: list[int]) -> EngineTables:
+    layout = compiled.layout
+    rows = connection.execute(
+        select(leads.c.id, leads.c.attributes, accounts.c.traits)
+        .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
+        .where(leads.c.id.in_(lead_ids))
+        .order_by(leads.c.id)
+    ).all()
+    codes = {row.id: code for code, row in enumerate(rows)}
+    attributes = [_lead_fields(row, compiled.model.columns) for row in rows]
+    lead_table = _lead_table(layout, [row.id for row in rows], attributes)
+    event_table = _event_table(connection, compiled, codes)
+    return EngineTables(lead_table, event_table)
+
+
+def _lead_fields(row, mapping: dict[str, str]) -> dict:
+    fields = json.loads(row.traits) if row.traits else {}
+    fields.update(json.loads(row.attributes))
+    # The model's `columns:` renames input names to fields, as for files.
+    return {mapping.get(name, name): value for name, value in fields.items()}
+
+
+def _lead_table(layout: Layout, ids: list[int], attributes: list[dict]) -> pa.Table:
+    columns = {
+        "lead_code": pa.array(np.arange(len(ids), dtype=np.int64)),
+        "lead_key": pa.array([str(lead_id) for lead_id in ids], pa.string()),
+    }
+    for name, value_columns in layout.lead_fields.items():
+        values = [fields.get(name) for fields in attributes]
+        columns.update(stored_value_columns(values, value_columns))
+    return pa.table(columns)
+
+
+def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[int, int]) -> pa.Table:
+    layout = compiled.layout
+    if not codes:
+        return empty_events(layout)
+    after_baseline = or_(leads.c.baseline_at.is_(None), events.c.ts > leads.c.baseline_at)
+    rows = connection.execute(
+        select(events.c.message_id, events.c.lead_id, events.c.event_name, events.c.ts, events.c.properties)
+        .select_from(events.join(leads, events.c.lead_id == leads.c.id))
+        .where(and_(events.c.lead_id.in_(list(codes)), after_baseline))
+        .order_by(events.c.id)
+    ).all()
+    if not rows:
+        return empty_events(layout)
+    micros = pa.array([row.ts for row in rows], pa.int64())
+    days, weeks = calendar_columns(micros, compiled.model.timezone, layout.calendar_units)
+    columns = {
+        "event_row": pa.array(np.arange(len(rows), dtype=np.int64)),
+        "event_id": pa.array([row.message_id for row in rows], pa.string()),
+        "lead_code": pa.array([codes[row.lead_id] for row in rows], pa.int64()),
+        "event_name": pa.array([row.event_name for row in rows], pa.string()),
+        "ts": micros,
+        "local_day": days,
+        "local_week": weeks,
+    }
+    properties = [json.loads(row.properties) for row in rows]
+    for name, value_columns in layout.properties.items():
+        values = [props.get(name) for props in properties]
+        columns.update(stored_value_columns(values, value_columns))
+    table = pa.table(columns)
+    return table.cast(empty_events(layout).schema)

@@ -1,0 +1,95 @@
+"""Model versions in the store: activate one, and read the active one.
+
+A model is stored with its YAML text, so every score and stage change can
+name the version that decided it. The first start activates the built-in
+default model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from leadq.compiler.query import CompiledModel, compile_model
+from leadq.model.loading import default_model_text, parse_model
+from leadq.model.schema import ScoringModel
+from leadq.store.database import Store, now_micros
+from leadq.store.tables import model_versions
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    id: int
+    model: ScoringModel
+    compiled: CompiledModel
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} v{self.model.version} (#{self.id})"
+
+
+_compiled: dict[tuple[str, int], ActiveModel] = {}
+_lock = threading.Lock()
+
+
+def activate_model(connection: Connection, text: str, source: str) -> ActiveModel:
+    """Validate and store a model, and make it the active version.
+
+    An invalid model raises ModelError (file, line, field) and stores nothing.
+    """
+    model = parse_model(text, source=source)
+    now = now_micros()
+    connection.execute(
+        update(model_versions).where(model_versions.c.is_active.is_(True)).values(is_active=False)
+    )
+    version_id = connection.execute(
+        insert(model_versions)
+        .values(
+            name=model.name,
+            version=str(model.version),
+            body=text,
+            digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            created_at=now,
+            activated_at=now,
+            is_active=True,
+        )
+        .returning(model_versions.c.id)
+    ).scalar_one()
+    return _remember(connection, version_id, model)
+
+
+def active_model(connection: Connection) -> ActiveModel | None:
+    row = connection.execute(
+        select(model_versions.c.id, model_versions.c.body).where(model_versions.c.is_active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    key = (str(connection.engine.url), row.id)
+    with _lock:
+        cached = _compiled.get(key)
+    if cached is not None:
+        return cached
+    return _remember(connection, row.id, parse_model(row.body, source=f"model version {row.id}"))
+
+
+def ensure_active_model(store: Store) -> ActiveModel:
+    """Return the active model, activating the built-in default on first use."""
+    with store.read() as connection:
+        found = active_model(connection)
+    if found is not None:
+        return found
+    with store.write() as connection:
+        found = active_model(connection)
+        if found is None:
+            found = activate_model(connection, default_model_text(), "built-in default model")
+    return found
+
+
+def _remember(connection: Connection, version_id: int, model: ScoringModel) -> ActiveModel:
+    active = ActiveModel(version_id, model, compile_model(model))
+    with _lock:
+        _compiled[(str(connection.engine.url), version_id)] = active
+    return active

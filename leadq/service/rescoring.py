@@ -1,0 +1,185 @@
+"""Rescore stored leads on the store's database and move their stages.
+
+Every rescore runs the compiled query on the leads' own rows, locks them
+first (PostgreSQL: FOR UPDATE; SQLite: the write transaction), writes the
+new scores, and applies stage rules that files do not have: sticky stages,
+recycle stages, and webhooks that fire only the first time a lead reaches a
+stage since it was last recycled. A stage change, its history row and its
+webhooks are written in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from leadq.engines import run_on_connection
+from leadq.model.schema import ScoringModel
+from leadq.results import lead_from_row, rank_result
+from leadq.service.lead_tables import bind_stored_leads
+from leadq.service.model_versions import ActiveModel
+from leadq.service.webhooks import enqueue
+from leadq.store.tables import leads, score_snapshots, stage_history
+
+# Why a lead was rescored; stage history and webhooks carry it.
+CAUSES = ("event", "identify", "import", "schedule", "model", "recycle", "merge", "manual")
+
+
+@dataclass(frozen=True)
+class StageChange:
+    lead_id: int
+    old: str | None
+    new: str
+    rule: str
+    fired: bool
+
+
+def lock_leads(connection: Connection, lead_ids) -> list:
+    """Lock the leads' rows in id order, so concurrent writers queue up."""
+    query = (
+        select(leads.c.id, leads.c.stage, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email)
+        .where(leads.c.id.in_(sorted(set(lead_ids))), leads.c.merged_into.is_(None))
+        .order_by(leads.c.id)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return connection.execute(query).all()
+
+
+def rescore(
+    connection: Connection,
+    active: ActiveModel,
+    lead_ids,
+    now: int,
+    cause: str,
+    reason: str | None = None,
+    *,
+    release_sticky: bool = False,
+) -> list[StageChange]:
+    """Rescore leads as of `now`; return their stage changes.
+
+    `release_sticky` lets the computed stage replace a sticky one, as a
+    recycle does.
+    """
+    current = {row.id: row for row in lock_leads(connection, lead_ids)}
+    if not current:
+        return []
+    tables = bind_stored_leads(connection, active.compiled, list(current))
+    ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
+    changes = []
+    for row in ranked.to_pylist():
+        scored = lead_from_row(active.compiled, row)
+        lead_id = int(scored.lead_id)
+        change = _apply(connection, active, current[lead_id], scored, now, cause, reason, release_sticky)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def next_stage(model: ScoringModel, current: str | None, computed: str, *, release_sticky: bool = False) -> str:
+    """Return the stage a lead moves to when the model computes `computed`.
+
+    A sticky stage holds unless the computed stage is listed before it (a
+    step forward, since stages are listed from the most advanced) or is a
+    recycle stage, or the lead is being recycled.
+    """
+    stages = {stage.id: stage for stage in model.stages}
+    if release_sticky or current is None or current == computed or current not in stages:
+        return computed
+    if not stages[current].sticky or stages[computed].recycle:
+        return computed
+    order = [stage.id for stage in model.stages]
+    return computed if order.index(computed) < order.index(current) else current
+
+
+def _apply(connection, active: ActiveModel, current, scored, now, cause, reason, release_sticky):
+    stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
+    reasons = [
+        {"rule": c.rule_id, "section": c.section, "points": round(c.points, 6)} for c in scored.reasons()
+    ]
+    values = {
+        "fit": scored.fit_score,
+        "engagement": scored.engagement_score,
+        "product": scored.product_score,
+        "total": scored.total_score,
+        "grade": scored.grade,
+        "reasons": json.dumps(reasons),
+        "scored_at": now,
+        "model_version_id": active.id,
+    }
+    change = None
+    scores_moved = current.total is None or round(current.total, 1) != round(scored.total_score, 1)
+    if stage != current.stage:
+        rule = scored.stage_rule if stage == scored.stage else "sticky"
+        change = _change_stage(connection, active, current, stage, rule, now, cause, reason, release_sticky)
+        values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
+    if change is not None or scores_moved:
+        values["updated_at"] = now
+    connection.execute(update(leads).where(leads.c.id == current.id).values(**values))
+    if change is not None or scores_moved or cause != "schedule":
+        _snapshot(connection, active, current.id, scored, stage, now)
+    return change.event if change is not None else None
+
+
+@dataclass
+class _Change:
+    event: StageChange
+    reached: list[str]
+
+
+def _change_stage(connection, active, current, stage, rule, now, cause, reason, release_sticky) -> _Change:
+    reached = [] if release_sticky else json.loads(current.reached or "[]")
+    first_time = stage not in reached
+    fired = first_time and not _is_catch_all(active.model, stage)
+    if first_time:
+        reached.append(stage)
+    connection.execute(
+        insert(stage_history).values(
+            lead_id=current.id,
+            at=now,
+            old_stage=current.stage,
+            new_stage=stage,
+            rule=rule,
+            model_version_id=active.id,
+            cause=cause,
+            reason=reason,
+        )
+    )
+    if fired:
+        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, stage, rule, cause, reason), now)
+    return _Change(StageChange(current.id, current.stage, stage, rule, fired), reached)
+
+
+def _is_catch_all(model: ScoringModel, stage: str) -> bool:
+    last = model.stages[-1]
+    return last.when is None and last.id == stage
+
+
+def _stage_payload(active, current, stage, rule, cause, reason) -> dict:
+    return {
+        "lead": {"id": current.id, "lead_key": current.lead_key, "email": current.email},
+        "previous_stage": current.stage,
+        "stage": stage,
+        "rule": rule,
+        "cause": cause,
+        "reason": reason,
+        "model_version": {"id": active.id, "name": active.model.name, "version": str(active.model.version)},
+    }
+
+
+def _snapshot(connection, active, lead_id, scored, stage, now) -> None:
+    connection.execute(
+        insert(score_snapshots).values(
+            lead_id=lead_id,
+            at=now,
+            fit=scored.fit_score,
+            engagement=scored.engagement_score,
+            product=scored.product_score,
+            total=scored.total_score,
+            grade=scored.grade,
+            stage=stage,
+            model_version_id=active.id,
+        )
+    )

@@ -1,0 +1,227 @@
+"""The tracking API in Segment's format: track, page, identify, group, batch.
+
+Requests authenticate with a write key as the HTTP Basic user name, as
+Segment's do. Segment's limits apply: 32 KB per message and 500 KB per
+batch. A request is checked whole before anything is stored, so a 4xx
+stores nothing, and a 2xx answer means its events are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from leadq.service.errors import ApiError
+from leadq.service.ingest import Message, ingest_messages
+from leadq.service.keys import authorize
+
+MESSAGE_LIMIT = 32 * 1024
+BATCH_LIMIT = 500 * 1024
+TYPES = ("track", "page", "identify", "group")
+
+router = APIRouter(prefix="/v1", tags=["tracking"])
+
+
+def _body_doc(summary: str, required: list[str]) -> dict:
+    schema = {
+        "type": "object",
+        "required": required,
+        "properties": {
+            "userId": {"type": "string"},
+            "anonymousId": {"type": "string"},
+            "messageId": {"type": "string", "description": "Makes delivery idempotent."},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "event": {"type": "string"},
+            "properties": {"type": "object"},
+            "traits": {"type": "object"},
+            "groupId": {"type": "string"},
+            "batch": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    return {"requestBody": {"required": True, "description": summary, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/track", openapi_extra=_body_doc("A Segment track call.", ["event"]))
+async def track(request: Request) -> dict:
+    return await _handle(request, "track")
+
+
+@router.post("/page", openapi_extra=_body_doc("A Segment page call; stored as page_viewed.", []))
+async def page(request: Request) -> dict:
+    return await _handle(request, "page")
+
+
+@router.post("/identify", openapi_extra=_body_doc("A Segment identify call.", []))
+async def identify(request: Request) -> dict:
+    return await _handle(request, "identify")
+
+
+@router.post("/group", openapi_extra=_body_doc("A Segment group call.", ["groupId"]))
+async def group(request: Request) -> dict:
+    return await _handle(request, "group")
+
+
+@router.post("/batch", openapi_extra=_body_doc("Up to 500 KB of Segment messages.", ["batch"]))
+async def batch(request: Request) -> dict:
+    return await _handle(request, "batch")
+
+
+async def _handle(request: Request, kind: str) -> dict:
+    await run_in_threadpool(authorize, request, "track")
+    limit = BATCH_LIMIT if kind == "batch" else MESSAGE_LIMIT
+    document = _parse(await _read_body(request, limit))
+    if kind == "batch":
+        messages = _batch_messages(document)
+    else:
+        messages = [parse_message(document, kind, "")]
+    result = await run_in_threadpool(ingest_messages, request.app.state.store, messages)
+    return {"success": True, "stored": result.stored, "repeated": result.repeated}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _too_large(len(body), limit)
+    return bytes(body)
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"the request has {size} bytes, over the limit of {limit // 1024} KB; "
+        "send fewer messages per batch",
+    )
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not UTF-8 text; send JSON in UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+        ) from None
+
+
+def _batch_messages(document: Any) -> list[Message]:
+    if not isinstance(document, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object with a `batch` list", "batch")
+    items = document.get("batch")
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "invalid_type", "`batch` must be a non-empty list of messages", "batch")
+    messages = []
+    for index, item in enumerate(items):
+        where = f"batch[{index}]."
+        if not isinstance(item, dict):
+            raise ApiError(400, "invalid_type", f"{where[:-1]} must be a JSON object", where[:-1])
+        size = len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
+        if size > MESSAGE_LIMIT:
+            raise ApiError(413, "too_large", f"{where[:-1]} has {size} bytes, over the 32 KB limit per message", where[:-1])
+        kind = item.get("type")
+        if kind not in TYPES:
+            raise ApiError(
+                400, "invalid_type", f"{where}type is {kind!r}; expected one of {', '.join(TYPES)}", where + "type"
+            )
+        messages.append(parse_message(item, kind, where))
+    return messages
+
+
+def parse_message(document: Any, kind: str, where: str) -> Message:
+    """Check one Segment message; every error names its field."""
+    if not isinstance(document, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object", where[:-1] or None)
+    user_id = _identifier(document, "userId", where)
+    anonymous_id = _identifier(document, "anonymousId", where)
+    if user_id is None and anonymous_id is None:
+        raise ApiError(400, "missing_field", f"{where}userId or {where}anonymousId is required", where + "userId")
+    message_id = _identifier(document, "messageId", where) or f"leadq-{uuid.uuid4()}"
+    message = Message(kind, message_id, user_id, anonymous_id, timestamp=_timestamp(document, where))
+    message.properties = _object(document, "properties", where)
+    message.traits = _object(document, "traits", where) or _context_traits(document, where)
+    if kind == "track":
+        message.event = _event_name(document, where)
+    if kind == "page" and document.get("name") is not None:
+        message.properties.setdefault("name", _text(document, "name", where))
+    if kind == "group":
+        message.group_id = _identifier(document, "groupId", where)
+        if message.group_id is None:
+            raise ApiError(400, "missing_field", f"{where}groupId is required", where + "groupId")
+    return message
+
+
+def _identifier(document: dict, name: str, where: str) -> str | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ApiError(400, "invalid_type", f"{where}{name} must be a string, got {json.dumps(value)[:60]}", where + name)
+    text = str(value).strip()
+    if len(text) > 512:
+        raise ApiError(400, "invalid_value", f"{where}{name} is longer than 512 characters", where + name)
+    return text or None
+
+
+def _text(document: dict, name: str, where: str) -> str:
+    value = document.get(name)
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_type", f"{where}{name} must be a string, got {json.dumps(value)[:60]}", where + name)
+    return value
+
+
+def _event_name(document: dict, where: str) -> str:
+    if document.get("event") is None:
+        raise ApiError(400, "missing_field", f"{where}event is required: the name of what the person did", where + "event")
+    name = _text(document, "event", where).strip()
+    if not name or len(name) > 200:
+        raise ApiError(400, "invalid_value", f"{where}event must have 1 to 200 characters", where + "event")
+    return name
+
+
+def _object(document: dict, name: str, where: str) -> dict:
+    value = document.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_type", f"{where}{name} must be a JSON object, got {json.dumps(value)[:60]}", where + name)
+    return value
+
+
+def _context_traits(document: dict, where: str) -> dict:
+    context = _object(document, "context", where)
+    return _object(context, "traits", where + "context.")
+
+
+def _timestamp(document: dict, where: str) -> int | None:
+    value = document.get("timestamp")
+    if value is None:
+        return None
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{where}timestamp {json.dumps(value)[:60]} is not an ISO 8601 time with a UTC offset; "
+            "write it like 2026-12-01T09:30:00Z",
+            where + "timestamp",
+        )
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

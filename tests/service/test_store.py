@@ -1,0 +1,45 @@
+"""The store's schema, stage rules and the service commands' shared names."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from leadq.model.loading import load_default_model
+from leadq.service import commands, keys
+from leadq.service.rescoring import next_stage
+from leadq.store import database
+from leadq.store.tables import metadata
+
+
+def test_migrations_match_the_tables(store):
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, metadata) == []
+
+
+def test_commands_use_the_service_names():
+    assert commands.KINDS == keys.KINDS
+    assert commands.URL_VARIABLE == database.URL_VARIABLE
+
+
+MODEL = load_default_model()
+
+
+def test_sticky_stage_holds_when_scores_decay():
+    assert next_stage(MODEL, "sql", "mql") == "sql"
+    assert next_stage(MODEL, "mql", "unqualified") == "mql"
+
+
+def test_sticky_stage_moves_forward_and_to_a_recycle_stage():
+    assert next_stage(MODEL, "mql", "sql") == "sql"
+    assert next_stage(MODEL, "sql", "pql") == "pql"
+    assert next_stage(MODEL, "sql", "disqualified") == "disqualified"
+
+
+def test_recycling_releases_a_sticky_stage():
+    assert next_stage(MODEL, "sql", "unqualified", release_sticky=True) == "unqualified"
+
+
+def test_a_stage_the_model_no_longer_has_gives_way():
+    assert next_stage(MODEL, "nurture", "unqualified") == "unqualified"

@@ -1,0 +1,249 @@
+"""The tracking API of a real `leadq serve` process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from leadq.store.tables import events, leads, outbox, stage_history, webhook_subscriptions
+from tests.conftest import STORE_DIALECTS, database_url
+from tests.service.servers import Server, create_key, free_port, leadq
+
+MODEL = """
+name: tracking test model
+version: 1
+key: email
+fit:
+  rules:
+    - {id: big_company, field: company_size, at_least: 100, points: 20}
+engagement:
+  rules:
+    - {id: ping, event: ping, points: 1}
+    - {id: demo, event: demo_requested, points: 10}
+stages:
+  - {id: sql, sticky: true, when: {score: engagement, at_least: 30}}
+  - {id: mql, when: {score: engagement, at_least: 10}}
+  - {id: unqualified}
+"""
+
+
+@pytest.fixture(scope="module", params=STORE_DIALECTS)
+def service(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"serve-{request.param}")
+    with database_url(request.param, folder) as url:
+        model = folder / "model.yaml"
+        model.write_text(MODEL, encoding="utf-8")
+        done = leadq("model", "activate", str(model), "--database", url)
+        assert done.returncode == 0, done.stderr
+        keys = {kind: create_key(url, kind) for kind in ("write", "read", "admin")}
+        server = Server(url, free_port(), folder / "serve.log").start()
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(
+                webhook_subscriptions.insert().values(
+                    url="http://127.0.0.1:9/", secret="s", event_types=json.dumps(["lead.stage_changed"]),
+                    active=True, created_at=0,
+                )
+            )
+        yield Service(server, url, keys, engine)
+        server.stop()
+        engine.dispose()
+
+
+class Service:
+    def __init__(self, server: Server, url: str, keys: dict, engine) -> None:
+        self.server, self.url, self.keys, self.engine = server, url, keys, engine
+
+    def post(self, path: str, body, kind: str = "write", **kwargs) -> httpx.Response:
+        content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return httpx.post(
+            self.server.base + path, content=content, auth=(self.keys[kind], ""),
+            headers={"content-type": "application/json"}, timeout=60, **kwargs,
+        )
+
+    def lead(self, lead_key: str):
+        with self.engine.connect() as connection:
+            return connection.execute(select(leads).where(leads.c.lead_key == lead_key)).first()
+
+    def count(self, table, *where) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+    def history(self, lead_id: int) -> list[tuple]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(stage_history.c.old_stage, stage_history.c.new_stage)
+                .where(stage_history.c.lead_id == lead_id).order_by(stage_history.c.id)
+            )
+            return [tuple(row) for row in rows]
+
+    def stage_webhooks(self, lead_id: int) -> list[str]:
+        with self.engine.connect() as connection:
+            payloads = connection.execute(select(outbox.c.payload).where(outbox.c.event_type == "lead.stage_changed"))
+            bodies = [json.loads(payload)["data"] for payload in payloads.scalars()]
+        return [body["stage"] for body in bodies if body["lead"]["id"] == lead_id]
+
+
+def ping(user: str, message_id: str, event: str = "ping") -> dict:
+    return {"userId": user, "event": event, "messageId": message_id, "timestamp": "2026-01-05T10:00:00Z"}
+
+
+def test_lead_becomes_mql_then_sql(service: Service):
+    answer = service.post("/v1/identify", {"userId": "u-flow", "traits": {"email": "Flow@Example.com", "company_size": 250}})
+    assert answer.status_code == 200, answer.text
+    for index in range(10):
+        assert service.post("/v1/track", ping("u-flow", f"flow-{index}")).status_code == 200
+    lead = service.lead("u-flow")
+    assert (lead.stage, lead.engagement, lead.fit, lead.email) == ("mql", 10.0, 20.0, "flow@example.com")
+    service.post("/v1/track", ping("u-flow", "flow-demo-1", "demo_requested"))
+    service.post("/v1/track", ping("u-flow", "flow-demo-2", "demo_requested"))
+    lead = service.lead("u-flow")
+    assert (lead.stage, lead.engagement) == ("sql", 30.0)
+    assert service.history(lead.id) == [(None, "unqualified"), ("unqualified", "mql"), ("mql", "sql")]
+    assert service.stage_webhooks(lead.id) == ["mql", "sql"]
+
+
+def test_repeated_message_id_counts_once(service: Service):
+    for _ in range(3):
+        assert service.post("/v1/track", ping("u-repeat", "repeat-1")).status_code == 200
+    answer = service.post("/v1/batch", {"batch": [{"type": "track", **ping("u-repeat", "repeat-1")}] * 2})
+    assert answer.json() == {"success": True, "stored": 0, "repeated": 2}
+    assert service.lead("u-repeat").engagement == 1.0
+    assert service.count(events, events.c.message_id == "repeat-1") == 1
+
+
+def test_concurrent_requests_give_exact_score_and_one_webhook_per_change(service: Service):
+    ids = [f"burst-{index % 35}" for index in range(50)]
+
+    def send(message_id: str) -> int:
+        return service.post("/v1/track", ping("u-burst", message_id)).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(send, ids))
+    assert statuses == [200] * 50
+    lead = service.lead("u-burst")
+    assert lead.engagement == 35.0
+    assert lead.stage == "sql"
+    assert service.history(lead.id) == [(None, "mql"), ("mql", "sql")] or service.history(lead.id) == [
+        (None, "unqualified"), ("unqualified", "mql"), ("mql", "sql")
+    ]
+    assert service.stage_webhooks(lead.id) == ["mql", "sql"]
+
+
+def test_visitor_events_count_after_identify(service: Service):
+    visit = {"anonymousId": "anon-7", "event": "ping", "timestamp": "2026-01-04T08:00:00Z"}
+    for index in range(4):
+        assert service.post("/v1/track", {**visit, "messageId": f"anon-{index}"}).status_code == 200
+    assert service.count(events, events.c.anonymous_id == "anon-7", events.c.lead_id.is_(None)) == 4
+    service.post("/v1/identify", {"userId": "u-anon", "anonymousId": "anon-7", "traits": {"email": "anon@example.com"}})
+    lead = service.lead("u-anon")
+    assert lead.engagement == 4.0
+    with service.engine.connect() as connection:
+        times = connection.execute(select(events.c.ts).where(events.c.lead_id == lead.id)).scalars().all()
+    assert set(times) == {1767513600000000}
+
+
+def test_same_email_merges_two_leads(service: Service):
+    service.post("/v1/identify", {"userId": "u-merge-a", "traits": {"email": "merge@example.com"}})
+    service.post("/v1/track", ping("u-merge-a", "merge-a-1"))
+    service.post("/v1/identify", {"userId": "u-merge-b"})
+    service.post("/v1/track", ping("u-merge-b", "merge-b-1"))
+    service.post("/v1/identify", {"userId": "u-merge-b", "traits": {"email": " MERGE@example.com "}})
+    first, second = service.lead("u-merge-a"), service.lead("u-merge-b")
+    assert second.merged_into == first.id
+    assert first.engagement == 2.0
+    assert service.post("/v1/track", ping("u-merge-b", "merge-b-2")).status_code == 200
+    assert service.lead("u-merge-a").engagement == 3.0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/v1/track", b"{not json", 400, None),
+        ("/v1/track", {"userId": "u", "event": 5}, 400, "event"),
+        ("/v1/track", {"event": "ping"}, 400, "userId"),
+        ("/v1/track", {"userId": "u"}, 400, "event"),
+        ("/v1/track", {"userId": "u", "event": "ping", "properties": [1]}, 400, "properties"),
+        ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "yesterday"}, 400, "timestamp"),
+        ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "2026-01-01T10:00:00"}, 400, "timestamp"),
+        ("/v1/track", {"userId": ["u"], "event": "ping"}, 400, "userId"),
+        ("/v1/group", {"userId": "u"}, 400, "groupId"),
+        ("/v1/batch", {"batch": "no"}, 400, "batch"),
+        ("/v1/batch", {"batch": [{"type": "alias", "userId": "u"}]}, 400, "batch[0].type"),
+        ("/v1/track", {"userId": "u", "event": "ping", "properties": {"x": "a" * 33_000}}, 413, None),
+        ("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "p", "properties": {"x": "a" * 30_000}}] * 18}, 413, None),
+    ],
+)
+def test_bad_requests_are_rejected_naming_the_field(service: Service, path, body, status, field):
+    answer = service.post(path, body)
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["message"]
+    assert error.get("field") == field
+
+
+def test_rejected_batch_stores_nothing(service: Service):
+    good = {"type": "track", **ping("u-half", "half-1")}
+    bad = {"type": "track", "userId": "u-half", "event": "ping", "timestamp": "not a time"}
+    answer = service.post("/v1/batch", {"batch": [good, bad]})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["field"] == "batch[1].timestamp"
+    assert service.count(events, events.c.message_id == "half-1") == 0
+    assert service.lead("u-half") is None
+
+
+@pytest.mark.parametrize(("kind", "status"), [(None, 401), ("read", 403), ("admin", 403), ("bogus", 401)])
+def test_tracking_needs_a_write_key(service: Service, kind, status):
+    auth = None if kind is None else ((service.keys.get(kind) or "lqw_unknown"), "")
+    answer = httpx.post(service.server.base + "/v1/track", json=ping("u-key", "key-1"), auth=auth, timeout=30)
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"]
+    assert service.lead("u-key") is None
+
+
+def test_sticky_stage_holds_and_recycle_releases(service: Service):
+    for index in range(30):
+        service.post("/v1/track", ping("u-sticky", f"sticky-{index}"))
+    lead = service.lead("u-sticky")
+    assert lead.stage == "sql"
+    back = service.post(f"/api/leads/{lead.id}/stage", {"stage": "mql", "reason": "test"}, kind="admin")
+    assert back.status_code == 409
+    assert "recycle" in back.json()["error"]["message"]
+    recycled = service.post(f"/api/leads/{lead.id}/recycle", {"reason": "bought elsewhere"}, kind="admin")
+    assert recycled.status_code == 200, recycled.text
+    lead = service.lead("u-sticky")
+    assert (lead.stage, lead.engagement) == ("unqualified", 0.0)
+    # Old events never count again, even when they are sent again.
+    service.post("/v1/track", ping("u-sticky", "sticky-0"))
+    assert service.lead("u-sticky").engagement == 0.0
+
+
+def test_kill_during_ingest_loses_no_acknowledged_event(service: Service, tmp_path: Path):
+    acknowledged: list[str] = []
+
+    def send(index: int) -> None:
+        message_id = f"crash-{index}"
+        try:
+            answer = service.post("/v1/track", ping(f"u-crash-{index % 5}", message_id))
+        except httpx.TransportError:
+            return
+        if answer.status_code == 200:
+            acknowledged.append(message_id)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(send, index) for index in range(400)]
+        while len(acknowledged) < 40:
+            pass
+        service.server.kill()
+        for future in futures:
+            future.result()
+    service.server.start()
+    with service.engine.connect() as connection:
+        stored = set(connection.execute(select(events.c.message_id).where(events.c.message_id.like("crash-%"))).scalars())
+    assert set(acknowledged) <= stored
+    assert len(acknowledged) >= 40
