@@ -9,6 +9,7 @@ stores nothing, and a 2xx answer means its events are committed.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -16,9 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from leadq.binding import NUMBER_PATTERN
+from leadq.compiler.layout import Layout
 from leadq.service.errors import ApiError
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.keys import authorize
+from leadq.service.model_versions import ensure_active_model
 
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
@@ -76,9 +80,12 @@ async def _handle(request: Request, kind: str) -> dict:
     limit = BATCH_LIMIT if kind == "batch" else MESSAGE_LIMIT
     document = _parse(await _read_body(request, limit))
     if kind == "batch":
-        messages = _batch_messages(document)
+        messages, places = _batch_messages(document)
     else:
-        messages = [parse_message(document, kind, "")]
+        messages, places = [parse_message(document, kind, "")], [""]
+    active = await run_in_threadpool(ensure_active_model, request.app.state.store)
+    for message, where in zip(messages, places):
+        check_numbers(message, where, active.compiled.layout, active.model.columns)
     result = await run_in_threadpool(ingest_messages, request.app.state.store, messages)
     return {"success": True, "stored": result.stored, "repeated": result.repeated}
 
@@ -117,15 +124,16 @@ def _parse(body: bytes) -> Any:
         ) from None
 
 
-def _batch_messages(document: Any) -> list[Message]:
+def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_type", "the body must be a JSON object with a `batch` list", "batch")
     items = document.get("batch")
     if not isinstance(items, list) or not items:
         raise ApiError(400, "invalid_type", "`batch` must be a non-empty list of messages", "batch")
-    messages = []
+    messages, places = [], []
     for index, item in enumerate(items):
         where = f"batch[{index}]."
+        places.append(where)
         if not isinstance(item, dict):
             raise ApiError(400, "invalid_type", f"{where[:-1]} must be a JSON object", where[:-1])
         size = len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
@@ -137,7 +145,31 @@ def _batch_messages(document: Any) -> list[Message]:
                 400, "invalid_type", f"{where}type is {kind!r}; expected one of {', '.join(TYPES)}", where + "type"
             )
         messages.append(parse_message(item, kind, where))
-    return messages
+    return messages, places
+
+
+def check_numbers(message: Message, where: str, layout: Layout, columns: dict[str, str]) -> None:
+    """Reject a trait or property that the active model compares as a number
+    but that is not one, as `leadq score` rejects such a cell."""
+    tests = [("traits", message.traits, layout.lead_fields, columns), ("properties", message.properties, layout.properties, {})]
+    for section, values, fields, mapping in tests:
+        for name, value in values.items():
+            bound = fields.get(mapping.get(name, name))
+            if bound is None or bound.number is None or _is_number(value):
+                continue
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"{where}{section}.{name} is {json.dumps(value)[:60]}, but the model compares "
+                f"{name!r} as a number; send a plain number such as 1200, or leave it out",
+                f"{where}{section}.{name}",
+            )
+
+
+def _is_number(value: Any) -> bool:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return True
+    return isinstance(value, str) and (not value.strip() or re.fullmatch(NUMBER_PATTERN, value.strip()) is not None)
 
 
 def parse_message(document: Any, kind: str, where: str) -> Message:

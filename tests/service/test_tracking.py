@@ -173,6 +173,8 @@ def test_same_email_merges_two_leads(service: Service):
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "2026-01-01T10:00:00"}, 400, "timestamp"),
         ("/v1/track", {"userId": ["u"], "event": "ping"}, 400, "userId"),
         ("/v1/group", {"userId": "u"}, 400, "groupId"),
+        ("/v1/identify", {"userId": "u", "traits": {"company_size": "about 50"}}, 400, "traits.company_size"),
+        ("/v1/identify", {"userId": "u", "traits": {"company_size": True}}, 400, "traits.company_size"),
         ("/v1/batch", {"batch": "no"}, 400, "batch"),
         ("/v1/batch", {"batch": [{"type": "alias", "userId": "u"}]}, 400, "batch[0].type"),
         ("/v1/track", {"userId": "u", "event": "ping", "properties": {"x": "a" * 33_000}}, 413, None),
