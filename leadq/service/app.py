@@ -6,16 +6,30 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from leadq.service.delivery import (
+    DeliverySettings,
+    DeliveryWorker,
+    settings_from_environment,
+)
 from leadq.service.errors import install_handlers
 from leadq.store.database import Store
 
 
-def create_app(store: Store, *, workers: bool = True) -> FastAPI:
-    """Build the app; `workers` starts webhook delivery and scheduled rescoring."""
+def create_app(
+    store: Store,
+    *,
+    workers: bool = True,
+    webhook_settings: DeliverySettings | None = None,
+) -> FastAPI:
+    """Build the app; `workers` starts webhook delivery and scheduled rescoring.
+
+    Without `webhook_settings`, delivery reads LEADQ_WEBHOOK_* variables
+    when the app starts.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        running = start_workers(store) if workers else []
+        running = start_workers(store, webhook_settings) if workers else []
         try:
             yield
         finally:
@@ -33,5 +47,9 @@ def create_app(store: Store, *, workers: bool = True) -> FastAPI:
     return app
 
 
-def start_workers(store: Store) -> list:
-    return []
+def start_workers(
+    store: Store, webhook_settings: DeliverySettings | None = None
+) -> list:
+    """Start the background workers. Each has a `stop()` that waits for it."""
+    settings = webhook_settings or settings_from_environment()
+    return [DeliveryWorker(store, settings).start()]
