@@ -12,6 +12,7 @@ from leadq.service.delivery import (
     settings_from_environment,
 )
 from leadq.service.errors import install_handlers
+from leadq.service.webhooks_api import router as webhooks_router
 from leadq.store.database import Store
 
 
@@ -44,6 +45,7 @@ def create_app(
     )
     app.state.store = store
     install_handlers(app)
+    app.include_router(webhooks_router)
     return app
 
 
