@@ -16,11 +16,14 @@ from webhook_receiver import Receiver, free_port, stage_change, subscribe, wait_
 
 from leadq.store.tables import deliveries, outbox
 
+# A short lease too: the kill may hit a row between its claim and its record.
 QUICK_ENVIRONMENT = {
     "LEADQ_WEBHOOK_RETRY_BASE_SECONDS": "0.1",
     "LEADQ_WEBHOOK_RETRY_MAX_DELAY_SECONDS": "0.3",
     "LEADQ_WEBHOOK_MAX_ATTEMPTS": "1000",
     "LEADQ_WEBHOOK_POLL_SECONDS": "0.05",
+    "LEADQ_WEBHOOK_TIMEOUT_SECONDS": "0.5",
+    "LEADQ_WEBHOOK_LEASE_SECONDS": "2.5",
 }
 
 
@@ -124,9 +127,10 @@ def test_in_flight_sent_again(store, tmp_path, servers, receiver):
     receiver.hold_seconds = 3.0
     subscribe(store, receiver.url)
     stage_change(store, lead_id=9)
+    # The server must be killed before its 2 s timeout ends the request.
     timing = {
-        "LEADQ_WEBHOOK_TIMEOUT_SECONDS": "1",
-        "LEADQ_WEBHOOK_LEASE_SECONDS": "4.5",
+        "LEADQ_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "LEADQ_WEBHOOK_LEASE_SECONDS": "8.5",
     }
 
     first = start_server(servers, store, tmp_path, **timing)
