@@ -7,19 +7,35 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadq.service import lead_actions, tracking
+from leadq.service.delivery import (
+    DeliverySettings,
+    DeliveryWorker,
+    settings_from_environment,
+)
 from leadq.service.errors import install_handlers
 from leadq.service.model_versions import ensure_active_model
 from leadq.service.schedule import RescoreWorker
+from leadq.service.webhooks_api import router as webhooks_router
 from leadq.store.database import Store
 
 
-def create_app(store: Store, *, workers: bool = True, rescore_every: float = 3600.0) -> FastAPI:
-    """Build the app; `workers` starts webhook delivery and scheduled rescoring."""
+def create_app(
+    store: Store,
+    *,
+    workers: bool = True,
+    rescore_every: float = 3600.0,
+    webhook_settings: DeliverySettings | None = None,
+) -> FastAPI:
+    """Build the app; `workers` starts webhook delivery and scheduled rescoring.
+
+    Without `webhook_settings`, delivery reads LEADQ_WEBHOOK_* variables
+    when the app starts.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         ensure_active_model(store)
-        running = start_workers(store, rescore_every) if workers else []
+        running = start_workers(store, rescore_every, webhook_settings) if workers else []
         try:
             yield
         finally:
@@ -36,8 +52,13 @@ def create_app(store: Store, *, workers: bool = True, rescore_every: float = 360
     install_handlers(app)
     app.include_router(tracking.router)
     app.include_router(lead_actions.router)
+    app.include_router(webhooks_router)
     return app
 
 
-def start_workers(store: Store, rescore_every: float = 3600.0) -> list:
-    return [RescoreWorker(store, rescore_every)]
+def start_workers(
+    store: Store, rescore_every: float = 3600.0, webhook_settings: DeliverySettings | None = None
+) -> list:
+    """Start the background workers. Each has a `stop()` that waits for it."""
+    settings = webhook_settings or settings_from_environment()
+    return [DeliveryWorker(store, settings).start(), RescoreWorker(store, rescore_every)]

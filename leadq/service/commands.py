@@ -1,4 +1,4 @@
-"""Commands of the service: serve, keys, model activate, rescore."""
+"""Commands of the service: serve, keys, model, rescore, webhooks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from leadq.errors import OptionError
 # starts without SQLAlchemy, Alembic and FastAPI.
 URL_VARIABLE = "LEADQ_DATABASE_URL"
 KINDS = ("write", "read", "admin")
+EVENT_TYPES = ("lead.created", "lead.stage_changed", "lead.merged", "qualification.recorded")
 
 DatabaseOption = Annotated[
     Optional[str],
@@ -25,6 +26,9 @@ DatabaseOption = Annotated[
 
 keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="Manage the service's scoring model.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Subscribe URLs to lead events.", no_args_is_help=True)
+# The command-line spelling of each field that SubscriptionError names.
+WEBHOOK_OPTIONS = {"url": "URL", "event_types": "--event", "secret": "--secret"}
 
 
 def serve(
@@ -41,11 +45,14 @@ def serve(
     from leadq.service.app import create_app
     from leadq.store.database import open_store
 
+    from leadq.service.delivery import settings_from_environment
+
     if rescore_every <= 0:
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
+    webhook_settings = settings_from_environment()
     store = open_store(database)
     typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}", err=True)
-    app = create_app(store, rescore_every=rescore_every)
+    app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -126,6 +133,86 @@ def create(
     typer.echo(key)
 
 
+@webhooks_app.command("add")
+def add_webhook(
+    url: Annotated[
+        str, typer.Argument(help="Where to POST the webhooks (http:// or https://).")
+    ],
+    event: Annotated[
+        list[str],
+        typer.Option(
+            "--event",
+            help=f"Event type to send; repeat for more: {', '.join(EVENT_TYPES)}.",
+        ),
+    ],
+    secret: Annotated[
+        Optional[str],
+        typer.Option(help="Signing secret, 24 to 256 characters. Default: generated."),
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Subscribe a URL to events and print its id and signing secret."""
+    from leadq.service.webhooks import SubscriptionError, create_subscription
+    from leadq.store.database import now_micros, open_store
+
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            subscription, secret = create_subscription(
+                connection, url, event, secret, now_micros()
+            )
+    except SubscriptionError as error:
+        option = WEBHOOK_OPTIONS[error.field.partition(".")[0]]
+        raise SubscriptionError(error.field, f"{option}: {error.message}") from None
+    finally:
+        store.dispose()
+    typer.echo(f"id: {subscription.id}")
+    typer.echo(f"secret: {secret}")
+    typer.echo(
+        "The secret is shown only this once; receivers need it to verify signatures.",
+        err=True,
+    )
+
+
+@webhooks_app.command("list")
+def list_webhooks(database: DatabaseOption = None) -> None:
+    """Print the active subscriptions, one a line: id, URL and event types."""
+    from leadq.service.webhooks import list_subscriptions
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        with store.read() as connection:
+            subscriptions = list_subscriptions(connection)
+    finally:
+        store.dispose()
+    for subscription in subscriptions:
+        event_types = ",".join(subscription.event_types)
+        typer.echo(f"{subscription.id}\t{subscription.url}\t{event_types}")
+
+
+@webhooks_app.command("remove")
+def remove_webhook(
+    webhook_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Id from `leadq webhooks list`.")
+    ],
+    database: DatabaseOption = None,
+) -> None:
+    """Delete a subscription and cancel its webhooks not yet delivered."""
+    from leadq.service.webhooks import SubscriptionNotFound, delete_subscription
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            removed = delete_subscription(connection, webhook_id)
+    finally:
+        store.dispose()
+    if not removed:
+        raise SubscriptionNotFound(webhook_id)
+    typer.echo(f"removed webhook subscription {webhook_id}")
+
+
 def _shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -146,3 +233,4 @@ def register(app: typer.Typer) -> None:
     app.command()(rescore)
     app.add_typer(keys_app, name="keys")
     app.add_typer(model_app, name="model")
+    app.add_typer(webhooks_app, name="webhooks")

@@ -1,20 +1,91 @@
-"""Webhooks: subscriptions, the outbox and signed delivery.
+"""Webhooks: subscriptions, the outbox and the delivery log.
 
 `enqueue` runs inside the transaction that changed a lead and writes one
 outbox row per active subscription to the event type, so the change and
-its webhooks commit together or not at all.
+its webhooks commit together or not at all. `leadq.service.delivery` sends
+the rows; this module creates, lists and deletes subscriptions and reads
+what was sent.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+import httpx
+from sqlalchemy import Connection, insert, select, update
 
-from leadq.store.tables import outbox, webhook_subscriptions
+from leadq.errors import LeadqError
+from leadq.store.tables import deliveries, outbox, webhook_subscriptions
 
 EVENT_TYPES = ("lead.created", "lead.stage_changed", "lead.merged", "qualification.recorded")
+
+# Outbox row states. A row is `sending` while one worker sends it, and its
+# `next_attempt_at` is then the end of that worker's lease.
+PENDING = "pending"
+SENDING = "sending"
+DELIVERED = "delivered"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+SECRET_PREFIX = "whsec_"
+MIN_SECRET_LENGTH = 24
+MAX_SECRET_LENGTH = 256
+MAX_URL_LENGTH = 2048
+
+
+class SubscriptionError(LeadqError):
+    """An invalid subscription request: the field at fault and what to change."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class SubscriptionNotFound(LeadqError):
+    """No active webhook subscription has the id given."""
+
+    def __init__(self, subscription_id: int) -> None:
+        super().__init__(f"no webhook subscription has id {subscription_id}")
+        self.subscription_id = subscription_id
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    url: str
+    event_types: tuple[str, ...]
+    active: bool
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt: int
+    at: int
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One webhook to send and the attempts made so far, oldest first."""
+
+    id: int
+    delivery_id: str
+    event_type: str
+    status: str
+    created_at: int
+    next_attempt_at: int
+    delivered_at: int | None
+    attempts: tuple[Attempt, ...]
 
 
 def enqueue(connection: Connection, event_type: str, data: dict, now: int) -> int:
@@ -37,7 +108,7 @@ def enqueue(connection: Connection, event_type: str, data: dict, now: int) -> in
                 "payload": json.dumps(body, separators=(",", ":"), sort_keys=True),
                 "delivery_id": delivery_id,
                 "created_at": now,
-                "status": "pending",
+                "status": PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
             }
@@ -45,3 +116,230 @@ def enqueue(connection: Connection, event_type: str, data: dict, now: int) -> in
     if rows:
         connection.execute(insert(outbox), rows)
     return len(rows)
+
+
+def create_subscription(
+    connection: Connection,
+    url: str,
+    event_types: Iterable[str],
+    secret: str | None,
+    now: int,
+) -> tuple[Subscription, str]:
+    """Validate and store a subscription, and return it with its signing secret."""
+    url = check_url(url)
+    types = check_event_types(event_types)
+    secret = check_secret(secret) if secret is not None else generate_secret()
+
+    subscription_id = connection.execute(
+        insert(webhook_subscriptions)
+        .values(
+            url=url,
+            secret=secret,
+            event_types=json.dumps(types),
+            active=True,
+            created_at=now,
+        )
+        .returning(webhook_subscriptions.c.id)
+    ).scalar_one()
+    return Subscription(subscription_id, url, tuple(types), True, now), secret
+
+
+def list_subscriptions(connection: Connection) -> list[Subscription]:
+    rows = connection.execute(
+        select(webhook_subscriptions)
+        .where(webhook_subscriptions.c.active.is_(True))
+        .order_by(webhook_subscriptions.c.id)
+    ).all()
+    return [_subscription(row) for row in rows]
+
+
+def find_subscription(
+    connection: Connection, subscription_id: int
+) -> Subscription | None:
+    """Return the active subscription with this id, or None."""
+    row = connection.execute(
+        select(webhook_subscriptions).where(
+            webhook_subscriptions.c.id == subscription_id,
+            webhook_subscriptions.c.active.is_(True),
+        )
+    ).first()
+    return _subscription(row) if row else None
+
+
+def delete_subscription(connection: Connection, subscription_id: int) -> bool:
+    """Deactivate a subscription and cancel its unsent webhooks.
+
+    The row stays, with its outbox rows and delivery log, because the
+    outbox refers to it. Returns False if no active subscription has the id.
+    A webhook in flight still completes, but is not retried.
+    """
+    deactivated = connection.execute(
+        update(webhook_subscriptions)
+        .where(
+            webhook_subscriptions.c.id == subscription_id,
+            webhook_subscriptions.c.active.is_(True),
+        )
+        .values(active=False)
+    ).rowcount
+    if not deactivated:
+        return False
+    connection.execute(
+        update(outbox)
+        .where(
+            outbox.c.subscription_id == subscription_id,
+            outbox.c.status.in_((PENDING, SENDING)),
+        )
+        .values(status=CANCELLED)
+    )
+    return True
+
+
+def delivery_log(
+    connection: Connection,
+    subscription_id: int,
+    *,
+    limit: int,
+    before: int | None = None,
+    status: str | None = None,
+) -> list[OutboxEntry]:
+    """Return a subscription's webhooks, newest first, with their attempts.
+
+    `before` is an outbox id from an earlier page: only older rows follow.
+    """
+    query = select(outbox).where(outbox.c.subscription_id == subscription_id)
+    if before is not None:
+        query = query.where(outbox.c.id < before)
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    rows = connection.execute(query.order_by(outbox.c.id.desc()).limit(limit)).all()
+
+    attempts = _attempts_of(connection, [row.id for row in rows])
+    return [_outbox_entry(row, attempts.get(row.id, ())) for row in rows]
+
+
+def retry_delivery(
+    connection: Connection, subscription_id: int, delivery_id: str, now: int
+) -> str | None:
+    """Make a delivered or failed webhook due again now, with its delivery id.
+
+    If that attempt fails, the webhook is retried only while it has attempts
+    left. Returns the row's status before the change, or None if the
+    subscription has no webhook with this delivery id. Rows in other states
+    do not change, and the caller reports them.
+    """
+    row = connection.execute(
+        select(outbox.c.id, outbox.c.status).where(
+            outbox.c.subscription_id == subscription_id,
+            outbox.c.delivery_id == delivery_id,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.status in (DELIVERED, FAILED):
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id == row.id, outbox.c.status == row.status)
+            .values(status=PENDING, next_attempt_at=now)
+        )
+    return row.status
+
+
+def check_url(url: str) -> str:
+    text = url.strip()
+    if len(text) > MAX_URL_LENGTH:
+        raise SubscriptionError(
+            "url",
+            f"the URL is {len(text)} characters long; the maximum is {MAX_URL_LENGTH}",
+        )
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise SubscriptionError(
+            "url", f"{text!r} is not a valid URL: {error}"
+        ) from None
+    if parsed.scheme not in ("http", "https"):
+        raise SubscriptionError(
+            "url", f"the URL must start with http:// or https://, got {text!r}"
+        )
+    if not parsed.host:
+        raise SubscriptionError("url", f"the URL {text!r} has no host")
+    return text
+
+
+def check_event_types(event_types: Iterable[str]) -> list[str]:
+    """Return the event types without repeats, in the order given."""
+    valid = ", ".join(EVENT_TYPES)
+    types: list[str] = []
+    for index, event_type in enumerate(event_types):
+        if event_type not in EVENT_TYPES:
+            raise SubscriptionError(
+                f"event_types.{index}",
+                f"unknown event type {event_type!r}; valid types: {valid}",
+            )
+        if event_type not in types:
+            types.append(event_type)
+    if not types:
+        raise SubscriptionError(
+            "event_types", f"name at least one event type; valid types: {valid}"
+        )
+    return types
+
+
+def check_secret(secret: str) -> str:
+    if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
+        raise SubscriptionError(
+            "secret",
+            f"the secret is {len(secret)} characters long; it must have "
+            f"{MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH}. Leave it out to have "
+            "one generated",
+        )
+    if not secret.isprintable() or secret != secret.strip():
+        raise SubscriptionError(
+            "secret",
+            "the secret must be printable characters, without spaces at either end",
+        )
+    return secret
+
+
+def generate_secret() -> str:
+    # TODO: rotating a secret needs a second secret column, so that both the
+    # old and the new secret sign during a changeover (verify accepts both).
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _subscription(row) -> Subscription:
+    return Subscription(
+        row.id, row.url, tuple(json.loads(row.event_types)), row.active, row.created_at
+    )
+
+
+def _attempts_of(
+    connection: Connection, outbox_ids: list[int]
+) -> dict[int, tuple[Attempt, ...]]:
+    if not outbox_ids:
+        return {}
+    rows = connection.execute(
+        select(deliveries)
+        .where(deliveries.c.outbox_id.in_(outbox_ids))
+        .order_by(deliveries.c.outbox_id, deliveries.c.id)
+    ).all()
+    grouped: dict[int, list[Attempt]] = {}
+    for row in rows:
+        attempt = Attempt(
+            row.attempt, row.at, row.status_code, row.error, row.duration_ms
+        )
+        grouped.setdefault(row.outbox_id, []).append(attempt)
+    return {outbox_id: tuple(items) for outbox_id, items in grouped.items()}
+
+
+def _outbox_entry(row, attempts: tuple[Attempt, ...]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        delivery_id=row.delivery_id,
+        event_type=row.event_type,
+        status=row.status,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        delivered_at=row.delivered_at,
+        attempts=attempts,
+    )

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from leadq.model.loading import load_default_model
-from leadq.service import commands, keys
+from leadq.service import commands, keys, webhooks
 from leadq.service.rescoring import next_stage
 from leadq.store import database
 from leadq.store.tables import metadata
@@ -20,6 +20,7 @@ def test_migrations_match_the_tables(store):
 
 def test_commands_use_the_service_names():
     assert commands.KINDS == keys.KINDS
+    assert commands.EVENT_TYPES == webhooks.EVENT_TYPES
     assert commands.URL_VARIABLE == database.URL_VARIABLE
 
 

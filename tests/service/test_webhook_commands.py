@@ -1,0 +1,84 @@
+"""`leadq webhooks add`, `list` and `remove`, run as real subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from leadq.service.webhooks import EVENT_TYPES, list_subscriptions
+
+URL = "https://hooks.example/leadq"
+
+
+def leadq(store, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", "webhooks", *args, "--database", store.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_add_prints_id_and_secret(store):
+    done = leadq(
+        store, "add", URL, "--event", "lead.stage_changed", "--event", "lead.created"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("id: ")
+    assert lines[1].startswith("secret: whsec_")
+    assert "shown only this once" in done.stderr
+
+    with store.read() as connection:
+        subscription = list_subscriptions(connection)[0]
+    assert lines[0] == f"id: {subscription.id}"
+    assert subscription.url == URL
+    assert subscription.event_types == ("lead.stage_changed", "lead.created")
+
+
+def test_add_with_given_secret(store):
+    done = leadq(store, "add", URL, "--event", "lead.merged", "--secret", "x" * 30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1] == "secret: " + "x" * 30
+
+
+def test_add_unknown_event(store):
+    done = leadq(store, "add", URL, "--event", "lead.won")
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())
+    assert message == (
+        "error: --event: unknown event type 'lead.won'; valid types: "
+        + ", ".join(EVENT_TYPES)
+    )
+
+
+def test_add_rejects_other_scheme(store):
+    done = leadq(store, "add", "mailto:sales@example.com", "--event", "lead.created")
+    assert done.returncode == 2
+    assert "URL: the URL must start with http:// or https://" in done.stderr
+
+
+def test_list_and_remove(store):
+    leadq(store, "add", URL, "--event", "lead.created")
+    leadq(store, "add", URL + "/2", "--event", "lead.merged", "--event", "lead.created")
+    listed = leadq(store, "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [row[1:] for row in rows] == [
+        [URL, "lead.created"],
+        [URL + "/2", "lead.merged,lead.created"],
+    ]
+
+    removed = leadq(store, "remove", rows[0][0])
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"removed webhook subscription {rows[0][0]}\n"
+    assert [
+        line.split("\t")[0] for line in leadq(store, "list").stdout.splitlines()
+    ] == [rows[1][0]]
+
+
+def test_remove_unknown(store):
+    done = leadq(store, "remove", "99")
+    assert done.returncode == 1
+    assert done.stderr == "error: no webhook subscription has id 99\n"

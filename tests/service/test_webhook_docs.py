@@ -1,0 +1,54 @@
+"""docs/webhooks.md: its receiver example verifies, its settings match the code."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from leadq.service.delivery import ENVIRONMENT, SETTINGS, DeliverySettings
+from leadq.service.signing import signed_headers
+
+DOCS = Path(__file__).parents[2] / "docs" / "webhooks.md"
+SECRET = "whsec_docs-example-secret-0123456789"
+BODY = b'{"data":{},"id":"d-1","type":"lead.created"}'
+
+
+@pytest.fixture(scope="module")
+def example_verify():
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    namespace: dict = {}
+    exec(compile(blocks[0], str(DOCS), "exec"), namespace)
+    return namespace["verify"]
+
+
+def headers_at(timestamp: int) -> dict[str, str]:
+    return signed_headers(SECRET, "d-1", "lead.created", BODY, timestamp)
+
+
+def test_example_accepts_signed_request(example_verify):
+    assert example_verify(SECRET, headers_at(int(time.time())), BODY)
+
+
+def test_example_rejects_tampered_body(example_verify):
+    assert not example_verify(SECRET, headers_at(int(time.time())), BODY + b" ")
+
+
+def test_example_rejects_stale_timestamp(example_verify):
+    assert not example_verify(SECRET, headers_at(int(time.time()) - 301), BODY)
+
+
+def test_settings_documented_with_defaults():
+    text = DOCS.read_text(encoding="utf-8")
+    defaults = DeliverySettings()
+    for setting in SETTINGS:
+        default = getattr(defaults, setting.field)
+        row = f"| `{setting.variable}` | {default:g} |"
+        assert row in text, setting.variable
+
+
+def test_every_setting_has_variable():
+    assert set(ENVIRONMENT) == {field.name for field in fields(DeliverySettings)}
