@@ -96,6 +96,10 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     result = IngestResult()
     lead_ids = [_lead_of(connection, message, now, result) for message in messages]
     lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
+    # Read the clock again once the locks are held: a request that committed
+    # while this one waited may have stored events after the first reading,
+    # and the rescore below must count them.
+    now = max(now, now_micros())
     for message, lead_id in zip(messages, lead_ids):
         _apply(connection, message, lead_id, now, result)
     touched = {resolve(connection, lead_id) for lead_id in lead_ids if lead_id is not None} - {None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from webhook_receiver import QUICK, Receiver, free_port, stage_change, subscribe
+from tests.service.webhook_receiver import QUICK, Receiver, free_port, stage_change, subscribe
 
 from leadq.service.delivery import DeliverySettings, DeliveryWorker
 from leadq.store.database import Store

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
-from webhook_receiver import Receiver, free_port, stage_change, subscribe, wait_until
+from tests.service.webhook_receiver import Receiver, free_port, stage_change, subscribe, wait_until
 
 from leadq.store.tables import deliveries, outbox
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
-from webhook_receiver import QUICK, free_port, stage_change, subscribe, wait_until
+from tests.service.webhook_receiver import QUICK, free_port, stage_change, subscribe, wait_until
 
 from leadq.errors import OptionError
 from leadq.service.delivery import (

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from webhook_receiver import QUICK, free_port, serve_in_thread, stage_change, wait_until
+from tests.service.webhook_receiver import QUICK, free_port, serve_in_thread, stage_change, wait_until
 
 from leadq.service.app import create_app
 from leadq.service.keys import create_key
