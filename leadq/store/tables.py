@@ -230,7 +230,7 @@ erasures = Table(
     Column("stage_changes_removed", Integer, nullable=False, server_default="0"),
     Column("score_snapshots_removed", Integer, nullable=False, server_default="0"),
     Column("outcomes_removed", Integer, nullable=False, server_default="0"),
-    # Pending webhooks are deleted; sent or failed ones lose their payload.
+    # Pending webhooks are deleted. Sent or failed ones get a redacted payload.
     Column("webhooks_removed", Integer, nullable=False, server_default="0"),
     Column("webhooks_redacted", Integer, nullable=False, server_default="0"),
 )
