@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadq.service.errors import install_handlers
+from leadq.service.leads_api import router as leads_router
 from leadq.store.database import Store
 
 
@@ -30,6 +31,7 @@ def create_app(store: Store, *, workers: bool = True) -> FastAPI:
     )
     app.state.store = store
     install_handlers(app)
+    app.include_router(leads_router)
     return app
 
 
