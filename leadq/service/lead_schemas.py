@@ -38,17 +38,7 @@ class Reason(BaseModel):
     points: float = Field(description="Points the rule added, after caps and decay.")
 
 
-class Scores(BaseModel):
-    fit: float | None = Field(
-        description="Fit score, or null until the lead is scored."
-    )
-    engagement: float | None = Field(description="Engagement score, with decay.")
-    product: float | None = Field(description="Product usage score, with decay.")
-    total: float | None = Field(description="fit + engagement + product.")
-    grade: str | None = Field(description="Grade letter from the fit score bands.")
-
-
-class LeadSummary(Scores):
+class LeadSummary(BaseModel):
     """A lead in a list: identity, stage and current scores."""
 
     id: int = Field(description="Lead id.")
@@ -59,6 +49,13 @@ class LeadSummary(Scores):
     )
     stage_rule: str | None = Field(description="Rule that decided the stage.")
     stage_since: datetime | None = Field(description="Time the lead entered the stage.")
+    fit: float | None = Field(
+        description="Fit score, or null until the lead is scored."
+    )
+    engagement: float | None = Field(description="Engagement score, with decay.")
+    product: float | None = Field(description="Product usage score, with decay.")
+    total: float | None = Field(description="fit + engagement + product.")
+    grade: str | None = Field(description="Grade letter from the fit score bands.")
     scored_at: datetime | None = Field(description="Time of the last scoring.")
     created_at: datetime = Field(description="Time the lead was created.")
     updated_at: datetime = Field(description="Time the lead last changed.")
@@ -101,10 +98,15 @@ class StageChange(BaseModel):
     reason: str | None = Field(description="Free text from a manual change.")
 
 
-class ScoreSnapshot(Scores):
+class ScoreSnapshot(BaseModel):
     """A lead's scores and stage at one scoring."""
 
     at: datetime = Field(description="Time of the scoring.")
+    fit: float = Field(description="Fit score.")
+    engagement: float = Field(description="Engagement score, with decay.")
+    product: float = Field(description="Product usage score, with decay.")
+    total: float = Field(description="fit + engagement + product.")
+    grade: str | None = Field(description="Grade letter from the fit score bands.")
     stage: str = Field(description="Stage after the scoring.")
     model_version: ModelVersionRef | None = Field(description="Model that scored.")
 
