@@ -162,6 +162,9 @@ def _prefix_match(prefix: str):
 
 def _ordering(sort: str, order: str) -> list:
     """Order by the sort column, unscored leads (NULL) last, then by id."""
+    # NOTE: on PostgreSQL no index matches this order (NULLS LAST, then id),
+    # so every page sorts all matching leads. Large stores may need one
+    # index per sort field.
     column = SORT_COLUMNS[sort]
     if order == "asc":
         return [column.asc().nulls_last(), leads.c.id.asc()]
