@@ -13,6 +13,7 @@ from leadq.service.delivery import (
     settings_from_environment,
 )
 from leadq.service.errors import install_handlers
+from leadq.service.leads_api import router as leads_router
 from leadq.service.model_versions import ensure_active_model
 from leadq.service.schedule import RescoreWorker
 from leadq.service.webhooks_api import router as webhooks_router
@@ -51,6 +52,7 @@ def create_app(
     app.state.store = store
     install_handlers(app)
     app.include_router(tracking.router)
+    app.include_router(leads_router)
     app.include_router(lead_actions.router)
     app.include_router(webhooks_router)
     return app

@@ -1,4 +1,4 @@
-"""Commands of the service: serve, keys, model, rescore, webhooks."""
+"""Commands of the service: serve, keys, model, rescore, webhooks, erase."""
 
 from __future__ import annotations
 
@@ -213,6 +213,48 @@ def remove_webhook(
     typer.echo(f"removed webhook subscription {webhook_id}")
 
 
+def erase(
+    email: Annotated[str, typer.Argument(help="Email address of the person to erase.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Erase a person's leads and all data stored about them, by email."""
+    from sqlalchemy.exc import DBAPIError
+
+    from leadq.service.erasure import ErasureFailed, erase_email
+    from leadq.store.database import now_micros, open_store
+
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            records = erase_email(connection, email, now_micros())
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0]
+        message = f"the erasure failed and changed nothing: {reason}"
+        raise ErasureFailed(message) from None
+    finally:
+        store.dispose()
+    for record in records:
+        typer.echo(erasure_summary(record))
+
+
+def erasure_summary(record) -> str:
+    from leadq.output import plural
+
+    removed = ", ".join(
+        [
+            plural(record.leads_removed, "lead", "leads"),
+            plural(record.events_removed, "event", "events"),
+            plural(record.identities_removed, "identity", "identities"),
+            plural(record.stage_changes_removed, "stage change", "stage changes"),
+            plural(record.score_snapshots_removed, "score snapshot", "score snapshots"),
+            plural(record.outcomes_removed, "outcome", "outcomes"),
+            plural(record.webhooks_removed, "pending webhook", "pending webhooks"),
+        ]
+    )
+    redacted = plural(record.webhooks_redacted, "sent webhook", "sent webhooks")
+    return f"erased lead {record.lead_id}: removed {removed}; redacted {redacted}"
+
+
 def _shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -231,6 +273,7 @@ def read_model_text(path: Path) -> str:
 def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(rescore)
+    app.command()(erase)
     app.add_typer(keys_app, name="keys")
     app.add_typer(model_app, name="model")
     app.add_typer(webhooks_app, name="webhooks")

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 
 class ApiError(Exception):
-    """An answer other than 2xx: status, a stable code, a message and the field."""
+    """An error response: status, a stable code, a message, the field and value."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.value = value
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
         if self.field is not None:
             error["field"] = self.field
+        if self.value is not None:
+            error["value"] = self.value
         return {"error": error}
 
 
@@ -35,4 +47,15 @@ def install_handlers(app: FastAPI) -> None:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"] if part not in ("body", "query", "path"))
         message = f"{field or 'request'}: {first['msg']}"
-        return JSONResponse(ApiError(422, "invalid_request", message, field or None).body(), status_code=422)
+        value = _rejected_value(first)
+        if value is not None:
+            message += f", got {value!r}"
+        body = ApiError(422, "invalid_request", message, field or None, value).body()
+        return JSONResponse(body, status_code=422)
+
+
+def _rejected_value(error: dict) -> Any:
+    """Return the value that failed a query or path parameter check, if any."""
+    if error["loc"][0] not in ("query", "path") or error["type"] == "missing":
+        return None
+    return error.get("input")

@@ -92,8 +92,8 @@ def authorize(request: Request, scope: str) -> ApiKey:
         raise ApiError(
             403,
             "wrong_key_kind",
-            f"a {found.kind} key cannot {_verb(scope)}; use a "
-            f"{_kinds_with(scope)} key",
+            f"{_with_article(found.kind)} key cannot {_verb(scope)}; use "
+            f"{_with_article(_kinds_with(scope))} key",
         )
     return found
 
@@ -104,6 +104,10 @@ def _verb(scope: str) -> str:
 
 def _kinds_with(scope: str) -> str:
     return " or ".join(kind for kind in KINDS if scope in SCOPES[kind])
+
+
+def _with_article(words: str) -> str:
+    return f"an {words}" if words[0] in "aeiou" else f"a {words}"
 
 
 def _hash(key: str) -> str:

@@ -215,8 +215,8 @@ api_keys = Table(
     Column("revoked_at", BigInteger),
 )
 
-# A privacy erasure: when, which internal id and how much was removed. No
-# email, key or attribute of the erased lead stays behind.
+# A privacy erasure: when, which internal id and how many rows of each kind
+# were removed. No email, key or attribute of the erased lead stays behind.
 erasures = Table(
     "erasures",
     metadata,
@@ -225,4 +225,12 @@ erasures = Table(
     Column("lead_id", BigInteger, nullable=False),
     Column("events_removed", Integer, nullable=False),
     Column("identities_removed", Integer, nullable=False),
+    # The erased lead and the leads merged into it.
+    Column("leads_removed", Integer, nullable=False, server_default="0"),
+    Column("stage_changes_removed", Integer, nullable=False, server_default="0"),
+    Column("score_snapshots_removed", Integer, nullable=False, server_default="0"),
+    Column("outcomes_removed", Integer, nullable=False, server_default="0"),
+    # Pending webhooks are deleted. Sent or failed ones get a redacted payload.
+    Column("webhooks_removed", Integer, nullable=False, server_default="0"),
+    Column("webhooks_redacted", Integer, nullable=False, server_default="0"),
 )

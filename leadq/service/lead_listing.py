@@ -1,0 +1,224 @@
+"""Lists of leads: filters, sort orders, keyset pagination and stage counts.
+
+A page ends with a cursor that contains the sort value and the id of its last
+lead. The next page starts after that position, so leads inserted or
+removed meanwhile move no other lead to a different page. A lead whose sort
+value changes between two pages can appear twice or not at all, as in any
+keyset pagination. Leads that were merged into another are never listed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sqlalchemy import Connection, Select, and_, func, or_, select
+
+from leadq.errors import ModelError
+from leadq.model.loading import default_model_text, parse_model
+from leadq.store.tables import leads, model_versions
+
+logger = logging.getLogger(__name__)
+
+SORT_COLUMNS = {
+    "total": leads.c.total,
+    "fit": leads.c.fit,
+    "engagement": leads.c.engagement,
+    "product": leads.c.product,
+    "updated_at": leads.c.updated_at,
+    "created_at": leads.c.created_at,
+}
+SUMMARY_COLUMNS = (
+    leads.c.id,
+    leads.c.lead_key,
+    leads.c.email,
+    leads.c.stage,
+    leads.c.stage_rule,
+    leads.c.stage_since,
+    leads.c.fit,
+    leads.c.engagement,
+    leads.c.product,
+    leads.c.total,
+    leads.c.grade,
+    leads.c.scored_at,
+    leads.c.created_at,
+    leads.c.updated_at,
+)
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this API did not write, or one written for another sort."""
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    """Conditions that a listed lead meets; empty lists and None match all."""
+
+    stages: list[str] = field(default_factory=list)
+    grades: list[str] = field(default_factory=list)
+    min_score: float | None = None
+    max_score: float | None = None
+    updated_since: int | None = None
+    prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after the last lead of a page: its sort value and id."""
+
+    sort: str
+    order: str
+    value: float | int | None
+    id: int
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    text = json.dumps([cursor.sort, cursor.order, cursor.value, cursor.id])
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(text: str, sort: str, order: str) -> Cursor:
+    """Decode a cursor. Raise InvalidCursor unless it fits this sort and order."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        sort_name, order_name, value, lead_id = json.loads(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        raise InvalidCursor("is not a cursor of this API") from None
+    if (sort_name, order_name) != (sort, order):
+        raise InvalidCursor(
+            f"was written for sort={sort_name}&order={order_name}; "
+            "use the same sort and order on every page"
+        )
+    if not _valid_position(value, lead_id):
+        raise InvalidCursor("is not a cursor of this API")
+    return Cursor(sort, order, value, lead_id)
+
+
+def _valid_position(value: object, lead_id: object) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    plain_id = isinstance(lead_id, int) and not isinstance(lead_id, bool)
+    return (value is None or number) and plain_id
+
+
+def list_leads(
+    connection: Connection,
+    filters: LeadFilters,
+    sort: str,
+    order: str,
+    limit: int,
+    after: Cursor | None = None,
+) -> tuple[list, Cursor | None]:
+    """Return one page of leads and the cursor of the next page, or None."""
+    query = _filtered(select(*SUMMARY_COLUMNS), filters)
+    if after is not None:
+        query = query.where(_after(after))
+    query = query.order_by(*_ordering(sort, order)).limit(limit + 1)
+    rows = connection.execute(query).all()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], Cursor(sort, order, getattr(last, sort), last.id)
+
+
+def count_leads(connection: Connection, filters: LeadFilters) -> int:
+    query = _filtered(select(func.count()).select_from(leads), filters)
+    return connection.execute(query).scalar_one()
+
+
+def known_stages(connection: Connection) -> set[str]:
+    query = select(leads.c.stage).where(leads.c.stage.is_not(None)).distinct()
+    return set(connection.execute(query).scalars())
+
+
+def _filtered(query: Select, filters: LeadFilters) -> Select:
+    query = query.where(leads.c.merged_into.is_(None))
+    if filters.stages:
+        query = query.where(leads.c.stage.in_(filters.stages))
+    if filters.grades:
+        query = query.where(leads.c.grade.in_(filters.grades))
+    if filters.min_score is not None:
+        query = query.where(leads.c.total >= filters.min_score)
+    if filters.max_score is not None:
+        query = query.where(leads.c.total <= filters.max_score)
+    if filters.updated_since is not None:
+        query = query.where(leads.c.updated_at >= filters.updated_since)
+    if filters.prefix:
+        query = query.where(_prefix_match(filters.prefix))
+    return query
+
+
+def _prefix_match(prefix: str):
+    # lower() on both sides: LIKE ignores ASCII case on SQLite only.
+    lowered = prefix.lower()
+    return or_(
+        func.lower(leads.c.email).startswith(lowered, autoescape=True),
+        func.lower(leads.c.lead_key).startswith(lowered, autoescape=True),
+    )
+
+
+def _ordering(sort: str, order: str) -> list:
+    """Order by the sort column, unscored leads (NULL) last, then by id."""
+    # NOTE: on PostgreSQL no index matches this order (NULLS LAST, then id),
+    # so every page sorts all matching leads. Large stores may need one
+    # index per sort field.
+    column = SORT_COLUMNS[sort]
+    if order == "asc":
+        return [column.asc().nulls_last(), leads.c.id.asc()]
+    return [column.desc().nulls_last(), leads.c.id.desc()]
+
+
+def _after(cursor: Cursor):
+    """Match the leads that come after the cursor in the order of `_ordering`."""
+    column = SORT_COLUMNS[cursor.sort]
+    forward = cursor.order == "asc"
+    id_after = leads.c.id > cursor.id if forward else leads.c.id < cursor.id
+    if cursor.value is None:
+        return and_(column.is_(None), id_after)
+    value_after = column > cursor.value if forward else column < cursor.value
+    return or_(value_after, and_(column == cursor.value, id_after), column.is_(None))
+
+
+@dataclass(frozen=True)
+class StageGradeCount:
+    stage: str | None
+    grade: str | None
+    count: int
+
+
+def count_by_stage_and_grade(connection: Connection) -> list[StageGradeCount]:
+    query = (
+        select(leads.c.stage, leads.c.grade, func.count())
+        .where(leads.c.merged_into.is_(None))
+        .group_by(leads.c.stage, leads.c.grade)
+    )
+    return [StageGradeCount(*row) for row in connection.execute(query)]
+
+
+def model_stage_order(connection: Connection) -> list[str]:
+    """Return the stage ids of the active model, in its rank order.
+
+    Without an active model version, the built-in default model's stages.
+    """
+    query = (
+        select(model_versions.c.id, model_versions.c.body)
+        .where(model_versions.c.is_active.is_(True))
+        .order_by(model_versions.c.activated_at.desc(), model_versions.c.id.desc())
+        .limit(1)
+    )
+    active = connection.execute(query).first()
+    if active is None:
+        return list(_ranked_stage_ids(default_model_text(), "built-in default model"))
+    return list(_ranked_stage_ids(active.body, f"model version {active.id}"))
+
+
+@lru_cache(maxsize=8)
+def _ranked_stage_ids(body: str, source: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse_model(body, source=source).ranked_stage_ids())
+    except ModelError as error:
+        logger.warning("cannot read the stages of %s: %s", source, error)
+        return ()

@@ -1,0 +1,95 @@
+"""Keys on every /api route: read and admin keys read, only admin keys erase."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from leadq.service.app import create_app
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """Every method and path under /api, from the app's OpenAPI schema."""
+    paths = create_app(store=None, workers=False).openapi()["paths"]
+    return [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/api/")
+        for method in operations
+    ]
+
+
+ROUTES = api_routes()
+READ_ROUTES = [route for route in ROUTES if route[0] == "GET"]
+
+
+def test_routes_found():
+    assert ("GET", "/api/leads") in ROUTES
+    assert ("GET", "/api/leads/{lead_id}") in ROUTES
+    assert ("GET", "/api/stages") in ROUTES
+    assert ("DELETE", "/api/leads/{lead_id}") in ROUTES
+
+
+def call(client, route: tuple[str, str], lead_id: int, key: str | None):
+    method, path = route
+    headers = {"Authorization": f"Bearer {key}"} if key else {"Authorization": ""}
+    return client.request(method, path.format(lead_id=lead_id), headers=headers)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_key_401(client, rows, route):
+    response = call(client, route, rows.lead(), None)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_key"
+    assert response.headers["www-authenticate"] == 'Basic realm="leadq"'
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_unknown_key_401(client, rows, route):
+    response = call(client, route, rows.lead(), "lqr_not_a_key")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unknown_key"
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_write_key_403(client, rows, keys, route):
+    response = call(client, route, rows.lead(), keys.write)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "wrong_key_kind"
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+def test_read_key_reads(client, rows, keys, route):
+    assert call(client, route, rows.lead(), keys.read).status_code == 200
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+def test_admin_key_reads(client, rows, keys, route):
+    assert call(client, route, rows.lead(), keys.admin).status_code == 200
+
+
+def test_read_key_cannot_erase(client, rows, keys):
+    lead_id = rows.lead()
+    response = call(client, ("DELETE", "/api/leads/{lead_id}"), lead_id, keys.read)
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == (
+        "a read key cannot manage the service; use an admin key"
+    )
+    assert client.get(f"/api/leads/{lead_id}").status_code == 200
+
+
+def test_basic_auth_reads(client, rows, keys):
+    lead_id = rows.lead()
+    token = base64.b64encode(f"{keys.read}:".encode()).decode()
+    response = client.get(
+        f"/api/leads/{lead_id}", headers={"Authorization": f"Basic {token}"}
+    )
+    assert response.status_code == 200
+
+
+def test_key_checked_before_parameters(client):
+    response = client.get(
+        "/api/leads", params={"limit": 0}, headers={"Authorization": ""}
+    )
+    assert response.status_code == 401

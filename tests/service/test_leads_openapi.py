@@ -1,0 +1,78 @@
+"""The OpenAPI schema lists the leads routes and documents every field."""
+
+from __future__ import annotations
+
+import pytest
+
+DOCUMENTED_SCHEMAS = (
+    "LeadSummary",
+    "LeadList",
+    "LeadDetail",
+    "Reason",
+    "StageChange",
+    "ScoreSnapshot",
+    "LeadEvent",
+    "Account",
+    "ModelVersionRef",
+    "StageCounts",
+    "StageCount",
+    "GradeCount",
+    "Erasure",
+    "ErrorDetail",
+)
+
+
+@pytest.fixture()
+def schema(client) -> dict:
+    response = client.get("/openapi.json", headers={"Authorization": ""})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_openapi_lists_routes(schema):
+    paths = schema["paths"]
+    assert set(paths["/api/leads"]) == {"get"}
+    assert set(paths["/api/leads/{lead_id}"]) == {"get", "delete"}
+    assert set(paths["/api/stages"]) == {"get"}
+
+
+def test_openapi_list_parameters(schema):
+    parameters = schema["paths"]["/api/leads"]["get"]["parameters"]
+    names = [parameter["name"] for parameter in parameters]
+    assert names == [
+        "stage",
+        "grade",
+        "min_score",
+        "max_score",
+        "updated_since",
+        "q",
+        "sort",
+        "order",
+        "limit",
+        "cursor",
+        "count",
+    ]
+    for parameter in parameters:
+        assert parameter.get("description"), parameter["name"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_SCHEMAS)
+def test_openapi_fields_described(schema, name):
+    properties = schema["components"]["schemas"][name]["properties"]
+    assert properties
+    for field, spec in properties.items():
+        if field == "error":
+            continue
+        assert spec.get("description"), f"{name}.{field}"
+
+
+def test_openapi_time_fields(schema):
+    properties = schema["components"]["schemas"]["LeadSummary"]["properties"]
+    assert properties["updated_at"]["format"] == "date-time"
+
+
+def test_openapi_key_schemes(schema):
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "basic"}
+    operation = schema["paths"]["/api/stages"]["get"]
+    assert operation["security"] == [{"bearer": []}, {"basic": []}]
+    assert set(operation["responses"]) == {"200", "401", "403"}
