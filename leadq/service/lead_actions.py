@@ -8,7 +8,7 @@ a lead back takes a recycle with a reason.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
@@ -16,14 +16,18 @@ from sqlalchemy import insert, select, update
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
-from leadq.service.keys import authorize
+from leadq.service.leads_api import KEY_SCHEMES, require_admin_key
 from leadq.service.model_versions import activate_model, active_model, ensure_active_model
 from leadq.service.rescoring import rescore
 from leadq.service.webhooks import enqueue
 from leadq.store.database import now_micros
 from leadq.store.tables import leads, stage_history
 
-router = APIRouter(prefix="/api", tags=["lead actions"])
+router = APIRouter(
+    prefix="/api",
+    tags=["lead actions"],
+    dependencies=[*KEY_SCHEMES, Depends(require_admin_key)],
+)
 
 
 class RecycleRequest(BaseModel):
@@ -47,26 +51,22 @@ class StageAnswer(BaseModel):
 
 @router.post("/leads/{lead_id}/recycle", response_model=StageAnswer)
 async def recycle_lead(lead_id: int, body: RecycleRequest, request: Request) -> StageAnswer:
-    await run_in_threadpool(authorize, request, "manage")
     return await run_in_threadpool(_recycle, request.app.state.store, lead_id, body.reason)
 
 
 @router.post("/leads/{lead_id}/stage", response_model=StageAnswer)
 async def set_stage(lead_id: int, body: StageRequest, request: Request) -> StageAnswer:
-    await run_in_threadpool(authorize, request, "manage")
     return await run_in_threadpool(_set_stage, request.app.state.store, lead_id, body)
 
 
 @router.post("/leads/{lead_id}/merge", response_model=StageAnswer)
 async def merge_lead(lead_id: int, body: MergeRequest, request: Request) -> StageAnswer:
-    await run_in_threadpool(authorize, request, "manage")
     return await run_in_threadpool(_merge, request.app.state.store, lead_id, body.into)
 
 
 @router.post("/models", status_code=201)
 async def activate(request: Request) -> dict:
     """Activate a model sent as YAML text; leads are rescored in the background."""
-    await run_in_threadpool(authorize, request, "manage")
     text = (await request.body()).decode("utf-8", errors="replace")
     return await run_in_threadpool(_activate, request.app.state.store, text)
 

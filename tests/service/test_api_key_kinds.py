@@ -21,7 +21,9 @@ def api_routes() -> list[tuple[str, str]]:
 
 
 ROUTES = api_routes()
-READ_ROUTES = [route for route in ROUTES if route[0] == "GET"]
+# Webhook subscriptions hold signing secrets, so only admin keys read them.
+READ_ROUTES = [route for route in ROUTES if route[0] == "GET" and "/webhooks" not in route[1]]
+ADMIN_READ_ROUTES = [route for route in ROUTES if route[0] == "GET" and "/webhooks" in route[1]]
 
 
 def test_routes_found():
@@ -34,7 +36,8 @@ def test_routes_found():
 def call(client, route: tuple[str, str], lead_id: int, key: str | None):
     method, path = route
     headers = {"Authorization": f"Bearer {key}"} if key else {"Authorization": ""}
-    return client.request(method, path.format(lead_id=lead_id), headers=headers)
+    ids = {"lead_id": lead_id, "webhook_id": 1, "delivery_id": "00000000-0000-4000-8000-000000000001"}
+    return client.request(method, path.format(**ids), headers=headers)
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -67,6 +70,11 @@ def test_read_key_reads(client, rows, keys, route):
 @pytest.mark.parametrize("route", READ_ROUTES)
 def test_admin_key_reads(client, rows, keys, route):
     assert call(client, route, rows.lead(), keys.admin).status_code == 200
+
+
+@pytest.mark.parametrize("route", ADMIN_READ_ROUTES)
+def test_read_key_cannot_read_webhooks(client, rows, keys, route):
+    assert call(client, route, rows.lead(), keys.read).status_code == 403
 
 
 def test_read_key_cannot_erase(client, rows, keys):
