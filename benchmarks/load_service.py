@@ -270,7 +270,9 @@ async def worker(
             load.requests += 1
             load.events += len(targets)
             load.latencies.append(finished - started)
-        if sent % options.verify_every == 0:
+        # The first response is always checked, so short runs and large
+        # batches are sampled too.
+        if (sent - 1) % options.verify_every == 0:
             checker.sample(targets[-1], load.answered[targets[-1]])
 
 
@@ -359,8 +361,9 @@ def report_text(report: dict) -> str:
         f"| {latency['p90']:.1f} | {latency['p99']:.1f} | {latency['max']:.1f} | {report['requests']:,} "
         f"| {sum(report['errors'].values()):,} |",
         "",
-        f"CPU during the run: leadq serve {cpu['server_percent']:.0f}% of one core, this load generator "
-        f"{cpu['client_percent']:.0f}%, the whole machine {cpu['machine_percent']:.0f}% of {os.cpu_count()} cores.",
+        f"CPU during the run, in percent of one core: leadq serve {cpu['server_percent']:.0f}%, "
+        f"this load generator {cpu['client_percent']:.0f}%, other processes {cpu['other_percent']:.0f}%"
+        f"{' (PostgreSQL among them)' if report['database'] == 'postgresql' else ''}, the machine {cpu['machine_percent']:.0f}% of {100 * os.cpu_count()}%.",
         f"Scores checked: {report['samples_checked']} samples during the run, "
         f"{len(report['sample_failures'])} behind; {len(report['final_mismatches'])} leads differ at the end.",
     ]
@@ -480,10 +483,16 @@ def _cpu_use(before, server: psutil.Process, client: psutil.Process) -> dict:
     server_after, client_after, machine_after = server.cpu_times(), client.cpu_times(), psutil.cpu_times()
     machine_busy = sum(machine_after) - sum(machine_before)
     machine_idle = (machine_after.idle + machine_after.iowait) - (machine_before.idle + machine_before.iowait)
+    server_percent = 100 * (sum(server_after[:2]) - sum(server_before[:2])) / wall
+    client_percent = 100 * (sum(client_after[:2]) - sum(client_before[:2])) / wall
+    # psutil.cpu_times() sums all cores, so busy time over wall time is in
+    # percent of one core, like the two process figures.
+    machine_percent = 100 * (machine_busy - machine_idle) / wall
     return {
-        "server_percent": 100 * (sum(server_after[:2]) - sum(server_before[:2])) / wall,
-        "client_percent": 100 * (sum(client_after[:2]) - sum(client_before[:2])) / wall,
-        "machine_percent": 100 * (machine_busy - machine_idle) / max(machine_busy, 1e-9),
+        "server_percent": server_percent,
+        "client_percent": client_percent,
+        "other_percent": max(0.0, machine_percent - server_percent - client_percent),
+        "machine_percent": machine_percent,
     }
 
 
