@@ -210,7 +210,7 @@ class Checker:
             ).scalar_one()
         self.load.samples += 1
         if score is None or score < answered:
-            self.load.sample_failures.append(f"{lead_key(lead)}: engagement {score}, {answered} events answered")
+            self.load.sample_failures.append(f"{lead_key(lead)}: engagement {score}, {answered} events acknowledged")
 
     async def finish(self) -> list[str]:
         """Wait for the samples, then compare every lead's final score with its events."""
