@@ -1,0 +1,38 @@
+"""A short run of the service load benchmark against a real `leadq serve`."""
+
+from __future__ import annotations
+
+from benchmarks.load_service import main
+
+REPORT_FIELDS = {
+    "database", "endpoint", "batch_size", "concurrency", "leads", "seconds", "requests", "events",
+    "requests_per_second", "events_per_second", "latency_ms", "errors", "samples_checked",
+    "sample_failures", "final_mismatches", "cpu",
+}
+
+
+def test_track_run_report_fields(capsys):
+    report = main(["--database", "sqlite", "--duration", "2", "--warmup", "0.5",
+                   "--concurrency", "2", "--leads", "5", "--verify-every", "2"])
+    assert set(report) == REPORT_FIELDS
+    assert report["endpoint"] == "/v1/track"
+    assert report["requests"] > 0
+    assert report["events"] == report["requests"]
+    assert set(report["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert report["errors"] == {}
+    assert report["samples_checked"] > 0
+    assert report["sample_failures"] == []
+    assert report["final_mismatches"] == []
+    assert "Targets:" in capsys.readouterr().out
+
+
+def test_batch_run_counts_events(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    report = main(["--duration", "1", "--warmup", "0", "--concurrency", "2", "--leads", "7",
+                   "--batch-size", "3", "--json", "--record", str(results)])
+    assert report["endpoint"] == "/v1/batch"
+    assert report["events"] == 3 * report["requests"]
+    assert report["final_mismatches"] == []
+    recorded = results.read_text()
+    assert "service load, /v1/batch on sqlite" in recorded
+    assert "--batch-size 3" in recorded
