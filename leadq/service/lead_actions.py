@@ -8,6 +8,8 @@ a lead back takes a recycle with a reason.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -85,9 +87,14 @@ def _recycle(store, lead_id: int, reason: str) -> StageAnswer:
     now = now_micros()
     with store.write() as connection:
         found = _lead(connection, lead_id)
-        connection.execute(update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now))
+        # The lead starts over: no stage counts as reached, so each fires again.
+        connection.execute(
+            update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now, reached="[]")
+        )
         changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
         if not changes:
+            kept = json.dumps([found.stage] if found.stage else [])
+            connection.execute(update(leads).where(leads.c.id == found.id).values(reached=kept))
             _record(connection, found, found.stage, "recycled", "recycle", reason, now)
     stage = changes[0].new if changes else found.stage
     return StageAnswer(lead_id=found.id, stage=stage, previous_stage=found.stage)

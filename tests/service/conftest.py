@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from leadq.service.app import create_app
 from leadq.service.delivery import DeliverySettings, DeliveryWorker
@@ -164,6 +164,11 @@ class Rows:
             "activated_at": T0 if active else None,
             "is_active": active,
         }
+        if active:
+            # One version is active at a time, as activation leaves it; the
+            # app activates the built-in model when it starts.
+            with self.store.write() as connection:
+                connection.execute(update(model_versions).values(is_active=False))
         return self._insert(model_versions, values)
 
     def event(self, lead_id: int | None, name: str, ts: int, **values) -> int:

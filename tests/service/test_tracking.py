@@ -25,6 +25,7 @@ engagement:
   rules:
     - {id: ping, event: ping, points: 1}
     - {id: demo, event: demo_requested, points: 10}
+    - {id: cool_down, event: cool_down, points: -20}
 stages:
   - {id: sql, sticky: true, when: {score: engagement, at_least: 30}}
   - {id: mql, when: {score: engagement, at_least: 10}}
@@ -106,6 +107,34 @@ def test_lead_becomes_mql_then_sql(service: Service):
     assert (lead.stage, lead.engagement) == ("sql", 30.0)
     assert service.history(lead.id) == [(None, "unqualified"), ("unqualified", "mql"), ("mql", "sql")]
     assert service.stage_webhooks(lead.id) == ["mql", "sql"]
+
+
+def test_threshold_crossed_again_after_a_dip_fires_nothing(service: Service):
+    for index in range(10):
+        service.post("/v1/track", ping("u-dip", f"dip-{index}"))
+    assert service.lead("u-dip").stage == "mql"
+    service.post("/v1/track", ping("u-dip", "dip-cool", "cool_down"))
+    assert service.lead("u-dip").stage == "unqualified"
+    for index in range(10, 30):
+        service.post("/v1/track", ping("u-dip", f"dip-{index}"))
+    lead = service.lead("u-dip")
+    assert lead.stage == "mql"
+    assert service.history(lead.id)[-2:] == [("mql", "unqualified"), ("unqualified", "mql")]
+    assert service.stage_webhooks(lead.id) == ["mql"]
+
+
+def test_recycled_lead_fires_again(service: Service):
+    for index in range(10):
+        service.post("/v1/track", ping("u-again", f"again-{index}"))
+    lead = service.lead("u-again")
+    assert lead.stage == "mql"
+    answer = service.post(f"/api/leads/{lead.id}/recycle", {"reason": "new project"}, kind="admin")
+    assert answer.json()["stage"] == "unqualified"
+    # Events after the recycle carry the time they arrive, after its baseline.
+    for index in range(10, 20):
+        service.post("/v1/track", {**ping("u-again", f"again-{index}"), "timestamp": None})
+    assert service.lead("u-again").stage == "mql"
+    assert service.stage_webhooks(lead.id) == ["mql", "mql"]
 
 
 def test_repeated_message_id_counts_once(service: Service):
