@@ -117,7 +117,9 @@ def rescore(
 
 
 def import_(
-    kind: Annotated[ImportKind, typer.Argument(help="What the file contains: leads, events or outcomes.")],
+    kind: Annotated[
+        ImportKind, typer.Argument(help="What the file contains: leads, events or outcomes.", metavar="KIND")
+    ],
     path: Annotated[Path, typer.Argument(help="File to import: CSV, Parquet or JSON lines.", metavar="FILE")],
     database: DatabaseOption = None,
     encoding: Annotated[
@@ -167,7 +169,10 @@ def _print_import_report(report) -> None:
         out.print(f"note: {rows} an earlier lead key; the last row of each key was imported", markup=False)
     if report.missing_fields:
         names = ", ".join(repr(name) for name in report.missing_fields)
-        out.print(f"note: the model reads the lead fields {names}, which the file lacks; stored values stay", markup=False)
+        out.print(
+            f"note: the model reads the lead fields {names}, which the file lacks; stored values stay",
+            markup=False,
+        )
 
 
 def _import_counts(report) -> list[tuple[str, int]]:

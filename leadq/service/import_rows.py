@@ -164,7 +164,8 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
     key = _lead_key(row[names["key"]], key_field, columns[names["key"]])
     name = _text(row[names["event"]])
     if name is None:
-        raise ImportRowError(columns[names["event"]], "the event name is empty; every event needs one, such as page_viewed")
+        message = "the event name is empty; every event needs one, such as page_viewed"
+        raise ImportRowError(columns[names["event"]], message)
     ts = times.get(index)
     properties = _json_properties(row.get(names.get("properties")), columns.get(names.get("properties")))
     # A non-blank plain column wins over the same name in the JSON column.
@@ -254,7 +255,8 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
         value = float(value.strip()) if isinstance(value, str) else float(value)
     lead_id = find_lead(key)
     if lead_id is None:
-        raise ImportRowError(key_column, f"no lead has the key {_short(key)}; import the lead first with `leadq import leads`")
+        message = f"no lead has the key {_short(key)}; import the lead first with `leadq import leads`"
+        raise ImportRowError(key_column, message)
     return OutcomeRow(lead_id, outcome, at, None if _is_blank(value) else value)
 
 

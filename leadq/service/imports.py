@@ -43,7 +43,8 @@ log = logging.getLogger("leadq.service")
 
 KINDS = ("leads", "events", "outcomes")
 # Rows per transaction. A batch of events ends where a lead's events end,
-# so it may hold more rows, and each lead is rescored once per import.
+# so it may hold more rows, and a lead's events are all written before the
+# lead is rescored.
 BATCH_ROWS = 500
 SOURCE = "import"
 
@@ -92,6 +93,8 @@ def import_file(
         check_timezone(timezone)
     source = read_source(path, encoding=encoding)
     active = ensure_active_model(store)
+    # NOTE: the file and its checked rows stay in memory until the last batch
+    # is written; nothing streams yet.
     checked = _check(store, active, kind, source, timezone)
 
     report = ImportReport(kind, checked.path, active.label, checked.rows, checked.rejected, checked.superseded)
@@ -203,7 +206,8 @@ def _update_attributes(connection: Connection, lead_id: int, row: LeadRow, now: 
 
 def write_events(connection: Connection, active: ActiveModel, rows: list[EventRow], now: int) -> BatchResult:
     created: list[int] = []
-    lead_of = {key: _lead_of_key(connection, active, key, None, now, created) for key in dict.fromkeys(r.key for r in rows)}
+    keys = dict.fromkeys(row.key for row in rows)
+    lead_of = {key: _lead_of_key(connection, active, key, None, now, created) for key in keys}
     lock_leads(connection, lead_of.values())
     lead_of = {key: resolve(connection, lead_id) for key, lead_id in lead_of.items()}
     stored_for = _insert_events(connection, rows, lead_of, now)
@@ -242,6 +246,8 @@ def _insert_events(connection: Connection, rows: list[EventRow], lead_of: dict, 
 
 
 def write_outcomes(connection: Connection, active: ActiveModel, rows: list[OutcomeRow], now: int) -> BatchResult:
+    """Store outcomes. One without a time gets the import's time, so a second
+    import of it stores it again."""
     lock_leads(connection, [row.lead_id for row in rows])
     result = BatchResult()
     touched = []

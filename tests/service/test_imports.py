@@ -64,9 +64,9 @@ def counted(output: str, label: str) -> int:
 
 
 def test_demo_import_matches_score(store, tmp_path):
-    # Files are scored afresh, so sticky stages change nothing there; in the
-    # store they hold a stage that the import's own rescore (as of now)
-    # reached. The model without them must give the same stages.
+    # A sticky stage in the store can keep what the import's rescore (as of
+    # now, after 2026-12-01) reached, but files are scored afresh. So the
+    # test compares with the default model made non-sticky.
     model = write(tmp_path, "model.yaml", default_model_text().replace("sticky: true", "sticky: false"))
     assert leadq("model", "activate", str(model), "--database", store.url).returncode == 0
 
@@ -284,8 +284,8 @@ def test_user_id_key_links_email(store, tmp_path):
     lead = stored_leads(store)["L-1"]
     assert lead["email"] == "ana@acme.example"
     with store.engine.connect() as connection:
-        held = dict(connection.execute(select(identities.c.kind, identities.c.value)).all())
-    assert held == {"user_id": "L-1", "email": "ana@acme.example"}
+        lead_identities = dict(connection.execute(select(identities.c.kind, identities.c.value)).all())
+    assert lead_identities == {"user_id": "L-1", "email": "ana@acme.example"}
 
 
 def test_import_records_stage_changes(store, tmp_path):
