@@ -3,9 +3,9 @@
 The checks follow `leadq score`: the same readers, column names, mappings
 and value rules. A problem with the whole file (a missing key column, a
 mapping to a column the file lacks) raises InputError. A problem in one row
-(an empty key, a value the model compares as a number that is not one, a
-bad time, invalid JSON properties, an empty event name) rejects that row,
-with its line or row number, column and reason, and the other rows go on.
+rejects only that row: an empty key, a value the model compares as a number
+that is not one, a bad time, invalid JSON properties or an empty event name.
+The rejection names the row's line or row number, the column and the reason.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
 
 NUMBER = re.compile(NUMBER_PATTERN)
-# Times are converted this many rows at a time; a chunk with a bad time is
-# converted again row by row, to find every bad row.
+# Times are converted this many rows at a time. A chunk with a bad time is
+# converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
 MAX_SHOWN_CHARS = 60
 
