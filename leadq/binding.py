@@ -86,8 +86,8 @@ def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> p
 
 
 def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -> pa.Table:
-    table = _renamed(source, model.columns, "columns")
-    key = _required_column(table, model.key, source, "the lead key (`key:` in the model)")
+    table = renamed_table(source, model.columns, "columns")
+    key = required_column(table, model.key, source, "the lead key (`key:` in the model)")
     keys = _lead_keys(key, model.key, source)
     columns = {"lead_key": keys}
     for name, value_columns in layout.lead_fields.items():
@@ -100,7 +100,12 @@ def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -
     return bound.add_column(0, "lead_code", codes)
 
 
-def _renamed(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
+def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
+    """Rename a file's columns by a model mapping (`columns:` or `event_columns:`).
+
+    Raises InputError when the mapping names a column the file lacks, or when
+    two columns end up with one name.
+    """
     table = source.table
     names = list(table.column_names)
     for column in mapping:
@@ -122,7 +127,7 @@ def _renamed(source: SourceTable, mapping: dict[str, str], section: str) -> pa.T
     return table.rename_columns(renamed)
 
 
-def _required_column(table: pa.Table, name: str, source: SourceTable, role: str):
+def required_column(table: pa.Table, name: str, source: SourceTable, role: str):
     if name not in table.column_names:
         raise InputError(
             f"missing column {name!r}, {role}; the file's columns are: "
@@ -189,8 +194,8 @@ def empty_events(layout: Layout) -> pa.Table:
 
 
 def bind_events(model, layout: Layout, source: SourceTable, timezone, report) -> pa.Table:
-    table = _renamed(source, model.event_columns, "event_columns")
-    names = _event_column_names(table, model.key, source)
+    table = renamed_table(source, model.event_columns, "event_columns")
+    names = event_column_names(table, model.key, source)
     count = len(table)
 
     micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
@@ -229,7 +234,11 @@ def calendar_columns(micros, timezone: str, units: set[str]) -> tuple[pa.Array, 
     return (days if "day" in units else empty), weeks
 
 
-def _event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[str, str]:
+def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[str, str]:
+    """Map each role (key, event, timestamp, event_id, properties) to its column.
+
+    Raises InputError when the key, event or timestamp column is missing.
+    """
     present = table.column_names
     names: dict[str, str] = {}
     for role, candidates in EVENT_COLUMN_NAMES.items():

@@ -69,3 +69,12 @@ class LeadNotFound(LeadqError):
     """A lead id that is not in the scored leads."""
 
     exit_code = 1
+
+
+class ImportRowError(LeadqError):
+    """A problem in one row of an import file: the row is rejected, the rest imported."""
+
+    def __init__(self, column: str | None, reason: str) -> None:
+        self.column = column
+        self.reason = reason
+        super().__init__(reason)

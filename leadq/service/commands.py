@@ -1,7 +1,8 @@
-"""Commands of the service: serve, keys, model, rescore, webhooks, erase."""
+"""Commands of the service: serve, import, keys, model, rescore, webhooks, erase."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +24,13 @@ DatabaseOption = Annotated[
         f"${URL_VARIABLE}, else sqlite:///leadq.db.",
     ),
 ]
+
+
+class ImportKind(str, Enum):
+    leads = "leads"
+    events = "events"
+    outcomes = "outcomes"
+
 
 keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="Manage the service's scoring model.", no_args_is_help=True)
@@ -112,6 +120,79 @@ def rescore(
     finally:
         store.dispose()
     typer.echo(f"rescored {report.leads} leads with {active.label}; {report.stage_changes} stage changes")
+
+
+def import_(
+    kind: Annotated[
+        ImportKind, typer.Argument(help="What the file contains: leads, events or outcomes.", metavar="KIND")
+    ],
+    path: Annotated[Path, typer.Argument(help="File to import: CSV, Parquet or JSON lines.", metavar="FILE")],
+    database: DatabaseOption = None,
+    encoding: Annotated[
+        Optional[str], typer.Option("--encoding", help="Text encoding of CSV files when not UTF-8, such as cp1252.")
+    ] = None,
+    timezone: Annotated[
+        Optional[str], typer.Option("--timezone", help="IANA time zone of timestamps written without an offset.")
+    ] = None,
+) -> None:
+    """Import a file into the store, then rescore the leads it touched.
+
+    Rows with a problem are rejected and listed; the other rows are imported.
+    """
+    from leadq.errors import InputError
+    from leadq.service.imports import import_file
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone)
+    finally:
+        store.dispose()
+    _print_import_report(report)
+    if report.rows and not report.accepted:
+        raise InputError("every row was rejected, so nothing was imported; fix the rows listed above", file=report.path)
+
+
+def _print_import_report(report) -> None:
+    from rich.table import Table
+
+    from leadq.errors import InputError
+    from leadq.output import console, plural
+
+    out = console()
+    out.print(f"imported {report.kind} from {report.path} with {report.model}", markup=False)
+    table = Table(show_header=False)
+    table.add_column("count")
+    table.add_column("rows", justify="right")
+    for label, count in _import_counts(report):
+        table.add_row(label, f"{count:,}")
+    out.print(table)
+    for rejection in report.rejected:
+        error = InputError(rejection.reason, file=report.path, column=rejection.column, **dict([rejection.place]))
+        out.print(f"rejected: {error}", markup=False, soft_wrap=True)
+    if report.superseded:
+        rows = plural(report.superseded, "row repeats", "rows repeat")
+        out.print(f"note: {rows} an earlier lead key; the last row of each key was imported", markup=False)
+    if report.missing_fields:
+        names = ", ".join(repr(name) for name in report.missing_fields)
+        out.print(
+            f"note: the model reads the lead fields {names}, which the file lacks; stored values stay",
+            markup=False,
+        )
+
+
+def _import_counts(report) -> list[tuple[str, int]]:
+    counts = [("rows read", report.rows)]
+    if report.kind == "leads":
+        counts += [("leads created", report.created), ("leads updated", report.updated)]
+        counts += [("rows superseded", report.superseded)]
+    elif report.kind == "events":
+        counts += [("events stored", report.stored), ("events repeated", report.repeated)]
+        counts += [("leads created", report.created)]
+    else:
+        counts += [("outcomes stored", report.stored), ("outcomes repeated", report.repeated)]
+    counts += [("rows rejected", len(report.rejected)), ("leads rescored", report.rescored)]
+    return counts + [("stage changes", report.stage_changes)]
 
 
 @keys_app.command("create")
@@ -272,6 +353,7 @@ def read_model_text(path: Path) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command("import")(import_)
     app.command()(rescore)
     app.command()(erase)
     app.add_typer(keys_app, name="keys")

@@ -92,6 +92,32 @@ def link(connection: Connection, kind: str, value: str, lead_id: int, now: int) 
     return resolve(connection, find_identity(connection, kind, value))
 
 
+def lead_with_user_id(connection: Connection, user_id: str, email: str | None, now: int, created: list[int]) -> int:
+    """Return the lead that holds this user id, creating it when no lead does."""
+    lead_id = resolve(connection, find_identity(connection, USER_ID, user_id))
+    if lead_id is None:
+        lead_id = lead_for_key(connection, user_id, email, now, created)
+        link(connection, USER_ID, user_id, lead_id, now)
+    return lead_id
+
+
+def lead_with_email(connection: Connection, lead_id: int | None, email: str, now: int, created: list[int]) -> int:
+    """Give the lead this email, or find or create the lead of the email.
+
+    When another lead already holds the email, the two are merged into the
+    older one, whose id is returned.
+    """
+    holder = resolve(connection, find_identity(connection, EMAIL, email))
+    if lead_id is None:
+        lead_id = holder or lead_for_key(connection, email, email, now, created)
+    elif holder is not None and holder != lead_id:
+        survivor, merged = min(lead_id, holder), max(lead_id, holder)
+        merge(connection, survivor, merged, now)
+        lead_id = survivor
+    link(connection, EMAIL, email, lead_id, now)
+    return lead_id
+
+
 def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int) -> int:
     """Give a lead the events its anonymous id sent before it was known."""
     result = connection.execute(

@@ -19,14 +19,12 @@ from sqlalchemy.exc import DBAPIError
 
 from leadq.service.identity import (
     ANONYMOUS_ID,
-    EMAIL,
-    USER_ID,
     claim_visitor_events,
     find_identity,
     insert_ignoring_conflict,
-    lead_for_key,
+    lead_with_email,
+    lead_with_user_id,
     link,
-    merge,
     normalized_email,
     resolve,
 )
@@ -71,14 +69,14 @@ def ingest_messages(store: Store, messages: list[Message]) -> IngestResult:
             with store.write() as connection:
                 return apply_messages(connection, active_model(connection), messages, now_micros())
         except DBAPIError as error:
-            if attempt == RETRIES - 1 or not _retryable(error):
+            if attempt == RETRIES - 1 or not is_retryable(error):
                 raise
             log.info("retrying a tracking request after %s", type(error.orig).__name__)
             time.sleep(0.005 * 2**attempt)
     raise AssertionError("unreachable")
 
 
-def _retryable(error: DBAPIError) -> bool:
+def is_retryable(error: DBAPIError) -> bool:
     """Deadlocks, serialization failures, lock timeouts and racing inserts."""
     code = getattr(error.orig, "sqlstate", None)
     if code in ("40P01", "40001", "55P03", "23505"):
@@ -122,30 +120,15 @@ def _lead_of(connection, message: Message, now: int, result: IngestResult) -> in
     email = normalized_email(message.traits.get("email"))
     lead_id = None
     if message.user_id is not None:
-        lead_id = resolve(connection, find_identity(connection, USER_ID, message.user_id))
-        if lead_id is None:
-            lead_id = lead_for_key(connection, message.user_id, email, now, result.created)
-            link(connection, USER_ID, message.user_id, lead_id, now)
+        lead_id = lead_with_user_id(connection, message.user_id, email, now, result.created)
     if email is not None:
-        lead_id = _with_email(connection, lead_id, email, now, result)
+        lead_id = lead_with_email(connection, lead_id, email, now, result.created)
     if lead_id is None and message.anonymous_id is not None:
         lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
     elif lead_id is not None and message.anonymous_id is not None:
         holder = link(connection, ANONYMOUS_ID, message.anonymous_id, lead_id, now)
         if holder == lead_id:
             claim_visitor_events(connection, message.anonymous_id, lead_id)
-    return lead_id
-
-
-def _with_email(connection, lead_id: int | None, email: str, now: int, result: IngestResult) -> int:
-    holder = resolve(connection, find_identity(connection, EMAIL, email))
-    if lead_id is None:
-        lead_id = holder or lead_for_key(connection, email, email, now, result.created)
-    elif holder is not None and holder != lead_id:
-        survivor, merged = min(lead_id, holder), max(lead_id, holder)
-        merge(connection, survivor, merged, now)
-        lead_id = survivor
-    link(connection, EMAIL, email, lead_id, now)
     return lead_id
 
 

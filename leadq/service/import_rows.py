@@ -1,0 +1,377 @@
+"""Read and check every row of an import file before anything is written.
+
+The checks follow `leadq score`: the same readers, column names, mappings
+and value rules. A problem with the whole file (a missing key column, a
+mapping to a column the file lacks) raises InputError. A problem in one row
+rejects only that row: an empty key, a value the model compares as a number
+that is not one, a bad time, invalid JSON properties or an empty event name.
+The rejection names the row's line or row number, the column and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from leadq.binding import NUMBER_PATTERN, event_column_names, renamed_table, required_column
+from leadq.compiler.layout import Layout, ValueColumns
+from leadq.errors import ImportRowError, InputError
+from leadq.inputs import SourceTable, to_utc_micros
+from leadq.model.schema import ScoringModel
+
+NUMBER = re.compile(NUMBER_PATTERN)
+# Times are converted this many rows at a time. A chunk with a bad time is
+# converted again row by row, so every bad row is found.
+TIME_CHUNK_ROWS = 2000
+MAX_SHOWN_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row left out of an import: where it is in the file, the column and why."""
+
+    place: tuple[str, int]
+    column: str | None
+    reason: str
+
+    @property
+    def where(self) -> str:
+        kind, number = self.place
+        return f"{kind} {number}"
+
+
+@dataclass
+class LeadRow:
+    key: str
+    email: str | None
+    # Cells by the file's column names; blank cells are left out.
+    attributes: dict[str, object]
+
+
+@dataclass
+class EventRow:
+    key: str
+    message_id: str
+    name: str
+    ts: int
+    properties: dict[str, object]
+
+
+@dataclass
+class OutcomeRow:
+    lead_id: int
+    outcome: str
+    at: int | None
+    value: float | None
+
+
+@dataclass
+class CheckedFile:
+    """The rows of a file that passed every check, and the ones that did not."""
+
+    path: str
+    rows: int
+    accepted: list = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    # Rows replaced by a later row of the same lead key.
+    superseded: int = 0
+    # Lead fields that a rule reads and the file does not have.
+    missing_fields: list[str] = field(default_factory=list)
+
+    def reject(self, source: SourceTable, index: int, error: ImportRowError) -> None:
+        self.rejected.append(Rejection(source.line_numbers(index), error.column, error.reason))
+
+
+# Leads
+
+
+def check_leads(source: SourceTable, model: ScoringModel, layout: Layout) -> CheckedFile:
+    """Check a leads file; the last accepted row of each lead key wins."""
+    fields = _lead_fields(source, model)
+    key_column = next(column for column, name in fields.items() if name == model.key)
+    email_column = next((column for column, name in fields.items() if name == "email"), None)
+    numbers = {column: name for column, name in fields.items() if _is_numeric(layout.lead_fields.get(name))}
+
+    checked = CheckedFile(source.path, len(source.table))
+    by_key: dict[str, LeadRow] = {}
+    for index, row in enumerate(source.table.to_pylist()):
+        try:
+            lead = _lead_row(row, model.key, key_column, email_column, numbers)
+        except ImportRowError as error:
+            checked.reject(source, index, error)
+            continue
+        if by_key.pop(lead.key, None) is not None:
+            checked.superseded += 1
+        by_key[lead.key] = lead
+    checked.accepted = list(by_key.values())
+    checked.missing_fields = sorted(set(layout.lead_fields) - set(fields.values()))
+    return checked
+
+
+def _lead_fields(source: SourceTable, model: ScoringModel) -> dict[str, str]:
+    """Map each column of the file to its field under the model's `columns:`."""
+    renamed = renamed_table(source, model.columns, "columns")
+    required_column(renamed, model.key, source, "the lead key (`key:` in the model)")
+    return dict(zip(source.table.column_names, renamed.column_names))
+
+
+def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | None, numbers: dict) -> LeadRow:
+    key = _lead_key(row[key_column], key_field, key_column)
+    for column, name in numbers.items():
+        _check_number(row[column], column, name)
+    attributes = {column: _json_value(value) for column, value in row.items() if not _is_blank(value)}
+    if key_field == "email":
+        email = key
+    else:
+        email = _normalized_key(row.get(email_column), "email") if email_column else None
+    return LeadRow(key, email, attributes)
+
+
+# Events
+
+
+def check_events(source: SourceTable, model: ScoringModel, layout: Layout, timezone: str | None) -> CheckedFile:
+    """Check an events file; an event without an id gets one made from its content."""
+    table = renamed_table(source, model.event_columns, "event_columns")
+    names = event_column_names(table, model.key, source)
+    columns = dict(zip(table.column_names, source.table.column_names))
+    plain = [name for name in table.column_names if name not in names.values()]
+    times = RowTimes.convert(source, table[names["timestamp"]], columns[names["timestamp"]], timezone)
+
+    checked = CheckedFile(source.path, len(table))
+    occurrences: Counter[str] = Counter()
+    for index, row in enumerate(table.to_pylist()):
+        try:
+            event = _event_row(row, index, model.key, names, columns, plain, layout, times)
+        except ImportRowError as error:
+            checked.reject(source, index, error)
+            continue
+        if not event.message_id:
+            event.message_id = _content_id(event, occurrences)
+        checked.accepted.append(event)
+    return checked
+
+
+def _event_row(row, index, key_field, names, columns, plain, layout, times) -> EventRow:
+    key = _lead_key(row[names["key"]], key_field, columns[names["key"]])
+    name = _text(row[names["event"]])
+    if name is None:
+        message = "the event name is empty; every event needs one, such as page_viewed"
+        raise ImportRowError(columns[names["event"]], message)
+    ts = times.get(index)
+    properties = _json_properties(row.get(names.get("properties")), columns.get(names.get("properties")))
+    # A non-blank plain column wins over the same name in the JSON column.
+    properties.update({name: _json_value(row[name]) for name in plain if not _is_blank(row[name])})
+    for property_name, value in properties.items():
+        if _is_numeric(layout.properties.get(property_name)):
+            own_cell = property_name in plain and not _is_blank(row[property_name])
+            source_name = property_name if own_cell else names["properties"]
+            _check_number(value, columns[source_name], property_name)
+    event_id = _text(row.get(names.get("event_id"))) or ""
+    return EventRow(key, event_id, name, ts, properties)
+
+
+def _json_properties(value, column: str | None) -> dict:
+    if _is_blank(value):
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ImportRowError(
+            column,
+            f"invalid JSON {_short(value)}; write the properties as a JSON object, "
+            'for example {"url": "/pricing"}',
+        )
+    return parsed
+
+
+def _content_id(event: EventRow, occurrences: Counter) -> str:
+    """Make an event id from the event's content, so a second import of the
+    same file finds the same ids. The n-th copy of one event in a file gets
+    its own id, as it counts separately in `leadq score`."""
+    content = json.dumps([event.key, event.name, event.ts, event.properties], sort_keys=True, default=str)
+    occurrences[content] += 1
+    digest = hashlib.sha256(f"{occurrences[content]}:{content}".encode()).hexdigest()
+    return f"import-{digest[:40]}"
+
+
+# Outcomes
+
+
+def check_outcomes(
+    source: SourceTable, model: ScoringModel, timezone: str | None, find_lead: Callable[[str], int | None]
+) -> CheckedFile:
+    """Check an outcomes file: key, `outcome`, optional `at` and `value`.
+
+    `find_lead` returns the stored lead of a key; a key without one rejects
+    the row.
+    """
+    table = source.table
+    key_column = _outcome_key_column(source, model)
+    required_column(table, "outcome", source, "the outcome, such as won, lost or converted")
+    has_at = "at" in table.column_names
+    times = RowTimes.convert(source, table["at"], "at", timezone, skip_blank=True) if has_at else RowTimes()
+
+    checked = CheckedFile(source.path, len(table))
+    for index, row in enumerate(table.to_pylist()):
+        try:
+            checked.accepted.append(_outcome_row(row, index, model.key, key_column, times, find_lead))
+        except ImportRowError as error:
+            checked.reject(source, index, error)
+    return checked
+
+
+def _outcome_key_column(source: SourceTable, model: ScoringModel) -> str:
+    """Return the key column: named as the key field, or mapped to it under `columns:`."""
+    names = source.table.column_names
+    mapped = [column for column, name in model.columns.items() if name == model.key and column in names]
+    if model.key not in names and mapped:
+        return mapped[0]
+    required_column(source.table, model.key, source, "the lead key (`key:` in the model)")
+    return model.key
+
+
+def _outcome_row(row, index, key_field, key_column, times, find_lead) -> OutcomeRow:
+    key = _lead_key(row[key_column], key_field, key_column)
+    outcome = _text(row["outcome"])
+    if outcome is None:
+        raise ImportRowError("outcome", "the outcome is empty; write what happened, such as won, lost or converted")
+    at = times.get(index) if not _is_blank(row.get("at")) else None
+    value = row.get("value")
+    if not _is_blank(value):
+        _check_number(value, "value", "value")
+        value = float(value.strip()) if isinstance(value, str) else float(value)
+    lead_id = find_lead(key)
+    if lead_id is None:
+        message = f"no lead has the key {_short(key)}; import the lead first with `leadq import leads`"
+        raise ImportRowError(key_column, message)
+    return OutcomeRow(lead_id, outcome, at, None if _is_blank(value) else value)
+
+
+# Times
+
+
+@dataclass
+class RowTimes:
+    """Times of a column in UTC microseconds, and the reason for each bad one."""
+
+    column: str | None = None
+    times: dict[int, int] = field(default_factory=dict)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def convert(cls, source: SourceTable, values, column: str, timezone: str | None, *, skip_blank=False) -> RowTimes:
+        rows = [index for index, value in enumerate(values.to_pylist()) if not (skip_blank and _is_blank(value))]
+        converted = cls(column)
+        for start in range(0, len(rows), TIME_CHUNK_ROWS):
+            converted._convert_chunk(source, values, rows[start : start + TIME_CHUNK_ROWS], timezone)
+        return converted
+
+    def get(self, index: int) -> int:
+        """Return the row's time, or raise ImportRowError with why it is invalid."""
+        if index in self.reasons:
+            raise ImportRowError(self.column, self.reasons[index])
+        return self.times[index]
+
+    def _convert_chunk(self, source, values, rows: list[int], timezone) -> None:
+        try:
+            self.times.update(zip(rows, _utc_micros(source, values, self.column, rows, timezone)))
+            return
+        except InputError:
+            pass
+        for row in rows:
+            try:
+                self.times[row] = _utc_micros(source, values, self.column, [row], timezone)[0]
+            except InputError as error:
+                self.reasons[row] = error.message
+
+
+def _utc_micros(source: SourceTable, values, column: str, rows: list[int], timezone) -> list[int]:
+    """Convert the times of some rows, with errors citing the rows' own positions."""
+    taken = values.take(pa.array(rows, pa.int64()))
+    positions = SourceTable(source.table, source.path, source.format, lambda index: source.line_numbers(rows[index]))
+    return to_utc_micros(taken, source=positions, column=column, timezone=timezone).to_pylist()
+
+
+# Values
+
+
+def _lead_key(value, key_field: str, column: str) -> str:
+    key = _normalized_key(value, key_field)
+    if key is None:
+        raise ImportRowError(
+            column, f"the lead key {key_field!r} is empty; every lead needs one. Fill it in or remove the row"
+        )
+    return key
+
+
+def _normalized_key(value, key_field: str) -> str | None:
+    """Trim a key; an email is also lower-cased, as `leadq score` compares it."""
+    text = _text(value)
+    if text is not None and key_field == "email":
+        return text.lower()
+    return text
+
+
+def _is_numeric(columns: ValueColumns | None) -> bool:
+    return columns is not None and columns.number is not None
+
+
+def _check_number(value, column: str | None, name: str) -> None:
+    if _is_blank(value) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        return
+    raise ImportRowError(
+        column,
+        f"{_short(_text(value))} is not a number, but a rule compares {name!r} as one; "
+        "write a plain number such as 1200 (no thousands separators, currency or units), "
+        "or leave the cell empty",
+    )
+
+
+def _is_blank(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _text(value) -> str | None:
+    """Return a cell as trimmed text; blank cells are None."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _json_value(value) -> object:
+    """Return a cell as a JSON value: text trimmed, numbers and booleans as they are."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, dict, list)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "...'"

@@ -1,0 +1,296 @@
+"""`leadq import` as a real subprocess, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from leadq.model.loading import default_model_text
+from leadq.service.ingest import Message, ingest_messages
+from leadq.store.tables import events, identities, leads, outcomes, stage_history
+from tests.service.servers import leadq
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo"
+AS_OF = "2026-12-01T00:00:00Z"
+
+LEADS = """email,title,company_size,phone
+ana@acme.example,VP Marketing,250,555-0100
+,CEO,10,555-0101
+bob@corp.example,Manager,lots,
+eve@corp.example,CTO,40,
+"""
+EVENTS = """event_id,email,event,timestamp,properties
+e1,ana@acme.example,demo_requested,2026-11-25T10:00:00Z,
+e2,ana@acme.example,page_viewed,2026-11-26,"{""url"": ""/pricing""}"
+e3,ana@acme.example,page_viewed,2026-11-26T10:00:00Z,{not json
+e4,ana@acme.example,,2026-11-26T10:00:00Z,
+e5,new@lead.example,email_opened,2026-11-27T10:00:00+01:00,
+"""
+
+
+def run_import(store, kind: str, path: Path, *extra: str):
+    return leadq("import", kind, str(path), "--database", store.url, *extra, cwd=path.parent)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def count(store, table) -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def stored_leads(store) -> dict[str, dict]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(leads).where(leads.c.merged_into.is_(None))).all()
+    return {row.lead_key: row._asdict() for row in rows}
+
+
+def counted(output: str, label: str) -> int:
+    found = re.search(rf"{label}\s*│\s*([\d,]+)", output)
+    assert found, output
+    return int(found.group(1).replace(",", ""))
+
+
+def test_demo_import_matches_score(store, tmp_path):
+    # A sticky stage in the store can keep what the import's rescore (as of
+    # now, after 2026-12-01) reached, but files are scored afresh. So the
+    # test compares with the default model made non-sticky.
+    model = write(tmp_path, "model.yaml", default_model_text().replace("sticky: true", "sticky: false"))
+    assert leadq("model", "activate", str(model), "--database", store.url).returncode == 0
+
+    done = run_import(store, "leads", DEMO / "leads.csv")
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "leads created") == 300
+    done = run_import(store, "events", DEMO / "events.csv")
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "rows rejected") == 0
+    done = leadq("rescore", "--as-of", AS_OF, "--database", store.url)
+    assert done.returncode == 0, done.stderr
+
+    scored = leadq("score", str(DEMO / "leads.csv"), "--events", str(DEMO / "events.csv"),
+                   "--model", str(model), "--as-of", "2026-12-01", "--format", "csv", cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    stored = stored_leads(store)
+    rows = list(csv.DictReader(scored.stdout.splitlines()))
+    assert len(rows) == 300
+    for row in rows:
+        lead = stored[row["lead_id"]]
+        total = float(row["fit_score"]) + float(row["engagement_score"]) + float(row["product_score"])
+        assert lead["stage"] == row["stage"], row["lead_id"]
+        assert lead["total"] == pytest.approx(total, abs=1e-6), row["lead_id"]
+
+
+def test_bad_lead_rows_rejected_with_lines(store, tmp_path):
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", LEADS))
+    assert done.returncode == 0, done.stderr
+    assert "leads.csv, line 3, column 'email': the lead key 'email' is empty" in done.stdout
+    assert "leads.csv, line 4, column 'company_size': 'lots' is not a number" in done.stdout
+    assert counted(done.stdout, "rows read") == 4
+    assert counted(done.stdout, "rows rejected") == 2
+    assert counted(done.stdout, "leads created") == 2
+    assert set(stored_leads(store)) == {"ana@acme.example", "eve@corp.example"}
+
+
+def test_bad_event_rows_rejected_with_lines(store, tmp_path):
+    done = run_import(store, "events", write(tmp_path, "events.csv", EVENTS))
+    assert done.returncode == 0, done.stderr
+    assert "line 3, column 'timestamp': timestamp '2026-11-26' has no UTC offset" in done.stdout
+    assert "line 4, column 'properties': invalid JSON '{not json'" in done.stdout
+    assert "line 5, column 'event': the event name is empty" in done.stdout
+    assert counted(done.stdout, "events stored") == 2
+    assert counted(done.stdout, "rows rejected") == 3
+    # Events of a key with no lead create the lead.
+    assert set(stored_leads(store)) == {"ana@acme.example", "new@lead.example"}
+    assert count(store, events) == 2
+
+
+def test_parquet_rows_cite_row_numbers(store, tmp_path):
+    path = tmp_path / "events.parquet"
+    table = pa.table({
+        "email": ["ana@acme.example", "ana@acme.example"],
+        "event": ["demo_requested", "page_viewed"],
+        "timestamp": ["2026-11-25T10:00:00Z", "yesterday"],
+    })  # fmt: skip
+    pq.write_table(table, path)
+    done = run_import(store, "events", path)
+    assert done.returncode == 0, done.stderr
+    assert "events.parquet, row 2, column 'timestamp': invalid timestamp 'yesterday'" in done.stdout
+
+
+def test_timezone_option_reads_local_times(store, tmp_path):
+    text = "email,event,timestamp\nana@acme.example,demo_requested,2026-11-25T10:00:00\n"
+    done = run_import(store, "events", write(tmp_path, "events.csv", text), "--timezone", "Europe/Berlin")
+    assert done.returncode == 0, done.stderr
+    with store.engine.connect() as connection:
+        ts = connection.execute(select(events.c.ts)).scalar_one()
+    assert ts == 1_795_597_200_000_000  # 2026-11-25T09:00:00Z
+
+
+def test_last_row_wins(store, tmp_path):
+    text = (
+        "email,title,company_size,phone\n"
+        "ANA@acme.example ,Intern,5,555-0100\n"
+        "ana@acme.example,VP Marketing,250,\n"
+    )
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "rows superseded") == 1
+    assert "the last row of each key was imported" in done.stdout
+    lead = stored_leads(store)["ana@acme.example"]
+    attributes = json.loads(lead["attributes"])
+    assert attributes["title"] == "VP Marketing"
+    assert attributes["company_size"] == "250"
+    assert "phone" not in attributes
+
+
+def test_blank_cells_keep_stored_attributes(store, tmp_path):
+    first = "email,title,company_size,phone\nana@acme.example,Intern,5,555-0100\n"
+    second = "email,title,company_size,phone\nana@acme.example,VP Marketing,,\n"
+    assert run_import(store, "leads", write(tmp_path, "first.csv", first)).returncode == 0
+    done = run_import(store, "leads", write(tmp_path, "second.csv", second))
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "leads updated") == 1
+    assert counted(done.stdout, "leads created") == 0
+    attributes = json.loads(stored_leads(store)["ana@acme.example"]["attributes"])
+    assert attributes == {
+        "email": "ana@acme.example", "title": "VP Marketing", "company_size": "5", "phone": "555-0100",
+    }  # fmt: skip
+
+
+def test_reimported_events_stored_once(store, tmp_path):
+    text = (
+        "email,event,timestamp,properties\n"
+        "ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
+        "ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
+        'ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""url"": ""/pricing""}"\n'
+    )
+    path = write(tmp_path, "events.csv", text)
+    done = run_import(store, "events", path)
+    assert done.returncode == 0, done.stderr
+    # Two equal rows without ids are two events, as `leadq score` counts them.
+    assert counted(done.stdout, "events stored") == 3
+    done = run_import(store, "events", path)
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "events stored") == 0
+    assert counted(done.stdout, "events repeated") == 3
+    assert count(store, events) == 3
+
+
+def test_demo_events_reimport_stores_nothing(store, tmp_path):
+    assert run_import(store, "events", DEMO / "events.csv").returncode == 0
+    stored = count(store, events)
+    done = run_import(store, "events", DEMO / "events.csv")
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "events stored") == 0
+    assert count(store, events) == stored
+
+
+def test_message_id_shared_with_tracking_api(store, tmp_path):
+    message = Message("track", "m-1", user_id="u1", event="demo_requested", traits={"email": "ana@acme.example"})
+    ingest_messages(store, [message])
+    text = "messageId,email,event,timestamp\nm-1,ana@acme.example,demo_requested,2026-11-25T10:00:00Z\n"
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert counted(done.stdout, "events repeated") == 1
+    assert count(store, events) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("leads.csv", "name,title,company_size\nAna,CEO,10\n", "leads.csv: missing column 'email', the lead key"),
+        ("leads.csv", "email,company_size\nana@acme.example,10\n",
+         "leads.csv: the model's `columns:` maps column 'title', which the file does not have"),
+        ("events.csv", "email,event\nana@acme.example,demo_requested\n",
+         "events.csv: missing the timestamp column (expected 'timestamp')"),
+        ("leads.xlsx", "email\nana@acme.example\n", "leads.xlsx: unsupported file type"),
+    ],
+)  # fmt: skip
+def test_file_error_stores_nothing(store, tmp_path, name, text, message):
+    kind = "events" if name.startswith("events") else "leads"
+    done = run_import(store, kind, write(tmp_path, name, text))
+    assert done.returncode == 2, done.stdout
+    assert "Traceback" not in done.stderr
+    assert message in " ".join(done.stderr.split())
+    assert count(store, leads) == 0
+    assert count(store, events) == 0
+
+
+def test_missing_file_is_an_error(store, tmp_path):
+    done = run_import(store, "leads", tmp_path / "nowhere.csv")
+    assert done.returncode == 2
+    assert "nowhere.csv: file not found" in done.stderr
+
+
+def test_every_row_rejected_exits_2(store, tmp_path):
+    text = "email,title,company_size\n,CEO,10\nbob@corp.example,CEO,many\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 2
+    assert "line 2, column 'email'" in done.stdout
+    assert "every row was rejected, so nothing was imported" in done.stderr
+    assert count(store, leads) == 0
+
+
+def test_outcomes(store, tmp_path):
+    leads_text = "email,title,company_size\nana@acme.example,CEO,250\neve@corp.example,CTO,40\n"
+    assert run_import(store, "leads", write(tmp_path, "leads.csv", leads_text)).returncode == 0
+    text = (
+        "email,outcome,at,value\n"
+        "ANA@acme.example,won,2026-11-30T10:00:00Z,12000\n"
+        "bob@corp.example,won,2026-11-30T10:00:00Z,\n"
+        "eve@corp.example,lost,,\n"
+        "eve@corp.example,won,2026-11-30T10:00:00Z,12k\n"
+        "eve@corp.example,,2026-11-30T10:00:00Z,\n"
+    )
+    path = write(tmp_path, "outcomes.csv", text)
+    done = run_import(store, "outcomes", path)
+    assert done.returncode == 0, done.stderr
+    assert "line 3, column 'email': no lead has the key 'bob@corp.example'" in done.stdout
+    assert "line 5, column 'value': '12k' is not a number" in done.stdout
+    assert "line 6, column 'outcome': the outcome is empty" in done.stdout
+    assert counted(done.stdout, "outcomes stored") == 2
+    by_key = {key: lead["id"] for key, lead in stored_leads(store).items()}
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(outcomes).order_by(outcomes.c.id)).all()
+    assert [(row.lead_id, row.outcome, row.value, row.source) for row in rows] == [
+        (by_key["ana@acme.example"], "won", 12000.0, "import"),
+        (by_key["eve@corp.example"], "lost", None, "import"),
+    ]
+    assert rows[0].at == 1_796_032_800_000_000  # 2026-11-30T10:00:00Z
+
+    # An outcome at a given time is stored once, however often it is imported.
+    done = run_import(store, "outcomes", path)
+    assert counted(done.stdout, "outcomes repeated") == 1
+
+
+def test_user_id_key_links_email(store, tmp_path):
+    model = default_model_text().replace("key: email ", "key: lead_id")
+    assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
+    text = "lead_id,email,title,company_size\n L-1 ,Ana@Acme.example,CEO,250\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    lead = stored_leads(store)["L-1"]
+    assert lead["email"] == "ana@acme.example"
+    with store.engine.connect() as connection:
+        lead_identities = dict(connection.execute(select(identities.c.kind, identities.c.value)).all())
+    assert lead_identities == {"user_id": "L-1", "email": "ana@acme.example"}
+
+
+def test_import_records_stage_changes(store, tmp_path):
+    leads_text = "email,title,company_size,industry,country\nana@acme.example,VP Sales,250,Software,Germany\n"
+    assert run_import(store, "leads", write(tmp_path, "leads.csv", leads_text)).returncode == 0
+    with store.engine.connect() as connection:
+        causes = connection.execute(select(stage_history.c.cause)).scalars().all()
+    assert causes == ["import"]
