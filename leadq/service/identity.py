@@ -3,7 +3,7 @@
 A lead is known by identities: a user id, an email (trimmed and
 lower-cased) and the anonymous ids of its browsers. Events that carry only
 an anonymous id belong to a visitor until an identify call links that id to
-a lead; then they count for the lead, at their own event times. When two
+a lead. From then on they count for the lead, at their own event times. When two
 leads turn out to be one person, the newer is merged into the older one.
 """
 
@@ -41,7 +41,7 @@ def find_identity(connection: Connection, kind: str, value: str) -> int | None:
 
 
 def resolve(connection: Connection, lead_id: int | None) -> int | None:
-    """Follow merges: the id of a merged lead answers with the survivor's."""
+    """Follow merges: return the surviving lead's id for the id of a merged lead."""
     while lead_id is not None:
         merged_into = connection.execute(select(leads.c.merged_into).where(leads.c.id == lead_id)).scalar()
         if merged_into is None:
@@ -73,7 +73,7 @@ def lead_for_key(connection: Connection, lead_key: str, email: str | None, now: 
 
 
 def link(connection: Connection, kind: str, value: str, lead_id: int, now: int) -> int:
-    """Give the lead this identity; return the lead that holds it afterwards.
+    """Give the lead this identity; return the lead that has it afterwards.
 
     An identity that already belongs to another lead stays there, except an
     anonymous id that no lead holds yet.
@@ -93,7 +93,7 @@ def link(connection: Connection, kind: str, value: str, lead_id: int, now: int) 
 
 
 def lead_with_user_id(connection: Connection, user_id: str, email: str | None, now: int, created: list[int]) -> int:
-    """Return the lead that holds this user id, creating it when no lead does."""
+    """Return the lead with this user id, creating it when no lead has it."""
     lead_id = resolve(connection, find_identity(connection, USER_ID, user_id))
     if lead_id is None:
         lead_id = lead_for_key(connection, user_id, email, now, created)
@@ -104,7 +104,7 @@ def lead_with_user_id(connection: Connection, user_id: str, email: str | None, n
 def lead_with_email(connection: Connection, lead_id: int | None, email: str, now: int, created: list[int]) -> int:
     """Give the lead this email, or find or create the lead of the email.
 
-    When another lead already holds the email, the two are merged into the
+    When another lead already has the email, the two are merged into the
     older one, whose id is returned.
     """
     holder = resolve(connection, find_identity(connection, EMAIL, email))

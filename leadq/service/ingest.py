@@ -1,10 +1,10 @@
 """Store tracking messages and rescore the leads they touch, in one transaction.
 
-`ingest_messages` is the write path of the tracking API: it stores events
-(a repeated message id is stored and counted once), applies identify and
-group calls, and rescores every touched lead as of now with the active
-model, all inside one transaction that it retries on a deadlock or a lock
-timeout. When it returns, everything is committed.
+`ingest_messages` is the write path of the tracking API. It stores events,
+and a repeated message id is stored and counted once. It applies identify
+and group calls, then rescores every touched lead as of now with the
+active model. All of it is one transaction, retried on a deadlock or a
+lock timeout; when the function returns, everything is committed.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     result = IngestResult()
     lead_ids = [_lead_of(connection, message, now, result) for message in messages]
     lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
-    # Read the clock again once the locks are held: a request that committed
+    # Read the clock again once the locks are held. A request that committed
     # while this one waited may have stored events after the first reading,
     # and the rescore below must count them.
     now = max(now, now_micros())
@@ -116,7 +116,7 @@ def _apply(connection: Connection, message: Message, lead_id: int | None, now: i
 
 
 def _lead_of(connection, message: Message, now: int, result: IngestResult) -> int | None:
-    """The lead a message is about; a user id or email the store lacks creates one."""
+    """Return the lead a message is about, creating it for an unknown user id or email."""
     email = normalized_email(message.traits.get("email"))
     lead_id = None
     if message.user_id is not None:

@@ -2,7 +2,7 @@
 
 Recycling sets a baseline: events at or before it never count again, also
 after a model change, and the lead's stage is decided afresh. A stage can be
-set by hand only forward (to a stage listed before the current one); moving
+set by hand only forward, to a stage listed before the current one. Moving
 a lead back takes a recycle with a reason.
 """
 
@@ -93,8 +93,8 @@ def _recycle(store, lead_id: int, reason: str) -> StageAnswer:
         )
         changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
         if not changes:
-            kept = json.dumps([found.stage] if found.stage else [])
-            connection.execute(update(leads).where(leads.c.id == found.id).values(reached=kept))
+            reached = json.dumps([found.stage] if found.stage else [])
+            connection.execute(update(leads).where(leads.c.id == found.id).values(reached=reached))
             _record(connection, found, found.stage, "recycled", "recycle", reason, now)
     stage = changes[0].new if changes else found.stage
     return StageAnswer(lead_id=found.id, stage=stage, previous_stage=found.stage)

@@ -1,10 +1,10 @@
 """Rescore stored leads on the store's database and move their stages.
 
-Every rescore runs the compiled query on the leads' own rows, locks them
-first (PostgreSQL: FOR UPDATE; SQLite: the write transaction), writes the
-new scores, and applies stage rules that files do not have: sticky stages,
-recycle stages, and webhooks that fire only the first time a lead reaches a
-stage since it was last recycled. A stage change, its history row and its
+Every rescore locks the leads first (PostgreSQL: FOR UPDATE, SQLite: the
+write transaction), runs the compiled query on their own rows and writes
+the new scores. It then applies stage rules that files do not have: sticky
+stages, recycle stages, and webhooks that fire only the first time a lead
+reaches a stage since it was last recycled. A stage change, its history row and its
 webhooks are written in the caller's transaction.
 """
 
@@ -23,7 +23,7 @@ from leadq.service.model_versions import ActiveModel
 from leadq.service.webhooks import enqueue
 from leadq.store.tables import leads, score_snapshots, stage_history
 
-# Why a lead was rescored; stage history and webhooks carry it.
+# Causes of a rescore, kept in stage history and webhooks.
 CAUSES = ("event", "identify", "import", "schedule", "model", "recycle", "merge", "manual")
 
 
@@ -81,7 +81,7 @@ def rescore(
 def next_stage(model: ScoringModel, current: str | None, computed: str, *, release_sticky: bool = False) -> str:
     """Return the stage a lead moves to when the model computes `computed`.
 
-    A sticky stage holds unless the computed stage is listed before it (a
+    A sticky stage stays unless the computed stage is listed before it (a
     step forward, since stages are listed from the most advanced) or is a
     recycle stage, or the lead is being recycled.
     """

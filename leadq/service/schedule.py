@@ -2,8 +2,8 @@
 
 `rescore_all` runs in batches, each in its own transaction, so a long run
 never holds the store's write lock for long. Leads scored by an older model
-version are rescored with cause `model`, so their stage changes say which
-version moved them; the rest with cause `schedule`.
+version are rescored with cause `model`, so their stage changes name the
+version that moved them; the rest with cause `schedule`.
 """
 
 from __future__ import annotations

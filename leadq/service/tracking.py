@@ -3,7 +3,7 @@
 Requests authenticate with a write key as the HTTP Basic user name, as
 Segment's do. Segment's limits apply: 32 KB per message and 500 KB per
 batch. A request is checked whole before anything is stored, so a 4xx
-stores nothing, and a 2xx answer means its events are committed.
+stores nothing, and a 2xx response means its events are committed.
 """
 
 from __future__ import annotations
