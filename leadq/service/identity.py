@@ -76,7 +76,7 @@ def link(connection: Connection, kind: str, value: str, lead_id: int, now: int) 
     """Give the lead this identity; return the lead that has it afterwards.
 
     An identity that already belongs to another lead stays there, except an
-    anonymous id that no lead holds yet.
+    anonymous id that no lead has yet.
     """
     insert_ignoring_conflict(
         connection,
