@@ -66,10 +66,10 @@ def server(store: Store) -> Iterator[str]:
 
 
 def _wait_until_started(running: uvicorn.Server, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not running.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 10 seconds")
+            raise RuntimeError("uvicorn did not start within 60 seconds")
         time.sleep(0.01)
 
 
