@@ -55,6 +55,8 @@ def serve(
 
     from leadq.service.delivery import settings_from_environment
 
+    if not 1 <= port <= 65535:
+        raise OptionError(f"--port {port}: give a TCP port from 1 to 65535, such as 8000")
     if rescore_every <= 0:
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     webhook_settings = settings_from_environment()

@@ -45,7 +45,12 @@ def as_datetime(micros: int | None) -> datetime | None:
     """Turn int64 microseconds since the epoch into a UTC datetime."""
     if micros is None:
         return None
-    return EPOCH + timedelta(microseconds=micros)
+    try:
+        return EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        # NOTE: a time outside years 1 to 9999 shows as missing. The tracking
+        # API rejects such times; stores written before it may hold some.
+        return None
 
 
 def lead_summary(row) -> LeadSummary:

@@ -122,6 +122,7 @@ def get_leads(
         Query(
             min_length=1,
             max_length=320,
+            pattern=r"^[^\x00]*$",
             description="Prefix of the email or lead key, ignoring case.",
         ),
     ] = None,

@@ -24,6 +24,8 @@ from leadq.service.ingest import Message, ingest_messages
 from leadq.service.keys import authorize
 from leadq.service.model_versions import ensure_active_model
 
+# `\u0000` in JSON text, unless its backslash is itself escaped.
+ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
 TYPES = ("track", "page", "identify", "group")
@@ -113,15 +115,38 @@ def _too_large(size: int, limit: int) -> ApiError:
 
 def _parse(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        document = json.loads(body, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_json", "the body is not UTF-8 text; send JSON in UTF-8") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
     except json.JSONDecodeError as error:
         raise ApiError(
             400,
             "invalid_json",
             f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
         ) from None
+    _check_text(document)
+    return document
+
+
+def _reject_constant(name: str):
+    raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
+
+
+def _check_text(document: Any) -> None:
+    """Reject text that a database cannot store: NUL characters and lone surrogates."""
+    try:
+        escaped = json.dumps(document)
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
+    except UnicodeEncodeError:
+        raise ApiError(
+            400, "invalid_text", "the body contains an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode text"
+        ) from None
+    if ESCAPED_NUL.search(escaped):
+        raise ApiError(400, "invalid_text", "the body contains a NUL character (\\u0000); remove it")
 
 
 def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
@@ -247,6 +272,14 @@ def _timestamp(document: dict, where: str) -> int | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             moment = None
+    if moment is not None and moment.tzinfo is not None and not _plausible(moment):
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{where}timestamp {json.dumps(value)[:60]} is outside the years 1970 to 9999 in UTC; "
+            "send the time the event happened",
+            where + "timestamp",
+        )
     if moment is None or moment.tzinfo is None:
         raise ApiError(
             400,
@@ -257,3 +290,11 @@ def _timestamp(document: dict, where: str) -> int | None:
         )
     delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _plausible(moment: datetime) -> bool:
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
+        return False
+    return 1970 <= utc.year <= 9999

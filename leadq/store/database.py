@@ -59,6 +59,11 @@ def database_url(option: str | None) -> str:
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise OptionError(
+            f"--database {url!r} is a database in memory, which keeps nothing after the "
+            "command; name a file, such as sqlite:///leadq.db"
+        )
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise OptionError(
             f"--database {url!r}: leadq stores its data in SQLite or PostgreSQL; "

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from leadq.errors import OptionError
 from leadq.model.loading import load_default_model
 from leadq.service import commands, keys, webhooks
 from leadq.service.rescoring import next_stage
 from leadq.store import database
 from leadq.store.tables import metadata
+from tests.service.servers import leadq
 
 
 def test_migrations_match_the_tables(store):
@@ -44,3 +47,15 @@ def test_recycling_releases_a_sticky_stage():
 
 def test_a_stage_the_model_no_longer_has_gives_way():
     assert next_stage(MODEL, "nurture", "unqualified") == "unqualified"
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_in_memory_database_rejected(url):
+    with pytest.raises(OptionError, match="in memory"):
+        database.database_url(url)
+
+
+def test_port_out_of_range_rejected(tmp_path):
+    done = leadq("serve", "--port", "99999", "--database", f"sqlite:///{tmp_path / 'leadq.db'}")
+    assert done.returncode == 2
+    assert "--port 99999" in done.stderr

@@ -134,7 +134,7 @@ def test_recycled_lead_fires_again(service: Service):
     for index in range(10, 20):
         service.post("/v1/track", {**ping("u-again", f"again-{index}"), "timestamp": None})
     assert service.lead("u-again").stage == "mql"
-    assert service.stage_webhooks(lead.id) == ["mql", "mql"]
+    assert service.stage_webhooks(lead.id) == ["mql", "unqualified", "mql"]
 
 
 def test_repeated_message_id_counts_once(service: Service):
@@ -202,6 +202,12 @@ def test_same_email_merges_two_leads(service: Service):
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "2026-01-01T10:00:00"}, 400, "timestamp"),
         ("/v1/track", {"userId": ["u"], "event": "ping"}, 400, "userId"),
         ("/v1/group", {"userId": "u"}, 400, "groupId"),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": NaN}}', 400, None),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
+        ("/v1/track", b'{"userId": "\\ud800", "event": "ping"}', 400, None),
+        ("/v1/track", b'{"userId": "u\\u0000", "event": "ping"}', 400, None),
+        ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "0001-01-01T00:00:00+14:00"}, 400, "timestamp"),
+        ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "1969-12-31T23:59:59Z"}, 400, "timestamp"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": "about 50"}}, 400, "traits.company_size"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": True}}, 400, "traits.company_size"),
         ("/v1/batch", {"batch": "no"}, 400, "batch"),
@@ -278,3 +284,9 @@ def test_kill_during_ingest_loses_no_acknowledged_event(service: Service, tmp_pa
         stored = set(connection.execute(select(events.c.message_id).where(events.c.message_id.like("crash-%"))).scalars())
     assert set(acknowledged) <= stored
     assert len(acknowledged) >= 40
+
+
+def test_wrong_method_gets_a_json_error(service: Service):
+    answer = httpx.get(service.server.base + "/v1/track", timeout=30)
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "method_not_allowed"
