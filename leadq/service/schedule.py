@@ -50,6 +50,9 @@ def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = Fa
         after = ids[-1]
 
 
+# NOTE: the worker looks for leads of an older model version every poll, a
+# scan of `leads` without an index on model_version_id; a full rescore holds
+# SQLite's write lock batch by batch, so tracking requests wait behind it.
 def _next_batch(connection, after: int, stale_for: int | None) -> list[int]:
     query = select(leads.c.id).where(leads.c.id > after, leads.c.merged_into.is_(None))
     if stale_for is not None:
