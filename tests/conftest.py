@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -86,12 +88,22 @@ def empty_postgres(store: Store) -> Store:
     return store
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file; each test copies it instead of migrating anew."""
+    path = tmp_path_factory.mktemp("template") / "leadq.db"
+    open_store(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture(params=STORE_DIALECTS)
 def store(request, tmp_path) -> Iterator[Store]:
     """An empty, migrated store on each database the service supports."""
     if request.param == "postgresql":
         yield empty_postgres(request.getfixturevalue("postgres_store"))
         return
-    sqlite_store = open_store(f"sqlite:///{tmp_path / 'leadq.db'}")
+    path = tmp_path / "leadq.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    sqlite_store = open_store(f"sqlite:///{path}", upgrade=False)
     yield sqlite_store
     sqlite_store.dispose()

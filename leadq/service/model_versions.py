@@ -31,7 +31,8 @@ class ActiveModel:
         return f"{self.model.name} v{self.model.version} (#{self.id})"
 
 
-_compiled: dict[tuple[str, int], ActiveModel] = {}
+# Model text digest -> the parsed and compiled model.
+_compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
 _lock = threading.Lock()
 
 
@@ -40,7 +41,7 @@ def activate_model(connection: Connection, text: str, source: str) -> ActiveMode
 
     An invalid model raises ModelError (file, line, field) and stores nothing.
     """
-    model = parse_model(text, source=source)
+    model, compiled = _compiled_text(text, source)
     now = now_micros()
     connection.execute(
         update(model_versions).where(model_versions.c.is_active.is_(True)).values(is_active=False)
@@ -58,7 +59,7 @@ def activate_model(connection: Connection, text: str, source: str) -> ActiveMode
         )
         .returning(model_versions.c.id)
     ).scalar_one()
-    return _remember(connection, version_id, model)
+    return ActiveModel(version_id, model, compiled)
 
 
 def active_model(connection: Connection) -> ActiveModel | None:
@@ -67,12 +68,8 @@ def active_model(connection: Connection) -> ActiveModel | None:
     ).first()
     if row is None:
         return None
-    key = (str(connection.engine.url), row.id)
-    with _lock:
-        cached = _compiled.get(key)
-    if cached is not None:
-        return cached
-    return _remember(connection, row.id, parse_model(row.body, source=f"model version {row.id}"))
+    model, compiled = _compiled_text(row.body, f"model version {row.id}")
+    return ActiveModel(row.id, model, compiled)
 
 
 def ensure_active_model(store: Store) -> ActiveModel:
@@ -88,8 +85,14 @@ def ensure_active_model(store: Store) -> ActiveModel:
     return found
 
 
-def _remember(connection: Connection, version_id: int, model: ScoringModel) -> ActiveModel:
-    active = ActiveModel(version_id, model, compile_model(model))
+def _compiled_text(text: str, source: str) -> tuple[ScoringModel, CompiledModel]:
+    """Parse and compile a model's text once per process; events reuse it."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     with _lock:
-        _compiled[(str(connection.engine.url), version_id)] = active
-    return active
+        cached = _compiled.get(digest)
+    if cached is None:
+        model = parse_model(text, source=source)
+        cached = (model, compile_model(model))
+        with _lock:
+            _compiled[digest] = cached
+    return cached
