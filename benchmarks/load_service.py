@@ -9,7 +9,7 @@ events from this machine with an async httpx client:
     python -m benchmarks.load_service --database sqlite --duration 20
     python -m benchmarks.load_service --database postgresql --batch-size 100
 
-A 2xx answer is sent only after the lead is rescored and committed, so the
+A 2xx response is sent only after the lead is rescored and committed, so the
 request latency is the time from sending an event until the lead's new score
 and stage are visible. The script checks that by sampling. After some
 responses it reads the lead's row and checks that its engagement score counts

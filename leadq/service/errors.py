@@ -1,4 +1,4 @@
-"""Errors of the HTTP API, answered as JSON that names the field at fault."""
+"""Errors of the HTTP API, sent as JSON that names the field at fault."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who a message is about: identities, lead creation, visitors and merges.
+"""Identities of leads: lookup, lead creation, visitors and merges.
 
 A lead is known by identities: a user id, an email (trimmed and
 lower-cased) and the anonymous ids of its browsers. Events that carry only

@@ -267,7 +267,7 @@ def write_outcomes(connection: Connection, active: ActiveModel, rows: list[Outco
 
 
 def _outcome_stored(connection: Connection, lead_id: int, row: OutcomeRow) -> bool:
-    """Whether the lead has this outcome at this time already, from an earlier import."""
+    """Return whether an earlier import already stored this outcome at this time."""
     value = outcomes.c.value.is_(None) if row.value is None else outcomes.c.value == row.value
     found = connection.execute(
         select(outcomes.c.id).where(

@@ -23,7 +23,7 @@ from leadq.store.tables import api_keys
 
 KINDS = ("write", "read", "admin")
 PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
-# What each kind of key may do. Write keys cannot read and read keys cannot
+# Scopes of each kind of key. Write keys cannot read and read keys cannot
 # write; an admin key manages keys, webhooks, models and leads, and reads.
 SCOPES = {"write": {"track"}, "read": {"read"}, "admin": {"read", "manage"}}
 

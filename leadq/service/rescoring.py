@@ -132,7 +132,7 @@ class _Change:
 def _change_stage(connection, active, current, stage, rule, now, cause, reason, release_sticky) -> _Change:
     reached = [] if release_sticky else json.loads(current.reached or "[]")
     first_time = stage not in reached
-    # A recycle always tells subscribers, so a CRM that mirrors stages follows.
+    # A recycle always sends a webhook, so a CRM that mirrors stages follows.
     fired = release_sticky or (first_time and not _is_catch_all(active.model, stage))
     if first_time:
         reached.append(stage)

@@ -3,7 +3,7 @@
 `rescore_all` runs in batches, each in its own transaction, so a long run
 never holds the store's write lock for long. Leads scored by an older model
 version are rescored with cause `model`, so their stage changes name the
-version that moved them; the rest with cause `schedule`.
+version that moved them. The rest get cause `schedule`.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = Fa
         after = ids[-1]
 
 
-# NOTE: the worker looks for leads of an older model version every poll, a
-# scan of `leads` without an index on model_version_id; a full rescore holds
-# SQLite's write lock batch by batch, so tracking requests wait behind it.
+# NOTE: every poll scans `leads` for an older model version, because
+# model_version_id has no index. A full rescore holds SQLite's write lock
+# batch by batch, so tracking requests wait behind it.
 def _next_batch(connection, after: int, stale_for: int | None) -> list[int]:
     query = select(leads.c.id).where(leads.c.id > after, leads.c.merged_into.is_(None))
     if stale_for is not None:

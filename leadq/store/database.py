@@ -36,11 +36,11 @@ class Store:
         return self.engine.dialect.name
 
     def write(self):
-        """A transaction that writes; on SQLite it holds the write lock."""
+        """Begin a writing transaction; on SQLite it takes the write lock."""
         return self.engine.begin()
 
     def read(self):
-        """A transaction that only reads; on SQLite it waits for no writer."""
+        """Begin a reading transaction, which on SQLite waits for no writer."""
         return self.engine.connect().execution_options(read_only=True)
 
     def dispose(self) -> None:
@@ -119,9 +119,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def begin(connection) -> None:
-        # Writers take the write lock at the start: two writers never
-        # deadlock over an upgrade from a read lock, they wait their turn
-        # (busy timeout). Readers see the last commit and block no one.
+        # Writers take the write lock at the start, so two writers cannot
+        # deadlock over upgrading a read lock; the second waits up to the
+        # busy timeout. In WAL mode, readers see the last commit and block no one.
         if connection.get_execution_options().get("read_only"):
             connection.exec_driver_sql("BEGIN")
         else:

@@ -35,7 +35,7 @@ def test_sticky_stage_holds_when_scores_decay():
     assert next_stage(MODEL, "mql", "unqualified") == "mql"
 
 
-def test_sticky_stage_moves_forward_and_to_a_recycle_stage():
+def test_sticky_stage_moves_forward():
     assert next_stage(MODEL, "mql", "sql") == "sql"
     assert next_stage(MODEL, "sql", "pql") == "pql"
     assert next_stage(MODEL, "sql", "disqualified") == "disqualified"
@@ -45,7 +45,7 @@ def test_recycling_releases_a_sticky_stage():
     assert next_stage(MODEL, "sql", "unqualified", release_sticky=True) == "unqualified"
 
 
-def test_a_stage_the_model_no_longer_has_gives_way():
+def test_removed_stage_gives_way():
     assert next_stage(MODEL, "nurture", "unqualified") == "unqualified"
 
 
