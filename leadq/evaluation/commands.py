@@ -1,0 +1,175 @@
+"""Commands that learn from outcomes: backtest, suggest and report.
+
+Each reads a history from files (a leads file as the first argument) or,
+without one, from the service's store (`--database`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from leadq.engines import ENGINES
+from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.sources import FileInputs, open_files, open_store_history
+from leadq.model.loading import load_model
+from leadq.output import console
+from leadq.service.commands import DatabaseOption
+
+
+Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+LeadsArgument = Annotated[
+    Optional[Path],
+    typer.Argument(
+        help="Leads file (CSV, Parquet or JSON lines). Without it, the store that --database names is read.",
+        metavar="LEADS",
+    ),
+]
+EventsOption = Annotated[Optional[Path], typer.Option("--events", "-e", help="Events file of the leads file.")]
+OutcomesOption = Annotated[
+    Optional[Path],
+    typer.Option("--outcomes", help="Outcomes file: the lead key, `outcome` (won, lost, ...), `at` and `value` columns."),
+]
+OutcomeColumnOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--outcome-column",
+        help="Column with the outcome (won, lost, 1, 0, open, ...): of the outcomes file, or of the leads file "
+        "without --outcomes.",
+    ),
+]
+OutcomeTimeOption = Annotated[
+    Optional[str],
+    typer.Option("--outcome-time-column", help="Column with the time of each outcome. Default in an outcomes file: at."),
+]
+ValueColumnOption = Annotated[
+    Optional[str], typer.Option("--value-column", help="Column with the deal value of each outcome.")
+]
+CreatedOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--created-column",
+        help="Leads file column with the time each lead was created. Default: the lead's first event.",
+    ),
+]
+CutoffOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--cutoff",
+        help="Score as of this ISO 8601 time (UTC without an offset); repeat for more. "
+        "Default: up to 6 month starts that leave a whole horizon.",
+    ),
+]
+HorizonOption = Annotated[
+    float, typer.Option("--horizon", help="Days after a cut-off in which a conversion counts.")
+]
+EngineOption = Annotated[Engine, typer.Option("--engine", help="SQL engine for files.")]
+EncodingOption = Annotated[
+    Optional[str], typer.Option("--encoding", help="Text encoding of CSV files when not UTF-8, such as cp1252.")
+]
+TimezoneOption = Annotated[
+    Optional[str], typer.Option("--timezone", help="IANA time zone of times written without an offset.")
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def backtest(
+    leads: LeadsArgument = None,
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model A, the current model (YAML).")] = ...,
+    vs: Annotated[Path, typer.Option("--vs", help="Model B, the candidate (YAML).")] = ...,
+    events: EventsOption = None,
+    outcomes: OutcomesOption = None,
+    outcome_column: OutcomeColumnOption = None,
+    outcome_time_column: OutcomeTimeOption = None,
+    created_column: CreatedOption = None,
+    cutoff: CutoffOption = None,
+    horizon: HorizonOption = 90.0,
+    qualified: Annotated[
+        Optional[str],
+        typer.Option("--qualified", help="Comma-separated stages that count as MQL or better. Default: mql, sql, pql."),
+    ] = None,
+    database: DatabaseOption = None,
+    engine: EngineOption = Engine("duckdb"),
+    fmt: FormatOption = Format.table,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Leads with a changed stage to list; 0 lists all.")] = 20,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Compare two models over past cut-offs: stages, conversions, precision, recall."""
+    from leadq.evaluation.backtest import run_backtest
+    from leadq.evaluation.point_in_time import parse_cutoff, plan_cutoffs, take_snapshot
+    from leadq.evaluation.terminal import backtest_tables
+
+    model_a, model_b = load_model(model), load_model(vs)
+    moments = [parse_cutoff(text) for text in cutoff or []]
+    stages = [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
+    with _open(leads, model_a, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
+        plan = plan_cutoffs(evaluation.history, moments, horizon)
+        snapshots = [take_snapshot(evaluation.history, evaluation.scorer, m, plan) for m in (model_a, model_b)]
+        result = run_backtest(*snapshots, plan, evaluation.history.label, (str(model), str(vs)), stages)
+    result.notes += evaluation.history.notes
+    if fmt is Format.json:
+        _print_json(result.as_dict())
+        return
+    out = console()
+    out.print(
+        f"backtest of {evaluation.source}: cut-offs {', '.join(result.cutoffs)}; "
+        f"conversions within {horizon:g} days after each",
+        markup=False,
+    )
+    for table in backtest_tables(result, limit):
+        out.print(table)
+    _print_notes(result.notes)
+
+
+def _open(leads, model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone):
+    if leads is None:
+        _reject_file_options(events=events, outcomes=outcomes, created_column=created_column)
+        return open_store_history(database, groups)
+    inputs = FileInputs(
+        leads=leads,
+        events=events,
+        outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column, value_column),
+        columns=LeadColumns(created_column, groups),
+        engine=engine.value,
+        encoding=encoding,
+        timezone=timezone,
+    )
+    return open_files(inputs, model)
+
+
+def _reject_file_options(**options) -> None:
+    from leadq.errors import OptionError
+
+    given = [name.replace("_", "-") for name, value in options.items() if value is not None]
+    if given:
+        raise OptionError(
+            f"--{given[0]} applies to files, but no leads file was given, so the store is read; "
+            "pass the leads file as the first argument, or leave the option out"
+        )
+
+
+def _print_json(document: dict) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _print_notes(notes: list[str]) -> None:
+    err = console(stderr=True)
+    for note in notes:
+        err.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(backtest)

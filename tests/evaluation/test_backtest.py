@@ -1,0 +1,113 @@
+"""Backtests over stored history and over the Olist files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from leadq.evaluation.backtest import run_backtest
+from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
+from leadq.evaluation.sources import FileInputs, open_files, store_evaluation
+from leadq.model.loading import load_model
+from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT
+
+
+def _backtest(evaluation, model_a, model_b, cutoffs, horizon):
+    plan = plan_cutoffs(evaluation.history, cutoffs, horizon)
+    snapshots = [take_snapshot(evaluation.history, evaluation.scorer, m, plan) for m in (model_a, model_b)]
+    return run_backtest(*snapshots, plan, evaluation.history.label, ("a.yaml", "b.yaml"))
+
+
+def _stages(result):
+    return {s.stage: (s.leads, s.converted) for s in result.stages}
+
+
+def test_store_backtest_point_in_time(history_store, models):
+    model_a, model_b = (load_model(path) for path in models)
+    with store_evaluation(history_store) as evaluation:
+        result = _backtest(evaluation, model_a, model_b, [CUTOFF], 30)
+    # early (demo before the cut-off) is sql; late's demo came after it.
+    assert _stages(result.a) == {"sql": (1, 1), "mql": (1, 1), "unqualified": (1, 0)}
+    assert result.a.leads == 3
+    assert result.a.qualified == 2
+    assert result.a.recall == 1.0
+    assert result.a.precision == 1.0
+
+
+def test_store_backtest_lists_stage_changes(history_store, models):
+    model_a, model_b = (load_model(path) for path in models)
+    with store_evaluation(history_store) as evaluation:
+        result = _backtest(evaluation, model_a, model_b, [CUTOFF], 30)
+    moved = [(d.lead, d.stage_a, d.stage_b) for d in result.differences]
+    assert moved == [("late@acme.example", "mql", "sql")]
+    assert result.differences[0].days_to_conversion == 20.0
+    assert _stages(result.b)["sql"] == (2, 2)
+
+
+def _olist_inputs(olist):
+    return FileInputs(
+        leads=olist / "olist_marketing_qualified_leads_dataset.csv",
+        outcomes=OutcomeSource(olist / "olist_closed_deals_dataset.csv", time_column="won_date"),
+        columns=LeadColumns(created="first_contact_date"),
+        timezone="America/Sao_Paulo",
+    )
+
+
+def test_olist_backtest_same_rows_for_both(olist):
+    model_a = load_model(OLIST_MODELS / "model-a.yaml")
+    model_b = load_model(OLIST_MODELS / "model-b.yaml")
+    with open_files(_olist_inputs(olist), model_a) as evaluation:
+        result = _backtest(evaluation, model_a, model_b, [1_522_540_800_000_000], 60)
+    assert result.a.leads == result.b.leads
+    assert result.a.converted == result.b.converted
+    assert sum(s.leads for s in result.a.stages) == result.a.leads
+    assert sum(s.leads for s in result.b.stages) == result.b.leads
+    assert result.a.converted > 50
+    moved_up = sum(count for (a, b), count in result.moves().items() if (a, b) == ("mql", "sql"))
+    assert moved_up > 0
+
+
+def test_olist_population_is_point_in_time(olist):
+    model = load_model(OLIST_MODELS / "model-a.yaml")
+    cutoff = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
+    with open_files(_olist_inputs(olist), model) as evaluation:
+        plan = plan_cutoffs(evaluation.history, [cutoff], 60)
+        snapshot = take_snapshot(evaluation.history, evaluation.scorer, model, plan)
+        history = evaluation.history
+    lead_ids = snapshot.rows["lead_id"].to_pylist()
+    assert all(history.first_seen[lead] <= cutoff for lead in lead_ids)
+    converted = [o for lead, o in history.outcomes.items() if o.converted_at <= cutoff]
+    assert converted
+    assert not set(lead_ids) & {lead for lead, o in history.outcomes.items() if o.converted_at <= cutoff}
+
+
+def leadq(*args):
+    return subprocess.run([sys.executable, "-m", "leadq", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_backtest_command_json(olist):
+    result = leadq(
+        "backtest", str(olist / "olist_marketing_qualified_leads_dataset.csv"),
+        "--model", "examples/olist/model-a.yaml", "--vs", "examples/olist/model-b.yaml",
+        "--outcomes", str(olist / "olist_closed_deals_dataset.csv"), "--outcome-time-column", "won_date",
+        "--created-column", "first_contact_date", "--timezone", "America/Sao_Paulo",
+        "--cutoff", "2018-04-01", "--horizon", "60", "--format", "json",
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["cutoffs"] == ["2018-04-01"]
+    assert document["models"]["a"]["qualified_stages"] == ["mql", "sql"]
+    assert document["models"]["a"]["leads"] == document["models"]["b"]["leads"]
+
+
+def test_backtest_command_without_outcome_times(olist):
+    result = leadq(
+        "backtest", str(olist / "olist_marketing_qualified_leads_dataset.csv"),
+        "--model", "examples/olist/model-a.yaml", "--vs", "examples/olist/model-b.yaml",
+        "--outcome-column", "origin", "--timezone", "America/Sao_Paulo",
+    )
+    assert result.returncode == 2
+    assert "'social' is not an outcome" in result.stderr
+    assert "line 2" in result.stderr
