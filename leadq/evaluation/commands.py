@@ -17,9 +17,9 @@ import typer
 from leadq.engines import ENGINES
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
 from leadq.evaluation.sources import FileInputs, open_files, open_store_history
-from leadq.model.loading import load_model
+from leadq.model.loading import load_model, parse_model
 from leadq.output import console
-from leadq.service.commands import DatabaseOption
+from leadq.service.commands import DatabaseOption, read_model_text
 
 
 Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
@@ -134,6 +134,66 @@ def backtest(
     _print_notes(result.notes)
 
 
+def suggest(
+    leads: LeadsArgument = None,
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model file (YAML) whose points to suggest.")] = ...,
+    events: EventsOption = None,
+    outcomes: OutcomesOption = None,
+    outcome_column: OutcomeColumnOption = None,
+    outcome_time_column: OutcomeTimeOption = None,
+    created_column: CreatedOption = None,
+    cutoff: CutoffOption = None,
+    horizon: HorizonOption = 90.0,
+    min_leads: Annotated[
+        int, typer.Option("--min-leads", min=1, help="Leads a rule must fire for, and not fire for, to change.")
+    ] = 50,
+    min_conversions: Annotated[
+        int, typer.Option("--min-conversions", min=1, help="Converted leads a rule must fire for to change.")
+    ] = 5,
+    regularization: Annotated[
+        float,
+        typer.Option("--regularization", min=1e-6, help="Inverse L2 penalty of the logistic fit (scikit-learn's C)."),
+    ] = 1.0,
+    write: Annotated[bool, typer.Option("--write", help="Apply the changes to the model file.")] = False,
+    database: DatabaseOption = None,
+    engine: EngineOption = Engine("duckdb"),
+    fmt: FormatOption = Format.table,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Suggest rule points from outcomes, as a diff of the model file to review."""
+    from leadq.evaluation.model_edits import edit_points, unified_diff, write_model
+    from leadq.evaluation.point_in_time import parse_cutoff, plan_cutoffs, take_snapshot
+    from leadq.evaluation.suggestions import FitSettings, suggest_points
+    from leadq.evaluation.terminal import evidence_table
+
+    text = read_model_text(model)
+    scoring_model = parse_model(text, source=str(model))
+    moments = [parse_cutoff(value) for value in cutoff or []]
+    settings = FitSettings(min_leads, min_conversions, regularization)
+    with _open(leads, scoring_model, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
+        plan = plan_cutoffs(evaluation.history, moments, horizon)
+        snapshot = take_snapshot(evaluation.history, evaluation.scorer, scoring_model, plan)
+    suggestions = suggest_points(snapshot, settings)
+    suggestions.notes += plan.notes + evaluation.history.notes
+    changes = {(r.section, r.rule_id): {"points": r.suggested_points, "max_points": r.suggested_max_points} for r in suggestions.changes()}
+    edited = edit_points(text, str(model), changes)
+    diff = unified_diff(text, edited, str(model))
+    if write and changes:
+        write_model(model, edited)
+    if fmt is Format.json:
+        _print_json({**suggestions.as_dict(), "diff": diff, "written": write and bool(changes)})
+        return
+    err = console(stderr=True)
+    err.print(evidence_table(suggestions))
+    _print_notes(suggestions.notes)
+    sys.stdout.write(diff)
+    if write and changes:
+        err.print(f"wrote {len(changes)} changed rule(s) to {model}", markup=False)
+    elif not changes:
+        err.print("no rule changes: the data supports the current points", markup=False)
+
+
 def _open(leads, model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone):
     if leads is None:
         _reject_file_options(events=events, outcomes=outcomes, created_column=created_column)
@@ -173,3 +233,4 @@ def _print_notes(notes: list[str]) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(backtest)
+    app.command()(suggest)

@@ -6,6 +6,8 @@ from rich.table import Table
 from rich.text import Text
 
 from leadq.evaluation.backtest import Backtest, ModelResult
+from leadq.evaluation.model_edits import format_number
+from leadq.evaluation.suggestions import Suggestions
 
 
 def percent(value: float | None) -> str:
@@ -95,3 +97,31 @@ def _differences_table(backtest: Backtest, limit: int) -> Table:
     for d in shown:
         table.add_row(Text(d.lead), d.cutoff, Text(d.stage_a), Text(d.stage_b), "yes" if d.converted else "no", days(d.days_to_conversion))
     return table
+
+
+def evidence_table(suggestions: Suggestions) -> Table:
+    base = percent(suggestions.base_rate)
+    title = f"Evidence per rule ({suggestions.rows:,} leads at the cut-offs, {base} converted)"
+    table = Table(title=title, header_style="bold")
+    for name in ("rule", "points", "suggested", "fired for", "converted with", "converted without", "lift", "note"):
+        table.add_column(name, justify="left" if name in ("rule", "note") else "right")
+    for rule in suggestions.rules:
+        lift = rule.lift(suggestions.base_rate)
+        table.add_row(
+            Text(f"{rule.section}.{rule.rule_id}"),
+            _points(rule.points, rule.max_points),
+            _points(rule.suggested_points, rule.suggested_max_points) if rule.changed else "unchanged",
+            f"{rule.fired:,}",
+            percent(rule.rate_with),
+            percent(rule.rate_without),
+            "-" if lift is None else f"{lift:.2f}",
+            Text(rule.reason or ""),
+        )
+    return table
+
+
+def _points(points: float | None, cap: float | None) -> str:
+    if points is None:
+        return "-"
+    text = format_number(points)
+    return text if cap is None else f"{text} (max {format_number(cap)})"
