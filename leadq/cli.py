@@ -32,7 +32,6 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
-from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
 from leadq.evaluation import commands as evaluation_commands
@@ -221,30 +220,6 @@ def init(
         )
     path.write_text(default_model_text(), encoding="utf-8")
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
-
-
-@app.command()
-def report(
-    leads: Annotated[Path, typer.Argument(help="Leads file.", metavar="LEADS")],
-    outcome_column: Annotated[
-        str,
-        typer.Option(
-            "--outcome-column",
-            help="Leads file column that is 1 (or true, yes) for converted leads.",
-        ),
-    ],
-    events: EventsOption = None,
-    model: ModelOption = None,
-    as_of: AsOfOption = None,
-    engine: EngineOption = Engine.duckdb,
-    encoding: EncodingOption = None,
-    timezone: TimezoneOption = None,
-) -> None:
-    """Conversion rate per stage and per grade, from an outcome column."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
-    out = console()
-    for table in outcome_report(run, leads, outcome_column, encoding):
-        out.print(table)
 
 
 def _score(leads, events, model_path, as_of, engine, encoding, timezone):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +20,7 @@ from leadq.evaluation.file_history import LeadColumns, OutcomeSource
 from leadq.evaluation.sources import FileInputs, open_files, open_store_history
 from leadq.model.loading import load_model, parse_model
 from leadq.output import console
+from leadq.scoring import resolve_model
 from leadq.service.commands import DatabaseOption, read_model_text
 
 
@@ -194,6 +196,72 @@ def suggest(
         err.print("no rule changes: the data supports the current points", markup=False)
 
 
+def report(
+    leads: LeadsArgument = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option("--model", "-m", help="Model file (YAML). Default: the store's active model, or the built-in model."),
+    ] = None,
+    events: EventsOption = None,
+    outcomes: OutcomesOption = None,
+    outcome_column: OutcomeColumnOption = None,
+    outcome_time_column: OutcomeTimeOption = None,
+    value_column: ValueColumnOption = None,
+    created_column: CreatedOption = None,
+    source_column: Annotated[
+        Optional[str],
+        typer.Option("--source-column", help="Lead field to group by as the source. Default: `source` if leads have it."),
+    ] = None,
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="Report as of this ISO 8601 time (UTC without an offset). Default: now.")
+    ] = None,
+    horizon: HorizonOption = 90.0,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the report as HTML with charts to this file.")] = None,
+    database: DatabaseOption = None,
+    engine: EngineOption = Engine("duckdb"),
+    fmt: FormatOption = Format.table,
+    encoding: EncodingOption = None,
+    timezone: TimezoneOption = None,
+) -> None:
+    """Funnel by stage, grade, source and month; score calibration; forecast of open leads."""
+    from leadq.evaluation.point_in_time import parse_cutoff
+    from leadq.evaluation.report import ReportSettings, build_report
+    from leadq.evaluation.terminal import report_tables
+    from leadq.store.database import now_micros
+
+    moment = parse_cutoff(as_of, "--as-of") if as_of else now_micros()
+    groups = (source_column,) if source_column else ()
+    if leads is None:
+        opened = _open_store_report(model, database, groups or ("source",), moment)
+    else:
+        scoring_model = resolve_model(model)
+        files = _open(leads, scoring_model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone)
+        opened = _with_model(files, scoring_model)
+    with opened as (evaluation, scoring_model, stage_times):
+        field = source_column or _default_source(evaluation.history)
+        settings = ReportSettings(moment, horizon, field)
+        result = build_report(evaluation, scoring_model, settings, stage_times)
+    if html is not None:
+        from leadq.evaluation.html_report import write_html
+
+        write_html(result, html)
+    if fmt is Format.json:
+        _print_json(result.as_dict())
+    else:
+        out = console()
+        out.print(f"funnel report of {result.source} with {result.model!r} as of {result.as_of}", markup=False)
+        for table in report_tables(result):
+            out.print(table)
+        _print_notes(result.notes)
+    if html is not None:
+        console(stderr=True).print(f"wrote the HTML report to {html}", markup=False)
+
+
+def _default_source(history) -> str | None:
+    has_source = any(fields.get("source") not in (None, "") for fields in history.fields.values())
+    return "source" if has_source else None
+
+
 def _open(leads, model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone):
     if leads is None:
         _reject_file_options(events=events, outcomes=outcomes, created_column=created_column)
@@ -202,12 +270,36 @@ def _open(leads, model, events, outcomes, outcome_column, outcome_time_column, v
         leads=leads,
         events=events,
         outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column, value_column),
-        columns=LeadColumns(created_column, groups),
+        columns=LeadColumns(created_column, groups, optional_groups=("source",)),
         engine=engine.value,
         encoding=encoding,
         timezone=timezone,
     )
     return open_files(inputs, model)
+
+
+@contextmanager
+def _open_store_report(model_path, database, groups, as_of):
+    """Open the store's history with the model and the stages' times in it."""
+    from leadq.evaluation.sources import store_evaluation
+    from leadq.evaluation.stage_times import stage_times
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        scoring_model = load_model(model_path) if model_path else ensure_active_model(store).model
+        with store_evaluation(store, groups) as evaluation:
+            times = stage_times(evaluation.scorer.connection, as_of, scoring_model.ranked_stage_ids())
+            yield evaluation, scoring_model, times
+    finally:
+        store.dispose()
+
+
+@contextmanager
+def _with_model(opened, model):
+    with opened as evaluation:
+        yield evaluation, model, None
 
 
 def _reject_file_options(**options) -> None:
@@ -234,3 +326,4 @@ def _print_notes(notes: list[str]) -> None:
 def register(app: typer.Typer) -> None:
     app.command()(backtest)
     app.command()(suggest)
+    app.command()(report)

@@ -43,6 +43,8 @@ class LeadColumns:
 
     created: str | None = None
     groups: tuple[str, ...] = ()
+    # Columns to keep when the file has them, such as a default `source`.
+    optional_groups: tuple[str, ...] = ()
 
 
 def file_history(
@@ -63,7 +65,8 @@ def file_history(
     _add_first_seen(history, table, keys, rows, leads, columns.created, timezone)
     _add_first_events(history, bound)
     history.unknown_start = len(rows) - len(history.first_seen)
-    history.fields = _group_fields(table, keys, rows, leads, columns.groups)
+    present = tuple(name for name in columns.optional_groups if name in table.column_names)
+    history.fields = _group_fields(table, keys, rows, leads, columns.groups + present)
     if outcomes.file is not None:
         _add_outcome_file(history, model, outcomes, timezone, encoding)
     else:

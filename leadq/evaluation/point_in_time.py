@@ -120,8 +120,12 @@ class CutoffPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float) -> CutoffPlan:
-    """Check given cut-offs, or choose month starts that leave a whole horizon."""
+def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float, end: int | None = None) -> CutoffPlan:
+    """Check given cut-offs, or choose month starts that leave a whole horizon.
+
+    `end` limits the data to a time, such as a report's as-of time: chosen
+    horizons end by then. By default the data ends at its latest time.
+    """
     if horizon_days <= 0:
         raise OptionError(f"--horizon {horizon_days:g}: give a number of days above 0, such as 90")
     check_outcome_times(history)
@@ -130,11 +134,12 @@ def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float) 
             "no lead has a creation time or an event, so no cut-off can include one; "
             "pass --created-column with the leads file's creation time column"
         )
-    plan = CutoffPlan(sorted(set(cutoffs)) or _month_starts(history, horizon_days), horizon_days)
-    late = [c for c in plan.cutoffs if c + horizon_days * DAY > history.latest]
+    latest = history.latest if end is None else min(end, history.latest)
+    plan = CutoffPlan(sorted(set(cutoffs)) or _month_starts(history, horizon_days, latest), horizon_days)
+    late = [c for c in plan.cutoffs if c + horizon_days * DAY > latest]
     if late:
         plan.notes.append(
-            f"the data ends at {format_time(history.latest)}, before the horizon of "
+            f"the data ends at {format_time(latest)}, before the horizon of "
             f"{len(late)} cut-off(s) ends ({', '.join(format_time(c) for c in late)}); "
             "conversions after the end are not in the data, so those rates are too low"
         )
@@ -155,9 +160,9 @@ def check_outcome_times(history: LeadHistory) -> None:
         )
 
 
-def _month_starts(history: LeadHistory, horizon_days: float) -> list[int]:
+def _month_starts(history: LeadHistory, horizon_days: float, latest: int) -> list[int]:
     start = _as_datetime(min(history.first_seen.values()))
-    last = history.latest - horizon_days * DAY
+    last = latest - horizon_days * DAY
     months = []
     year, month = start.year, start.month
     while True:
@@ -171,7 +176,7 @@ def _month_starts(history: LeadHistory, horizon_days: float) -> list[int]:
     if not months:
         raise OptionError(
             f"the data runs from {format_time(min(history.first_seen.values()))} to "
-            f"{format_time(history.latest)}, too short for a month start followed by a "
+            f"{format_time(latest)}, too short for a month start followed by a "
             f"horizon of {horizon_days:g} days; pass --cutoff TIME or a shorter --horizon"
         )
     return months[-DEFAULT_CUTOFFS:]
@@ -209,13 +214,13 @@ def _labelled(history: LeadHistory, ranked: pa.Table, cutoff: int, horizon_days:
     return table.append_column("days_to_conversion", pa.array(days, pa.float64()))
 
 
-def parse_cutoff(text: str) -> int:
-    """Parse an ISO 8601 cut-off; a date or a time without an offset is in UTC."""
+def parse_cutoff(text: str, option: str = "--cutoff") -> int:
+    """Parse an ISO 8601 time; a date or a time without an offset is in UTC."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise OptionError(
-            f"--cutoff {text!r} is not a time; use ISO 8601, such as 2026-10-01 or 2026-10-01T00:00:00Z"
+            f"{option} {text!r} is not a time; use ISO 8601, such as 2026-10-01 or 2026-10-01T00:00:00Z"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -8,6 +8,8 @@ from rich.text import Text
 from leadq.evaluation.backtest import Backtest, ModelResult
 from leadq.evaluation.model_edits import format_number
 from leadq.evaluation.suggestions import Suggestions
+from leadq.evaluation.funnel import Breakdown
+from leadq.evaluation.report import Report
 
 
 def percent(value: float | None) -> str:
@@ -125,3 +127,68 @@ def _points(points: float | None, cap: float | None) -> str:
         return "-"
     text = format_number(points)
     return text if cap is None else f"{text} (max {format_number(cap)})"
+
+
+def report_tables(report: Report) -> list[Table]:
+    tables = [breakdown_table(b) for b in report.breakdowns]
+    tables += [_deciles_table(report), _forecast_table(report)]
+    if report.stage_times is not None:
+        tables.append(_stage_times_table(report))
+    return tables
+
+
+def breakdown_table(breakdown: Breakdown) -> Table:
+    table = Table(title=f"Leads and conversions by {breakdown.dimension}", header_style="bold")
+    table.add_column(breakdown.dimension)
+    for name in ("leads", "converted", "lost", "open", "rate"):
+        table.add_column(name, justify="right")
+    for group in breakdown.groups:
+        table.add_row(Text(group.group), *_count_cells(group))
+    table.add_row("all", *_count_cells(breakdown.total()), style="bold")
+    return table
+
+
+def _count_cells(group) -> list[str]:
+    return [f"{group.leads:,}", f"{group.converted:,}", f"{group.lost:,}", f"{group.open:,}", percent(group.rate)]
+
+
+def _deciles_table(report: Report) -> Table:
+    calibration = report.calibration
+    rise = "rates rise with the score" if calibration.rates_rise() else "rates do not always rise with the score"
+    caption = f"{calibration.method}; {rise}"
+    table = Table(title="Conversion rate by score decile", header_style="bold", caption=caption)
+    for name in ("decile", "scores", "leads", "converted", "rate"):
+        table.add_column(name, justify="right")
+    predicted = any(d.mean_probability is not None for d in calibration.deciles)
+    if predicted:
+        table.add_column("mean probability", justify="right")
+    for d in calibration.deciles:
+        cells = [str(d.decile), f"{d.min_score:g}-{d.max_score:g}", f"{d.leads:,}", f"{d.converted:,}", percent(d.rate)]
+        table.add_row(*cells, *([percent(d.mean_probability)] if predicted else []))
+    return table
+
+
+def _forecast_table(report: Report) -> Table:
+    result = report.forecast
+    level = f"{100 * result.level:g}%"
+    table = Table(title="Forecast of the open leads", header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_row("open leads", f"{result.open_leads:,}")
+    table.add_row("expected conversions", f"{result.expected:,.1f}")
+    table.add_row(f"{level} interval", f"{result.low:,.0f} to {result.high:,.0f} ({result.method})")
+    table.add_row("probabilities from", Text(result.probability_source))
+    if result.expected_value is not None:
+        table.add_row("expected pipeline value", f"{result.expected_value:,.2f}")
+        table.add_row(f"{level} interval of the value", f"{result.value_low:,.2f} to {result.value_high:,.2f} (normal approximation)")
+        table.add_row("values from", Text(result.value_source))
+    return table
+
+
+def _stage_times_table(report: Report) -> Table:
+    table = Table(title="Days in stage, from the stage history", header_style="bold")
+    for name in ("stage", "ended stays", "median days", "current stays", "median days so far"):
+        table.add_column(name, justify="left" if name == "stage" else "right")
+    for t in report.stage_times:
+        table.add_row(Text(t.stage), f"{t.ended_stays:,}", days(t.median_days), f"{t.current_stays:,}", days(t.median_days_so_far))
+    return table

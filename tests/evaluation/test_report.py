@@ -1,0 +1,141 @@
+"""The funnel report over a stored history and over the CRM and X Education files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import insert, select
+
+from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.html_report import render_html
+from leadq.evaluation.report import ReportSettings, build_report
+from leadq.evaluation.sources import FileInputs, open_files, store_evaluation
+from leadq.evaluation.stage_times import stage_times
+from leadq.model.loading import load_model, parse_model
+from leadq.store.tables import leads, stage_history
+from tests.evaluation.conftest import CUTOFF, DAY, ROOT, T0
+
+CRM_MODEL = """
+name: CRM products
+key: opportunity_id
+fit:
+  rules:
+    - {id: premium, field: product, in: [GTX Pro, GTXPro, GTX Plus Pro, MG Advanced], points: 40}
+    - {id: basic, field: product, in: [GTX Basic, GTX Plus Basic], points: 20}
+stages:
+  - id: sql
+    when: {score: fit, at_least: 40}
+  - id: mql
+    when: {score: fit, at_least: 20}
+  - id: unqualified
+"""
+OCTOBER_2017 = 1_506_816_000_000_000  # 2017-10-01T00:00:00Z
+
+
+def _stage_changes(store):
+    with store.write() as connection:
+        ids = dict(connection.execute(select(leads.c.lead_key, leads.c.id)).all())
+        rows = [
+            (ids["early@acme.example"], T0, "unqualified"),
+            (ids["early@acme.example"], T0 + 5 * DAY, "sql"),
+            (ids["late@acme.example"], T0, "unqualified"),
+            (ids["late@acme.example"], T0 + 2 * DAY, "mql"),
+        ]
+        for lead_id, at, stage in rows:
+            connection.execute(insert(stage_history).values(lead_id=lead_id, at=at, new_stage=stage, cause="event"))
+
+
+def test_store_report_funnel_and_stage_times(history_store, models):
+    _stage_changes(history_store)
+    model = load_model(models[0])
+    as_of = CUTOFF + 15 * DAY
+    with store_evaluation(history_store) as evaluation:
+        times = stage_times(evaluation.scorer.connection, as_of, model.ranked_stage_ids())
+        report = build_report(evaluation, model, ReportSettings(as_of, horizon_days=30), times)
+    stages = {g.group: (g.leads, g.converted, g.lost, g.open) for g in report.breakdown("stage").groups}
+    # As of then, early has converted, late, new and slow are open, lost is lost.
+    assert stages == {"sql": (2, 1, 0, 1), "mql": (1, 0, 0, 1), "unqualified": (2, 0, 1, 1)}
+    assert report.forecast.open_leads == 3
+    assert [(t.stage, t.ended_stays, t.median_days, t.current_stays) for t in report.stage_times] == [
+        ("sql", 0, None, 1),
+        ("mql", 0, None, 1),
+        ("unqualified", 2, 3.5, 0),
+    ]
+
+
+def _crm_inputs(crm):
+    return FileInputs(
+        leads=crm / "sales_pipeline.csv",
+        outcomes=OutcomeSource(outcome_column="deal_stage", time_column="close_date", value_column="close_value"),
+        columns=LeadColumns(created="engage_date", groups=("sales_agent",)),
+        timezone="UTC",
+    )
+
+
+@pytest.fixture()
+def crm_report(crm):
+    model = parse_model(CRM_MODEL, source="crm.yaml")
+    with open_files(_crm_inputs(crm), model) as evaluation:
+        return build_report(evaluation, model, ReportSettings(OCTOBER_2017, 90, "sales_agent"))
+
+
+def test_crm_funnel_counts_add_up(crm_report):
+    stage = crm_report.breakdown("stage").total()
+    agent = crm_report.breakdown("sales_agent").total()
+    month = crm_report.breakdown("month").total()
+    assert stage == agent
+    assert stage == month
+    assert stage.converted + stage.lost + stage.open == stage.leads
+    assert stage.open == crm_report.forecast.open_leads
+
+
+def test_crm_forecast_uses_point_in_time_deciles(crm_report):
+    assert crm_report.calibration.method.startswith("leads open at the cut-offs")
+    assert "2017-07-01" in crm_report.calibration.method
+    assert "2017-08-01" not in crm_report.calibration.method
+    forecast = crm_report.forecast
+    assert forecast.low <= forecast.expected <= forecast.high
+    assert forecast.expected_value > 0
+    assert "converted leads" in forecast.value_source
+
+
+def test_crm_html_has_charts_and_escapes(crm_report):
+    crm_report.notes.append("<script>alert(1)</script>")
+    html = render_html(crm_report)
+    assert html.count('src="data:image/png;base64,') == 5
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def leadq(*args):
+    return subprocess.run([sys.executable, "-m", "leadq", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_report_command_on_x_education(tmp_path):
+    from tests.examples.test_examples import x_education_or_skip
+
+    path = x_education_or_skip()
+    html = tmp_path / "report.html"
+    result = leadq(
+        "report", str(path), "--model", "examples/x-education/model.yaml",
+        "--outcome-column", "Converted", "--format", "json", "--html", str(html),
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    stages = {g["group"]: (g["leads"], g["converted"]) for g in document["funnel"][0]["groups"]}
+    assert stages["sql"] == (1600, 1181)
+    assert stages["disqualified"] == (752, 126)
+    assert "not point in time" in document["calibration"]["method"]
+    assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_report_rejects_bad_outcome(crm, tmp_path):
+    model = tmp_path / "crm.yaml"
+    model.write_text(CRM_MODEL, encoding="utf-8")
+    result = leadq("report", str(crm / "sales_pipeline.csv"), "--model", str(model), "--outcome-column", "product")
+    assert result.returncode == 2
+    assert "column 'product'" in result.stderr
+    assert "'GTX Plus Basic' is not an outcome" in result.stderr
