@@ -74,6 +74,13 @@ CutoffOption = Annotated[
         "Default: up to 6 month starts that leave a whole horizon.",
     ),
 ]
+MaxAgeOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--max-age",
+        help="Leave out of a cut-off the leads first seen more than this many days before it. Default: no limit.",
+    ),
+]
 HorizonOption = Annotated[
     float, typer.Option("--horizon", help="Days after a cut-off in which a conversion counts.")
 ]
@@ -98,6 +105,7 @@ def backtest(
     created_column: CreatedOption = None,
     cutoff: CutoffOption = None,
     horizon: HorizonOption = 90.0,
+    max_age: MaxAgeOption = None,
     qualified: Annotated[
         Optional[str],
         typer.Option("--qualified", help="Comma-separated stages that count as MQL or better. Default: mql, sql, pql."),
@@ -118,7 +126,7 @@ def backtest(
     moments = [parse_cutoff(text) for text in cutoff or []]
     stages = [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
     with _open(leads, model_a, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
-        plan = plan_cutoffs(evaluation.history, moments, horizon)
+        plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
         snapshots = [take_snapshot(evaluation.history, evaluation.scorer, m, plan) for m in (model_a, model_b)]
         result = run_backtest(*snapshots, plan, evaluation.history.label, (str(model), str(vs)), stages)
     result.notes += evaluation.history.notes
@@ -146,6 +154,7 @@ def suggest(
     created_column: CreatedOption = None,
     cutoff: CutoffOption = None,
     horizon: HorizonOption = 90.0,
+    max_age: MaxAgeOption = None,
     min_leads: Annotated[
         int, typer.Option("--min-leads", min=1, help="Leads a rule must fire for, and not fire for, to change.")
     ] = 50,
@@ -174,7 +183,7 @@ def suggest(
     moments = [parse_cutoff(value) for value in cutoff or []]
     settings = FitSettings(min_leads, min_conversions, regularization)
     with _open(leads, scoring_model, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
-        plan = plan_cutoffs(evaluation.history, moments, horizon)
+        plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
         snapshot = take_snapshot(evaluation.history, evaluation.scorer, scoring_model, plan)
     suggestions = suggest_points(snapshot, settings)
     suggestions.notes += plan.notes + evaluation.history.notes
@@ -216,6 +225,7 @@ def report(
         Optional[str], typer.Option("--as-of", help="Report as of this ISO 8601 time (UTC without an offset). Default: now.")
     ] = None,
     horizon: HorizonOption = 90.0,
+    max_age: MaxAgeOption = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write the report as HTML with charts to this file.")] = None,
     database: DatabaseOption = None,
     engine: EngineOption = Engine("duckdb"),
@@ -239,7 +249,7 @@ def report(
         opened = _with_model(files, scoring_model)
     with opened as (evaluation, scoring_model, stage_times):
         field = source_column or _default_source(evaluation.history)
-        settings = ReportSettings(moment, horizon, field)
+        settings = ReportSettings(moment, horizon, field, max_age_days=max_age)
         result = build_report(evaluation, scoring_model, settings, stage_times)
     if html is not None:
         from leadq.evaluation.html_report import write_html

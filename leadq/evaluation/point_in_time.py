@@ -87,6 +87,8 @@ class StoreScorer(Scorer):
         self.lead_ids = lead_ids
 
     def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
+        # NOTE: stored attributes are current values and events before a
+        # lead's recycle are left out, so the past is not replayed exactly.
         from leadq.service.lead_tables import bind_stored_leads
 
         return bind_stored_leads(self.connection, compiled, self.lead_ids)
@@ -118,9 +120,17 @@ class CutoffPlan:
     cutoffs: list[int]
     horizon_days: float
     notes: list[str] = field(default_factory=list)
+    # Leads first seen longer ago than this at a cut-off are left out of it.
+    max_age_days: float | None = None
 
 
-def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float, end: int | None = None) -> CutoffPlan:
+def plan_cutoffs(
+    history: LeadHistory,
+    cutoffs: list[int],
+    horizon_days: float,
+    end: int | None = None,
+    max_age_days: float | None = None,
+) -> CutoffPlan:
     """Check given cut-offs, or choose month starts that leave a whole horizon.
 
     `end` limits the data to a time, such as a report's as-of time: chosen
@@ -128,6 +138,8 @@ def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float, 
     """
     if horizon_days <= 0:
         raise OptionError(f"--horizon {horizon_days:g}: give a number of days above 0, such as 90")
+    if max_age_days is not None and max_age_days <= 0:
+        raise OptionError(f"--max-age {max_age_days:g}: give a number of days above 0, such as 30")
     check_outcome_times(history)
     if not history.first_seen or history.latest is None:
         raise OptionError(
@@ -135,7 +147,8 @@ def plan_cutoffs(history: LeadHistory, cutoffs: list[int], horizon_days: float, 
             "pass --created-column with the leads file's creation time column"
         )
     latest = history.latest if end is None else min(end, history.latest)
-    plan = CutoffPlan(sorted(set(cutoffs)) or _month_starts(history, horizon_days, latest), horizon_days)
+    chosen = sorted(set(cutoffs)) or _month_starts(history, horizon_days, latest)
+    plan = CutoffPlan(chosen, horizon_days, max_age_days=max_age_days)
     late = [c for c in plan.cutoffs if c + horizon_days * DAY > latest]
     if late:
         plan.notes.append(
@@ -161,8 +174,10 @@ def check_outcome_times(history: LeadHistory) -> None:
 
 
 def _month_starts(history: LeadHistory, horizon_days: float, latest: int) -> list[int]:
+    """Return month starts after the first lead and by the last, with a whole horizon."""
     start = _as_datetime(min(history.first_seen.values()))
-    last = latest - horizon_days * DAY
+    # A cut-off after the last new lead would only see leads already open before.
+    last = min(latest - horizon_days * DAY, max(history.first_seen.values()))
     months = []
     year, month = start.year, start.month
     while True:
@@ -188,18 +203,19 @@ def take_snapshot(history: LeadHistory, scorer, model: ScoringModel, plan: Cutof
     compiled = None
     for cutoff in plan.cutoffs:
         compiled, ranked = scorer.score(model, cutoff)
-        tables.append(_labelled(history, ranked, cutoff, plan.horizon_days))
+        tables.append(_labelled(history, ranked, cutoff, plan))
     rows = pa.concat_tables(tables) if tables else pa.table({})
     return Snapshot(model, compiled, rows, plan.cutoffs, plan.horizon_days)
 
 
-def _labelled(history: LeadHistory, ranked: pa.Table, cutoff: int, horizon_days: float) -> pa.Table:
-    end = cutoff + horizon_days * DAY
+def _labelled(history: LeadHistory, ranked: pa.Table, cutoff: int, plan: CutoffPlan) -> pa.Table:
+    end = cutoff + plan.horizon_days * DAY
+    oldest = cutoff - plan.max_age_days * DAY if plan.max_age_days is not None else None
     keep, converted, days = [], [], []
     for index, lead_id in enumerate(ranked["lead_id"].to_pylist()):
         seen = history.first_seen.get(lead_id)
         outcome = history.outcomes.get(lead_id)
-        if seen is None or seen > cutoff:
+        if seen is None or seen > cutoff or (oldest is not None and seen < oldest):
             continue
         if outcome is not None and outcome.closed_at is not None and outcome.closed_at <= cutoff:
             continue

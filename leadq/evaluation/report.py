@@ -33,6 +33,7 @@ class ReportSettings:
     horizon_days: float = 90.0
     source_field: str | None = None
     level: float = 0.9
+    max_age_days: float | None = None
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _calibration(evaluation, model, rows, statuses, settings: ReportSettings, no
     timed = history.first_seen and all(o.closed_at is not None for o in history.outcomes.values())
     if timed:
         try:
-            plan = plan_cutoffs(history, [], settings.horizon_days, end=settings.as_of)
+            plan = plan_cutoffs(history, [], settings.horizon_days, end=settings.as_of, max_age_days=settings.max_age_days)
         except OptionError as error:
             notes.append(f"score deciles are not point in time: {error}")
         else:

@@ -111,3 +111,16 @@ def test_backtest_command_without_outcome_times(olist):
     assert result.returncode == 2
     assert "'social' is not an outcome" in result.stderr
     assert "line 2" in result.stderr
+
+
+def test_max_age_leaves_out_old_leads(olist):
+    model = load_model(OLIST_MODELS / "model-a.yaml")
+    cutoff = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
+    with open_files(_olist_inputs(olist), model) as evaluation:
+        plan = plan_cutoffs(evaluation.history, [cutoff], 60, max_age_days=30)
+        snapshot = take_snapshot(evaluation.history, evaluation.scorer, model, plan)
+        first_seen = evaluation.history.first_seen
+    ages = [(cutoff - first_seen[lead]) / 86_400_000_000 for lead in snapshot.rows["lead_id"].to_pylist()]
+    assert ages
+    assert max(ages) <= 30
+    assert min(ages) >= 0
