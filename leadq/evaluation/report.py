@@ -20,7 +20,7 @@ from leadq.evaluation.calibration import Calibration, score_deciles
 from leadq.evaluation.forecast import Forecast, forecast
 from leadq.evaluation.funnel import Breakdown, breakdown, group_value, lead_status, month_of
 from leadq.evaluation.history import LeadHistory
-from leadq.evaluation.point_in_time import format_time, plan_cutoffs, take_snapshot
+from leadq.evaluation.point_in_time import DAY, format_time, plan_cutoffs, take_snapshot
 from leadq.model.schema import ScoringModel
 
 PROBABILITY = "probability"
@@ -78,7 +78,7 @@ def build_report(evaluation, model: ScoringModel, settings: ReportSettings, stag
         as_of=format_time(settings.as_of),
         breakdowns=_breakdowns(history, model, rows, statuses, settings),
         calibration=calibration,
-        forecast=_forecast(history, rows, statuses, calibration, settings),
+        forecast=_forecast(history, rows, statuses, calibration, settings, notes),
         stage_times=stage_times,
         notes=notes,
     )
@@ -152,8 +152,17 @@ def _probabilities(rows: list[dict]):
     return None
 
 
-def _forecast(history: LeadHistory, rows, statuses, calibration: Calibration, settings: ReportSettings) -> Forecast:
+def _forecast(history: LeadHistory, rows, statuses, calibration: Calibration, settings: ReportSettings, notes) -> Forecast:
     open_rows = [r for r, s in zip(rows, statuses) if s == "open"]
+    if settings.max_age_days is not None:
+        # The deciles describe leads of at most that age, so older ones are left out.
+        oldest = settings.as_of - settings.max_age_days * DAY
+        recent = [r for r in open_rows if history.first_seen.get(r["lead_id"], oldest) >= oldest]
+        notes.append(
+            f"the forecast covers the {len(recent):,} open leads first seen in the {settings.max_age_days:g} "
+            f"days before the report time (--max-age); {len(open_rows) - len(recent):,} older open leads are left out"
+        )
+        open_rows = recent
     if _probabilities(open_rows) is not None:
         probabilities = _probabilities(open_rows)
         source = "the probability column of the scored leads"
