@@ -184,8 +184,8 @@ def _number(value, source: SourceTable, column: str, row: int) -> float | None:
 
 def _add_outcome_file(history: LeadHistory, model: ScoringModel, outcomes: OutcomeSource, timezone, encoding) -> None:
     source = read_source(outcomes.file, encoding=encoding)
-    table = renamed_table(source, model.columns, "columns")
-    keys = normalized_keys(required_column(table, model.key, source, "the lead key"), model.key).to_pylist()
+    table = source.table
+    keys = normalized_keys(table[_key_column(source, model)], model.key).to_pylist()
     rows = {index: index for index in range(len(table))}
     time_column = outcomes.time_column or "at"
     times = _times(required_column(table, time_column, source, "the time of each outcome"), rows, source, time_column, timezone)
@@ -196,6 +196,16 @@ def _add_outcome_file(history: LeadHistory, model: ScoringModel, outcomes: Outco
         merged = merge_outcome(history.outcomes.get(key), kinds[index], times.get(index), values.get(index))
         if merged is not None:
             history.outcomes[key] = merged
+
+
+def _key_column(source: SourceTable, model: ScoringModel) -> str:
+    """Return the outcomes file's key column: named as the key, or mapped to it under `columns:`."""
+    names = source.table.column_names
+    mapped = [column for column, name in model.columns.items() if name == model.key and column in names]
+    if model.key not in names and mapped:
+        return mapped[0]
+    required_column(source.table, model.key, source, "the lead key (`key:` in the model)")
+    return model.key
 
 
 def _file_kinds(table, column: str | None, source: SourceTable, rows: dict) -> dict[int, str]:

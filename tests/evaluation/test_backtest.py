@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 from leadq.evaluation.backtest import run_backtest
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
@@ -124,3 +125,38 @@ def test_max_age_leaves_out_old_leads(olist):
     assert ages
     assert max(ages) <= 30
     assert min(ages) >= 0
+
+
+def _demo_inputs(tmp_path, engine):
+    demo = ROOT / "examples" / "demo"
+    emails = [line.split(",")[0] for line in (demo / "leads.csv").read_text(encoding="utf-8").splitlines()[1:41]]
+    outcomes = tmp_path / "outcomes.csv"
+    rows = [f"{email},won,2026-11-15T12:00:00Z" for email in emails[:20]]
+    rows += [f"{email},lost,2026-10-20T12:00:00Z" for email in emails[20:]]
+    outcomes.write_text("email,outcome,at\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return FileInputs(demo / "leads.csv", demo / "events.csv", OutcomeSource(outcomes), engine=engine)
+
+
+def test_demo_cutoff_stages_match_score_as_of(tmp_path):
+    from leadq.scoring import score_files
+
+    model = load_model(ROOT / "leadq" / "model" / "default.yaml")
+    cutoff = 1_793_491_200_000_000  # 2026-11-01T00:00:00Z
+    snapshots = {}
+    for engine in ("duckdb", "sqlite"):
+        with open_files(_demo_inputs(tmp_path, engine), model) as evaluation:
+            plan = plan_cutoffs(evaluation.history, [cutoff], 30)
+            snapshots[engine] = take_snapshot(evaluation.history, evaluation.scorer, model, plan).rows
+            history = evaluation.history
+    won_and_seen = [
+        lead for lead, outcome in history.outcomes.items() if outcome.converted and history.first_seen.get(lead, cutoff + 1) <= cutoff
+    ]
+    assert snapshots["duckdb"].select(["lead_id", "stage", "converted"]) == snapshots["sqlite"].select(["lead_id", "stage", "converted"])
+    run = score_files(ROOT / "examples" / "demo" / "leads.csv", ROOT / "examples" / "demo" / "events.csv", model=model, as_of=datetime.fromtimestamp(cutoff / 1e6, timezone.utc))
+    stages = {lead.lead_id: lead.stage for lead in run.leads}
+    rows = snapshots["duckdb"].to_pylist()
+    assert all(stages[row["lead_id"]] == row["stage"] for row in rows)
+    converted = sorted(row["lead_id"] for row in rows if row["converted"])
+    assert converted == sorted(won_and_seen)
+    assert 0 < len(converted) <= 20
+    assert not {row["lead_id"] for row in rows} & {lead for lead, o in history.outcomes.items() if not o.converted}
