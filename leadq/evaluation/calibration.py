@@ -1,8 +1,8 @@
 """Conversion rate by score decile, and probabilities read from it.
 
-Leads are ranked by total score; tied scores share their average rank, so
-a tie never splits across deciles and a model with few distinct scores has
-fewer than ten groups. A calibrated score has rates that rise with the
+Leads are ranked by total score, and tied scores share their average
+rank. A tie therefore never splits across deciles, and a model with few
+distinct scores has fewer than ten groups. A calibrated score has rates that rise with the
 decile. When the data has predicted probabilities, each decile also shows
 their mean, which a calibrated model matches to the observed rate.
 """
@@ -36,7 +36,7 @@ class Calibration:
     """Deciles of the score against a conversion label, and how it was labelled."""
 
     deciles: list[Decile]
-    # How the rows were labelled, for the reader: point in time or not.
+    # The labelling of the rows, shown to the reader: point in time or not.
     method: str
 
     def rates_rise(self) -> bool:

@@ -24,9 +24,9 @@ from leadq.model.schema import ScoringModel
 
 @dataclass(frozen=True)
 class OutcomeSource:
-    """Where outcomes are and in which columns.
+    """The file and columns of outcomes.
 
-    With `file` None they are columns of the leads file, and `outcome_column`
+    With `file` None, outcomes are columns of the leads file, and `outcome_column`
     is required. An outcomes file without the outcome column lists
     conversions only: each row is one.
     """

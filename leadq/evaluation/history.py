@@ -1,9 +1,9 @@
 """Lead histories: when each lead was first seen and how it ended.
 
-Evaluation needs three facts per lead besides its scores: the time it was
-first seen (so a score as of T covers only leads that existed at T), the
-time it converted, and the time it was closed (won or lost, after which it
-is no longer open). `file_history` reads them from the files that `leadq
+Evaluation needs three times per lead besides its scores. The time it was
+first seen limits a score as of T to leads that existed at T. The time it
+converted gives the label, and the time it was closed (won or lost) ends
+the time in which it is open. `file_history` reads them from the files that `leadq
 score` takes plus an outcome source; `store_history` reads them from the
 service's tables.
 """
@@ -21,7 +21,7 @@ OPEN_VALUES = frozenset({"", "open", "engaging", "prospecting", "pending"})
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a lead ended: first conversion time, first close time, deal value.
+    """A lead's end: first conversion time, first close time, deal value.
 
     Times are microseconds since the epoch (UTC), or None when the source
     gives no time.
@@ -43,7 +43,7 @@ class LeadHistory:
 
     first_seen: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
-    # The key a person knows the lead by, when it differs from the scored id.
+    # The key that people use for the lead, where it differs from the scored id.
     labels: dict[str, str] = field(default_factory=dict)
     # Lead fields for grouping, such as the source a lead came from.
     fields: dict[str, dict[str, object]] = field(default_factory=dict)

@@ -5,7 +5,7 @@ score deciles are calibrated point in time when outcomes have times: the
 leads open at past cut-offs, scored as of each, against conversion within
 the horizon (see point_in_time). Without outcome times they compare the
 current scores with the outcomes so far, which can include events after a
-conversion, and the report says so.
+conversion, and the report notes it.
 """
 
 from __future__ import annotations

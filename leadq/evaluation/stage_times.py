@@ -2,8 +2,8 @@
 
 A stay in a stage starts at the change that entered it and ends at the
 lead's next change. A stay with no next change is still going at the
-report time; its days so far are reported apart, since they are a lower
-bound of its length.
+report time. Its days so far are reported apart, because they are only a
+lower bound of its length.
 """
 
 from __future__ import annotations

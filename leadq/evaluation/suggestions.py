@@ -36,7 +36,7 @@ class FitSettings:
 
 @dataclass
 class RuleEvidence:
-    """What the data says about one rule, and the suggestion made from it."""
+    """The evidence for one rule, and the suggestion made from it."""
 
     section: str
     rule_id: str
