@@ -113,7 +113,14 @@ def qualified_stages(model: ScoringModel, given: list[str] | None) -> list[str]:
     return ladder
 
 
-def run_backtest(a: Snapshot, b: Snapshot, plan: CutoffPlan, labels, paths: tuple[str, str], qualified: list[str] | None = None) -> Backtest:
+def run_backtest(
+    a: Snapshot,
+    b: Snapshot,
+    plan: CutoffPlan,
+    labels,
+    paths: tuple[str, str],
+    qualified: list[str] | None = None,
+) -> Backtest:
     """Compare two snapshots of the same rows; `labels` maps lead ids to keys."""
     results = [
         model_result(snapshot, path, qualified_stages(snapshot.model, qualified))
@@ -132,7 +139,10 @@ def run_backtest(a: Snapshot, b: Snapshot, plan: CutoffPlan, labels, paths: tupl
 def model_result(snapshot: Snapshot, path: str, qualified: list[str]) -> ModelResult:
     rows = _rows(snapshot)
     stages = snapshot.model.ranked_stage_ids()
-    results = [_stage_result(stage, [r for r in rows if r["stage"] == stage]) for stage in stages]
+    results = [
+        _stage_result(stage, [r for r in rows if r["stage"] == stage])
+        for stage in stages
+    ]
     unstaged = [r for r in rows if r["stage"] not in stages]
     if unstaged:
         results.append(_stage_result(NO_STAGE, unstaged))
@@ -152,7 +162,9 @@ def model_result(snapshot: Snapshot, path: str, qualified: list[str]) -> ModelRe
 def _rows(snapshot: Snapshot) -> list[dict]:
     if snapshot.rows.num_columns == 0:
         return []
-    return snapshot.rows.select(["cutoff", "lead_id", "stage", "converted", "days_to_conversion"]).to_pylist()
+    return snapshot.rows.select(
+        ["cutoff", "lead_id", "stage", "converted", "days_to_conversion"]
+    ).to_pylist()
 
 
 def _stage_result(stage: str, rows: list[dict]) -> StageResult:

@@ -10,6 +10,7 @@ their mean, which a calibrated model matches to the observed rate.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -42,16 +43,22 @@ class Calibration:
     def rates_rise(self) -> bool:
         """Return whether no decile converts at a lower rate than the one before."""
         rates = [d.rate for d in self.deciles]
-        return all(later >= earlier for earlier, later in zip(rates, rates[1:]))
+        return all(later >= earlier for earlier, later in pairwise(rates))
 
     def probability(self, score: float) -> float:
         """Return the rate of the decile whose score range is nearest `score`."""
         tops = [d.max_score for d in self.deciles]
-        index = min(int(np.searchsorted(tops, score, side="left")), len(self.deciles) - 1)
+        index = min(
+            int(np.searchsorted(tops, score, side="left")), len(self.deciles) - 1
+        )
         return self.deciles[index].rate
 
     def as_dict(self) -> dict:
-        return {"method": self.method, "rates_rise": self.rates_rise(), "deciles": [d.as_dict() for d in self.deciles]}
+        return {
+            "method": self.method,
+            "rates_rise": self.rates_rise(),
+            "deciles": [d.as_dict() for d in self.deciles],
+        }
 
 
 def score_deciles(scores, labels, method: str, probabilities=None) -> Calibration:
@@ -66,7 +73,9 @@ def score_deciles(scores, labels, method: str, probabilities=None) -> Calibratio
         members = groups == decile
         mean_probability = None
         if probabilities is not None:
-            mean_probability = float(np.asarray(probabilities, dtype=float)[members].mean())
+            mean_probability = float(
+                np.asarray(probabilities, dtype=float)[members].mean()
+            )
         deciles.append(
             Decile(
                 decile=int(decile),
@@ -82,7 +91,7 @@ def score_deciles(scores, labels, method: str, probabilities=None) -> Calibratio
 
 def _decile_of(scores: np.ndarray) -> np.ndarray:
     """Return deciles 1 (lowest scores) to 10 from the average rank of each score."""
-    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
     average_ranks = ends - (counts - 1) / 2
     ranks = average_ranks[inverse]

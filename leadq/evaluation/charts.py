@@ -39,9 +39,19 @@ def volume_chart(breakdown: Breakdown) -> bytes:
     positions = range(len(names))
     axes.bar(positions, [g.leads for g in breakdown.groups], color=BARS)
     axes.set_ylabel("leads")
-    axes.set_xticks(list(positions), names, rotation=30 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
+    axes.set_xticks(
+        list(positions),
+        names,
+        rotation=30 if len(names) > 6 else 0,
+        ha="right" if len(names) > 6 else "center",
+    )
     rates = axes.twinx()
-    rates.plot(positions, [100 * (g.rate or 0) for g in breakdown.groups], color=RATES, marker="o")
+    rates.plot(
+        positions,
+        [100 * (g.rate or 0) for g in breakdown.groups],
+        color=RATES,
+        marker="o",
+    )
     rates.set_ylabel("conversion rate (%)")
     rates.set_ylim(bottom=0)
     axes.set_title(f"Leads and conversion rate by {breakdown.dimension}")
@@ -53,10 +63,21 @@ def calibration_chart(calibration: Calibration) -> bytes:
     figure = _figure()
     axes = figure.add_subplot()
     deciles = [d.decile for d in calibration.deciles]
-    axes.bar(deciles, [100 * d.rate for d in calibration.deciles], color=BARS, label="observed")
+    axes.bar(
+        deciles,
+        [100 * d.rate for d in calibration.deciles],
+        color=BARS,
+        label="observed",
+    )
     predicted = [d.mean_probability for d in calibration.deciles]
     if any(p is not None for p in predicted):
-        axes.plot(deciles, [100 * (p or 0) for p in predicted], color=RATES, marker="o", label="mean probability")
+        axes.plot(
+            deciles,
+            [100 * (p or 0) for p in predicted],
+            color=RATES,
+            marker="o",
+            label="mean probability",
+        )
         axes.legend()
     axes.set_xlabel("score decile (1 = lowest scores)")
     axes.set_ylabel("conversion rate (%)")

@@ -17,14 +17,15 @@ import typer
 
 from leadq.engines import ENGINES
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.history import PROBABILITY
 from leadq.evaluation.sources import FileInputs, open_files, open_store_history
 from leadq.model.loading import load_model, parse_model
 from leadq.output import console
 from leadq.scoring import resolve_model
 from leadq.service.commands import DatabaseOption, read_model_text
 
-
 Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
+DUCKDB = Engine("duckdb")
 
 
 class Format(str, Enum):
@@ -39,10 +40,16 @@ LeadsArgument = Annotated[
         metavar="LEADS",
     ),
 ]
-EventsOption = Annotated[Optional[Path], typer.Option("--events", "-e", help="Events file of the leads file.")]
+EventsOption = Annotated[
+    Optional[Path],
+    typer.Option("--events", "-e", help="Events file of the leads file."),
+]
 OutcomesOption = Annotated[
     Optional[Path],
-    typer.Option("--outcomes", help="Outcomes file: the lead key, `outcome` (won, lost, ...), `at` and `value` columns."),
+    typer.Option(
+        "--outcomes",
+        help="Outcomes file: the lead key, `outcome` (won, lost, ...), `at` and `value` columns.",
+    ),
 ]
 OutcomeColumnOption = Annotated[
     Optional[str],
@@ -54,10 +61,14 @@ OutcomeColumnOption = Annotated[
 ]
 OutcomeTimeOption = Annotated[
     Optional[str],
-    typer.Option("--outcome-time-column", help="Column with the time of each outcome. Default in an outcomes file: at."),
+    typer.Option(
+        "--outcome-time-column",
+        help="Column with the time of each outcome. Default in an outcomes file: at.",
+    ),
 ]
 ValueColumnOption = Annotated[
-    Optional[str], typer.Option("--value-column", help="Column with the deal value of each outcome.")
+    Optional[str],
+    typer.Option("--value-column", help="Column with the deal value of each outcome."),
 ]
 CreatedOption = Annotated[
     Optional[str],
@@ -82,22 +93,35 @@ MaxAgeOption = Annotated[
     ),
 ]
 HorizonOption = Annotated[
-    float, typer.Option("--horizon", help="Days after a cut-off in which a conversion counts.")
+    float,
+    typer.Option(
+        "--horizon", help="Days after a cut-off in which a conversion counts."
+    ),
 ]
 EngineOption = Annotated[Engine, typer.Option("--engine", help="SQL engine for files.")]
 EncodingOption = Annotated[
-    Optional[str], typer.Option("--encoding", help="Text encoding of CSV files when not UTF-8, such as cp1252.")
+    Optional[str],
+    typer.Option(
+        "--encoding", help="Text encoding of CSV files when not UTF-8, such as cp1252."
+    ),
 ]
 TimezoneOption = Annotated[
-    Optional[str], typer.Option("--timezone", help="IANA time zone of times written without an offset.")
+    Optional[str],
+    typer.Option(
+        "--timezone", help="IANA time zone of times written without an offset."
+    ),
 ]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
 def backtest(
     leads: LeadsArgument = None,
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model A, the current model (YAML).")] = ...,
-    vs: Annotated[Path, typer.Option("--vs", help="Model B, the candidate (YAML).")] = ...,
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Model A, the current model (YAML).")
+    ] = ...,
+    vs: Annotated[
+        Path, typer.Option("--vs", help="Model B, the candidate (YAML).")
+    ] = ...,
     events: EventsOption = None,
     outcomes: OutcomesOption = None,
     outcome_column: OutcomeColumnOption = None,
@@ -108,12 +132,20 @@ def backtest(
     max_age: MaxAgeOption = None,
     qualified: Annotated[
         Optional[str],
-        typer.Option("--qualified", help="Comma-separated stages that count as MQL or better. Default: mql, sql, pql."),
+        typer.Option(
+            "--qualified",
+            help="Comma-separated stages that count as MQL or better. Default: mql, sql, pql.",
+        ),
     ] = None,
     database: DatabaseOption = None,
-    engine: EngineOption = Engine("duckdb"),
+    engine: EngineOption = DUCKDB,
     fmt: FormatOption = Format.table,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="Leads with a changed stage to list; 0 lists all.")] = 20,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", min=0, help="Leads with a changed stage to list; 0 lists all."
+        ),
+    ] = 20,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
 ) -> None:
@@ -124,11 +156,32 @@ def backtest(
 
     model_a, model_b = load_model(model), load_model(vs)
     moments = [parse_cutoff(text) for text in cutoff or []]
-    stages = [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
-    with _open(leads, model_a, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
+    stages = (
+        [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
+    )
+    with _open(
+        leads,
+        model_a,
+        events=events,
+        outcomes=outcomes,
+        outcome_column=outcome_column,
+        outcome_time_column=outcome_time_column,
+        value_column=None,
+        created_column=created_column,
+        groups=(),
+        database=database,
+        engine=engine,
+        encoding=encoding,
+        timezone=timezone,
+    ) as evaluation:
         plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
-        snapshots = [take_snapshot(evaluation.history, evaluation.scorer, m, plan) for m in (model_a, model_b)]
-        result = run_backtest(*snapshots, plan, evaluation.history.label, (str(model), str(vs)), stages)
+        snapshots = [
+            take_snapshot(evaluation.history, evaluation.scorer, m, plan)
+            for m in (model_a, model_b)
+        ]
+        result = run_backtest(
+            *snapshots, plan, evaluation.history.label, (str(model), str(vs)), stages
+        )
     result.notes += evaluation.history.notes
     if fmt is Format.json:
         _print_json(result.as_dict())
@@ -146,7 +199,12 @@ def backtest(
 
 def suggest(
     leads: LeadsArgument = None,
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model file (YAML) whose points to suggest.")] = ...,
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model file (YAML) whose points to suggest."
+        ),
+    ] = ...,
     events: EventsOption = None,
     outcomes: OutcomesOption = None,
     outcome_column: OutcomeColumnOption = None,
@@ -156,18 +214,34 @@ def suggest(
     horizon: HorizonOption = 90.0,
     max_age: MaxAgeOption = None,
     min_leads: Annotated[
-        int, typer.Option("--min-leads", min=1, help="Leads a rule must fire for, and not fire for, to change.")
+        int,
+        typer.Option(
+            "--min-leads",
+            min=1,
+            help="Leads a rule must fire for, and not fire for, to change.",
+        ),
     ] = 50,
     min_conversions: Annotated[
-        int, typer.Option("--min-conversions", min=1, help="Converted leads a rule must fire for to change.")
+        int,
+        typer.Option(
+            "--min-conversions",
+            min=1,
+            help="Converted leads a rule must fire for to change.",
+        ),
     ] = 5,
     regularization: Annotated[
         float,
-        typer.Option("--regularization", min=1e-6, help="Inverse L2 penalty of the logistic fit (scikit-learn's C)."),
+        typer.Option(
+            "--regularization",
+            min=1e-6,
+            help="Inverse L2 penalty of the logistic fit (scikit-learn's C).",
+        ),
     ] = 1.0,
-    write: Annotated[bool, typer.Option("--write", help="Apply the changes to the model file.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Apply the changes to the model file.")
+    ] = False,
     database: DatabaseOption = None,
-    engine: EngineOption = Engine("duckdb"),
+    engine: EngineOption = DUCKDB,
     fmt: FormatOption = Format.table,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
@@ -182,18 +256,42 @@ def suggest(
     scoring_model = parse_model(text, source=str(model))
     moments = [parse_cutoff(value) for value in cutoff or []]
     settings = FitSettings(min_leads, min_conversions, regularization)
-    with _open(leads, scoring_model, events, outcomes, outcome_column, outcome_time_column, None, created_column, (), database, engine, encoding, timezone) as evaluation:
+    with _open(
+        leads,
+        scoring_model,
+        events=events,
+        outcomes=outcomes,
+        outcome_column=outcome_column,
+        outcome_time_column=outcome_time_column,
+        value_column=None,
+        created_column=created_column,
+        groups=(),
+        database=database,
+        engine=engine,
+        encoding=encoding,
+        timezone=timezone,
+    ) as evaluation:
         plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
-        snapshot = take_snapshot(evaluation.history, evaluation.scorer, scoring_model, plan)
+        snapshot = take_snapshot(
+            evaluation.history, evaluation.scorer, scoring_model, plan
+        )
     suggestions = suggest_points(snapshot, settings)
     suggestions.notes += plan.notes + evaluation.history.notes
-    changes = {(r.section, r.rule_id): {"points": r.suggested_points, "max_points": r.suggested_max_points} for r in suggestions.changes()}
+    changes = {
+        (r.section, r.rule_id): {
+            "points": r.suggested_points,
+            "max_points": r.suggested_max_points,
+        }
+        for r in suggestions.changes()
+    }
     edited = edit_points(text, str(model), changes)
     diff = unified_diff(text, edited, str(model))
     if write and changes:
         write_model(model, edited)
     if fmt is Format.json:
-        _print_json({**suggestions.as_dict(), "diff": diff, "written": write and bool(changes)})
+        _print_json(
+            {**suggestions.as_dict(), "diff": diff, "written": write and bool(changes)}
+        )
         return
     err = console(stderr=True)
     err.print(evidence_table(suggestions))
@@ -209,7 +307,11 @@ def report(
     leads: LeadsArgument = None,
     model: Annotated[
         Optional[Path],
-        typer.Option("--model", "-m", help="Model file (YAML). Default: the store's active model, or the built-in model."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model file (YAML). Default: the store's active model, or the built-in model.",
+        ),
     ] = None,
     events: EventsOption = None,
     outcomes: OutcomesOption = None,
@@ -219,16 +321,28 @@ def report(
     created_column: CreatedOption = None,
     source_column: Annotated[
         Optional[str],
-        typer.Option("--source-column", help="Lead field to group by as the source. Default: `source` if leads have it."),
+        typer.Option(
+            "--source-column",
+            help="Lead field to group by as the source. Default: `source` if leads have it.",
+        ),
     ] = None,
     as_of: Annotated[
-        Optional[str], typer.Option("--as-of", help="Report as of this ISO 8601 time (UTC without an offset). Default: now.")
+        Optional[str],
+        typer.Option(
+            "--as-of",
+            help="Report as of this ISO 8601 time (UTC without an offset). Default: now.",
+        ),
     ] = None,
     horizon: HorizonOption = 90.0,
     max_age: MaxAgeOption = None,
-    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the report as HTML with charts to this file.")] = None,
+    html: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--html", help="Also write the report as HTML with charts to this file."
+        ),
+    ] = None,
     database: DatabaseOption = None,
-    engine: EngineOption = Engine("duckdb"),
+    engine: EngineOption = DUCKDB,
     fmt: FormatOption = Format.table,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
@@ -245,7 +359,21 @@ def report(
         opened = _open_store_report(model, database, groups or ("source",), moment)
     else:
         scoring_model = resolve_model(model)
-        files = _open(leads, scoring_model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone)
+        files = _open(
+            leads,
+            scoring_model,
+            events=events,
+            outcomes=outcomes,
+            outcome_column=outcome_column,
+            outcome_time_column=outcome_time_column,
+            value_column=value_column,
+            created_column=created_column,
+            groups=groups,
+            database=database,
+            engine=engine,
+            encoding=encoding,
+            timezone=timezone,
+        )
         opened = _with_model(files, scoring_model)
     with opened as (evaluation, scoring_model, stage_times):
         field = source_column or _default_source(evaluation.history)
@@ -259,7 +387,10 @@ def report(
         _print_json(result.as_dict())
     else:
         out = console()
-        out.print(f"funnel report of {result.source} with {result.model!r} as of {result.as_of}", markup=False)
+        out.print(
+            f"funnel report of {result.source} with {result.model!r} as of {result.as_of}",
+            markup=False,
+        )
         for table in report_tables(result):
             out.print(table)
         _print_notes(result.notes)
@@ -268,19 +399,43 @@ def report(
 
 
 def _default_source(history) -> str | None:
-    has_source = any(fields.get("source") not in (None, "") for fields in history.fields.values())
+    has_source = any(
+        fields.get("source") not in (None, "") for fields in history.fields.values()
+    )
     return "source" if has_source else None
 
 
-def _open(leads, model, events, outcomes, outcome_column, outcome_time_column, value_column, created_column, groups, database, engine, encoding, timezone):
+def _open(
+    leads: Path | None,
+    model,
+    *,
+    events,
+    outcomes,
+    outcome_column,
+    outcome_time_column,
+    value_column,
+    created_column,
+    groups: tuple[str, ...],
+    database,
+    engine,
+    encoding,
+    timezone,
+):
+    """Open the files' history, or the store's when no leads file is given."""
     if leads is None:
-        _reject_file_options(events=events, outcomes=outcomes, created_column=created_column)
+        _reject_file_options(
+            events=events, outcomes=outcomes, created_column=created_column
+        )
         return open_store_history(database, groups)
     inputs = FileInputs(
         leads=leads,
         events=events,
-        outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column, value_column),
-        columns=LeadColumns(created_column, groups, optional_groups=("source",)),
+        outcomes=OutcomeSource(
+            outcomes, outcome_column, outcome_time_column, value_column
+        ),
+        columns=LeadColumns(
+            created_column, groups, optional_groups=("source", PROBABILITY)
+        ),
         engine=engine.value,
         encoding=encoding,
         timezone=timezone,
@@ -298,9 +453,13 @@ def _open_store_report(model_path, database, groups, as_of):
 
     store = open_store(database)
     try:
-        scoring_model = load_model(model_path) if model_path else ensure_active_model(store).model
+        scoring_model = (
+            load_model(model_path) if model_path else ensure_active_model(store).model
+        )
         with store_evaluation(store, groups) as evaluation:
-            times = stage_times(evaluation.scorer.connection, as_of, scoring_model.ranked_stage_ids())
+            times = stage_times(
+                evaluation.scorer.connection, as_of, scoring_model.ranked_stage_ids()
+            )
             yield evaluation, scoring_model, times
     finally:
         store.dispose()
@@ -315,7 +474,9 @@ def _with_model(opened, model):
 def _reject_file_options(**options) -> None:
     from leadq.errors import OptionError
 
-    given = [name.replace("_", "-") for name, value in options.items() if value is not None]
+    given = [
+        name.replace("_", "-") for name, value in options.items() if value is not None
+    ]
     if given:
         raise OptionError(
             f"--{given[0]} applies to files, but no leads file was given, so the store is read; "

@@ -7,7 +7,11 @@ import importlib
 from leadq.errors import LeadqError
 
 # Import name -> distribution name of the `learn` extra's packages.
-LEARN_PACKAGES = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "jinja2": "jinja2"}
+LEARN_PACKAGES = {
+    "sklearn": "scikit-learn",
+    "matplotlib": "matplotlib",
+    "jinja2": "jinja2",
+}
 
 
 class MissingExtra(LeadqError):

@@ -42,11 +42,19 @@ class Forecast:
         return asdict(self)
 
 
-def forecast(probabilities, values, level: float, probability_source: str, value_source: str | None) -> Forecast:
+def forecast(
+    probabilities,
+    values,
+    level: float,
+    probability_source: str,
+    value_source: str | None,
+) -> Forecast:
     """Forecast from each open lead's probability and value (None: no value)."""
     p = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
     low, high, method = count_interval(p, level)
-    result = Forecast(len(p), float(p.sum()), low, high, level, method, probability_source)
+    result = Forecast(
+        len(p), float(p.sum()), low, high, level, method, probability_source
+    )
     if values is not None:
         v = np.asarray(values, dtype=float)
         mean = float((p * v).sum())
@@ -76,7 +84,9 @@ def poisson_binomial(p: np.ndarray) -> np.ndarray:
     pmf = np.zeros(len(p) + 1)
     pmf[0] = 1.0
     for count, probability in enumerate(p, start=1):
-        pmf[1 : count + 1] = pmf[1 : count + 1] * (1 - probability) + pmf[:count] * probability
+        pmf[1 : count + 1] = (
+            pmf[1 : count + 1] * (1 - probability) + pmf[:count] * probability
+        )
         pmf[0] *= 1 - probability
     return pmf
 

@@ -59,7 +59,11 @@ class Breakdown:
         )
 
     def as_dict(self) -> dict:
-        return {"dimension": self.dimension, "groups": [g.as_dict() for g in self.groups], "total": self.total().as_dict()}
+        return {
+            "dimension": self.dimension,
+            "groups": [g.as_dict() for g in self.groups],
+            "total": self.total().as_dict(),
+        }
 
 
 def lead_status(history: LeadHistory, lead_id: str, as_of: int) -> str:
@@ -67,7 +71,9 @@ def lead_status(history: LeadHistory, lead_id: str, as_of: int) -> str:
     outcome = history.outcome(lead_id)
     if outcome is None:
         return "open"
-    if outcome.converted and (outcome.converted_at is None or outcome.converted_at <= as_of):
+    if outcome.converted and (
+        outcome.converted_at is None or outcome.converted_at <= as_of
+    ):
         return "converted"
     # Closed by then without a conversion yet; a loss without a time counts as closed.
     if outcome.closed_at is None or outcome.closed_at <= as_of:
@@ -75,14 +81,24 @@ def lead_status(history: LeadHistory, lead_id: str, as_of: int) -> str:
     return "open"
 
 
-def breakdown(dimension: str, groups: list[str], statuses: list[str], order: list[str] | None = None) -> Breakdown:
+def breakdown(
+    dimension: str,
+    groups: list[str],
+    statuses: list[str],
+    order: list[str] | None = None,
+) -> Breakdown:
     """Count statuses per group; `order` lists groups first, the rest follow sorted."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
     for group, status in zip(groups, statuses):
         counts[group][status] += 1
     names = [name for name in order or [] if name in counts]
     names += sorted(name for name in counts if name not in names)
-    rows = [GroupCounts(name, sum(counts[name].values()), *(counts[name][s] for s in STATUSES)) for name in names]
+    rows = [
+        GroupCounts(
+            name, sum(counts[name].values()), *(counts[name][s] for s in STATUSES)
+        )
+        for name in names
+    ]
     return Breakdown(dimension, rows)
 
 

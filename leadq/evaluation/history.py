@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 CONVERTED_VALUES = frozenset({"1", "true", "yes", "y", "won", "converted"})
 LOST_VALUES = frozenset({"0", "false", "no", "n", "lost"})
 OPEN_VALUES = frozenset({"", "open", "engaging", "prospecting", "pending"})
+# A lead field or scored column with a predicted conversion probability.
+PROBABILITY = "probability"
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,19 @@ def outcome_kind(text: object) -> str | None:
 def outcome_fix() -> str:
     """Return the sentence that lists the outcome values leadq understands."""
     return (
-        "use one of " + ", ".join(sorted(CONVERTED_VALUES)) + " for a conversion, "
-        + ", ".join(sorted(LOST_VALUES)) + " for a loss, or "
-        + ", ".join(sorted(OPEN_VALUES - {""})) + " (or nothing) for an open lead"
+        "use one of "
+        + ", ".join(sorted(CONVERTED_VALUES))
+        + " for a conversion, "
+        + ", ".join(sorted(LOST_VALUES))
+        + " for a loss, or "
+        + ", ".join(sorted(OPEN_VALUES - {""}))
+        + " (or nothing) for an open lead"
     )
 
 
-def merge_outcome(current: Outcome | None, kind: str, at: int | None, value: float | None) -> Outcome | None:
+def merge_outcome(
+    current: Outcome | None, kind: str, at: int | None, value: float | None
+) -> Outcome | None:
     """Fold one outcome record into a lead's outcome: earliest conversion and close win."""
     if kind == "open":
         return current
@@ -93,7 +101,9 @@ def merge_outcome(current: Outcome | None, kind: str, at: int | None, value: flo
         converted=current.converted or kind == "converted",
         converted_at=converted_at,
         closed_at=_earliest(current.closed_at, at),
-        value=current.value if current.value is not None or kind != "converted" else value,
+        value=current.value
+        if current.value is not None or kind != "converted"
+        else value,
     )
 
 

@@ -17,15 +17,25 @@ def render_html(report: Report) -> str:
 
     from leadq.evaluation.charts import calibration_chart, volume_chart
 
-    charts = {b.dimension: _encoded(volume_chart(b)) for b in report.breakdowns if b.groups}
-    calibration = _encoded(calibration_chart(report.calibration)) if report.calibration.deciles else None
+    charts = {
+        b.dimension: _encoded(volume_chart(b)) for b in report.breakdowns if b.groups
+    }
+    calibration = (
+        _encoded(calibration_chart(report.calibration))
+        if report.calibration.deciles
+        else None
+    )
     environment = Environment(
         loader=PackageLoader("leadq.evaluation", "templates"),
         autoescape=select_autoescape(default=True),
     )
     template = environment.get_template("report.html.j2")
     return template.render(
-        report=report, charts=charts, calibration_chart=calibration, percent=percent, days=days
+        report=report,
+        charts=charts,
+        calibration_chart=calibration,
+        percent=percent,
+        days=days,
     )
 
 

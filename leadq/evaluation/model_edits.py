@@ -21,7 +21,9 @@ from leadq.model.loading import parse_model
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def edit_points(text: str, source: str, changes: dict[tuple[str, str], dict[str, float]]) -> str:
+def edit_points(
+    text: str, source: str, changes: dict[tuple[str, str], dict[str, float]]
+) -> str:
     """Return `text` with new values for rule keys, by (section, rule id).
 
     `changes` maps a rule to the keys to set, such as {"points": 12}. Only
@@ -51,7 +53,9 @@ def _rule_node(document, section: str, rule_id: str, source: str):
     raise ModelError(f"no rule with the id {rule_id!r} in `{section}`", file=source)
 
 
-def _replaced(line: str, column: int, value: float, source: str, index: int, where: str) -> str:
+def _replaced(
+    line: str, column: int, value: float, source: str, index: int, where: str
+) -> str:
     match = NUMBER.match(line, column)
     if match is None:
         raise ModelError(
@@ -68,14 +72,18 @@ def format_number(value: float) -> str:
 
 
 def unified_diff(old: str, new: str, path: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), path, path)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
+    )
     return "".join(lines)
 
 
 def write_model(path: Path, text: str) -> None:
     """Replace the model file in one step, so a reader never sees half of it."""
     folder = path.resolve().parent
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=folder, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.write(text)

@@ -56,14 +56,23 @@ class Scorer:
     def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
         raise NotImplementedError
 
-    def _run(self, compiled: CompiledModel, tables: EngineTables, as_of: int) -> pa.Table:
+    def _run(
+        self, compiled: CompiledModel, tables: EngineTables, as_of: int
+    ) -> pa.Table:
         raise NotImplementedError
 
 
 class FileScorer(Scorer):
     """Score a leads file and its events on DuckDB or SQLite, as `leadq score` does."""
 
-    def __init__(self, leads: SourceTable, events: SourceTable | None, *, engine: str = "duckdb", timezone: str | None = None):
+    def __init__(
+        self,
+        leads: SourceTable,
+        events: SourceTable | None,
+        *,
+        engine: str = "duckdb",
+        timezone: str | None = None,
+    ):
         super().__init__()
         self.leads = leads
         self.events = events
@@ -71,10 +80,14 @@ class FileScorer(Scorer):
         self.timezone = timezone
 
     def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
-        tables, _ = bind(model, compiled.layout, self.leads, self.events, timezone=self.timezone)
+        tables, _ = bind(
+            model, compiled.layout, self.leads, self.events, timezone=self.timezone
+        )
         return tables
 
-    def _run(self, compiled: CompiledModel, tables: EngineTables, as_of: int) -> pa.Table:
+    def _run(
+        self, compiled: CompiledModel, tables: EngineTables, as_of: int
+    ) -> pa.Table:
         return run(compiled, tables, as_of, self.engine)
 
 
@@ -93,7 +106,9 @@ class StoreScorer(Scorer):
 
         return bind_stored_leads(self.connection, compiled, self.lead_ids)
 
-    def _run(self, compiled: CompiledModel, tables: EngineTables, as_of: int) -> pa.Table:
+    def _run(
+        self, compiled: CompiledModel, tables: EngineTables, as_of: int
+    ) -> pa.Table:
         return run_on_connection(self.connection, compiled, tables, as_of)
 
 
@@ -137,9 +152,13 @@ def plan_cutoffs(
     horizons end by then. By default the data ends at its latest time.
     """
     if horizon_days <= 0:
-        raise OptionError(f"--horizon {horizon_days:g}: give a number of days above 0, such as 90")
+        raise OptionError(
+            f"--horizon {horizon_days:g}: give a number of days above 0, such as 90"
+        )
     if max_age_days is not None and max_age_days <= 0:
-        raise OptionError(f"--max-age {max_age_days:g}: give a number of days above 0, such as 30")
+        raise OptionError(
+            f"--max-age {max_age_days:g}: give a number of days above 0, such as 30"
+        )
     check_outcome_times(history)
     if not history.first_seen or history.latest is None:
         raise OptionError(
@@ -197,7 +216,9 @@ def _month_starts(history: LeadHistory, horizon_days: float, latest: int) -> lis
     return months[-DEFAULT_CUTOFFS:]
 
 
-def take_snapshot(history: LeadHistory, scorer, model: ScoringModel, plan: CutoffPlan) -> Snapshot:
+def take_snapshot(
+    history: LeadHistory, scorer, model: ScoringModel, plan: CutoffPlan
+) -> Snapshot:
     """Score the model at every cut-off and keep each cut-off's population."""
     tables = []
     compiled = None
@@ -208,7 +229,9 @@ def take_snapshot(history: LeadHistory, scorer, model: ScoringModel, plan: Cutof
     return Snapshot(model, compiled, rows, plan.cutoffs, plan.horizon_days)
 
 
-def _labelled(history: LeadHistory, ranked: pa.Table, cutoff: int, plan: CutoffPlan) -> pa.Table:
+def _labelled(
+    history: LeadHistory, ranked: pa.Table, cutoff: int, plan: CutoffPlan
+) -> pa.Table:
     end = cutoff + plan.horizon_days * DAY
     oldest = cutoff - plan.max_age_days * DAY if plan.max_age_days is not None else None
     keep, converted, days = [], [], []
@@ -217,7 +240,11 @@ def _labelled(history: LeadHistory, ranked: pa.Table, cutoff: int, plan: CutoffP
         outcome = history.outcomes.get(lead_id)
         if seen is None or seen > cutoff or (oldest is not None and seen < oldest):
             continue
-        if outcome is not None and outcome.closed_at is not None and outcome.closed_at <= cutoff:
+        if (
+            outcome is not None
+            and outcome.closed_at is not None
+            and outcome.closed_at <= cutoff
+        ):
             continue
         at = outcome.converted_at if outcome is not None else None
         hit = at is not None and cutoff < at <= end

@@ -43,17 +43,27 @@ class Evaluation:
 def open_files(inputs: FileInputs, model: ScoringModel) -> Iterator[Evaluation]:
     """Read the files; `model` binds them to find each lead's first event."""
     leads = read_source(inputs.leads, encoding=inputs.encoding)
-    events = read_source(inputs.events, encoding=inputs.encoding) if inputs.events else None
+    events = (
+        read_source(inputs.events, encoding=inputs.encoding) if inputs.events else None
+    )
     scorer = FileScorer(leads, events, engine=inputs.engine, timezone=inputs.timezone)
     _, bound = scorer.bound(model)
     history = file_history(
-        leads, model, bound, inputs.outcomes, inputs.columns, timezone=inputs.timezone, encoding=inputs.encoding
+        leads,
+        model,
+        bound,
+        inputs.outcomes,
+        inputs.columns,
+        timezone=inputs.timezone,
+        encoding=inputs.encoding,
     )
     yield Evaluation(history, scorer, str(inputs.leads))
 
 
 @contextmanager
-def open_store_history(database: str | None, groups: tuple[str, ...] = ()) -> Iterator[Evaluation]:
+def open_store_history(
+    database: str | None, groups: tuple[str, ...] = ()
+) -> Iterator[Evaluation]:
     """Read the store's history in one transaction; models run on its connection."""
     from leadq.store.database import open_store
 

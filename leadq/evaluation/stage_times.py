@@ -31,7 +31,9 @@ class StageTime:
         return asdict(self)
 
 
-def stage_times(connection: Connection, as_of: int, order: list[str]) -> list[StageTime]:
+def stage_times(
+    connection: Connection, as_of: int, order: list[str]
+) -> list[StageTime]:
     """Summarize every stay of the leads that were not merged, up to `as_of`."""
     rows = connection.execute(
         select(stage_history.c.lead_id, stage_history.c.at, stage_history.c.new_stage)

@@ -16,10 +16,18 @@ from leadq.evaluation.history import LeadHistory, merge_outcome, outcome_kind
 from leadq.store.tables import accounts, events, leads, outcomes
 
 
-def store_history(connection: Connection, groups: tuple[str, ...] = ()) -> tuple[LeadHistory, list[int]]:
+def store_history(
+    connection: Connection, groups: tuple[str, ...] = ()
+) -> tuple[LeadHistory, list[int]]:
     """Return the history of the stored leads that were not merged, and their ids."""
     rows = connection.execute(
-        select(leads.c.id, leads.c.lead_key, leads.c.created_at, leads.c.attributes, accounts.c.traits)
+        select(
+            leads.c.id,
+            leads.c.lead_key,
+            leads.c.created_at,
+            leads.c.attributes,
+            accounts.c.traits,
+        )
         .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
         .where(leads.c.merged_into.is_(None))
         .order_by(leads.c.id)
@@ -44,7 +52,9 @@ def _group_fields(row, names: tuple[str, ...]) -> dict:
 
 def _add_first_events(connection: Connection, history: LeadHistory) -> None:
     first = connection.execute(
-        select(events.c.lead_id, func.min(events.c.ts)).where(events.c.lead_id.is_not(None)).group_by(events.c.lead_id)
+        select(events.c.lead_id, func.min(events.c.ts))
+        .where(events.c.lead_id.is_not(None))
+        .group_by(events.c.lead_id)
     ).all()
     for lead_id, ts in first:
         key = str(lead_id)
@@ -56,7 +66,9 @@ def _add_outcomes(connection: Connection, history: LeadHistory) -> None:
     survivors = _survivors(connection)
     unknown: Counter = Counter()
     rows = connection.execute(
-        select(outcomes.c.lead_id, outcomes.c.outcome, outcomes.c.at, outcomes.c.value).order_by(outcomes.c.at, outcomes.c.id)
+        select(
+            outcomes.c.lead_id, outcomes.c.outcome, outcomes.c.at, outcomes.c.value
+        ).order_by(outcomes.c.at, outcomes.c.id)
     ).all()
     for row in rows:
         key = str(survivors.get(row.lead_id, row.lead_id))
@@ -68,13 +80,23 @@ def _add_outcomes(connection: Connection, history: LeadHistory) -> None:
         if merged is not None:
             history.outcomes[key] = merged
     if unknown:
-        shown = ", ".join(f"{text!r} ({count:,})" for text, count in unknown.most_common(5))
-        history.notes.append(f"stored outcomes with unknown values were left out: {shown}")
+        shown = ", ".join(
+            f"{text!r} ({count:,})" for text, count in unknown.most_common(5)
+        )
+        history.notes.append(
+            f"stored outcomes with unknown values were left out: {shown}"
+        )
 
 
 def _survivors(connection: Connection) -> dict[int, int]:
     """Map each merged lead to the lead it was finally merged into."""
-    pointers = dict(connection.execute(select(leads.c.id, leads.c.merged_into).where(leads.c.merged_into.is_not(None))).all())
+    pointers = dict(
+        connection.execute(
+            select(leads.c.id, leads.c.merged_into).where(
+                leads.c.merged_into.is_not(None)
+            )
+        ).all()
+    )
     survivors = {}
     for lead_id in pointers:
         current, seen = lead_id, set()
@@ -88,5 +110,7 @@ def _survivors(connection: Connection) -> dict[int, int]:
 def _latest(connection: Connection, history: LeadHistory) -> int | None:
     last_event = connection.execute(select(func.max(events.c.ts))).scalar()
     last_outcome = connection.execute(select(func.max(outcomes.c.at))).scalar()
-    times = [t for t in (last_event, last_outcome) if t is not None] + list(history.first_seen.values())
+    times = [t for t in (last_event, last_outcome) if t is not None] + list(
+        history.first_seen.values()
+    )
     return max(times) if times else None

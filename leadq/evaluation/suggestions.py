@@ -63,7 +63,8 @@ class RuleEvidence:
     @property
     def changed(self) -> bool:
         return self.suggested_points is not None and (
-            self.suggested_points != self.points or self.suggested_max_points != self.max_points
+            self.suggested_points != self.points
+            or self.suggested_max_points != self.max_points
         )
 
     def lift(self, base_rate: float) -> float | None:
@@ -111,15 +112,24 @@ class Suggestions:
         }
 
 
-def suggest_points(snapshot: Snapshot, settings: FitSettings = FitSettings()) -> Suggestions:
+def suggest_points(
+    snapshot: Snapshot, settings: FitSettings = FitSettings()
+) -> Suggestions:
     """Fit the rules' indicators to conversions and suggest new points."""
     rows = snapshot.rows
-    labels = np.asarray(rows["converted"].to_pylist() if rows.num_columns else [], dtype=bool)
+    labels = np.asarray(
+        rows["converted"].to_pylist() if rows.num_columns else [], dtype=bool
+    )
     _check_labels(labels)
-    compiled = {(rule.section, rule.rule_id): rule.column for rule in snapshot.compiled.rules}
+    compiled = {
+        (rule.section, rule.rule_id): rule.column for rule in snapshot.compiled.rules
+    }
     evidence, contributions = [], []
     for section, rule in snapshot.model.all_rules():
-        values = np.asarray(rows[compiled[(section, rule.id)]].to_numpy(zero_copy_only=False), dtype=float)
+        values = np.asarray(
+            rows[compiled[(section, rule.id)]].to_numpy(zero_copy_only=False),
+            dtype=float,
+        )
         evidence.append(_evidence(section, rule, values != 0, labels, settings))
         contributions.append(values)
     suggestions = Suggestions(evidence, len(labels), int(labels.sum()), None, settings)
@@ -131,7 +141,9 @@ def suggest_points(snapshot: Snapshot, settings: FitSettings = FitSettings()) ->
 
 def _check_labels(labels: np.ndarray) -> None:
     if len(labels) == 0:
-        raise NotEnoughData("no lead was open at any cut-off, so there is nothing to fit; choose other --cutoff times")
+        raise NotEnoughData(
+            "no lead was open at any cut-off, so there is nothing to fit; choose other --cutoff times"
+        )
     if labels.all() or not labels.any():
         kind = "every" if labels.all() else "no"
         raise NotEnoughData(
@@ -140,7 +152,9 @@ def _check_labels(labels: np.ndarray) -> None:
         )
 
 
-def _evidence(section, rule, fired: np.ndarray, labels: np.ndarray, settings: FitSettings) -> RuleEvidence:
+def _evidence(
+    section, rule, fired: np.ndarray, labels: np.ndarray, settings: FitSettings
+) -> RuleEvidence:
     evidence = RuleEvidence(
         section=section,
         rule_id=rule.id,
@@ -171,17 +185,28 @@ def _unsupported_reason(rule: RuleEvidence, settings: FitSettings) -> str | None
     return None
 
 
-def _fit(suggestions: Suggestions, supported: list[int], contributions: list[np.ndarray], labels: np.ndarray) -> None:
+def _fit(
+    suggestions: Suggestions,
+    supported: list[int],
+    contributions: list[np.ndarray],
+    labels: np.ndarray,
+) -> None:
     require("sklearn")
     from sklearn.linear_model import LogisticRegression
 
-    indicators = np.column_stack([contributions[index] != 0 for index in supported]).astype(float)
-    fitted = LogisticRegression(C=suggestions.settings.regularization, max_iter=1000).fit(indicators, labels)
+    indicators = np.column_stack(
+        [contributions[index] != 0 for index in supported]
+    ).astype(float)
+    fitted = LogisticRegression(
+        C=suggestions.settings.regularization, max_iter=1000
+    ).fit(indicators, labels)
     coefficients = fitted.coef_[0]
     means = np.array([_mean_when_fired(contributions[index]) for index in supported])
     size = np.abs(coefficients).sum()
     if size == 0:
-        suggestions.notes.append("every coefficient is 0: the penalty is too strong; raise --regularization")
+        suggestions.notes.append(
+            "every coefficient is 0: the penalty is too strong; raise --regularization"
+        )
         return
     suggestions.scale = float(np.abs(means).sum() / size)
     whole = all(float(rule.points).is_integer() for rule in suggestions.rules)
@@ -201,7 +226,11 @@ def _rescale(rule: RuleEvidence, target: float, mean: float, whole: bool) -> Non
     ratio = target / mean if mean else 0.0
     rule.suggested_points = _rounded(rule.points * ratio, whole)
     rule.suggested_max_points = rule.max_points
-    capped = _rounded(abs(rule.max_points * ratio), whole) if rule.max_points is not None else None
+    capped = (
+        _rounded(abs(rule.max_points * ratio), whole)
+        if rule.max_points is not None
+        else None
+    )
     if capped:
         rule.suggested_max_points = capped
 

@@ -100,8 +100,16 @@ def _event(connection, lead_id: int, name: str, ts: int) -> None:
     connection.execute(insert(events).values(**values))
 
 
-def _outcome(connection, lead_id: int, outcome: str, at: int, value: float | None = None) -> None:
-    values = {"lead_id": lead_id, "outcome": outcome, "at": at, "value": value, "source": "import"}
+def _outcome(
+    connection, lead_id: int, outcome: str, at: int, value: float | None = None
+) -> None:
+    values = {
+        "lead_id": lead_id,
+        "outcome": outcome,
+        "at": at,
+        "value": value,
+        "source": "import",
+    }
     connection.execute(insert(outcomes).values(**values))
 
 

@@ -17,8 +17,13 @@ from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT
 
 def _backtest(evaluation, model_a, model_b, cutoffs, horizon):
     plan = plan_cutoffs(evaluation.history, cutoffs, horizon)
-    snapshots = [take_snapshot(evaluation.history, evaluation.scorer, m, plan) for m in (model_a, model_b)]
-    return run_backtest(*snapshots, plan, evaluation.history.label, ("a.yaml", "b.yaml"))
+    snapshots = [
+        take_snapshot(evaluation.history, evaluation.scorer, m, plan)
+        for m in (model_a, model_b)
+    ]
+    return run_backtest(
+        *snapshots, plan, evaluation.history.label, ("a.yaml", "b.yaml")
+    )
 
 
 def _stages(result):
@@ -50,7 +55,9 @@ def test_store_backtest_lists_stage_changes(history_store, models):
 def _olist_inputs(olist):
     return FileInputs(
         leads=olist / "olist_marketing_qualified_leads_dataset.csv",
-        outcomes=OutcomeSource(olist / "olist_closed_deals_dataset.csv", time_column="won_date"),
+        outcomes=OutcomeSource(
+            olist / "olist_closed_deals_dataset.csv", time_column="won_date"
+        ),
         columns=LeadColumns(created="first_contact_date"),
         timezone="America/Sao_Paulo",
     )
@@ -66,7 +73,9 @@ def test_olist_backtest_same_rows_for_both(olist):
     assert sum(s.leads for s in result.a.stages) == result.a.leads
     assert sum(s.leads for s in result.b.stages) == result.b.leads
     assert result.a.converted > 50
-    moved_up = sum(count for (a, b), count in result.moves().items() if (a, b) == ("mql", "sql"))
+    moved_up = sum(
+        count for (a, b), count in result.moves().items() if (a, b) == ("mql", "sql")
+    )
     assert moved_up > 0
 
 
@@ -81,20 +90,43 @@ def test_olist_population_is_point_in_time(olist):
     assert all(history.first_seen[lead] <= cutoff for lead in lead_ids)
     converted = [o for lead, o in history.outcomes.items() if o.converted_at <= cutoff]
     assert converted
-    assert not set(lead_ids) & {lead for lead, o in history.outcomes.items() if o.converted_at <= cutoff}
+    assert not set(lead_ids) & {
+        lead for lead, o in history.outcomes.items() if o.converted_at <= cutoff
+    }
 
 
 def leadq(*args):
-    return subprocess.run([sys.executable, "-m", "leadq", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_backtest_command_json(olist):
     result = leadq(
-        "backtest", str(olist / "olist_marketing_qualified_leads_dataset.csv"),
-        "--model", "examples/olist/model-a.yaml", "--vs", "examples/olist/model-b.yaml",
-        "--outcomes", str(olist / "olist_closed_deals_dataset.csv"), "--outcome-time-column", "won_date",
-        "--created-column", "first_contact_date", "--timezone", "America/Sao_Paulo",
-        "--cutoff", "2018-04-01", "--horizon", "60", "--format", "json",
+        "backtest",
+        str(olist / "olist_marketing_qualified_leads_dataset.csv"),
+        "--model",
+        "examples/olist/model-a.yaml",
+        "--vs",
+        "examples/olist/model-b.yaml",
+        "--outcomes",
+        str(olist / "olist_closed_deals_dataset.csv"),
+        "--outcome-time-column",
+        "won_date",
+        "--created-column",
+        "first_contact_date",
+        "--timezone",
+        "America/Sao_Paulo",
+        "--cutoff",
+        "2018-04-01",
+        "--horizon",
+        "60",
+        "--format",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -105,9 +137,16 @@ def test_backtest_command_json(olist):
 
 def test_backtest_command_without_outcome_times(olist):
     result = leadq(
-        "backtest", str(olist / "olist_marketing_qualified_leads_dataset.csv"),
-        "--model", "examples/olist/model-a.yaml", "--vs", "examples/olist/model-b.yaml",
-        "--outcome-column", "origin", "--timezone", "America/Sao_Paulo",
+        "backtest",
+        str(olist / "olist_marketing_qualified_leads_dataset.csv"),
+        "--model",
+        "examples/olist/model-a.yaml",
+        "--vs",
+        "examples/olist/model-b.yaml",
+        "--outcome-column",
+        "origin",
+        "--timezone",
+        "America/Sao_Paulo",
     )
     assert result.returncode == 2
     assert "'social' is not an outcome" in result.stderr
@@ -121,7 +160,10 @@ def test_max_age_leaves_out_old_leads(olist):
         plan = plan_cutoffs(evaluation.history, [cutoff], 60, max_age_days=30)
         snapshot = take_snapshot(evaluation.history, evaluation.scorer, model, plan)
         first_seen = evaluation.history.first_seen
-    ages = [(cutoff - first_seen[lead]) / 86_400_000_000 for lead in snapshot.rows["lead_id"].to_pylist()]
+    ages = [
+        (cutoff - first_seen[lead]) / 86_400_000_000
+        for lead in snapshot.rows["lead_id"].to_pylist()
+    ]
     assert ages
     assert max(ages) <= 30
     assert min(ages) >= 0
@@ -129,12 +171,17 @@ def test_max_age_leaves_out_old_leads(olist):
 
 def _demo_inputs(tmp_path, engine):
     demo = ROOT / "examples" / "demo"
-    emails = [line.split(",")[0] for line in (demo / "leads.csv").read_text(encoding="utf-8").splitlines()[1:41]]
+    emails = [
+        line.split(",")[0]
+        for line in (demo / "leads.csv").read_text(encoding="utf-8").splitlines()[1:41]
+    ]
     outcomes = tmp_path / "outcomes.csv"
     rows = [f"{email},won,2026-11-15T12:00:00Z" for email in emails[:20]]
     rows += [f"{email},lost,2026-10-20T12:00:00Z" for email in emails[20:]]
     outcomes.write_text("email,outcome,at\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return FileInputs(demo / "leads.csv", demo / "events.csv", OutcomeSource(outcomes), engine=engine)
+    return FileInputs(
+        demo / "leads.csv", demo / "events.csv", OutcomeSource(outcomes), engine=engine
+    )
 
 
 def test_demo_cutoff_stages_match_score_as_of(tmp_path):
@@ -146,17 +193,30 @@ def test_demo_cutoff_stages_match_score_as_of(tmp_path):
     for engine in ("duckdb", "sqlite"):
         with open_files(_demo_inputs(tmp_path, engine), model) as evaluation:
             plan = plan_cutoffs(evaluation.history, [cutoff], 30)
-            snapshots[engine] = take_snapshot(evaluation.history, evaluation.scorer, model, plan).rows
+            snapshots[engine] = take_snapshot(
+                evaluation.history, evaluation.scorer, model, plan
+            ).rows
             history = evaluation.history
     won_and_seen = [
-        lead for lead, outcome in history.outcomes.items() if outcome.converted and history.first_seen.get(lead, cutoff + 1) <= cutoff
+        lead
+        for lead, outcome in history.outcomes.items()
+        if outcome.converted and history.first_seen.get(lead, cutoff + 1) <= cutoff
     ]
-    assert snapshots["duckdb"].select(["lead_id", "stage", "converted"]) == snapshots["sqlite"].select(["lead_id", "stage", "converted"])
-    run = score_files(ROOT / "examples" / "demo" / "leads.csv", ROOT / "examples" / "demo" / "events.csv", model=model, as_of=datetime.fromtimestamp(cutoff / 1e6, timezone.utc))
+    assert snapshots["duckdb"].select(["lead_id", "stage", "converted"]) == snapshots[
+        "sqlite"
+    ].select(["lead_id", "stage", "converted"])
+    run = score_files(
+        ROOT / "examples" / "demo" / "leads.csv",
+        ROOT / "examples" / "demo" / "events.csv",
+        model=model,
+        as_of=datetime.fromtimestamp(cutoff / 1e6, timezone.utc),
+    )
     stages = {lead.lead_id: lead.stage for lead in run.leads}
     rows = snapshots["duckdb"].to_pylist()
     assert all(stages[row["lead_id"]] == row["stage"] for row in rows)
     converted = sorted(row["lead_id"] for row in rows if row["converted"])
     assert converted == sorted(won_and_seen)
     assert 0 < len(converted) <= 20
-    assert not {row["lead_id"] for row in rows} & {lead for lead, o in history.outcomes.items() if not o.converted}
+    assert not {row["lead_id"] for row in rows} & {
+        lead for lead, o in history.outcomes.items() if not o.converted
+    }

@@ -41,14 +41,20 @@ def test_forecast_normal_above_limit(monkeypatch):
     assert result.method == NORMAL
     assert result.low == pytest.approx(20 - 1.6449 * np.sqrt(18), abs=1e-3)
     assert result.expected_value == pytest.approx(20_000.0)
-    assert result.value_high == pytest.approx(20_000 + 1.6449 * 1000 * np.sqrt(18), rel=1e-4)
+    assert result.value_high == pytest.approx(
+        20_000 + 1.6449 * 1000 * np.sqrt(18), rel=1e-4
+    )
 
 
 def test_deciles_keep_ties_together():
     scores = [0] * 50 + [10] * 30 + [20] * 20
     labels = [False] * 50 + [True] * 3 + [False] * 27 + [True] * 10 + [False] * 10
     calibration = score_deciles(scores, labels, "test")
-    assert [(d.min_score, d.max_score, d.leads) for d in calibration.deciles] == [(0, 0, 50), (10, 10, 30), (20, 20, 20)]
+    assert [(d.min_score, d.max_score, d.leads) for d in calibration.deciles] == [
+        (0, 0, 50),
+        (10, 10, 30),
+        (20, 20, 20),
+    ]
     assert calibration.rates_rise()
     assert calibration.probability(10) == pytest.approx(0.1)
     assert calibration.probability(15) == pytest.approx(0.5)

@@ -21,7 +21,9 @@ fit:
 
 
 def test_flow_and_block_rules_edited():
-    edited = edit_points(FLOW, "m.yaml", {("fit", "a"): {"points": -7.0}, ("fit", "b"): {"points": 12.5}})
+    edited = edit_points(
+        FLOW, "m.yaml", {("fit", "a"): {"points": -7.0}, ("fit", "b"): {"points": 12.5}}
+    )
     assert "    - {id: a, field: x, equals: 1, points: -7}   # five\n" in edited
     assert "      points: 12.5   # keep this comment\n" in edited
     assert edited.count("\n") == FLOW.count("\n")
@@ -31,8 +33,16 @@ def test_default_model_diff_touches_only_points():
     text = default_model_text()
     changes = {("engagement", "demo_request"): {"points": 45.0, "max_points": 45.0}}
     diff = unified_diff(text, edit_points(text, "model.yaml", changes), "model.yaml")
-    removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
-    added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    removed = [
+        line
+        for line in diff.splitlines()
+        if line.startswith("-") and not line.startswith("---")
+    ]
+    added = [
+        line
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
     assert removed == ["-      points: 30", "-      max_points: 30"]
     assert added == ["+      points: 45", "+      max_points: 45"]
 

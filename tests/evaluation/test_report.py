@@ -45,7 +45,11 @@ def _stage_changes(store):
             (ids["late@acme.example"], T0 + 2 * DAY, "mql"),
         ]
         for lead_id, at, stage in rows:
-            connection.execute(insert(stage_history).values(lead_id=lead_id, at=at, new_stage=stage, cause="event"))
+            connection.execute(
+                insert(stage_history).values(
+                    lead_id=lead_id, at=at, new_stage=stage, cause="event"
+                )
+            )
 
 
 def test_store_report_funnel_and_stage_times(history_store, models):
@@ -53,13 +57,27 @@ def test_store_report_funnel_and_stage_times(history_store, models):
     model = load_model(models[0])
     as_of = CUTOFF + 15 * DAY
     with store_evaluation(history_store) as evaluation:
-        times = stage_times(evaluation.scorer.connection, as_of, model.ranked_stage_ids())
-        report = build_report(evaluation, model, ReportSettings(as_of, horizon_days=30), times)
-    stages = {g.group: (g.leads, g.converted, g.lost, g.open) for g in report.breakdown("stage").groups}
+        times = stage_times(
+            evaluation.scorer.connection, as_of, model.ranked_stage_ids()
+        )
+        report = build_report(
+            evaluation, model, ReportSettings(as_of, horizon_days=30), times
+        )
+    stages = {
+        g.group: (g.leads, g.converted, g.lost, g.open)
+        for g in report.breakdown("stage").groups
+    }
     # As of then, early has converted, late, new and slow are open, lost is lost.
-    assert stages == {"sql": (2, 1, 0, 1), "mql": (1, 0, 0, 1), "unqualified": (2, 0, 1, 1)}
+    assert stages == {
+        "sql": (2, 1, 0, 1),
+        "mql": (1, 0, 0, 1),
+        "unqualified": (2, 0, 1, 1),
+    }
     assert report.forecast.open_leads == 3
-    assert [(t.stage, t.ended_stays, t.median_days, t.current_stays) for t in report.stage_times] == [
+    assert [
+        (t.stage, t.ended_stays, t.median_days, t.current_stays)
+        for t in report.stage_times
+    ] == [
         ("sql", 0, None, 1),
         ("mql", 0, None, 1),
         ("unqualified", 2, 3.5, 0),
@@ -69,7 +87,11 @@ def test_store_report_funnel_and_stage_times(history_store, models):
 def _crm_inputs(crm):
     return FileInputs(
         leads=crm / "sales_pipeline.csv",
-        outcomes=OutcomeSource(outcome_column="deal_stage", time_column="close_date", value_column="close_value"),
+        outcomes=OutcomeSource(
+            outcome_column="deal_stage",
+            time_column="close_date",
+            value_column="close_value",
+        ),
         columns=LeadColumns(created="engage_date", groups=("sales_agent",)),
         timezone="UTC",
     )
@@ -79,7 +101,9 @@ def _crm_inputs(crm):
 def crm_report(crm):
     model = parse_model(CRM_MODEL, source="crm.yaml")
     with open_files(_crm_inputs(crm), model) as evaluation:
-        return build_report(evaluation, model, ReportSettings(OCTOBER_2017, 90, "sales_agent"))
+        return build_report(
+            evaluation, model, ReportSettings(OCTOBER_2017, 90, "sales_agent")
+        )
 
 
 def test_crm_funnel_counts_add_up(crm_report):
@@ -111,7 +135,13 @@ def test_crm_html_has_charts_and_escapes(crm_report):
 
 
 def leadq(*args):
-    return subprocess.run([sys.executable, "-m", "leadq", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_report_command_on_x_education(tmp_path):
@@ -120,12 +150,23 @@ def test_report_command_on_x_education(tmp_path):
     path = x_education_or_skip()
     html = tmp_path / "report.html"
     result = leadq(
-        "report", str(path), "--model", "examples/x-education/model.yaml",
-        "--outcome-column", "Converted", "--format", "json", "--html", str(html),
+        "report",
+        str(path),
+        "--model",
+        "examples/x-education/model.yaml",
+        "--outcome-column",
+        "Converted",
+        "--format",
+        "json",
+        "--html",
+        str(html),
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    stages = {g["group"]: (g["leads"], g["converted"]) for g in document["funnel"][0]["groups"]}
+    stages = {
+        g["group"]: (g["leads"], g["converted"])
+        for g in document["funnel"][0]["groups"]
+    }
     assert stages["sql"] == (1600, 1181)
     assert stages["disqualified"] == (752, 126)
     assert "not point in time" in document["calibration"]["method"]
@@ -135,7 +176,63 @@ def test_report_command_on_x_education(tmp_path):
 def test_report_rejects_bad_outcome(crm, tmp_path):
     model = tmp_path / "crm.yaml"
     model.write_text(CRM_MODEL, encoding="utf-8")
-    result = leadq("report", str(crm / "sales_pipeline.csv"), "--model", str(model), "--outcome-column", "product")
+    result = leadq(
+        "report",
+        str(crm / "sales_pipeline.csv"),
+        "--model",
+        str(model),
+        "--outcome-column",
+        "product",
+    )
     assert result.returncode == 2
     assert "column 'product'" in result.stderr
     assert "'GTX Plus Basic' is not an outcome" in result.stderr
+
+
+def test_probability_column_drives_forecast(crm, tmp_path):
+    lines = (crm / "sales_pipeline.csv").read_text(encoding="utf-8").splitlines()
+    leads = tmp_path / "pipeline.csv"
+    rows = [lines[0] + ",probability"] + [line + ",0.25" for line in lines[1:]]
+    leads.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    model = parse_model(CRM_MODEL, source="crm.yaml")
+    inputs = _crm_inputs(crm)
+    inputs = FileInputs(
+        leads,
+        outcomes=inputs.outcomes,
+        columns=LeadColumns("engage_date", (), ("probability",)),
+        timezone="UTC",
+    )
+    with open_files(inputs, model) as evaluation:
+        report = build_report(evaluation, model, ReportSettings(OCTOBER_2017, 90))
+    forecast = report.forecast
+    assert forecast.probability_source == "the `probability` column of the leads"
+    assert forecast.expected == pytest.approx(0.25 * forecast.open_leads)
+
+
+def test_report_command_on_store(history_store, models, tmp_path):
+    _stage_changes(history_store)
+    html = tmp_path / "store.html"
+    result = leadq(
+        "report",
+        "--database",
+        history_store.url,
+        "--model",
+        str(models[0]),
+        "--as-of",
+        "2026-05-26",
+        "--horizon",
+        "30",
+        "--format",
+        "json",
+        "--html",
+        str(html),
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["forecast"]["open_leads"] == 3
+    assert [t["stage"] for t in document["stage_times"]] == [
+        "sql",
+        "mql",
+        "unqualified",
+    ]
+    assert "Days in stage" in html.read_text(encoding="utf-8")

@@ -21,7 +21,9 @@ APRIL = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
 
 def _suggest(evaluation, model, cutoffs, horizon, settings=FitSettings()):
     plan = plan_cutoffs(evaluation.history, cutoffs, horizon)
-    return suggest_points(take_snapshot(evaluation.history, evaluation.scorer, model, plan), settings)
+    return suggest_points(
+        take_snapshot(evaluation.history, evaluation.scorer, model, plan), settings
+    )
 
 
 @pytest.fixture()
@@ -36,17 +38,24 @@ def test_olist_points_follow_conversion(olist_suggestions):
     assert rules["email_campaign"].rate_with < olist_suggestions.base_rate
     assert rules["email_campaign"].suggested_points < rules["search"].suggested_points
     assert rules["main_landing_pages"].coefficient > 0
-    assert rules["main_landing_pages"].rate_with > rules["main_landing_pages"].rate_without
+    assert (
+        rules["main_landing_pages"].rate_with > rules["main_landing_pages"].rate_without
+    )
 
 
 def test_olist_evidence_counts_add_up(olist_suggestions):
     for rule in olist_suggestions.rules:
         assert rule.fired + rule.not_fired == olist_suggestions.rows
-        assert rule.fired_converted + rule.not_fired_converted == olist_suggestions.converted
+        assert (
+            rule.fired_converted + rule.not_fired_converted
+            == olist_suggestions.converted
+        )
 
 
 def test_olist_scale_keeps_point_size(olist_suggestions):
-    changed = [rule for rule in olist_suggestions.rules if rule.suggested_points is not None]
+    changed = [
+        rule for rule in olist_suggestions.rules if rule.suggested_points is not None
+    ]
     before = sum(abs(rule.points) for rule in changed)
     after = sum(abs(rule.suggested_points) for rule in changed)
     assert after == pytest.approx(before, abs=len(changed))
@@ -81,15 +90,33 @@ def test_store_without_conversions_rejected(history_store, models):
 
 
 def leadq(*args):
-    return subprocess.run([sys.executable, "-m", "leadq", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _olist_args(olist, model):
     return [
-        "suggest", str(olist / "olist_marketing_qualified_leads_dataset.csv"), "--model", str(model),
-        "--outcomes", str(olist / "olist_closed_deals_dataset.csv"), "--outcome-time-column", "won_date",
-        "--created-column", "first_contact_date", "--timezone", "America/Sao_Paulo",
-        "--cutoff", "2018-04-01", "--horizon", "60",
+        "suggest",
+        str(olist / "olist_marketing_qualified_leads_dataset.csv"),
+        "--model",
+        str(model),
+        "--outcomes",
+        str(olist / "olist_closed_deals_dataset.csv"),
+        "--outcome-time-column",
+        "won_date",
+        "--created-column",
+        "first_contact_date",
+        "--timezone",
+        "America/Sao_Paulo",
+        "--cutoff",
+        "2018-04-01",
+        "--horizon",
+        "60",
     ]
 
 
@@ -99,7 +126,11 @@ def test_suggest_prints_diff_only_on_stdout(olist, tmp_path):
     result = leadq(*_olist_args(olist, model))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"--- {model}\n+++ {model}\n")
-    changed = [line for line in result.stdout.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
+    changed = [
+        line
+        for line in result.stdout.splitlines()
+        if line[:1] in "+-" and line[:3] not in ("---", "+++")
+    ]
     assert changed
     assert all("points:" in line for line in changed)
     assert "Evidence per rule" in result.stderr
@@ -117,6 +148,10 @@ def test_suggest_write_keeps_comments(olist, tmp_path):
     assert text.startswith("# Olist marketing funnel")
     assert load_model(model).name == "Olist channels and landing pages"
     written = {rule.id: rule.points for rule in load_model(model).fit.rules}
-    suggested = {rule["rule_id"]: rule["suggested_points"] for rule in document["rules"] if rule["changed"]}
+    suggested = {
+        rule["rule_id"]: rule["suggested_points"]
+        for rule in document["rules"]
+        if rule["changed"]
+    }
     assert suggested
     assert all(written[rule_id] == points for rule_id, points in suggested.items())
