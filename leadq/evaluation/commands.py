@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from leadq.engines import ENGINES
+from leadq.errors import OptionError
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
 from leadq.evaluation.history import PROBABILITY
 from leadq.evaluation.sources import FileInputs, open_files, open_store_history
@@ -155,6 +156,11 @@ def backtest(
     from leadq.evaluation.terminal import backtest_tables
 
     model_a, model_b = load_model(model), load_model(vs)
+    if model_a.key != model_b.key:
+        raise OptionError(
+            f"{model} keys leads by {model_a.key!r} but {vs} by {model_b.key!r}; "
+            "a backtest compares the same leads, so give both models the same `key:`"
+        )
     moments = [parse_cutoff(text) for text in cutoff or []]
     stages = (
         [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
@@ -472,8 +478,6 @@ def _with_model(opened, model):
 
 
 def _reject_file_options(**options) -> None:
-    from leadq.errors import OptionError
-
     given = [
         name.replace("_", "-") for name, value in options.items() if value is not None
     ]

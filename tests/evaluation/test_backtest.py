@@ -220,3 +220,21 @@ def test_demo_cutoff_stages_match_score_as_of(tmp_path):
     assert not {row["lead_id"] for row in rows} & {
         lead for lead, o in history.outcomes.items() if not o.converted
     }
+
+
+def test_backtest_rejects_models_with_other_keys(tmp_path):
+    other = tmp_path / "other.yaml"
+    text = (OLIST_MODELS / "model-b.yaml").read_text(encoding="utf-8")
+    other.write_text(
+        text.replace("key: mql_id", "key: landing_page_id"), encoding="utf-8"
+    )
+    result = leadq(
+        "backtest",
+        "leads.csv",
+        "--model",
+        "examples/olist/model-a.yaml",
+        "--vs",
+        str(other),
+    )
+    assert result.returncode == 2
+    assert "give both models the same `key:`" in result.stderr
