@@ -160,6 +160,8 @@ def plan_cutoffs(
             f"--max-age {max_age_days:g}: give a number of days above 0, such as 30"
         )
     check_outcome_times(history)
+    if not history.first_seen and not history.unknown_start:
+        raise OptionError("there are no leads to evaluate; import or add leads first")
     if not history.first_seen or history.latest is None:
         raise OptionError(
             "no lead has a creation time or an event, so no cut-off can include one; "

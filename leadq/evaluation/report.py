@@ -81,6 +81,8 @@ def build_report(
         for r in _lead_rows(ranked, history)
         if _seen_by(history, r["lead_id"], settings.as_of)
     ]
+    if len(ranked) == 0:
+        raise OptionError(f"{evaluation.source} has no leads to report on")
     if not rows:
         raise OptionError(
             f"no lead was first seen by {format_time(settings.as_of)}; choose a later --as-of"

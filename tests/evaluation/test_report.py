@@ -236,3 +236,15 @@ def test_report_command_on_store(history_store, models, tmp_path):
         "unqualified",
     ]
     assert "Days in stage" in html.read_text(encoding="utf-8")
+
+
+def test_empty_store_rejected(store, models):
+    from leadq.errors import OptionError
+    from leadq.evaluation.point_in_time import plan_cutoffs
+
+    model = load_model(models[0])
+    with store_evaluation(store) as evaluation:
+        with pytest.raises(OptionError, match="has no leads to report on"):
+            build_report(evaluation, model, ReportSettings(CUTOFF))
+        with pytest.raises(OptionError, match="there are no leads to evaluate"):
+            plan_cutoffs(evaluation.history, [CUTOFF], 30)
