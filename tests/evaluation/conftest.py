@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 
+from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.sources import FileInputs
 from leadq.store.database import Store
 from leadq.store.tables import events, leads, outcomes
 
@@ -49,6 +53,17 @@ MODEL_B = MODEL_A.replace("stored model A", "stored model B").replace(
 )
 
 
+def leadq(*args: str) -> subprocess.CompletedProcess:
+    """Run the `leadq` command from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "leadq", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def data_or_skip(path: Path) -> Path:
     if path.exists():
         return path
@@ -73,6 +88,18 @@ def models(tmp_path: Path) -> tuple[Path, Path]:
     for path, text in zip(paths, (MODEL_A, MODEL_B)):
         path.write_text(text, encoding="utf-8")
     return paths
+
+
+def olist_inputs(olist: Path) -> FileInputs:
+    """The Olist leads with the closed deals as conversions."""
+    return FileInputs(
+        leads=olist / "olist_marketing_qualified_leads_dataset.csv",
+        outcomes=OutcomeSource(
+            olist / "olist_closed_deals_dataset.csv", time_column="won_date"
+        ),
+        columns=LeadColumns(created="first_contact_date"),
+        timezone="America/Sao_Paulo",
+    )
 
 
 def _lead(connection, key: str, created: int, industry: str) -> int:

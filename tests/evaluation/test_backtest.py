@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 from leadq.evaluation.backtest import run_backtest
-from leadq.evaluation.file_history import LeadColumns, OutcomeSource
+from leadq.evaluation.file_history import OutcomeSource
 from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import FileInputs, open_files, store_evaluation
 from leadq.model.loading import load_model
-from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT
+from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT, leadq, olist_inputs
 
 
 def _backtest(evaluation, model_a, model_b, cutoffs, horizon):
@@ -52,21 +50,10 @@ def test_store_backtest_lists_stage_changes(history_store, models):
     assert _stages(result.b)["sql"] == (2, 2)
 
 
-def _olist_inputs(olist):
-    return FileInputs(
-        leads=olist / "olist_marketing_qualified_leads_dataset.csv",
-        outcomes=OutcomeSource(
-            olist / "olist_closed_deals_dataset.csv", time_column="won_date"
-        ),
-        columns=LeadColumns(created="first_contact_date"),
-        timezone="America/Sao_Paulo",
-    )
-
-
 def test_olist_backtest_same_rows_for_both(olist):
     model_a = load_model(OLIST_MODELS / "model-a.yaml")
     model_b = load_model(OLIST_MODELS / "model-b.yaml")
-    with open_files(_olist_inputs(olist), model_a) as evaluation:
+    with open_files(olist_inputs(olist), model_a) as evaluation:
         result = _backtest(evaluation, model_a, model_b, [1_522_540_800_000_000], 60)
     assert result.a.leads == result.b.leads
     assert result.a.converted == result.b.converted
@@ -82,7 +69,7 @@ def test_olist_backtest_same_rows_for_both(olist):
 def test_olist_population_is_point_in_time(olist):
     model = load_model(OLIST_MODELS / "model-a.yaml")
     cutoff = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
-    with open_files(_olist_inputs(olist), model) as evaluation:
+    with open_files(olist_inputs(olist), model) as evaluation:
         plan = plan_cutoffs(evaluation.history, [cutoff], 60)
         snapshot = take_snapshot(evaluation.history, evaluation.scorer, model, plan)
         history = evaluation.history
@@ -93,16 +80,6 @@ def test_olist_population_is_point_in_time(olist):
     assert not set(lead_ids) & {
         lead for lead, o in history.outcomes.items() if o.converted_at <= cutoff
     }
-
-
-def leadq(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "leadq", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_backtest_command_json(olist):
@@ -156,7 +133,7 @@ def test_backtest_command_without_outcome_times(olist):
 def test_max_age_leaves_out_old_leads(olist):
     model = load_model(OLIST_MODELS / "model-a.yaml")
     cutoff = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
-    with open_files(_olist_inputs(olist), model) as evaluation:
+    with open_files(olist_inputs(olist), model) as evaluation:
         plan = plan_cutoffs(evaluation.history, [cutoff], 60, max_age_days=30)
         snapshot = take_snapshot(evaluation.history, evaluation.scorer, model, plan)
         first_seen = evaluation.history.first_seen

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import insert, select
@@ -16,7 +14,7 @@ from leadq.evaluation.sources import FileInputs, open_files, store_evaluation
 from leadq.evaluation.stage_times import stage_times
 from leadq.model.loading import load_model, parse_model
 from leadq.store.tables import leads, stage_history
-from tests.evaluation.conftest import CUTOFF, DAY, ROOT, T0
+from tests.evaluation.conftest import CUTOFF, DAY, T0, leadq
 
 CRM_MODEL = """
 name: CRM products
@@ -132,16 +130,6 @@ def test_crm_html_has_charts_and_escapes(crm_report):
     assert html.count('src="data:image/png;base64,') == 5
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
-
-
-def leadq(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "leadq", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_report_command_on_x_education(tmp_path):

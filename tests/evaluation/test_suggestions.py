@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -13,8 +11,7 @@ from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import open_files, store_evaluation
 from leadq.evaluation.suggestions import FitSettings, NotEnoughData, suggest_points
 from leadq.model.loading import load_model
-from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT
-from tests.evaluation.test_backtest import _olist_inputs
+from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, leadq, olist_inputs
 
 APRIL = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
 
@@ -29,7 +26,7 @@ def _suggest(evaluation, model, cutoffs, horizon, settings=FitSettings()):
 @pytest.fixture()
 def olist_suggestions(olist):
     model = load_model(OLIST_MODELS / "model-b.yaml")
-    with open_files(_olist_inputs(olist), model) as evaluation:
+    with open_files(olist_inputs(olist), model) as evaluation:
         return _suggest(evaluation, model, [APRIL, APRIL + 30 * 86_400_000_000], 60)
 
 
@@ -63,7 +60,7 @@ def test_olist_scale_keeps_point_size(olist_suggestions):
 
 def test_rules_with_little_data_unchanged(olist):
     model = load_model(OLIST_MODELS / "model-b.yaml")
-    with open_files(_olist_inputs(olist), model) as evaluation:
+    with open_files(olist_inputs(olist), model) as evaluation:
         result = _suggest(evaluation, model, [APRIL], 60, FitSettings(min_leads=1000))
     rules = {rule.rule_id: rule for rule in result.rules}
     assert rules["email_campaign"].suggested_points is None
@@ -87,16 +84,6 @@ def test_store_without_conversions_rejected(history_store, models):
     with store_evaluation(history_store) as evaluation:
         with pytest.raises(NotEnoughData, match="no lead converted within the horizon"):
             _suggest(evaluation, model, [CUTOFF], 5)
-
-
-def leadq(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "leadq", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _olist_args(olist, model):
