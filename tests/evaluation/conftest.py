@@ -102,6 +102,20 @@ def olist_inputs(olist: Path) -> FileInputs:
     )
 
 
+def olist_options(olist: Path) -> list[str]:
+    """Command options that read the Olist closed deals as timed conversions."""
+    return [
+        "--outcomes",
+        str(olist / "olist_closed_deals_dataset.csv"),
+        "--outcome-time-column",
+        "won_date",
+        "--created-column",
+        "first_contact_date",
+        "--timezone",
+        "America/Sao_Paulo",
+    ]
+
+
 def _lead(connection, key: str, created: int, industry: str) -> int:
     values = {
         "lead_key": key,

@@ -10,7 +10,14 @@ from leadq.evaluation.file_history import OutcomeSource
 from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import FileInputs, open_files, store_evaluation
 from leadq.model.loading import load_model
-from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, ROOT, leadq, olist_inputs
+from tests.evaluation.conftest import (
+    CUTOFF,
+    OLIST_MODELS,
+    ROOT,
+    leadq,
+    olist_inputs,
+    olist_options,
+)
 
 
 def _backtest(evaluation, model_a, model_b, cutoffs, horizon):
@@ -90,14 +97,7 @@ def test_backtest_command_json(olist):
         "examples/olist/model-a.yaml",
         "--vs",
         "examples/olist/model-b.yaml",
-        "--outcomes",
-        str(olist / "olist_closed_deals_dataset.csv"),
-        "--outcome-time-column",
-        "won_date",
-        "--created-column",
-        "first_contact_date",
-        "--timezone",
-        "America/Sao_Paulo",
+        *olist_options(olist),
         "--cutoff",
         "2018-04-01",
         "--horizon",

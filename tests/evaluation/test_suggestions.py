@@ -11,7 +11,13 @@ from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import open_files, store_evaluation
 from leadq.evaluation.suggestions import FitSettings, NotEnoughData, suggest_points
 from leadq.model.loading import load_model
-from tests.evaluation.conftest import CUTOFF, OLIST_MODELS, leadq, olist_inputs
+from tests.evaluation.conftest import (
+    CUTOFF,
+    OLIST_MODELS,
+    leadq,
+    olist_inputs,
+    olist_options,
+)
 
 APRIL = 1_522_540_800_000_000  # 2018-04-01T00:00:00Z
 
@@ -92,14 +98,7 @@ def _olist_args(olist, model):
         str(olist / "olist_marketing_qualified_leads_dataset.csv"),
         "--model",
         str(model),
-        "--outcomes",
-        str(olist / "olist_closed_deals_dataset.csv"),
-        "--outcome-time-column",
-        "won_date",
-        "--created-column",
-        "first_contact_date",
-        "--timezone",
-        "America/Sao_Paulo",
+        *olist_options(olist),
         "--cutoff",
         "2018-04-01",
         "--horizon",
