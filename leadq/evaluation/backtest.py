@@ -46,6 +46,8 @@ class ModelResult:
     converted: int
     qualified: int
     qualified_converted: int
+    # The per stage results of each cut-off alone, by cut-off.
+    stages_by_cutoff: dict[str, list[StageResult]] = field(default_factory=dict)
 
     @property
     def precision(self) -> float | None:
@@ -139,6 +141,27 @@ def run_backtest(
 def model_result(snapshot: Snapshot, path: str, qualified: list[str]) -> ModelResult:
     rows = _rows(snapshot)
     stages = snapshot.model.ranked_stage_ids()
+    picked = [r for r in rows if r["stage"] in qualified]
+    by_cutoff = {
+        format_time(cutoff): _stage_results(
+            stages, [r for r in rows if r["cutoff"] == cutoff]
+        )
+        for cutoff in snapshot.cutoffs
+    }
+    return ModelResult(
+        name=snapshot.model.name,
+        path=path,
+        stages=_stage_results(stages, rows),
+        stages_by_cutoff=by_cutoff,
+        qualified_stages=qualified,
+        leads=len(rows),
+        converted=sum(r["converted"] for r in rows),
+        qualified=len(picked),
+        qualified_converted=sum(r["converted"] for r in picked),
+    )
+
+
+def _stage_results(stages: list[str], rows: list[dict]) -> list[StageResult]:
     results = [
         _stage_result(stage, [r for r in rows if r["stage"] == stage])
         for stage in stages
@@ -146,17 +169,7 @@ def model_result(snapshot: Snapshot, path: str, qualified: list[str]) -> ModelRe
     unstaged = [r for r in rows if r["stage"] not in stages]
     if unstaged:
         results.append(_stage_result(NO_STAGE, unstaged))
-    picked = [r for r in rows if r["stage"] in qualified]
-    return ModelResult(
-        name=snapshot.model.name,
-        path=path,
-        stages=results,
-        qualified_stages=qualified,
-        leads=len(rows),
-        converted=sum(r["converted"] for r in rows),
-        qualified=len(picked),
-        qualified_converted=sum(r["converted"] for r in picked),
-    )
+    return results
 
 
 def _rows(snapshot: Snapshot) -> list[dict]:

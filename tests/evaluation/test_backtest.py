@@ -110,6 +110,8 @@ def test_backtest_command_json(olist):
     assert document["cutoffs"] == ["2018-04-01"]
     assert document["models"]["a"]["qualified_stages"] == ["mql", "sql"]
     assert document["models"]["a"]["leads"] == document["models"]["b"]["leads"]
+    by_cutoff = document["models"]["a"]["stages_by_cutoff"]["2018-04-01"]
+    assert by_cutoff == document["models"]["a"]["stages"]
 
 
 def test_backtest_command_without_outcome_times(olist):
