@@ -149,7 +149,7 @@ def _field_values(table: pa.Table, field: str, source: SourceTable):
 
 
 def _lead_keys(values, key_name: str, source: SourceTable) -> pa.ChunkedArray:
-    keys = _normalized_keys(values, key_name)
+    keys = normalized_keys(values, key_name)
     empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, ""))
     if pc.any(empty).as_py():
         row = _first_true(empty)
@@ -203,7 +203,7 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     columns = {
         "event_row": pa.array(np.arange(count, dtype=np.int64)),
         "event_id": _event_ids(table, names.get("event_id"), count),
-        "lead_key": _normalized_keys(table[names["key"]], model.key),
+        "lead_key": normalized_keys(table[names["key"]], model.key),
         "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
         "ts": micros,
         "local_day": days,
@@ -277,7 +277,7 @@ def _row_ids(rows) -> pa.Array:
     return pa.array([f"leadq-row-{row}" for row in rows.tolist()], pa.string())
 
 
-def _normalized_keys(values, key_name: str):
+def normalized_keys(values, key_name: str):
     """Trim keys; emails are also lower-cased, so addresses match in any case."""
     if key_name == "email":
         return _per_chunk(lambda chunk: pc.utf8_lower(pc.utf8_trim_whitespace(chunk)), values)

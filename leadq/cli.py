@@ -32,9 +32,9 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
-from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
+from leadq.evaluation import commands as evaluation_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -222,30 +222,6 @@ def init(
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
 
 
-@app.command()
-def report(
-    leads: Annotated[Path, typer.Argument(help="Leads file.", metavar="LEADS")],
-    outcome_column: Annotated[
-        str,
-        typer.Option(
-            "--outcome-column",
-            help="Leads file column that is 1 (or true, yes) for converted leads.",
-        ),
-    ],
-    events: EventsOption = None,
-    model: ModelOption = None,
-    as_of: AsOfOption = None,
-    engine: EngineOption = Engine.duckdb,
-    encoding: EncodingOption = None,
-    timezone: TimezoneOption = None,
-) -> None:
-    """Conversion rate per stage and per grade, from an outcome column."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
-    out = console()
-    for table in outcome_report(run, leads, outcome_column, encoding):
-        out.print(table)
-
-
 def _score(leads, events, model_path, as_of, engine, encoding, timezone):
     model = resolve_model(model_path)
     moment = parse_as_of(as_of, model)
@@ -355,6 +331,7 @@ def _rule_counts(model: ScoringModel) -> str:
 
 
 service_commands.register(app)
+evaluation_commands.register(app)
 
 
 def main() -> None:
