@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leadq.errors import InputError
-from leadq.inputs import read_source
+from leadq.crm.reading import CrmOptions, model_names, read_lead_file
 
 CONVERTED_VALUES = {"1", "true", "yes", "y", "won", "converted"}
 NOT_CONVERTED_VALUES = {"0", "false", "no", "n", "lost", ""}
@@ -29,7 +29,9 @@ def outcome_report(run, leads_path: Path, column: str, encoding: str | None) -> 
 
 
 def read_outcomes(run, leads_path: Path, column: str, encoding: str | None) -> dict[str, bool]:
-    source = read_source(leads_path, encoding=encoding)
+    source = read_lead_file(
+        leads_path, encoding=encoding, options=CrmOptions(), kept=model_names(run.model, run.compiled.layout)
+    )
     table = source.table.rename_columns(
         [run.model.columns.get(name, name) for name in source.table.column_names]
     )

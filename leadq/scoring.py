@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
+from leadq.crm.reading import CrmOptions, model_names, read_lead_file
 from leadq.engines import run
 from leadq.errors import InputError
 from leadq.inputs import read_source
@@ -114,7 +115,13 @@ def score_files(
     encoding: str | None = None,
     timezone: str | None = None,
     step: StepReporter | None = None,
+    crm: CrmOptions | None = None,
 ) -> ScoreRun:
+    """Score a leads file and an optional events file.
+
+    The leads file may be a CRM export (`crm`; by default its format is
+    detected from the header), read as `leadq import leads` reads it.
+    """
     model = model or load_default_model()
     as_of = as_of or datetime.now(dt_timezone.utc)
     step = step or (lambda name: nullcontext())
@@ -123,7 +130,9 @@ def score_files(
     with step("compiling the model"):
         compiled = compile_model(model)
     with step("reading leads"):
-        leads = read_source(leads_path, encoding=encoding)
+        leads = read_lead_file(
+            leads_path, encoding=encoding, options=crm or CrmOptions(), kept=model_names(model, compiled.layout)
+        )
     events = None
     if events_path is not None:
         with step("reading events"):

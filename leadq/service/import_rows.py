@@ -93,8 +93,14 @@ class CheckedFile:
 # Leads
 
 
-def check_leads(source: SourceTable, model: ScoringModel, layout: Layout) -> CheckedFile:
-    """Check a leads file; the last accepted row of each lead key wins."""
+def check_leads(
+    source: SourceTable, model: ScoringModel, layout: Layout, problems: dict[int, ImportRowError] | None = None
+) -> CheckedFile:
+    """Check a leads file; the last accepted row of each lead key wins.
+
+    `problems` rejects rows found unreadable before, such as a CRM export's
+    ambiguous dates (leadq.crm.reading).
+    """
     fields = _lead_fields(source, model)
     key_column = next(column for column, name in fields.items() if name == model.key)
     email_column = next((column for column, name in fields.items() if name == "email"), None)
@@ -103,6 +109,9 @@ def check_leads(source: SourceTable, model: ScoringModel, layout: Layout) -> Che
     checked = CheckedFile(source.path, len(source.table))
     by_key: dict[str, LeadRow] = {}
     for index, row in enumerate(source.table.to_pylist()):
+        if problems and index in problems:
+            checked.reject(source, index, problems[index])
+            continue
         try:
             lead = _lead_row(row, model.key, key_column, email_column, numbers)
         except ImportRowError as error:
