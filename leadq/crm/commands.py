@@ -58,5 +58,133 @@ def crm_options(crm_format, maps, date_format):
     )
 
 
+def export(
+    crm_format: Annotated[CrmFormat, typer.Option("--format", help="CRM whose import format the file follows.")],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the CSV file here. Default: standard output.")
+    ] = None,
+    database: Annotated[
+        Optional[str],
+        typer.Option(
+            "--database",
+            help="Database URL of the store to export (sqlite:///file or postgresql://...). "
+            "Default: $LEADQ_DATABASE_URL, else sqlite:///leadq.db.",
+        ),
+    ] = None,
+    leads: Annotated[
+        Optional[Path], typer.Option("--leads", help="Score this leads file and export it, instead of the store.")
+    ] = None,
+    events: Annotated[Optional[Path], typer.Option("--events", "-e", help="Events file for --leads.")] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="Model file for --leads. Default: the built-in B2B model.")
+    ] = None,
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="Score --leads as of this ISO 8601 time. Default: now.")
+    ] = None,
+    maps: MapOption = None,
+    date_format: DateFormatOption = None,
+    stage_values: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--stage-value",
+            metavar="STAGE=VALUE",
+            help="CRM value of a leadq stage (HubSpot lifecycle stage, Salesforce Lead Status); repeat for more.",
+        ),
+    ] = None,
+    grade_values: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--grade-value",
+            metavar="GRADE=VALUE",
+            help="CRM value of a leadq grade (Salesforce Rating); repeat for more.",
+        ),
+    ] = None,
+) -> None:
+    """Write scored leads as a CSV file that HubSpot or Salesforce imports as it is."""
+    from leadq.crm.export import build_export, parse_values, value_maps
+    from leadq.errors import OptionError
+
+    if leads is None and (events or model or as_of or maps or date_format):
+        raise OptionError("--events, --model, --as-of, --map and --date-format need --leads FILE")
+    if leads is not None and database is not None:
+        raise OptionError("--leads scores a file and --database exports the store; pass one of them")
+    maps_by_format = value_maps(
+        crm_format.value,
+        parse_values(stage_values or [], "--stage-value"),
+        parse_values(grade_values or [], "--grade-value"),
+    )
+    if leads is None:
+        exported = _stored_leads(database)
+    else:
+        exported = _scored_leads(leads, events, model, as_of, crm_options(None, maps, date_format))
+    built = build_export(crm_format.value, exported, maps_by_format)
+    _write(built, output)
+    _print_export_notes(built, len(exported), crm_format.value, output)
+
+
+def _stored_leads(database):
+    from leadq.crm.export_sources import leads_from_store
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        return leads_from_store(store)
+    finally:
+        store.dispose()
+
+
+def _scored_leads(leads, events, model_path, as_of, crm):
+    from leadq.crm.export_sources import leads_from_run
+    from leadq.crm.reading import CrmOptions
+    from leadq.scoring import parse_as_of, resolve_model, score_files
+
+    model = resolve_model(model_path)
+    crm = crm or CrmOptions()
+    run = score_files(leads, events, model=model, as_of=parse_as_of(as_of, model), crm=crm)
+    return leads_from_run(run, leads, None, crm)
+
+
+def _write(built, output: Path | None) -> None:
+    """Write to a temporary file, then rename, so a failed run leaves no half file."""
+    import sys
+
+    from leadq.crm.export import write_export
+    from leadq.output import check_output_path
+
+    if output is None:
+        write_export(built, sys.stdout)
+        return
+    check_output_path(output, [])
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as stream:
+            write_export(built, stream)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _print_export_notes(built, count: int, crm_format: str, output: Path | None) -> None:
+    from leadq.crm.vendors import FORMAT_NAMES
+    from leadq.output import console, plural
+
+    err = console(stderr=True)
+    where = output if output is not None else "standard output"
+    kind = FORMAT_NAMES[crm_format].replace("export", "import file")
+    err.print(f"wrote {plural(count, 'lead', 'leads')} to {where} as {kind}", markup=False)
+    for stage, leads in built.unmapped_stages.items():
+        err.print(
+            f"note: stage {stage!r} ({plural(leads, 'lead', 'leads')}) has no {crm_format} value, so the "
+            f"cell is empty; set one with --stage-value {stage}=VALUE",
+            markup=False,
+        )
+    if built.missing_required:
+        err.print(
+            f"note: {plural(built.missing_required, 'lead lacks', 'leads lack')} a last name or company, "
+            "which Salesforce needs to create a lead",
+            markup=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(export)

@@ -2,28 +2,31 @@
 
 Sources, read when this table was written:
 
-- HubSpot contact properties: labels such as "First Name", "Email",
-  "Lifecycle Stage" and their internal names (firstname, email,
-  lifecyclestage), https://developers.hubspot.com/docs/api/crm/contacts and
-  https://knowledge.hubspot.com/contacts/use-lifecycle-stages (the eight
-  default lifecycle stages, in order, and that automatic updates only move
-  a stage forward). https://developers.hubspot.com/changelog/upcoming-customized-lifecycle-stages-for-contacts-and-companies
-  says accounts may add or remove stages since 2022.
-- HubSpot import files: a header row whose column headers match property
-  names, UTF-8, https://knowledge.hubspot.com/import-and-export/set-up-your-import-file
-- Salesforce Lead fields, API names and labels (FirstName "First Name",
-  Status "Lead Status", LeadSource "Lead Source", NumberOfEmployees,
-  CreatedDate "Created Date", LastActivityDate "Last Activity"),
-  https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-lead.html
-- Salesforce lead status values are an org's own picklist (LeadStatus
-  object, https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-leadstatus.html).
+- HubSpot: email is a contact's unique identifier, and the record id is
+  unique too (https://developers.hubspot.com/docs/api/crm/contacts). The
+  eight default lifecycle stages, in order, and that HubSpot's automatic
+  updates only move a stage forward
+  (https://knowledge.hubspot.com/contacts/use-lifecycle-stages). The
+  property is `lifecyclestage`, and accounts may add or remove stages since
+  2022 (https://developers.hubspot.com/changelog/upcoming-customized-lifecycle-stages-for-contacts-and-companies).
+  Import files have a header row whose column headers match properties
+  (https://knowledge.hubspot.com/import-and-export/set-up-your-import-file).
+- Salesforce: the Lead object's API field names and labels (FirstName
+  "First Name", LeadSource "Lead Source", NumberOfEmployees, CreatedDate
+  "Created Date", LastActivityDate "Last Activity"), from
+  https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-lead.html.
+  Lead Status values are each org's own picklist (LeadStatus object,
+  https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-leadstatus.html).
 
-NOTE: the default picklist values of a new Salesforce org ("Open - Not
-Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not
-Converted"; Rating Hot, Warm, Cold) and HubSpot's internal lifecycle values
-(marketingqualifiedlead, ...) are not listed on the pages above; they match
-what those systems write in their own exports. Orgs change them, so every
-mapping to them can be overridden (docs/crm.md).
+NOTE: the list of HubSpot's default contact properties
+(https://knowledge.hubspot.com/properties/hubspots-default-contact-properties)
+was not readable in full here, so the other labels and internal names
+(jobtitle, numemployees, "Country/Region", hs_object_id, ...) and the
+internal lifecycle values (marketingqualifiedlead, ...) were checked against
+integrations' published mappings. The default values of a new Salesforce
+org's Lead Status ("Open - Not Contacted", ...) and Rating (Hot, Warm, Cold)
+are not on the pages above either. Every export mapping to them can be
+overridden (docs/crm.md).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ HUBSPOT = Vendor(
         "first name": "first_name",
         "last name": "last_name",
         "email": EMAIL,
+        "email address": EMAIL,
         "phone number": "phone",
         "company name": "company",
         "job title": "title",
@@ -211,14 +215,7 @@ SALESFORCE_STATUSES = {
     "customer": "Closed - Converted",
     "disqualified": "Closed - Not Converted",
 }
-SALESFORCE_STATUS_VALUES = (
-    "Open - Not Contacted",
-    "Working - Contacted",
-    "Closed - Converted",
-    "Closed - Not Converted",
-)
 SALESFORCE_RATINGS = {"A": "Hot", "B": "Warm", "C": "Cold", "D": "Cold"}
-SALESFORCE_RATING_VALUES = ("Hot", "Warm", "Cold")
 
 
 # Columns of a vendor's own that a header needs before it counts as that
