@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from leadq.crm.vendors import HUBSPOT_STAGES, SALESFORCE_RATINGS, SALESFORCE_STATUSES
+from leadq.crm.vendors import HUBSPOT_ORDER, HUBSPOT_STAGES, SALESFORCE_RATINGS, SALESFORCE_STATUSES
 from leadq.errors import OptionError
 from leadq.output import guard_formula
 
@@ -138,9 +138,26 @@ def _hubspot(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
     for lead in leads:
         row = [_attribute(lead, name) for name in HUBSPOT_FIELDS.values()]
         row[0] = lead.email or lead.key
-        row.append(maps.stages.get(lead.stage or "", ""))
+        row.append(hubspot_stage(maps.stages.get(lead.stage or "", ""), _attribute(lead, "lifecycle_stage")))
         rows.append(row + _leadq_values(lead))
     return ExportFile(header, rows)
+
+
+def hubspot_stage(mapped: str, current: str) -> str:
+    """Return the lifecycle stage to export; a contact's stage never moves back.
+
+    `current` is the stage that the contact's HubSpot export had. A later one
+    in HubSpot's order is kept. `other` replaces only stages before
+    opportunity, because deals set opportunity and customer, and leadq
+    does not see deals.
+    """
+    if current not in HUBSPOT_ORDER:
+        return mapped
+    if mapped == "other":
+        return current if HUBSPOT_ORDER.index(current) >= HUBSPOT_ORDER.index("opportunity") else mapped
+    if mapped in HUBSPOT_ORDER and HUBSPOT_ORDER.index(current) > HUBSPOT_ORDER.index(mapped):
+        return current
+    return mapped
 
 
 # Salesforce

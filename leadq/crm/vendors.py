@@ -198,6 +198,9 @@ HUBSPOT_LIFECYCLE = {
     "other": "other",
 }
 
+# The default stages in HubSpot's order, without `other`, which has no place in it.
+HUBSPOT_ORDER = [stage for stage in HUBSPOT_LIFECYCLE.values() if stage != "other"]
+
 # Default export mappings from leadq's built-in stages and grades.
 HUBSPOT_STAGES = {
     "unqualified": "lead",

@@ -7,7 +7,7 @@ import io
 import re
 from pathlib import Path
 
-from leadq.crm.export import ExportLead, build_export, value_maps, write_export
+from leadq.crm.export import ExportLead, build_export, hubspot_stage, value_maps, write_export
 from leadq.crm.export_sources import leads_from_store
 from leadq.crm.reading import CrmOptions, read_crm_leads
 from leadq.crm.vendors import VENDORS
@@ -92,8 +92,22 @@ def test_salesforce_export_format(store):
 
 def test_stage_values_overridden(store):
     import_file(store, "leads", FIXTURES / "hubspot_contacts.csv", crm=CrmOptions(date_format="day-first"))
-    rows = exported(store, "hubspot", unqualified="subscriber", disqualified="other")
-    assert {row["lifecyclestage"] for row in rows} == {"subscriber", "other"}
+    rows = exported(store, "hubspot", unqualified="opportunity", disqualified="evangelist")
+    stages = {row["email"]: row["lifecyclestage"] for row in rows}
+    assert stages["cara@initech.example"] == "evangelist"
+    assert stages["eve.moreau@evil.example"] == "opportunity"
+    # Dev is a customer in HubSpot, which an export never moves back.
+    assert stages["dev.patel@umbrella.example"] == "customer"
+
+
+def test_hubspot_stage_never_moves_back():
+    assert hubspot_stage("lead", "customer") == "customer"
+    assert hubspot_stage("salesqualifiedlead", "marketingqualifiedlead") == "salesqualifiedlead"
+    assert hubspot_stage("other", "salesqualifiedlead") == "other"
+    assert hubspot_stage("other", "opportunity") == "opportunity"
+    assert hubspot_stage("lead", "other") == "lead"
+    assert hubspot_stage("lead", "") == "lead"
+    assert hubspot_stage("", "customer") == ""
 
 
 def test_unmapped_stage_reported():
