@@ -103,11 +103,14 @@ def export(
     """Write scored leads as a CSV file that HubSpot or Salesforce imports as it is."""
     from leadq.crm.export import build_export, parse_values, value_maps
     from leadq.errors import OptionError
+    from leadq.output import check_output_path
 
     if leads is None and (events or model or as_of or maps or date_format):
         raise OptionError("--events, --model, --as-of, --map and --date-format need --leads FILE")
     if leads is not None and database is not None:
         raise OptionError("--leads scores a file and --database exports the store; pass one of them")
+    if output is not None:
+        check_output_path(output, [leads, events, model])
     maps_by_format = value_maps(
         crm_format.value,
         parse_values(stage_values or [], "--stage-value"),
@@ -149,12 +152,10 @@ def _write(built, output: Path | None) -> None:
     import sys
 
     from leadq.crm.export import write_export
-    from leadq.output import check_output_path
 
     if output is None:
         write_export(built, sys.stdout)
         return
-    check_output_path(output, [])
     partial = output.with_name(output.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as stream:
@@ -179,11 +180,15 @@ def _print_export_notes(built, count: int, crm_format: str, output: Path | None)
             markup=False,
         )
     if built.missing_required:
-        err.print(
-            f"note: {plural(built.missing_required, 'lead lacks', 'leads lack')} a last name or company, "
-            "which Salesforce needs to create a lead",
-            markup=False,
-        )
+        needed = MISSING_REQUIRED[crm_format]
+        err.print(f"note: {plural(built.missing_required, 'lead lacks', 'leads lack')} {needed}", markup=False)
+
+
+# What a lead needs for the CRM to match or create its record.
+MISSING_REQUIRED = {
+    "hubspot": "an email, by which HubSpot matches contacts, so each import creates a new contact",
+    "salesforce": "an Id, and a last name or company, which Salesforce needs to create a lead",
+}
 
 
 def register(app: typer.Typer) -> None:

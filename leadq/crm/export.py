@@ -65,7 +65,8 @@ class ExportFile:
     rows: list[list[object]]
     # Stages that the file leaves without a CRM value, with their lead counts.
     unmapped_stages: dict[str, int] = field(default_factory=dict)
-    # Salesforce needs LastName and Company to create a lead.
+    # Leads without what the CRM matches or creates records by: an email
+    # for HubSpot, an Id or else LastName and Company for Salesforce.
     missing_required: int = 0
 
 
@@ -134,13 +135,15 @@ LEADQ_COLUMNS = [
 
 def _hubspot(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
     header = [*HUBSPOT_FIELDS, "lifecyclestage", *LEADQ_COLUMNS]
-    rows = []
+    export = ExportFile(header, [])
     for lead in leads:
         row = [_attribute(lead, name) for name in HUBSPOT_FIELDS.values()]
-        row[0] = lead.email or lead.key
+        row[0] = lead.email or row[0]
         row.append(hubspot_stage(maps.stages.get(lead.stage or "", ""), _attribute(lead, "lifecycle_stage")))
-        rows.append(row + _leadq_values(lead))
-    return ExportFile(header, rows)
+        export.rows.append(row + _leadq_values(lead))
+        if not row[0]:
+            export.missing_required += 1
+    return export
 
 
 def hubspot_stage(mapped: str, current: str) -> str:

@@ -153,3 +153,25 @@ def test_export_from_leads_file(tmp_path):
     assert rows[0]["Leadq_Scored_At__c"] == "2026-12-01T00:00:00Z"
     # Report ids are 15 characters; Data Loader updates by them.
     assert rows[0]["Id"] == "00Q5g00000AbCdF"
+
+
+def test_export_output_may_not_replace_input(tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes((FIXTURES / "generic_leads.csv").read_bytes())
+    done = leadq("export", "--format", "generic", "--leads", str(leads), "--output", str(leads), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "is also an input file; write the results to another file" in done.stderr
+    assert leads.read_bytes() == (FIXTURES / "generic_leads.csv").read_bytes()
+
+
+def test_export_file_options_need_leads(tmp_path):
+    done = leadq("export", "--format", "hubspot", "--as-of", "2026-12-01", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--events, --model, --as-of, --map and --date-format need --leads FILE" in done.stderr
+
+
+def test_hubspot_lead_without_email_counted():
+    lead = ExportLead("u-1", None, {"first_name": "Ana"}, 10.0, 0.0, 0.0, "D", "unqualified", [], None)
+    built = build_export("hubspot", [lead], value_maps("hubspot", {}, {}))
+    assert built.missing_required == 1
+    assert built.rows[0][:2] == ["", "Ana"]
