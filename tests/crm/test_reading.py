@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def read(name: str, **options):
 
 
 def test_hubspot_export_detected():
+    # The file starts with a UTF-8 byte order mark, which is not part of "Record ID".
+    assert (FIXTURES / "hubspot_contacts.csv").read_bytes().startswith(codecs.BOM_UTF8)
     crm = read("hubspot_contacts.csv")
     assert (crm.format, crm.detected) == ("hubspot", True)
     assert crm.source.table.column_names[:8] == [
