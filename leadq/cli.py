@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from leadq.crm import commands as crm_commands
 from leadq.errors import LeadNotFound, LeadqError
 from leadq.explain import explain_panel
 from leadq.model.loading import default_model_text, load_model
@@ -34,7 +35,6 @@ from leadq.output import (
 )
 from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
-from leadq.crm import commands as crm_commands
 from leadq.service import commands as service_commands
 
 app = typer.Typer(

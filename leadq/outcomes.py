@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 from rich.table import Table
 from rich.text import Text
 
-from leadq.errors import InputError
 from leadq.crm.reading import CrmOptions, model_names, read_lead_file
+from leadq.errors import InputError
 
 CONVERTED_VALUES = {"1", "true", "yes", "y", "won", "converted"}
 NOT_CONVERTED_VALUES = {"0", "false", "no", "n", "lost", ""}
