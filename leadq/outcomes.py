@@ -29,9 +29,8 @@ def outcome_report(run, leads_path: Path, column: str, encoding: str | None) -> 
 
 
 def read_outcomes(run, leads_path: Path, column: str, encoding: str | None) -> dict[str, bool]:
-    source = read_lead_file(
-        leads_path, encoding=encoding, options=CrmOptions(), kept=model_names(run.model, run.compiled.layout)
-    )
+    fixed_names = model_names(run.model, run.compiled.layout)
+    source = read_lead_file(leads_path, encoding=encoding, options=CrmOptions(), fixed_names=fixed_names)
     table = source.table.rename_columns(
         [run.model.columns.get(name, name) for name in source.table.column_names]
     )

@@ -66,7 +66,8 @@ def leads_from_run(run: ScoreRun, leads_path: str | Path, encoding: str | None, 
 
 def _attributes_by_key(run: ScoreRun, leads_path, encoding, crm: CrmOptions) -> dict[str, dict]:
     """Read the leads file again, as scoring read it; the last row of a key wins."""
-    source = read_lead_file(leads_path, encoding=encoding, options=crm, kept=model_names(run.model, run.compiled.layout))
+    fixed_names = model_names(run.model, run.compiled.layout)
+    source = read_lead_file(leads_path, encoding=encoding, options=crm, fixed_names=fixed_names)
     table = source.table
     key_column = next(name for name in table.column_names if run.model.columns.get(name, name) == run.model.key)
     keys = pc.utf8_trim_whitespace(pc.cast(table[key_column], "string"))

@@ -27,6 +27,7 @@ from leadq.crm.vendors import (
     VENDORS,
     detect_format,
 )
+from leadq.binding import event_column_names, renamed_table
 from leadq.compiler.layout import Layout
 from leadq.errors import ImportRowError, InputError, OptionError
 from leadq.inputs import SourceTable, read_source
@@ -63,13 +64,16 @@ class CrmLeads:
 
     def raise_first_problem(self) -> None:
         """Raise InputError for the first unreadable row, as `leadq score` needs."""
-        if not self.problems:
-            return
-        index = min(self.problems)
-        problem = self.problems[index]
-        raise InputError(
-            problem.reason, file=self.source.path, column=problem.column, **self.source.position(index)
-        )
+        raise_first_problem(self.source, self.problems)
+
+
+def raise_first_problem(source: SourceTable, problems: dict[int, ImportRowError]) -> None:
+    """Raise InputError for the first row of `problems`, with its file position."""
+    if not problems:
+        return
+    index = min(problems)
+    problem = problems[index]
+    raise InputError(problem.reason, file=source.path, column=problem.column, **source.position(index))
 
 
 def parse_maps(options: list[str]) -> dict[str, str]:
@@ -90,15 +94,15 @@ def model_names(model: ScoringModel, layout: Layout) -> set[str]:
     return set(model.columns) | set(layout.lead_fields)
 
 
-def read_crm_leads(source: SourceTable, options: CrmOptions, kept: set[str]) -> CrmLeads:
+def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: set[str]) -> CrmLeads:
     """Rename a leads file's columns to leadq's fields and normalize its values.
 
-    Columns named in `kept` (model_names) keep their names unless `--map`
+    Columns named in `fixed_names` (model_names) keep their names unless `--map`
     names them.
     """
     header = source.table.column_names
     chosen = options.format or detect_format(header)
-    renames = _renames(source, chosen, options.maps, kept)
+    renames = _renames(source, chosen, options.maps, fixed_names)
     table = source.table.rename_columns([renames.get(column, column) for column in header])
     crm = CrmLeads(source, chosen, options.format is None)
 
@@ -113,14 +117,40 @@ def read_crm_leads(source: SourceTable, options: CrmOptions, kept: set[str]) -> 
     return crm
 
 
-def read_lead_file(path: str | Path, *, encoding: str | None, options: CrmOptions, kept: set[str]) -> SourceTable:
+def read_lead_file(
+    path: str | Path, *, encoding: str | None, options: CrmOptions, fixed_names: set[str]
+) -> SourceTable:
     """Read a leads file for scoring; the first unreadable value raises InputError."""
-    crm = read_crm_leads(read_source(path, encoding=encoding), options, kept)
+    crm = read_crm_leads(read_source(path, encoding=encoding), options, fixed_names)
     crm.raise_first_problem()
     return crm.source
 
 
-def _renames(source: SourceTable, chosen: str, maps: dict[str, str], kept: set[str]) -> dict[str, str]:
+def read_event_times(
+    source: SourceTable, model: ScoringModel, order: str
+) -> tuple[SourceTable, dict[int, ImportRowError]]:
+    """Rewrite an events file's time column as ISO 8601 text, in the declared order.
+
+    `--date-format` opts events files in to Excel serials and day/month
+    text. Returns the rewritten table and the rows whose time cannot be read.
+    """
+    renamed = renamed_table(source, model.event_columns, "event_columns")
+    name = event_column_names(renamed, model.key, source)["timestamp"]
+    column = source.table.column_names[renamed.column_names.index(name)]
+    problems: dict[int, ImportRowError] = {}
+    times = _dates(source.table[column].to_pylist(), column, order, problems)
+    table = _set_column(source.table, column, times)
+    return SourceTable(table, source.path, source.format, source.line_numbers), problems
+
+
+def declared_event_times(source: SourceTable, model: ScoringModel, order: str) -> SourceTable:
+    """Read an events file's times in the declared order; the first bad one raises InputError."""
+    rewritten, problems = read_event_times(source, model, order)
+    raise_first_problem(rewritten, problems)
+    return rewritten
+
+
+def _renames(source: SourceTable, chosen: str, maps: dict[str, str], fixed_names: set[str]) -> dict[str, str]:
     header = source.table.column_names
     for column in maps:
         if column not in header:
@@ -134,7 +164,7 @@ def _renames(source: SourceTable, chosen: str, maps: dict[str, str], kept: set[s
     for column in header:
         if column in maps:
             renames[column] = maps[column]
-        elif column not in kept:
+        elif column not in fixed_names:
             renames[column] = vendor.columns.get(column.strip().lower(), column)
     _check_unique(source, [renames.get(column, column) for column in header])
     return renames

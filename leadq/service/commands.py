@@ -151,8 +151,10 @@ def import_(
     from leadq.store.database import open_store
 
     crm = crm_options(crm_format, maps, date_format)
-    if kind != ImportKind.leads and crm is not None:
-        raise OptionError("--format, --map and --date-format apply to `leadq import leads` only")
+    if kind != ImportKind.leads and (crm_format is not None or maps):
+        raise OptionError("--format and --map apply to `leadq import leads` only")
+    if kind == ImportKind.outcomes and date_format is not None:
+        raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
     store = open_store(database)
     try:
         report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
@@ -173,8 +175,8 @@ def _print_import_report(report) -> None:
     out = console()
     out.print(f"imported {report.kind} from {report.path} with {report.model}", markup=False)
     if report.crm_format is not None:
-        how = "detected from the header; --format overrides it" if report.crm_detected else "as --format names"
-        out.print(f"read as {FORMAT_NAMES[report.crm_format]} ({how})", markup=False)
+        chosen_by = "detected from the header; --format overrides it" if report.crm_detected else "as --format names"
+        out.print(f"read as {FORMAT_NAMES[report.crm_format]} ({chosen_by})", markup=False)
     table = Table(show_header=False)
     table.add_column("count")
     table.add_column("rows", justify="right")

@@ -147,8 +147,18 @@ def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | No
 # Events
 
 
-def check_events(source: SourceTable, model: ScoringModel, layout: Layout, timezone: str | None) -> CheckedFile:
-    """Check an events file; an event without an id gets one made from its content."""
+def check_events(
+    source: SourceTable,
+    model: ScoringModel,
+    layout: Layout,
+    timezone: str | None,
+    problems: dict[int, ImportRowError] | None = None,
+) -> CheckedFile:
+    """Check an events file; an event without an id gets one made from its content.
+
+    `problems` rejects rows found unreadable before, such as times that do
+    not match the declared `--date-format` (leadq.crm.reading).
+    """
     table = renamed_table(source, model.event_columns, "event_columns")
     names = event_column_names(table, model.key, source)
     columns = dict(zip(table.column_names, source.table.column_names))
@@ -158,6 +168,9 @@ def check_events(source: SourceTable, model: ScoringModel, layout: Layout, timez
     checked = CheckedFile(source.path, len(table))
     occurrences: Counter[str] = Counter()
     for index, row in enumerate(table.to_pylist()):
+        if problems and index in problems:
+            checked.reject(source, index, problems[index])
+            continue
         try:
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
         except ImportRowError as error:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from leadq.crm.reading import CrmOptions, model_names, read_crm_leads
+from leadq.crm.reading import CrmOptions, model_names, read_crm_leads, read_event_times
 from leadq.inputs import SourceTable, check_timezone, read_source
 from leadq.service.identity import EMAIL, USER_ID, find_identity, lead_with_email, lead_with_user_id, resolve
 from leadq.service.import_rows import (
@@ -97,7 +97,8 @@ def import_file(
     """Check a file, then write its accepted rows and rescore the leads they touch.
 
     A leads file is read as a CRM export first (`crm`; by default its format
-    is detected from the header). Raises InputError, before anything is
+    is detected from the header). An events file's times follow
+    `crm.date_format` when it is set. Raises InputError, before anything is
     written, for a problem with the whole file.
     """
     started = time.perf_counter()
@@ -109,12 +110,14 @@ def import_file(
     # is written; nothing streams yet.
     crm_leads = None
     if kind == "leads":
-        kept = model_names(active.model, active.compiled.layout)
-        crm_leads = read_crm_leads(source, crm or CrmOptions(), kept)
-    if crm_leads is None:
-        checked = _check(store, active, kind, source, timezone)
-    else:
+        fixed_names = model_names(active.model, active.compiled.layout)
+        crm_leads = read_crm_leads(source, crm or CrmOptions(), fixed_names)
         checked = check_leads(crm_leads.source, active.model, active.compiled.layout, crm_leads.problems)
+    elif kind == "events" and crm is not None and crm.date_format is not None:
+        source, problems = read_event_times(source, active.model, crm.date_format)
+        checked = check_events(source, active.model, active.compiled.layout, timezone, problems)
+    else:
+        checked = _check(store, active, kind, source, timezone)
 
     report = ImportReport(kind, checked.path, active.label, checked.rows, checked.rejected, checked.superseded)
     report.missing_fields = checked.missing_fields

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from leadq.crm.reading import CrmOptions
 from leadq.service.imports import import_file
-from leadq.store.tables import leads
+from leadq.store.tables import events, leads
 from tests.service.servers import leadq
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -109,8 +109,37 @@ def test_import_cli_lists_rejected_row(store, tmp_path):
 
 def test_crm_options_only_for_leads(store, tmp_path):
     done = leadq(
-        "import", "events", str(FIXTURES / "generic_leads.csv"), "--database", store.url, "--date-format", "ISO",
+        "import", "events", str(FIXTURES / "generic_leads.csv"), "--database", store.url, "--map", "Plan=plan",
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 2
-    assert "--format, --map and --date-format apply to `leadq import leads` only" in done.stderr
+    assert "--format and --map apply to `leadq import leads` only" in done.stderr
+
+
+EVENTS = """email,event,timestamp
+ana@acme.example,demo_requested,11/03/2026 14:05
+ana@acme.example,page_viewed,45231.5
+ana@acme.example,page_viewed,31/02/2026 09:00
+ana@acme.example,page_viewed,2026-03-12T10:00:00Z
+"""
+
+
+def test_events_date_format(store, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(EVENTS, encoding="utf-8")
+    options = CrmOptions(date_format="day-first")
+    report = import_file(store, "events", path, timezone="Europe/Berlin", crm=options)
+    assert rejections(report) == [("line 4", "timestamp", "invalid date '31/02/2026 09:00': no such day")]
+    assert report.stored == 3
+    with store.engine.connect() as connection:
+        times = sorted(connection.execute(select(events.c.ts)).scalars())
+    # 2023-11-01 12:00 and 2026-03-11 14:05 in Berlin (UTC+1), and the UTC time.
+    assert times == [1_698_836_400_000_000, 1_773_234_300_000_000, 1_773_309_600_000_000]
+
+
+def test_events_without_date_format_unchanged(store, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(EVENTS, encoding="utf-8")
+    report = import_file(store, "events", path, timezone="Europe/Berlin")
+    assert [where for where, _, _ in rejections(report)] == ["line 2", "line 3", "line 4"]
+    assert report.rejected[0].reason.startswith("invalid timestamp '11/03/2026 14:05'")

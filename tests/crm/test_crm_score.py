@@ -39,3 +39,23 @@ def test_score_ambiguous_date_is_an_error():
     assert str(raised.value).startswith(
         f"{FIXTURES / 'salesforce_leads_report.csv'}, line 2, column 'Create Date': ambiguous date '11/03/2026 14:05'"
     )
+
+
+def test_score_events_date_format(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("email,event,timestamp\nbo.chen@globex.example,demo_requested,28/11/2026 14:05\n", encoding="utf-8")
+    options = CrmOptions(date_format="day-first")
+    run = score_files(
+        FIXTURES / "hubspot_contacts.csv", events, as_of=AS_OF, crm=options, timezone="Europe/Berlin"
+    )
+    bo = run.find("bo.chen@globex.example")
+    assert [reason.rule_id for reason in bo.reasons()][:1] == ["demo_request"]
+    assert bo.stage == "sql"
+
+
+def test_score_events_bad_declared_time(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("email,event,timestamp\nbo.chen@globex.example,demo_requested,11/28/2026\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        score_files(FIXTURES / "hubspot_contacts.csv", events, as_of=AS_OF, crm=CrmOptions(date_format="day-first"))
+    assert str(raised.value) == f"{events}, line 2, column 'timestamp': invalid date '11/28/2026': no such day"

@@ -132,7 +132,7 @@ def test_map_option_parsed():
 
 def test_score_reading_raises_first_problem():
     with pytest.raises(InputError) as raised:
-        read_lead_file(FIXTURES / "hubspot_contacts.csv", encoding=None, options=CrmOptions(), kept=set())
+        read_lead_file(FIXTURES / "hubspot_contacts.csv", encoding=None, options=CrmOptions(), fixed_names=set())
     assert "hubspot_contacts.csv, line 6, column 'Create Date': ambiguous date" in str(raised.value)
 
 
