@@ -18,7 +18,9 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from leadq.crm import commands as crm_commands
 from leadq.errors import LeadNotFound, LeadqError
+from leadq.evaluation import commands as evaluation_commands
 from leadq.explain import explain_panel
 from leadq.model.loading import default_model_text, load_model
 from leadq.model.schema import ScoringModel
@@ -34,7 +36,6 @@ from leadq.output import (
 )
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
-from leadq.evaluation import commands as evaluation_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -117,6 +118,9 @@ def score(
     ] = 20,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
+    crm_format: crm_commands.ScoreCrmFormatOption = None,
+    maps: crm_commands.MapOption = None,
+    date_format: crm_commands.DateFormatOption = None,
 ) -> None:
     """Score and classify leads, ranked by stage and score, with reasons."""
     chosen = format_for(output, fmt.value if fmt else None)
@@ -124,7 +128,8 @@ def score(
         raise typer.BadParameter("parquet output needs --output FILE", param_hint="--format")
     if output is not None:
         check_output_path(output, [leads, events, model])
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    crm = crm_commands.crm_options(crm_format, maps, date_format)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, crm)
     _print_input_notes(run)
     if chosen == "table":
         _print_table(run, limit)
@@ -222,7 +227,7 @@ def init(
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
 
 
-def _score(leads, events, model_path, as_of, engine, encoding, timezone):
+def _score(leads, events, model_path, as_of, engine, encoding, timezone, crm=None):
     model = resolve_model(model_path)
     moment = parse_as_of(as_of, model)
     with _progress() as step:
@@ -235,6 +240,7 @@ def _score(leads, events, model_path, as_of, engine, encoding, timezone):
             encoding=encoding,
             timezone=timezone,
             step=step,
+            crm=crm,
         )
 
 
@@ -332,6 +338,7 @@ def _rule_counts(model: ScoringModel) -> str:
 
 service_commands.register(app)
 evaluation_commands.register(app)
+crm_commands.register(app)
 
 
 def main() -> None:

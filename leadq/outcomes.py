@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from leadq.crm.reading import CrmOptions, model_names, read_lead_file
 from leadq.errors import InputError
-from leadq.inputs import read_source
 
 CONVERTED_VALUES = {"1", "true", "yes", "y", "won", "converted"}
 NOT_CONVERTED_VALUES = {"0", "false", "no", "n", "lost", ""}
 
 
 def read_outcomes(run, leads_path: Path, column: str, encoding: str | None) -> dict[str, bool]:
-    source = read_source(leads_path, encoding=encoding)
+    fixed_names = model_names(run.model, run.compiled.layout)
+    source = read_lead_file(leads_path, encoding=encoding, options=CrmOptions(), fixed_names=fixed_names)
     table = source.table.rename_columns(
         [run.model.columns.get(name, name) for name in source.table.column_names]
     )

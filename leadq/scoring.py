@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
+from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
 from leadq.engines import run
 from leadq.errors import InputError
 from leadq.inputs import read_source
@@ -114,7 +115,14 @@ def score_files(
     encoding: str | None = None,
     timezone: str | None = None,
     step: StepReporter | None = None,
+    crm: CrmOptions | None = None,
 ) -> ScoreRun:
+    """Score a leads file and an optional events file.
+
+    The leads file may be a CRM export (`crm`; by default its format is
+    detected from the header), read as `leadq import leads` reads it. The
+    events file's times follow `crm.date_format` when it is set.
+    """
     model = model or load_default_model()
     as_of = as_of or datetime.now(dt_timezone.utc)
     step = step or (lambda name: nullcontext())
@@ -123,11 +131,14 @@ def score_files(
     with step("compiling the model"):
         compiled = compile_model(model)
     with step("reading leads"):
-        leads = read_source(leads_path, encoding=encoding)
+        fixed_names = model_names(model, compiled.layout)
+        leads = read_lead_file(leads_path, encoding=encoding, options=crm or CrmOptions(), fixed_names=fixed_names)
     events = None
     if events_path is not None:
         with step("reading events"):
             events = read_source(events_path, encoding=encoding)
+            if crm is not None and crm.date_format is not None:
+                events = declared_event_times(events, model, crm.date_format)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
     # NOTE: the files as read, the bound tables and the engine's work all stay
