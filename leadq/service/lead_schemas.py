@@ -190,6 +190,7 @@ class Erasure(BaseModel):
     stage_changes_removed: int = Field(description="Stage history rows.")
     score_snapshots_removed: int = Field(description="Score snapshots.")
     outcomes_removed: int = Field(description="Outcomes such as conversions.")
+    qualifications_removed: int = Field(description="Qualification conversations.")
     webhooks_removed: int = Field(description="Pending webhooks that named the lead.")
     webhooks_redacted: int = Field(
         description="Sent or failed webhooks whose payload named the lead; "
