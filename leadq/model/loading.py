@@ -190,6 +190,9 @@ def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
     names: list[str] = []
     parts = [_yaml_key(part) for part in path]
     for position, key in enumerate(parts):
+        # A union tag named after its key (`answer`, then the field `answer`).
+        if parts[position + 1 : position + 2] == [key]:
+            continue
         is_last = all(part in UNION_TAGS for part in parts[position + 1 :])
         child = _child(node, key)
         # A tag that equals a key (`score: fit`) leads to a scalar, where the

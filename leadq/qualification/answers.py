@@ -172,7 +172,7 @@ def bound_value(value: Any) -> Any:
 
 def evaluate(framework: Framework, answers: dict[str, Answer], at_micros: int) -> Evaluation:
     """Decide passed, failed or incomplete, with a reason for each rule part."""
-    day = datetime.fromtimestamp(at_micros / 1e6, timezone.utc).date()
+    day = utc_day(at_micros)
     met = {c.id: _met(c, answers[c.id].value, day) for c in framework.criteria}
     credits = {c.id: _credit(c, answers[c.id].value, met[c.id]) for c in framework.criteria}
     worst = _Outcome.of(framework, met, credits, unknown_met=False)
@@ -185,6 +185,11 @@ def evaluate(framework: Framework, answers: dict[str, Answer], at_micros: int) -
         result = INCOMPLETE
     reasons = _reasons(framework, met, worst, best)
     return Evaluation(result, reasons, round(worst.weighted, 1), met)
+
+
+def utc_day(micros: int) -> date:
+    """Return the UTC calendar day of a time in microseconds since the epoch."""
+    return datetime.fromtimestamp(micros / 1e6, timezone.utc).date()
 
 
 def _met(criterion: Criterion, value: Any, day: date) -> bool | None:
