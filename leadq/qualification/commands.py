@@ -42,19 +42,19 @@ def qualify(
     from leadq.output import console
     from leadq.store.database import open_store
 
-    given = read_answers_file(answers) if answers else None
-    framework_id = framework or (given or {}).get("framework") or "bant"
-    author = author or (given or {}).get("author") or getpass.getuser()
-    if given is None and not sys.stdin.isatty():
+    from_file = read_answers_file(answers) if answers else None
+    framework_id = framework or (from_file or {}).get("framework") or "bant"
+    author = author or (from_file or {}).get("author") or getpass.getuser()
+    if from_file is None and not sys.stdin.isatty():
         raise OptionError("no terminal to ask the questions in; pass the answers with --answers FILE")
     store = open_store(database)
     try:
-        _qualify(store, console(), lead, framework_id, given, author, answers)
+        _qualify(store, console(), lead, framework_id, from_file, author, answers)
     finally:
         store.dispose()
 
 
-def _qualify(store, out, lead: str, framework_id: str, given: dict | None, author: str, path: Path | None) -> None:
+def _qualify(store, out, lead: str, framework_id: str, from_file: dict | None, author: str, path: Path | None) -> None:
     from leadq.qualification.answers import AnswerError, check_answers, evaluate
     from leadq.qualification.questionnaire import ask_answers, confirm_save, show_summary
     from leadq.qualification.records import find_lead, framework_of, record_qualification
@@ -65,7 +65,7 @@ def _qualify(store, out, lead: str, framework_id: str, given: dict | None, autho
     with store.read() as connection:
         lead_id = find_lead(connection, lead)
     framework = framework_of(active.model, framework_id)
-    if given is None:
+    if from_file is None:
         out.print(f"{framework.name} qualification of lead {lead_id} ({lead})", highlight=False)
         raw = ask_answers(out, framework)
         checked = check_answers(framework, raw)
@@ -74,7 +74,7 @@ def _qualify(store, out, lead: str, framework_id: str, given: dict | None, autho
             out.print("Nothing was saved.")
             return
     else:
-        raw = given.get("answers", {})
+        raw = from_file.get("answers", {})
     try:
         with store.write() as connection:
             recorded = record_qualification(connection, active_model(connection), lead_id, framework_id, raw, author, now_micros())

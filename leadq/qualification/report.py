@@ -177,5 +177,5 @@ def _table(report: FrameworkRates) -> Table:
 
 
 def _numbers(rate: AnswerRate) -> list[str]:
-    shown = "-" if rate.conversion_rate is None else f"{rate.conversion_rate:.1%}"
-    return [str(rate.leads), str(rate.converted), shown]
+    percent = "-" if rate.conversion_rate is None else f"{rate.conversion_rate:.1%}"
+    return [str(rate.leads), str(rate.converted), percent]

@@ -96,6 +96,9 @@ class StageChange(BaseModel):
     model_version: ModelVersionRef | None = Field(description="Model that decided.")
     cause: str = Field(description="What started the rescoring, such as an event.")
     reason: str | None = Field(description="Free text from a manual change.")
+    qualification_id: int | None = Field(
+        None, description="The qualification whose recording caused the change."
+    )
 
 
 class ScoreSnapshot(BaseModel):

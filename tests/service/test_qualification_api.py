@@ -89,6 +89,8 @@ def test_bant_pass_moves_lead_to_sql(client, keys, rows, store, receiver, start_
     assert history.cause == "qualification"
     assert history.qualification_id == body["id"]
     assert history.rule == "sql: bant passed in 90 days"
+    record = client.get(f"/api/leads/{lead_id}").json()
+    assert record["stage_history"][0]["qualification_id"] == body["id"]
 
     start_worker(store)
     arrived = {item.event_type: item.payload for item in receiver.wait_for(2)}
