@@ -25,7 +25,9 @@ AnswerType = Literal["status", "scale", "choice", "number", "date"]
 CriterionId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
-    Field(description="Criterion id: a lower-case letter, then letters, digits or '_'."),
+    Field(
+        description="Criterion id: a lower-case letter, then letters, digits or '_'."
+    ),
 ]
 
 
@@ -59,7 +61,10 @@ class Criterion(_Strict):
         description="Choice criteria: the option ids that meet the criterion.",
     )
     scale_meets: int = Field(
-        2, ge=1, le=SCALE_MAX, description="Scale criteria: the lowest value that meets it."
+        2,
+        ge=1,
+        le=SCALE_MAX,
+        description="Scale criteria: the lowest value that meets it.",
     )
     units: list[str] = Field(
         default_factory=list,
@@ -144,7 +149,11 @@ class PassRule(_Strict):
 
     @model_validator(mode="after")
     def _has_a_part(self) -> PassRule:
-        if self.at_least is None and not self.required and self.weighted_at_least is None:
+        if (
+            self.at_least is None
+            and not self.required
+            and self.weighted_at_least is None
+        ):
             raise ValueError(
                 "a pass rule needs at_least, required or weighted_at_least"
             )
@@ -167,7 +176,9 @@ class Framework(_Strict):
         ids = [criterion.id for criterion in self.criteria]
         repeated = sorted({name for name in ids if ids.count(name) > 1})
         if repeated:
-            raise ValueError(f"criterion ids must be unique, {', '.join(repeated)} repeats")
+            raise ValueError(
+                f"criterion ids must be unique, {', '.join(repeated)} repeats"
+            )
         for name in self.pass_rule.required:
             if name not in ids:
                 raise ValueError(

@@ -19,7 +19,9 @@ from leadq.model.qualification import SCALE_MAX, UNKNOWN, Criterion, Framework
 PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
 COMPLETE_RESULTS = (PASSED, FAILED)
 MAX_NOTE_LENGTH = 2000
-AMOUNT_WITH_UNIT = re.compile(r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]{1,16})\s*$")
+AMOUNT_WITH_UNIT = re.compile(
+    r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]{1,16})\s*$"
+)
 
 
 class AnswerError(LeadqError):
@@ -60,7 +62,9 @@ def check_answers(framework: Framework, raw: dict[str, Any]) -> dict[str, Answer
     AnswerError naming the criterion.
     """
     if not isinstance(raw, dict):
-        raise AnswerError("answers", "write the answers as a mapping of criterion id to answer")
+        raise AnswerError(
+            "answers", "write the answers as a mapping of criterion id to answer"
+        )
     known = [criterion.id for criterion in framework.criteria]
     for name in raw:
         if name not in known:
@@ -76,7 +80,10 @@ def _answer(criterion: Criterion, raw: Any) -> Answer:
     if isinstance(raw, dict) and ("value" in raw or "note" in raw):
         extra = sorted(set(raw) - {"value", "note"})
         if extra:
-            raise AnswerError(criterion.id, f"unknown key {extra[0]!r}; an answer has `value` and `note`")
+            raise AnswerError(
+                criterion.id,
+                f"unknown key {extra[0]!r}; an answer has `value` and `note`",
+            )
         note = _note(criterion, raw.get("note"))
         raw = raw.get("value")
     return Answer(value_of(criterion, raw), note)
@@ -88,7 +95,10 @@ def _note(criterion: Criterion, note: Any) -> str | None:
     if not isinstance(note, str):
         raise AnswerError(criterion.id, f"the note must be text, got {note!r}")
     if len(note) > MAX_NOTE_LENGTH:
-        raise AnswerError(criterion.id, f"the note has {len(note)} characters; the maximum is {MAX_NOTE_LENGTH}")
+        raise AnswerError(
+            criterion.id,
+            f"the note has {len(note)} characters; the maximum is {MAX_NOTE_LENGTH}",
+        )
     return note.strip() or None
 
 
@@ -101,10 +111,15 @@ def value_of(criterion: Criterion, raw: Any) -> Any:
 
 
 def _status(criterion: Criterion, raw: Any) -> str:
-    text = str(raw).strip().lower().replace(" ", "_") if not isinstance(raw, bool) else ""
+    text = (
+        str(raw).strip().lower().replace(" ", "_") if not isinstance(raw, bool) else ""
+    )
     if text in ("confirmed", "not_confirmed"):
         return text
-    raise AnswerError(criterion.id, f"{raw!r} is not an answer; use confirmed, not_confirmed or unknown")
+    raise AnswerError(
+        criterion.id,
+        f"{raw!r} is not an answer; use confirmed, not_confirmed or unknown",
+    )
 
 
 def _scale(criterion: Criterion, raw: Any) -> int:
@@ -112,20 +127,28 @@ def _scale(criterion: Criterion, raw: Any) -> int:
         raw = int(raw.strip())
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= SCALE_MAX:
         return raw
-    raise AnswerError(criterion.id, f"{raw!r} is not on the scale; use a whole number from 0 to {SCALE_MAX}, or unknown")
+    raise AnswerError(
+        criterion.id,
+        f"{raw!r} is not on the scale; use a whole number from 0 to {SCALE_MAX}, or unknown",
+    )
 
 
 def _choice(criterion: Criterion, raw: Any) -> str:
     if isinstance(raw, str) and raw.strip() in criterion.option_ids():
         return raw.strip()
     options = ", ".join(criterion.option_ids())
-    raise AnswerError(criterion.id, f"{raw!r} is not an option; use one of: {options}, or unknown")
+    raise AnswerError(
+        criterion.id, f"{raw!r} is not an option; use one of: {options}, or unknown"
+    )
 
 
 def _number(criterion: Criterion, raw: Any) -> dict:
     amount, unit = _amount_and_unit(criterion, raw)
     if unit not in criterion.units:
-        raise AnswerError(criterion.id, f"unit {unit!r} is not accepted; use one of: {', '.join(criterion.units)}")
+        raise AnswerError(
+            criterion.id,
+            f"unit {unit!r} is not accepted; use one of: {', '.join(criterion.units)}",
+        )
     return {"amount": amount, "unit": unit}
 
 
@@ -136,11 +159,19 @@ def _amount_and_unit(criterion: Criterion, raw: Any) -> tuple[float, str]:
     elif isinstance(raw, str) and (match := AMOUNT_WITH_UNIT.match(raw)):
         amount, unit = float(match.group(1).replace("_", "")), match.group(2)
     else:
-        raise AnswerError(criterion.id, f"{raw!r} is not an amount with a unit; {example}")
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount != amount:
+        raise AnswerError(
+            criterion.id, f"{raw!r} is not an amount with a unit; {example}"
+        )
+    if (
+        isinstance(amount, bool)
+        or not isinstance(amount, (int, float))
+        or amount != amount
+    ):
         raise AnswerError(criterion.id, f"amount {amount!r} is not a number; {example}")
     if abs(amount) == float("inf") or not isinstance(unit, str):
-        raise AnswerError(criterion.id, f"{raw!r} is not an amount with a unit; {example}")
+        raise AnswerError(
+            criterion.id, f"{raw!r} is not an amount with a unit; {example}"
+        )
     return float(amount), unit.strip().upper()
 
 
@@ -152,10 +183,19 @@ def _date(criterion: Criterion, raw: Any) -> str:
     try:
         return date.fromisoformat(str(raw).strip()).isoformat()
     except ValueError:
-        raise AnswerError(criterion.id, f"{raw!r} is not a date; write it as YYYY-MM-DD, such as 2027-03-31") from None
+        raise AnswerError(
+            criterion.id,
+            f"{raw!r} is not a date; write it as YYYY-MM-DD, such as 2027-03-31",
+        ) from None
 
 
-_CHECKERS = {"status": _status, "scale": _scale, "choice": _choice, "number": _number, "date": _date}
+_CHECKERS = {
+    "status": _status,
+    "scale": _scale,
+    "choice": _choice,
+    "number": _number,
+    "date": _date,
+}
 
 
 def bound_value(value: Any) -> Any:
@@ -170,11 +210,15 @@ def bound_value(value: Any) -> Any:
 # Deciding the result
 
 
-def evaluate(framework: Framework, answers: dict[str, Answer], at_micros: int) -> Evaluation:
+def evaluate(
+    framework: Framework, answers: dict[str, Answer], at_micros: int
+) -> Evaluation:
     """Decide passed, failed or incomplete, with a reason for each rule part."""
     day = utc_day(at_micros)
     met = {c.id: _met(c, answers[c.id].value, day) for c in framework.criteria}
-    credits = {c.id: _credit(c, answers[c.id].value, met[c.id]) for c in framework.criteria}
+    credits = {
+        c.id: _credit(c, answers[c.id].value, met[c.id]) for c in framework.criteria
+    }
     worst = _Outcome.of(framework, met, credits, unknown_met=False)
     best = _Outcome.of(framework, met, credits, unknown_met=True)
     if worst.passes(framework):
@@ -225,26 +269,39 @@ class _Outcome:
     required_met: bool
 
     @classmethod
-    def of(cls, framework: Framework, met: dict, credits: dict, *, unknown_met: bool) -> _Outcome:
-        assumed = {name: unknown_met if value is None else value for name, value in met.items()}
+    def of(
+        cls, framework: Framework, met: dict, credits: dict, *, unknown_met: bool
+    ) -> _Outcome:
+        assumed = {
+            name: unknown_met if value is None else value for name, value in met.items()
+        }
         total = sum(c.weight for c in framework.criteria)
         earned = sum(
             c.weight * (float(unknown_met) if credits[c.id] is None else credits[c.id])
             for c in framework.criteria
         )
         required = all(assumed[name] for name in framework.pass_rule.required)
-        return cls([name for name, value in assumed.items() if value], 100 * earned / total, required)
+        return cls(
+            [name for name, value in assumed.items() if value],
+            100 * earned / total,
+            required,
+        )
 
     def passes(self, framework: Framework) -> bool:
         rule = framework.pass_rule
         if rule.at_least is not None and len(self.met) < rule.at_least:
             return False
-        if rule.weighted_at_least is not None and self.weighted < rule.weighted_at_least:
+        if (
+            rule.weighted_at_least is not None
+            and self.weighted < rule.weighted_at_least
+        ):
             return False
         return self.required_met
 
 
-def _reasons(framework: Framework, met: dict, worst: _Outcome, best: _Outcome) -> list[str]:
+def _reasons(
+    framework: Framework, met: dict, worst: _Outcome, best: _Outcome
+) -> list[str]:
     rule = framework.pass_rule
     labels = {c.id: c.label for c in framework.criteria}
     unknown = [labels[name] for name, value in met.items() if value is None]

@@ -38,13 +38,17 @@ def require_qualify_key(request: Request):
 
 
 class QualificationCreate(BaseModel):
-    framework: str = Field(description="Framework id, such as bant, champ or one of the model's.")
+    framework: str = Field(
+        description="Framework id, such as bant, champ or one of the model's."
+    )
     answers: dict[str, Any] = Field(
         description="Criterion id -> answer, or -> {value, note}. Unanswered "
         "criteria are unknown. Numbers are {amount, unit} or text such as "
         "'50000 EUR'; dates are YYYY-MM-DD."
     )
-    author: str = Field(min_length=1, max_length=200, description="Who held the conversation.")
+    author: str = Field(
+        min_length=1, max_length=200, description="Who held the conversation."
+    )
 
 
 class AnswerPublic(BaseModel):
@@ -61,8 +65,12 @@ class QualificationPublic(BaseModel):
     author: str
     at: datetime
     result: Result
-    reasons: list[str] = Field(description="Why the result is what it is, one sentence per rule part.")
-    score: float = Field(description="Weighted total (0-100), unknown answers counted as unmet.")
+    reasons: list[str] = Field(
+        description="Why the result is what it is, one sentence per rule part."
+    )
+    score: float = Field(
+        description="Weighted total (0-100), unknown answers counted as unmet."
+    )
 
 
 class QualificationRecorded(QualificationPublic):
@@ -86,7 +94,9 @@ _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 422)}
     dependencies=[*KEY_SCHEMES, Depends(require_qualify_key)],
     responses=_ERRORS,
 )
-async def post_qualification(lead_id: int, body: QualificationCreate, request: Request) -> QualificationRecorded:
+async def post_qualification(
+    lead_id: int, body: QualificationCreate, request: Request
+) -> QualificationRecorded:
     return await run_in_threadpool(_record, request.app.state.store, lead_id, body)
 
 
@@ -114,17 +124,30 @@ def _record(store, lead_id: int, body: QualificationCreate) -> QualificationReco
             if survivor is None:
                 raise LeadNotFound(f"no lead has the id {lead_id}")
             recorded = record_qualification(
-                connection, active_model(connection), survivor, body.framework,
-                body.answers, body.author, now_micros(),
+                connection,
+                active_model(connection),
+                survivor,
+                body.framework,
+                body.answers,
+                body.author,
+                now_micros(),
             )
     except AnswerError as error:
-        raise ApiError(400, "invalid_answer", str(error), f"answers.{error.criterion}") from None
+        raise ApiError(
+            400, "invalid_answer", str(error), f"answers.{error.criterion}"
+        ) from None
     except UnknownFramework as error:
-        raise ApiError(400, "unknown_framework", str(error), "framework", body.framework) from None
+        raise ApiError(
+            400, "unknown_framework", str(error), "framework", body.framework
+        ) from None
     except LeadNotFound as error:
         raise ApiError(404, "not_found", str(error), "lead_id") from None
     public = _public(recorded.qualification)
-    return QualificationRecorded(**public.model_dump(), previous_stage=recorded.previous_stage, stage=recorded.stage)
+    return QualificationRecorded(
+        **public.model_dump(),
+        previous_stage=recorded.previous_stage,
+        stage=recorded.stage,
+    )
 
 
 def _public(item: Qualification) -> QualificationPublic:
@@ -133,7 +156,10 @@ def _public(item: Qualification) -> QualificationPublic:
         lead_id=item.lead_id,
         framework=item.framework,
         framework_version=item.framework_version,
-        answers={name: AnswerPublic(value=a.value, note=a.note) for name, a in item.answers.items()},
+        answers={
+            name: AnswerPublic(value=a.value, note=a.note)
+            for name, a in item.answers.items()
+        },
         author=item.author,
         at=as_datetime(item.at),
         result=item.result,

@@ -29,7 +29,9 @@ def ask_answers(console: Console, framework: Framework) -> dict[str, dict]:
         if criterion.help:
             console.print(f"[dim]{criterion.help}[/dim]", highlight=False)
         value = _ask_value(console, criterion)
-        note = Prompt.ask("Note (Enter to skip)", console=console, default="", show_default=False)
+        note = Prompt.ask(
+            "Note (Enter to skip)", console=console, default="", show_default=False
+        )
         answers[criterion.id] = {"value": value, "note": note or None}
     return answers
 
@@ -40,7 +42,12 @@ def _ask_value(console: Console, criterion: Criterion) -> Any:
         for index, (_, label) in enumerate(options, start=1):
             console.print(f"  {index}) {label}", highlight=False)
     while True:
-        text = Prompt.ask(_prompt_text(criterion, len(options)), console=console, default="", show_default=False)
+        text = Prompt.ask(
+            _prompt_text(criterion, len(options)),
+            console=console,
+            default="",
+            show_default=False,
+        )
         raw = _chosen(text.strip(), options)
         try:
             return value_of(criterion, raw)
@@ -78,14 +85,21 @@ def _chosen(text: str, options: list[tuple[str, str]]) -> Any:
     return text
 
 
-def show_summary(console: Console, framework: Framework, answers: dict[str, Answer], evaluation: Evaluation) -> None:
+def show_summary(
+    console: Console,
+    framework: Framework,
+    answers: dict[str, Answer],
+    evaluation: Evaluation,
+) -> None:
     table = Table(title=f"{framework.name}: {evaluation.result}")
     for column in ("criterion", "answer", "met", "note"):
         table.add_column(column)
     for criterion in framework.criteria:
         answer = answers[criterion.id]
         met = {True: "yes", False: "no", None: "?"}[evaluation.met[criterion.id]]
-        table.add_row(criterion.label, shown_value(answer.value), met, answer.note or "")
+        table.add_row(
+            criterion.label, shown_value(answer.value), met, answer.note or ""
+        )
     console.print()
     console.print(table)
     for reason in evaluation.reasons:

@@ -118,21 +118,55 @@ def record_qualification(
     if not locked:
         raise LeadNotFound(f"no lead has the id {lead_id}")
     lead = locked[0]
-    stored = _insert(connection, active, lead.id, framework_id, framework, answers, evaluation, author, now)
-    enqueue(connection, "qualification.recorded", _payload(lead, stored, framework), now)
+    stored = _insert(
+        connection,
+        active,
+        lead.id,
+        framework_id,
+        framework,
+        answers,
+        evaluation,
+        author,
+        now,
+    )
+    enqueue(
+        connection, "qualification.recorded", _payload(lead, stored, framework), now
+    )
     reason = f"{framework.name} qualification {stored.id} {stored.result}"
-    changes = rescore(connection, active, [lead.id], now, "qualification", reason, qualification_id=stored.id)
+    changes = rescore(
+        connection,
+        active,
+        [lead.id],
+        now,
+        "qualification",
+        reason,
+        qualification_id=stored.id,
+    )
     stage = changes[0].new if changes else lead.stage
-    logger.info("recorded qualification %d of lead %d: %s", stored.id, lead.id, stored.result)
+    logger.info(
+        "recorded qualification %d of lead %d: %s", stored.id, lead.id, stored.result
+    )
     return Recorded(stored, lead.stage, stage)
 
 
-def _insert(connection, active, lead_id, framework_id, framework, answers, evaluation: Evaluation, author, now):
+def _insert(
+    connection,
+    active,
+    lead_id,
+    framework_id,
+    framework,
+    answers,
+    evaluation: Evaluation,
+    author,
+    now,
+):
     values = {
         "lead_id": lead_id,
         "framework": framework_id,
         "framework_version": str(framework.version),
-        "answers": json.dumps({name: answer.as_json() for name, answer in answers.items()}),
+        "answers": json.dumps(
+            {name: answer.as_json() for name, answer in answers.items()}
+        ),
         "author": author.strip()[:MAX_AUTHOR_LENGTH] or "unknown",
         "at": now,
         "result": evaluation.result,
@@ -140,7 +174,9 @@ def _insert(connection, active, lead_id, framework_id, framework, answers, evalu
         "score": evaluation.score,
         "model_version_id": active.id,
     }
-    new_id = connection.execute(insert(qualifications).values(**values).returning(qualifications.c.id)).scalar_one()
+    new_id = connection.execute(
+        insert(qualifications).values(**values).returning(qualifications.c.id)
+    ).scalar_one()
     return _qualification({**values, "id": new_id})
 
 
@@ -207,8 +243,13 @@ def latest_complete(
     only what was known then.
     """
     rows = connection.execute(
-        select(qualifications.c.lead_id, qualifications.c.framework, qualifications.c.at,
-               qualifications.c.result, qualifications.c.answers)
+        select(
+            qualifications.c.lead_id,
+            qualifications.c.framework,
+            qualifications.c.at,
+            qualifications.c.result,
+            qualifications.c.answers,
+        )
         .where(
             qualifications.c.lead_id.in_(lead_ids),
             qualifications.c.framework.in_(frameworks),
@@ -217,9 +258,16 @@ def latest_complete(
         )
         .order_by(qualifications.c.at, qualifications.c.id)
     ).all()
-    latest: dict[int, dict[str, LatestQualification]] = {lead_id: {} for lead_id in lead_ids}
+    latest: dict[int, dict[str, LatestQualification]] = {
+        lead_id: {} for lead_id in lead_ids
+    }
     for row in rows:
-        answers = {name: bound_value(answer["value"]) for name, answer in json.loads(row.answers).items()}
+        answers = {
+            name: bound_value(answer["value"])
+            for name, answer in json.loads(row.answers).items()
+        }
         # Rows come oldest first, so the last one of each framework stays.
-        latest[row.lead_id][row.framework] = LatestQualification(row.result, row.at, answers)
+        latest[row.lead_id][row.framework] = LatestQualification(
+            row.result, row.at, answers
+        )
     return [latest[lead_id] for lead_id in lead_ids]

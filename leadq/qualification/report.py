@@ -50,7 +50,10 @@ class FrameworkRates:
 
     def as_json(self) -> dict:
         def rates(items: list[AnswerRate]) -> list[dict]:
-            return [{**asdict(item), "conversion_rate": item.conversion_rate} for item in items]
+            return [
+                {**asdict(item), "conversion_rate": item.conversion_rate}
+                for item in items
+            ]
 
         return {
             "framework": self.framework,
@@ -58,13 +61,19 @@ class FrameworkRates:
             "leads": self.leads,
             "results": rates(self.results),
             "criteria": [
-                {"criterion": c.criterion, "label": c.label, "answers": rates(c.answers)}
+                {
+                    "criterion": c.criterion,
+                    "label": c.label,
+                    "answers": rates(c.answers),
+                }
                 for c in self.criteria
             ],
         }
 
 
-def framework_report(connection: Connection, frameworks: dict[str, Framework], only: str | None = None) -> list[FrameworkRates]:
+def framework_report(
+    connection: Connection, frameworks: dict[str, Framework], only: str | None = None
+) -> list[FrameworkRates]:
     """Count leads and conversions per answer of each framework that has qualifications."""
     latest = _latest_per_lead(connection, only)
     converted_at = _first_conversions(connection)
@@ -78,10 +87,17 @@ def framework_report(connection: Connection, frameworks: dict[str, Framework], o
     return reports
 
 
-def _latest_per_lead(connection: Connection, only: str | None) -> dict[str, dict[int, object]]:
+def _latest_per_lead(
+    connection: Connection, only: str | None
+) -> dict[str, dict[int, object]]:
     query = (
-        select(qualifications.c.lead_id, qualifications.c.framework, qualifications.c.at,
-               qualifications.c.result, qualifications.c.answers)
+        select(
+            qualifications.c.lead_id,
+            qualifications.c.framework,
+            qualifications.c.at,
+            qualifications.c.result,
+            qualifications.c.answers,
+        )
         .where(qualifications.c.result.in_(COMPLETE_RESULTS))
         .order_by(qualifications.c.at, qualifications.c.id)
     )
@@ -106,7 +122,9 @@ def _first_conversions(connection: Connection) -> dict[int, list[int]]:
     return times
 
 
-def _rates(framework_id: str, framework: Framework, rows: list, converted_at: dict) -> FrameworkRates:
+def _rates(
+    framework_id: str, framework: Framework, rows: list, converted_at: dict
+) -> FrameworkRates:
     results = {name: AnswerRate(name) for name in COMPLETE_RESULTS}
     buckets = {c.id: {} for c in framework.criteria}
     for row in rows:
@@ -118,9 +136,12 @@ def _rates(framework_id: str, framework: Framework, rows: list, converted_at: di
             name = answer_bucket(criterion, value, row.at)
             _count(buckets[criterion.id].setdefault(name, AnswerRate(name)), converted)
     criteria = [
-        CriterionRates(c.id, c.label, _ordered(c, buckets[c.id])) for c in framework.criteria
+        CriterionRates(c.id, c.label, _ordered(c, buckets[c.id]))
+        for c in framework.criteria
     ]
-    return FrameworkRates(framework_id, framework.name, len(rows), list(results.values()), criteria)
+    return FrameworkRates(
+        framework_id, framework.name, len(rows), list(results.values()), criteria
+    )
 
 
 def _count(rate: AnswerRate, converted: bool) -> None:
@@ -138,7 +159,11 @@ def answer_bucket(criterion: Criterion, value, at_micros: int) -> str:
     if criterion.answer == "date":
         days = (date.fromisoformat(value) - utc_day(at_micros)).days
         inside = 0 <= days <= criterion.within_days
-        return f"within {criterion.within_days} days" if inside else f"not within {criterion.within_days} days"
+        return (
+            f"within {criterion.within_days} days"
+            if inside
+            else f"not within {criterion.within_days} days"
+        )
     return str(value)
 
 
@@ -172,7 +197,9 @@ def _table(report: FrameworkRates) -> Table:
     for criterion in report.criteria:
         table.add_section()
         for index, rate in enumerate(criterion.answers):
-            table.add_row(criterion.label if index == 0 else "", rate.answer, *_numbers(rate))
+            table.add_row(
+                criterion.label if index == 0 else "", rate.answer, *_numbers(rate)
+            )
     return table
 
 

@@ -37,14 +37,23 @@ stages:
     source="conditions.yaml",
 )
 
-BANT_PASSED = {"budget": "confirmed", "authority": "decision_maker", "need": 2, "timeline": "this_quarter"}
+BANT_PASSED = {
+    "budget": "confirmed",
+    "authority": "decision_maker",
+    "need": 2,
+    "timeline": "this_quarter",
+}
 # Lead key -> its latest complete BANT qualification, or None.
 LATEST = {
     "recent_pass": LatestQualification("passed", T0 + 50 * DAY, BANT_PASSED),
     "window_edge": LatestQualification("passed", T0 + 10 * DAY, BANT_PASSED),
     "old_pass": LatestQualification("passed", T0 + 9 * DAY, {**BANT_PASSED, "need": 3}),
-    "influencer": LatestQualification("failed", T0 + 60 * DAY, {**BANT_PASSED, "authority": "influencer"}),
-    "unknown_need": LatestQualification("failed", T0 + 60 * DAY, {"budget": "confirmed", "need": "unknown"}),
+    "influencer": LatestQualification(
+        "failed", T0 + 60 * DAY, {**BANT_PASSED, "authority": "influencer"}
+    ),
+    "unknown_need": LatestQualification(
+        "failed", T0 + 60 * DAY, {"budget": "confirmed", "need": "unknown"}
+    ),
     "after_as_of": LatestQualification("passed", AS_OF + 1, BANT_PASSED),
     "none": None,
 }
@@ -88,7 +97,9 @@ def test_conditions_on_postgres(postgres_url):
     database = create_engine(postgres_url)
     try:
         with database.begin() as connection:
-            result = run_on_connection(connection, compiled, bound_tables(compiled), AS_OF)
+            result = run_on_connection(
+                connection, compiled, bound_tables(compiled), AS_OF
+            )
     finally:
         database.dispose()
     assert stages_of(compiled, result) == EXPECTED

@@ -42,8 +42,18 @@ def with_stage(condition: str) -> str:
 
 def test_builtin_frameworks_valid():
     frameworks = builtin_frameworks()
-    assert [c.id for c in frameworks["bant"].criteria] == ["budget", "authority", "need", "timeline"]
-    assert [c.id for c in frameworks["champ"].criteria] == ["challenges", "authority", "money", "prioritization"]
+    assert [c.id for c in frameworks["bant"].criteria] == [
+        "budget",
+        "authority",
+        "need",
+        "timeline",
+    ]
+    assert [c.id for c in frameworks["champ"].criteria] == [
+        "challenges",
+        "authority",
+        "money",
+        "prioritization",
+    ]
     for framework in frameworks.values():
         for criterion in framework.criteria:
             assert criterion.question.endswith("?"), criterion.id
@@ -73,13 +83,21 @@ def test_unknown_framework_in_condition():
 
 
 def test_unknown_criterion_in_condition():
-    message = error_of(with_stage("      answer: {framework: gpct, criterion: budget, is: confirmed}"))
-    assert message.startswith("m.yaml, line 23, field stages[0].when.answer.criterion: ")
-    assert message.endswith("has no criterion 'budget'; its criteria are: goals, plans, challenges, timeline")
+    message = error_of(
+        with_stage("      answer: {framework: gpct, criterion: budget, is: confirmed}")
+    )
+    assert message.startswith(
+        "m.yaml, line 23, field stages[0].when.answer.criterion: "
+    )
+    assert message.endswith(
+        "has no criterion 'budget'; its criteria are: goals, plans, challenges, timeline"
+    )
 
 
 def test_unknown_answer_in_condition():
-    message = error_of(with_stage("      answer: {framework: gpct, criterion: challenges, is: clear}"))
+    message = error_of(
+        with_stage("      answer: {framework: gpct, criterion: challenges, is: clear}")
+    )
     assert message == (
         "m.yaml, line 23, field stages[0].when.answer.is: 'clear' is not an answer of "
         "criterion 'challenges'; its answers are: known, vague, unknown"
@@ -87,7 +105,9 @@ def test_unknown_answer_in_condition():
 
 
 def test_bound_on_status_rejected():
-    message = error_of(with_stage("      answer: {framework: gpct, criterion: goals, at_least: 1}"))
+    message = error_of(
+        with_stage("      answer: {framework: gpct, criterion: goals, at_least: 1}")
+    )
     assert "cannot compare; test them with `is`" in message
 
 
@@ -109,7 +129,10 @@ def test_choice_without_meets():
 
 
 def test_pass_rule_requires_unknown_criterion():
-    text = GPCT.replace("required: [goals]", "required: [budget]") + "stages:\n  - id: all\n"
+    text = (
+        GPCT.replace("required: [goals]", "required: [budget]")
+        + "stages:\n  - id: all\n"
+    )
     message = error_of(text)
     assert message == (
         "m.yaml, line 3, field frameworks.gpct: the pass rule requires 'budget', which "
@@ -118,6 +141,11 @@ def test_pass_rule_requires_unknown_criterion():
 
 
 def test_misspelled_criterion_key():
-    text = GPCT.replace("question: By when?", "questoin: By when?") + "stages:\n  - id: all\n"
+    text = (
+        GPCT.replace("question: By when?", "questoin: By when?")
+        + "stages:\n  - id: all\n"
+    )
     message = error_of(text)
-    assert message.startswith("m.yaml, line 16, field frameworks.gpct.criteria[3].questoin: unknown field")
+    assert message.startswith(
+        "m.yaml, line 16, field frameworks.gpct.criteria[3].questoin: unknown field"
+    )

@@ -32,7 +32,13 @@ def result_of(framework, raw: dict) -> tuple[str, list[str]]:
 
 def test_bant_three_of_four_with_authority_passes():
     result, reasons = result_of(
-        BANT, {"budget": "not_confirmed", "authority": "champion", "need": 2, "timeline": "this_quarter"}
+        BANT,
+        {
+            "budget": "not_confirmed",
+            "authority": "champion",
+            "need": 2,
+            "timeline": "this_quarter",
+        },
     )
     assert result == "passed"
     assert reasons == [
@@ -43,14 +49,22 @@ def test_bant_three_of_four_with_authority_passes():
 
 def test_bant_without_authority_fails():
     result, reasons = result_of(
-        BANT, {"budget": "confirmed", "authority": "influencer", "need": 3, "timeline": "this_quarter"}
+        BANT,
+        {
+            "budget": "confirmed",
+            "authority": "influencer",
+            "need": 3,
+            "timeline": "this_quarter",
+        },
     )
     assert result == "failed"
     assert reasons[1] == "Authority is required and not met"
 
 
 def test_bant_unknown_authority_incomplete():
-    result, reasons = result_of(BANT, {"budget": "confirmed", "need": 3, "timeline": "next_quarter"})
+    result, reasons = result_of(
+        BANT, {"budget": "confirmed", "need": 3, "timeline": "next_quarter"}
+    )
     assert result == "incomplete"
     assert reasons[-1] == "unknown: Authority"
 
@@ -63,7 +77,15 @@ def test_bant_two_unknowns_cannot_reach_three():
 def test_champ_weighted_total():
     evaluation = evaluate(
         CHAMP,
-        check_answers(CHAMP, {"challenges": 3, "authority": "decision_maker", "money": "confirmed", "prioritization": 1}),
+        check_answers(
+            CHAMP,
+            {
+                "challenges": 3,
+                "authority": "decision_maker",
+                "money": "confirmed",
+                "prioritization": 1,
+            },
+        ),
         T0,
     )
     # (3 + 2 + 2 + 3 * 1/3) / 10 = 80%.
@@ -73,7 +95,10 @@ def test_champ_weighted_total():
 
 def test_champ_unknown_shows_best_case():
     _, reasons = result_of(CHAMP, {"challenges": 3, "authority": "decision_maker"})
-    assert reasons[1] == "weighted total 50.0 of 100; the rule needs 70 (100.0 if every unknown answer were met)"
+    assert (
+        reasons[1]
+        == "weighted total 50.0 of 100; the rule needs 70 (100.0 if every unknown answer were met)"
+    )
 
 
 def test_number_and_date_criteria():
@@ -84,12 +109,16 @@ def test_number_and_date_criteria():
 
 
 def test_date_in_the_past_not_met():
-    evaluation = evaluate(DEAL, check_answers(DEAL, {"budget": "20000 USD", "close": "2026-04-01"}), T0)
+    evaluation = evaluate(
+        DEAL, check_answers(DEAL, {"budget": "20000 USD", "close": "2026-04-01"}), T0
+    )
     assert evaluation.met == {"budget": True, "close": False}
 
 
 def test_notes_kept_and_trimmed():
-    answers = check_answers(BANT, {"need": {"value": 2, "note": "  losing deals weekly "}})
+    answers = check_answers(
+        BANT, {"need": {"value": 2, "note": "  losing deals weekly "}}
+    )
     assert answers["need"].note == "losing deals weekly"
     assert answers["budget"].value is None
 
@@ -97,12 +126,30 @@ def test_notes_kept_and_trimmed():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"budget": "yes"}, "answer 'budget': 'yes' is not an answer; use confirmed, not_confirmed or unknown"),
-        ({"need": 4}, "answer 'need': 4 is not on the scale; use a whole number from 0 to 3, or unknown"),
-        ({"need": True}, "answer 'need': True is not on the scale; use a whole number from 0 to 3, or unknown"),
-        ({"authority": "ceo"}, "answer 'authority': 'ceo' is not an option; use one of: decision_maker, champion, influencer, no_role, or unknown"),
-        ({"need": {"value": 2, "comment": "x"}}, "answer 'need': unknown key 'comment'; an answer has `value` and `note`"),
-        ({"bugdet": "confirmed"}, "answer 'bugdet': BANT has no criterion 'bugdet'; its criteria are: budget, authority, need, timeline"),
+        (
+            {"budget": "yes"},
+            "answer 'budget': 'yes' is not an answer; use confirmed, not_confirmed or unknown",
+        ),
+        (
+            {"need": 4},
+            "answer 'need': 4 is not on the scale; use a whole number from 0 to 3, or unknown",
+        ),
+        (
+            {"need": True},
+            "answer 'need': True is not on the scale; use a whole number from 0 to 3, or unknown",
+        ),
+        (
+            {"authority": "ceo"},
+            "answer 'authority': 'ceo' is not an option; use one of: decision_maker, champion, influencer, no_role, or unknown",
+        ),
+        (
+            {"need": {"value": 2, "comment": "x"}},
+            "answer 'need': unknown key 'comment'; an answer has `value` and `note`",
+        ),
+        (
+            {"bugdet": "confirmed"},
+            "answer 'bugdet': BANT has no criterion 'bugdet'; its criteria are: budget, authority, need, timeline",
+        ),
     ],
 )
 def test_invalid_answers_rejected(raw, message):
@@ -114,9 +161,15 @@ def test_invalid_answers_rejected(raw, message):
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"budget": "lots"}, "'lots' is not an amount with a unit; write an amount and a unit, such as 50000 USD"),
+        (
+            {"budget": "lots"},
+            "'lots' is not an amount with a unit; write an amount and a unit, such as 50000 USD",
+        ),
         ({"budget": "5000 EUR"}, "unit 'EUR' is not accepted; use one of: USD"),
-        ({"close": "next week"}, "'next week' is not a date; write it as YYYY-MM-DD, such as 2027-03-31"),
+        (
+            {"close": "next week"},
+            "'next week' is not a date; write it as YYYY-MM-DD, such as 2027-03-31",
+        ),
     ],
 )
 def test_invalid_number_and_date_rejected(raw, message):

@@ -59,7 +59,9 @@ stages:
 
 def post(client, lead_id, body, key):
     headers = {"Authorization": f"Bearer {key}"}
-    return client.post(f"/api/leads/{lead_id}/qualifications", json=body, headers=headers)
+    return client.post(
+        f"/api/leads/{lead_id}/qualifications", json=body, headers=headers
+    )
 
 
 def bant(answers, author="Sam Seller"):
@@ -81,8 +83,14 @@ def test_bant_pass_moves_lead_to_sql(client, keys, rows, store, receiver, start_
     assert body["result"] == "passed"
     assert body["stage"] == "sql"
     assert body["previous_stage"] is None
-    assert body["answers"]["authority"] == {"value": "decision_maker", "note": "VP Sales, signs off"}
-    assert body["reasons"][0] == "4 of 4 criteria met (Budget, Authority, Need, Timeline); the rule needs 3"
+    assert body["answers"]["authority"] == {
+        "value": "decision_maker",
+        "note": "VP Sales, signs off",
+    }
+    assert (
+        body["reasons"][0]
+        == "4 of 4 criteria met (Budget, Authority, Need, Timeline); the rule needs 3"
+    )
     with store.read() as connection:
         history = connection.execute(select(stage_history)).one()
     assert history.new_stage == "sql"
@@ -94,7 +102,9 @@ def test_bant_pass_moves_lead_to_sql(client, keys, rows, store, receiver, start_
 
     start_worker(store)
     arrived = {item.event_type: item.payload for item in receiver.wait_for(2)}
-    assert arrived["qualification.recorded"]["data"]["qualification"]["id"] == body["id"]
+    assert (
+        arrived["qualification.recorded"]["data"]["qualification"]["id"] == body["id"]
+    )
     assert arrived["qualification.recorded"]["data"]["lead"]["id"] == lead_id
     assert arrived["lead.stage_changed"]["data"]["qualification_id"] == body["id"]
     assert arrived["lead.stage_changed"]["data"]["stage"] == "sql"
@@ -127,7 +137,10 @@ def test_unknown_criterion_rejected(client, keys, rows):
     response = post(client, rows.lead(), bant({"budgett": "confirmed"}), keys.write)
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "answers.budgett"
-    assert "its criteria are: budget, authority, need, timeline" in response.json()["error"]["message"]
+    assert (
+        "its criteria are: budget, authority, need, timeline"
+        in response.json()["error"]["message"]
+    )
 
 
 def test_unknown_framework_rejected(client, keys, rows):
@@ -185,7 +198,10 @@ def test_meddic_from_model_file(client, keys, rows):
     assert response.status_code == 201, response.text
     recorded = response.json()
     assert recorded["framework_version"] == "2"
-    assert recorded["answers"]["decision_budget"]["value"] == {"amount": 45000.0, "unit": "EUR"}
+    assert recorded["answers"]["decision_budget"]["value"] == {
+        "amount": 45000.0,
+        "unit": "EUR",
+    }
     assert recorded["result"] == "passed"
     assert recorded["score"] == 70.8
     assert recorded["stage"] == "committed"
@@ -205,8 +221,15 @@ def test_meddic_answer_condition(client, keys, rows):
 def test_invalid_budget_unit_rejected(client, keys, rows):
     admin = {"Authorization": f"Bearer {keys.admin}"}
     client.post("/api/models", content=MEDDIC_MODEL.encode(), headers=admin)
-    body = {"framework": "meddic", "answers": {"decision_budget": "45000 GBP"}, "author": "Ana"}
+    body = {
+        "framework": "meddic",
+        "answers": {"decision_budget": "45000 GBP"},
+        "author": "Ana",
+    }
     response = post(client, rows.lead(), body, keys.write)
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "answers.decision_budget"
-    assert "unit 'GBP' is not accepted; use one of: USD, EUR" in response.json()["error"]["message"]
+    assert (
+        "unit 'GBP' is not accepted; use one of: USD, EUR"
+        in response.json()["error"]["message"]
+    )

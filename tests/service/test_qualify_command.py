@@ -30,8 +30,21 @@ def imported(store, tmp_path) -> None:
 
 
 def spawn_qualify(store, lead: str) -> pexpect.spawn:
-    args = ["-m", "leadq", "qualify", lead, "--framework", "bant", "--author", "Sam", "--database", store.url]
-    return pexpect.spawn(sys.executable, args, encoding="utf-8", timeout=60, dimensions=(40, 120))
+    args = [
+        "-m",
+        "leadq",
+        "qualify",
+        lead,
+        "--framework",
+        "bant",
+        "--author",
+        "Sam",
+        "--database",
+        store.url,
+    ]
+    return pexpect.spawn(
+        sys.executable, args, encoding="utf-8", timeout=60, dimensions=(40, 120)
+    )
 
 
 def answer_bant(child: pexpect.spawn) -> None:
@@ -72,10 +85,15 @@ def test_qualify_terminal_moves_lead_to_sql(store, tmp_path, receiver, start_wor
 
     with store.read() as connection:
         saved = connection.execute(select(qualifications)).one()
-        history = connection.execute(select(stage_history).order_by(stage_history.c.id.desc())).first()
+        history = connection.execute(
+            select(stage_history).order_by(stage_history.c.id.desc())
+        ).first()
     assert saved.author == "Sam"
     assert saved.result == "passed"
-    assert json.loads(saved.answers)["budget"] == {"value": "confirmed", "note": "Budget approved for Q3"}
+    assert json.loads(saved.answers)["budget"] == {
+        "value": "confirmed",
+        "note": "Budget approved for Q3",
+    }
     assert history.new_stage == "sql"
     assert history.qualification_id == saved.id
     assert history.reason == f"BANT qualification {saved.id} passed"
@@ -83,7 +101,10 @@ def test_qualify_terminal_moves_lead_to_sql(store, tmp_path, receiver, start_wor
     start_worker(store)
     arrived = {item.event_type: item for item in receiver.wait_for(2)}
     assert arrived["qualification.recorded"].signature_error is None
-    assert arrived["qualification.recorded"].payload["data"]["qualification"]["result"] == "passed"
+    assert (
+        arrived["qualification.recorded"].payload["data"]["qualification"]["result"]
+        == "passed"
+    )
     assert arrived["lead.stage_changed"].payload["data"]["qualification_id"] == saved.id
 
 
@@ -107,7 +128,9 @@ def test_qualify_answers_file(store, tmp_path):
         "  budget: not_confirmed\n  authority: influencer\n  need: 1\n  timeline: no_date\n",
         encoding="utf-8",
     )
-    done = leadq("qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url)
+    done = leadq(
+        "qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url
+    )
     assert done.returncode == 0, done.stderr
     assert "saved qualification 1: BANT failed" in done.stdout
     assert "0 of 4 criteria met (none); the rule needs 3" in done.stdout
@@ -118,7 +141,9 @@ def test_qualify_bad_answer_names_file_and_field(store, tmp_path):
     imported(store, tmp_path)
     path = tmp_path / "answers.json"
     path.write_text(json.dumps({"answers": {"timeline": "soon"}}), encoding="utf-8")
-    done = leadq("qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url)
+    done = leadq(
+        "qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url
+    )
     assert done.returncode == 2
     assert done.stderr == (
         f"error: {path}, field answers.timeline: 'soon' is not an option; use one of: "
@@ -130,22 +155,34 @@ def test_qualify_unknown_lead(store, tmp_path):
     imported(store, tmp_path)
     path = tmp_path / "answers.yaml"
     path.write_text("answers: {budget: confirmed}\n", encoding="utf-8")
-    done = leadq("qualify", "nobody@example.com", "--answers", str(path), "--database", store.url)
+    done = leadq(
+        "qualify", "nobody@example.com", "--answers", str(path), "--database", store.url
+    )
     assert done.returncode == 1
     assert "no lead has the id, lead key or email 'nobody@example.com'" in done.stderr
 
 
 def test_qualify_without_terminal(store):
     command = [*LEADQ, "qualify", "ada@lovelace.example", "--database", store.url]
-    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    done = subprocess.run(
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
     assert done.returncode == 2
-    assert "no terminal to ask the questions in; pass the answers with --answers FILE" in done.stderr
+    assert (
+        "no terminal to ask the questions in; pass the answers with --answers FILE"
+        in done.stderr
+    )
 
 
 def test_qualify_report_json(store, rows):
     # Four leads: two confirmed budgets, one of which converted after its
     # qualification; a conversion before the qualification does not count.
-    passed = {"budget": "confirmed", "authority": "decision_maker", "need": 3, "timeline": "this_quarter"}
+    passed = {
+        "budget": "confirmed",
+        "authority": "decision_maker",
+        "need": 3,
+        "timeline": "this_quarter",
+    }
     failed = {"budget": "not_confirmed", "authority": "influencer", "need": 1}
     first, second, third, fourth = (rows.lead() for _ in range(4))
     rows.qualification(first, T0, passed)
@@ -173,7 +210,10 @@ def test_qualify_report_json(store, rows):
         {"answer": "not_confirmed", "leads": 2, "converted": 0, "conversion_rate": 0.0},
     ]
     timeline = bant["criteria"][3]["answers"]
-    assert [(item["answer"], item["leads"]) for item in timeline] == [("this_quarter", 2), ("unknown", 2)]
+    assert [(item["answer"], item["leads"]) for item in timeline] == [
+        ("this_quarter", 2),
+        ("unknown", 2),
+    ]
 
 
 def test_qualify_report_table(store, rows):

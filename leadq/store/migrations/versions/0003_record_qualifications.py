@@ -44,10 +44,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_qualifications_lead_id", "qualifications", ["lead_id"])
     op.create_index(
-        "ix_qualifications_lead_framework_at", "qualifications", ["lead_id", "framework", "at"]
+        "ix_qualifications_lead_framework_at",
+        "qualifications",
+        ["lead_id", "framework", "at"],
     )
     with op.batch_alter_table("stage_history", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("qualification_id", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("qualification_id", sa.BigInteger(), nullable=True)
+        )
         batch_op.create_foreign_key(
             "fk_stage_history_qualification_id_qualifications",
             "qualifications",
@@ -56,7 +60,12 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("erasures", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("qualifications_removed", sa.Integer(), nullable=False, server_default="0")
+            sa.Column(
+                "qualifications_removed",
+                sa.Integer(),
+                nullable=False,
+                server_default="0",
+            )
         )
 
 
@@ -64,7 +73,9 @@ def downgrade() -> None:
     with op.batch_alter_table("erasures", schema=None) as batch_op:
         batch_op.drop_column("qualifications_removed")
     with op.batch_alter_table("stage_history", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_stage_history_qualification_id_qualifications", type_="foreignkey")
+        batch_op.drop_constraint(
+            "fk_stage_history_qualification_id_qualifications", type_="foreignkey"
+        )
         batch_op.drop_column("qualification_id")
     op.drop_index("ix_qualifications_lead_framework_at", "qualifications")
     op.drop_index("ix_qualifications_lead_id", "qualifications")
