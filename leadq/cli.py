@@ -34,6 +34,7 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
+from leadq.qualification import commands as qualification_commands
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
 
@@ -339,6 +340,7 @@ def _rule_counts(model: ScoringModel) -> str:
 service_commands.register(app)
 evaluation_commands.register(app)
 crm_commands.register(app)
+qualification_commands.register(app)
 
 
 def main() -> None:

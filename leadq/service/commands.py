@@ -345,6 +345,7 @@ def erasure_summary(record) -> str:
             plural(record.stage_changes_removed, "stage change", "stage changes"),
             plural(record.score_snapshots_removed, "score snapshot", "score snapshots"),
             plural(record.outcomes_removed, "outcome", "outcomes"),
+            plural(record.qualifications_removed, "qualification", "qualifications"),
             plural(record.webhooks_removed, "pending webhook", "pending webhooks"),
         ]
     )
