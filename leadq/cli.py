@@ -35,6 +35,7 @@ from leadq.output import (
 from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
+from leadq.learning import commands as learning_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -355,6 +356,7 @@ def _rule_counts(model: ScoringModel) -> str:
 
 
 service_commands.register(app)
+learning_commands.register(app)
 
 
 def main() -> None:
