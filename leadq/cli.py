@@ -301,7 +301,11 @@ def _print_table(run, limit: int) -> None:
         f"{scored} scored as of {as_of} with {run.model.name!r} on {run.engine}",
         markup=False,
     )
-    out.print(leads_table(run.top(limit or None)))
+    shown = run.top(limit or None)
+    probabilities = None
+    if run.probability_reasons is not None:
+        probabilities = run.table["probability"].to_pylist()[: len(shown)]
+    out.print(leads_table(shown, probabilities))
     if limit and len(run.table) > limit:
         out.print(f"showing {limit} of {len(run.table):,} leads; --limit 0 shows all", markup=False)
     out.print(counts_table(run.stage_counts()))

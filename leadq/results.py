@@ -15,6 +15,7 @@ from leadq.model.schema import (
     FieldTest,
     GradeCondition,
     NotOf,
+    ProbabilityCondition,
     ScoreCondition,
     Stage,
 )
@@ -71,6 +72,8 @@ def rank_result(compiled: CompiledModel, result: pa.Table) -> pa.Table:
         "stage": pa.array(stage_ids, pa.string()),
         "stage_rule": pa.array(stage_rules, pa.string()),
     }
+    if "probability" in result.column_names:
+        columns["probability"] = result["probability"]
     for rule in compiled.rules:
         columns[rule.column] = _rounded(result[rule.column])
     table = pa.table(columns)
@@ -148,6 +151,8 @@ def describe(condition) -> str:
         return "grade " + "/".join(condition.grade)
     if isinstance(condition, EventCondition):
         return _describe_events(condition)
+    if isinstance(condition, ProbabilityCondition):
+        return _describe_probability(condition)
     assert isinstance(condition, FieldTest)
     return describe_test(condition.field, condition)
 
@@ -163,6 +168,16 @@ def _describe_score(condition: ScoreCondition) -> str:
         parts.append(f"{condition.score} >= {condition.at_least:g}")
     if condition.below is not None:
         parts.append(f"{condition.score} < {condition.below:g}")
+    return " and ".join(parts)
+
+
+def _describe_probability(condition: ProbabilityCondition) -> str:
+    bounds = condition.probability
+    parts = []
+    if bounds.at_least is not None:
+        parts.append(f"probability >= {bounds.at_least:g}")
+    if bounds.below is not None:
+        parts.append(f"probability < {bounds.below:g}")
     return " and ".join(parts)
 
 

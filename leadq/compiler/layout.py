@@ -65,10 +65,13 @@ class Layout:
     properties: dict[str, ValueColumns] = field(default_factory=dict)
     uses_visits: bool = False
     calendar_units: set[str] = field(default_factory=set)
+    # The leads table has a `probability` column (DOUBLE, NULL when unknown)
+    # when the model has a `predictive` section.
+    uses_probability: bool = False
 
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
-        layout = cls()
+        layout = cls(uses_probability=model.predictive is not None)
         field_needs: dict[str, list] = {}
         property_needs: dict[str, list] = {}
         for test in _field_tests(model):

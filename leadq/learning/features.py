@@ -51,7 +51,8 @@ class FeatureSpec:
     windows: list[int] = field(default_factory=lambda: list(WINDOWS))
     rules: list[str] = field(default_factory=list)
     missing_values: list[str] = field(default_factory=list)
-    created: bool = False
+    # The leads column with each lead's created-at time, if any.
+    created: str | None = None
 
     def categorical_columns(self) -> list[str]:
         return [f"field:{name}" for name in self.categorical]
@@ -100,9 +101,12 @@ def lead_data(
     *,
     timezone: str | None = None,
     created_column: str | None = None,
+    tables: EngineTables | None = None,
 ) -> LeadData:
-    """Bind the files for the engine and keep their attributes and events for features."""
-    tables, _ = bind(compiled.model, compiled.layout, leads, events, timezone=timezone)
+    """Bind the files for the engine (unless `tables` are the bound files) and
+    keep their attributes and events for features."""
+    if tables is None:
+        tables, _ = bind(compiled.model, compiled.layout, leads, events, timezone=timezone)
     keys = tables.leads["lead_key"].to_pylist()
     attributes = _attributes(compiled.model, leads, keys)
     event_frame = _event_frame(tables, keys)
@@ -152,7 +156,7 @@ def infer_spec(
     *,
     exclude: list[str],
     missing_values: list[str],
-    created: bool = False,
+    created: str | None = None,
     windows: list[int] | None = None,
 ) -> FeatureSpec:
     """Choose the features: usable lead columns, frequent event names, every rule."""

@@ -66,7 +66,7 @@ def build_training_set(request: TrainingRequest) -> TrainingSet:
         data,
         exclude=exclude,
         missing_values=request.missing_values,
-        created=request.created_column is not None,
+        created=request.created_column,
     )
     if request.label_column:
         as_of = micros_since_epoch(datetime.now(timezone.utc))

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, and_, or_, select
 
-from leadq.binding import calendar_columns, empty_events, stored_value_columns
+from leadq.binding import calendar_columns, empty_events, stored_value_columns, with_probability
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
@@ -52,7 +52,10 @@ def _lead_table(layout: Layout, ids: list[int], attributes: list[dict]) -> pa.Ta
     for name, value_columns in layout.lead_fields.items():
         values = [fields.get(name) for fields in attributes]
         columns.update(stored_value_columns(values, value_columns))
-    return pa.table(columns)
+    # TODO: load the `predictive` section's artefact and predict from stored
+    # attributes and events; until then stored leads have no probability, so
+    # every probability condition of a stage is false in the service.
+    return with_probability(pa.table(columns), layout)
 
 
 def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[int, int]) -> pa.Table:
