@@ -74,6 +74,16 @@ def synthetic_rows(count: int, seed: int = 7):
 
 @pytest.fixture()
 def learning_files(tmp_path: Path) -> dict[str, Path]:
+    return _write_files(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_learning_files(tmp_path_factory) -> dict[str, Path]:
+    """The same files, shared by the tests of a module that only read them."""
+    return _write_files(tmp_path_factory.mktemp("learning"))
+
+
+def _write_files(tmp_path: Path) -> dict[str, Path]:
     leads, events, outcomes = synthetic_rows(600)
     (tmp_path / "model.yaml").write_text(MODEL, encoding="utf-8")
     return {
