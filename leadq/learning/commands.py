@@ -60,6 +60,7 @@ def train(
     if as_json:
         metrics = {kind: r.metrics.as_dict() for kind, r in result.evaluation.results.items()}
         metrics["leadq"] = {"kind": result.evaluation.best(), **metrics[result.evaluation.best()]}
+        metrics["rules"] = {"roc_auc": result.evaluation.rules_roc_auc}
         sys.stdout.write(json.dumps(metrics) + "\n")
 
 

@@ -140,7 +140,9 @@ class BoostedModel(ClassifierMixin, BaseEstimator):
         X = X[list(self.categorical) + list(self.numeric)].copy()
         for name in self.categorical:
             # Values unseen in training become missing.
-            X[name] = pd.Categorical(X[name].astype(object), categories=self.categories_[name])
+            values = X[name].astype(object)
+            known = values.where(values.isin(self.categories_[name]))
+            X[name] = pd.Categorical(known, categories=self.categories_[name])
         # LightGBM rejects some characters in feature names; positions have none.
         X.columns = [f"x{position}" for position in range(X.shape[1])]
         return X

@@ -23,6 +23,8 @@ def summary_table(evaluation: Evaluation) -> Table:
             f"{row['top_decile_lift']:.2f}", f"{row['ece']:.4f}", f"{row['brier']:.4f}",
             row["calibration"],
         )  # fmt: skip
+    if evaluation.rules_roc_auc is not None:
+        table.add_row("rules (total score)", f"{evaluation.rules_roc_auc:.4f}", *["-"] * 5)
     return table
 
 
@@ -51,6 +53,7 @@ def write_report(path: Path, evaluation: Evaluation, title: str, features: list[
         train_rows=evaluation.train_rows,
         test_rows=evaluation.test_rows,
         chosen=evaluation.best(),
+        rules_roc_auc=evaluation.rules_roc_auc,
         rows=_rows(evaluation),
         images={name: image.name for name, image in images.items()},
         features=features,
