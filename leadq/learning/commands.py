@@ -58,7 +58,10 @@ def train(
         write_report(report, result.evaluation, scoring_model.name, result.training_set.spec.columns())
         out.print(f"wrote the report to {report}", markup=False)
     if as_json:
-        metrics = {kind: r.metrics.as_dict() for kind, r in result.evaluation.results.items()}
+        metrics = {
+            kind: {**r.metrics.as_dict(), "pooled_ece": r.pooled().ece}
+            for kind, r in result.evaluation.results.items()
+        }
         metrics["leadq"] = {"kind": result.evaluation.best(), **metrics[result.evaluation.best()]}
         metrics["rules"] = {"roc_auc": result.evaluation.rules_roc_auc}
         sys.stdout.write(json.dumps(metrics) + "\n")

@@ -26,6 +26,10 @@ class HeldOut:
     fold_metrics: list[Metrics] = field(default_factory=list)
     settings: list[dict] = field(default_factory=list)
 
+    def pooled(self) -> Metrics:
+        """Return the metrics of all held-out predictions together, not per fold."""
+        return evaluate(self.labels, self.probabilities)
+
 
 @dataclass
 class Evaluation:
