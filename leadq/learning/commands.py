@@ -40,7 +40,7 @@ def train(
     require_learning()
     from leadq.learning.report import summary_table, write_report
     from leadq.learning.training import TrainingRequest, train as run_training
-    from leadq.scoring import parse_as_of, resolve_model
+    from leadq.scoring import resolve_model
 
     scoring_model = resolve_model(model)
     request = TrainingRequest(

@@ -10,7 +10,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from leadq.learning.estimators import CalibratedModel
 from leadq.learning.metrics import Metrics, evaluate, mean_metrics
-from leadq.learning.training_sets import SNAPSHOT, TrainingSet
+from leadq.learning.training_sets import TrainingSet
 
 KINDS = ("logistic", "lightgbm")
 
@@ -116,6 +116,3 @@ def fit_final(kind: str, data: TrainingSet, *, quick=False, seed=0) -> Calibrate
     """Fit the model that the artefact keeps, on every row."""
     return _fit(kind, data, quick=quick, seed=seed)
 
-
-def is_snapshot(data: TrainingSet) -> bool:
-    return bool((data.cutoffs == SNAPSHOT).all())
