@@ -185,3 +185,18 @@ def test_missing_artefact_error(learning_files, tmp_path):
     assert done.returncode == 2
     assert "no model artefact" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_score_table_shows_percent(trained, learning_files):
+    _, artefact = trained
+    model = _predictive_model(learning_files, artefact, 0.5)
+    done = leadq(
+        "score", str(learning_files["leads"]), "-e", str(learning_files["events"]),
+        "-m", str(model), "--as-of", "2026-04-01T00:00:00Z", "--limit", "0",
+        cwd=model.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "prob" in done.stdout
+    assert "%" in done.stdout
+    assert "100.0%" not in done.stdout
+    assert " 0.0%" not in done.stdout
