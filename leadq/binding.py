@@ -99,7 +99,17 @@ def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -
     bound, report.duplicate_keys = _last_row_per_key(bound)
     report.leads = len(bound)
     codes = pa.array(np.arange(len(bound), dtype=np.int64))
-    return bound.add_column(0, "lead_code", codes)
+    return with_probability(bound.add_column(0, "lead_code", codes), layout)
+
+
+def with_probability(leads: pa.Table, layout: Layout, values=None) -> pa.Table:
+    """Set the leads table's probability column, NULL without `values`, if the layout has one."""
+    if not layout.uses_probability:
+        return leads
+    column = pa.array(values if values is not None else [None] * len(leads), pa.float64())
+    if "probability" in leads.column_names:
+        return leads.set_column(leads.column_names.index("probability"), "probability", column)
+    return leads.append_column("probability", column)
 
 
 def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:

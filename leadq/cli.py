@@ -37,6 +37,7 @@ from leadq.output import (
 from leadq.qualification import commands as qualification_commands
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
+from leadq.learning import commands as learning_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -283,7 +284,11 @@ def _print_table(run, limit: int) -> None:
         f"{scored} scored as of {as_of} with {run.model.name!r} on {run.engine}",
         markup=False,
     )
-    out.print(leads_table(run.top(limit or None)))
+    shown = run.top(limit or None)
+    probabilities = None
+    if run.probability_reasons is not None:
+        probabilities = run.table["probability"].to_pylist()[: len(shown)]
+    out.print(leads_table(shown, probabilities))
     if limit and len(run.table) > limit:
         out.print(f"showing {limit} of {len(run.table):,} leads; --limit 0 shows all", markup=False)
     out.print(counts_table(run.stage_counts()))
@@ -341,6 +346,7 @@ service_commands.register(app)
 evaluation_commands.register(app)
 crm_commands.register(app)
 qualification_commands.register(app)
+learning_commands.register(app)
 
 
 def main() -> None:

@@ -103,9 +103,19 @@ def reasons_column(table: pa.Table, rules: list[CompiledRule]) -> pa.Array:
 
 
 def results_table(run) -> pa.Table:
-    """Return the output columns of a run (FILE_COLUMNS), reasons as JSON text."""
+    """Return the output columns of a run (FILE_COLUMNS), reasons as JSON text.
+
+    A model with a `predictive` section adds `probability` and
+    `probability_reasons`: the top factors up and down, in log-odds.
+    """
     table = run.table.select(list(FILE_COLUMNS[:-1]))
-    return table.append_column("reasons", reasons_column(run.table, run.compiled.rules))
+    table = table.append_column("reasons", reasons_column(run.table, run.compiled.rules))
+    if run.probability_reasons is None:
+        return table
+    keys = run.table["lead_id"].to_pylist()
+    reasons = [run.probability_reasons.get(key, "[]") for key in keys]
+    table = table.append_column("probability", run.table["probability"])
+    return table.append_column("probability_reasons", pa.array(reasons, pa.string()))
 
 
 # Spreadsheets run a cell that starts with one of these as a formula, so
@@ -149,6 +159,8 @@ def write_json(run, stream: TextIO) -> None:
     records = table.to_pylist()
     for record in records:
         record["reasons"] = json.loads(record["reasons"])
+        if "probability_reasons" in record:
+            record["probability_reasons"] = json.loads(record["probability_reasons"])
     json.dump(records, stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
@@ -178,7 +190,12 @@ def write_stdout(run, fmt: str) -> None:
         write_json(run, sys.stdout)
 
 
-def leads_table(leads: list[ScoredLead]) -> Table:
+def percent(probability: float | None) -> str:
+    """Show a probability as a percentage; clipping keeps it off 0% and 100%."""
+    return "-" if probability is None else f"{100 * probability:.1f}%"
+
+
+def leads_table(leads: list[ScoredLead], probabilities: list | None = None) -> Table:
     table = Table(title=None, header_style="bold", show_lines=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("lead", overflow="fold")
@@ -187,9 +204,12 @@ def leads_table(leads: list[ScoredLead]) -> Table:
     table.add_column("engmt", justify="right")
     table.add_column("prod", justify="right")
     table.add_column("stage")
+    if probabilities is not None:
+        table.add_column("prob", justify="right")
     table.add_column("top reasons")
     for position, lead in enumerate(leads, start=1):
         reasons = ", ".join(c.as_text() for c in lead.reasons(3)) or "-"
+        extra = [percent(probabilities[position - 1])] if probabilities is not None else []
         # Text cells are never parsed as Rich markup, so a lead id such as
         # "[red]x" prints as written.
         table.add_row(
@@ -200,6 +220,7 @@ def leads_table(leads: list[ScoredLead]) -> Table:
             f"{lead.engagement_score:.1f}",
             f"{lead.product_score:.1f}",
             printable(lead.stage or "(none)"),
+            *extra,
             printable(reasons),
         )
     return table

@@ -17,6 +17,7 @@ from leadq.model.schema import (
     GradeCondition,
     NotOf,
     QualificationCondition,
+    ProbabilityCondition,
     ScoreCondition,
     Stage,
 )
@@ -73,6 +74,8 @@ def rank_result(compiled: CompiledModel, result: pa.Table) -> pa.Table:
         "stage": pa.array(stage_ids, pa.string()),
         "stage_rule": pa.array(stage_rules, pa.string()),
     }
+    if "probability" in result.column_names:
+        columns["probability"] = result["probability"]
     for rule in compiled.rules:
         columns[rule.column] = _rounded(result[rule.column])
     table = pa.table(columns)
@@ -155,6 +158,8 @@ def describe(condition) -> str:
     if isinstance(condition, AnswerCondition):
         test = condition.answer
         return describe_test(f"{test.framework} {test.criterion}", test.as_test())
+    if isinstance(condition, ProbabilityCondition):
+        return _describe_probability(condition)
     assert isinstance(condition, FieldTest)
     return describe_test(condition.field, condition)
 
@@ -178,6 +183,16 @@ def _describe_qualification(test) -> str:
     if test.within_days is not None:
         text += f" in {test.within_days:g} days"
     return text
+
+
+def _describe_probability(condition: ProbabilityCondition) -> str:
+    bounds = condition.probability
+    parts = []
+    if bounds.at_least is not None:
+        parts.append(f"probability >= {bounds.at_least:g}")
+    if bounds.below is not None:
+        parts.append(f"probability < {bounds.below:g}")
+    return " and ".join(parts)
 
 
 def _describe_events(condition: EventCondition) -> str:

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import BindReport, bind
+from leadq.binding import BindReport, bind, with_probability
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
 from leadq.engines import run
 from leadq.errors import InputError
 from leadq.inputs import read_source
+from leadq.learning.predictive import predict_leads
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
 from leadq.results import ScoredLead, lead_from_row, rank_result
@@ -42,6 +43,8 @@ class ScoreRun:
     engine: str
     table: pa.Table
     report: BindReport
+    # Lead key -> the predictive model's reasons as JSON text (with `predictive`).
+    probability_reasons: dict[str, str] | None = None
 
     @cached_property
     def leads(self) -> list[ScoredLead]:
@@ -141,6 +144,11 @@ def score_files(
                 events = declared_event_times(events, model, crm.date_format)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
+    prediction = None
+    if model.predictive is not None:
+        with step("predicting conversion probabilities"):
+            prediction = predict_leads(compiled, leads, events, tables, micros_since_epoch(as_of), timezone)
+            tables.leads = with_probability(tables.leads, compiled.layout, prediction.probabilities)
     # NOTE: the files as read, the bound tables and the engine's work all stay
     # in memory, about 6 GB at 10M events (benchmarks/RESULTS.md). Nothing
     # streams yet.
@@ -153,4 +161,5 @@ def score_files(
         "scored %d leads from %d events on %s in %.2f s",
         report.leads, report.events, engine, time.perf_counter() - started,
     )
-    return ScoreRun(model, compiled, as_of, engine, ranked, report)
+    reasons = prediction.reasons if prediction else None
+    return ScoreRun(model, compiled, as_of, engine, ranked, report, reasons)

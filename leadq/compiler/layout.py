@@ -83,10 +83,13 @@ class Layout:
     # Frameworks and (framework, criterion) answers that stage conditions read.
     qualifications: dict[str, QualificationColumns] = field(default_factory=dict)
     answers: dict[tuple[str, str], ValueColumns] = field(default_factory=dict)
+    # The leads table has a `probability` column (DOUBLE, NULL when unknown)
+    # when the model has a `predictive` section.
+    uses_probability: bool = False
 
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
-        layout = cls()
+        layout = cls(uses_probability=model.predictive is not None)
         field_needs: dict[str, list] = {}
         property_needs: dict[str, list] = {}
         for test in _field_tests(model):

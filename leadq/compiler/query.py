@@ -343,6 +343,8 @@ class _QueryBuilder:
             "product_score", "stage_index", "stage_branch",
         ]  # fmt: skip
         rules = [rule.column for rule in self.compiled_rules]
+        if self.layout.uses_probability:
+            fixed.append("probability")
         return [exp.column(name) for name in fixed + rules]
 
 

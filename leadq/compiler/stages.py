@@ -18,6 +18,7 @@ from leadq.model.schema import (
     GradeCondition,
     NotOf,
     QualificationCondition,
+    ProbabilityCondition,
     ScoreCondition,
     ScoringModel,
 )
@@ -93,6 +94,8 @@ class ConditionCompiler:
             test = condition.answer
             columns = self.layout.answers[(test.framework, test.criterion)]
             return test_sql(test.as_test(), columns, self.lists, None)
+        if isinstance(condition, ProbabilityCondition):
+            return _probability_sql(condition)
         assert isinstance(condition, FieldTest)
         columns = self.layout.lead_column(condition.field)
         return test_sql(condition, columns, self.lists, None)
@@ -140,6 +143,22 @@ def _score_sql(condition: ScoreCondition) -> exp.Expression:
     if condition.below is not None:
         parts.append(exp.LT(this=score, expression=number(condition.below)))
     return exp.and_(*parts)
+
+
+# The leads table's column of predicted probabilities, bound before the query
+# runs; NULL for a lead without one, which makes every probability test false.
+PROBABILITY_COLUMN = "probability"
+
+
+def _probability_sql(condition: ProbabilityCondition) -> exp.Expression:
+    probability = exp.column(PROBABILITY_COLUMN)
+    bounds = condition.probability
+    parts = []
+    if bounds.at_least is not None:
+        parts.append(exp.GTE(this=probability, expression=number(bounds.at_least)))
+    if bounds.below is not None:
+        parts.append(exp.LT(this=probability, expression=number(bounds.below)))
+    return exp.Coalesce(this=exp.Paren(this=exp.and_(*parts)), expressions=[exp.false()])
 
 
 def stage_sql(model: ScoringModel, compiler: ConditionCompiler) -> exp.Expression:

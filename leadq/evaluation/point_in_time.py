@@ -40,20 +40,32 @@ class Scorer:
     """
 
     def __init__(self) -> None:
-        self._bound: dict[int, tuple[CompiledModel, EngineTables]] = {}
+        self._compiled: dict[int, CompiledModel] = {}
+        self._bound: dict[tuple[int, int | None], EngineTables] = {}
 
-    def bound(self, model: ScoringModel) -> tuple[CompiledModel, EngineTables]:
-        if id(model) not in self._bound:
-            compiled = compile_model(model)
-            self._bound[id(model)] = (compiled, self._bind(model, compiled))
-        return self._bound[id(model)]
+    def bound(
+        self, model: ScoringModel, as_of: int | None = None
+    ) -> tuple[CompiledModel, EngineTables]:
+        if id(model) not in self._compiled:
+            self._compiled[id(model)] = compile_model(model)
+        compiled = self._compiled[id(model)]
+        key = (id(model), as_of if self._binds_per_cut_off(compiled) else None)
+        if key not in self._bound:
+            self._bound[key] = self._bind(model, compiled, as_of)
+        return compiled, self._bound[key]
 
     def score(self, model: ScoringModel, as_of: int) -> tuple[CompiledModel, pa.Table]:
         """Return the compiled model and the ranked result as of `as_of` (microseconds)."""
-        compiled, tables = self.bound(model)
+        compiled, tables = self.bound(model, as_of)
         return compiled, rank_result(compiled, self._run(compiled, tables, as_of))
 
-    def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
+    def _binds_per_cut_off(self, compiled: CompiledModel) -> bool:
+        """Whether bound tables depend on the as-of time, beyond the query's parameter."""
+        return False
+
+    def _bind(
+        self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
+    ) -> EngineTables:
         raise NotImplementedError
 
     def _run(
@@ -79,7 +91,9 @@ class FileScorer(Scorer):
         self.engine = engine
         self.timezone = timezone
 
-    def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
+    def _bind(
+        self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
+    ) -> EngineTables:
         tables, _ = bind(
             model, compiled.layout, self.leads, self.events, timezone=self.timezone
         )
@@ -99,12 +113,18 @@ class StoreScorer(Scorer):
         self.connection = connection
         self.lead_ids = lead_ids
 
-    def _bind(self, model: ScoringModel, compiled: CompiledModel) -> EngineTables:
+    def _binds_per_cut_off(self, compiled: CompiledModel) -> bool:
+        # A qualification counts from the time it was recorded.
+        return bool(compiled.layout.qualifications)
+
+    def _bind(
+        self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
+    ) -> EngineTables:
         # NOTE: stored attributes are current values and events before a
         # lead's recycle are left out, so the past is not replayed exactly.
         from leadq.service.lead_tables import bind_stored_leads
 
-        return bind_stored_leads(self.connection, compiled, self.lead_ids)
+        return bind_stored_leads(self.connection, compiled, self.lead_ids, as_of)
 
     def _run(
         self, compiled: CompiledModel, tables: EngineTables, as_of: int

@@ -49,7 +49,9 @@ def load_model(path: str | Path) -> ScoringModel:
             "the model file as UTF-8",
             file=str(path),
         ) from None
-    return parse_model(text, source=str(path))
+    model = parse_model(text, source=str(path))
+    model._folder = str(path.parent)
+    return model
 
 
 def load_default_model() -> ScoringModel:

@@ -6,6 +6,7 @@ same classes as JSON Schema. Rule semantics live in the compiler.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     field_validator,
@@ -456,6 +458,23 @@ class AnswerCondition(Strict):
     answer: AnswerTest
 
 
+class ProbabilityBounds(Strict):
+    at_least: float | None = Field(None, ge=0, le=1)
+    below: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> ProbabilityBounds:
+        if self.at_least is None and self.below is None:
+            raise ValueError("a probability condition needs at_least or below")
+        return self
+
+
+class ProbabilityCondition(Strict):
+    """The predictive model's conversion probability (the `predictive` section)."""
+
+    probability: ProbabilityBounds
+
+
 class AllOf(Strict):
     all: list[Condition] = Field(min_length=1)
 
@@ -470,6 +489,7 @@ class NotOf(Strict):
 
 _CONDITION_KEYS = (
     "all", "any", "not", "score", "grade", "events", "field", "qualification", "answer",
+    "probability",
 )  # fmt: skip
 
 
@@ -492,6 +512,7 @@ Condition = Annotated[
         Annotated[FieldTest, Tag("field")],
         Annotated[QualificationCondition, Tag("qualification")],
         Annotated[AnswerCondition, Tag("answer")],
+        Annotated[ProbabilityCondition, Tag("probability")],
     ],
     Discriminator(
         _condition_kind,
@@ -510,6 +531,7 @@ _CONDITION_CLASSES = {
     FieldTest: "field",
     QualificationCondition: "qualification",
     AnswerCondition: "answer",
+    ProbabilityCondition: "probability",
 }
 
 
@@ -528,6 +550,15 @@ class Stage(Strict):
     recycle: bool = Field(
         False,
         description="When this stage matches, it takes a lead out of a sticky stage.",
+    )
+
+
+class Predictive(Strict):
+    """A trained predictive model that adds a conversion probability to each lead."""
+
+    artefact: str = Field(
+        description="Model artefact directory written by `leadq train --output`, "
+        "relative to the model file."
     )
 
 
@@ -568,6 +599,9 @@ class ScoringModel(Strict):
         default_factory=dict,
         description="Qualification frameworks by id, besides the built-in "
         f"{' and '.join(BUILTIN_FRAMEWORKS)}; a model may replace those.",
+    )
+    predictive: Predictive | None = Field(
+        None, description="Predictive model whose probability `leadq score` adds."
     )
     rank_order: list[str] | None = Field(
         None,
@@ -612,6 +646,26 @@ class ScoringModel(Strict):
         """Return the built-in frameworks, replaced or extended by the model's."""
         return {**builtin_frameworks(), **self.frameworks}
 
+    # The folder of the model file, which relative artefact paths start from.
+    _folder: str = PrivateAttr(".")
+
+    def artefact_path(self) -> str | None:
+        if self.predictive is None:
+            return None
+        return os.path.join(self._folder, self.predictive.artefact)
+
+    @model_validator(mode="after")
+    def _probability_needs_predictive(self) -> ScoringModel:
+        if self.predictive is not None:
+            return self
+        for stage in self.stages:
+            if stage.when is not None and _has_probability(stage.when):
+                raise ValueError(
+                    f"stage {stage.id!r} tests the probability, but the model has no "
+                    "`predictive` section; add one that names a model artefact"
+                )
+        return self
+
     def ranked_stage_ids(self) -> list[str]:
         named = list(dict.fromkeys(self.rank_order or []))
         return named + [stage.id for stage in self.stages if stage.id not in named]
@@ -622,6 +676,17 @@ class ScoringModel(Strict):
         rules += [("engagement", rule) for rule in self.engagement.rules]
         rules += [("product", rule) for rule in self.product.rules]
         return rules
+
+
+def _has_probability(condition) -> bool:
+    if isinstance(condition, ProbabilityCondition):
+        return True
+    if isinstance(condition, (AllOf, AnyOf)):
+        children = condition.all if isinstance(condition, AllOf) else condition.any
+        return any(_has_probability(child) for child in children)
+    if isinstance(condition, NotOf):
+        return _has_probability(condition.not_)
+    return False
 
 
 AllOf.model_rebuild()

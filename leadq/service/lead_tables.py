@@ -20,6 +20,7 @@ from leadq.binding import (
     empty_events,
     qualification_columns,
     stored_value_columns,
+    with_probability,
 )
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
@@ -64,7 +65,10 @@ def _lead_table(layout: Layout, ids: list[int], attributes: list[dict]) -> pa.Ta
     for name, value_columns in layout.lead_fields.items():
         values = [fields.get(name) for fields in attributes]
         columns.update(stored_value_columns(values, value_columns))
-    return pa.table(columns)
+    # TODO: load the `predictive` section's artefact and predict from stored
+    # attributes and events; until then stored leads have no probability, so
+    # every probability condition of a stage is false in the service.
+    return with_probability(pa.table(columns), layout)
 
 
 def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[int, int]) -> pa.Table:
