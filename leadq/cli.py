@@ -34,6 +34,7 @@ from leadq.output import (
 )
 from leadq.outcomes import outcome_report
 from leadq.scoring import parse_as_of, resolve_model, score_files
+from leadq.dashboard import commands as dashboard_commands
 from leadq.service import commands as service_commands
 
 app = typer.Typer(
@@ -355,6 +356,7 @@ def _rule_counts(model: ScoringModel) -> str:
 
 
 service_commands.register(app)
+dashboard_commands.register(app)
 
 
 def main() -> None:

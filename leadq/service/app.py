@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from leadq.dashboard.routes import install as install_dashboard
 from leadq.service import lead_actions, tracking
 from leadq.service.delivery import (
     DeliverySettings,
@@ -45,7 +46,7 @@ def create_app(
 
     app = FastAPI(
         title="leadq",
-        summary="Lead scoring and qualification: tracking API, leads API and webhooks.",
+        summary="Lead scoring and qualification: tracking API, leads API, webhooks and a dashboard.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -55,6 +56,7 @@ def create_app(
     app.include_router(leads_router)
     app.include_router(lead_actions.router)
     app.include_router(webhooks_router)
+    install_dashboard(app)
     return app
 
 
