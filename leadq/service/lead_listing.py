@@ -183,11 +183,22 @@ def _search_match(text: str):
     # NOTE: the attribute part reads the JSON of every lead that the other
     # filters leave, so on a large store a search costs a full scan.
     lowered = text.lower()
-    inside = [
-        func.lower(attribute_text(name)).contains(lowered, autoescape=True)
-        for name in SEARCHED_ATTRIBUTES
-    ]
-    return or_(_prefix_match(text), *inside)
+    inside = or_(
+        *[
+            func.lower(attribute_text(name)).contains(lowered, autoescape=True)
+            for name in SEARCHED_ATTRIBUTES
+        ]
+    )
+    if _written_as_is(lowered):
+        # Cheaper test first: the text must occur in the JSON document.
+        raw = func.lower(leads.c.attributes).contains(lowered, autoescape=True)
+        inside = and_(raw, inside)
+    return or_(_prefix_match(text), inside)
+
+
+def _written_as_is(text: str) -> bool:
+    """Tell whether json.dumps writes the text unchanged inside a string."""
+    return text.isascii() and text.isprintable() and not set(text) & {'"', "\\"}
 
 
 class attribute_text(FunctionElement):
