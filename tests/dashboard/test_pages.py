@@ -238,3 +238,31 @@ def test_sign_out_ends_session(server, editor):
     answer = editor.post("/dashboard/sign-out", data={"csrf_token": editor.csrf})
     assert answer.status_code == 303
     assert editor.get("/dashboard/leads").status_code == 303
+
+
+def first_stage_event(client: httpx.Client, **headers) -> dict:
+    with client.stream("GET", "/dashboard/live/stages", params={"after": 0}, headers=headers) as answer:
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                return json.loads(line.removeprefix("data: "))
+    raise AssertionError("the stream ended without a stage event")
+
+
+def test_live_stream_sends_stage_changes(editor, rows):
+    lead_id = rows.scored_lead(80, 10, 0)
+    first = rows.stage_change(lead_id, T0, "unqualified", "mql")
+    rows.stage_change(lead_id, T0 + HOUR, "mql", "sql")
+    change = first_stage_event(editor)
+    assert (change["lead_id"], change["old_stage"], change["new_stage"]) == (lead_id, "unqualified", "mql")
+    resumed = first_stage_event(editor, **{"Last-Event-ID": str(first)})
+    assert resumed["new_stage"] == "sql"
+
+
+def test_viewer_sees_no_edit_forms(viewer):
+    page = viewer.get("/dashboard/settings")
+    assert page.status_code == 200
+    assert "Create key" not in page.text
+    assert "Send test" not in page.text
+    denied = viewer.post("/dashboard/settings/keys", data={"kind": "admin", "csrf_token": viewer.csrf})
+    assert denied.status_code == 403
