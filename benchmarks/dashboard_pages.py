@@ -1,9 +1,9 @@
 """Time the dashboard's leads table and funnel report on a large store.
 
 Seeds a store with synthetic scored leads (no events), then times the
-queries behind each view of GET /dashboard/leads: the first page, a page
-deep into the list through its keyset cursor, filters, the name search
-and the count, and the funnel report's queries.
+queries behind GET /dashboard/leads and /dashboard/funnel. For the leads
+table these are the first page, a page deep into the list through its
+keyset cursor, filters, the name search and the count.
 
     python -m benchmarks.dashboard_pages --leads 100000 --database sqlite:///benchmarks/data/dash.db
 """

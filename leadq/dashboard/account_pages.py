@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from leadq.dashboard.sessions import (
 )
 from leadq.dashboard.users import authenticate
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
@@ -47,6 +49,7 @@ async def sign_in(
     store = request.app.state.store
     token = await run_in_threadpool(_sign_in, store, username, password)
     if token is None:
+        logger.warning("dashboard sign-in failed: wrong user name or password")
         return render(request, "sign_in.html", status_code=401, csrf_token=csrf_token, failed=True, username=username)
     response = RedirectResponse("/dashboard/leads", status_code=303)
     set_cookie(response, SESSION_COOKIE, token, max_age=LIFETIME_SECONDS)

@@ -1,4 +1,4 @@
-"""`leadq users`: add dashboard users and change their passwords."""
+"""`leadq users add`: add a user who signs in to the dashboard."""
 
 from __future__ import annotations
 

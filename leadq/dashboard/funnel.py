@@ -145,8 +145,8 @@ def stage_entries(connection: Connection, stages: list[str]) -> tuple[Entries, E
 def conversion_by_decile(connection: Connection) -> list[Decile]:
     """Split scored leads into ten equal groups by total score; count conversions.
 
-    Decile 10 holds the highest scores. A lead converted when an outcome
-    row says won or converted.
+    Decile 10 contains the highest scores. A lead converted when one of its
+    outcome rows is won or converted.
     """
     converted = exists().where(
         outcomes.c.lead_id == leads.c.id, func.lower(outcomes.c.outcome).in_(CONVERTED)

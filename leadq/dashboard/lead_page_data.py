@@ -1,4 +1,4 @@
-"""What a lead's page shows: the record, reasons by score, the event timeline.
+"""The content of a lead's page: the record, reasons by score, the event timeline.
 
 The record comes from `leadq.service.lead_records`, the code behind
 GET /api/leads/{id}. The timeline pages back in time with a keyset on

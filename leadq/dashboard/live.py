@@ -2,9 +2,10 @@
 
 Each stream polls `stage_history` for rows after the last one it sent,
 once a second, and sends each as an event whose `id` is the row id. A
-stream ends after STREAM_SECONDS; the browser's EventSource reconnects
-and sends the last id in the Last-Event-ID header, so no change is lost
-between two streams and no connection outlives a server shutdown by long.
+stream ends after STREAM_SECONDS. The browser's EventSource then
+reconnects and sends the last id in the Last-Event-ID header, so no change
+is lost between two streams and no connection outlives a server shutdown
+by more than STREAM_SECONDS.
 """
 
 from __future__ import annotations

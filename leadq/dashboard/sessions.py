@@ -1,7 +1,7 @@
 """Sign-in sessions and CSRF tokens of the dashboard.
 
-The session cookie is Secure, HttpOnly and SameSite=Strict, and holds a
-random token whose SHA-256 hash is the session's key in the store. Each
+The session cookie is Secure, HttpOnly and SameSite=Strict. It contains a
+random token, and the store keys the session by the token's SHA-256 hash. Each
 session has its own CSRF token, which every form sends back in the
 `csrf_token` field (htmx requests send the X-CSRF-Token header). The
 sign-in form, before any session exists, uses a double-submit cookie.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from leadq.store.tables import dashboard_sessions, users
 
 SESSION_COOKIE = "leadq_session"
 SIGN_IN_COOKIE = "leadq_sign_in"
+logger = logging.getLogger(__name__)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 LIFETIME_SECONDS = 12 * 3600
@@ -116,6 +118,10 @@ async def checked_session(request: Request) -> Session:
         form = await request.form()
         sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf_token):
+        logger.warning(
+            "rejected %s %s from user %d: CSRF token missing or wrong",
+            request.method, request.url.path, session.user.id,
+        )
         raise PageError(
             403,
             "The form was refused because its security token is missing or "

@@ -1,6 +1,6 @@
 """Settings: API keys (create, revoke) and webhook subscriptions with their
-delivery log and a test webhook. Secrets show once, on the page that
-answers the form that created them.
+delivery log and a test webhook. A new secret is shown once, on the page
+returned for the form that created it.
 """
 
 from __future__ import annotations

@@ -73,12 +73,12 @@ def ensure_admin_user(store: Store) -> str | None:
     Returns the generated password, which the caller shows once, or None
     when a user already existed or the password came from the environment.
     """
-    given = os.environ.get(PASSWORD_VARIABLE)
-    if given is not None and password_problem(given):
-        raise OptionError(f"${PASSWORD_VARIABLE} {password_problem(given)}")
+    configured = os.environ.get(PASSWORD_VARIABLE)
+    if configured is not None and password_problem(configured):
+        raise OptionError(f"${PASSWORD_VARIABLE} {password_problem(configured)}")
     with store.write() as connection:
         if connection.execute(select(func.count()).select_from(users)).scalar_one():
             return None
-        password = given or secrets.token_urlsafe(15)
+        password = configured or secrets.token_urlsafe(15)
         create_user(connection, ADMIN_USERNAME, password, "editor")
-    return None if given else password
+    return None if configured else password

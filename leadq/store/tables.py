@@ -247,8 +247,9 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# Signed-in dashboard sessions. The cookie holds a random token; the store
-# keeps its SHA-256 hash, so a copy of the database signs nobody in.
+# Signed-in dashboard sessions. The cookie contains a random token and the
+# store keeps only its SHA-256 hash, so a copy of the database cannot be
+# used to sign in.
 dashboard_sessions = Table(
     "dashboard_sessions",
     metadata,

@@ -160,8 +160,8 @@ def test_erase_removes_lead(editor, rows):
     answer = editor.post(f"/dashboard/leads/{lead_id}/erase", data={"csrf_token": editor.csrf})
     assert answer.status_code == 200
     assert f"Lead {lead_id} erased" in answer.text
-    gone = editor.get(f"/dashboard/leads/{lead_id}")
-    assert gone.status_code == 410
+    erased = editor.get(f"/dashboard/leads/{lead_id}")
+    assert erased.status_code == 410
 
 
 def test_funnel_numbers(editor, rows):

@@ -28,7 +28,7 @@ def test_malformed_hash_matches_nothing():
     assert not verify_password("anything", "md5$1$2$3$4$5")
 
 
-def test_admin_created_once_with_generated_password(store, monkeypatch):
+def test_admin_created_once(store, monkeypatch):
     monkeypatch.delenv("LEADQ_ADMIN_PASSWORD", raising=False)
     password = ensure_admin_user(store)
     assert password is not None
