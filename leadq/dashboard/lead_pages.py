@@ -112,8 +112,11 @@ async def recycle_lead(
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ):
     store = request.app.state.store
+    # The stage history has no column for a person, so the reason names who
+    # recycled the lead.
+    stated = f"{reason.strip() or 'recycled'} (by {session.user.username} in the dashboard)"
     try:
-        answer = await run_in_threadpool(recycle, store, lead_id, reason.strip() or "recycled")
+        answer = await run_in_threadpool(recycle, store, lead_id, stated)
     except ApiError as error:
         raise PageError(error.status, error.message) from None
     return RedirectResponse(f"/dashboard/leads/{answer.lead_id}?recycled=1", status_code=303)

@@ -11,6 +11,7 @@ from leadq.dashboard.passwords import hash_password, verify_password
 from leadq.dashboard.users import authenticate, create_user, ensure_admin_user
 from leadq.errors import OptionError
 from leadq.store.tables import users
+from tests.dashboard.test_pages import sqlite_only
 from tests.service.servers import LEADQ
 
 
@@ -28,6 +29,7 @@ def test_malformed_hash_matches_nothing():
     assert not verify_password("anything", "md5$1$2$3$4$5")
 
 
+@sqlite_only
 def test_admin_created_once(store, monkeypatch):
     monkeypatch.delenv("LEADQ_ADMIN_PASSWORD", raising=False)
     password = ensure_admin_user(store)
@@ -40,6 +42,7 @@ def test_admin_created_once(store, monkeypatch):
     assert count == 1
 
 
+@sqlite_only
 def test_admin_password_from_environment(store, monkeypatch):
     monkeypatch.setenv("LEADQ_ADMIN_PASSWORD", "from the environment")
     assert ensure_admin_user(store) is None
@@ -47,12 +50,14 @@ def test_admin_password_from_environment(store, monkeypatch):
         assert authenticate(connection, "admin", "from the environment") is not None
 
 
+@sqlite_only
 def test_short_admin_password_rejected(store, monkeypatch):
     monkeypatch.setenv("LEADQ_ADMIN_PASSWORD", "short")
     with pytest.raises(OptionError, match="is 5 characters long; use at least 12"):
         ensure_admin_user(store)
 
 
+@sqlite_only
 def test_unknown_role_rejected(store):
     with store.write() as connection, pytest.raises(OptionError, match="role 'boss' is unknown"):
         create_user(connection, "sam", "a long password", "boss")
