@@ -285,3 +285,16 @@ def test_viewer_sees_no_edit_forms(viewer):
     assert "Send test" not in page.text
     denied = viewer.post("/dashboard/settings/keys", data={"kind": "admin", "csrf_token": viewer.csrf})
     assert denied.status_code == 403
+
+
+@sqlite_only
+def test_score_header_toggles_order(editor, rows):
+    rows.scored_lead(90, 0, 0, attributes=json.dumps({"name": "High"}))
+    rows.scored_lead(10, 0, 0, attributes=json.dumps({"name": "Low"}))
+    page = editor.get("/dashboard/leads").text
+    assert 'aria-sort="descending"' in page
+    assert page.index(">High<") < page.index(">Low<")
+    toggled = page.split('<th scope="col" class="num" aria-sort="descending">')[1].split('href="')[1].split('"')[0]
+    ascending = editor.get(toggled.replace("&amp;", "&")).text
+    assert 'aria-sort="ascending"' in ascending
+    assert ascending.index(">Low<") < ascending.index(">High<")
