@@ -23,7 +23,7 @@ from leadq.store.database import Store
 from leadq.store.tables import stage_history
 
 POLL_SECONDS = 1.0
-STREAM_SECONDS = 30.0
+STREAM_SECONDS = 15.0
 BATCH = 200
 
 

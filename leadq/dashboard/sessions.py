@@ -50,9 +50,13 @@ class Session:
 
 
 def start_session(connection: Connection, user: User) -> str:
-    """Store a new session for the user; return the cookie's token."""
+    """Store a new session for the user; return the cookie's token.
+
+    Expired sessions of every user are deleted on the way.
+    """
     token = secrets.token_urlsafe(32)
     now = now_micros()
+    connection.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
     connection.execute(
         insert(dashboard_sessions).values(
             token_hash=_hash(token),

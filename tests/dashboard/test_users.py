@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from leadq.dashboard.passwords import hash_password, verify_password
+from leadq.dashboard.sessions import find_session, start_session
 from leadq.dashboard.users import authenticate, create_user, ensure_admin_user
 from leadq.errors import OptionError
-from leadq.store.tables import users
+from leadq.store.tables import dashboard_sessions, users
 from tests.dashboard.test_pages import sqlite_only
 from tests.service.servers import LEADQ
 
@@ -73,3 +74,18 @@ def test_users_add_command(tmp_path):
     again = subprocess.run(command, input=typed, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2
     assert "a user named 'sam' exists already; choose another name" in again.stderr
+
+
+@sqlite_only
+def test_expired_sessions_deleted(store):
+    with store.write() as connection:
+        user = create_user(connection, "sam", "a long password", "viewer")
+        old_token = start_session(connection, user)
+        connection.execute(update(dashboard_sessions).values(expires_at=0))
+    with store.write() as connection:
+        assert find_session(connection, old_token) is None
+        new_token = start_session(connection, user)
+        remaining = connection.execute(select(dashboard_sessions.c.id)).all()
+        found = find_session(connection, new_token)
+    assert len(remaining) == 1
+    assert found.user.username == "sam"
