@@ -67,6 +67,11 @@ def parse_lead_query(params: QueryParams, known_stages: list[str]) -> LeadQuery:
         source=params.get("source") or None,
         search=(params.get("q") or "").strip()[:320] or None,
     )
+    if None not in (filters.min_score, filters.max_score) and filters.min_score > filters.max_score:
+        errors.append(
+            f"Lowest score {filters.min_score:g} is above highest score "
+            f"{filters.max_score:g}; swap them."
+        )
     sort = params.get("sort") or "total"
     if sort not in SORT_COLUMNS:
         errors.append(f"Sort {sort!r} is unknown; use one of {', '.join(SORT_COLUMNS)}.")

@@ -199,6 +199,15 @@ def test_funnel_and_model_pages(page):
     screenshot(page, "model")
 
 
+def test_keyboard_reaches_content(page):
+    page.goto("/dashboard/leads")
+    page.keyboard.press("Tab")
+    playwright_sync.expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    playwright_sync.expect(page.get_by_label("Search name, email or company")).to_be_focused()
+
+
 def test_phone_width(page):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/dashboard/leads")

@@ -100,6 +100,8 @@ def test_leads_invalid_filter_reported(editor, rows):
     assert page.status_code == 200
     assert "Lowest score &#39;lots&#39; is not a number" in page.text
     assert "Grade &#39;Z&#39; is unknown" in page.text
+    reversed_range = editor.get("/dashboard/leads", params={"min_score": "80", "max_score": "20"})
+    assert "Lowest score 80 is above highest score 20; swap them." in reversed_range.text
 
 
 def test_leads_keyset_pages(editor, rows):
