@@ -13,8 +13,9 @@ from leadq.store.tables import api_keys, outbox
 from tests.dashboard.conftest import PASSWORD, post_sign_in
 from tests.service.conftest import HOUR, T0
 
-# Tests of sign-in, roles, forms and escaping run no SQL of their own that
-# differs between databases, so they run on SQLite only.
+# Tests whose SQL is the same on every database (sign-in, roles, forms,
+# escaping, and service functions that the service tests run on PostgreSQL)
+# run on SQLite only.
 sqlite_only = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 
 
@@ -115,6 +116,7 @@ def test_leads_keyset_pages(editor, rows):
     assert 'rel="next"' not in second
 
 
+@sqlite_only
 def test_csv_export_guards_formulas(editor, rows):
     rows.scored_lead(80, 0, 0, attributes=json.dumps({"name": "=HYPERLINK(\"http://x\")", "company": "+cmd", "owner": "@owner"}))
     rows.scored_lead(20, 0, 0, attributes=json.dumps({"name": "Plain Name", "company": "-minus"}))
@@ -137,6 +139,7 @@ def test_csv_export_follows_filters(editor, rows):
     assert "Dropped" not in text
 
 
+@sqlite_only
 def test_lead_page_sections(editor, rows):
     lead_id = rows.scored_lead(
         80, 20, 5, stage="mql", email="ada@example.com",
@@ -215,6 +218,7 @@ def test_model_validation_accepts_valid(editor):
     assert "The edited model is valid" in answer.text
 
 
+@sqlite_only
 def test_keys_create_and_revoke(editor, store):
     created = editor.post("/dashboard/settings/keys", data={"kind": "read", "name": "crm sync", "csrf_token": editor.csrf})
     assert created.status_code == 200
@@ -230,6 +234,7 @@ def test_keys_create_and_revoke(editor, store):
     assert secret not in editor.get("/dashboard/settings").text
 
 
+@sqlite_only
 def test_webhook_send_test(editor, store):
     added = editor.post(
         "/dashboard/settings/webhooks",
