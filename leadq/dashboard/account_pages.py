@@ -45,12 +45,21 @@ async def sign_in(
     csrf_token: Annotated[str, Form()] = "",
 ):
     if not sign_in_token_matches(request, csrf_token):
-        raise PageError(403, "The sign-in form has expired. Reload the page and sign in again.")
+        raise PageError(
+            403, "The sign-in form has expired. Reload the page and sign in again."
+        )
     store = request.app.state.store
     token = await run_in_threadpool(_sign_in, store, username, password)
     if token is None:
         logger.warning("dashboard sign-in failed: wrong user name or password")
-        return render(request, "sign_in.html", status_code=401, csrf_token=csrf_token, failed=True, username=username)
+        return render(
+            request,
+            "sign_in.html",
+            status_code=401,
+            csrf_token=csrf_token,
+            failed=True,
+            username=username,
+        )
     response = RedirectResponse("/dashboard/leads", status_code=303)
     set_cookie(response, SESSION_COOKIE, token, max_age=LIFETIME_SECONDS)
     response.delete_cookie(SIGN_IN_COOKIE, path="/")

@@ -36,7 +36,9 @@ class LineChart:
 def bars(items: list[tuple[str, float, str]]) -> list[Bar]:
     """Scale (label, value, note) items so the largest value fills a bar."""
     largest = max((value for _, value, _ in items), default=0) or 1
-    return [Bar(label, value, max(value, 0) / largest, note) for label, value, note in items]
+    return [
+        Bar(label, value, max(value, 0) / largest, note) for label, value, note in items
+    ]
 
 
 def line_chart(series: list[tuple[int, float]]) -> LineChart | None:

@@ -8,13 +8,20 @@ import typer
 
 from leadq.service.commands import DatabaseOption
 
-users_app = typer.Typer(help="Manage the users who sign in to the dashboard.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Manage the users who sign in to the dashboard.", no_args_is_help=True
+)
 
 
 @users_app.command("add")
 def add_user(
     username: Annotated[str, typer.Argument(help="Name to sign in with.")],
-    role: Annotated[str, typer.Option(help="viewer (reads) or editor (also recycles, erases and changes settings).")] = "viewer",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="viewer (reads) or editor (also recycles, erases and changes settings)."
+        ),
+    ] = "viewer",
     database: DatabaseOption = None,
 ) -> None:
     """Add a user; the password is read from the terminal, or from stdin when piped."""
@@ -30,7 +37,9 @@ def add_user(
         with store.write() as connection:
             create_user(connection, username, password, role)
     except IntegrityError:
-        raise OptionError(f"a user named {username!r} exists already; choose another name") from None
+        raise OptionError(
+            f"a user named {username!r} exists already; choose another name"
+        ) from None
     finally:
         store.dispose()
     typer.echo(f"added {role} {username}")

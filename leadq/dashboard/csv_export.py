@@ -18,9 +18,22 @@ from leadq.dashboard.rendering import format_time
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEADER = (
-    "id", "lead_key", "email", "name", "company", "owner", "source", "stage",
-    "grade", "total", "fit", "engagement", "product", "last_activity",
-    "updated_at", "top_reason",
+    "id",
+    "lead_key",
+    "email",
+    "name",
+    "company",
+    "owner",
+    "source",
+    "stage",
+    "grade",
+    "total",
+    "fit",
+    "engagement",
+    "product",
+    "last_activity",
+    "updated_at",
+    "top_reason",
 )
 
 
@@ -38,12 +51,29 @@ def csv_lines(pages: Iterable[list[LeadRow]]) -> Iterator[str]:
 
 def _cells(row: LeadRow) -> list:
     texts = [
-        row.lead_key, row.email, row.name, row.company, row.owner, row.source,
-        row.stage, row.grade,
+        row.lead_key,
+        row.email,
+        row.name,
+        row.company,
+        row.owner,
+        row.source,
+        row.stage,
+        row.grade,
     ]
-    numbers = [_number(value) for value in (row.total, row.fit, row.engagement, row.product)]
-    times = [format_time(row.last_activity) if row.last_activity else "", format_time(row.updated_at)]
-    return [row.id, *[safe_cell(text) for text in texts], *numbers, *times, safe_cell(row.top_reason)]
+    numbers = [
+        _number(value) for value in (row.total, row.fit, row.engagement, row.product)
+    ]
+    times = [
+        format_time(row.last_activity) if row.last_activity else "",
+        format_time(row.updated_at),
+    ]
+    return [
+        row.id,
+        *[safe_cell(text) for text in texts],
+        *numbers,
+        *times,
+        safe_cell(row.top_reason),
+    ]
 
 
 def _number(value: float | None) -> str:

@@ -65,7 +65,9 @@ class Entries:
 
 def funnel_stages(model: ScoringModel) -> list[str]:
     recycled = {stage.id for stage in model.stages if stage.recycle}
-    return [stage for stage in reversed(model.ranked_stage_ids()) if stage not in recycled]
+    return [
+        stage for stage in reversed(model.ranked_stage_ids()) if stage not in recycled
+    ]
 
 
 def funnel_steps(connection: Connection, stages: list[str]) -> list[Step]:
@@ -79,11 +81,18 @@ def funnel_steps(connection: Connection, stages: list[str]) -> list[Step]:
         )
     )
     furthest = _furthest_positions(connection, stages)
-    reached = [sum(1 for position in furthest if position >= index) for index in range(len(stages))]
+    reached = [
+        sum(1 for position in furthest if position >= index)
+        for index in range(len(stages))
+    ]
     steps = []
     for index, stage in enumerate(stages):
         following = reached[index + 1] if index + 1 < len(stages) else None
-        rate = following / reached[index] if following is not None and reached[index] else None
+        rate = (
+            following / reached[index]
+            if following is not None and reached[index]
+            else None
+        )
         steps.append(Step(stage, current[stage], reached[index], rate))
     return steps
 
@@ -113,15 +122,24 @@ def time_in_stage(connection: Connection, stages: list[str]) -> list[StageTime]:
         partition_by=stage_history.c.lead_id,
         order_by=(stage_history.c.at, stage_history.c.id),
     )
-    stays = select(stage_history.c.new_stage, stage_history.c.at, following.label("left_at")).subquery()
+    stays = select(
+        stage_history.c.new_stage, stage_history.c.at, following.label("left_at")
+    ).subquery()
     durations: dict[str, list[float]] = defaultdict(list)
-    query = select(stays.c.new_stage, stays.c.left_at - stays.c.at).where(stays.c.left_at.is_not(None))
+    query = select(stays.c.new_stage, stays.c.left_at - stays.c.at).where(
+        stays.c.left_at.is_not(None)
+    )
     for stage, micros in connection.execute(query):
         durations[stage].append(micros / 86_400e6)
     ordered = [stage for stage in stages if stage in durations]
     ordered += sorted(set(durations) - set(stages))
     return [
-        StageTime(stage, len(durations[stage]), statistics.median(durations[stage]), statistics.fmean(durations[stage]))
+        StageTime(
+            stage,
+            len(durations[stage]),
+            statistics.median(durations[stage]),
+            statistics.fmean(durations[stage]),
+        )
         for stage in ordered
     ]
 
@@ -171,4 +189,7 @@ def conversion_by_decile(connection: Connection) -> list[Decile]:
         .group_by(ranked.c.decile)
         .order_by(ranked.c.decile.desc())
     )
-    return [Decile(int(d), n, int(c or 0), low, high) for d, n, c, low, high in connection.execute(query)]
+    return [
+        Decile(int(d), n, int(c or 0), low, high)
+        for d, n, c, low, high in connection.execute(query)
+    ]

@@ -43,7 +43,9 @@ class LeadPage:
     older: str | None  # cursor "ts.id" of the next timeline page
 
 
-def read_lead_page(connection: Connection, lead_id: int, before: str | None) -> LeadPage | None:
+def read_lead_page(
+    connection: Connection, lead_id: int, before: str | None
+) -> LeadPage | None:
     """Read what the lead's page shows, or None when no lead has the id."""
     detail = read_lead_detail(connection, lead_id)
     if detail is None:
@@ -55,7 +57,9 @@ def read_lead_page(connection: Connection, lead_id: int, before: str | None) -> 
         (micros_since_epoch(snapshot.at), snapshot.total)
         for snapshot in reversed(detail.score_history)
     ]
-    timeline, older = read_timeline(connection, [detail.id, *merged_ids(connection, detail.id)], before)
+    timeline, older = read_timeline(
+        connection, [detail.id, *merged_ids(connection, detail.id)], before
+    )
     return LeadPage(
         detail=detail,
         name=display_name(detail.attributes),
@@ -74,8 +78,12 @@ def read_timeline(
     position = parse_position(before)
     if position is not None:
         ts, event_id = position
-        query = query.where(or_(events.c.ts < ts, and_(events.c.ts == ts, events.c.id < event_id)))
-    query = query.order_by(events.c.ts.desc(), events.c.id.desc()).limit(TIMELINE_PAGE + 1)
+        query = query.where(
+            or_(events.c.ts < ts, and_(events.c.ts == ts, events.c.id < event_id))
+        )
+    query = query.order_by(events.c.ts.desc(), events.c.id.desc()).limit(
+        TIMELINE_PAGE + 1
+    )
     rows = connection.execute(query).all()
     page = [_timeline_event(row) for row in rows[:TIMELINE_PAGE]]
     older = f"{page[-1].ts}.{page[-1].id}" if len(rows) > TIMELINE_PAGE else None
@@ -95,7 +103,9 @@ def parse_position(text: str | None) -> tuple[int, int] | None:
 
 def _timeline_event(row) -> TimelineEvent:
     try:
-        properties = json.dumps(json.loads(row.properties), ensure_ascii=False, sort_keys=True)
+        properties = json.dumps(
+            json.loads(row.properties), ensure_ascii=False, sort_keys=True
+        )
     except json.JSONDecodeError:
         properties = row.properties
     return TimelineEvent(row.id, row.event_name, row.ts, row.source, properties)

@@ -20,15 +20,24 @@ from leadq.dashboard.sessions import PageError, Session, current_session, editor
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
-from leadq.service.lead_listing import count_leads, encode_cursor, known_stages, model_stage_order
+from leadq.service.lead_listing import (
+    count_leads,
+    encode_cursor,
+    known_stages,
+    model_stage_order,
+)
 from leadq.service.merges import resolve_survivor
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 EXPORT_PAGE = 1000
 SORT_LABELS = {
-    "total": "Score", "fit": "Fit", "engagement": "Engagement",
-    "product": "Product", "updated_at": "Updated", "created_at": "Created",
+    "total": "Score",
+    "fit": "Fit",
+    "engagement": "Engagement",
+    "product": "Product",
+    "updated_at": "Updated",
+    "created_at": "Created",
 }
 
 
@@ -37,7 +46,9 @@ def leads_page(request: Request, session: Annotated[Session, Depends(current_ses
     with request.app.state.store.read() as connection:
         stages = _stages(connection)
         query = parse_lead_query(request.query_params, stages)
-        rows, next_position = read_page(connection, query.filters, query.sort, query.order, query.after)
+        rows, next_position = read_page(
+            connection, query.filters, query.sort, query.order, query.after
+        )
         matched = count_leads(connection, query.filters)
         live_after = last_change_id(connection)
     return render(
@@ -48,7 +59,9 @@ def leads_page(request: Request, session: Annotated[Session, Depends(current_ses
         matched=matched,
         stages=stages,
         sort_labels=SORT_LABELS,
-        next_link=query.link(cursor=encode_cursor(next_position)) if next_position else None,
+        next_link=query.link(cursor=encode_cursor(next_position))
+        if next_position
+        else None,
         live_after=live_after,
     )
 
@@ -64,22 +77,37 @@ def leads_csv(request: Request, session: Annotated[Session, Depends(current_sess
         after = None
         while True:
             with store.read() as connection:
-                rows, after = read_page(connection, query.filters, query.sort, query.order, after, EXPORT_PAGE)
+                rows, after = read_page(
+                    connection,
+                    query.filters,
+                    query.sort,
+                    query.order,
+                    after,
+                    EXPORT_PAGE,
+                )
             yield rows
             if after is None:
                 return
 
     headers = {"Content-Disposition": 'attachment; filename="leads.csv"'}
-    return StreamingResponse(csv_lines(pages()), media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(
+        csv_lines(pages()), media_type="text/csv; charset=utf-8", headers=headers
+    )
 
 
 @router.get("/live/stages")
-def live_stages(request: Request, session: Annotated[Session, Depends(current_session)], after: int = 0):
+def live_stages(
+    request: Request,
+    session: Annotated[Session, Depends(current_session)],
+    after: int = 0,
+):
     """Send stage changes after the row id `after` (or Last-Event-ID) as SSE."""
     resumed = request.headers.get("last-event-id", "")
     start = int(resumed) if resumed.isdigit() else after
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stage_events(request, start), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(
+        stage_events(request, start), media_type="text/event-stream", headers=headers
+    )
 
 
 @router.get("/leads/{lead_id}")
@@ -100,7 +128,11 @@ def lead_page(
 
 
 @router.get("/leads/{lead_id}/recycle")
-def recycle_form(request: Request, lead_id: int, session: Annotated[Session, Depends(current_session)]):
+def recycle_form(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(current_session)],
+):
     return _confirm_page(request, lead_id, "recycle")
 
 
@@ -114,21 +146,31 @@ async def recycle_lead(
     store = request.app.state.store
     # The stage history has no column for a person, so the reason names who
     # recycled the lead.
-    stated = f"{reason.strip() or 'recycled'} (by {session.user.username} in the dashboard)"
+    stated = (
+        f"{reason.strip() or 'recycled'} (by {session.user.username} in the dashboard)"
+    )
     try:
         answer = await run_in_threadpool(recycle, store, lead_id, stated)
     except ApiError as error:
         raise PageError(error.status, error.message) from None
-    return RedirectResponse(f"/dashboard/leads/{answer.lead_id}?recycled=1", status_code=303)
+    return RedirectResponse(
+        f"/dashboard/leads/{answer.lead_id}?recycled=1", status_code=303
+    )
 
 
 @router.get("/leads/{lead_id}/erase")
-def erase_form(request: Request, lead_id: int, session: Annotated[Session, Depends(current_session)]):
+def erase_form(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(current_session)],
+):
     return _confirm_page(request, lead_id, "erase")
 
 
 @router.post("/leads/{lead_id}/erase")
-def erase(request: Request, lead_id: int, session: Annotated[Session, Depends(editor_session)]):
+def erase(
+    request: Request, lead_id: int, session: Annotated[Session, Depends(editor_session)]
+):
     with request.app.state.store.write() as connection:
         survivor = resolve_survivor(connection, lead_id)
         if survivor is None:

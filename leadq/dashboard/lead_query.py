@@ -6,6 +6,7 @@ filter leaves the others working.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -21,7 +22,15 @@ from leadq.service.lead_listing import (
 )
 
 GRADES = ("A", "B", "C", "D")
-FILTER_NAMES = ("stage", "grade", "min_score", "max_score", "source", "updated_since", "q")
+FILTER_NAMES = (
+    "stage",
+    "grade",
+    "min_score",
+    "max_score",
+    "source",
+    "updated_since",
+    "q",
+)
 
 
 @dataclass
@@ -39,7 +48,12 @@ class LeadQuery:
         params = {name: list(items) for name, items in self.values.items()}
         for name, value in changes.items():
             params[name] = [] if value is None else [str(value)]
-        pairs = [(name, item) for name, items in params.items() for item in items if item != ""]
+        pairs = [
+            (name, item)
+            for name, items in params.items()
+            for item in items
+            if item != ""
+        ]
         return urlencode(pairs)
 
     def first(self, name: str) -> str:
@@ -53,7 +67,9 @@ def parse_lead_query(params: QueryParams, known_stages: list[str]) -> LeadQuery:
     stages = [stage for stage in params.getlist("stage") if stage]
     for stage in stages:
         if stage not in known_stages:
-            errors.append(f"Stage {stage!r} is unknown; the stages are {', '.join(known_stages)}.")
+            errors.append(
+                f"Stage {stage!r} is unknown; the stages are {', '.join(known_stages)}."
+            )
     grades = [grade.upper() for grade in params.getlist("grade") if grade]
     for grade in grades:
         if grade not in GRADES:
@@ -67,14 +83,19 @@ def parse_lead_query(params: QueryParams, known_stages: list[str]) -> LeadQuery:
         source=params.get("source") or None,
         search=(params.get("q") or "").strip()[:320] or None,
     )
-    if None not in (filters.min_score, filters.max_score) and filters.min_score > filters.max_score:
+    if (
+        None not in (filters.min_score, filters.max_score)
+        and filters.min_score > filters.max_score
+    ):
         errors.append(
             f"Lowest score {filters.min_score:g} is above highest score "
             f"{filters.max_score:g}; swap them."
         )
     sort = params.get("sort") or "total"
     if sort not in SORT_COLUMNS:
-        errors.append(f"Sort {sort!r} is unknown; use one of {', '.join(SORT_COLUMNS)}.")
+        errors.append(
+            f"Sort {sort!r} is unknown; use one of {', '.join(SORT_COLUMNS)}."
+        )
         sort = "total"
     order = "asc" if params.get("order") == "asc" else "desc"
     query = LeadQuery(filters, sort, order, None, errors, values)
@@ -90,7 +111,7 @@ def _number(text: str | None, label: str, errors: list[str]) -> float | None:
     except ValueError:
         errors.append(f"{label} {text!r} is not a number; write one such as 50.")
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         errors.append(f"{label} {text!r} is not a finite number; write one such as 50.")
         return None
     return value
@@ -106,7 +127,9 @@ def _day(text: str | None, errors: list[str]) -> int | None:
         return None
 
 
-def _cursor(text: str | None, sort: str, order: str, errors: list[str]) -> Cursor | None:
+def _cursor(
+    text: str | None, sort: str, order: str, errors: list[str]
+) -> Cursor | None:
     if not text:
         return None
     try:

@@ -28,7 +28,9 @@ BATCH = 200
 
 
 def last_change_id(connection: Connection) -> int:
-    return connection.execute(select(func.coalesce(func.max(stage_history.c.id), 0))).scalar_one()
+    return connection.execute(
+        select(func.coalesce(func.max(stage_history.c.id), 0))
+    ).scalar_one()
 
 
 def changes_after(store: Store, after: int) -> list[dict]:

@@ -52,5 +52,7 @@ def _tested(rule) -> str:
     event = getattr(rule, "event", None)
     if event is not None:
         cap = getattr(rule, "max_points", None)
-        return f"event {event}" + (f", at most {cap:g} points" if cap is not None else "")
+        return f"event {event}" + (
+            f", at most {cap:g} points" if cap is not None else ""
+        )
     return f"field {getattr(rule, 'field', '?')}"

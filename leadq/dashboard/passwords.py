@@ -55,7 +55,9 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def _derive(password: str, salt: bytes, cost: int, block_size: int, parallelism: int) -> bytes:
+def _derive(
+    password: str, salt: bytes, cost: int, block_size: int, parallelism: int
+) -> bytes:
     return hashlib.scrypt(
         password.encode("utf-8"),
         salt=salt,

@@ -62,6 +62,8 @@ templates = Jinja2Templates(env=_environment())
 def render(request: Request, template: str, /, status_code: int = 200, **context):
     """Render a page; the base layout reads the session from `request.state`."""
     context.setdefault("session", getattr(request.state, "session", None))
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response = templates.TemplateResponse(
+        request, template, context, status_code=status_code
+    )
     response.headers.update(SECURITY_HEADERS)
     return response

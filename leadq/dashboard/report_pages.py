@@ -26,7 +26,9 @@ MAX_MODEL_TEXT = 1_000_000
 
 
 @router.get("/funnel")
-def funnel_page(request: Request, session: Annotated[Session, Depends(current_session)]):
+def funnel_page(
+    request: Request, session: Annotated[Session, Depends(current_session)]
+):
     store = request.app.state.store
     model = ensure_active_model(store).model
     stages = funnel_stages(model)
@@ -39,14 +41,23 @@ def funnel_page(request: Request, session: Annotated[Session, Depends(current_se
         request,
         "funnel.html",
         steps=steps,
-        volume_bars=bars([(step.stage, step.reached, f"{step.reached:,}") for step in steps]),
+        volume_bars=bars(
+            [(step.stage, step.reached, f"{step.reached:,}") for step in steps]
+        ),
         times=times,
-        time_bars=bars([(item.stage, item.median_days, f"{item.median_days:.1f} d") for item in times]),
+        time_bars=bars(
+            [
+                (item.stage, item.median_days, f"{item.median_days:.1f} d")
+                for item in times
+            ]
+        ),
         stages=stages,
         by_source=by_source,
         by_month=by_month,
         deciles=deciles,
-        decile_bars=bars([(f"decile {d.decile}", d.rate, format_percent(d.rate)) for d in deciles]),
+        decile_bars=bars(
+            [(f"decile {d.decile}", d.rate, format_percent(d.rate)) for d in deciles]
+        ),
     )
 
 
@@ -85,5 +96,7 @@ def _active_text(store):
     ensure_active_model(store)
     with store.read() as connection:
         active = active_model(connection)
-        version = connection.execute(select(model_versions).where(model_versions.c.id == active.id)).one()
+        version = connection.execute(
+            select(model_versions).where(model_versions.c.id == active.id)
+        ).one()
     return version.body, version

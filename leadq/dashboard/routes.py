@@ -16,7 +16,9 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.mount(
+        "/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static"
+    )
     for module in (account_pages, lead_pages, report_pages, settings_pages):
         app.include_router(module.router)
 
@@ -30,4 +32,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, error: PageError):
-        return render(request, "error.html", status_code=error.status, message=error.message)
+        return render(
+            request, "error.html", status_code=error.status, message=error.message
+        )

@@ -56,7 +56,9 @@ def start_session(connection: Connection, user: User) -> str:
     """
     token = secrets.token_urlsafe(32)
     now = now_micros()
-    connection.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+    connection.execute(
+        delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now)
+    )
     connection.execute(
         insert(dashboard_sessions).values(
             token_hash=_hash(token),
@@ -71,13 +73,17 @@ def start_session(connection: Connection, user: User) -> str:
 
 def end_session(connection: Connection, token: str) -> None:
     connection.execute(
-        delete(dashboard_sessions).where(dashboard_sessions.c.token_hash == _hash(token))
+        delete(dashboard_sessions).where(
+            dashboard_sessions.c.token_hash == _hash(token)
+        )
     )
 
 
 def find_session(connection: Connection, token: str) -> Session | None:
     row = connection.execute(
-        select(users.c.id, users.c.username, users.c.role, dashboard_sessions.c.csrf_token)
+        select(
+            users.c.id, users.c.username, users.c.role, dashboard_sessions.c.csrf_token
+        )
         .join(users, users.c.id == dashboard_sessions.c.user_id)
         .where(
             dashboard_sessions.c.token_hash == _hash(token),
@@ -124,7 +130,9 @@ async def checked_session(request: Request) -> Session:
     if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf_token):
         logger.warning(
             "rejected %s %s from user %d: CSRF token missing or wrong",
-            request.method, request.url.path, session.user.id,
+            request.method,
+            request.url.path,
+            session.user.id,
         )
         raise PageError(
             403,

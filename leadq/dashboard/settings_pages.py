@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
 from leadq.dashboard.rendering import render
+from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
 from leadq.errors import OptionError
 from leadq.service.keys import KINDS, create_key, list_keys, revoke_key
 from leadq.service.webhooks import (
@@ -36,7 +36,9 @@ NOTICES = {
 
 
 @router.get("")
-def settings_page(request: Request, session: Annotated[Session, Depends(current_session)]):
+def settings_page(
+    request: Request, session: Annotated[Session, Depends(current_session)]
+):
     return _settings(request, notice=NOTICES.get(request.query_params.get("done", "")))
 
 
@@ -56,7 +58,9 @@ def create_api_key(
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_api_key(request: Request, key_id: int, session: Annotated[Session, Depends(editor_session)]):
+def revoke_api_key(
+    request: Request, key_id: int, session: Annotated[Session, Depends(editor_session)]
+):
     with request.app.state.store.write() as connection:
         if not revoke_key(connection, key_id, now_micros()):
             raise PageError(404, f"No unrevoked API key has the id {key_id}.")
@@ -72,26 +76,44 @@ def add_webhook(
 ):
     try:
         with request.app.state.store.write() as connection:
-            _, secret = create_subscription(connection, url, event_type or [], None, now_micros())
+            _, secret = create_subscription(
+                connection, url, event_type or [], None, now_micros()
+            )
     except SubscriptionError as error:
-        return _settings(request, status_code=422, error=f"The subscription was not added: {error.message}")
+        return _settings(
+            request,
+            status_code=422,
+            error=f"The subscription was not added: {error.message}",
+        )
     return _settings(request, secret=("signing secret", secret))
 
 
 @router.post("/webhooks/{subscription_id}/test")
-def send_test(request: Request, subscription_id: int, session: Annotated[Session, Depends(editor_session)]):
+def send_test(
+    request: Request,
+    subscription_id: int,
+    session: Annotated[Session, Depends(editor_session)],
+):
     with request.app.state.store.write() as connection:
         if find_subscription(connection, subscription_id) is None:
-            raise PageError(404, f"No active webhook subscription has the id {subscription_id}.")
+            raise PageError(
+                404, f"No active webhook subscription has the id {subscription_id}."
+            )
         enqueue_test(connection, subscription_id, now_micros())
     return RedirectResponse("/dashboard/settings?done=test", status_code=303)
 
 
 @router.post("/webhooks/{subscription_id}/remove")
-def remove_webhook(request: Request, subscription_id: int, session: Annotated[Session, Depends(editor_session)]):
+def remove_webhook(
+    request: Request,
+    subscription_id: int,
+    session: Annotated[Session, Depends(editor_session)],
+):
     with request.app.state.store.write() as connection:
         if not delete_subscription(connection, subscription_id):
-            raise PageError(404, f"No active webhook subscription has the id {subscription_id}.")
+            raise PageError(
+                404, f"No active webhook subscription has the id {subscription_id}."
+            )
     return RedirectResponse("/dashboard/settings?done=removed", status_code=303)
 
 

@@ -37,7 +37,9 @@ class User:
         return self.role == "editor"
 
 
-def create_user(connection: Connection, username: str, password: str, role: str) -> User:
+def create_user(
+    connection: Connection, username: str, password: str, role: str
+) -> User:
     """Store a user; raise OptionError for an unknown role or a weak password."""
     if role not in ROLES:
         raise OptionError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")

@@ -40,7 +40,9 @@ def post_sign_in(client: httpx.Client, username: str, password: str) -> httpx.Re
     return client.post("/dashboard/sign-in", data=data)
 
 
-def signed_in(store: Store, server: str, username: str, role: str) -> Iterator[httpx.Client]:
+def signed_in(
+    store: Store, server: str, username: str, role: str
+) -> Iterator[httpx.Client]:
     with store.write() as connection:
         create_user(connection, username, PASSWORD, role)
     client = sign_in(server, username)

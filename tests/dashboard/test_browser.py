@@ -19,7 +19,9 @@ import pytest
 
 from tests.service.servers import Server, create_key, free_port, leadq
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="install the test extra: pip install -e '.[test]'")
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="install the test extra: pip install -e '.[test]'"
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,20 +31,60 @@ ADMIN_PASSWORD = "browser test password"
 SCRIPT = "<script>alert(1)</script>"
 # Ada fits (grade A), so a demo request makes her sales qualified.
 LEADS = [
-    {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines",
-     "title": "VP Engineering", "company_size": "200", "industry": "software", "country": "United States",
-     "phone": "+1 555 0100", "source": "webinar", "owner": "Grace"},
-    {"email": "xss@example.com", "first_name": SCRIPT, "last_name": "", "company": "<img src=x onerror=alert(2)>",
-     "title": "Manager", "company_size": "60", "industry": "saas", "country": "Canada",
-     "phone": "1", "source": "ads", "owner": ""},
-    {"email": "bob@globex.example", "first_name": "Bob", "last_name": "Stone", "company": "Globex",
-     "title": "Student", "company_size": "5", "industry": "retail", "country": "Brazil",
-     "phone": "", "source": "ads", "owner": ""},
+    {
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines",
+        "title": "VP Engineering",
+        "company_size": "200",
+        "industry": "software",
+        "country": "United States",
+        "phone": "+1 555 0100",
+        "source": "webinar",
+        "owner": "Grace",
+    },
+    {
+        "email": "xss@example.com",
+        "first_name": SCRIPT,
+        "last_name": "",
+        "company": "<img src=x onerror=alert(2)>",
+        "title": "Manager",
+        "company_size": "60",
+        "industry": "saas",
+        "country": "Canada",
+        "phone": "1",
+        "source": "ads",
+        "owner": "",
+    },
+    {
+        "email": "bob@globex.example",
+        "first_name": "Bob",
+        "last_name": "Stone",
+        "company": "Globex",
+        "title": "Student",
+        "company_size": "5",
+        "industry": "retail",
+        "country": "Brazil",
+        "phone": "",
+        "source": "ads",
+        "owner": "",
+    },
 ]
 LEADS += [
-    {"email": f"lead{number:02d}@example.com", "first_name": "Lead", "last_name": f"{number:02d}", "company": f"Company {number:02d}",
-     "title": "Director" if number % 2 else "Analyst", "company_size": str(40 * number), "industry": "software",
-     "country": "Germany", "phone": "1", "source": "organic", "owner": ""}
+    {
+        "email": f"lead{number:02d}@example.com",
+        "first_name": "Lead",
+        "last_name": f"{number:02d}",
+        "company": f"Company {number:02d}",
+        "title": "Director" if number % 2 else "Analyst",
+        "company_size": str(40 * number),
+        "industry": "software",
+        "country": "Germany",
+        "phone": "1",
+        "source": "organic",
+        "owner": "",
+    }
     for number in range(1, 16)
 ]
 
@@ -64,7 +106,12 @@ def service(tmp_path_factory) -> Iterator[dict]:
     done = leadq("import", "leads", str(leads_file), "--database", url)
     assert done.returncode == 0, done.stderr
     write_key = create_key(url, "write")
-    server = Server(url, free_port(), folder / "serve.log", env={"LEADQ_ADMIN_PASSWORD": ADMIN_PASSWORD}).start()
+    server = Server(
+        url,
+        free_port(),
+        folder / "serve.log",
+        env={"LEADQ_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    ).start()
     yield {"base": server.base, "write_key": write_key}
     server.stop()
 
@@ -74,11 +121,15 @@ def page(service) -> Iterator:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_sync.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        context = browser.new_context(base_url=service["base"], viewport={"width": 1280, "height": 860})
+        context = browser.new_context(
+            base_url=service["base"], viewport={"width": 1280, "height": 860}
+        )
         context.set_default_timeout(10_000)
         opened = context.new_page()
         dialogs: list[str] = []
-        opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        opened.on(
+            "dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss())
+        )
         opened.dialogs = dialogs
         yield opened
         context.close()
@@ -135,7 +186,9 @@ def test_script_name_shows_as_text(page):
 def test_open_lead(page):
     page.goto("/dashboard/leads")
     lead_row(page, "ada@example.com").get_by_role("link").click()
-    playwright_sync.expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Ada Lovelace"
+    )
     playwright_sync.expect(page.get_by_text("title_decision_maker")).to_be_visible()
     screenshot(page, "lead")
 
@@ -145,8 +198,17 @@ def test_stage_change_pushed_live(page, service):
     page.evaluate("window.notReloaded = true")
     stage = lead_row(page, "ada@example.com").locator(".stage")
     playwright_sync.expect(stage).to_have_text("unqualified")
-    message = {"userId": "ada@example.com", "event": "demo_requested", "messageId": "browser-demo-1"}
-    answer = httpx.post(f"{service['base']}/v1/track", json=message, auth=(service["write_key"], ""), timeout=30)
+    message = {
+        "userId": "ada@example.com",
+        "event": "demo_requested",
+        "messageId": "browser-demo-1",
+    }
+    answer = httpx.post(
+        f"{service['base']}/v1/track",
+        json=message,
+        auth=(service["write_key"], ""),
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text
     playwright_sync.expect(stage).to_have_text("sql")
     playwright_sync.expect(page.locator("#live-notice")).to_contain_text("to sql")
@@ -157,11 +219,19 @@ def test_recycle_with_confirmation(page):
     page.goto("/dashboard/leads?q=ada")
     lead_row(page, "ada@example.com").get_by_role("link").click()
     page.get_by_role("link", name="Recycle…").click()
-    playwright_sync.expect(page.get_by_role("heading", level=1)).to_have_text("Recycle Ada Lovelace?")
-    page.get_by_label("Reason (stored in the stage history)").fill("bought from a partner")
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Recycle Ada Lovelace?"
+    )
+    page.get_by_label("Reason (stored in the stage history)").fill(
+        "bought from a partner"
+    )
     page.get_by_role("button", name="Recycle lead").click()
-    playwright_sync.expect(page.get_by_role("status")).to_contain_text("The lead was recycled")
-    playwright_sync.expect(page.get_by_role("cell", name="bought from a partner")).to_be_visible()
+    playwright_sync.expect(page.get_by_role("status")).to_contain_text(
+        "The lead was recycled"
+    )
+    playwright_sync.expect(
+        page.get_by_role("cell", name="bought from a partner")
+    ).to_be_visible()
 
 
 def test_create_and_revoke_key(page):
@@ -175,13 +245,19 @@ def test_create_and_revoke_key(page):
     row = page.locator("#keys tbody tr").filter(has_text="browser key")
     playwright_sync.expect(row).to_contain_text("active")
     row.get_by_role("button", name="Revoke key browser key").click()
-    playwright_sync.expect(page.get_by_role("status")).to_contain_text("The key was revoked")
-    playwright_sync.expect(page.locator("#keys tbody tr").filter(has_text="browser key")).to_contain_text("revoked")
+    playwright_sync.expect(page.get_by_role("status")).to_contain_text(
+        "The key was revoked"
+    )
+    playwright_sync.expect(
+        page.locator("#keys tbody tr").filter(has_text="browser key")
+    ).to_contain_text("revoked")
     assert secret not in page.content()
 
 
 def test_form_without_token_refused(page):
-    answer = page.request.post("/dashboard/settings/keys", form={"kind": "admin", "name": "forged"})
+    answer = page.request.post(
+        "/dashboard/settings/keys", form={"kind": "admin", "name": "forged"}
+    )
     assert answer.status == 403
     assert "security token" in answer.text()
     page.goto("/dashboard/settings")
@@ -190,10 +266,14 @@ def test_form_without_token_refused(page):
 
 def test_funnel_and_model_pages(page):
     page.goto("/dashboard/funnel")
-    playwright_sync.expect(page.get_by_role("heading", name="Volumes and conversion")).to_be_visible()
+    playwright_sync.expect(
+        page.get_by_role("heading", name="Volumes and conversion")
+    ).to_be_visible()
     screenshot(page, "funnel")
     page.goto("/dashboard/model")
-    page.get_by_label("Model file (YAML)").fill("name: broken\nstages:\n  - id: a\n    sticky: maybe\n")
+    page.get_by_label("Model file (YAML)").fill(
+        "name: broken\nstages:\n  - id: a\n    sticky: maybe\n"
+    )
     page.get_by_role("button", name="Validate").click()
     playwright_sync.expect(page.locator("#model-error")).to_contain_text("Line 4")
     screenshot(page, "model")
@@ -202,10 +282,14 @@ def test_funnel_and_model_pages(page):
 def test_keyboard_reaches_content(page):
     page.goto("/dashboard/leads")
     page.keyboard.press("Tab")
-    playwright_sync.expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    playwright_sync.expect(
+        page.get_by_role("link", name="Skip to content")
+    ).to_be_focused()
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
-    playwright_sync.expect(page.get_by_label("Search name, email or company")).to_be_focused()
+    playwright_sync.expect(
+        page.get_by_label("Search name, email or company")
+    ).to_be_focused()
 
 
 def test_phone_width(page):

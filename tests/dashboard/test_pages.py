@@ -22,7 +22,13 @@ sqlite_only = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 @sqlite_only
 def test_pages_need_sign_in(server):
     with httpx.Client(base_url=server, trust_env=False) as client:
-        for path in ("/dashboard/leads", "/dashboard/funnel", "/dashboard/model", "/dashboard/settings", "/dashboard/leads.csv"):
+        for path in (
+            "/dashboard/leads",
+            "/dashboard/funnel",
+            "/dashboard/model",
+            "/dashboard/settings",
+            "/dashboard/leads.csv",
+        ):
             answer = client.get(path)
             assert answer.status_code == 303, path
             assert answer.headers["location"] == "/dashboard/sign-in", path
@@ -51,17 +57,25 @@ def test_session_cookie_flags(server, editor):
 @sqlite_only
 def test_post_without_csrf_token_refused(editor, rows):
     lead_id = rows.scored_lead(80, 10, 0, stage="mql")
-    answer = editor.post(f"/dashboard/leads/{lead_id}/recycle", data={"reason": "no token"})
+    answer = editor.post(
+        f"/dashboard/leads/{lead_id}/recycle", data={"reason": "no token"}
+    )
     assert answer.status_code == 403
     assert "security token" in answer.text
-    wrong = editor.post(f"/dashboard/leads/{lead_id}/recycle", data={"reason": "x", "csrf_token": "forged"})
+    wrong = editor.post(
+        f"/dashboard/leads/{lead_id}/recycle",
+        data={"reason": "x", "csrf_token": "forged"},
+    )
     assert wrong.status_code == 403
 
 
 @sqlite_only
 def test_viewer_cannot_recycle(viewer, rows):
     lead_id = rows.scored_lead(80, 10, 0, stage="mql")
-    answer = viewer.post(f"/dashboard/leads/{lead_id}/recycle", data={"reason": "try", "csrf_token": viewer.csrf})
+    answer = viewer.post(
+        f"/dashboard/leads/{lead_id}/recycle",
+        data={"reason": "try", "csrf_token": viewer.csrf},
+    )
     assert answer.status_code == 403
     assert "vic is a viewer" in answer.text
 
@@ -69,7 +83,9 @@ def test_viewer_cannot_recycle(viewer, rows):
 @sqlite_only
 def test_lead_strings_escaped(editor, rows):
     script = "<script>alert(1)</script>"
-    lead_id = rows.scored_lead(80, 10, 0, attributes=json.dumps({"name": script, "company": "<b>Acme</b>"}))
+    lead_id = rows.scored_lead(
+        80, 10, 0, attributes=json.dumps({"name": script, "company": "<b>Acme</b>"})
+    )
     for path in ("/dashboard/leads", f"/dashboard/leads/{lead_id}"):
         page = editor.get(path).text
         assert script not in page, path
@@ -78,8 +94,22 @@ def test_lead_strings_escaped(editor, rows):
 
 
 def test_leads_filters_and_search(editor, rows):
-    rows.scored_lead(90, 10, 0, stage="sql", attributes=json.dumps({"name": "Ada Lovelace", "company": "Engines Ltd", "source": "webinar"}))
-    rows.scored_lead(30, 0, 0, stage="unqualified", attributes=json.dumps({"name": "Bob Stone", "source": "ads"}))
+    rows.scored_lead(
+        90,
+        10,
+        0,
+        stage="sql",
+        attributes=json.dumps(
+            {"name": "Ada Lovelace", "company": "Engines Ltd", "source": "webinar"}
+        ),
+    )
+    rows.scored_lead(
+        30,
+        0,
+        0,
+        stage="unqualified",
+        attributes=json.dumps({"name": "Bob Stone", "source": "ads"}),
+    )
     by_stage = editor.get("/dashboard/leads", params={"stage": "sql"}).text
     assert "Ada Lovelace" in by_stage
     assert "Bob Stone" not in by_stage
@@ -101,8 +131,12 @@ def test_leads_invalid_filter_reported(editor, rows):
     assert page.status_code == 200
     assert "Lowest score &#39;lots&#39; is not a number" in page.text
     assert "Grade &#39;Z&#39; is unknown" in page.text
-    reversed_range = editor.get("/dashboard/leads", params={"min_score": "80", "max_score": "20"})
-    assert "Lowest score 80 is above highest score 20; swap them." in reversed_range.text
+    reversed_range = editor.get(
+        "/dashboard/leads", params={"min_score": "80", "max_score": "20"}
+    )
+    assert (
+        "Lowest score 80 is above highest score 20; swap them." in reversed_range.text
+    )
 
 
 def test_leads_keyset_pages(editor, rows):
@@ -118,8 +152,17 @@ def test_leads_keyset_pages(editor, rows):
 
 @sqlite_only
 def test_csv_export_guards_formulas(editor, rows):
-    rows.scored_lead(80, 0, 0, attributes=json.dumps({"name": "=HYPERLINK(\"http://x\")", "company": "+cmd", "owner": "@owner"}))
-    rows.scored_lead(20, 0, 0, attributes=json.dumps({"name": "Plain Name", "company": "-minus"}))
+    rows.scored_lead(
+        80,
+        0,
+        0,
+        attributes=json.dumps(
+            {"name": '=HYPERLINK("http://x")', "company": "+cmd", "owner": "@owner"}
+        ),
+    )
+    rows.scored_lead(
+        20, 0, 0, attributes=json.dumps({"name": "Plain Name", "company": "-minus"})
+    )
     answer = editor.get("/dashboard/leads.csv")
     assert answer.headers["content-type"].startswith("text/csv")
     text = answer.text
@@ -133,7 +176,9 @@ def test_csv_export_guards_formulas(editor, rows):
 
 def test_csv_export_follows_filters(editor, rows):
     rows.scored_lead(90, 0, 0, stage="sql", attributes=json.dumps({"name": "Kept"}))
-    rows.scored_lead(10, 0, 0, stage="unqualified", attributes=json.dumps({"name": "Dropped"}))
+    rows.scored_lead(
+        10, 0, 0, stage="unqualified", attributes=json.dumps({"name": "Dropped"})
+    )
     text = editor.get("/dashboard/leads.csv", params={"stage": "sql"}).text
     assert "Kept" in text
     assert "Dropped" not in text
@@ -142,8 +187,17 @@ def test_csv_export_follows_filters(editor, rows):
 @sqlite_only
 def test_lead_page_sections(editor, rows):
     lead_id = rows.scored_lead(
-        80, 20, 5, stage="mql", email="ada@example.com",
-        reasons=json.dumps([{"rule": "size_sweet_spot", "section": "fit", "points": 25}, {"rule": "demo_request", "section": "engagement", "points": 20}]),
+        80,
+        20,
+        5,
+        stage="mql",
+        email="ada@example.com",
+        reasons=json.dumps(
+            [
+                {"rule": "size_sweet_spot", "section": "fit", "points": 25},
+                {"rule": "demo_request", "section": "engagement", "points": 20},
+            ]
+        ),
     )
     rows.stage_change(lead_id, T0, "unqualified", "mql", rule="mql", reason="engaged")
     rows.snapshot(lead_id, T0, 40.0)
@@ -166,7 +220,10 @@ def test_recycle_records_reason(editor, rows):
     lead_id = rows.scored_lead(80, 10, 0, stage="mql")
     confirm = editor.get(f"/dashboard/leads/{lead_id}/recycle")
     assert "Recycle lead" in confirm.text
-    answer = editor.post(f"/dashboard/leads/{lead_id}/recycle", data={"reason": "went quiet", "csrf_token": editor.csrf})
+    answer = editor.post(
+        f"/dashboard/leads/{lead_id}/recycle",
+        data={"reason": "went quiet", "csrf_token": editor.csrf},
+    )
     assert answer.status_code == 303
     page = editor.get(answer.headers["location"]).text
     assert "The lead was recycled" in page
@@ -176,7 +233,9 @@ def test_recycle_records_reason(editor, rows):
 @sqlite_only
 def test_erase_removes_lead(editor, rows):
     lead_id = rows.scored_lead(80, 10, 0)
-    answer = editor.post(f"/dashboard/leads/{lead_id}/erase", data={"csrf_token": editor.csrf})
+    answer = editor.post(
+        f"/dashboard/leads/{lead_id}/erase", data={"csrf_token": editor.csrf}
+    )
     assert answer.status_code == 200
     assert f"Lead {lead_id} erased" in answer.text
     erased = editor.get(f"/dashboard/leads/{lead_id}")
@@ -184,7 +243,9 @@ def test_erase_removes_lead(editor, rows):
 
 
 def test_funnel_numbers(editor, rows):
-    first = rows.scored_lead(90, 0, 0, stage="sql", attributes=json.dumps({"source": "webinar"}))
+    first = rows.scored_lead(
+        90, 0, 0, stage="sql", attributes=json.dumps({"source": "webinar"})
+    )
     second = rows.scored_lead(10, 0, 0, stage="unqualified")
     rows.stage_change(first, T0, None, "unqualified")
     rows.stage_change(first, T0 + 24 * HOUR, "unqualified", "mql")
@@ -205,32 +266,56 @@ def test_model_validation_shows_line(editor):
     assert "Default B2B software model" in page
     assert "title_decision_maker" in page
     bad = "name: broken\nstages:\n  - id: a\n    sticky: maybe\n"
-    answer = editor.post("/dashboard/model/validate", data={"text": bad, "csrf_token": editor.csrf})
+    answer = editor.post(
+        "/dashboard/model/validate", data={"text": bad, "csrf_token": editor.csrf}
+    )
     assert answer.status_code == 422
     assert "Line 4" in answer.text
-    assert 'class="bad" aria-current="true"><code>    sticky: maybe</code>' in answer.text
+    assert (
+        'class="bad" aria-current="true"><code>    sticky: maybe</code>' in answer.text
+    )
 
 
 @sqlite_only
 def test_model_validation_accepts_valid(editor):
-    answer = editor.post("/dashboard/model/validate", data={"text": default_model_text(), "csrf_token": editor.csrf})
+    answer = editor.post(
+        "/dashboard/model/validate",
+        data={"text": default_model_text(), "csrf_token": editor.csrf},
+    )
     assert answer.status_code == 200
     assert "The edited model is valid" in answer.text
 
 
 @sqlite_only
 def test_keys_create_and_revoke(editor, store):
-    created = editor.post("/dashboard/settings/keys", data={"kind": "read", "name": "crm sync", "csrf_token": editor.csrf})
+    created = editor.post(
+        "/dashboard/settings/keys",
+        data={"kind": "read", "name": "crm sync", "csrf_token": editor.csrf},
+    )
     assert created.status_code == 200
     assert "shown only this once" in created.text
     secret = created.text.split('<code id="new-secret">')[1].split("</code>")[0]
     assert secret.startswith("lqr_")
     with store.read() as connection:
-        key_id = connection.execute(select(api_keys.c.id).where(api_keys.c.name == "crm sync")).scalar_one()
-    assert editor.get("/api/leads", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
-    revoked = editor.post(f"/dashboard/settings/keys/{key_id}/revoke", data={"csrf_token": editor.csrf})
+        key_id = connection.execute(
+            select(api_keys.c.id).where(api_keys.c.name == "crm sync")
+        ).scalar_one()
+    assert (
+        editor.get(
+            "/api/leads", headers={"Authorization": f"Bearer {secret}"}
+        ).status_code
+        == 200
+    )
+    revoked = editor.post(
+        f"/dashboard/settings/keys/{key_id}/revoke", data={"csrf_token": editor.csrf}
+    )
     assert revoked.status_code == 303
-    assert editor.get("/api/leads", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert (
+        editor.get(
+            "/api/leads", headers={"Authorization": f"Bearer {secret}"}
+        ).status_code
+        == 401
+    )
     assert secret not in editor.get("/dashboard/settings").text
 
 
@@ -238,22 +323,44 @@ def test_keys_create_and_revoke(editor, store):
 def test_webhook_send_test(editor, store):
     added = editor.post(
         "/dashboard/settings/webhooks",
-        data={"url": "http://127.0.0.1:9/hook", "event_type": ["lead.stage_changed"], "csrf_token": editor.csrf},
+        data={
+            "url": "http://127.0.0.1:9/hook",
+            "event_type": ["lead.stage_changed"],
+            "csrf_token": editor.csrf,
+        },
     )
     assert added.status_code == 200
     assert "whsec_" in added.text
     subscription_id = int(added.text.split('id="webhook-')[1].split('"')[0])
-    sent = editor.post(f"/dashboard/settings/webhooks/{subscription_id}/test", data={"csrf_token": editor.csrf})
+    sent = editor.post(
+        f"/dashboard/settings/webhooks/{subscription_id}/test",
+        data={"csrf_token": editor.csrf},
+    )
     assert sent.status_code == 303
     with store.read() as connection:
-        types = connection.execute(select(outbox.c.event_type).where(outbox.c.subscription_id == subscription_id)).scalars().all()
+        types = (
+            connection.execute(
+                select(outbox.c.event_type).where(
+                    outbox.c.subscription_id == subscription_id
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert types == ["webhook.test"]
     assert "webhook.test" in editor.get("/dashboard/settings").text
 
 
 @sqlite_only
 def test_webhook_invalid_url_reported(editor):
-    answer = editor.post("/dashboard/settings/webhooks", data={"url": "ftp://x", "event_type": ["lead.created"], "csrf_token": editor.csrf})
+    answer = editor.post(
+        "/dashboard/settings/webhooks",
+        data={
+            "url": "ftp://x",
+            "event_type": ["lead.created"],
+            "csrf_token": editor.csrf,
+        },
+    )
     assert answer.status_code == 422
     assert "The subscription was not added" in answer.text
 
@@ -266,7 +373,9 @@ def test_sign_out_ends_session(server, editor):
 
 
 def first_stage_event(client: httpx.Client, **headers) -> dict:
-    with client.stream("GET", "/dashboard/live/stages", params={"after": 0}, headers=headers) as answer:
+    with client.stream(
+        "GET", "/dashboard/live/stages", params={"after": 0}, headers=headers
+    ) as answer:
         assert answer.headers["content-type"].startswith("text/event-stream")
         for line in answer.iter_lines():
             if line.startswith("data: "):
@@ -279,7 +388,11 @@ def test_live_stream_sends_stage_changes(editor, rows):
     first = rows.stage_change(lead_id, T0, "unqualified", "mql")
     rows.stage_change(lead_id, T0 + HOUR, "mql", "sql")
     change = first_stage_event(editor)
-    assert (change["lead_id"], change["old_stage"], change["new_stage"]) == (lead_id, "unqualified", "mql")
+    assert (change["lead_id"], change["old_stage"], change["new_stage"]) == (
+        lead_id,
+        "unqualified",
+        "mql",
+    )
     resumed = first_stage_event(editor, **{"Last-Event-ID": str(first)})
     assert resumed["new_stage"] == "sql"
 
@@ -290,7 +403,9 @@ def test_viewer_sees_no_edit_forms(viewer):
     assert page.status_code == 200
     assert "Create key" not in page.text
     assert "Send test" not in page.text
-    denied = viewer.post("/dashboard/settings/keys", data={"kind": "admin", "csrf_token": viewer.csrf})
+    denied = viewer.post(
+        "/dashboard/settings/keys", data={"kind": "admin", "csrf_token": viewer.csrf}
+    )
     assert denied.status_code == 403
 
 
@@ -301,7 +416,11 @@ def test_score_header_toggles_order(editor, rows):
     page = editor.get("/dashboard/leads").text
     assert 'aria-sort="descending"' in page
     assert page.index(">High<") < page.index(">Low<")
-    toggled = page.split('<th scope="col" class="num" aria-sort="descending">')[1].split('href="')[1].split('"')[0]
+    toggled = (
+        page.split('<th scope="col" class="num" aria-sort="descending">')[1]
+        .split('href="')[1]
+        .split('"')[0]
+    )
     ascending = editor.get(toggled.replace("&amp;", "&")).text
     assert 'aria-sort="ascending"' in ascending
     assert ascending.index(">Low<") < ascending.index(">High<")

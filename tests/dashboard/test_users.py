@@ -60,7 +60,10 @@ def test_short_admin_password_rejected(store, monkeypatch):
 
 @sqlite_only
 def test_unknown_role_rejected(store):
-    with store.write() as connection, pytest.raises(OptionError, match="role 'boss' is unknown"):
+    with (
+        store.write() as connection,
+        pytest.raises(OptionError, match="role 'boss' is unknown"),
+    ):
         create_user(connection, "sam", "a long password", "boss")
 
 
@@ -68,10 +71,14 @@ def test_users_add_command(tmp_path):
     url = f"sqlite:///{tmp_path / 'leadq.db'}"
     command = [*LEADQ, "users", "add", "sam", "--role", "viewer", "--database", url]
     typed = "a long password\na long password\n"
-    done = subprocess.run(command, input=typed, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, input=typed, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "added viewer sam" in done.stdout
-    again = subprocess.run(command, input=typed, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        command, input=typed, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 2
     assert "a user named 'sam' exists already; choose another name" in again.stderr
 
