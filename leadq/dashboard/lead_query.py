@@ -64,6 +64,24 @@ class LeadQuery:
 def parse_lead_query(params: QueryParams, known_stages: list[str]) -> LeadQuery:
     errors: list[str] = []
     values = {name: params.getlist(name) for name in (*FILTER_NAMES, "sort", "order")}
+    filters = _filters(params, known_stages, errors)
+
+    sort = params.get("sort") or "total"
+    if sort not in SORT_COLUMNS:
+        errors.append(
+            f"Sort {sort!r} is unknown; use one of {', '.join(SORT_COLUMNS)}."
+        )
+        sort = "total"
+    order = "asc" if params.get("order") == "asc" else "desc"
+
+    query = LeadQuery(filters, sort, order, None, errors, values)
+    query.after = _cursor(params.get("cursor"), sort, order, errors)
+    return query
+
+
+def _filters(
+    params: QueryParams, known_stages: list[str], errors: list[str]
+) -> LeadFilters:
     stages = [stage for stage in params.getlist("stage") if stage]
     for stage in stages:
         if stage not in known_stages:
@@ -74,33 +92,23 @@ def parse_lead_query(params: QueryParams, known_stages: list[str]) -> LeadQuery:
     for grade in grades:
         if grade not in GRADES:
             errors.append(f"Grade {grade!r} is unknown; use A, B, C or D.")
-    filters = LeadFilters(
+
+    low = _number(params.get("min_score"), "Lowest score", errors)
+    high = _number(params.get("max_score"), "Highest score", errors)
+    if low is not None and high is not None and low > high:
+        errors.append(
+            f"Lowest score {low:g} is above highest score {high:g}; swap them."
+        )
+
+    return LeadFilters(
         stages=[stage for stage in stages if stage in known_stages],
         grades=[grade for grade in grades if grade in GRADES],
-        min_score=_number(params.get("min_score"), "Lowest score", errors),
-        max_score=_number(params.get("max_score"), "Highest score", errors),
+        min_score=low,
+        max_score=high,
         updated_since=_day(params.get("updated_since"), errors),
         source=params.get("source") or None,
         search=(params.get("q") or "").strip()[:320] or None,
     )
-    if (
-        None not in (filters.min_score, filters.max_score)
-        and filters.min_score > filters.max_score
-    ):
-        errors.append(
-            f"Lowest score {filters.min_score:g} is above highest score "
-            f"{filters.max_score:g}; swap them."
-        )
-    sort = params.get("sort") or "total"
-    if sort not in SORT_COLUMNS:
-        errors.append(
-            f"Sort {sort!r} is unknown; use one of {', '.join(SORT_COLUMNS)}."
-        )
-        sort = "total"
-    order = "asc" if params.get("order") == "asc" else "desc"
-    query = LeadQuery(filters, sort, order, None, errors, values)
-    query.after = _cursor(params.get("cursor"), sort, order, errors)
-    return query
 
 
 def _number(text: str | None, label: str, errors: list[str]) -> float | None:

@@ -319,16 +319,14 @@ def test_keys_create_and_revoke(editor, store):
     assert secret not in editor.get("/dashboard/settings").text
 
 
+def add_webhook(client: httpx.Client, url: str, event_type: str) -> httpx.Response:
+    data = {"url": url, "event_type": [event_type], "csrf_token": client.csrf}
+    return client.post("/dashboard/settings/webhooks", data=data)
+
+
 @sqlite_only
 def test_webhook_send_test(editor, store):
-    added = editor.post(
-        "/dashboard/settings/webhooks",
-        data={
-            "url": "http://127.0.0.1:9/hook",
-            "event_type": ["lead.stage_changed"],
-            "csrf_token": editor.csrf,
-        },
-    )
+    added = add_webhook(editor, "http://127.0.0.1:9/hook", "lead.stage_changed")
     assert added.status_code == 200
     assert "whsec_" in added.text
     subscription_id = int(added.text.split('id="webhook-')[1].split('"')[0])
@@ -353,14 +351,7 @@ def test_webhook_send_test(editor, store):
 
 @sqlite_only
 def test_webhook_invalid_url_reported(editor):
-    answer = editor.post(
-        "/dashboard/settings/webhooks",
-        data={
-            "url": "ftp://x",
-            "event_type": ["lead.created"],
-            "csrf_token": editor.csrf,
-        },
-    )
+    answer = add_webhook(editor, "ftp://x", "lead.created")
     assert answer.status_code == 422
     assert "The subscription was not added" in answer.text
 
