@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from leadq.dashboard.charts import bars
 from leadq.dashboard.funnel import (
+    Entries,
     conversion_by_decile,
     funnel_stages,
     funnel_steps,
@@ -52,13 +53,20 @@ def funnel_page(
             ]
         ),
         stages=stages,
-        by_source=by_source,
-        by_month=by_month,
+        entry_tables=[
+            ("Stage entries by source", "source", by_source, _entry_bars(by_source)),
+            ("Stage entries by month (UTC)", "month", by_month, _entry_bars(by_month)),
+        ],
         deciles=deciles,
         decile_bars=bars(
             [(f"decile {d.decile}", d.rate, format_percent(d.rate)) for d in deciles]
         ),
     )
+
+
+def _entry_bars(entries: Entries) -> list:
+    totals = [(group, sum(entries.counts[group].values())) for group in entries.groups]
+    return bars([(group, total, f"{total:,}") for group, total in totals])
 
 
 @router.get("/model")
