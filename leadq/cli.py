@@ -19,9 +19,11 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from leadq.crm import commands as crm_commands
+from leadq.dashboard import commands as dashboard_commands
 from leadq.errors import LeadNotFound, LeadqError
 from leadq.evaluation import commands as evaluation_commands
 from leadq.explain import explain_panel
+from leadq.learning import commands as learning_commands
 from leadq.model.loading import default_model_text, load_model
 from leadq.model.schema import ScoringModel
 from leadq.output import (
@@ -37,7 +39,6 @@ from leadq.output import (
 from leadq.qualification import commands as qualification_commands
 from leadq.scoring import parse_as_of, resolve_model, score_files
 from leadq.service import commands as service_commands
-from leadq.learning import commands as learning_commands
 
 app = typer.Typer(
     help="Score, classify and explain leads with a model file compiled to SQL.",
@@ -347,6 +348,7 @@ evaluation_commands.register(app)
 crm_commands.register(app)
 qualification_commands.register(app)
 learning_commands.register(app)
+dashboard_commands.register(app)
 
 
 def main() -> None:

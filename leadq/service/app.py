@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadq.qualification.api import router as qualifications_router
+from leadq.dashboard.routes import install as install_dashboard
 from leadq.service import lead_actions, tracking
 from leadq.service.delivery import (
     DeliverySettings,
@@ -46,7 +47,7 @@ def create_app(
 
     app = FastAPI(
         title="leadq",
-        summary="Lead scoring and qualification: tracking API, leads API and webhooks.",
+        summary="Lead scoring and qualification: tracking API, leads API, webhooks and a dashboard.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -57,6 +58,7 @@ def create_app(
     app.include_router(lead_actions.router)
     app.include_router(webhooks_router)
     app.include_router(qualifications_router)
+    install_dashboard(app)
     return app
 
 

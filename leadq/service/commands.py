@@ -48,8 +48,10 @@ def serve(
         float, typer.Option(help="Seconds between rescoring every lead for time decay.")
     ] = 3600.0,
 ) -> None:
-    """Run the tracking API, the leads API and webhook delivery."""
+    """Run the tracking API, the leads API, webhook delivery and the dashboard."""
     import uvicorn
+
+    from leadq.dashboard.users import ensure_admin_user
 
     from leadq.service.app import create_app
     from leadq.store.database import open_store
@@ -62,7 +64,11 @@ def serve(
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     webhook_settings = settings_from_environment()
     store = open_store(database)
+    password = ensure_admin_user(store)
+    if password is not None:
+        typer.echo(f"dashboard user admin created with password {password}; it is shown only this once", err=True)
     typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}", err=True)
+    typer.echo(f"dashboard: http://{host}:{port}/dashboard/leads", err=True)
     app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

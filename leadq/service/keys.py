@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from leadq.errors import OptionError
 from leadq.service.errors import ApiError
@@ -54,6 +54,44 @@ def create_key(connection: Connection, kind: str, name: str) -> str:
         )
     )
     return key
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key as the store keeps it: its first characters, never the secret."""
+
+    id: int
+    kind: str
+    name: str
+    prefix: str
+    created_at: int
+    revoked_at: int | None
+
+
+def list_keys(connection: Connection) -> list[StoredKey]:
+    """Return every key, revoked ones too, newest first."""
+    query = select(
+        api_keys.c.id,
+        api_keys.c.kind,
+        api_keys.c.name,
+        api_keys.c.prefix,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+    ).order_by(api_keys.c.id.desc())
+    return [StoredKey(*row) for row in connection.execute(query)]
+
+
+def revoke_key(connection: Connection, key_id: int, now: int) -> bool:
+    """Revoke a key; requests with it fail from now on.
+
+    Returns False when no unrevoked key has the id.
+    """
+    revoked = connection.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    return bool(revoked)
 
 
 def find_key(connection: Connection, key: str) -> ApiKey | None:

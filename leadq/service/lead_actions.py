@@ -53,7 +53,7 @@ class StageAnswer(BaseModel):
 
 @router.post("/leads/{lead_id}/recycle", response_model=StageAnswer)
 async def recycle_lead(lead_id: int, body: RecycleRequest, request: Request) -> StageAnswer:
-    return await run_in_threadpool(_recycle, request.app.state.store, lead_id, body.reason)
+    return await run_in_threadpool(recycle, request.app.state.store, lead_id, body.reason)
 
 
 @router.post("/leads/{lead_id}/stage", response_model=StageAnswer)
@@ -82,7 +82,8 @@ def _activate(store, text: str) -> dict:
     return {"id": active.id, "name": active.model.name, "version": str(active.model.version)}
 
 
-def _recycle(store, lead_id: int, reason: str) -> StageAnswer:
+def recycle(store, lead_id: int, reason: str) -> StageAnswer:
+    """Recycle a lead: set its baseline to now and decide its stage afresh."""
     ensure_active_model(store)
     now = now_micros()
     with store.write() as connection:

@@ -16,7 +16,9 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, Text, and_, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, parse_model
@@ -64,6 +66,10 @@ class LeadFilters:
     max_score: float | None = None
     updated_since: int | None = None
     prefix: str | None = None
+    # Lead attribute `source`, compared ignoring case.
+    source: str | None = None
+    # Prefix of the email or lead key, or text inside the name or company.
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,13 @@ def list_leads(
     order: str,
     limit: int,
     after: Cursor | None = None,
+    columns: tuple = SUMMARY_COLUMNS,
 ) -> tuple[list, Cursor | None]:
-    """Return one page of leads and the cursor of the next page, or None."""
-    query = _filtered(select(*SUMMARY_COLUMNS), filters)
+    """Return one page of leads and the cursor of the next page, or None.
+
+    `columns` must contain the sort column and the id.
+    """
+    query = _filtered(select(*columns), filters)
     if after is not None:
         query = query.where(_after(after))
     query = query.order_by(*_ordering(sort, order)).limit(limit + 1)
@@ -148,6 +158,11 @@ def _filtered(query: Select, filters: LeadFilters) -> Select:
         query = query.where(leads.c.updated_at >= filters.updated_since)
     if filters.prefix:
         query = query.where(_prefix_match(filters.prefix))
+    if filters.source:
+        source = func.lower(attribute_text("source"))
+        query = query.where(source == filters.source.strip().lower())
+    if filters.search:
+        query = query.where(_search_match(filters.search.strip()))
     return query
 
 
@@ -158,6 +173,55 @@ def _prefix_match(prefix: str):
         func.lower(leads.c.email).startswith(lowered, autoescape=True),
         func.lower(leads.c.lead_key).startswith(lowered, autoescape=True),
     )
+
+
+# Lead attributes that the search looks inside.
+SEARCHED_ATTRIBUTES = ("name", "first_name", "last_name", "company")
+
+
+def _search_match(text: str):
+    # NOTE: the attribute part reads the JSON of every lead that the other
+    # filters leave, so on a large store a search costs a full scan.
+    lowered = text.lower()
+    inside = or_(
+        *[
+            func.lower(attribute_text(name)).contains(lowered, autoescape=True)
+            for name in SEARCHED_ATTRIBUTES
+        ]
+    )
+    if _written_as_is(lowered):
+        # Cheaper test first: the text must occur in the JSON document.
+        raw = func.lower(leads.c.attributes).contains(lowered, autoescape=True)
+        inside = and_(raw, inside)
+    return or_(_prefix_match(text), inside)
+
+
+def _written_as_is(text: str) -> bool:
+    """Tell whether json.dumps writes the text unchanged inside a string."""
+    return text.isascii() and text.isprintable() and not set(text) & {'"', "\\"}
+
+
+class attribute_text(FunctionElement):
+    """The text of one top-level key of a lead's `attributes` JSON, or NULL."""
+
+    type = Text()
+    inherit_cache = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(leads.c.attributes, literal(name))
+
+
+@compiles(attribute_text)
+def _attribute_text_sqlite(element, compiler, **kw) -> str:
+    column, name = list(element.clauses)
+    path = literal("$.") + func.json_quote(name)
+    return compiler.process(func.json_extract(column, path), **kw)
+
+
+@compiles(attribute_text, "postgresql")
+def _attribute_text_postgresql(element, compiler, **kw) -> str:
+    column, name = list(element.clauses)
+    return f"(CAST({compiler.process(column, **kw)} AS JSONB) ->> {compiler.process(name, **kw)})"
 
 
 def _ordering(sort: str, order: str) -> list:

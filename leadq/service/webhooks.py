@@ -118,6 +118,33 @@ def enqueue(connection: Connection, event_type: str, data: dict, now: int) -> in
     return len(rows)
 
 
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def enqueue_test(connection: Connection, subscription_id: int, now: int) -> str:
+    """Write a `webhook.test` webhook for one subscription; return its delivery id.
+
+    The worker sends it like any other webhook, signed and retried, so
+    its attempts show in the delivery log.
+    """
+    delivery_id = str(uuid.uuid4())
+    data = {"message": "a test webhook sent from the leadq dashboard"}
+    body = {"id": delivery_id, "type": TEST_EVENT_TYPE, "created_at": now, "data": data}
+    connection.execute(
+        insert(outbox).values(
+            subscription_id=subscription_id,
+            event_type=TEST_EVENT_TYPE,
+            payload=json.dumps(body, separators=(",", ":"), sort_keys=True),
+            delivery_id=delivery_id,
+            created_at=now,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    return delivery_id
+
+
 def create_subscription(
     connection: Connection,
     url: str,

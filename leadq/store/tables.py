@@ -258,3 +258,29 @@ erasures = Table(
     Column("webhooks_removed", Integer, nullable=False, server_default="0"),
     Column("webhooks_redacted", Integer, nullable=False, server_default="0"),
 )
+
+# People who sign in to the dashboard. `password_hash` is an scrypt hash in
+# the `scrypt$n$r$p$salt$hash` form of leadq.dashboard.passwords.
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Signed-in dashboard sessions. The cookie contains a random token and the
+# store keeps only its SHA-256 hash, so a copy of the database cannot be
+# used to sign in.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    _id(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

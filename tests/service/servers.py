@@ -38,6 +38,8 @@ class Server:
     port: int
     log: Path
     process: subprocess.Popen | None = None
+    # Variables added to the test process's environment for the server.
+    env: dict[str, str] | None = None
 
     @property
     def base(self) -> str:
@@ -46,7 +48,7 @@ class Server:
     def start(self, *extra: str) -> Server:
         command = [*LEADQ, "serve", "--database", self.database, "--port", str(self.port), *extra]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,0 +1,198 @@
+"""Pages of leads: the ranked table, its CSV export and live stage changes,
+one lead's page, and the recycle and erase actions with their confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from leadq.dashboard.csv_export import csv_lines
+from leadq.dashboard.lead_page_data import read_lead_page
+from leadq.dashboard.lead_query import parse_lead_query
+from leadq.dashboard.lead_rows import read_page
+from leadq.dashboard.live import last_change_id, stage_events
+from leadq.dashboard.rendering import render
+from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
+from leadq.service.erasure import erase_lead, find_erasure
+from leadq.service.errors import ApiError
+from leadq.service.lead_actions import recycle
+from leadq.service.lead_listing import (
+    count_leads,
+    encode_cursor,
+    known_stages,
+    model_stage_order,
+)
+from leadq.service.merges import resolve_survivor
+from leadq.store.database import now_micros
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+EXPORT_PAGE = 1000
+SORT_LABELS = {
+    "total": "Score",
+    "fit": "Fit",
+    "engagement": "Engagement",
+    "product": "Product",
+    "updated_at": "Updated",
+    "created_at": "Created",
+}
+
+
+@router.get("/leads")
+def leads_page(request: Request, session: Annotated[Session, Depends(current_session)]):
+    with request.app.state.store.read() as connection:
+        stages = _stages(connection)
+        query = parse_lead_query(request.query_params, stages)
+        rows, next_position = read_page(
+            connection, query.filters, query.sort, query.order, query.after
+        )
+        matched = count_leads(connection, query.filters)
+        live_after = last_change_id(connection)
+    return render(
+        request,
+        "leads.html",
+        query=query,
+        rows=rows,
+        matched=matched,
+        stages=stages,
+        sort_labels=SORT_LABELS,
+        next_link=query.link(cursor=encode_cursor(next_position))
+        if next_position
+        else None,
+        live_after=live_after,
+    )
+
+
+@router.get("/leads.csv")
+def leads_csv(request: Request, session: Annotated[Session, Depends(current_session)]):
+    """Stream every lead of the current view (all pages) as CSV."""
+    store = request.app.state.store
+    with store.read() as connection:
+        query = parse_lead_query(request.query_params, _stages(connection))
+
+    def pages():
+        after = None
+        while True:
+            with store.read() as connection:
+                rows, after = read_page(
+                    connection,
+                    query.filters,
+                    query.sort,
+                    query.order,
+                    after,
+                    EXPORT_PAGE,
+                )
+            yield rows
+            if after is None:
+                return
+
+    headers = {"Content-Disposition": 'attachment; filename="leads.csv"'}
+    return StreamingResponse(
+        csv_lines(pages()), media_type="text/csv; charset=utf-8", headers=headers
+    )
+
+
+@router.get("/live/stages")
+def live_stages(
+    request: Request,
+    session: Annotated[Session, Depends(current_session)],
+    after: int = 0,
+):
+    """Send stage changes after the row id `after` (or Last-Event-ID) as SSE."""
+    resumed = request.headers.get("last-event-id", "")
+    start = int(resumed) if resumed.isdigit() else after
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        stage_events(request, start), media_type="text/event-stream", headers=headers
+    )
+
+
+@router.get("/leads/{lead_id}")
+def lead_page(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(current_session)],
+    before: str | None = None,
+):
+    with request.app.state.store.read() as connection:
+        page = read_lead_page(connection, lead_id, before)
+        if page is None:
+            raise _missing(connection, lead_id)
+    if page.detail.id != lead_id:
+        return RedirectResponse(f"/dashboard/leads/{page.detail.id}", status_code=303)
+    recycled = request.query_params.get("recycled") == "1"
+    return render(request, "lead.html", page=page, lead=page.detail, recycled=recycled)
+
+
+@router.get("/leads/{lead_id}/recycle")
+def recycle_form(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(current_session)],
+):
+    return _confirm_page(request, lead_id, "recycle")
+
+
+@router.post("/leads/{lead_id}/recycle")
+async def recycle_lead(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(editor_session)],
+    reason: Annotated[str, Form(min_length=1, max_length=500)],
+):
+    store = request.app.state.store
+    # The stage history has no column for a person, so the reason names who
+    # recycled the lead.
+    stated = (
+        f"{reason.strip() or 'recycled'} (by {session.user.username} in the dashboard)"
+    )
+    try:
+        answer = await run_in_threadpool(recycle, store, lead_id, stated)
+    except ApiError as error:
+        raise PageError(error.status, error.message) from None
+    return RedirectResponse(
+        f"/dashboard/leads/{answer.lead_id}?recycled=1", status_code=303
+    )
+
+
+@router.get("/leads/{lead_id}/erase")
+def erase_form(
+    request: Request,
+    lead_id: int,
+    session: Annotated[Session, Depends(current_session)],
+):
+    return _confirm_page(request, lead_id, "erase")
+
+
+@router.post("/leads/{lead_id}/erase")
+def erase(
+    request: Request, lead_id: int, session: Annotated[Session, Depends(editor_session)]
+):
+    with request.app.state.store.write() as connection:
+        survivor = resolve_survivor(connection, lead_id)
+        if survivor is None:
+            raise _missing(connection, lead_id)
+        record = erase_lead(connection, survivor, now_micros())
+    return render(request, "erased.html", record=record)
+
+
+def _confirm_page(request: Request, lead_id: int, action: str):
+    with request.app.state.store.read() as connection:
+        page = read_lead_page(connection, lead_id, None)
+        if page is None:
+            raise _missing(connection, lead_id)
+    return render(request, f"confirm_{action}.html", lead=page.detail, name=page.name)
+
+
+def _stages(connection) -> list[str]:
+    order = model_stage_order(connection)
+    return order + sorted(known_stages(connection) - set(order))
+
+
+def _missing(connection, lead_id: int) -> PageError:
+    if find_erasure(connection, lead_id) is not None:
+        return PageError(410, f"Lead {lead_id} was erased.")
+    return PageError(404, f"No lead has the id {lead_id}.")

@@ -1,0 +1,110 @@
+"""The funnel report and the model page with its validation form."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import select
+
+from leadq.dashboard.charts import bars
+from leadq.dashboard.funnel import (
+    Entries,
+    conversion_by_decile,
+    funnel_stages,
+    funnel_steps,
+    stage_entries,
+    time_in_stage,
+)
+from leadq.dashboard.model_check import check_model_text, rule_rows
+from leadq.dashboard.rendering import format_percent, render
+from leadq.dashboard.sessions import Session, checked_session, current_session
+from leadq.service.model_versions import active_model, ensure_active_model
+from leadq.store.tables import model_versions
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+MAX_MODEL_TEXT = 1_000_000
+
+
+@router.get("/funnel")
+def funnel_page(
+    request: Request, session: Annotated[Session, Depends(current_session)]
+):
+    store = request.app.state.store
+    model = ensure_active_model(store).model
+    stages = funnel_stages(model)
+    with store.read() as connection:
+        steps = funnel_steps(connection, stages)
+        times = time_in_stage(connection, [stage.id for stage in model.stages])
+        by_source, by_month = stage_entries(connection, stages)
+        deciles = conversion_by_decile(connection)
+    return render(
+        request,
+        "funnel.html",
+        steps=steps,
+        volume_bars=bars(
+            [(step.stage, step.reached, f"{step.reached:,}") for step in steps]
+        ),
+        times=times,
+        time_bars=bars(
+            [
+                (item.stage, item.median_days, f"{item.median_days:.1f} d")
+                for item in times
+            ]
+        ),
+        stages=stages,
+        entry_tables=[
+            ("Stage entries by source", "source", by_source, _entry_bars(by_source)),
+            ("Stage entries by month (UTC)", "month", by_month, _entry_bars(by_month)),
+        ],
+        deciles=deciles,
+        decile_bars=bars(
+            [(f"decile {d.decile}", d.rate, format_percent(d.rate)) for d in deciles]
+        ),
+    )
+
+
+def _entry_bars(entries: Entries) -> list:
+    totals = [(group, sum(entries.counts[group].values())) for group in entries.groups]
+    return bars([(group, total, f"{total:,}") for group, total in totals])
+
+
+@router.get("/model")
+def model_page(request: Request, session: Annotated[Session, Depends(current_session)]):
+    text, version = _active_text(request.app.state.store)
+    return _model_view(request, version, text, edited=False)
+
+
+@router.post("/model/validate")
+def validate_model(
+    request: Request,
+    session: Annotated[Session, Depends(checked_session)],
+    text: Annotated[str, Form(max_length=MAX_MODEL_TEXT)],
+):
+    """Validate an edited model; nothing is stored."""
+    _, version = _active_text(request.app.state.store)
+    return _model_view(request, version, text, edited=True)
+
+
+def _model_view(request: Request, version, text: str, edited: bool):
+    check = check_model_text(text)
+    return render(
+        request,
+        "model.html",
+        status_code=200 if check.error is None else 422,
+        version=version,
+        text=text,
+        check=check,
+        rules=rule_rows(check.model) if check.model else [],
+        edited=edited,
+    )
+
+
+def _active_text(store):
+    ensure_active_model(store)
+    with store.read() as connection:
+        active = active_model(connection)
+        version = connection.execute(
+            select(model_versions).where(model_versions.c.id == active.id)
+        ).one()
+    return version.body, version
