@@ -85,7 +85,9 @@ class Service:
 
     def stage_webhooks(self, lead_id: int) -> list[str]:
         with self.engine.connect() as connection:
-            payloads = connection.execute(select(outbox.c.payload).where(outbox.c.event_type == "lead.stage_changed"))
+            payloads = connection.execute(
+                select(outbox.c.payload).where(outbox.c.event_type == "lead.stage_changed").order_by(outbox.c.id)
+            )
             bodies = [json.loads(payload)["data"] for payload in payloads.scalars()]
         return [body["stage"] for body in bodies if body["lead"]["id"] == lead_id]
 
