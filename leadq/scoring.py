@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
-from leadq.engines import run
+from leadq.engines import EngineSettings, run
 from leadq.errors import InputError
-from leadq.inputs import read_source
+from leadq.inputs import SourceTable, read_source
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
 from leadq.results import ScoredLead, lead_from_row, rank_result
@@ -114,7 +114,33 @@ def score_files(
     encoding: str | None = None,
     timezone: str | None = None,
     step: StepReporter | None = None,
+    settings: EngineSettings | None = None,
 ) -> ScoreRun:
+    step = step or (lambda name: nullcontext())
+    with step("reading leads"):
+        leads = read_source(leads_path, encoding=encoding)
+    events = None
+    if events_path is not None:
+        with step("reading events"):
+            events = read_source(events_path, encoding=encoding)
+    return score_sources(
+        leads, events, model=model, as_of=as_of, engine=engine,
+        timezone=timezone, step=step, settings=settings,
+    )  # fmt: skip
+
+
+def score_sources(
+    leads: SourceTable,
+    events: SourceTable | None = None,
+    *,
+    model: ScoringModel | None = None,
+    as_of: datetime | None = None,
+    engine: str = "duckdb",
+    timezone: str | None = None,
+    step: StepReporter | None = None,
+    settings: EngineSettings | None = None,
+) -> ScoreRun:
+    """Score leads and events already read from files or database tables."""
     model = model or load_default_model()
     as_of = as_of or datetime.now(dt_timezone.utc)
     step = step or (lambda name: nullcontext())
@@ -122,19 +148,13 @@ def score_files(
 
     with step("compiling the model"):
         compiled = compile_model(model)
-    with step("reading leads"):
-        leads = read_source(leads_path, encoding=encoding)
-    events = None
-    if events_path is not None:
-        with step("reading events"):
-            events = read_source(events_path, encoding=encoding)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
     # NOTE: the files as read, the bound tables and the engine's work all stay
     # in memory, about 6 GB at 10M events (benchmarks/RESULTS.md). Nothing
     # streams yet.
     with step(f"scoring on {engine}"):
-        result = run(compiled, tables, micros_since_epoch(as_of), engine)
+        result = run(compiled, tables, micros_since_epoch(as_of), engine, settings)
     with step("ranking"):
         ranked = rank_result(compiled, result)
 
