@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
-from leadq.engines import EngineSettings, run
-from leadq.errors import InputError
+from leadq.engines import EngineSettings, postgres_url, run
+from leadq.errors import InputError, OptionError
 from leadq.inputs import SourceTable, read_source
+from leadq.inputs.database import read_postgres_table
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
 from leadq.results import ScoredLead, lead_from_row, rank_result
@@ -127,6 +128,45 @@ def score_files(
         leads, events, model=model, as_of=as_of, engine=engine,
         timezone=timezone, step=step, settings=settings,
     )  # fmt: skip
+
+
+def score_tables(
+    leads_table: str = "leads",
+    events_table: str | None = "events",
+    *,
+    engine: str,
+    settings: EngineSettings,
+    step: StepReporter | None = None,
+    **options,
+) -> ScoreRun:
+    """Score leads and events read from tables of the engine's own database.
+
+    PostgreSQL tables need `settings.database_url`; Spark tables come from
+    the catalog of the Spark session. `options` are those of score_sources.
+    """
+    step = step or (lambda name: nullcontext())
+    read = _table_reader(engine, settings)
+    with step("reading leads"):
+        leads = read(leads_table)
+    events = None
+    if events_table is not None:
+        with step("reading events"):
+            events = read(events_table)
+    return score_sources(leads, events, engine=engine, settings=settings, step=step, **options)
+
+
+def _table_reader(engine: str, settings: EngineSettings) -> Callable[[str], SourceTable]:
+    if engine == "postgres":
+        url = postgres_url(settings.database_url)
+        return lambda name: read_postgres_table(url, name)
+    if engine == "spark":
+        from leadq.spark import read_spark_table
+
+        return lambda name: read_spark_table(name, settings.spark_master)
+    raise OptionError(
+        f"--engine {engine} reads files only; give a LEADS file, or read tables "
+        "with --engine postgres or --engine spark"
+    )
 
 
 def score_sources(
