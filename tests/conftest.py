@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -28,6 +29,17 @@ POSTGRES_URL = os.environ.get(
     "LEADQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 STORE_DIALECTS = ("sqlite", "postgresql")
+
+# Property tests run few examples by default, so the suite stays fast;
+# LEADQ_HYPOTHESIS_PROFILE=thorough (or pytest --hypothesis-profile=thorough)
+# runs many more. Examples start databases and engines, so no deadline.
+settings.register_profile(
+    "leadq", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("LEADQ_HYPOTHESIS_PROFILE", "leadq"))
 
 
 def _unreachable(reason: str):

@@ -1,4 +1,7 @@
-"""Every engine gives the same scores and stages for random models and events."""
+"""Every engine gives the same scores and stages for random models and events.
+
+The number of examples comes from the Hypothesis profile (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,13 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadq.binding import bind
 from leadq.compiler.query import compile_model
-from leadq.engines import ENGINES, run
+from leadq.engines import EngineSettings, run
 from leadq.inputs.files import SourceTable
 from leadq.model.schema import ScoringModel
 from leadq.scoring import micros_since_epoch
@@ -121,20 +125,51 @@ def tables_for(rows):
     return source(leads), source(event_table)
 
 
-@settings(max_examples=60, deadline=None)
-@given(model=models(), rows=events)
-def test_engines_agree(model, rows):
+def run_engines(model, rows, engines, engine_settings) -> list[list[dict]]:
     compiled = compile_model(model)
     leads, event_source = tables_for(rows)
     tables, _ = bind(model, compiled.layout, leads, event_source)
     as_of = micros_since_epoch(AS_OF)
-    results = [run(compiled, tables, as_of, engine).sort_by("lead_key") for engine in ENGINES]
+    results = []
+    for engine in engines:
+        table = run(compiled, tables, as_of, engine, engine_settings[engine])
+        results.append(table.sort_by("lead_key").to_pylist())
+    return results
 
-    first = results[0].to_pylist()
-    for other in results[1:]:
-        for expected, actual in zip(first, other.to_pylist()):
-            assert expected["stage_index"] == actual["stage_index"]
-            assert expected["grade"] == actual["grade"]
+
+def assert_same_results(engines, results) -> None:
+    first = results[0]
+    for engine, other in zip(engines[1:], results[1:]):
+        assert len(other) == len(first), engine
+        for expected, actual in zip(first, other):
+            label = f"{engines[0]} and {engine}, lead {expected['lead_key']}"
+            assert expected["stage_index"] == actual["stage_index"], label
+            assert expected["stage_branch"] == actual["stage_branch"], label
+            assert expected["grade"] == actual["grade"], label
             for name, value in expected.items():
                 if isinstance(value, float):
-                    assert math.isclose(value, actual[name], rel_tol=1e-9, abs_tol=1e-9), name
+                    assert math.isclose(value, actual[name], rel_tol=0, abs_tol=1e-9), (
+                        f"{label}: {name} is {value!r} and {actual[name]!r}"
+                    )
+
+
+@pytest.fixture(scope="module")
+def embedded_and_postgres(postgres_url):
+    url = postgres_url
+    return {"duckdb": EngineSettings(), "sqlite": EngineSettings(),
+            "postgres": EngineSettings(database_url=url)}  # fmt: skip
+
+
+@given(model=models(), rows=events)
+def test_engines_agree(model, rows, embedded_and_postgres):
+    engines = ("duckdb", "sqlite", "postgres")
+    assert_same_results(engines, run_engines(model, rows, engines, embedded_and_postgres))
+
+
+# Spark takes a second or more per query, so it gets a few examples only.
+@settings(max_examples=min(4, settings.default.max_examples))
+@given(model=models(), rows=events)
+def test_spark_agrees(model, rows, spark_session):
+    engines = ("duckdb", "spark")
+    engine_settings = {"duckdb": EngineSettings(), "spark": EngineSettings()}
+    assert_same_results(engines, run_engines(model, rows, engines, engine_settings))
