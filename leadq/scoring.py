@@ -190,9 +190,11 @@ def score_sources(
         compiled = compile_model(model)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
-    # NOTE: the files as read, the bound tables and the engine's work all stay
-    # in memory, about 6 GB at 10M events (benchmarks/RESULTS.md). Nothing
-    # streams yet.
+    # TODO: stream events in batches of leads (bind a slice of lead codes and
+    # their events, run, append), so memory stops growing with the events. The
+    # files as read, the bound tables and the engine's work all stay in
+    # memory now: about 6 GB at 10M events (benchmarks/RESULTS.md), so 100M
+    # events do not fit in 8 GB.
     with step(f"scoring on {engine}"):
         result = run(compiled, tables, micros_since_epoch(as_of), engine, settings)
     with step("ranking"):
