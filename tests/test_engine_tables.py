@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
+from leadq.engine_options import engine_settings, table_names
 from leadq.engines import EngineSettings
 from leadq.errors import InputError, OptionError
 from leadq.scoring import score_files, score_tables
@@ -124,19 +126,40 @@ def test_postgres_naive_timestamps_need_timezone(tables_url):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("engine", "database", "spark_master", "message"),
     [
-        (["--engine", "postgres"], "--engine postgres needs --database URL"),
-        (["leads.csv", "--database", "postgresql://x@127.0.0.1/db"], "--database names the PostgreSQL server"),
-        (["leads.csv", "--spark-master", "local[1]"], "--spark-master applies to --engine spark"),
-        ([], "missing LEADS file; --engine duckdb reads files"),
-        (["leads.csv", "--engine", "postgres", "--database", "mysql://x@h/db"], "is not a PostgreSQL URL"),
-        (["leads.csv", "--leads-table", "leads", "--engine", "spark"], "both a LEADS file (leads.csv) and tables"),
-        (["--engine", "spark", "-e", "events.csv"], "--events events.csv is a file"),
+        ("postgres", None, None, "--engine postgres needs --database URL"),
+        ("duckdb", "postgresql://x@127.0.0.1/db", None, "--database names the PostgreSQL server"),
+        ("sqlite", None, "local[1]", "--spark-master applies to --engine spark"),
+        ("postgres", "mysql://x@h/db", None, "is not a PostgreSQL URL"),
     ],
 )
-def test_engine_option_errors(files, args, message):
-    assert_clean_error(leadq("score", *args, cwd=files), message)
+def test_engine_settings_errors(engine, database, spark_master, message):
+    with pytest.raises(OptionError, match=re.escape(message)):
+        engine_settings(engine, database, spark_master)
+
+
+@pytest.mark.parametrize(
+    ("engine", "leads", "events", "leads_table", "message"),
+    [
+        ("duckdb", None, None, None, "missing LEADS file; --engine duckdb reads files"),
+        ("spark", Path("leads.csv"), None, "leads", "both a LEADS file (leads.csv) and tables"),
+        ("spark", None, Path("events.csv"), None, "--events events.csv is a file"),
+    ],
+)
+def test_table_names_errors(engine, leads, events, leads_table, message):
+    with pytest.raises(OptionError, match=re.escape(message)):
+        table_names(engine, leads, events, leads_table, None)
+
+
+def test_table_names_defaults():
+    assert table_names("postgres", None, None, None, None) == ("leads", "events")
+    assert table_names("spark", None, None, "crm.leads", None) == ("crm.leads", "events")
+    assert table_names("spark", Path("leads.csv"), None, None, None) is None
+
+
+def test_engine_option_error_exit_code(files):
+    assert_clean_error(leadq("score", "--engine", "postgres", cwd=files), "needs --database URL")
 
 
 def test_spark_table_matches_files(files, spark_session):
