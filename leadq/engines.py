@@ -40,7 +40,7 @@ class EngineTables:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Where the server engines run: PostgreSQL's URL and Spark's master.
+    """Settings of the server engines: PostgreSQL's URL and Spark's master.
 
     A `spark_master` of None lets Spark choose, as spark-submit sets it.
     """
