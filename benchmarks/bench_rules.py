@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -26,6 +27,9 @@ DATA_ROOT = REPO / "benchmarks" / "data"
 RULE_COUNTS = (5, 25, 50, 100, 200)
 QUICK_EVENTS = 100_000
 FULL_EVENTS = 1_000_000
+POSTGRES_URL = os.environ.get(
+    "LEADQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 URL_WORDS = sorted({part for url in URL_SHARES for part in url.lower().split("/") if part})
 
 
@@ -63,11 +67,12 @@ def measure(data: Path, rule_counts, engines) -> list[dict]:
     """Compile and run each model size; bind once per size, outside the clock."""
     from leadq.binding import bind
     from leadq.compiler.query import compile_model
-    from leadq.engines import run
+    from leadq.engines import EngineSettings, run
     from leadq.inputs import read_source
     from leadq.model.schema import ScoringModel
     from leadq.scoring import micros_since_epoch
 
+    settings = EngineSettings(database_url=POSTGRES_URL)
     meta = json.loads((data / "meta.json").read_text())
     as_of = micros_since_epoch(datetime.fromisoformat(meta["as_of"]))
     leads = read_source(data / "leads.parquet")
@@ -81,7 +86,7 @@ def measure(data: Path, rule_counts, engines) -> list[dict]:
         tables, _ = bind(model, compiled.layout, leads, events)
         for engine in engines:
             started = time.perf_counter()
-            run(compiled, tables, as_of, engine)
+            run(compiled, tables, as_of, engine, settings)
             row[engine] = time.perf_counter() - started
         rows.append(row)
     return rows

@@ -59,9 +59,7 @@ DEFAULT_SPARK_MAX_EVENTS = 2_000_000
 # Spark took minutes for 200,000 events on 2 busy cores (RESULTS.md), so
 # --quick skips it unless --spark-max-events is given.
 QUICK_SPARK_MAX_EVENTS = 0
-POSTGRES_URL = os.environ.get(
-    "LEADQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = bench_rules.POSTGRES_URL
 CASE_TIMEOUT_SECONDS = 3600
 SAMPLE_SECONDS = 0.005
 MB = 1024 * 1024
@@ -686,7 +684,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="append the results as a dated Markdown section to this file",
     )
     parser.add_argument("--run-case", choices=CASES, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
+    if args.spark_max_events is None:
+        args.spark_max_events = QUICK_SPARK_MAX_EVENTS if args.quick else DEFAULT_SPARK_MAX_EVENTS
+    return args
 
 
 def prepare_data(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -809,10 +812,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(json.dumps(run_case(args.run_case, args.data).__dict__))
         return 0
-    if args.repeat is None:
-        args.repeat = 1 if args.quick else 3
-    if args.spark_max_events is None:
-        args.spark_max_events = QUICK_SPARK_MAX_EVENTS if args.quick else DEFAULT_SPARK_MAX_EVENTS
     if args.repeat < 1:
         print(f"error: --repeat must be at least 1, got {args.repeat}", file=sys.stderr)
         return 2
