@@ -197,9 +197,12 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
+    database: DatabaseOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Print every rule's contribution and the rule that decided the stage."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    settings = engine_settings(engine.value, database, spark_master)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings)
     found = []
     for lead_id in lead_ids:
         lead = run.find(lead_id)
@@ -282,9 +285,12 @@ def report(
     engine: EngineOption = Engine.duckdb,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
+    database: DatabaseOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Conversion rate per stage and per grade, from an outcome column."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    settings = engine_settings(engine.value, database, spark_master)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings)
     out = console()
     for table in outcome_report(run, leads, outcome_column, encoding):
         out.print(table)

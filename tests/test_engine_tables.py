@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,17 +53,19 @@ def tables_url() -> str:
     """A URL of a schema of its own, with tables `leads` and `events` filled."""
     with postgres_schema() as url:
         engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.exec_driver_sql(CREATE_TABLES)
-            connection.execute(
-                text("INSERT INTO leads VALUES (:a, :b, :c, :d, :e, :f, :g)"),
-                [dict(zip("abcdefg", row)) for row in LEAD_ROWS],
-            )
-            connection.execute(
-                text("INSERT INTO events VALUES (:a, :b, :c, CAST(:d AS TIMESTAMPTZ), CAST(:e AS JSONB))"),
-                [dict(zip("abcde", row)) for row in EVENT_ROWS],
-            )
-        engine.dispose()
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(CREATE_TABLES)
+                connection.execute(
+                    text("INSERT INTO leads VALUES (:a, :b, :c, :d, :e, :f, :g)"),
+                    [dict(zip("abcdefg", row)) for row in LEAD_ROWS],
+                )
+                connection.execute(
+                    text("INSERT INTO events VALUES (:a, :b, :c, CAST(:d AS TIMESTAMPTZ), CAST(:e AS JSONB))"),
+                    [dict(zip("abcde", row)) for row in EVENT_ROWS],
+                )
+        finally:
+            engine.dispose()
         yield url
 
 
@@ -87,20 +90,34 @@ def test_postgres_engine_on_files(files, tables_url):
     assert on_postgres == from_duckdb
 
 
+def execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
 def test_postgres_named_tables(tables_url):
-    engine = create_engine(tables_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ALTER TABLE leads RENAME TO crm_leads")
-        connection.exec_driver_sql('CREATE SCHEMA "web events"')
-        connection.exec_driver_sql('ALTER TABLE events SET SCHEMA "web events"')
-    engine.dispose()
-    run = score_tables(
-        "crm_leads",
-        "web events.events",
-        engine="postgres",
-        settings=EngineSettings(database_url=tables_url),
-        as_of=datetime(2026, 12, 1, tzinfo=timezone.utc),
+    schema = f"web events {secrets.token_hex(3)}"
+    execute(
+        tables_url,
+        "ALTER TABLE leads RENAME TO crm_leads",
+        f'CREATE SCHEMA "{schema}"',
+        f'ALTER TABLE events SET SCHEMA "{schema}"',
     )
+    try:
+        run = score_tables(
+            "crm_leads",
+            f"{schema}.events",
+            engine="postgres",
+            settings=EngineSettings(database_url=tables_url),
+            as_of=datetime(2026, 12, 1, tzinfo=timezone.utc),
+        )
+    finally:
+        execute(tables_url, f'DROP SCHEMA "{schema}" CASCADE')
     assert run.report.leads == 3
     assert run.report.events == 3
 
@@ -112,12 +129,7 @@ def test_postgres_missing_table(files, tables_url):
 
 
 def test_postgres_naive_timestamps_need_timezone(tables_url):
-    engine = create_engine(tables_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            'ALTER TABLE events ALTER COLUMN "timestamp" TYPE TIMESTAMP'
-        )
-    engine.dispose()
+    execute(tables_url, 'ALTER TABLE events ALTER COLUMN "timestamp" TYPE TIMESTAMP')
     settings = EngineSettings(database_url=tables_url)
     with pytest.raises(InputError, match="table events"):
         score_tables(engine="postgres", settings=settings)
@@ -187,3 +199,11 @@ def test_spark_table_matches_files(files, spark_session):
 def test_spark_missing_table(spark_session):
     with pytest.raises(OptionError, match="Spark table 'no_such_leads' does not exist"):
         score_tables("no_such_leads", engine="spark", settings=EngineSettings())
+
+
+def test_explain_on_postgres(files, tables_url):
+    done = leadq("explain", "ana@acme.example", "--leads", "leads.csv", "-e", "events.csv",
+                 "--as-of", AS_OF, "--engine", "postgres", "--database", tables_url,
+                 "--json", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"lead_id": "ana@acme.example"' in done.stdout
