@@ -56,7 +56,7 @@ FULL_EVENTS = 10_000_000
 DEFAULT_SQLITE_MAX_EVENTS = 2_000_000
 DEFAULT_POSTGRES_MAX_EVENTS = 2_000_000
 DEFAULT_SPARK_MAX_EVENTS = 2_000_000
-# Spark took minutes for 200,000 events on 2 busy cores (RESULTS.md), so
+# Spark took 304 to 406 s for 200,000 events on 2 cores (RESULTS.md), so
 # --quick skips it unless --spark-max-events is given.
 QUICK_SPARK_MAX_EVENTS = 0
 POSTGRES_URL = bench_rules.POSTGRES_URL
