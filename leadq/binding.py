@@ -22,6 +22,7 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
+from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
 
 # Events file columns by role. `messageId` is the id of a Segment message;
@@ -93,6 +94,7 @@ def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -
     for name, value_columns in layout.lead_fields.items():
         values = _field_values(table, name, source)
         columns.update(_value_columns(values, value_columns, source, name))
+    columns.update(absent_qualification_columns(layout, len(keys)))
     bound = pa.table(columns)
     bound, report.duplicate_keys = _last_row_per_key(bound)
     report.leads = len(bound)
@@ -149,7 +151,7 @@ def _field_values(table: pa.Table, field: str, source: SourceTable):
 
 
 def _lead_keys(values, key_name: str, source: SourceTable) -> pa.ChunkedArray:
-    keys = _normalized_keys(values, key_name)
+    keys = normalized_keys(values, key_name)
     empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, ""))
     if pc.any(empty).as_py():
         row = _first_true(empty)
@@ -172,6 +174,53 @@ def _last_row_per_key(table: pa.Table) -> tuple[pa.Table, int]:
     keep = pc.sort_indices(last["_position_max"])
     positions = pc.take(last["_position_max"], keep)
     return table.take(positions), len(table) - len(last)
+
+
+# Qualifications
+
+
+@dataclass(frozen=True)
+class LatestQualification:
+    """A lead's latest complete qualification with one framework, for binding.
+
+    `answers` maps each criterion to the value that answer conditions test:
+    the answer, a number's amount, or `unknown`.
+    """
+
+    result: str
+    at: int
+    answers: dict
+
+
+def absent_qualification_columns(layout: Layout, count: int) -> dict:
+    """Bind leads that have no qualification: files carry none."""
+    columns = {}
+    for framework in layout.qualifications.values():
+        columns[framework.result] = pa.nulls(count, pa.string())
+        columns[framework.at] = pa.nulls(count, pa.int64())
+    for value_columns in layout.answers.values():
+        for name in value_columns.names():
+            columns[name] = pa.nulls(count, column_type(value_columns, name))
+    return columns
+
+
+def qualification_columns(layout: Layout, latest: list[dict[str, LatestQualification]]) -> dict:
+    """Bind each lead's latest complete qualification per framework."""
+    columns = {}
+    for name, framework in layout.qualifications.items():
+        found = [per_lead.get(name) for per_lead in latest]
+        columns[framework.result] = pa.array([q.result if q else None for q in found], pa.string())
+        columns[framework.at] = pa.array([q.at if q else None for q in found], pa.int64())
+    for (name, criterion), value_columns in layout.answers.items():
+        values = [_answer_of(per_lead.get(name), criterion) for per_lead in latest]
+        columns.update(stored_value_columns(values, value_columns))
+    return columns
+
+
+def _answer_of(found: LatestQualification | None, criterion: str):
+    if found is None:
+        return None
+    return found.answers.get(criterion, UNKNOWN)
 
 
 # Events
@@ -203,7 +252,7 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     columns = {
         "event_row": pa.array(np.arange(count, dtype=np.int64)),
         "event_id": _event_ids(table, names.get("event_id"), count),
-        "lead_key": _normalized_keys(table[names["key"]], model.key),
+        "lead_key": normalized_keys(table[names["key"]], model.key),
         "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
         "ts": micros,
         "local_day": days,
@@ -277,7 +326,7 @@ def _row_ids(rows) -> pa.Array:
     return pa.array([f"leadq-row-{row}" for row in rows.tolist()], pa.string())
 
 
-def _normalized_keys(values, key_name: str):
+def normalized_keys(values, key_name: str):
     """Trim keys; emails are also lower-cased, so addresses match in any case."""
     if key_name == "email":
         return _per_chunk(lambda chunk: pc.utf8_lower(pc.utf8_trim_whitespace(chunk)), values)

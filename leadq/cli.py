@@ -18,7 +18,9 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from leadq.crm import commands as crm_commands
 from leadq.errors import LeadNotFound, LeadqError
+from leadq.evaluation import commands as evaluation_commands
 from leadq.explain import explain_panel
 from leadq.model.loading import default_model_text, load_model
 from leadq.model.schema import ScoringModel
@@ -32,8 +34,8 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
-from leadq.outcomes import outcome_report
 from leadq.engine_options import engine_settings, table_names
+from leadq.qualification import commands as qualification_commands
 from leadq.scoring import parse_as_of, resolve_model, score_files, score_tables
 from leadq.service import commands as service_commands
 
@@ -155,6 +157,9 @@ def score(
     ] = 20,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
+    crm_format: crm_commands.ScoreCrmFormatOption = None,
+    maps: crm_commands.MapOption = None,
+    date_format: crm_commands.DateFormatOption = None,
     database: DatabaseOption = None,
     leads_table: LeadsTableOption = None,
     events_table: EventsTableOption = None,
@@ -166,9 +171,10 @@ def score(
         raise typer.BadParameter("parquet output needs --output FILE", param_hint="--format")
     if output is not None:
         check_output_path(output, [leads, events, model])
+    crm = crm_commands.crm_options(crm_format, maps, date_format)
     settings = engine_settings(engine.value, database, spark_master)
     tables = table_names(engine.value, leads, events, leads_table, events_table)
-    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings, tables)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, crm, settings, tables)
     _print_input_notes(run)
     if chosen == "table":
         _print_table(run, limit)
@@ -202,7 +208,7 @@ def explain(
 ) -> None:
     """Print every rule's contribution and the rule that decided the stage."""
     settings = engine_settings(engine.value, database, spark_master)
-    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings=settings)
     found = []
     for lead_id in lead_ids:
         lead = run.find(lead_id)
@@ -269,35 +275,9 @@ def init(
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
 
 
-@app.command()
-def report(
-    leads: Annotated[Path, typer.Argument(help="Leads file.", metavar="LEADS")],
-    outcome_column: Annotated[
-        str,
-        typer.Option(
-            "--outcome-column",
-            help="Leads file column that is 1 (or true, yes) for converted leads.",
-        ),
-    ],
-    events: EventsOption = None,
-    model: ModelOption = None,
-    as_of: AsOfOption = None,
-    engine: EngineOption = Engine.duckdb,
-    encoding: EncodingOption = None,
-    timezone: TimezoneOption = None,
-    database: DatabaseOption = None,
-    spark_master: SparkMasterOption = None,
-) -> None:
-    """Conversion rate per stage and per grade, from an outcome column."""
-    settings = engine_settings(engine.value, database, spark_master)
-    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings)
-    out = console()
-    for table in outcome_report(run, leads, outcome_column, encoding):
-        out.print(table)
-
-
 def _score(
-    leads, events, model_path, as_of, engine, encoding, timezone, settings=None, tables=None
+    leads, events, model_path, as_of, engine, encoding, timezone, crm=None, settings=None,
+    tables=None,
 ):
     model = resolve_model(model_path)
     moment = parse_as_of(as_of, model)
@@ -306,7 +286,7 @@ def _score(
         if tables is not None:
             return score_tables(*tables, settings=settings, step=step, **options)
         return score_files(
-            leads, events, encoding=encoding, step=step, settings=settings, **options
+            leads, events, encoding=encoding, step=step, crm=crm, settings=settings, **options
         )
 
 
@@ -403,6 +383,9 @@ def _rule_counts(model: ScoringModel) -> str:
 
 
 service_commands.register(app)
+evaluation_commands.register(app)
+crm_commands.register(app)
+qualification_commands.register(app)
 
 
 def main() -> None:

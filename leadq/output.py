@@ -10,6 +10,7 @@ from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from rich.console import Console
@@ -107,9 +108,40 @@ def results_table(run) -> pa.Table:
     return table.append_column("reasons", reasons_column(run.table, run.compiled.rules))
 
 
+# Spreadsheets run a cell that starts with one of these as a formula, so
+# text such as =HYPERLINK(...) in a lead's data could act when a CSV opens.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PATTERN = "^[=+\\-@\t\r]"
+# Signed numbers and phone numbers, such as -5 or +1 415 555 0100, have no
+# letters, so they call no function. A quote would corrupt them in a CRM.
+NUMBER_LIKE = "[+-]?[0-9][0-9 ().\\/-]*"
+NUMBER_LIKE_RE = re.compile(NUMBER_LIKE)
+
+
+def guard_formula(text: str) -> str:
+    """Prefix a single quote to text that a spreadsheet would run as a formula."""
+    if text.startswith(FORMULA_PREFIXES) and not NUMBER_LIKE_RE.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def guard_formulas(table: pa.Table) -> pa.Table:
+    """Apply `guard_formula` to every text column; number columns stay as they are."""
+    for index, column_field in enumerate(table.schema):
+        if not (pa.types.is_string(column_field.type) or pa.types.is_large_string(column_field.type)):
+            continue
+        column = table.column(index)
+        starts = pc.match_substring_regex(column, FORMULA_PATTERN)
+        number_like = pc.match_substring_regex(column, f"^{NUMBER_LIKE}$")
+        risky = pc.fill_null(pc.and_(starts, pc.invert(number_like)), False)
+        quoted = pc.binary_join_element_wise("'", column, "")
+        table = table.set_column(index, column_field, pc.if_else(risky, quoted, column))
+    return table
+
+
 def write_csv(run, sink) -> None:
     options = pa_csv.WriteOptions(quoting_style="needed")
-    pa_csv.write_csv(results_table(run), sink, write_options=options)
+    pa_csv.write_csv(guard_formulas(results_table(run)), sink, write_options=options)
 
 
 def write_json(run, stream: TextIO) -> None:

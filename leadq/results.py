@@ -11,10 +11,12 @@ from leadq.compiler.query import SCORE_DECIMALS, CompiledModel
 from leadq.model.schema import (
     AllOf,
     AnyOf,
+    AnswerCondition,
     EventCondition,
     FieldTest,
     GradeCondition,
     NotOf,
+    QualificationCondition,
     ScoreCondition,
     Stage,
 )
@@ -148,6 +150,11 @@ def describe(condition) -> str:
         return "grade " + "/".join(condition.grade)
     if isinstance(condition, EventCondition):
         return _describe_events(condition)
+    if isinstance(condition, QualificationCondition):
+        return _describe_qualification(condition.qualification)
+    if isinstance(condition, AnswerCondition):
+        test = condition.answer
+        return describe_test(f"{test.framework} {test.criterion}", test.as_test())
     assert isinstance(condition, FieldTest)
     return describe_test(condition.field, condition)
 
@@ -164,6 +171,13 @@ def _describe_score(condition: ScoreCondition) -> str:
     if condition.below is not None:
         parts.append(f"{condition.score} < {condition.below:g}")
     return " and ".join(parts)
+
+
+def _describe_qualification(test) -> str:
+    text = f"{test.framework} {test.result}"
+    if test.within_days is not None:
+        text += f" in {test.within_days:g} days"
+    return text
 
 
 def _describe_events(condition: EventCondition) -> str:

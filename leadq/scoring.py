@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from leadq.binding import BindReport, bind
 from leadq.compiler.query import CompiledModel, compile_model
+from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
 from leadq.engines import EngineSettings, postgres_url, run
 from leadq.errors import InputError, OptionError
 from leadq.inputs import SourceTable, read_source
@@ -115,18 +116,31 @@ def score_files(
     encoding: str | None = None,
     timezone: str | None = None,
     step: StepReporter | None = None,
+    crm: CrmOptions | None = None,
     settings: EngineSettings | None = None,
 ) -> ScoreRun:
+    """Score a leads file and an optional events file.
+
+    The leads file may be a CRM export (`crm`; by default its format is
+    detected from the header), read as `leadq import leads` reads it. The
+    events file's times follow `crm.date_format` when it is set.
+    """
+    model = model or load_default_model()
     step = step or (lambda name: nullcontext())
+    with step("compiling the model"):
+        compiled = compile_model(model)
     with step("reading leads"):
-        leads = read_source(leads_path, encoding=encoding)
+        fixed_names = model_names(model, compiled.layout)
+        leads = read_lead_file(leads_path, encoding=encoding, options=crm or CrmOptions(), fixed_names=fixed_names)
     events = None
     if events_path is not None:
         with step("reading events"):
             events = read_source(events_path, encoding=encoding)
+            if crm is not None and crm.date_format is not None:
+                events = declared_event_times(events, model, crm.date_format)
     return score_sources(
         leads, events, model=model, as_of=as_of, engine=engine,
-        timezone=timezone, step=step, settings=settings,
+        timezone=timezone, step=step, settings=settings, compiled=compiled,
     )  # fmt: skip
 
 
@@ -179,15 +193,20 @@ def score_sources(
     timezone: str | None = None,
     step: StepReporter | None = None,
     settings: EngineSettings | None = None,
+    compiled: CompiledModel | None = None,
 ) -> ScoreRun:
-    """Score leads and events already read from files or database tables."""
+    """Score leads and events already read from files or database tables.
+
+    `compiled` is the model's compiled query when the caller has it already.
+    """
     model = model or load_default_model()
     as_of = as_of or datetime.now(dt_timezone.utc)
     step = step or (lambda name: nullcontext())
     started = time.perf_counter()
 
-    with step("compiling the model"):
-        compiled = compile_model(model)
+    if compiled is None:
+        with step("compiling the model"):
+            compiled = compile_model(model)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
     # TODO: stream events in batches of leads (bind a slice of lead codes and

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 from leadq.model.schema import (
     AllOf,
+    AnswerCondition,
     AnyOf,
     EventCondition,
     FieldTest,
     NotOf,
+    QualificationCondition,
     ScoringModel,
     Test,
 )
@@ -59,12 +61,28 @@ class ValueColumns:
         return named + list(self.matches.values())
 
 
+@dataclass(frozen=True)
+class QualificationColumns:
+    """The lead columns of the latest complete qualification with a framework.
+
+    `result` is the text passed or failed, `at` its time in microseconds;
+    both are NULL for a lead without a complete qualification.
+    """
+
+    framework: str
+    result: str
+    at: str
+
+
 @dataclass
 class Layout:
     lead_fields: dict[str, ValueColumns] = field(default_factory=dict)
     properties: dict[str, ValueColumns] = field(default_factory=dict)
     uses_visits: bool = False
     calendar_units: set[str] = field(default_factory=set)
+    # Frameworks and (framework, criterion) answers that stage conditions read.
+    qualifications: dict[str, QualificationColumns] = field(default_factory=dict)
+    answers: dict[tuple[str, str], ValueColumns] = field(default_factory=dict)
 
     @classmethod
     def from_model(cls, model: ScoringModel) -> Layout:
@@ -83,7 +101,31 @@ class Layout:
                 property_needs.setdefault(unique_by, []).append(FOLDED)
         layout.lead_fields = _columns(field_needs, "f")
         layout.properties = _columns(property_needs, "p")
+        layout._add_qualifications(model)
         return layout
+
+    def _add_qualifications(self, model: ScoringModel) -> None:
+        frameworks: list[str] = []
+        answer_needs: dict[tuple[str, str], list] = {}
+        for stage in model.stages:
+            if stage.when is None:
+                continue
+            for condition in _conditions_of(stage.when, QualificationCondition):
+                frameworks.append(condition.qualification.framework)
+            for condition in _conditions_of(stage.when, AnswerCondition):
+                test = condition.answer
+                frameworks.append(test.framework)
+                _add_need(answer_needs, (test.framework, test.criterion), test.as_test())
+        for index, name in enumerate(dict.fromkeys(frameworks)):
+            self.qualifications[name] = QualificationColumns(name, f"q{index}_result", f"q{index}_at")
+        self.answers = _columns(answer_needs, "a")
+
+    def lead_column_names(self) -> list[str]:
+        """Return the leads table's columns after lead_code and lead_key."""
+        names = [name for columns in self.lead_fields.values() for name in columns.names()]
+        for columns in self.qualifications.values():
+            names += [columns.result, columns.at]
+        return names + [name for columns in self.answers.values() for name in columns.names()]
 
     def lead_column(self, name: str) -> ValueColumns:
         return self.lead_fields[name]

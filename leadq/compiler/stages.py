@@ -10,15 +10,19 @@ from leadq.compiler.layout import Layout
 from leadq.compiler.predicates import integer, literal, number, test_sql
 from leadq.model.schema import (
     AllOf,
+    AnswerCondition,
     AnyOf,
     EventCondition,
     FieldTest,
     Grades,
     GradeCondition,
     NotOf,
+    QualificationCondition,
     ScoreCondition,
     ScoringModel,
 )
+
+DAY_MICROS = 86_400_000_000
 
 SCORE_COLUMNS = {
     "fit": exp.column("fit_score"),
@@ -83,6 +87,12 @@ class ConditionCompiler:
             return exp.In(this=exp.column("grade"), expressions=letters)
         if isinstance(condition, EventCondition):
             return self._count_sql(condition)
+        if isinstance(condition, QualificationCondition):
+            return self._qualification_sql(condition)
+        if isinstance(condition, AnswerCondition):
+            test = condition.answer
+            columns = self.layout.answers[(test.framework, test.criterion)]
+            return test_sql(test.as_test(), columns, self.lists, None)
         assert isinstance(condition, FieldTest)
         columns = self.layout.lead_column(condition.field)
         return test_sql(condition, columns, self.lists, None)
@@ -95,6 +105,28 @@ class ConditionCompiler:
         if condition.at_most is not None:
             parts.append(exp.LTE(this=count, expression=integer(condition.at_most)))
         return exp.and_(*parts)
+
+
+    def _qualification_sql(self, condition: QualificationCondition) -> exp.Expression:
+        """Test the result and age of the latest complete qualification.
+
+        A qualification after the as-of time does not count, so a score as
+        of T reads only what was known at T.
+        """
+        test = condition.qualification
+        columns = self.layout.qualifications[test.framework]
+        at = exp.column(columns.at)
+        as_of = exp.select(exp.column("as_of")).from_("params").subquery()
+        parts = [
+            exp.EQ(this=exp.column(columns.result), expression=literal(test.result)),
+            exp.LTE(this=at, expression=as_of),
+        ]
+        if test.within_days is not None:
+            window = integer(round(test.within_days * DAY_MICROS))
+            oldest = exp.Sub(this=as_of.copy(), expression=window)
+            parts.append(exp.GTE(this=at, expression=oldest))
+        condition_sql = exp.and_(*parts)
+        return exp.Coalesce(this=exp.Paren(this=condition_sql), expressions=[exp.false()])
 
 
 def _score_sql(condition: ScoreCondition) -> exp.Expression:

@@ -13,12 +13,15 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from leadq.errors import ModelError
+from leadq.model.qualification import UNKNOWN, Framework
 from leadq.model.schema import (
     AllOf,
+    AnswerCondition,
     AnyOf,
     EventCondition,
     FieldTest,
     NotOf,
+    QualificationCondition,
     ScoringModel,
     Test,
 )
@@ -72,6 +75,15 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
     return model
+
+
+def parse_framework(text: str, source: str) -> Framework:
+    """Parse one framework from YAML; raise ModelError naming file and line."""
+    document = _parse_yaml(text, source)
+    try:
+        return Framework.model_validate(_plain_or_error(document, source))
+    except ValidationError as error:
+        raise _first_error(error, document, source) from None
 
 
 def _yaml_kind(document: Any) -> str:
@@ -178,6 +190,9 @@ def locate(document: Any, path: list[Any]) -> tuple[int | None, str]:
     names: list[str] = []
     parts = [_yaml_key(part) for part in path]
     for position, key in enumerate(parts):
+        # A union tag named after its key (`answer`, then the field `answer`).
+        if parts[position + 1 : position + 2] == [key]:
+            continue
         is_last = all(part in UNION_TAGS for part in parts[position + 1 :])
         child = _child(node, key)
         # A tag that equals a key (`score: fit`) leads to a scalar, where the
@@ -203,7 +218,9 @@ def _is_container(node: Any) -> bool:
 
 
 def _yaml_key(part: Any) -> Any:
-    return {"not_": "not", "in_": "in"}.get(part, part) if isinstance(part, str) else part
+    if not isinstance(part, str):
+        return part
+    return {"not_": "not", "in_": "in", "is_": "is", "pass_rule": "pass"}.get(part, part)
 
 
 def _child(node: Any, key: Any) -> Any:
@@ -230,6 +247,8 @@ def check_references(model: ScoringModel, document: Any, source: str) -> None:
         _check_unique(stage.id, ["stages", index, "id"], seen, document, source)
     for path, test in _tests_with_lists(model):
         _check_list_name(test, model, document, path, source)
+    for path, condition in _qualification_conditions(model):
+        _check_qualification(condition, model, document, path, source)
 
 
 def _check_unique(rule_id, path, seen, document, source) -> None:
@@ -291,3 +310,82 @@ def _condition_tests(condition, path):
     elif isinstance(condition, EventCondition):
         for name, test in condition.property_tests().items():
             yield path + ["where", name], test
+
+
+def _qualification_conditions(model: ScoringModel):
+    kinds = (QualificationCondition, AnswerCondition)
+    for index, stage in enumerate(model.stages):
+        if stage.when is not None:
+            yield from _conditions_with_paths(stage.when, ["stages", index, "when"], kinds)
+
+
+def _conditions_with_paths(condition, path, kinds):
+    if isinstance(condition, kinds):
+        yield path, condition
+    elif isinstance(condition, (AllOf, AnyOf)):
+        key = "all" if isinstance(condition, AllOf) else "any"
+        for index, child in enumerate(getattr(condition, key)):
+            yield from _conditions_with_paths(child, path + [key, index], kinds)
+    elif isinstance(condition, NotOf):
+        yield from _conditions_with_paths(condition.not_, path + ["not"], kinds)
+
+
+def _check_qualification(condition, model, document, path, source) -> None:
+    """Check that a condition names a known framework, criterion and answer."""
+    frameworks = model.all_frameworks()
+    if isinstance(condition, QualificationCondition):
+        test, key = condition.qualification, "qualification"
+    else:
+        test, key = condition.answer, "answer"
+    framework = frameworks.get(test.framework)
+    if framework is None:
+        _raise_at(
+            f"unknown framework {test.framework!r}; define it under `frameworks:` "
+            f"or use one of: {', '.join(sorted(frameworks))}",
+            document, path + [key, "framework"], source,
+        )
+    if isinstance(condition, AnswerCondition):
+        _check_answer_test(test, framework, document, path + [key], source)
+
+
+def _check_answer_test(test, framework: Framework, document, path, source) -> None:
+    criterion = framework.criterion(test.criterion)
+    if criterion is None:
+        known = ", ".join(c.id for c in framework.criteria)
+        _raise_at(
+            f"framework {test.framework!r} has no criterion {test.criterion!r}; "
+            f"its criteria are: {known}",
+            document, path + ["criterion"], source,
+        )
+    bounded = test.at_least is not None or test.at_most is not None
+    if bounded and criterion.answer not in ("scale", "number"):
+        _raise_at(
+            f"criterion {criterion.id!r} has {criterion.answer} answers, which "
+            "at_least and at_most cannot compare; test them with `is`",
+            document, path + ["at_least" if test.at_least is not None else "at_most"], source,
+        )
+    allowed = _answer_values(criterion)
+    values = test.is_ if isinstance(test.is_, list) else [test.is_]
+    for value in values if test.is_ is not None and allowed else []:
+        if value not in allowed:
+            _raise_at(
+                f"{value!r} is not an answer of criterion {criterion.id!r}; "
+                f"its answers are: {', '.join(str(v) for v in allowed)}",
+                document, path + ["is"], source,
+            )
+
+
+def _answer_values(criterion) -> list:
+    """Return the answers a criterion can have, or [] when any value may do."""
+    if criterion.answer == "status":
+        return ["confirmed", "not_confirmed", UNKNOWN]
+    if criterion.answer == "choice":
+        return [*criterion.option_ids(), UNKNOWN]
+    if criterion.answer == "scale":
+        return [0, 1, 2, 3, UNKNOWN]
+    return []
+
+
+def _raise_at(message: str, document, path, source):
+    line, field = locate(document, path)
+    raise ModelError(message, file=source, line=line, field=field)

@@ -22,12 +22,23 @@ from pydantic import (
     model_validator,
 )
 
+from leadq.model.qualification import (
+    BUILTIN_FRAMEWORKS,
+    Framework,
+    builtin_frameworks,
+)
+
 RuleId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"),
     Field(description="Rule id: a letter, then letters, digits, '_', '.' or '-'."),
 ]
 Scalar = Union[str, int, float, bool]
+FrameworkId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
+    Field(description="Framework id: a lower-case letter, then letters, digits or '_'."),
+]
 
 # Regex syntax that RE2 (DuckDB, and SQLite through leadq), PostgreSQL and
 # Spark (Java) do not all share: lookaround, backreferences, possessive forms.
@@ -384,6 +395,67 @@ class EventCondition(Strict):
         return {name: as_test(spec) for name, spec in self.where.items()}
 
 
+class QualificationTest(Strict):
+    """The latest complete qualification of a lead with one framework."""
+
+    framework: str = Field(description="Framework id, such as bant or meddic.")
+    result: Literal["passed", "failed"] = Field(
+        "passed", description="The result it must have."
+    )
+    within_days: float | None = Field(
+        None, gt=0, description="Recorded at most this many days before the as-of time."
+    )
+
+
+class QualificationCondition(Strict):
+    qualification: QualificationTest
+
+
+class AnswerTest(Strict):
+    """An answer in the latest complete qualification with one framework.
+
+    A criterion that was not answered has the answer `unknown`; a lead with
+    no complete qualification has no answer, and the test is false.
+    """
+
+    framework: str
+    criterion: str
+    is_: Scalar | list[Scalar] | None = Field(
+        None, alias="is", description="The answer, or one of several answers."
+    )
+    at_least: float | None = Field(
+        None, description="Scale and number criteria: a value >= this."
+    )
+    at_most: float | None = Field(
+        None, description="Scale and number criteria: a value <= this."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_test(self) -> AnswerTest:
+        bounded = self.at_least is not None or self.at_most is not None
+        if (self.is_ is None) == (not bounded):
+            raise ValueError(
+                "an answer condition needs either `is` or at_least / at_most"
+            )
+        return self
+
+    def as_test(self) -> Test:
+        """Return the value test on the answer that this condition makes."""
+        if isinstance(self.is_, list):
+            return Test(in_=self.is_)
+        if self.is_ is not None:
+            return Test(equals=self.is_)
+        if self.at_least is not None and self.at_most is not None:
+            return Test(between=(self.at_least, self.at_most))
+        if self.at_least is not None:
+            return Test(at_least=self.at_least)
+        return Test(at_most=self.at_most)
+
+
+class AnswerCondition(Strict):
+    answer: AnswerTest
+
+
 class AllOf(Strict):
     all: list[Condition] = Field(min_length=1)
 
@@ -396,7 +468,9 @@ class NotOf(Strict):
     not_: Condition = Field(alias="not")
 
 
-_CONDITION_KEYS = ("all", "any", "not", "score", "grade", "events", "field")
+_CONDITION_KEYS = (
+    "all", "any", "not", "score", "grade", "events", "field", "qualification", "answer",
+)  # fmt: skip
 
 
 def _condition_kind(value: Any) -> str | None:
@@ -416,6 +490,8 @@ Condition = Annotated[
         Annotated[GradeCondition, Tag("grade")],
         Annotated[EventCondition, Tag("events")],
         Annotated[FieldTest, Tag("field")],
+        Annotated[QualificationCondition, Tag("qualification")],
+        Annotated[AnswerCondition, Tag("answer")],
     ],
     Discriminator(
         _condition_kind,
@@ -432,6 +508,8 @@ _CONDITION_CLASSES = {
     GradeCondition: "grade",
     EventCondition: "events",
     FieldTest: "field",
+    QualificationCondition: "qualification",
+    AnswerCondition: "answer",
 }
 
 
@@ -486,6 +564,11 @@ class ScoringModel(Strict):
     engagement: ActivitySection = Field(default_factory=ActivitySection)
     product: ActivitySection = Field(default_factory=ActivitySection)
     stages: list[Stage] = Field(min_length=1)
+    frameworks: dict[FrameworkId, Framework] = Field(
+        default_factory=dict,
+        description="Qualification frameworks by id, besides the built-in "
+        f"{' and '.join(BUILTIN_FRAMEWORKS)}; a model may replace those.",
+    )
     rank_order: list[str] | None = Field(
         None,
         description="Stage ids in the order a ranked list shows them; stages "
@@ -524,6 +607,10 @@ class ScoringModel(Strict):
                     f"stages are: {', '.join(stage_ids)}"
                 )
         return self
+
+    def all_frameworks(self) -> dict[str, Framework]:
+        """Return the built-in frameworks, replaced or extended by the model's."""
+        return {**builtin_frameworks(), **self.frameworks}
 
     def ranked_stage_ids(self) -> list[str]:
         named = list(dict.fromkeys(self.rank_order or []))

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from leadq.qualification.api import router as qualifications_router
 from leadq.service import lead_actions, tracking
 from leadq.service.delivery import (
     DeliverySettings,
@@ -55,6 +56,7 @@ def create_app(
     app.include_router(leads_router)
     app.include_router(lead_actions.router)
     app.include_router(webhooks_router)
+    app.include_router(qualifications_router)
     return app
 
 

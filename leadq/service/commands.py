@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from leadq.crm.commands import CrmFormatOption, DateFormatOption, MapOption, crm_options
 from leadq.errors import OptionError
 
 # The service's modules load inside each command, so that `leadq score`
@@ -136,18 +137,27 @@ def import_(
     timezone: Annotated[
         Optional[str], typer.Option("--timezone", help="IANA time zone of timestamps written without an offset.")
     ] = None,
+    crm_format: CrmFormatOption = None,
+    maps: MapOption = None,
+    date_format: DateFormatOption = None,
 ) -> None:
     """Import a file into the store, then rescore the leads it touched.
 
     Rows with a problem are rejected and listed; the other rows are imported.
+    A leads file may be a HubSpot or Salesforce export (docs/crm.md).
     """
     from leadq.errors import InputError
     from leadq.service.imports import import_file
     from leadq.store.database import open_store
 
+    crm = crm_options(crm_format, maps, date_format)
+    if kind != ImportKind.leads and (crm_format is not None or maps):
+        raise OptionError("--format and --map apply to `leadq import leads` only")
+    if kind == ImportKind.outcomes and date_format is not None:
+        raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
     store = open_store(database)
     try:
-        report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone)
+        report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
     finally:
         store.dispose()
     _print_import_report(report)
@@ -158,11 +168,15 @@ def import_(
 def _print_import_report(report) -> None:
     from rich.table import Table
 
+    from leadq.crm.vendors import FORMAT_NAMES
     from leadq.errors import InputError
     from leadq.output import console, plural
 
     out = console()
     out.print(f"imported {report.kind} from {report.path} with {report.model}", markup=False)
+    if report.crm_format is not None:
+        chosen_by = "detected from the header; --format overrides it" if report.crm_detected else "as --format names"
+        out.print(f"read as {FORMAT_NAMES[report.crm_format]} ({chosen_by})", markup=False)
     table = Table(show_header=False)
     table.add_column("count")
     table.add_column("rows", justify="right")
@@ -331,6 +345,7 @@ def erasure_summary(record) -> str:
             plural(record.stage_changes_removed, "stage change", "stage changes"),
             plural(record.score_snapshots_removed, "score snapshot", "score snapshots"),
             plural(record.outcomes_removed, "outcome", "outcomes"),
+            plural(record.qualifications_removed, "qualification", "qualifications"),
             plural(record.webhooks_removed, "pending webhook", "pending webhooks"),
         ]
     )

@@ -28,6 +28,7 @@ from leadq.store.tables import (
     leads,
     outbox,
     outcomes,
+    qualifications,
     score_snapshots,
     stage_history,
 )
@@ -57,6 +58,7 @@ class ErasureRecord:
     stage_changes_removed: int
     score_snapshots_removed: int
     outcomes_removed: int
+    qualifications_removed: int
     webhooks_removed: int
     webhooks_redacted: int
 
@@ -130,6 +132,8 @@ def _erase_rows(connection: Connection, person: _Person) -> dict[str, int]:
         "stage_changes_removed": _delete_rows(connection, stage_history, ids),
         "score_snapshots_removed": _delete_rows(connection, score_snapshots, ids),
         "outcomes_removed": _delete_rows(connection, outcomes, ids),
+        # After stage history, whose rows may name a qualification.
+        "qualifications_removed": _delete_rows(connection, qualifications, ids),
     }
     # NOTE: a table added later with a lead_id column must be erased above,
     # or deleting the leads fails on its foreign key.

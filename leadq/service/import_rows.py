@@ -93,8 +93,14 @@ class CheckedFile:
 # Leads
 
 
-def check_leads(source: SourceTable, model: ScoringModel, layout: Layout) -> CheckedFile:
-    """Check a leads file; the last accepted row of each lead key wins."""
+def check_leads(
+    source: SourceTable, model: ScoringModel, layout: Layout, problems: dict[int, ImportRowError] | None = None
+) -> CheckedFile:
+    """Check a leads file; the last accepted row of each lead key wins.
+
+    `problems` rejects rows found unreadable before, such as a CRM export's
+    ambiguous dates (leadq.crm.reading).
+    """
     fields = _lead_fields(source, model)
     key_column = next(column for column, name in fields.items() if name == model.key)
     email_column = next((column for column, name in fields.items() if name == "email"), None)
@@ -103,6 +109,9 @@ def check_leads(source: SourceTable, model: ScoringModel, layout: Layout) -> Che
     checked = CheckedFile(source.path, len(source.table))
     by_key: dict[str, LeadRow] = {}
     for index, row in enumerate(source.table.to_pylist()):
+        if problems and index in problems:
+            checked.reject(source, index, problems[index])
+            continue
         try:
             lead = _lead_row(row, model.key, key_column, email_column, numbers)
         except ImportRowError as error:
@@ -138,8 +147,18 @@ def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | No
 # Events
 
 
-def check_events(source: SourceTable, model: ScoringModel, layout: Layout, timezone: str | None) -> CheckedFile:
-    """Check an events file; an event without an id gets one made from its content."""
+def check_events(
+    source: SourceTable,
+    model: ScoringModel,
+    layout: Layout,
+    timezone: str | None,
+    problems: dict[int, ImportRowError] | None = None,
+) -> CheckedFile:
+    """Check an events file; an event without an id gets one made from its content.
+
+    `problems` rejects rows found unreadable before, such as times that do
+    not match the declared `--date-format` (leadq.crm.reading).
+    """
     table = renamed_table(source, model.event_columns, "event_columns")
     names = event_column_names(table, model.key, source)
     columns = dict(zip(table.column_names, source.table.column_names))
@@ -149,6 +168,9 @@ def check_events(source: SourceTable, model: ScoringModel, layout: Layout, timez
     checked = CheckedFile(source.path, len(table))
     occurrences: Counter[str] = Counter()
     for index, row in enumerate(table.to_pylist()):
+        if problems and index in problems:
+            checked.reject(source, index, problems[index])
+            continue
         try:
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
         except ImportRowError as error:

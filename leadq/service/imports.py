@@ -21,6 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from leadq.crm.reading import CrmOptions, model_names, read_crm_leads, read_event_times
 from leadq.inputs import SourceTable, check_timezone, read_source
 from leadq.service.identity import EMAIL, USER_ID, find_identity, lead_with_email, lead_with_user_id, resolve
 from leadq.service.import_rows import (
@@ -64,6 +65,10 @@ class ImportReport:
     repeated: int = 0
     rescored: int = 0
     stage_changes: int = 0
+    # How a leads file was read: hubspot, salesforce or generic, and
+    # whether that was detected from the header.
+    crm_format: str | None = None
+    crm_detected: bool = False
 
     @property
     def accepted(self) -> int:
@@ -81,12 +86,20 @@ class BatchResult:
 
 
 def import_file(
-    store: Store, kind: str, path: str | Path, *, encoding: str | None = None, timezone: str | None = None
+    store: Store,
+    kind: str,
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    crm: CrmOptions | None = None,
 ) -> ImportReport:
     """Check a file, then write its accepted rows and rescore the leads they touch.
 
-    Raises InputError, before anything is written, for a problem with the
-    whole file.
+    A leads file is read as a CRM export first (`crm`; by default its format
+    is detected from the header). An events file's times follow
+    `crm.date_format` when it is set. Raises InputError, before anything is
+    written, for a problem with the whole file.
     """
     started = time.perf_counter()
     if timezone is not None:
@@ -95,10 +108,21 @@ def import_file(
     active = ensure_active_model(store)
     # NOTE: the file and its checked rows stay in memory until the last batch
     # is written; nothing streams yet.
-    checked = _check(store, active, kind, source, timezone)
+    crm_leads = None
+    if kind == "leads":
+        fixed_names = model_names(active.model, active.compiled.layout)
+        crm_leads = read_crm_leads(source, crm or CrmOptions(), fixed_names)
+        checked = check_leads(crm_leads.source, active.model, active.compiled.layout, crm_leads.problems)
+    elif kind == "events" and crm is not None and crm.date_format is not None:
+        source, problems = read_event_times(source, active.model, crm.date_format)
+        checked = check_events(source, active.model, active.compiled.layout, timezone, problems)
+    else:
+        checked = _check(store, active, kind, source, timezone)
 
     report = ImportReport(kind, checked.path, active.label, checked.rows, checked.rejected, checked.superseded)
     report.missing_fields = checked.missing_fields
+    if crm_leads is not None:
+        report.crm_format, report.crm_detected = crm_leads.format, crm_leads.detected
     write = WRITERS[kind]
     for batch in _batches(kind, checked.accepted):
         _add(report, _write_batch(store, lambda connection, now: write(connection, active, batch, now)))
@@ -112,8 +136,6 @@ def import_file(
 
 def _check(store: Store, active: ActiveModel, kind: str, source: SourceTable, timezone) -> CheckedFile:
     layout = active.compiled.layout
-    if kind == "leads":
-        return check_leads(source, active.model, layout)
     if kind == "events":
         return check_events(source, active.model, layout, timezone)
     with store.read() as connection:

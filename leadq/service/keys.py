@@ -25,7 +25,12 @@ KINDS = ("write", "read", "admin")
 PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
 # Scopes of each kind of key. Write keys cannot read and read keys cannot
 # write; an admin key manages keys, webhooks, models and leads, and reads.
-SCOPES = {"write": {"track"}, "read": {"read"}, "admin": {"read", "manage"}}
+# Write and admin keys record qualifications.
+SCOPES = {
+    "write": {"track", "qualify"},
+    "read": {"read"},
+    "admin": {"read", "manage", "qualify"},
+}
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,13 @@ def authorize(request: Request, scope: str) -> ApiKey:
 
 
 def _verb(scope: str) -> str:
-    return {"track": "send events", "read": "read leads", "manage": "manage the service"}[scope]
+    verbs = {
+        "track": "send events",
+        "read": "read leads",
+        "manage": "manage the service",
+        "qualify": "record qualifications",
+    }
+    return verbs[scope]
 
 
 def _kinds_with(scope: str) -> str:

@@ -159,6 +159,7 @@ def _read_stage_history(connection: Connection, lead_id: int) -> list[StageChang
             model_version=_model_version(row),
             cause=row.cause,
             reason=row.reason,
+            qualification_id=row.qualification_id,
         )
         for row in connection.execute(query)
     ]

@@ -96,6 +96,9 @@ class StageChange(BaseModel):
     model_version: ModelVersionRef | None = Field(description="Model that decided.")
     cause: str = Field(description="What started the rescoring, such as an event.")
     reason: str | None = Field(description="Free text from a manual change.")
+    qualification_id: int | None = Field(
+        None, description="The qualification whose recording caused the change."
+    )
 
 
 class ScoreSnapshot(BaseModel):
@@ -190,6 +193,7 @@ class Erasure(BaseModel):
     stage_changes_removed: int = Field(description="Stage history rows.")
     score_snapshots_removed: int = Field(description="Score snapshots.")
     outcomes_removed: int = Field(description="Outcomes such as conversions.")
+    qualifications_removed: int = Field(description="Qualification conversations.")
     webhooks_removed: int = Field(description="Pending webhooks that named the lead.")
     webhooks_redacted: int = Field(
         description="Sent or failed webhooks whose payload named the lead; "

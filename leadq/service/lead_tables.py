@@ -15,14 +15,22 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, and_, or_, select
 
-from leadq.binding import calendar_columns, empty_events, stored_value_columns
+from leadq.binding import (
+    calendar_columns,
+    empty_events,
+    qualification_columns,
+    stored_value_columns,
+)
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
+from leadq.qualification.records import latest_complete
 from leadq.store.tables import accounts, events, leads
 
 
-def bind_stored_leads(connection: Connection, compiled: CompiledModel, lead_ids: list[int]) -> EngineTables:
+def bind_stored_leads(
+    connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
+) -> EngineTables:
     layout = compiled.layout
     rows = connection.execute(
         select(leads.c.id, leads.c.attributes, accounts.c.traits)
@@ -33,6 +41,10 @@ def bind_stored_leads(connection: Connection, compiled: CompiledModel, lead_ids:
     codes = {row.id: code for code, row in enumerate(rows)}
     attributes = [_lead_fields(row, compiled.model.columns) for row in rows]
     lead_table = _lead_table(layout, [row.id for row in rows], attributes)
+    if layout.qualifications:
+        latest = latest_complete(connection, [row.id for row in rows], list(layout.qualifications), as_of)
+        for name, values in qualification_columns(layout, latest).items():
+            lead_table = lead_table.append_column(name, values)
     event_table = _event_table(connection, compiled, codes)
     return EngineTables(lead_table, event_table)
 

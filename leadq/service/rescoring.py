@@ -24,7 +24,10 @@ from leadq.service.webhooks import enqueue
 from leadq.store.tables import leads, score_snapshots, stage_history
 
 # Causes of a rescore, kept in stage history and webhooks.
-CAUSES = ("event", "identify", "import", "schedule", "model", "recycle", "merge", "manual")
+CAUSES = (
+    "event", "identify", "import", "schedule", "model", "recycle", "merge", "manual",
+    "qualification",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,22 +60,25 @@ def rescore(
     reason: str | None = None,
     *,
     release_sticky: bool = False,
+    qualification_id: int | None = None,
 ) -> list[StageChange]:
     """Rescore leads as of `now`; return their stage changes.
 
     `release_sticky` lets the computed stage replace a sticky one, as a
-    recycle does.
+    recycle does. `qualification_id` names the qualification that caused
+    the rescore in stage history and webhooks.
     """
     current = {row.id: row for row in lock_leads(connection, lead_ids)}
     if not current:
         return []
-    tables = bind_stored_leads(connection, active.compiled, list(current))
+    tables = bind_stored_leads(connection, active.compiled, list(current), now)
     ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
     changes = []
     for row in ranked.to_pylist():
         scored = lead_from_row(active.compiled, row)
         lead_id = int(scored.lead_id)
-        change = _apply(connection, active, current[lead_id], scored, now, cause, reason, release_sticky)
+        cause_of = _Cause(cause, reason, qualification_id)
+        change = _apply(connection, active, current[lead_id], scored, now, cause_of, release_sticky)
         if change is not None:
             changes.append(change)
     return changes
@@ -94,7 +100,14 @@ def next_stage(model: ScoringModel, current: str | None, computed: str, *, relea
     return computed if order.index(computed) < order.index(current) else current
 
 
-def _apply(connection, active: ActiveModel, current, scored, now, cause, reason, release_sticky):
+@dataclass(frozen=True)
+class _Cause:
+    kind: str
+    reason: str | None
+    qualification_id: int | None
+
+
+def _apply(connection, active: ActiveModel, current, scored, now, cause: _Cause, release_sticky):
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
     reasons = [
         {"rule": c.rule_id, "section": c.section, "points": round(c.points, 6)} for c in scored.reasons()
@@ -113,12 +126,12 @@ def _apply(connection, active: ActiveModel, current, scored, now, cause, reason,
     scores_moved = current.total is None or round(current.total, 1) != round(scored.total_score, 1)
     if stage != current.stage:
         rule = scored.stage_rule if stage == scored.stage else "sticky"
-        change = _change_stage(connection, active, current, stage, rule, now, cause, reason, release_sticky)
+        change = _change_stage(connection, active, current, stage, rule, now, cause, release_sticky)
         values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
     if change is not None or scores_moved:
         values["updated_at"] = now
     connection.execute(update(leads).where(leads.c.id == current.id).values(**values))
-    if change is not None or scores_moved or cause != "schedule":
+    if change is not None or scores_moved or cause.kind != "schedule":
         _snapshot(connection, active, current.id, scored, stage, now)
     return change.event if change is not None else None
 
@@ -129,7 +142,7 @@ class _Change:
     reached: list[str]
 
 
-def _change_stage(connection, active, current, stage, rule, now, cause, reason, release_sticky) -> _Change:
+def _change_stage(connection, active, current, stage, rule, now, cause: _Cause, release_sticky) -> _Change:
     reached = [] if release_sticky else json.loads(current.reached or "[]")
     first_time = stage not in reached
     # A recycle always sends a webhook, so a CRM that mirrors stages follows.
@@ -144,12 +157,13 @@ def _change_stage(connection, active, current, stage, rule, now, cause, reason, 
             new_stage=stage,
             rule=rule,
             model_version_id=active.id,
-            cause=cause,
-            reason=reason,
+            cause=cause.kind,
+            reason=cause.reason,
+            qualification_id=cause.qualification_id,
         )
     )
     if fired:
-        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, stage, rule, cause, reason), now)
+        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, stage, rule, cause), now)
     return _Change(StageChange(current.id, current.stage, stage, rule, fired), reached)
 
 
@@ -158,16 +172,19 @@ def _is_catch_all(model: ScoringModel, stage: str) -> bool:
     return last.when is None and last.id == stage
 
 
-def _stage_payload(active, current, stage, rule, cause, reason) -> dict:
-    return {
+def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
+    payload = {
         "lead": {"id": current.id, "lead_key": current.lead_key, "email": current.email},
         "previous_stage": current.stage,
         "stage": stage,
         "rule": rule,
-        "cause": cause,
-        "reason": reason,
+        "cause": cause.kind,
+        "reason": cause.reason,
         "model_version": {"id": active.id, "name": active.model.name, "version": str(active.model.version)},
     }
+    if cause.qualification_id is not None:
+        payload["qualification_id"] = cause.qualification_id
+    return payload
 
 
 def _snapshot(connection, active, lead_id, scored, stage, now) -> None:

@@ -134,6 +134,29 @@ stage_history = Table(
     Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
     Column("cause", String(16), nullable=False),
     Column("reason", Text),
+    # The qualification whose recording caused the change, if one did.
+    Column("qualification_id", BigInteger, ForeignKey("qualifications.id")),
+)
+
+# One qualification conversation per row, never updated: a new conversation
+# adds a row. The latest one with a result of passed or failed counts.
+qualifications = Table(
+    "qualifications",
+    metadata,
+    _id(),
+    _lead_ref(),
+    Column("framework", Text, nullable=False),
+    Column("framework_version", Text, nullable=False),
+    # JSON: criterion id -> {"value": ..., "note": ...}; a null value is unknown.
+    Column("answers", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("result", String(16), nullable=False),
+    # JSON list of sentences that explain the result.
+    Column("reasons", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
+    Index("ix_qualifications_lead_framework_at", "lead_id", "framework", "at"),
 )
 
 score_snapshots = Table(
@@ -230,6 +253,7 @@ erasures = Table(
     Column("stage_changes_removed", Integer, nullable=False, server_default="0"),
     Column("score_snapshots_removed", Integer, nullable=False, server_default="0"),
     Column("outcomes_removed", Integer, nullable=False, server_default="0"),
+    Column("qualifications_removed", Integer, nullable=False, server_default="0"),
     # Pending webhooks are deleted. Sent or failed ones get a redacted payload.
     Column("webhooks_removed", Integer, nullable=False, server_default="0"),
     Column("webhooks_redacted", Integer, nullable=False, server_default="0"),

@@ -35,6 +35,7 @@ from leadq.store.tables import (
     model_versions,
     outbox,
     outcomes,
+    qualifications,
     score_snapshots,
     stage_history,
     webhook_subscriptions,
@@ -222,6 +223,25 @@ class Rows:
             "source": "import",
         }
         return self._insert(outcomes, row)
+
+    def qualification(
+        self, lead_id: int, at: int, answers: dict, result: str = "passed", **values
+    ) -> int:
+        """Insert a BANT qualification; `answers` maps criteria to values."""
+        row = {
+            "lead_id": lead_id,
+            "framework": "bant",
+            "framework_version": "1",
+            "answers": json.dumps(
+                {name: {"value": value, "note": None} for name, value in answers.items()}
+            ),
+            "author": "test author",
+            "at": at,
+            "result": result,
+            "reasons": "[]",
+            "score": 0.0,
+        }
+        return self._insert(qualifications, {**row, **values})
 
     def subscription(self) -> int:
         row = {

@@ -1,4 +1,8 @@
-"""Keys on every /api route: read and admin keys read, only admin keys erase."""
+"""Keys on every /api route: read and admin keys read, only admin keys erase.
+
+Write and admin keys record qualifications; that is the one /api route a
+write key may call.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ ROUTES = api_routes()
 # Webhook subscriptions hold signing secrets, so only admin keys read them.
 READ_ROUTES = [route for route in ROUTES if route[0] == "GET" and "/webhooks" not in route[1]]
 ADMIN_READ_ROUTES = [route for route in ROUTES if route[0] == "GET" and "/webhooks" in route[1]]
+QUALIFY_ROUTE = ("POST", "/api/leads/{lead_id}/qualifications")
 
 
 def test_routes_found():
@@ -31,6 +36,7 @@ def test_routes_found():
     assert ("GET", "/api/leads/{lead_id}") in ROUTES
     assert ("GET", "/api/stages") in ROUTES
     assert ("DELETE", "/api/leads/{lead_id}") in ROUTES
+    assert QUALIFY_ROUTE in ROUTES
 
 
 def call(client, route: tuple[str, str], lead_id: int, key: str | None):
@@ -55,11 +61,18 @@ def test_unknown_key_401(client, rows, route):
     assert response.json()["error"]["code"] == "unknown_key"
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", [route for route in ROUTES if route != QUALIFY_ROUTE])
 def test_write_key_403(client, rows, keys, route):
     response = call(client, route, rows.lead(), keys.write)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "wrong_key_kind"
+
+
+@pytest.mark.parametrize("kind", ["write", "admin"])
+def test_qualify_route_key_kinds(client, rows, keys, kind):
+    # Past the key check, an empty body is invalid.
+    response = call(client, QUALIFY_ROUTE, rows.lead(), getattr(keys, kind))
+    assert response.status_code == 422
 
 
 @pytest.mark.parametrize("route", READ_ROUTES)

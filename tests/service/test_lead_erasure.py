@@ -37,7 +37,8 @@ def person(rows) -> dict:
     rows.event(erin, "demo_requested", T0, properties=json.dumps({"email": EMAIL}))
     rows.event(tombstone, "form_submitted", T0 + HOUR)
     rows.event(None, "page_viewed", T0 - HOUR, anonymous_id=ANONYMOUS_ID)
-    rows.stage_change(erin, T0, None, "mql")
+    qualification = rows.qualification(erin, T0, {"budget": "confirmed"})
+    rows.stage_change(erin, T0, None, "mql", qualification_id=qualification)
     rows.snapshot(erin, T0, 100.0)
     rows.snapshot(tombstone, T0 - HOUR, 10.0)
     rows.outcome(erin, T0 + 2 * HOUR)
@@ -110,6 +111,7 @@ EXPECTED_COUNTS = {
     "stage_changes_removed": 1,
     "score_snapshots_removed": 2,
     "outcomes_removed": 1,
+    "qualifications_removed": 1,
     "webhooks_removed": 2,
     "webhooks_redacted": 1,
 }
@@ -223,7 +225,8 @@ def test_erase_command(store, person, other):
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         f"erased lead {person['erin']}: removed 2 leads, 3 events, 3 identities, "
-        "1 stage change, 2 score snapshots, 1 outcome, 2 pending webhooks; "
+        "1 stage change, 2 score snapshots, 1 outcome, 1 qualification, "
+        "2 pending webhooks; "
         "redacted 1 sent webhook\n"
     )
     assert_no_trace(store)

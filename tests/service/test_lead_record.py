@@ -89,6 +89,7 @@ def test_record_stage_history(client, scored):
         "model_version": None,
         "cause": "manual",
         "reason": "called us",
+        "qualification_id": None,
     }
     assert first["old_stage"] is None
     assert first["model_version"]["name"] == "test model"

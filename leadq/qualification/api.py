@@ -1,0 +1,168 @@
+"""The qualification API: record a lead's qualification and list its history.
+
+POST takes a write or admin key, GET a read or admin key. An invalid answer
+gets a 400 error whose `field` names the criterion, as `answers.budget`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from leadq.errors import LeadNotFound
+from leadq.qualification.answers import AnswerError
+from leadq.qualification.records import (
+    Qualification,
+    UnknownFramework,
+    list_qualifications,
+    record_qualification,
+)
+from leadq.service.errors import ApiError
+from leadq.service.keys import authorize
+from leadq.service.lead_records import as_datetime
+from leadq.service.lead_schemas import ErrorBody
+from leadq.service.leads_api import KEY_SCHEMES, require_read_key
+from leadq.service.merges import resolve_survivor
+from leadq.service.model_versions import active_model, ensure_active_model
+from leadq.store.database import now_micros
+
+Result = Literal["passed", "failed", "incomplete"]
+
+
+def require_qualify_key(request: Request):
+    return authorize(request, "qualify")
+
+
+class QualificationCreate(BaseModel):
+    framework: str = Field(
+        description="Framework id, such as bant, champ or one of the model's."
+    )
+    answers: dict[str, Any] = Field(
+        description="Criterion id -> answer, or -> {value, note}. Unanswered "
+        "criteria are unknown. Numbers are {amount, unit} or text such as "
+        "'50000 EUR'; dates are YYYY-MM-DD."
+    )
+    author: str = Field(
+        min_length=1, max_length=200, description="Who held the conversation."
+    )
+
+
+class AnswerPublic(BaseModel):
+    value: Any = Field(description="The answer; null when unknown.")
+    note: str | None = None
+
+
+class QualificationPublic(BaseModel):
+    id: int
+    lead_id: int
+    framework: str
+    framework_version: str
+    answers: dict[str, AnswerPublic]
+    author: str
+    at: datetime
+    result: Result
+    reasons: list[str] = Field(
+        description="Why the result is what it is, one sentence per rule part."
+    )
+    score: float = Field(
+        description="Weighted total (0-100), unknown answers counted as unmet."
+    )
+
+
+class QualificationRecorded(QualificationPublic):
+    previous_stage: str | None
+    stage: str | None = Field(description="The lead's stage after the rescore.")
+
+
+class QualificationList(BaseModel):
+    items: list[QualificationPublic] = Field(description="Newest first.")
+
+
+router = APIRouter(prefix="/api", tags=["qualifications"])
+_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 422)}
+
+
+@router.post(
+    "/leads/{lead_id}/qualifications",
+    status_code=201,
+    response_model=QualificationRecorded,
+    summary="Record a qualification conversation and rescore the lead",
+    dependencies=[*KEY_SCHEMES, Depends(require_qualify_key)],
+    responses=_ERRORS,
+)
+async def post_qualification(
+    lead_id: int, body: QualificationCreate, request: Request
+) -> QualificationRecorded:
+    return await run_in_threadpool(_record, request.app.state.store, lead_id, body)
+
+
+@router.get(
+    "/leads/{lead_id}/qualifications",
+    response_model=QualificationList,
+    summary="List a lead's qualifications, newest first",
+    dependencies=[*KEY_SCHEMES, Depends(require_read_key)],
+    responses=_ERRORS,
+)
+def get_qualifications(lead_id: int, request: Request) -> QualificationList:
+    with request.app.state.store.read() as connection:
+        survivor = resolve_survivor(connection, lead_id)
+        if survivor is None:
+            raise ApiError(404, "not_found", f"no lead has the id {lead_id}", "lead_id")
+        found = list_qualifications(connection, survivor)
+    return QualificationList(items=[_public(item) for item in found])
+
+
+def _record(store, lead_id: int, body: QualificationCreate) -> QualificationRecorded:
+    ensure_active_model(store)
+    try:
+        with store.write() as connection:
+            survivor = resolve_survivor(connection, lead_id)
+            if survivor is None:
+                raise LeadNotFound(f"no lead has the id {lead_id}")
+            recorded = record_qualification(
+                connection,
+                active_model(connection),
+                survivor,
+                body.framework,
+                body.answers,
+                body.author,
+                now_micros(),
+            )
+    except AnswerError as error:
+        raise ApiError(
+            400, "invalid_answer", str(error), f"answers.{error.criterion}"
+        ) from None
+    except UnknownFramework as error:
+        raise ApiError(
+            400, "unknown_framework", str(error), "framework", body.framework
+        ) from None
+    except LeadNotFound as error:
+        raise ApiError(404, "not_found", str(error), "lead_id") from None
+    public = _public(recorded.qualification)
+    return QualificationRecorded(
+        **public.model_dump(),
+        previous_stage=recorded.previous_stage,
+        stage=recorded.stage,
+    )
+
+
+def _public(item: Qualification) -> QualificationPublic:
+    return QualificationPublic(
+        id=item.id,
+        lead_id=item.lead_id,
+        framework=item.framework,
+        framework_version=item.framework_version,
+        answers={
+            name: AnswerPublic(value=a.value, note=a.note)
+            for name, a in item.answers.items()
+        },
+        author=item.author,
+        at=as_datetime(item.at),
+        result=item.result,
+        reasons=item.reasons,
+        score=item.score,
+    )

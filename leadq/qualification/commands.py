@@ -1,0 +1,218 @@
+"""Commands of qualification: `leadq qualify` and `leadq qualify-report`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from leadq.errors import InputError, OptionError
+from leadq.service.commands import DatabaseOption
+
+# The store and Rich prompts load inside each command, so that `leadq score`
+# starts without SQLAlchemy.
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def qualify(
+    lead: Annotated[
+        str,
+        typer.Argument(
+            help="The lead: its id, lead key or email in the store.", metavar="LEAD"
+        ),
+    ],
+    framework: Annotated[
+        Optional[str],
+        typer.Option(
+            "--framework",
+            help="Framework id: bant, champ or one of the active model's. Default: bant, or the answers file's `framework`.",
+        ),
+    ] = None,
+    answers: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--answers",
+            help="YAML or JSON file of answers; skips the questions and the confirmation.",
+        ),
+    ] = None,
+    author: Annotated[
+        Optional[str],
+        typer.Option(
+            "--author", help="Who held the conversation. Default: the login name."
+        ),
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Record a qualification conversation with a lead, then rescore it."""
+    from leadq.output import console
+    from leadq.store.database import open_store
+
+    from_file = read_answers_file(answers) if answers else None
+    framework_id = framework or (from_file or {}).get("framework") or "bant"
+    author = author or (from_file or {}).get("author") or getpass.getuser()
+    if from_file is None and not sys.stdin.isatty():
+        raise OptionError(
+            "no terminal to ask the questions in; pass the answers with --answers FILE"
+        )
+    store = open_store(database)
+    try:
+        _qualify(store, console(), lead, framework_id, from_file, author, answers)
+    finally:
+        store.dispose()
+
+
+def _qualify(
+    store,
+    out,
+    lead: str,
+    framework_id: str,
+    from_file: dict | None,
+    author: str,
+    path: Path | None,
+) -> None:
+    from leadq.qualification.answers import AnswerError, check_answers, evaluate
+    from leadq.qualification.questionnaire import (
+        ask_answers,
+        confirm_save,
+        show_summary,
+    )
+    from leadq.qualification.records import (
+        find_lead,
+        framework_of,
+        record_qualification,
+    )
+    from leadq.service.model_versions import active_model, ensure_active_model
+    from leadq.store.database import now_micros
+
+    active = ensure_active_model(store)
+    with store.read() as connection:
+        lead_id = find_lead(connection, lead)
+    framework = framework_of(active.model, framework_id)
+    if from_file is None:
+        out.print(
+            f"{framework.name} qualification of lead {lead_id} ({lead})",
+            highlight=False,
+        )
+        raw = ask_answers(out, framework)
+        checked = check_answers(framework, raw)
+        show_summary(
+            out, framework, checked, evaluate(framework, checked, now_micros())
+        )
+        if not confirm_save(out):
+            out.print("Nothing was saved.")
+            return
+    else:
+        raw = from_file.get("answers", {})
+    try:
+        with store.write() as connection:
+            recorded = record_qualification(
+                connection,
+                active_model(connection),
+                lead_id,
+                framework_id,
+                raw,
+                author,
+                now_micros(),
+            )
+    except AnswerError as error:
+        raise InputError(
+            error.message, file=str(path), field=f"answers.{error.criterion}"
+        ) from None
+    _print_recorded(out, framework.name, recorded)
+
+
+def _print_recorded(out, framework_name: str, recorded) -> None:
+    stored = recorded.qualification
+    out.print(
+        f"saved qualification {stored.id}: {framework_name} {stored.result}",
+        highlight=False,
+    )
+    for reason in stored.reasons:
+        out.print(f"  {reason}", highlight=False)
+    if recorded.stage != recorded.previous_stage:
+        out.print(
+            f"stage: {recorded.previous_stage or '(none)'} -> {recorded.stage}",
+            highlight=False,
+        )
+    else:
+        out.print(f"stage: {recorded.stage} (unchanged)", highlight=False)
+
+
+def read_answers_file(path: Path) -> dict[str, Any]:
+    """Read `answers:` (and optional `framework:`, `author:`) from YAML or JSON."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            "answers file not found; check the path", file=str(path)
+        ) from None
+    except (YAMLError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"invalid YAML or JSON: {str(error).splitlines()[0]}", file=str(path)
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("answers"), dict):
+        raise InputError(
+            "the answers file must be a mapping with `answers:`, a mapping of "
+            "criterion id to answer, such as {answers: {budget: confirmed}}",
+            file=str(path),
+        )
+    unknown = sorted(set(document) - {"answers", "framework", "author"})
+    if unknown:
+        raise InputError(
+            f"unknown key {unknown[0]!r}; use answers, framework and author",
+            file=str(path),
+        )
+    return document
+
+
+def qualify_report(
+    framework: Annotated[
+        Optional[str], typer.Option("--framework", help="Only this framework id.")
+    ] = None,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output: a terminal table or JSON.")
+    ] = ReportFormat.table,
+    database: DatabaseOption = None,
+) -> None:
+    """Show how often each answer occurs and how many of those leads converted."""
+    from leadq.output import console
+    from leadq.qualification.report import framework_report, report_tables
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        active = ensure_active_model(store)
+        with store.read() as connection:
+            reports = framework_report(
+                connection, active.model.all_frameworks(), framework
+            )
+    finally:
+        store.dispose()
+    if output_format == ReportFormat.json:
+        sys.stdout.write(
+            json.dumps([report.as_json() for report in reports], indent=2) + "\n"
+        )
+        return
+    out = console()
+    if not reports:
+        out.print("no complete qualifications recorded yet")
+    for table in report_tables(reports):
+        out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(qualify)
+    app.command("qualify-report")(qualify_report)

@@ -1,0 +1,178 @@
+"""Checking answers and deciding passed, failed or incomplete."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadq.model.loading import parse_framework
+from leadq.model.qualification import builtin_frameworks
+from leadq.qualification.answers import AnswerError, check_answers, evaluate
+
+T0 = 1_777_593_600_000_000  # 2026-05-01T00:00:00Z in microseconds
+BANT = builtin_frameworks()["bant"]
+CHAMP = builtin_frameworks()["champ"]
+
+DEAL = parse_framework(
+    """
+name: Deal check
+criteria:
+  - {id: budget, label: Budget, question: How much?, answer: number, units: [USD], at_least: 10000, weight: 3}
+  - {id: close, label: Close date, question: When?, answer: date, within_days: 90}
+pass:
+  weighted_at_least: 70
+""",
+    "deal.yaml",
+)
+
+
+def result_of(framework, raw: dict) -> tuple[str, list[str]]:
+    evaluation = evaluate(framework, check_answers(framework, raw), T0)
+    return evaluation.result, evaluation.reasons
+
+
+def test_bant_three_of_four_with_authority_passes():
+    result, reasons = result_of(
+        BANT,
+        {
+            "budget": "not_confirmed",
+            "authority": "champion",
+            "need": 2,
+            "timeline": "this_quarter",
+        },
+    )
+    assert result == "passed"
+    assert reasons == [
+        "3 of 4 criteria met (Authority, Need, Timeline); the rule needs 3",
+        "Authority is required and met",
+    ]
+
+
+def test_bant_without_authority_fails():
+    result, reasons = result_of(
+        BANT,
+        {
+            "budget": "confirmed",
+            "authority": "influencer",
+            "need": 3,
+            "timeline": "this_quarter",
+        },
+    )
+    assert result == "failed"
+    assert reasons[1] == "Authority is required and not met"
+
+
+def test_bant_unknown_authority_incomplete():
+    result, reasons = result_of(
+        BANT, {"budget": "confirmed", "need": 3, "timeline": "next_quarter"}
+    )
+    assert result == "incomplete"
+    assert reasons[-1] == "unknown: Authority"
+
+
+def test_bant_two_unknowns_cannot_reach_three():
+    result, _ = result_of(BANT, {"budget": "not_confirmed", "need": 0})
+    assert result == "failed"
+
+
+def test_champ_weighted_total():
+    evaluation = evaluate(
+        CHAMP,
+        check_answers(
+            CHAMP,
+            {
+                "challenges": 3,
+                "authority": "decision_maker",
+                "money": "confirmed",
+                "prioritization": 1,
+            },
+        ),
+        T0,
+    )
+    # (3 + 2 + 2 + 3 * 1/3) / 10 = 80%.
+    assert evaluation.score == 80.0
+    assert evaluation.result == "passed"
+
+
+def test_champ_unknown_shows_best_case():
+    _, reasons = result_of(CHAMP, {"challenges": 3, "authority": "decision_maker"})
+    assert (
+        reasons[1]
+        == "weighted total 50.0 of 100; the rule needs 70 (100.0 if every unknown answer were met)"
+    )
+
+
+def test_number_and_date_criteria():
+    raw = {"budget": {"amount": 12000, "unit": "usd"}, "close": "2026-06-15"}
+    assert result_of(DEAL, raw)[0] == "passed"
+    assert result_of(DEAL, {**raw, "close": "2026-12-31"})[0] == "passed"
+    assert result_of(DEAL, {"budget": "9000 USD", "close": "2026-06-15"})[0] == "failed"
+
+
+def test_date_in_the_past_not_met():
+    evaluation = evaluate(
+        DEAL, check_answers(DEAL, {"budget": "20000 USD", "close": "2026-04-01"}), T0
+    )
+    assert evaluation.met == {"budget": True, "close": False}
+
+
+def test_notes_kept_and_trimmed():
+    answers = check_answers(
+        BANT, {"need": {"value": 2, "note": "  losing deals weekly "}}
+    )
+    assert answers["need"].note == "losing deals weekly"
+    assert answers["budget"].value is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"budget": "yes"},
+            "answer 'budget': 'yes' is not an answer; use confirmed, not_confirmed or unknown",
+        ),
+        (
+            {"need": 4},
+            "answer 'need': 4 is not on the scale; use a whole number from 0 to 3, or unknown",
+        ),
+        (
+            {"need": True},
+            "answer 'need': True is not on the scale; use a whole number from 0 to 3, or unknown",
+        ),
+        (
+            {"authority": "ceo"},
+            "answer 'authority': 'ceo' is not an option; use one of: decision_maker, champion, influencer, no_role, or unknown",
+        ),
+        (
+            {"need": {"value": 2, "comment": "x"}},
+            "answer 'need': unknown key 'comment'; an answer has `value` and `note`",
+        ),
+        (
+            {"bugdet": "confirmed"},
+            "answer 'bugdet': BANT has no criterion 'bugdet'; its criteria are: budget, authority, need, timeline",
+        ),
+    ],
+)
+def test_invalid_answers_rejected(raw, message):
+    with pytest.raises(AnswerError) as raised:
+        check_answers(BANT, raw)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"budget": "lots"},
+            "'lots' is not an amount with a unit; write an amount and a unit, such as 50000 USD",
+        ),
+        ({"budget": "5000 EUR"}, "unit 'EUR' is not accepted; use one of: USD"),
+        (
+            {"close": "next week"},
+            "'next week' is not a date; write it as YYYY-MM-DD, such as 2027-03-31",
+        ),
+    ],
+)
+def test_invalid_number_and_date_rejected(raw, message):
+    with pytest.raises(AnswerError) as raised:
+        check_answers(DEAL, raw)
+    assert raised.value.message == message
