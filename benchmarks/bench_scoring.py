@@ -11,6 +11,10 @@ own: a thread samples the process's resident set size (RSS) every 5 ms, and
                 rank, with the time of each step; "scoring on duckdb" is the
                 query alone
   leadq-sqlite  the same on SQLite, skipped above --sqlite-max-events
+  leadq-postgres  the same on PostgreSQL (temporary tables filled by COPY),
+                skipped above --postgres-max-events
+  leadq-spark   the same on a local Spark (local[2]), skipped above
+                --spark-max-events; the session starts before the clock
   pandas        benchmarks/pandas_reference.py: read with pandas, score
 
 The leadq and pandas cases write their scores next to the data, and the
@@ -39,14 +43,23 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import bench_rules
 from benchmarks.generate import EVENTS_PER_LEAD, generate
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = REPO / "benchmarks" / "data"
-CASES = ("scan", "leadq-duckdb", "leadq-sqlite", "pandas")
-QUICK_EVENTS = 1_000_000
+CASES = ("scan", "leadq-duckdb", "leadq-sqlite", "leadq-postgres", "leadq-spark", "pandas")
+# Engines that run once per benchmark, each up to its own --ENGINE-max-events.
+ONCE = ("leadq-sqlite", "leadq-postgres", "leadq-spark")
+QUICK_EVENTS = 200_000
 FULL_EVENTS = 10_000_000
 DEFAULT_SQLITE_MAX_EVENTS = 2_000_000
+DEFAULT_POSTGRES_MAX_EVENTS = 2_000_000
+DEFAULT_SPARK_MAX_EVENTS = 2_000_000
+# Spark took 304 to 406 s for 200,000 events on 2 cores (RESULTS.md), so
+# --quick skips it unless --spark-max-events is given.
+QUICK_SPARK_MAX_EVENTS = 0
+POSTGRES_URL = bench_rules.POSTGRES_URL
 CASE_TIMEOUT_SECONDS = 3600
 SAMPLE_SECONDS = 0.005
 MB = 1024 * 1024
@@ -201,9 +214,13 @@ def _scan(
 def _leadq(
     case: str, data: Path, as_of: datetime, timer: StepTimer
 ) -> tuple[float, int]:
+    from leadq.engines import EngineSettings
     from leadq.scoring import score_files
 
     engine = case.removeprefix("leadq-")
+    settings = EngineSettings(database_url=POSTGRES_URL)
+    if engine == "spark":
+        _start_spark()
     started = time.perf_counter()
     run = score_files(
         data / "leads.parquet",
@@ -211,6 +228,7 @@ def _leadq(
         as_of=as_of,
         engine=engine,
         step=timer,
+        settings=settings,
     )
     seconds = time.perf_counter() - started
     rows = [
@@ -225,6 +243,21 @@ def _leadq(
     ]
     _write_scores(data, case, rows)
     return seconds, len(rows)
+
+
+def _start_spark() -> None:
+    """Start the local Spark session that leadq.spark then reuses."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
 
 
 def _pandas(
@@ -373,6 +406,8 @@ LABELS = {
     "scan": "bare scan: DuckDB read_parquet + GROUP BY email",
     "leadq-duckdb": "leadq end to end, DuckDB",
     "leadq-sqlite": "leadq end to end, SQLite",
+    "leadq-postgres": "leadq end to end, PostgreSQL",
+    "leadq-spark": "leadq end to end, Spark local[2]",
     "pandas": "pandas reference",
 }
 
@@ -596,8 +631,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
-        help="runs per case, the fastest counts; SQLite runs once (default 3)",
+        help="runs per case, the fastest counts; SQLite, PostgreSQL and Spark "
+        "run once (default 3, or 1 with --quick)",
+    )
+    parser.add_argument(
+        "--rule-counts",
+        default=",".join(map(str, bench_rules.RULE_COUNTS)),
+        help="rule counts of the cost-by-rules table; empty to skip it "
+        "(default 5,25,50,100,200)",
     )
     parser.add_argument(
         "--sqlite-max-events",
@@ -605,6 +646,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_SQLITE_MAX_EVENTS,
         help="skip SQLite above this many events "
         f"(default {DEFAULT_SQLITE_MAX_EVENTS})",
+    )
+    parser.add_argument(
+        "--postgres-max-events",
+        type=int,
+        default=DEFAULT_POSTGRES_MAX_EVENTS,
+        help=f"skip PostgreSQL above this many events (default {DEFAULT_POSTGRES_MAX_EVENTS})",
+    )
+    parser.add_argument(
+        "--spark-max-events",
+        type=int,
+        help=f"skip Spark above this many events (default {DEFAULT_SPARK_MAX_EVENTS}, "
+        f"or {QUICK_SPARK_MAX_EVENTS} with --quick)",
+    )
+    parser.add_argument(
+        "--engines",
+        default=",".join(c.removeprefix("leadq-") for c in CASES if c.startswith("leadq-")),
+        help="comma-separated engines to run (default: all of them)",
     )
     parser.add_argument(
         "--no-pandas", action="store_true", help="skip the pandas reference"
@@ -626,7 +684,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="append the results as a dated Markdown section to this file",
     )
     parser.add_argument("--run-case", choices=CASES, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
+    if args.spark_max_events is None:
+        args.spark_max_events = QUICK_SPARK_MAX_EVENTS if args.quick else DEFAULT_SPARK_MAX_EVENTS
+    return args
 
 
 def prepare_data(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -654,13 +717,11 @@ def run_benchmark(args: argparse.Namespace, data: Path, meta: dict) -> str:
     for case in CASES:
         if case == "pandas" and args.no_pandas:
             continue
-        if case == "leadq-sqlite" and events > args.sqlite_max_events:
-            reason = (
-                f"{events:,} events > --sqlite-max-events {args.sqlite_max_events:,}"
-            )
+        reason = _skip_reason(case, events, args)
+        if reason:
             results[case] = CaseResult(case, float("nan"), skipped=reason)
             continue
-        repeat = 1 if case == "leadq-sqlite" else args.repeat
+        repeat = 1 if case in ONCE else args.repeat
         print(f"running {case} ({repeat}x) ...", file=sys.stderr)
         results[case] = best_of(case, data, repeat)
 
@@ -675,8 +736,8 @@ def run_benchmark(args: argparse.Namespace, data: Path, meta: dict) -> str:
     if _ran(results, "pandas"):
         checks = [
             compare_scores(data, case)
-            for case in ("leadq-duckdb", "leadq-sqlite")
-            if not results[case].skipped
+            for case in CASES
+            if case.startswith("leadq-") and _ran(results, case)
         ]
         sections.append(
             "Agreement with the pandas reference (scores within 1e-6, same stage):\n"
@@ -684,7 +745,33 @@ def run_benchmark(args: argparse.Namespace, data: Path, meta: dict) -> str:
         )
     if args.profile:
         sections.append(profile_query(data, args.profile))
+    if args.rule_counts:
+        sections.append(rules_growth_text(args, data, events))
     return "\n\n".join(sections)
+
+
+def rules_growth_text(args: argparse.Namespace, data: Path, events: int) -> str:
+    """Run the cost-by-rules table on the same data: DuckDB, and SQLite unless --quick."""
+    print("running the cost by number of rules ...", file=sys.stderr)
+    counts = [int(n) for n in args.rule_counts.split(",")]
+    engines = ["duckdb"] if args.quick else ["duckdb", "sqlite"]
+    rows = bench_rules.measure(data, counts, engines)
+    return (
+        "Cost by number of rules (benchmarks/bench_rules.py): the compile time and "
+        "the query alone on the bound tables, one run per size.\n\n"
+        + bench_rules.growth_table(rows, engines, events)
+    )
+
+
+def _skip_reason(case: str, events: int, args: argparse.Namespace) -> str | None:
+    engine = case.removeprefix("leadq-")
+    if case.startswith("leadq-") and engine != "duckdb":
+        if engine not in args.engines.split(","):
+            return "not in --engines"
+        limit = getattr(args, f"{engine}_max_events")
+        if events > limit:
+            return f"{events:,} events > --{engine}-max-events {limit:,}"
+    return None
 
 
 def data_set_text(meta: dict, repeat: int) -> str:
@@ -692,7 +779,8 @@ def data_set_text(meta: dict, repeat: int) -> str:
         f"{meta['events']:,} events ({meta['duplicate_rows']:,} repeated ids, "
         f"{meta['events_after_as_of']:,} after the as-of time) for {meta['leads']:,} "
         f"leads ({meta['leads_with_events']:,} with events), seed {meta['seed']}. "
-        f"The fastest of {repeat} run(s) per case counts; SQLite runs once."
+        f"The fastest of {repeat} run(s) per case counts; SQLite, PostgreSQL "
+        "and Spark run once."
     )
 
 

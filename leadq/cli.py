@@ -36,8 +36,9 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
+from leadq.engine_options import engine_settings, table_names
 from leadq.qualification import commands as qualification_commands
-from leadq.scoring import parse_as_of, resolve_model, score_files
+from leadq.scoring import parse_as_of, resolve_model, score_files, score_tables
 from leadq.service import commands as service_commands
 
 app = typer.Typer(
@@ -52,6 +53,8 @@ app = typer.Typer(
 class Engine(str, Enum):
     duckdb = "duckdb"
     sqlite = "sqlite"
+    postgres = "postgres"
+    spark = "spark"
 
 
 class Format(str, Enum):
@@ -92,13 +95,48 @@ TimezoneOption = Annotated[
         help="IANA time zone of event timestamps written without an offset.",
     ),
 ]
+DatabaseOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--database",
+        help="PostgreSQL URL for --engine postgres, such as postgresql://user@host:5432/name.",
+    ),
+]
+LeadsTableOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--leads-table",
+        help="Table of leads to score when no LEADS file is given (--engine postgres "
+        "or spark). Default: leads.",
+    ),
+]
+EventsTableOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--events-table",
+        help="Table of events to read with --leads-table. Default: events.",
+    ),
+]
+SparkMasterOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL for --engine spark. Default: local[2], or the "
+        "master that spark-submit sets.",
+    ),
+]
 
 
 @app.command()
 def score(
     leads: Annotated[
-        Path, typer.Argument(help="Leads file: CSV, Parquet or JSON lines.", metavar="LEADS")
-    ],
+        Optional[Path],
+        typer.Argument(
+            help="Leads file: CSV, Parquet or JSON lines. Without it, --engine "
+            "postgres or spark reads tables.",
+            metavar="[LEADS]",
+        ),
+    ] = None,
     events: EventsOption = None,
     model: ModelOption = None,
     as_of: AsOfOption = None,
@@ -124,6 +162,10 @@ def score(
     crm_format: crm_commands.ScoreCrmFormatOption = None,
     maps: crm_commands.MapOption = None,
     date_format: crm_commands.DateFormatOption = None,
+    database: DatabaseOption = None,
+    leads_table: LeadsTableOption = None,
+    events_table: EventsTableOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score and classify leads, ranked by stage and score, with reasons."""
     chosen = format_for(output, fmt.value if fmt else None)
@@ -132,7 +174,9 @@ def score(
     if output is not None:
         check_output_path(output, [leads, events, model])
     crm = crm_commands.crm_options(crm_format, maps, date_format)
-    run = _score(leads, events, model, as_of, engine, encoding, timezone, crm)
+    settings = engine_settings(engine.value, database, spark_master)
+    tables = table_names(engine.value, leads, events, leads_table, events_table)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, crm, settings, tables)
     _print_input_notes(run)
     if chosen == "table":
         _print_table(run, limit)
@@ -161,9 +205,12 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
+    database: DatabaseOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Print every rule's contribution and the rule that decided the stage."""
-    run = _score(leads, events, model, as_of, engine, encoding, timezone)
+    settings = engine_settings(engine.value, database, spark_master)
+    run = _score(leads, events, model, as_of, engine, encoding, timezone, settings=settings)
     found = []
     for lead_id in lead_ids:
         lead = run.find(lead_id)
@@ -230,20 +277,18 @@ def init(
     console().print(f"wrote the default model to {path}; check it with `leadq validate {path}`", markup=False)
 
 
-def _score(leads, events, model_path, as_of, engine, encoding, timezone, crm=None):
+def _score(
+    leads, events, model_path, as_of, engine, encoding, timezone, crm=None, settings=None,
+    tables=None,
+):
     model = resolve_model(model_path)
     moment = parse_as_of(as_of, model)
+    options = {"model": model, "as_of": moment, "engine": engine.value, "timezone": timezone}
     with _progress() as step:
+        if tables is not None:
+            return score_tables(*tables, settings=settings, step=step, **options)
         return score_files(
-            leads,
-            events,
-            model=model,
-            as_of=moment,
-            engine=engine.value,
-            encoding=encoding,
-            timezone=timezone,
-            step=step,
-            crm=crm,
+            leads, events, encoding=encoding, step=step, crm=crm, settings=settings, **options
         )
 
 

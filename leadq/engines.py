@@ -1,9 +1,11 @@
-"""Run a compiled model on a SQL engine: DuckDB, SQLite or PostgreSQL.
+"""Run a compiled model on a SQL engine: DuckDB, SQLite, PostgreSQL or Spark.
 
 Every engine receives the same sqlglot tree, rendered in its dialect, and
 the same bound tables. Each returns an Arrow table of one row per lead.
-DuckDB and SQLite run in memory for files; `run_on_connection` runs the
-query inside the service's own database, on the open transaction.
+DuckDB and SQLite run in memory; PostgreSQL runs on temporary tables of a
+server named by URL; Spark runs on temporary views (leadq.spark).
+`run_on_connection` runs the query inside the service's own database, on
+the open transaction.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from leadq.compiler.query import CompiledModel
+from leadq.errors import OptionError
 
 log = logging.getLogger("leadq.scoring")
 
-ENGINES = ("duckdb", "sqlite")
+ENGINES = ("duckdb", "sqlite", "postgres", "spark")
+DEFAULT_SPARK_MASTER = "local[2]"
 
 
 @dataclass
@@ -31,11 +38,35 @@ class EngineTables:
     events: pa.Table
 
 
-def run(compiled: CompiledModel, tables: EngineTables, as_of_micros: int, engine: str) -> pa.Table:
+@dataclass(frozen=True)
+class EngineSettings:
+    """Settings of the server engines: PostgreSQL's URL and Spark's master.
+
+    A `spark_master` of None lets Spark choose, as spark-submit sets it.
+    """
+
+    database_url: str | None = None
+    spark_master: str | None = DEFAULT_SPARK_MASTER
+
+
+def run(
+    compiled: CompiledModel,
+    tables: EngineTables,
+    as_of_micros: int,
+    engine: str,
+    settings: EngineSettings | None = None,
+) -> pa.Table:
+    settings = settings or EngineSettings()
     if engine == "duckdb":
         return run_duckdb(compiled, tables, as_of_micros)
     if engine == "sqlite":
         return run_sqlite(compiled, tables, as_of_micros)
+    if engine == "postgres":
+        return run_postgres(compiled, tables, as_of_micros, settings.database_url)
+    if engine == "spark":
+        from leadq.spark import run_spark
+
+        return run_spark(compiled, tables, as_of_micros, settings.spark_master)
     raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
 
@@ -59,6 +90,44 @@ def run_sqlite(compiled: CompiledModel, tables: EngineTables, as_of_micros: int)
         return _fetched(cursor)
     finally:
         connection.close()
+
+
+def run_postgres(
+    compiled: CompiledModel, tables: EngineTables, as_of_micros: int, url: str | None
+) -> pa.Table:
+    """Copy the bound tables into temporary tables of the server and run there."""
+    engine = create_engine(postgres_url(url))
+    try:
+        with engine.begin() as connection:
+            return run_on_connection(connection, compiled, tables, as_of_micros)
+    finally:
+        engine.dispose()
+
+
+def postgres_url(url: str | None) -> str:
+    """Check a PostgreSQL URL and name the psycopg driver, which leadq installs."""
+    if not url:
+        raise OptionError(
+            "--engine postgres needs --database URL, such as "
+            "postgresql://user@127.0.0.1:5432/name"
+        )
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise OptionError(
+            f"--database {_hidden_password(url)!r} is not a PostgreSQL URL; write "
+            "postgresql://user@host:5432/name"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _hidden_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def run_on_connection(connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int) -> pa.Table:
@@ -134,11 +203,11 @@ def _fetched(cursor) -> pa.Table:
     names = [column[0] for column in cursor.description]
     rows = cursor.fetchall()
     columns = list(zip(*rows)) if rows else [[] for _ in names]
-    schema = _result_schema(names)
+    schema = result_schema(names)
     return pa.table([pa.array(col, type=schema.field(n).type) for n, col in zip(names, columns)], schema=schema)
 
 
-def _result_schema(names: list[str]) -> pa.Schema:
+def result_schema(names: list[str]) -> pa.Schema:
     text = {"lead_key", "grade"}
     integers = {"stage_index", "stage_branch"}
     fields = []

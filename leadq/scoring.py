@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 from leadq.binding import BindReport, bind, with_probability
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
-from leadq.engines import run
-from leadq.errors import InputError
-from leadq.inputs import read_source
+from leadq.engines import EngineSettings, postgres_url, run
+from leadq.errors import InputError, OptionError
+from leadq.inputs import SourceTable, read_source
+from leadq.inputs.database import read_postgres_table
 from leadq.learning.predictive import predict_leads
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
@@ -119,6 +120,7 @@ def score_files(
     timezone: str | None = None,
     step: StepReporter | None = None,
     crm: CrmOptions | None = None,
+    settings: EngineSettings | None = None,
 ) -> ScoreRun:
     """Score a leads file and an optional events file.
 
@@ -127,10 +129,7 @@ def score_files(
     events file's times follow `crm.date_format` when it is set.
     """
     model = model or load_default_model()
-    as_of = as_of or datetime.now(dt_timezone.utc)
     step = step or (lambda name: nullcontext())
-    started = time.perf_counter()
-
     with step("compiling the model"):
         compiled = compile_model(model)
     with step("reading leads"):
@@ -142,6 +141,75 @@ def score_files(
             events = read_source(events_path, encoding=encoding)
             if crm is not None and crm.date_format is not None:
                 events = declared_event_times(events, model, crm.date_format)
+    return score_sources(
+        leads, events, model=model, as_of=as_of, engine=engine,
+        timezone=timezone, step=step, settings=settings, compiled=compiled,
+    )  # fmt: skip
+
+
+def score_tables(
+    leads_table: str = "leads",
+    events_table: str | None = "events",
+    *,
+    engine: str,
+    settings: EngineSettings,
+    step: StepReporter | None = None,
+    **options,
+) -> ScoreRun:
+    """Score leads and events read from tables of the engine's own database.
+
+    PostgreSQL tables need `settings.database_url`; Spark tables come from
+    the catalog of the Spark session. `options` are those of score_sources.
+    """
+    step = step or (lambda name: nullcontext())
+    read = _table_reader(engine, settings)
+    with step("reading leads"):
+        leads = read(leads_table)
+    events = None
+    if events_table is not None:
+        with step("reading events"):
+            events = read(events_table)
+    return score_sources(leads, events, engine=engine, settings=settings, step=step, **options)
+
+
+def _table_reader(engine: str, settings: EngineSettings) -> Callable[[str], SourceTable]:
+    if engine == "postgres":
+        url = postgres_url(settings.database_url)
+        return lambda name: read_postgres_table(url, name)
+    if engine == "spark":
+        from leadq.spark import read_spark_table
+
+        return lambda name: read_spark_table(name, settings.spark_master)
+    raise OptionError(
+        f"--engine {engine} reads files only; give a LEADS file, or read tables "
+        "with --engine postgres or --engine spark"
+    )
+
+
+def score_sources(
+    leads: SourceTable,
+    events: SourceTable | None = None,
+    *,
+    model: ScoringModel | None = None,
+    as_of: datetime | None = None,
+    engine: str = "duckdb",
+    timezone: str | None = None,
+    step: StepReporter | None = None,
+    settings: EngineSettings | None = None,
+    compiled: CompiledModel | None = None,
+) -> ScoreRun:
+    """Score leads and events already read from files or database tables.
+
+    `compiled` is the model's compiled query when the caller has it already.
+    """
+    model = model or load_default_model()
+    as_of = as_of or datetime.now(dt_timezone.utc)
+    step = step or (lambda name: nullcontext())
+    started = time.perf_counter()
+
+    if compiled is None:
+        with step("compiling the model"):
+            compiled = compile_model(model)
     with step("checking columns and values"):
         tables, report = bind(model, compiled.layout, leads, events, timezone=timezone)
     prediction = None
@@ -149,11 +217,13 @@ def score_files(
         with step("predicting conversion probabilities"):
             prediction = predict_leads(compiled, leads, events, tables, micros_since_epoch(as_of), timezone)
             tables.leads = with_probability(tables.leads, compiled.layout, prediction.probabilities)
-    # NOTE: the files as read, the bound tables and the engine's work all stay
-    # in memory, about 6 GB at 10M events (benchmarks/RESULTS.md). Nothing
-    # streams yet.
+    # TODO: stream events in batches of leads (bind a slice of lead codes and
+    # their events, run, append), so memory stops growing with the events. The
+    # files as read, the bound tables and the engine's work all stay in
+    # memory now: about 6 GB at 10M events (benchmarks/RESULTS.md), so 100M
+    # events do not fit in 8 GB.
     with step(f"scoring on {engine}"):
-        result = run(compiled, tables, micros_since_epoch(as_of), engine)
+        result = run(compiled, tables, micros_since_epoch(as_of), engine, settings)
     with step("ranking"):
         ranked = rank_result(compiled, result)
 

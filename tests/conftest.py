@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -28,6 +29,17 @@ POSTGRES_URL = os.environ.get(
     "LEADQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 STORE_DIALECTS = ("sqlite", "postgresql")
+
+# Property tests run few examples by default, so the suite stays fast;
+# LEADQ_HYPOTHESIS_PROFILE=thorough (or pytest --hypothesis-profile=thorough)
+# runs many more. Examples start databases and engines, so no deadline.
+settings.register_profile(
+    "leadq", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("LEADQ_HYPOTHESIS_PROFILE", "leadq"))
 
 
 def _unreachable(reason: str):
@@ -107,3 +119,47 @@ def store(request, tmp_path) -> Iterator[Store]:
     sqlite_store = open_store(f"sqlite:///{path}", upgrade=False)
     yield sqlite_store
     sqlite_store.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local Spark for the whole test session: it takes seconds to start.
+
+    Two cores, two shuffle partitions (the test tables are tiny) and no web
+    UI. leadq.spark reuses this session, as it reuses any running one.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        message = 'PySpark is not installed; pip install -e ".[test]" installs it'
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("leadq-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def engine_settings(request):
+    """Return a function that starts the server an engine needs and names it."""
+    from leadq.engines import EngineSettings
+
+    def settings_for(engine: str) -> EngineSettings:
+        if engine == "postgres":
+            return EngineSettings(database_url=request.getfixturevalue("postgres_url"))
+        if engine == "spark":
+            request.getfixturevalue("spark_session")
+        return EngineSettings()
+
+    return settings_for

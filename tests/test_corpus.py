@@ -2,10 +2,12 @@
 
 Each case file contains a model, leads and events as CSV text, an as-of time
 and the expected result for every lead, computed by hand from the scoring
-semantics. A case that leadq gets wrong carries `xfail: "reason"` (every
-engine and the agreement test) or `xfail: {duckdb: ..., sqlite: ...,
-agreement: ...}` (only the named tests). The mark is strict, so a fixed case
-fails until its `xfail` is removed. Test ids are the case file names.
+semantics. The engines are those of leadq.engines.ENGINES (DuckDB, SQLite,
+PostgreSQL and Spark); `postgresql` is the service's path on the same server.
+A case that leadq gets wrong carries `xfail: "reason"` (every engine and the
+agreement test) or `xfail: {duckdb: ..., spark: ..., agreement: ...}` (only
+the named tests). The mark is strict, so a fixed case fails until its
+`xfail` is removed. Test ids are the case file names.
 """
 
 from __future__ import annotations
@@ -192,8 +194,14 @@ def test_corpus_not_empty():
 
 
 @pytest.mark.parametrize(("case", "engine"), list(case_engine_params()))
-def test_case_matches_expected(case: Case, engine: str, tmp_path: Path):
+def test_case_matches_expected(case: Case, engine: str, tmp_path: Path, engine_settings):
     require_valid(case)
+    if engine == "spark":
+        compiled = compile_model(case.model)
+        raw = spark_result(case, tmp_path, engine_settings)
+        ranked = rank_result(compiled, raw)
+        check_expected(case, [lead_from_row(compiled, row) for row in ranked.to_pylist()])
+        return
     leads_path, events_path = case.write_inputs(tmp_path)
     scored = score_files(
         leads_path,
@@ -202,6 +210,7 @@ def test_case_matches_expected(case: Case, engine: str, tmp_path: Path):
         as_of=case.as_of,
         engine=engine,
         timezone=case.timezone,
+        settings=engine_settings(engine),
     )
     check_expected(case, scored.leads)
 
@@ -258,32 +267,50 @@ def check_expected(case: Case, leads) -> None:
         assert [lead.lead_id for lead in leads] == case.order
 
 
-def raw_result(case: Case, engine: str, folder: Path, request) -> list[dict[str, Any]]:
+def raw_result(case: Case, engine: str, folder: Path, request, engine_settings) -> list[dict[str, Any]]:
     """Run one engine and return its unrounded rows, sorted by lead key."""
     if engine in DATABASES:
         table = database_result(case, request.getfixturevalue("postgres_url"), folder)
+    elif engine == "spark":
+        table = spark_result(case, folder, engine_settings)
     else:
-        leads_path, events_path = case.write_inputs(folder)
-        compiled = compile_model(case.model)
-        leads = read_source(leads_path)
-        events = read_source(events_path) if events_path is not None else None
-        tables, _ = bind(case.model, compiled.layout, leads, events, timezone=case.timezone)
-        table = run(compiled, tables, micros_since_epoch(case.as_of), engine)
+        table = engine_result(case, engine, folder, engine_settings)
     return sorted(table.to_pylist(), key=lambda row: row["lead_key"])
 
 
+def engine_result(case: Case, engine: str, folder: Path, engine_settings):
+    leads_path, events_path = case.write_inputs(folder)
+    compiled = compile_model(case.model)
+    leads = read_source(leads_path)
+    events = read_source(events_path) if events_path is not None else None
+    tables, _ = bind(case.model, compiled.layout, leads, events, timezone=case.timezone)
+    as_of = micros_since_epoch(case.as_of)
+    return run(compiled, tables, as_of, engine, engine_settings(engine))
+
+
+# A Spark query takes a second or more even on a few rows, so each case runs
+# on Spark once, and the expected-result and agreement tests share the rows.
+SPARK_RESULTS: dict[str, Any] = {}
+
+
+def spark_result(case: Case, folder: Path, engine_settings):
+    if case.name not in SPARK_RESULTS:
+        SPARK_RESULTS[case.name] = engine_result(case, "spark", folder, engine_settings)
+    return SPARK_RESULTS[case.name]
+
+
 @pytest.mark.parametrize("case", list(case_params()))
-def test_engines_agree(case: Case, tmp_path: Path, request):
+def test_engines_agree(case: Case, tmp_path: Path, request, engine_settings):
     require_valid(case)
     reference_engine, *other_engines = ENGINES
-    reference = raw_result(case, reference_engine, tmp_path, request)
+    reference = raw_result(case, reference_engine, tmp_path, request, engine_settings)
     compiled = compile_model(case.model)
     numeric = ["fit_score", "engagement_score", "product_score"]
     numeric += [rule.column for rule in compiled.rules]
     rule_names = {rule.column: rule.rule_id for rule in compiled.rules}
 
     for engine in (*other_engines, *DATABASES):
-        rows = raw_result(case, engine, tmp_path, request)
+        rows = raw_result(case, engine, tmp_path, request, engine_settings)
         pair = f"{reference_engine} and {engine}"
         keys = [row["lead_key"] for row in rows]
         assert keys == [row["lead_key"] for row in reference], f"{pair}: lead keys"

@@ -1,0 +1,55 @@
+"""Check the command line's engine options: server URLs, inputs from tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadq.engines import DEFAULT_SPARK_MASTER, EngineSettings, postgres_url
+from leadq.errors import OptionError
+
+TABLE_ENGINES = ("postgres", "spark")
+
+
+def engine_settings(engine: str, database: str | None, spark_master: str | None) -> EngineSettings:
+    """Return the settings of `engine`; raise OptionError for another engine's option."""
+    if database is not None and engine != "postgres":
+        raise OptionError(
+            f"--database names the PostgreSQL server of --engine postgres; "
+            f"remove it or use --engine postgres instead of {engine}"
+        )
+    if spark_master is not None and engine != "spark":
+        raise OptionError(
+            f"--spark-master applies to --engine spark; remove it or use "
+            f"--engine spark instead of {engine}"
+        )
+    if engine == "postgres":
+        database = postgres_url(database)
+    return EngineSettings(database_url=database, spark_master=spark_master or DEFAULT_SPARK_MASTER)
+
+
+def table_names(
+    engine: str,
+    leads: Path | None,
+    events: Path | None,
+    leads_table: str | None,
+    events_table: str | None,
+) -> tuple[str, str] | None:
+    """Return the (leads, events) tables to read, or None to read files."""
+    if leads is not None:
+        if leads_table is not None or events_table is not None:
+            raise OptionError(
+                f"both a LEADS file ({leads}) and tables are given; score the "
+                "file, or remove it to read --leads-table and --events-table"
+            )
+        return None
+    if engine not in TABLE_ENGINES:
+        raise OptionError(
+            f"missing LEADS file; --engine {engine} reads files, and only "
+            "--engine postgres or spark reads tables"
+        )
+    if events is not None:
+        raise OptionError(
+            f"--events {events} is a file, but the leads come from a table; "
+            "name the events table with --events-table instead"
+        )
+    return leads_table or "leads", events_table or "events"
