@@ -33,6 +33,9 @@ LEADS = {"lead_id": ["a", "b", "c", "d", "e"], "size": ["500", "10", "500", "10"
 PROBABILITIES = [0.6, 0.95, 0.59, 0.1, None]
 EXPECTED = {"a": "likely", "b": "likely", "c": "big", "d": "unlikely", "e": "rest"}
 
+# PostgreSQL runs in a test of its own, on the test session's schema.
+FILE_ENGINES = tuple(engine for engine in ENGINES if engine != "postgres")
+
 
 def _tables():
     model = parse_model(MODEL, source="test model")
@@ -50,7 +53,7 @@ def _stages(compiled, result) -> dict:
 
 def test_probability_stage_files_engines():
     compiled, tables = _tables()
-    for engine in ENGINES:
+    for engine in FILE_ENGINES:
         assert _stages(compiled, run(compiled, tables, 0, engine)) == EXPECTED, engine
 
 
