@@ -107,15 +107,33 @@ def lead_with_email(connection: Connection, lead_id: int | None, email: str, now
     When another lead already has the email, the two are merged into the
     older one, whose id is returned.
     """
-    holder = resolve(connection, find_identity(connection, EMAIL, email))
     if lead_id is None:
+        holder = resolve(connection, find_identity(connection, EMAIL, email))
         lead_id = holder or lead_for_key(connection, email, email, now, created)
-    elif holder is not None and holder != lead_id:
-        survivor, merged = min(lead_id, holder), max(lead_id, holder)
-        merge(connection, survivor, merged, now)
-        lead_id = survivor
-    link(connection, EMAIL, email, lead_id, now)
+    # Linking waits for a concurrent request that inserted the email first,
+    # then returns the lead that has it. So two requests that both found no
+    # lead for the email still end with one lead.
+    holder = link(connection, EMAIL, email, lead_id, now)
+    if holder is not None and holder != lead_id:
+        lead_id = merge_pair(connection, lead_id, holder, now)
     return lead_id
+
+
+def merge_pair(connection: Connection, first: int, second: int, now: int) -> int:
+    """Merge the newer of two leads into the older and return the older.
+
+    Both rows are locked first, and merges committed meanwhile are followed.
+    """
+    query = select(leads.c.id).where(leads.c.id.in_([first, second])).order_by(leads.c.id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    connection.execute(query).all()
+    first, second = resolve(connection, first), resolve(connection, second)
+    if first == second:
+        return first
+    survivor, merged = min(first, second), max(first, second)
+    merge(connection, survivor, merged, now)
+    return survivor
 
 
 def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int) -> int:

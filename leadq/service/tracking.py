@@ -9,6 +9,7 @@ stores nothing, and a 2xx response means its events are committed.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from datetime import datetime, timezone
@@ -147,6 +148,28 @@ def _check_text(document: Any) -> None:
         ) from None
     if ESCAPED_NUL.search(escaped):
         raise ApiError(400, "invalid_text", "the body contains a NUL character (\\u0000); remove it")
+    where = _out_of_range_number(document, "")
+    if where is not None:
+        raise ApiError(
+            400,
+            "invalid_number",
+            f"{where or 'the body'} is a number too large for a double (above about 1.8e308); "
+            "send a smaller number or text",
+            where or None,
+        )
+
+
+def _out_of_range_number(value: Any, where: str) -> str | None:
+    """Return the path of the first number that JSON parsing made infinite."""
+    if isinstance(value, float) and math.isinf(value):
+        return where
+    if isinstance(value, dict):
+        items = ((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    return next((path for path in (_out_of_range_number(item, name) for name, item in items) if path is not None), None)
 
 
 def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:

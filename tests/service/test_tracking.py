@@ -192,6 +192,28 @@ def test_same_email_merges_two_leads(service: Service):
     assert service.lead("u-merge-a").engagement == 3.0
 
 
+def test_concurrent_same_email_one_lead(service: Service):
+    def identify(index: int) -> int:
+        body = {"userId": f"u-same-{index}", "traits": {"email": "same@example.com"}}
+        return service.post("/v1/identify", body).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert list(pool.map(identify, range(20))) == [200] * 20
+    survivors = service.count(leads, leads.c.email == "same@example.com", leads.c.merged_into.is_(None))
+    assert survivors == 1
+    with service.engine.connect() as connection:
+        merged_into = dict(connection.execute(select(leads.c.id, leads.c.merged_into)).all())
+        keys = [f"u-same-{index}" for index in range(20)]
+        ids = connection.execute(select(leads.c.id).where(leads.c.lead_key.in_(keys))).scalars().all()
+
+    def survivor(lead_id: int) -> int:
+        while merged_into[lead_id] is not None:
+            lead_id = merged_into[lead_id]
+        return lead_id
+
+    assert len({survivor(lead_id) for lead_id in ids}) == 1
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "field"),
     [
@@ -205,6 +227,8 @@ def test_same_email_merges_two_leads(service: Service):
         ("/v1/track", {"userId": ["u"], "event": "ping"}, 400, "userId"),
         ("/v1/group", {"userId": "u"}, 400, "groupId"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": NaN}}', 400, None),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": 1e400}}', 400, "properties.n"),
+        ("/v1/identify", b'{"userId": "u", "traits": {"sizes": [1, -1e309]}}', 400, "traits.sizes[1]"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
         ("/v1/track", b'{"userId": "\\ud800", "event": "ping"}', 400, None),
         ("/v1/track", b'{"userId": "u\\u0000", "event": "ping"}', 400, None),
