@@ -94,6 +94,8 @@ def _note(criterion: Criterion, note: Any) -> str | None:
         return None
     if not isinstance(note, str):
         raise AnswerError(criterion.id, f"the note must be text, got {note!r}")
+    if "\x00" in note:
+        raise AnswerError(criterion.id, "the note contains a NUL character (\\u0000); remove it")
     if len(note) > MAX_NOTE_LENGTH:
         raise AnswerError(
             criterion.id,

@@ -47,7 +47,10 @@ class QualificationCreate(BaseModel):
         "'50000 EUR'; dates are YYYY-MM-DD."
     )
     author: str = Field(
-        min_length=1, max_length=200, description="Who held the conversation."
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="Who held the conversation; text without NUL characters.",
     )
 
 

@@ -59,6 +59,8 @@ def qualify(
     from_file = read_answers_file(answers) if answers else None
     framework_id = framework or (from_file or {}).get("framework") or "bant"
     author = author or (from_file or {}).get("author") or getpass.getuser()
+    if not isinstance(author, str) or "\x00" in author:
+        raise OptionError(f"the author {author!r} must be text without NUL characters (\\u0000)")
     if from_file is None and not sys.stdin.isatty():
         raise OptionError(
             "no terminal to ask the questions in; pass the answers with --answers FILE"

@@ -133,6 +133,18 @@ def test_invalid_answer_names_criterion(client, keys, rows, store):
     assert count_rows(store, qualifications) == 0
 
 
+def test_nul_in_author_or_note_rejected(client, keys, rows, store):
+    lead_id = rows.lead()
+    response = post(client, lead_id, bant(BANT_PASSED, author="Sam\u0000"), keys.write)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "author"
+    answers = {**BANT_PASSED, "need": {"value": BANT_PASSED["need"], "note": "a\u0000b"}}
+    response = post(client, lead_id, bant(answers), keys.write)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "answers.need"
+    assert count_rows(store, qualifications) == 0
+
+
 def test_unknown_criterion_rejected(client, keys, rows):
     response = post(client, rows.lead(), bant({"budgett": "confirmed"}), keys.write)
     assert response.status_code == 400
