@@ -71,12 +71,25 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
             file=source,
             line=1,
         )
+    plain = _plain_or_error(document, source)
+    _reject_nul(plain, [], document, source)
     try:
-        model = ScoringModel.model_validate(_plain_or_error(document, source))
+        model = ScoringModel.model_validate(plain)
     except ValidationError as error:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
     return model
+
+
+def _reject_nul(node: Any, path: list[Any], document: Any, source: str) -> None:
+    """Raise for text with a NUL character, which PostgreSQL cannot store."""
+    if isinstance(node, str) and "\x00" in node:
+        _raise_at("the text contains a NUL character (\\0 or \\x00); remove it", document, path, source)
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        if isinstance(key, str) and "\x00" in key:
+            _raise_at(f"the key {key!r} contains a NUL character; remove it", document, path, source)
+        _reject_nul(child, [*path, key], document, source)
 
 
 def parse_framework(text: str, source: str) -> Framework:

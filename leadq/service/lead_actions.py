@@ -33,12 +33,14 @@ router = APIRouter(
 
 
 class RecycleRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, description="Why the lead starts over.")
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=r"^[^\x00]*$", description="Why the lead starts over."
+    )
 
 
 class StageRequest(BaseModel):
     stage: str = Field(description="A stage id of the active model, listed before the current one.")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")
 
 
 class MergeRequest(BaseModel):

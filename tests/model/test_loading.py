@@ -48,6 +48,12 @@ def test_duplicate_yaml_key():
     assert "invalid YAML" in error.message
 
 
+def test_nul_character_rejected():
+    error = error_of('name: "a\\0b"\n' + STAGES)
+    assert (error.line, error.field) == (1, "name")
+    assert "NUL character" in error.message
+
+
 def test_unknown_field():
     error = error_of("fit:\n  rulez: []\n" + STAGES)
     assert (error.line, error.field) == (2, "fit.rulez")

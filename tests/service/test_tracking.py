@@ -130,6 +130,10 @@ def test_recycled_lead_fires_again(service: Service):
         service.post("/v1/track", ping("u-again", f"again-{index}"))
     lead = service.lead("u-again")
     assert lead.stage == "mql"
+    refused = service.post(f"/api/leads/{lead.id}/recycle", {"reason": "new\u0000"}, kind="admin")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "reason"
+    assert service.lead("u-again").stage == "mql"
     answer = service.post(f"/api/leads/{lead.id}/recycle", {"reason": "new project"}, kind="admin")
     assert answer.json()["stage"] == "unqualified"
     # Events after the recycle carry the time they arrive, after its baseline.
