@@ -85,7 +85,12 @@ def _reject_nul(node: Any, path: list[Any], document: Any, source: str) -> None:
     """Raise for text with a NUL character, which PostgreSQL cannot store."""
     if isinstance(node, str) and "\x00" in node:
         _raise_at("the text contains a NUL character (\\0 or \\x00); remove it", document, path, source)
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    if isinstance(node, dict):
+        children = node.items()
+    elif isinstance(node, list):
+        children = enumerate(node)
+    else:
+        return
     for key, child in children:
         if isinstance(key, str) and "\x00" in key:
             _raise_at(f"the key {key!r} contains a NUL character; remove it", document, path, source)
