@@ -234,6 +234,32 @@ def test_recycle_with_confirmation(page):
     ).to_be_visible()
 
 
+def test_record_bant_qualification(page):
+    page.goto("/dashboard/leads?q=lead03")
+    lead_row(page, "lead03@example.com").get_by_role("link").click()
+    stage = page.locator(".scores .badge")
+    playwright_sync.expect(stage).not_to_have_text("sql")
+    page.locator("#criterion-budget").get_by_label("Confirmed", exact=True).check()
+    page.locator("#criterion-authority").get_by_label(
+        "Decision maker - signs off on the purchase"
+    ).check()
+    page.locator("#criterion-authority").get_by_label("Note on Authority").fill(
+        "CTO, signs off"
+    )
+    page.locator("#criterion-need").get_by_label("3", exact=True).check()
+    page.locator("#criterion-timeline").get_by_label("Next quarter").check()
+    page.get_by_role("button", name="Record BANT qualification").click()
+    playwright_sync.expect(page.locator("#qualified-notice")).to_contain_text(
+        "BANT qualification passed (score 100.0); the stage is now sql."
+    )
+    playwright_sync.expect(stage).to_have_text("sql")
+    playwright_sync.expect(
+        page.get_by_role("cell", name="BANT qualification 1 passed")
+    ).to_be_visible()
+    playwright_sync.expect(page.locator("#qualifications tbody tr")).to_have_count(1)
+    screenshot(page, "qualification")
+
+
 def test_create_and_revoke_key(page):
     page.goto("/dashboard/settings")
     page.get_by_label("Kind").select_option("read")
