@@ -120,7 +120,7 @@ def lead_page(
     session: Annotated[Session, Depends(current_session)],
     before: str | None = None,
     framework: str | None = None,
-    qualified: int | None = None,
+    qualified: str | None = None,
 ):
     return show_lead(
         request, lead_id, before, framework=framework, qualified=qualified
@@ -135,12 +135,14 @@ def show_lead(
     framework: str | None = None,
     values: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
-    qualified: int | None = None,
+    qualified: str | None = None,
     status_code: int = 200,
 ):
     """Render a lead's page, with the qualification form as sent or empty.
 
-    A merged lead's id redirects to the lead it was merged into.
+    `qualified` is the id of a qualification just recorded, whose result
+    the page announces. A merged lead's id redirects to the lead it was
+    merged into.
     """
     store = request.app.state.store
     model = ensure_active_model(store).model
@@ -159,7 +161,7 @@ def show_lead(
         lead=page.detail,
         recycled=request.query_params.get("recycled") == "1",
         form=form,
-        qualified=next((q for q in form.history if q.id == qualified), None),
+        qualified=next((q for q in form.history if str(q.id) == qualified), None),
     )
 
 

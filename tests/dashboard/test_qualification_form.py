@@ -79,6 +79,9 @@ def test_bant_form_fields_by_type(editor, rows):
     assert "No qualification recorded yet." in page
     champ = editor.get(f"/dashboard/leads/{lead_id}", params={"framework": "champ"})
     assert '<input type="hidden" name="framework" value="champ">' in champ.text
+    odd = editor.get(f"/dashboard/leads/{lead_id}", params={"qualified": "x"})
+    assert odd.status_code == 200
+    assert 'id="qualified-notice"' not in odd.text
 
 
 @sqlite_only
