@@ -68,7 +68,7 @@ def test_bant_form_moves_lead_to_sql(editor, rows, store):
 def test_bant_form_fields_by_type(editor, rows):
     lead_id = rows.lead()
     page = editor.get(f"/dashboard/leads/{lead_id}").text
-    assert 'action="/dashboard/leads/%d/qualifications"' % lead_id in page
+    assert 'action="/dashboard/leads/%d/qualifications#qualify-title"' % lead_id in page
     assert '<input type="hidden" name="framework" value="bant">' in page
     assert 'name="answer.budget" value="not_confirmed"' in page
     assert 'name="answer.need" value="3"' in page
