@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +17,7 @@ from leadq.qualification.answers import AnswerError
 from leadq.qualification.records import UnknownFramework
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+logger = logging.getLogger(__name__)
 
 
 @router.post("/leads/{lead_id}/qualifications")
@@ -38,6 +40,11 @@ async def qualify_lead(
         raise PageError(404, f"No lead has the id {lead_id}.") from None
     except AnswerError as error:
         # The active model changed between the check and the record.
+        logger.warning(
+            "qualification of lead %d rejected after the form check: %s",
+            lead_id,
+            error,
+        )
         submission = Submission(None, {error.criterion: error.message})
 
     if submission.recorded is None:

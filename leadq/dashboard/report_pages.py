@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -32,6 +33,7 @@ from leadq.store.tables import model_versions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 MAX_MODEL_TEXT = 1_000_000
+logger = logging.getLogger(__name__)
 
 
 @router.get("/funnel")
@@ -115,6 +117,7 @@ def backtest_model(
         )
         shown.update(backtest=backtest, stage_rows=side_by_side(backtest))
     except LeadqError as error:
+        logger.info("backtest of an edited model did not run: %s", error)
         shown["backtest_error"] = error
     return _model_view(request, version, text, edited=True, check=check, **shown)
 
