@@ -4,6 +4,7 @@ one lead's page, and the recycle and erase actions with their confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -14,6 +15,7 @@ from leadq.dashboard.csv_export import csv_lines
 from leadq.dashboard.lead_page_data import read_lead_page
 from leadq.dashboard.lead_query import parse_lead_query
 from leadq.dashboard.lead_rows import read_page
+from leadq.dashboard.qualification_form import build_form
 from leadq.dashboard.live import last_change_id, stage_events
 from leadq.dashboard.rendering import render
 from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
@@ -27,6 +29,7 @@ from leadq.service.lead_listing import (
     model_stage_order,
 )
 from leadq.service.merges import resolve_survivor
+from leadq.service.model_versions import ensure_active_model
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -116,15 +119,50 @@ def lead_page(
     lead_id: int,
     session: Annotated[Session, Depends(current_session)],
     before: str | None = None,
+    framework: str | None = None,
+    qualified: str | None = None,
 ):
-    with request.app.state.store.read() as connection:
+    return show_lead(
+        request, lead_id, before, framework=framework, qualified=qualified
+    )
+
+
+def show_lead(
+    request: Request,
+    lead_id: int,
+    before: str | None = None,
+    *,
+    framework: str | None = None,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    qualified: str | None = None,
+    status_code: int = 200,
+):
+    """Render a lead's page, with the qualification form as sent or empty.
+
+    `qualified` is the id of a qualification just recorded, whose result
+    the page announces. A merged lead's id redirects to the lead it was
+    merged into.
+    """
+    store = request.app.state.store
+    model = ensure_active_model(store).model
+    with store.read() as connection:
         page = read_lead_page(connection, lead_id, before)
         if page is None:
             raise _missing(connection, lead_id)
+        form = build_form(connection, model, page.detail.id, framework, values, errors)
     if page.detail.id != lead_id:
         return RedirectResponse(f"/dashboard/leads/{page.detail.id}", status_code=303)
-    recycled = request.query_params.get("recycled") == "1"
-    return render(request, "lead.html", page=page, lead=page.detail, recycled=recycled)
+    return render(
+        request,
+        "lead.html",
+        status_code=status_code,
+        page=page,
+        lead=page.detail,
+        recycled=request.query_params.get("recycled") == "1",
+        form=form,
+        qualified=next((q for q in form.history if str(q.id) == qualified), None),
+    )
 
 
 @router.get("/leads/{lead_id}/recycle")

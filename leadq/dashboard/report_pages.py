@@ -1,7 +1,8 @@
-"""The funnel report and the model page with its validation form."""
+"""The funnel report and the model page with its validation and backtest forms."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,14 +17,23 @@ from leadq.dashboard.funnel import (
     stage_entries,
     time_in_stage,
 )
-from leadq.dashboard.model_check import check_model_text, rule_rows
+from leadq.dashboard.model_backtest import (
+    DEFAULT_HORIZON_DAYS,
+    DIFFERENCES_SHOWN,
+    backtest_edited,
+    parse_horizon,
+    side_by_side,
+)
+from leadq.dashboard.model_check import ModelCheck, check_model_text, rule_rows
 from leadq.dashboard.rendering import format_percent, render
 from leadq.dashboard.sessions import Session, checked_session, current_session
+from leadq.errors import LeadqError
 from leadq.service.model_versions import active_model, ensure_active_model
 from leadq.store.tables import model_versions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 MAX_MODEL_TEXT = 1_000_000
+logger = logging.getLogger(__name__)
 
 
 @router.get("/funnel")
@@ -86,8 +96,42 @@ def validate_model(
     return _model_view(request, version, text, edited=True)
 
 
-def _model_view(request: Request, version, text: str, edited: bool):
+@router.post("/model/backtest")
+def backtest_model(
+    request: Request,
+    session: Annotated[Session, Depends(checked_session)],
+    text: Annotated[str, Form(max_length=MAX_MODEL_TEXT)],
+    horizon: Annotated[str, Form(max_length=20)] = "",
+):
+    """Validate an edited model, then backtest it against the active one."""
+    store = request.app.state.store
+    _, version = _active_text(store)
     check = check_model_text(text)
+    if check.model is None:
+        return _model_view(request, version, text, edited=True, check=check)
+    shown: dict = {"horizon": horizon}
+    try:
+        days = parse_horizon(horizon)
+        backtest = backtest_edited(
+            store, ensure_active_model(store).model, check.model, days
+        )
+        shown.update(backtest=backtest, stage_rows=side_by_side(backtest))
+    except LeadqError as error:
+        logger.info("backtest of an edited model did not run: %s", error)
+        shown["backtest_error"] = error
+    return _model_view(request, version, text, edited=True, check=check, **shown)
+
+
+def _model_view(
+    request: Request,
+    version,
+    text: str,
+    edited: bool,
+    check: ModelCheck | None = None,
+    **backtest,
+):
+    check = check or check_model_text(text)
+    backtest.setdefault("horizon", f"{DEFAULT_HORIZON_DAYS:g}")
     return render(
         request,
         "model.html",
@@ -97,6 +141,8 @@ def _model_view(request: Request, version, text: str, edited: bool):
         check=check,
         rules=rule_rows(check.model) if check.model else [],
         edited=edited,
+        differences_shown=DIFFERENCES_SHOWN,
+        **backtest,
     )
 
 

@@ -8,7 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from leadq.dashboard import account_pages, lead_pages, report_pages, settings_pages
+from leadq.dashboard import (
+    account_pages,
+    lead_pages,
+    qualification_pages,
+    report_pages,
+    settings_pages,
+)
 from leadq.dashboard.rendering import render
 from leadq.dashboard.sessions import PageError, SignInRequired
 
@@ -19,7 +25,13 @@ def install(app: FastAPI) -> None:
     app.mount(
         "/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static"
     )
-    for module in (account_pages, lead_pages, report_pages, settings_pages):
+    for module in (
+        account_pages,
+        lead_pages,
+        qualification_pages,
+        report_pages,
+        settings_pages,
+    ):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -19,7 +19,7 @@ from leadq.qualification.records import (
     Qualification,
     UnknownFramework,
     list_qualifications,
-    record_qualification,
+    record_for_lead,
 )
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
@@ -27,8 +27,6 @@ from leadq.service.lead_records import as_datetime
 from leadq.service.lead_schemas import ErrorBody
 from leadq.service.leads_api import KEY_SCHEMES, require_read_key
 from leadq.service.merges import resolve_survivor
-from leadq.service.model_versions import active_model, ensure_active_model
-from leadq.store.database import now_micros
 
 Result = Literal["passed", "failed", "incomplete"]
 
@@ -120,21 +118,10 @@ def get_qualifications(lead_id: int, request: Request) -> QualificationList:
 
 
 def _record(store, lead_id: int, body: QualificationCreate) -> QualificationRecorded:
-    ensure_active_model(store)
     try:
-        with store.write() as connection:
-            survivor = resolve_survivor(connection, lead_id)
-            if survivor is None:
-                raise LeadNotFound(f"no lead has the id {lead_id}")
-            recorded = record_qualification(
-                connection,
-                active_model(connection),
-                survivor,
-                body.framework,
-                body.answers,
-                body.author,
-                now_micros(),
-            )
+        recorded = record_for_lead(
+            store, lead_id, body.framework, body.answers, body.author
+        )
     except AnswerError as error:
         raise ApiError(
             400, "invalid_answer", str(error), f"answers.{error.criterion}"

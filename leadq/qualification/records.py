@@ -149,6 +149,34 @@ def record_qualification(
     return Recorded(stored, lead.stage, stage)
 
 
+def record_for_lead(
+    store, lead_id: int, framework_id: str, raw_answers: dict[str, Any], author: str
+) -> Recorded:
+    """Record a qualification now with the active model, in its own transaction.
+
+    A merged lead's id records for the lead it was merged into. Raises
+    LeadNotFound, UnknownFramework or AnswerError, and then writes nothing.
+    """
+    from leadq.service.merges import resolve_survivor
+    from leadq.service.model_versions import active_model, ensure_active_model
+    from leadq.store.database import now_micros
+
+    ensure_active_model(store)
+    with store.write() as connection:
+        survivor = resolve_survivor(connection, lead_id)
+        if survivor is None:
+            raise LeadNotFound(f"no lead has the id {lead_id}")
+        return record_qualification(
+            connection,
+            active_model(connection),
+            survivor,
+            framework_id,
+            raw_answers,
+            author,
+            now_micros(),
+        )
+
+
 def _insert(
     connection,
     active,

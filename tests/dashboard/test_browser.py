@@ -19,6 +19,9 @@ import pytest
 
 from tests.service.servers import Server, create_key, free_port, leadq
 
+# One pytest-xdist worker runs the whole module (pyproject.toml sets
+# --dist loadgroup), so one server and one browser serve every test.
+pytestmark = pytest.mark.xdist_group("browser")
 playwright_sync = pytest.importorskip(
     "playwright.sync_api", reason="install the test extra: pip install -e '.[test]'"
 )
@@ -117,23 +120,50 @@ def service(tmp_path_factory) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module")
-def page(service) -> Iterator:
+def browser(service) -> Iterator:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_sync.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        context = browser.new_context(
-            base_url=service["base"], viewport={"width": 1280, "height": 860}
+        launched = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True
         )
-        context.set_default_timeout(10_000)
-        opened = context.new_page()
-        dialogs: list[str] = []
-        opened.on(
-            "dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss())
-        )
-        opened.dialogs = dialogs
-        yield opened
-        context.close()
-        browser.close()
+        yield launched
+        launched.close()
+
+
+def open_page(browser, base: str):
+    """Open a page in a new context, which has no cookies, and record dialogs."""
+    context = browser.new_context(
+        base_url=base, viewport={"width": 1280, "height": 860}
+    )
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    dialogs: list[str] = []
+    opened.on(
+        "dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss())
+    )
+    opened.dialogs = dialogs
+    return opened
+
+
+def sign_in(page) -> None:
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Leads").wait_for()
+
+
+@pytest.fixture(scope="module")
+def page(browser, service) -> Iterator:
+    """A page signed in as admin, shared by the module's tests.
+
+    It signs in itself, so a test run alone (pytest -k) does not depend on
+    test_sign_in.
+    """
+    opened = open_page(browser, service["base"])
+    opened.goto("/dashboard/sign-in")
+    sign_in(opened)
+    yield opened
+    opened.context.close()
 
 
 def screenshot(page, name: str) -> None:
@@ -148,17 +178,16 @@ def lead_row(page, email: str):
     return page.locator("#leads tbody tr").filter(has_text=email)
 
 
-def test_sign_in(page):
+def test_sign_in(browser, service):
+    page = open_page(browser, service["base"])
     page.goto("/dashboard/leads")
     assert page.url.endswith("/dashboard/sign-in")
     screenshot(page, "sign-in")
-    page.get_by_label("User name").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Leads").wait_for()
+    sign_in(page)
     assert page.url.endswith("/dashboard/leads")
     assert page.locator("#leads tbody tr").count() == len(LEADS)
     screenshot(page, "leads")
+    page.context.close()
 
 
 def test_filter_leads(page):
@@ -232,6 +261,32 @@ def test_recycle_with_confirmation(page):
     playwright_sync.expect(
         page.get_by_role("cell", name="bought from a partner")
     ).to_be_visible()
+
+
+def test_record_bant_qualification(page):
+    page.goto("/dashboard/leads?q=lead03")
+    lead_row(page, "lead03@example.com").get_by_role("link").click()
+    stage = page.locator(".scores .badge")
+    playwright_sync.expect(stage).not_to_have_text("sql")
+    page.locator("#criterion-budget").get_by_label("Confirmed", exact=True).check()
+    page.locator("#criterion-authority").get_by_label(
+        "Decision maker - signs off on the purchase"
+    ).check()
+    page.locator("#criterion-authority").get_by_label("Note on Authority").fill(
+        "CTO, signs off"
+    )
+    page.locator("#criterion-need").get_by_label("3", exact=True).check()
+    page.locator("#criterion-timeline").get_by_label("Next quarter").check()
+    page.get_by_role("button", name="Record BANT qualification").click()
+    playwright_sync.expect(page.locator("#qualified-notice")).to_contain_text(
+        "BANT qualification passed (score 100.0); the stage is now sql."
+    )
+    playwright_sync.expect(stage).to_have_text("sql")
+    playwright_sync.expect(
+        page.get_by_role("cell", name="BANT qualification 1 passed")
+    ).to_be_visible()
+    playwright_sync.expect(page.locator("#qualifications tbody tr")).to_have_count(1)
+    screenshot(page, "qualification")
 
 
 def test_create_and_revoke_key(page):

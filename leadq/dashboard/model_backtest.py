@@ -1,0 +1,81 @@
+"""Backtest an edited model against the active one over the store's history.
+
+This runs what `leadq backtest --database URL` runs (leadq.evaluation):
+both models score the stored leads at the default cut-offs (up to 6 month
+starts that leave a whole horizon), and each stage's leads and conversions
+in the horizon are counted per model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leadq.errors import OptionError
+from leadq.evaluation.backtest import Backtest, StageResult, run_backtest
+from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
+from leadq.evaluation.sources import store_evaluation
+from leadq.model.schema import ScoringModel
+
+LABELS = ("active model", "edited model")
+DEFAULT_HORIZON_DAYS = 90.0
+MAX_HORIZON_DAYS = 3650.0
+DIFFERENCES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One stage of the side-by-side table; None where a model lacks the stage."""
+
+    stage: str
+    active: StageResult | None
+    edited: StageResult | None
+
+
+def parse_horizon(text: str) -> float:
+    """Parse the horizon field in days; an empty field is the default."""
+    if not text.strip():
+        return DEFAULT_HORIZON_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")
+    if not 0 < days <= MAX_HORIZON_DAYS:
+        raise OptionError(
+            f"horizon {text.strip()!r} is not a number of days above 0 and at most "
+            f"{MAX_HORIZON_DAYS:g}; use a number such as {DEFAULT_HORIZON_DAYS:g}"
+        )
+    return days
+
+
+def backtest_edited(
+    store, active: ScoringModel, edited: ScoringModel, horizon_days: float
+) -> Backtest:
+    """Backtest the edited model (B) against the active one (A) in one read.
+
+    Raises OptionError when the store's history cannot be backtested, such
+    as when it is too short for a cut-off followed by the horizon.
+    """
+    if active.key != edited.key:
+        raise OptionError(
+            f"the active model keys leads by {active.key!r} but the edited one by "
+            f"{edited.key!r}; a backtest compares the same leads, so keep `key: "
+            f"{active.key}`"
+        )
+    with store_evaluation(store) as evaluation:
+        history = evaluation.history
+        plan = plan_cutoffs(history, [], horizon_days)
+        snapshots = [
+            take_snapshot(history, evaluation.scorer, model, plan)
+            for model in (active, edited)
+        ]
+        result = run_backtest(*snapshots, plan, history.label, LABELS)
+    result.notes += history.notes
+    return result
+
+
+def side_by_side(backtest: Backtest) -> list[StageRow]:
+    """Pair the stages of both models: the active model's order, then new ones."""
+    active = {result.stage: result for result in backtest.a.stages}
+    edited = {result.stage: result for result in backtest.b.stages}
+    stages = list(active) + [stage for stage in edited if stage not in active]
+    return [StageRow(stage, active.get(stage), edited.get(stage)) for stage in stages]

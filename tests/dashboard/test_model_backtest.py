@@ -1,0 +1,94 @@
+"""The backtest of an edited model on the model page, over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadq.model.loading import default_model_text
+from tests.service.conftest import T0
+
+sqlite_only = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+DAY = 24 * 3600 * 1_000_000
+# The default model makes a lead with a total of 80 or more an MQL; the
+# edited model lowers that to 0, so every unqualified lead becomes one.
+MQL_RULE = "        - score: total\n          at_least: 80\n"
+EDITED = default_model_text().replace(MQL_RULE, MQL_RULE.replace("80", "0"))
+
+
+def history(rows) -> list[int]:
+    """Store 13 leads created 10 days apart from T0 (2026-05-01); 5 convert."""
+    lead_ids = []
+    for number in range(13):
+        created = T0 + number * 10 * DAY
+        lead_id = rows.lead(created_at=created, updated_at=created)
+        rows.event(lead_id, "page_viewed", created + DAY)
+        if number % 3 == 0:
+            rows.outcome(lead_id, created + 20 * DAY)
+        lead_ids.append(lead_id)
+    return lead_ids
+
+
+def backtest(client, text: str, horizon: str = "30"):
+    data = {"text": text, "horizon": horizon, "csrf_token": client.csrf}
+    return client.post("/dashboard/model/backtest", data=data)
+
+
+def test_backtest_side_by_side(viewer, rows):
+    history(rows)
+    answer = backtest(viewer, EDITED)
+    assert answer.status_code == 200, answer.text
+    page = answer.text
+    assert "Backtest: active model (A) against the edited model (B)" in page
+    assert "3 cut-offs (2026-06-01, 2026-07-01, 2026-08-01)" in page
+    assert "within 30 days after each" in page
+    none = '<td class="num">0</td><td class="num">0</td><td class="num">–</td>'
+    some = '<td class="num">15</td><td class="num">3</td><td class="num">20.0%</td>'
+    table = page.split('<table id="backtest">')[1].split("</table>")[0]
+    unqualified = table.split('<th scope="row">unqualified</th>')[1].split("</tr>")[0]
+    mql = table.split('<th scope="row">mql</th>')[1].split("</tr>")[0]
+    # Rows: leads at each cut-off that had not converted before it.
+    assert unqualified.index(some) < unqualified.index(none)
+    assert mql.index(none) < mql.index(some)
+    assert "A (active): Default B2B software model" in table
+    assert "B (edited): Default B2B software model" in table
+    assert "Leads whose stage differs" in page
+    assert "15 lead and cut-off pairs." in page
+    assert "<td>2026-06-01</td><td>unqualified</td><td>mql</td><td>yes</td>" in page
+
+
+@sqlite_only
+def test_backtest_invalid_model_shows_line(editor, rows):
+    history(rows)
+    answer = backtest(editor, "name: broken\nstages:\n  - id: a\n    sticky: maybe\n")
+    assert answer.status_code == 422
+    assert "Line 4" in answer.text
+    assert 'class="bad" aria-current="true"' in answer.text
+    assert 'id="backtest"' not in answer.text
+
+
+@sqlite_only
+def test_backtest_errors_reported(editor, rows):
+    empty = backtest(editor, EDITED)
+    assert empty.status_code == 200
+    assert (
+        "The backtest did not run: there are no leads to evaluate; import or add "
+        "leads first." in empty.text
+    )
+    history(rows)
+    wrong = backtest(editor, EDITED, horizon="soon")
+    assert (
+        "The backtest did not run: horizon &#39;soon&#39; is not a number of days "
+        "above 0 and at most 3650; use a number such as 90." in wrong.text
+    )
+    assert 'value="soon"' in wrong.text
+    too_long = backtest(editor, EDITED, horizon="400")
+    assert "too short for a month start followed by a horizon of 400 days" in (
+        too_long.text
+    )
+
+
+@sqlite_only
+def test_backtest_needs_csrf(editor):
+    data = {"text": EDITED, "horizon": "30"}
+    answer = editor.post("/dashboard/model/backtest", data=data)
+    assert answer.status_code == 403
