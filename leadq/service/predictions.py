@@ -41,8 +41,10 @@ ARTEFACT_FIELD = "predictive.artefact"
 # The rule of the stored reason (section `predictive`) that contains the probability.
 PROBABILITY_RULE = "probability"
 
-# Model version id -> its loaded artefact, or None when loading failed.
-_artefacts: dict[int, Artefact | None] = {}
+# (model version id, artefact path) -> the loaded artefact, or None when
+# loading failed. The path is part of the key because a process may open
+# several stores, whose version ids repeat.
+_artefacts: dict[tuple[int, str], Artefact | None] = {}
 _lock = threading.Lock()
 
 
@@ -78,12 +80,12 @@ def _dumped(document) -> str:
 
 
 def check_artefact(compiled: CompiledModel, source: str) -> Artefact:
-    """Load the active model's artefact; raise ModelError naming its path."""
-    require_learning()
-    from leadq.learning.artefact import load_artefact
-
+    """Load the model's artefact; raise ModelError naming its path."""
     path = compiled.model.artefact_path()
     try:
+        require_learning()
+        from leadq.learning.artefact import load_artefact
+
         artefact = load_artefact(Path(path))
     except LeadqError as error:
         raise ModelError(str(error), file=source, field=ARTEFACT_FIELD) from None
@@ -127,9 +129,10 @@ def predict_stored(
 
 
 def _loaded(version_id: int, compiled: CompiledModel) -> Artefact | None:
+    key = (version_id, compiled.model.artefact_path())
     with _lock:
-        if version_id in _artefacts:
-            return _artefacts[version_id]
+        if key in _artefacts:
+            return _artefacts[key]
     try:
         artefact = check_artefact(compiled, f"model version {version_id}")
     except LeadqError as error:
@@ -140,7 +143,7 @@ def _loaded(version_id: int, compiled: CompiledModel) -> Artefact | None:
         )
         artefact = None
     with _lock:
-        _artefacts[version_id] = artefact
+        _artefacts[key] = artefact
     return artefact
 
 

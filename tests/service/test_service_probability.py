@@ -22,6 +22,7 @@ from tests.learning.conftest import (
     training_request,
     write_csv,
 )
+from tests.service.servers import leadq
 
 LEAD_HEADER = ["lead_id", "industry", "size", "created_at"]
 EVENT_HEADER = ["event_id", "lead_id", "event", "timestamp"]
@@ -203,3 +204,18 @@ def test_missing_artefact_activation(store, trained):
     )
     with store.read() as connection:
         assert connection.execute(select(model_versions.c.id)).first() is None
+
+
+def test_activate_command_relative_paths(store, trained):
+    # The model file's path and the artefact's are both relative: the stored
+    # text names the artefact from the model file's folder, not the cwd.
+    folder = trained["folder"]
+    model = _model_file(folder, 0.5)
+    done = leadq(
+        "model", "activate", f"{folder.name}/{model.name}", "--database", store.url,
+        cwd=folder.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with store.read() as connection:
+        body = connection.execute(select(model_versions.c.body).where(model_versions.c.is_active.is_(True))).scalar_one()
+    assert f"artefact: {(folder / 'artefact').resolve()}" in body
