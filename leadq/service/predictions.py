@@ -118,6 +118,10 @@ def predict_stored(
         return None
     from leadq.learning.features import bound_lead_data
 
+    # TODO: the rule features run the compiled query once more, on DuckDB as
+    # in training, which is most of the time a prediction adds to a rescore.
+    # The store's own run of the query would be cheaper, but its unrounded
+    # contributions may differ from DuckDB's in the last bits.
     attributes = _attribute_frame(stored, artefact.spec)
     created = (
         _created_times(attributes, artefact.spec.created)
