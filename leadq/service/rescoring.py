@@ -3,7 +3,8 @@
 Every rescore locks the leads first (PostgreSQL: FOR UPDATE, SQLite: the
 write transaction), runs the compiled query on their own rows and writes
 the new scores. With a `predictive` section, each lead's probability is
-predicted first (leadq.service.predictions) and bound for the query. It then applies stage rules that files do not have: sticky
+predicted first (leadq.service.predictions) and bound for the query. It
+then applies stage rules that files do not have: sticky
 stages, recycle stages, and webhooks that fire only the first time a lead
 reaches a stage since it was last recycled. A stage change, its history row and its
 webhooks are written in the caller's transaction.

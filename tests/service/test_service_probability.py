@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from leadq.crm.export_sources import leads_from_store
+from leadq.dashboard.lead_rows import top_reason
 from leadq.errors import ModelError
 from leadq.learning.training import train
 from leadq.model.loading import load_model
@@ -172,6 +174,9 @@ def test_probability_stage_in_service(store, trained, client):
         stages.add(row.stage)
     assert "likely" in stages
     assert len(stages) >= 2
+    # A CRM export lists score points only, as it does from `leadq score`.
+    for exported in leads_from_store(store):
+        assert all(rule != "probability" and ":" not in rule for rule, _ in exported.reasons)
 
 
 def test_activation_records_absolute_path(store, trained):
@@ -219,3 +224,12 @@ def test_activate_command_relative_paths(store, trained):
     with store.read() as connection:
         body = connection.execute(select(model_versions.c.body).where(model_versions.c.is_active.is_(True))).scalar_one()
     assert f"artefact: {(folder / 'artefact').resolve()}" in body
+
+
+def test_top_reason_skips_predictive():
+    reasons = [
+        {"rule": "demo", "section": "engagement", "points": 30},
+        {"rule": "probability", "section": "predictive", "points": 0.9},
+        {"rule": "events:demo_requested:7d", "section": "predictive", "points": 45.0},
+    ]
+    assert top_reason(reasons) == "demo (+30)"
