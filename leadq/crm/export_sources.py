@@ -31,7 +31,9 @@ def leads_from_store(store: Store) -> list[ExportLead]:
 
 
 def _stored_lead(row) -> ExportLead:
-    reasons = [(item["rule"], item["points"]) for item in json.loads(row.reasons or "[]")]
+    # Factors of the probability (section `predictive`) are not points, as in `leadq score`.
+    stored = json.loads(row.reasons or "[]")
+    reasons = [(item["rule"], item["points"]) for item in stored if item.get("section") != "predictive"]
     return ExportLead(
         key=row.lead_key,
         email=row.email,

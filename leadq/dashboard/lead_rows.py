@@ -100,7 +100,11 @@ def display_name(attributes: dict) -> str | None:
 
 def top_reason(reasons: list) -> str | None:
     """Return the rule that added the most points, as `rule (+points)`."""
-    scored = [item for item in reasons if isinstance(item, dict) and item.get("points")]
+    scored = [
+        item
+        for item in reasons
+        if isinstance(item, dict) and item.get("points") and item.get("section") != "predictive"
+    ]
     if not scored:
         return None
     best = max(scored, key=lambda item: item["points"])

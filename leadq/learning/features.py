@@ -109,10 +109,28 @@ def lead_data(
         tables, _ = bind(compiled.model, compiled.layout, leads, events, timezone=timezone)
     keys = tables.leads["lead_key"].to_pylist()
     attributes = _attributes(compiled.model, leads, keys)
-    event_frame = _event_frame(tables, keys)
-    first_seen = event_frame.groupby("lead_key")["ts"].min().reindex(keys).astype(float)
+    created = None
     if created_column is not None:
         created = _created_times(leads, attributes, created_column, timezone)
+    return bound_lead_data(compiled, tables, attributes, created)
+
+
+def bound_lead_data(
+    compiled: CompiledModel,
+    tables: EngineTables,
+    attributes: pd.DataFrame,
+    created: pd.Series | None = None,
+) -> LeadData:
+    """Keep bound tables with their leads' attributes for features.
+
+    `attributes` has one row per row of `tables.leads`, indexed by lead key;
+    `created` contains each lead's created-at time in microseconds UTC (NaN
+    when unknown).
+    """
+    keys = tables.leads["lead_key"].to_pylist()
+    event_frame = _event_frame(tables, keys)
+    first_seen = event_frame.groupby("lead_key")["ts"].min().reindex(keys).astype(float)
+    if created is not None:
         first_seen = pd.concat([first_seen, created], axis=1).min(axis=1)
     return LeadData(compiled, tables, attributes, event_frame, first_seen)
 

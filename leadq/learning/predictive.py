@@ -1,4 +1,4 @@
-"""The probability of a model's `predictive` section, for leads scored from files.
+"""The probability of a model's `predictive` section, for leads from files or the store.
 
 The probability is predicted in Python before the query runs, from the
 features as of the scoring time, and bound into the leads table's
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -18,6 +19,10 @@ from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
 from leadq.inputs import SourceTable
 from leadq.learning import require_learning
+
+if TYPE_CHECKING:
+    from leadq.learning.artefact import Artefact
+    from leadq.learning.features import LeadData
 
 
 @dataclass
@@ -38,13 +43,20 @@ def predict_leads(
     """Predict each lead's conversion probability and its top factors."""
     require_learning()
     from leadq.learning.artefact import load_artefact
-    from leadq.learning.features import features_as_of, lead_data
+    from leadq.learning.features import lead_data
 
     artefact = load_artefact(Path(compiled.model.artefact_path()))
     data = lead_data(
         compiled, leads, events, timezone=timezone,
         created_column=artefact.spec.created, tables=tables,
     )  # fmt: skip
+    return predict_as_of(artefact, data, as_of_micros)
+
+
+def predict_as_of(artefact: Artefact, data: LeadData, as_of_micros: int) -> Prediction:
+    """Predict from the features of `data` as of a time, in microseconds UTC."""
+    from leadq.learning.features import features_as_of
+
     features = features_as_of(data, artefact.spec, as_of_micros)
     probabilities = artefact.probabilities(features).tolist()
     reasons = [json.dumps(items) for items in artefact.reasons(features)]

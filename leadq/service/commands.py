@@ -86,7 +86,7 @@ def activate(
     store = open_store(database)
     try:
         with store.write() as connection:
-            active = activate_model(connection, text, str(path))
+            active = activate_model(connection, text, str(path), path.parent)
     finally:
         store.dispose()
     typer.echo(f"activated {active.label}; leads are rescored by `leadq serve` or `leadq rescore`")

@@ -25,6 +25,7 @@ from leadq.service.lead_schemas import (
     StageChange,
 )
 from leadq.service.merges import merged_ids, resolve_survivor
+from leadq.service.predictions import PROBABILITY_RULE
 from leadq.store.tables import (
     accounts,
     events,
@@ -71,15 +72,25 @@ def read_lead_detail(connection: Connection, lead_id: int) -> LeadDetail | None:
         **_summary_fields(row),
         merged_from=lead_id if lead_id != survivor_id else None,
         merged_ids=merged,
-        reasons=[
-            Reason(**item) for item in _json(row.reasons, [], f"lead {row.id} reasons")
-        ],
+        **_reasons_and_probability(row),
         attributes=_json(row.attributes, {}, f"lead {row.id} attributes"),
         account=_read_account(connection, row.account_id),
         stage_history=_read_stage_history(connection, survivor_id),
         score_history=_read_score_history(connection, survivor_id),
         recent_events=_read_recent_events(connection, [survivor_id, *merged]),
     )
+
+
+def _reasons_and_probability(row) -> dict[str, Any]:
+    """Split the stored reasons: the probability entry is returned on its own."""
+    probability = None
+    reasons = []
+    for item in _json(row.reasons, [], f"lead {row.id} reasons"):
+        if item.get("section") == "predictive" and item.get("rule") == PROBABILITY_RULE:
+            probability = item.get("points")
+        else:
+            reasons.append(Reason(**item))
+    return {"probability": probability, "reasons": reasons}
 
 
 def _summary_fields(row) -> dict[str, Any]:

@@ -29,13 +29,20 @@ class SortOrder(str, Enum):
 
 
 class Reason(BaseModel):
-    """One rule's contribution to a score."""
+    """One rule's contribution to a score, or a factor of the probability."""
 
-    rule: str = Field(description="Id of the rule in the model file.")
-    section: str = Field(
-        description="Score the rule adds to: fit, engagement or product."
+    rule: str = Field(
+        description="Id of the rule in the model file; in section `predictive`, "
+        "the predictive model's feature, such as `events:demo_requested:30d`."
     )
-    points: float = Field(description="Points the rule added, after caps and decay.")
+    section: str = Field(
+        description="Score the rule adds to: fit, engagement or product; "
+        "`predictive` for a factor of the conversion probability."
+    )
+    points: float = Field(
+        description="Points the rule added, after caps and decay; for a "
+        "`predictive` factor, its contribution in log-odds before calibration."
+    )
 
 
 class LeadSummary(BaseModel):
@@ -145,7 +152,14 @@ class LeadDetail(LeadSummary):
         "null when the request named this lead."
     )
     merged_ids: list[int] = Field(description="Ids of the leads merged into this one.")
-    reasons: list[Reason] = Field(description="Rule contributions to the scores.")
+    probability: float | None = Field(
+        description="Conversion probability from the model's `predictive` "
+        "section as of `scored_at`; null when the model has none."
+    )
+    reasons: list[Reason] = Field(
+        description="Rule contributions to the scores, then the probability's "
+        "top factors (section `predictive`)."
+    )
     attributes: dict[str, Any] = Field(description="Lead attributes (traits).")
     account: Account | None = Field(description="The lead's company, if known.")
     stage_history: list[StageChange] = Field(

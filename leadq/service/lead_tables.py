@@ -10,6 +10,7 @@ recycle baseline are left out.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +30,25 @@ from leadq.qualification.records import latest_complete
 from leadq.store.tables import accounts, events, leads
 
 
+@dataclass
+class StoredLeads:
+    """Stored leads bound for the engine, with the fields they were bound from."""
+
+    tables: EngineTables
+    # One dict per row of tables.leads: traits renamed by the model's `columns:`.
+    attributes: list[dict]
+
+
 def bind_stored_leads(
     connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
 ) -> EngineTables:
+    """Bind stored leads with a NULL probability; rescoring predicts it."""
+    return read_stored_leads(connection, compiled, lead_ids, as_of).tables
+
+
+def read_stored_leads(
+    connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
+) -> StoredLeads:
     layout = compiled.layout
     rows = connection.execute(
         select(leads.c.id, leads.c.attributes, accounts.c.traits)
@@ -47,7 +64,7 @@ def bind_stored_leads(
         for name, values in qualification_columns(layout, latest).items():
             lead_table = lead_table.append_column(name, values)
     event_table = _event_table(connection, compiled, codes)
-    return EngineTables(lead_table, event_table)
+    return StoredLeads(EngineTables(lead_table, event_table), attributes)
 
 
 def _lead_fields(row, mapping: dict[str, str]) -> dict:
@@ -65,9 +82,6 @@ def _lead_table(layout: Layout, ids: list[int], attributes: list[dict]) -> pa.Ta
     for name, value_columns in layout.lead_fields.items():
         values = [fields.get(name) for fields in attributes]
         columns.update(stored_value_columns(values, value_columns))
-    # TODO: load the `predictive` section's artefact and predict from stored
-    # attributes and events; until then stored leads have no probability, so
-    # every probability condition of a stage is false in the service.
     return with_probability(pa.table(columns), layout)
 
 

@@ -2,7 +2,9 @@
 
 Every rescore locks the leads first (PostgreSQL: FOR UPDATE, SQLite: the
 write transaction), runs the compiled query on their own rows and writes
-the new scores. It then applies stage rules that files do not have: sticky
+the new scores. With a `predictive` section, each lead's probability is
+predicted first (leadq.service.predictions) and bound for the query. It
+then applies stage rules that files do not have: sticky
 stages, recycle stages, and webhooks that fire only the first time a lead
 reaches a stage since it was last recycled. A stage change, its history row and its
 webhooks are written in the caller's transaction.
@@ -15,11 +17,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from leadq.binding import with_probability
 from leadq.engines import run_on_connection
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
-from leadq.service.lead_tables import bind_stored_leads
+from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
+from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.webhooks import enqueue
 from leadq.store.tables import leads, score_snapshots, stage_history
 
@@ -71,17 +75,47 @@ def rescore(
     current = {row.id: row for row in lock_leads(connection, lead_ids)}
     if not current:
         return []
-    tables = bind_stored_leads(connection, active.compiled, list(current), now)
+    tables, predicted = _bound_with_probability(connection, active, list(current), now)
     ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
     changes = []
     for row in ranked.to_pylist():
         scored = lead_from_row(active.compiled, row)
         lead_id = int(scored.lead_id)
         cause_of = _Cause(cause, reason, qualification_id)
-        change = _apply(connection, active, current[lead_id], scored, now, cause_of, release_sticky)
+        reasons = _reasons(scored, row.get("probability"), predicted.get(scored.lead_id))
+        change = _apply(connection, active, current[lead_id], scored, reasons, now, cause_of, release_sticky)
         if change is not None:
             changes.append(change)
     return changes
+
+
+def _bound_with_probability(connection, active: ActiveModel, lead_ids: list[int], now: int):
+    """Bind the leads and, with a `predictive` section, their probabilities as of `now`.
+
+    Returns the engine tables and each lead key's predictive reasons (JSON).
+    """
+    stored = read_stored_leads(connection, active.compiled, lead_ids, now)
+    prediction = predict_stored(active.id, active.compiled, stored, now)
+    if prediction is None:
+        return stored.tables, {}
+    tables = stored.tables
+    tables.leads = with_probability(tables.leads, active.compiled.layout, prediction.probabilities)
+    return tables, prediction.reasons
+
+
+def _reasons(scored, probability: float | None, predictive: str | None) -> list[dict]:
+    """List the rule contributions, then the probability and its top factors.
+
+    The probability is the entry with section `predictive` and rule
+    `probability`. Feature names always contain a colon, so none can clash.
+    """
+    reasons = [
+        {"rule": c.rule_id, "section": c.section, "points": round(c.points, 6)} for c in scored.reasons()
+    ]
+    if probability is not None:
+        reasons.append({"rule": PROBABILITY_RULE, "section": "predictive", "points": probability})
+        reasons += json.loads(predictive or "[]")
+    return reasons
 
 
 def next_stage(model: ScoringModel, current: str | None, computed: str, *, release_sticky: bool = False) -> str:
@@ -107,11 +141,8 @@ class _Cause:
     qualification_id: int | None
 
 
-def _apply(connection, active: ActiveModel, current, scored, now, cause: _Cause, release_sticky):
+def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause: _Cause, release_sticky):
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
-    reasons = [
-        {"rule": c.rule_id, "section": c.section, "points": round(c.points, 6)} for c in scored.reasons()
-    ]
     values = {
         "fit": scored.fit_score,
         "engagement": scored.engagement_score,

@@ -72,6 +72,27 @@ def synthetic_rows(count: int, seed: int = 7):
     return leads, events, outcomes
 
 
+def training_request(files: dict[str, Path], **changes):
+    """Return a quick TrainingRequest over the files of `_write_files`."""
+    from leadq.learning.training import TrainingRequest
+    from leadq.model.loading import load_model
+
+    settings = dict(
+        model=load_model(files["model"]),
+        leads=files["leads"],
+        events=files["events"],
+        outcomes=files["outcomes"],
+        created_column="created_at",
+        cutoff_start=datetime(2026, 1, 15, tzinfo=timezone.utc),
+        cutoff_end=datetime(2026, 6, 1, tzinfo=timezone.utc),
+        every_days=14,
+        horizon_days=30,
+        quick=True,
+    )
+    settings.update(changes)
+    return TrainingRequest(**settings)
+
+
 @pytest.fixture()
 def learning_files(tmp_path: Path) -> dict[str, Path]:
     return _write_files(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +15,12 @@ from leadq.learning.evaluation import cross_validate
 from leadq.learning.metrics import evaluate
 from leadq.learning.training import TrainingRequest, train
 from leadq.model.loading import load_model
+from tests.learning.conftest import training_request
 
 
 
 def _request(files, **changes) -> TrainingRequest:
-    settings = dict(
-        model=load_model(files["model"]),
-        leads=files["leads"],
-        events=files["events"],
-        outcomes=files["outcomes"],
-        created_column="created_at",
-        cutoff_start=datetime(2026, 1, 15, tzinfo=timezone.utc),
-        cutoff_end=datetime(2026, 6, 1, tzinfo=timezone.utc),
-        every_days=14,
-        horizon_days=30,
-        quick=True,
-    )
-    settings.update(changes)
-    return TrainingRequest(**settings)
+    return training_request(files, **changes)
 
 
 @pytest.fixture(scope="module")
