@@ -17,6 +17,7 @@ from leadq.scoring import micros_since_epoch, score_files
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
 from leadq.store.tables import leads, model_versions
+from tests.dashboard.conftest import signed_in
 from tests.learning.conftest import (
     MODEL,
     iso,
@@ -174,6 +175,11 @@ def test_probability_stage_in_service(store, trained, client):
         stages.add(row.stage)
     assert "likely" in stages
     assert len(stages) >= 2
+    # The dashboard's lead page shows the same probability.
+    first = rows[0]
+    shown = f"Conversion probability {expected[first.lead_key]['probability'] * 100:.1f}%"
+    for page in signed_in(store, str(client.base_url).rstrip("/"), "pat", "viewer"):
+        assert shown in page.get(f"/dashboard/leads/{first.id}").text
     # A CRM export lists score points only, as it does from `leadq score`.
     for exported in leads_from_store(store):
         assert all(rule != "probability" and ":" not in rule for rule, _ in exported.reasons)
