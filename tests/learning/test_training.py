@@ -79,7 +79,7 @@ def test_artefact_round_trip(trained, learning_files):
     assert loaded.metadata["feature_columns"] == loaded.spec.columns()
     assert len(loaded.metadata["data_fingerprint"]) == 64
     assert "lightgbm" in loaded.metadata["libraries"]
-    assert set(loaded.metadata["evaluation"]["metrics"]) == {"logistic", "lightgbm"}
+    assert set(loaded.metadata["evaluation"]["metrics"]) == {"logistic", "lightgbm", "ensemble"}
     probabilities = loaded.probabilities(features)
     assert ((probabilities > 0) & (probabilities < 1)).all()
     # A second load predicts the same, so nothing depends on process state.
@@ -95,7 +95,7 @@ def test_contributions_add_up(trained):
     assert np.allclose(values.sum(axis=1) + bias, raw, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
+@pytest.mark.parametrize("kind", ["logistic", "lightgbm", "ensemble"])
 def test_contributions_each_kind(training_set, kind):
     from leadq.learning.evaluation import fit_final
 
