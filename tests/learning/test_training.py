@@ -106,6 +106,18 @@ def test_contributions_each_kind(training_set, kind):
     assert np.allclose(values.sum(axis=1) + bias, raw, atol=1e-6)
 
 
+def test_ensemble_reasons_scaled_by_weights(training_set):
+    from leadq.learning.evaluation import fit_final
+
+    model = fit_final("ensemble", training_set, quick=True)
+    features = training_set.features.head(40)
+    weights = model.settings()["params"]["weights"]
+    logistic, _ = model.model_.logistic.contributions(features)
+    boosted, _ = model.model_.boosted.contributions(features)
+    values, _ = model.contributions(features)
+    assert np.allclose(values, weights["logistic"] * logistic + weights["lightgbm"] * boosted)
+
+
 def test_changed_artefact_rejected(trained, tmp_path):
     import shutil
 
