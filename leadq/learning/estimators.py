@@ -175,15 +175,15 @@ class BlendedModel:
         self.bias = float(bias)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        return blend(self.weights, self.bias, self.logistic.decision_function(X), self.boosted.decision_function(X))
+        logistic = self.logistic.decision_function(X)
+        return blend(self.weights, self.bias, logistic, self.boosted.decision_function(X))
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float]:
-        (logistic, logistic_bias), (boosted, boosted_bias) = (
-            self.logistic.contributions(X),
-            self.boosted.contributions(X),
-        )
+        logistic, logistic_bias = self.logistic.contributions(X)
+        boosted, boosted_bias = self.boosted.contributions(X)
         first, second = self.weights
-        return first * logistic + second * boosted, first * logistic_bias + second * boosted_bias + self.bias
+        bias = first * logistic_bias + second * boosted_bias + self.bias
+        return first * logistic + second * boosted, bias
 
     def settings(self) -> dict:
         return {
@@ -263,7 +263,8 @@ class CalibratedModel:
         if self.kind == "ensemble":
             scores = self._fit_ensemble(X, y, splits)
         else:
-            candidates = self._logistic_candidates() if self.kind == "logistic" else self._boosted_candidates()
+            logistic = self.kind == "logistic"
+            candidates = self._logistic_candidates() if logistic else self._boosted_candidates()
             best, scores = _best_candidate(candidates, X, y, splits)
             self.model_ = best.fit(X, y)
         self.inner_roc_auc_ = float(roc_auc_score(y, scores))
