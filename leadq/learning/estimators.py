@@ -2,8 +2,9 @@
 
 Each model returns a raw score in log-odds and per-feature contributions
 that add up to it with a bias: exact linear terms for the logistic model,
-LightGBM's SHAP values (`pred_contrib=True`) for the trees. The calibrator
-then maps the raw score to a probability.
+LightGBM's SHAP values (`pred_contrib=True`) for the trees. The ensemble
+uses both, each scaled by its blend weight. The calibrator then maps the raw
+score to a probability.
 """
 
 from __future__ import annotations
@@ -158,6 +159,52 @@ class BoostedModel(ClassifierMixin, BaseEstimator):
         return values[:, :-1], float(values[0, -1]) if len(values) else 0.0
 
 
+class BlendedModel:
+    """Ensemble: a weighted sum of the logistic and LightGBM raw scores.
+
+    The weights and the bias come from a stacked logistic regression on the
+    two models' out-of-fold raw scores. A column's contribution is its
+    logistic term times the logistic weight plus its SHAP value times the
+    LightGBM weight, so contributions and bias still add up to the raw score.
+    """
+
+    def __init__(self, logistic: LogisticModel, boosted: BoostedModel, weights, bias: float):
+        self.logistic = logistic
+        self.boosted = boosted
+        self.weights = [float(weight) for weight in weights]
+        self.bias = float(bias)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        logistic = self.logistic.decision_function(X)
+        return blend(self.weights, self.bias, logistic, self.boosted.decision_function(X))
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float]:
+        logistic, logistic_bias = self.logistic.contributions(X)
+        boosted, boosted_bias = self.boosted.contributions(X)
+        first, second = self.weights
+        bias = first * logistic_bias + second * boosted_bias + self.bias
+        return first * logistic + second * boosted, bias
+
+    def settings(self) -> dict:
+        return {
+            "weights": {"logistic": self.weights[0], "lightgbm": self.weights[1]},
+            "bias": self.bias,
+            "logistic": {"C": self.logistic.C},
+            "lightgbm": self.boosted.params,
+        }
+
+
+def blend(weights, bias: float, logistic_scores, boosted_scores) -> np.ndarray:
+    return weights[0] * np.asarray(logistic_scores) + weights[1] * np.asarray(boosted_scores) + bias
+
+
+def stack_weights(logistic_scores, boosted_scores, labels) -> tuple[list[float], float]:
+    """Fit the blend: a logistic regression on the two out-of-fold raw scores."""
+    stacked = LogisticRegression(C=1e6, max_iter=1000)
+    stacked.fit(np.column_stack([logistic_scores, boosted_scores]), labels)
+    return stacked.coef_[0].tolist(), float(stacked.intercept_[0])
+
+
 class Calibrator:
     """Map raw scores to probabilities: isotonic regression or Platt scaling."""
 
@@ -190,7 +237,8 @@ class CalibratedModel:
     together), keeps the setting with the best out-of-fold ROC AUC, picks
     isotonic or Platt calibration by Brier score on those out-of-fold scores
     (each method fitted on one half and scored on the other, both ways),
-    then refits the kept setting on all training rows.
+    then refits the kept setting on all training rows. The ensemble does
+    this for both kinds and calibrates the blend of their out-of-fold scores.
     """
 
     def __init__(self, kind: str, spec_columns: tuple[list[str], list[str]], *, quick=False, folds=3, seed=0):
@@ -200,9 +248,10 @@ class CalibratedModel:
         self.folds = folds
         self.seed = seed
 
-    def _candidates(self) -> list:
-        if self.kind == "logistic":
-            return [LogisticModel(self.categorical, self.numeric, C=1.0, random_state=self.seed)]
+    def _logistic_candidates(self) -> list:
+        return [LogisticModel(self.categorical, self.numeric, C=1.0, random_state=self.seed)]
+
+    def _boosted_candidates(self) -> list:
         grid = [QUICK_SETTING] if self.quick else BOOSTED_GRID
         return [BoostedModel(self.categorical, self.numeric, dict(params), self.seed) for params in grid]
 
@@ -211,17 +260,25 @@ class CalibratedModel:
         splits = list(
             StratifiedGroupKFold(self.folds, shuffle=True, random_state=self.seed).split(X, y, groups)
         )
-        best_auc, best, best_scores = -1.0, None, None
-        for candidate in self._candidates():
-            scores = _out_of_fold_scores(candidate, X, y, splits)
-            auc = roc_auc_score(y, scores)
-            if auc > best_auc:
-                best_auc, best, best_scores = auc, candidate, scores
-        self.method_ = _choose_calibration(best_scores, y, self.seed)
-        self.calibrator_ = Calibrator(self.method_).fit(best_scores, y)
-        self.model_ = best.fit(X, y)
-        self.inner_roc_auc_ = float(best_auc)
+        if self.kind == "ensemble":
+            scores = self._fit_ensemble(X, y, splits)
+        else:
+            logistic = self.kind == "logistic"
+            candidates = self._logistic_candidates() if logistic else self._boosted_candidates()
+            best, scores = _best_candidate(candidates, X, y, splits)
+            self.model_ = best.fit(X, y)
+        self.inner_roc_auc_ = float(roc_auc_score(y, scores))
+        self.method_ = _choose_calibration(scores, y, self.seed)
+        self.calibrator_ = Calibrator(self.method_).fit(scores, y)
         return self
+
+    def _fit_ensemble(self, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
+        """Fit both kinds and their blend, and return the blend's out-of-fold raw scores."""
+        logistic, logistic_scores = _best_candidate(self._logistic_candidates(), X, y, splits)
+        boosted, boosted_scores = _best_candidate(self._boosted_candidates(), X, y, splits)
+        weights, bias = stack_weights(logistic_scores, boosted_scores, y)
+        self.model_ = BlendedModel(logistic.fit(X, y), boosted.fit(X, y), weights, bias)
+        return blend(weights, bias, logistic_scores, boosted_scores)
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
         return self.calibrator_.probabilities(self.model_.decision_function(X))
@@ -230,8 +287,22 @@ class CalibratedModel:
         return self.model_.contributions(X)
 
     def settings(self) -> dict:
-        params = getattr(self.model_, "params", None) or {"C": getattr(self.model_, "C", None)}
+        if isinstance(self.model_, BlendedModel):
+            params = self.model_.settings()
+        else:
+            params = getattr(self.model_, "params", None) or {"C": getattr(self.model_, "C", None)}
         return {"kind": self.kind, "calibration": self.method_, "params": params}
+
+
+def _best_candidate(candidates: list, X: pd.DataFrame, y: np.ndarray, splits):
+    """Return the candidate with the best out-of-fold ROC AUC, unfitted, and its scores."""
+    best_auc, best, best_scores = -1.0, None, None
+    for candidate in candidates:
+        scores = _out_of_fold_scores(candidate, X, y, splits)
+        auc = roc_auc_score(y, scores)
+        if auc > best_auc:
+            best_auc, best, best_scores = auc, candidate, scores
+    return best, best_scores
 
 
 def _out_of_fold_scores(candidate, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:

@@ -12,7 +12,7 @@ from leadq.learning.estimators import CalibratedModel
 from leadq.learning.metrics import Metrics, evaluate, mean_metrics
 from leadq.learning.training_sets import TrainingSet
 
-KINDS = ("logistic", "lightgbm")
+KINDS = ("logistic", "lightgbm", "ensemble")
 
 
 @dataclass

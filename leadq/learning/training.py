@@ -87,7 +87,7 @@ def _check_label_source(request: TrainingRequest) -> None:
 
 
 def train(request: TrainingRequest, artefact: Path | None) -> TrainingResult:
-    """Evaluate both model kinds held out, then fit the better one on every row."""
+    """Evaluate every model kind held out, then fit the best one on every row."""
     started = time.perf_counter()
     data = build_training_set(request)
     evaluation = _evaluate(request, data)

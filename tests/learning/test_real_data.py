@@ -62,15 +62,20 @@ def test_x_education_full(tmp_path):
     """The full run of examples/x-education/evaluate.sh.
 
     NOTE: the target is ROC AUC >= 0.91 with ECE <= 0.02, which this run
-    does not reach: it measures ROC AUC 0.905, ECE 0.0216 as the mean over
-    folds and 0.0115 pooled (benchmarks/RESULTS.md). The bounds below guard
-    that measured level.
+    does not reach. LightGBM measures ROC AUC 0.9051 with ECE 0.0216 as the
+    mean over folds and 0.0115 pooled. The ensemble measures ROC AUC 0.9051
+    with ECE 0.0231 and 0.0088 (benchmarks/RESULTS.md). The bounds below
+    guard those measured levels.
     """
     result = train(_x_education_request(folds=5), tmp_path / "artefact")
-    held_out = result.evaluation.results["lightgbm"]
-    assert held_out.metrics.roc_auc >= 0.90
-    assert held_out.metrics.ece <= 0.025
-    assert held_out.pooled().ece <= 0.02
+    lightgbm = result.evaluation.results["lightgbm"]
+    assert lightgbm.metrics.roc_auc >= 0.905
+    assert lightgbm.metrics.ece <= 0.022
+    assert lightgbm.pooled().ece <= 0.012
+    ensemble = result.evaluation.results["ensemble"]
+    assert ensemble.metrics.roc_auc >= 0.905
+    assert ensemble.metrics.ece <= 0.024
+    assert ensemble.pooled().ece <= 0.009
 
 
 @pytest.mark.slow

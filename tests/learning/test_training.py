@@ -66,7 +66,7 @@ def test_artefact_round_trip(trained, learning_files):
     assert loaded.metadata["feature_columns"] == loaded.spec.columns()
     assert len(loaded.metadata["data_fingerprint"]) == 64
     assert "lightgbm" in loaded.metadata["libraries"]
-    assert set(loaded.metadata["evaluation"]["metrics"]) == {"logistic", "lightgbm"}
+    assert set(loaded.metadata["evaluation"]["metrics"]) == {"logistic", "lightgbm", "ensemble"}
     probabilities = loaded.probabilities(features)
     assert ((probabilities > 0) & (probabilities < 1)).all()
     # A second load predicts the same, so nothing depends on process state.
@@ -82,7 +82,7 @@ def test_contributions_add_up(trained):
     assert np.allclose(values.sum(axis=1) + bias, raw, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["logistic", "lightgbm"])
+@pytest.mark.parametrize("kind", ["logistic", "lightgbm", "ensemble"])
 def test_contributions_each_kind(training_set, kind):
     from leadq.learning.evaluation import fit_final
 
@@ -91,6 +91,18 @@ def test_contributions_each_kind(training_set, kind):
     values, bias = model.contributions(data.features.head(40))
     raw = model.model_.decision_function(data.features.head(40))
     assert np.allclose(values.sum(axis=1) + bias, raw, atol=1e-6)
+
+
+def test_ensemble_reasons_scaled_by_weights(training_set):
+    from leadq.learning.evaluation import fit_final
+
+    model = fit_final("ensemble", training_set, quick=True)
+    features = training_set.features.head(40)
+    weights = model.settings()["params"]["weights"]
+    logistic, _ = model.model_.logistic.contributions(features)
+    boosted, _ = model.model_.boosted.contributions(features)
+    values, _ = model.contributions(features)
+    assert np.allclose(values, weights["logistic"] * logistic + weights["lightgbm"] * boosted)
 
 
 def test_changed_artefact_rejected(trained, tmp_path):
