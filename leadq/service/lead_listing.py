@@ -226,9 +226,10 @@ def _attribute_text_postgresql(element, compiler, **kw) -> str:
 
 def _ordering(sort: str, order: str) -> list:
     """Order by the sort column, unscored leads (NULL) last, then by id."""
-    # NOTE: on PostgreSQL no index matches this order (NULLS LAST, then id),
-    # so every page sorts all matching leads. Large stores may need one
-    # index per sort field.
+    # NOTE: only the default order (total descending) has an index that
+    # PostgreSQL uses (migration 0005); the other sort fields sort every
+    # matching lead. Pages after the first still scan that index from its
+    # start, because `_after` is an OR that no index range matches.
     column = SORT_COLUMNS[sort]
     if order == "asc":
         return [column.asc().nulls_last(), leads.c.id.asc()]

@@ -96,6 +96,14 @@ leads = Table(
     # so a threshold crossed again after a dip fires nothing.
     Column("reached", Text, nullable=False, default="[]"),
 )
+# The leads list's default order (leadq.service.lead_listing), so PostgreSQL
+# reads a page from the index instead of sorting every lead. Migration 0005
+# leaves out NULLS LAST on SQLite, which sorts NULL last when descending.
+Index(
+    "ix_leads_total_desc_id_desc",
+    leads.c.total.desc().nulls_last(),
+    leads.c.id.desc(),
+)
 
 identities = Table(
     "identities",

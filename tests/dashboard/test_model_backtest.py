@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from leadq.model.loading import default_model_text
-from tests.service.conftest import T0
+from tests.dashboard.lead_history import EDITED, store_history
 
 sqlite_only = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
-DAY = 24 * 3600 * 1_000_000
-# The default model makes a lead with a total of 80 or more an MQL; the
-# edited model lowers that to 0, so every unqualified lead becomes one.
-MQL_RULE = "        - score: total\n          at_least: 80\n"
-EDITED = default_model_text().replace(MQL_RULE, MQL_RULE.replace("80", "0"))
-
-
-def history(rows) -> list[int]:
-    """Store 13 leads created 10 days apart from T0 (2026-05-01); 5 convert."""
-    lead_ids = []
-    for number in range(13):
-        created = T0 + number * 10 * DAY
-        lead_id = rows.lead(created_at=created, updated_at=created)
-        rows.event(lead_id, "page_viewed", created + DAY)
-        if number % 3 == 0:
-            rows.outcome(lead_id, created + 20 * DAY)
-        lead_ids.append(lead_id)
-    return lead_ids
 
 
 def backtest(client, text: str, horizon: str = "30"):
@@ -34,7 +15,7 @@ def backtest(client, text: str, horizon: str = "30"):
 
 
 def test_backtest_side_by_side(viewer, rows):
-    history(rows)
+    store_history(rows)
     answer = backtest(viewer, EDITED)
     assert answer.status_code == 200, answer.text
     page = answer.text
@@ -58,7 +39,7 @@ def test_backtest_side_by_side(viewer, rows):
 
 @sqlite_only
 def test_backtest_invalid_model_shows_line(editor, rows):
-    history(rows)
+    store_history(rows)
     answer = backtest(editor, "name: broken\nstages:\n  - id: a\n    sticky: maybe\n")
     assert answer.status_code == 422
     assert "Line 4" in answer.text
@@ -74,7 +55,7 @@ def test_backtest_errors_reported(editor, rows):
         "The backtest did not run: there are no leads to evaluate; import or add "
         "leads first." in empty.text
     )
-    history(rows)
+    store_history(rows)
     wrong = backtest(editor, EDITED, horizon="soon")
     assert (
         "The backtest did not run: horizon &#39;soon&#39; is not a number of days "
