@@ -184,7 +184,7 @@ def _print_export_notes(built, count: int, crm_format: str, output: Path | None)
         err.print(f"note: {plural(built.missing_required, 'lead lacks', 'leads lack')} {needed}", markup=False)
 
 
-# What a lead needs for the CRM to match or create its record.
+# The fields a CRM needs to match or create a lead's record, by format.
 MISSING_REQUIRED = {
     "hubspot": "an email, by which HubSpot matches contacts, so each import creates a new contact",
     "salesforce": "an Id, and a last name or company, which Salesforce needs to create a lead",

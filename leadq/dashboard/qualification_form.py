@@ -39,7 +39,7 @@ HISTORY_SHOWN = 10
 
 @dataclass(frozen=True)
 class QualificationForm:
-    """What the form shows: the framework, the sent values, errors, history."""
+    """The content of the form: the framework, the sent values, errors and history."""
 
     frameworks: dict[str, Framework]  # by id, built-ins first
     framework_id: str

@@ -60,7 +60,7 @@ class Scorer:
         return compiled, rank_result(compiled, self._run(compiled, tables, as_of))
 
     def _binds_per_cut_off(self, compiled: CompiledModel) -> bool:
-        """Whether bound tables depend on the as-of time, beyond the query's parameter."""
+        """Return whether the bound tables depend on the as-of time, beyond the query's parameter."""
         return False
 
     def _bind(

@@ -233,11 +233,11 @@ class CalibratedModel:
     """A fitted model with its calibrator, chosen by inner cross-validation.
 
     `fit` computes out-of-fold raw scores of every candidate setting on the
-    training rows (folds grouped by lead, so one lead's cut-offs stay
-    together), keeps the setting with the best out-of-fold ROC AUC, picks
-    isotonic or Platt calibration by Brier score on those out-of-fold scores
-    (each method fitted on one half and scored on the other, both ways),
-    then refits the kept setting on all training rows. The ensemble does
+    training rows, with folds grouped by lead so one lead's cut-offs stay
+    together. It keeps the setting with the best out-of-fold ROC AUC. It
+    picks isotonic or Platt calibration by Brier score on those out-of-fold
+    scores, each method fitted on one half and scored on the other, both
+    ways. Then it refits the kept setting on all training rows. The ensemble does
     this for both kinds and calibrates the blend of their out-of-fold scores.
     """
 

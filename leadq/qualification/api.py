@@ -24,7 +24,7 @@ from leadq.qualification.records import (
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_records import as_datetime
-from leadq.service.lead_schemas import ErrorBody
+from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody
 from leadq.service.leads_api import KEY_SCHEMES, require_read_key
 from leadq.service.merges import resolve_survivor
 
@@ -47,7 +47,7 @@ class QualificationCreate(BaseModel):
     author: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00]*$",
+        pattern=WITHOUT_NUL,
         description="Who held the conversation; text without NUL characters.",
     )
 

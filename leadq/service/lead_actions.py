@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
+from leadq.service.lead_schemas import WITHOUT_NUL
 from leadq.service.leads_api import KEY_SCHEMES, require_admin_key
 from leadq.service.model_versions import activate_model, active_model, ensure_active_model
 from leadq.service.rescoring import rescore
@@ -34,13 +35,13 @@ router = APIRouter(
 
 class RecycleRequest(BaseModel):
     reason: str = Field(
-        min_length=1, max_length=500, pattern=r"^[^\x00]*$", description="Why the lead starts over."
+        min_length=1, max_length=500, pattern=WITHOUT_NUL, description="Why the lead starts over."
     )
 
 
 class StageRequest(BaseModel):
     stage: str = Field(description="A stage id of the active model, listed before the current one.")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")
+    reason: str = Field(min_length=1, max_length=500, pattern=WITHOUT_NUL)
 
 
 class MergeRequest(BaseModel):

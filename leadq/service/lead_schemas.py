@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# A pattern for request text: PostgreSQL text cannot contain NUL characters.
+WITHOUT_NUL = r"^[^\x00]*$"
+
 
 class SortField(str, Enum):
     total = "total"
