@@ -18,6 +18,7 @@ from leadq.service.errors import install_handlers
 from leadq.service.leads_api import router as leads_router
 from leadq.service.model_versions import ensure_active_model
 from leadq.service.schedule import RescoreWorker
+from leadq.service.tracking_writer import stop_tracking_writer
 from leadq.service.webhooks_api import router as webhooks_router
 from leadq.store.database import Store
 
@@ -42,6 +43,7 @@ def create_app(
         try:
             yield
         finally:
+            stop_tracking_writer(app)
             for worker in running:
                 worker.stop()
 

@@ -9,9 +9,10 @@ leads turn out to be one person, the newer is merged into the older one.
 
 from __future__ import annotations
 
+import functools
 import json
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.service.webhooks import enqueue
@@ -22,9 +23,16 @@ USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
 
 def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: list[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; return whether the row was new."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return connection.execute(statement.returning(table.c.id)).first() is not None
+    statement = _insert_ignoring(connection.dialect.name, table, tuple(keys))
+    return connection.execute(statement, values).first() is not None
+
+
+@functools.cache
+def _insert_ignoring(dialect_name: str, table, keys: tuple[str, ...]):
+    # Built once and executed with a parameter dict, because building and
+    # compiling a statement per row costs more than running it.
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
 
 
 def normalized_email(value) -> str | None:
@@ -34,20 +42,49 @@ def normalized_email(value) -> str | None:
     return email or None
 
 
+_IDENTITY_LEAD = select(identities.c.lead_id).where(
+    identities.c.kind == bindparam("kind"), identities.c.value == bindparam("value")
+)
+_MERGED_INTO = select(leads.c.merged_into).where(leads.c.id == bindparam("id"))
+
+
 def find_identity(connection: Connection, kind: str, value: str) -> int | None:
-    return connection.execute(
-        select(identities.c.lead_id).where(identities.c.kind == kind, identities.c.value == value)
-    ).scalar()
+    return connection.execute(_IDENTITY_LEAD, {"kind": kind, "value": value}).scalar()
 
 
 def resolve(connection: Connection, lead_id: int | None) -> int | None:
     """Follow merges: return the surviving lead's id for the id of a merged lead."""
     while lead_id is not None:
-        merged_into = connection.execute(select(leads.c.merged_into).where(leads.c.id == lead_id)).scalar()
+        merged_into = connection.execute(_MERGED_INTO, {"id": lead_id}).scalar()
         if merged_into is None:
             return lead_id
         lead_id = merged_into
     return None
+
+
+_USER_LEADS = (
+    select(identities.c.value, identities.c.lead_id, leads.c.merged_into)
+    .select_from(identities.join(leads, leads.c.id == identities.c.lead_id))
+    .where(identities.c.kind == USER_ID, identities.c.value.in_(bindparam("values", expanding=True)))
+)
+_MERGES = select(leads.c.id, leads.c.merged_into).where(leads.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def leads_with_user_ids(connection: Connection, user_ids) -> dict[str, int]:
+    """Return the surviving lead of each known user id, in one query for all of them."""
+    if not user_ids:
+        return {}
+    rows = connection.execute(_USER_LEADS, {"values": sorted(user_ids)}).all()
+    return {row.value: row.lead_id if row.merged_into is None else resolve(connection, row.merged_into) for row in rows}
+
+
+def survivors(connection: Connection, lead_ids) -> dict[int, int]:
+    """Follow merges for many leads at once: map each id to its surviving lead's id."""
+    ids = sorted({lead_id for lead_id in lead_ids if lead_id is not None})
+    if not ids:
+        return {}
+    rows = connection.execute(_MERGES, {"ids": ids}).all()
+    return {row.id: row.id if row.merged_into is None else resolve(connection, row.merged_into) for row in rows}
 
 
 def lead_for_key(connection: Connection, lead_key: str, email: str | None, now: int, created: list[int]) -> int:

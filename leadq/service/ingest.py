@@ -1,6 +1,6 @@
 """Store tracking messages and rescore the leads they touch, in one transaction.
 
-`ingest_messages` is the write path of the tracking API. It stores events,
+`ingest_requests` is the write path of the tracking API. It stores events,
 and a repeated message id is stored and counted once. It applies identify
 and group calls, then rescores every touched lead as of now with the
 active model. All of it is one transaction, retried on a deadlock or a
@@ -9,12 +9,15 @@ lock timeout; when the function returns, everything is committed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from leadq.service.identity import (
@@ -24,9 +27,11 @@ from leadq.service.identity import (
     insert_ignoring_conflict,
     lead_with_email,
     lead_with_user_id,
+    leads_with_user_ids,
     link,
     normalized_email,
     resolve,
+    survivors,
 )
 from leadq.service.model_versions import ActiveModel, active_model, ensure_active_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
@@ -56,24 +61,69 @@ class Message:
 
 @dataclass
 class IngestResult:
+    """Counts of one request's stored and repeated events, and its transaction's changes.
+
+    `created` and `changes` belong to the whole transaction, so every request
+    written in one group shares them.
+    """
+
     stored: int = 0
     repeated: int = 0
     created: list[int] = field(default_factory=list)
     changes: list[StageChange] = field(default_factory=list)
+    # Per message in order: True stored, False a repeated message id, None not an event.
+    outcomes: list[bool | None] = field(default_factory=list)
+
+    def counts(self, start: int, stop: int) -> tuple[int, int]:
+        """Return how many of messages start..stop-1 were stored and how many repeated."""
+        part = self.outcomes[start:stop]
+        return part.count(True), part.count(False)
 
 
 def ingest_messages(store: Store, messages: list[Message]) -> IngestResult:
+    """Apply one request's messages in one transaction; see `ingest_requests`."""
+    return ingest_requests(store, [messages])[0]
+
+
+# Returns an error for each request that must not be written, or None.
+Screen = Callable[[Connection, ActiveModel], list[Exception | None]]
+
+
+def ingest_requests(store: Store, requests: list[list[Message]], screen: Screen | None = None) -> list:
+    """Apply many requests' messages in one transaction and return each request's outcome.
+
+    `screen` runs inside the transaction, with the active model, and names
+    the requests to leave out. Each outcome is the request's IngestResult,
+    or the error that the screen gave it. The transaction is retried on a
+    deadlock or a lock timeout. When the function returns, everything is
+    committed.
+    """
     ensure_active_model(store)
     for attempt in range(RETRIES):
         try:
             with store.write() as connection:
-                return apply_messages(connection, active_model(connection), messages, now_micros())
+                return _apply_requests(connection, requests, screen)
         except DBAPIError as error:
             if attempt == RETRIES - 1 or not is_retryable(error):
                 raise
             log.info("retrying a tracking request after %s", type(error.orig).__name__)
             time.sleep(0.005 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def _apply_requests(connection: Connection, requests: list[list[Message]], screen: Screen | None) -> list:
+    active = active_model(connection)
+    outcomes: list = screen(connection, active) if screen is not None else [None] * len(requests)
+    accepted = [index for index, error in enumerate(outcomes) if error is None]
+    messages = [message for index in accepted for message in requests[index]]
+    written = apply_messages(connection, active, messages, now_micros()) if messages else IngestResult()
+    start = 0
+    for index in accepted:
+        stop = start + len(requests[index])
+        stored, repeated = written.counts(start, stop)
+        outcomes[index] = IngestResult(stored, repeated, written.created, written.changes)
+        start = stop
+    return outcomes
 
 
 def is_retryable(error: DBAPIError) -> bool:
@@ -92,35 +142,54 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     lead queue up instead of deadlocking.
     """
     result = IngestResult()
-    lead_ids = [_lead_of(connection, message, now, result) for message in messages]
+    lead_ids = _leads_of(connection, messages, now, result)
     lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
     # Read the clock again once the locks are held. A request that committed
     # while this one waited may have stored events after the first reading,
     # and the rescore below must count them.
     now = max(now, now_micros())
-    for message, lead_id in zip(messages, lead_ids):
-        _apply(connection, message, lead_id, now, result)
-    touched = {resolve(connection, lead_id) for lead_id in lead_ids if lead_id is not None} - {None}
+    # A later message may have merged an earlier message's lead.
+    survivor_of = survivors(connection, lead_ids)
+    lead_ids = [survivor_of.get(lead_id) for lead_id in lead_ids]
+    result.outcomes = [None] * len(messages)
+    pending = _EventRows()
+    for index, (message, lead_id) in enumerate(zip(messages, lead_ids)):
+        if message.type == "identify":
+            _identify(connection, message, lead_id, now)
+        elif message.type == "group":
+            _group(connection, message, lead_id, now)
+        else:
+            pending.add(index, _event_row(connection, message, lead_id, now))
+    pending.insert(connection, result)
+    touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
         result.changes = rescore(connection, active, touched, now, "event")
     return result
 
 
-def _apply(connection: Connection, message: Message, lead_id: int | None, now: int, result: IngestResult) -> None:
-    if message.type == "identify":
-        _identify(connection, message, lead_id, now)
-    elif message.type == "group":
-        _group(connection, message, lead_id, now)
-    else:
-        _track(connection, message, lead_id, now, result)
+def _leads_of(connection, messages: list[Message], now: int, result: IngestResult) -> list[int | None]:
+    """Return each message's lead, looking up known user ids in one query first.
+
+    Only a message with an email can merge two leads, so the looked-up
+    leads are used until the first such message and looked up one by one after it.
+    """
+    known = leads_with_user_ids(connection, {m.user_id for m in messages if m.user_id is not None})
+    lead_ids = []
+    for message in messages:
+        lead_ids.append(_lead_of(connection, message, now, result, known))
+        if normalized_email(message.traits.get("email")) is not None:
+            known = {}
+    return lead_ids
 
 
-def _lead_of(connection, message: Message, now: int, result: IngestResult) -> int | None:
+def _lead_of(connection, message: Message, now: int, result: IngestResult, known: dict[str, int]) -> int | None:
     """Return the lead a message is about, creating it for an unknown user id or email."""
     email = normalized_email(message.traits.get("email"))
     lead_id = None
     if message.user_id is not None:
-        lead_id = lead_with_user_id(connection, message.user_id, email, now, result.created)
+        lead_id = known.get(message.user_id)
+        if lead_id is None:
+            lead_id = lead_with_user_id(connection, message.user_id, email, now, result.created)
     if email is not None:
         lead_id = lead_with_email(connection, lead_id, email, now, result.created)
     if lead_id is None and message.anonymous_id is not None:
@@ -164,24 +233,53 @@ def _group(connection, message: Message, lead_id: int | None, now: int) -> None:
         connection.execute(update(leads).where(leads.c.id == lead_id).values(account_id=account.id))
 
 
-def _track(connection, message: Message, lead_id: int | None, now: int, result: IngestResult) -> None:
-    name = PAGE_EVENT if message.type == "page" else message.event
-    stored = insert_ignoring_conflict(
-        connection,
-        events,
-        {
-            "message_id": message.message_id,
-            "lead_id": lead_id,
-            "anonymous_id": message.anonymous_id,
-            "event_name": name,
-            "ts": message.timestamp if message.timestamp is not None else now,
-            "received_at": now,
-            "properties": json.dumps(message.properties),
-            "source": "api",
-        },
-        ["message_id"],
-    )
-    if stored:
-        result.stored += 1
-    else:
-        result.repeated += 1
+def _event_row(connection, message: Message, lead_id: int | None, now: int) -> dict:
+    if lead_id is None and message.anonymous_id is not None:
+        # A later message of this group may have linked the anonymous id to
+        # a lead. Its claim of the visitor's events ran before this row existed.
+        lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
+    return {
+        "message_id": message.message_id,
+        "lead_id": lead_id,
+        "anonymous_id": message.anonymous_id,
+        "event_name": PAGE_EVENT if message.type == "page" else message.event,
+        "ts": message.timestamp if message.timestamp is not None else now,
+        "received_at": now,
+        "properties": json.dumps(message.properties),
+        "source": "api",
+    }
+
+
+class _EventRows:
+    """Event rows of one transaction, inserted with one statement.
+
+    A message id that repeats within the rows, or that is already stored,
+    is counted as a repeat and stored once.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+        self.indexes: list[tuple[int, str]] = []
+
+    def add(self, index: int, row: dict) -> None:
+        self.indexes.append((index, row["message_id"]))
+        self.rows.setdefault(row["message_id"], row)
+
+    def insert(self, connection: Connection, result: IngestResult) -> None:
+        if not self.rows:
+            return
+        statement = _insert_events(connection.dialect.name)
+        new = {row.message_id for row in connection.execute(statement, list(self.rows.values()))}
+        for index, message_id in self.indexes:
+            stored = message_id in new
+            new.discard(message_id)
+            result.outcomes[index] = stored
+            result.stored += stored
+            result.repeated += not stored
+
+
+@functools.cache
+def _insert_events(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(events).on_conflict_do_nothing(index_elements=["message_id"])
+    return insert.returning(events.c.message_id)

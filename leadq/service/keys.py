@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadq.errors import OptionError
 from leadq.service.errors import ApiError
@@ -48,7 +48,7 @@ def create_key(connection: Connection, kind: str, name: str) -> str:
         insert(api_keys).values(
             kind=kind,
             name=name,
-            key_hash=_hash(key),
+            key_hash=key_hash(key),
             prefix=key[:8],
             created_at=now_micros(),
         )
@@ -97,10 +97,22 @@ def revoke_key(connection: Connection, key_id: int, now: int) -> bool:
 def find_key(connection: Connection, key: str) -> ApiKey | None:
     row = connection.execute(
         select(api_keys.c.id, api_keys.c.kind, api_keys.c.name).where(
-            api_keys.c.key_hash == _hash(key), api_keys.c.revoked_at.is_(None)
+            api_keys.c.key_hash == key_hash(key), api_keys.c.revoked_at.is_(None)
         )
     ).first()
     return ApiKey(row.id, row.kind, row.name) if row else None
+
+
+_ACTIVE_HASHES = select(api_keys.c.key_hash).where(
+    api_keys.c.key_hash.in_(bindparam("hashes", expanding=True)), api_keys.c.revoked_at.is_(None)
+)
+
+
+def active_key_hashes(connection: Connection, hashes) -> set[str]:
+    """Return the hashes, of those given, whose keys exist and are not revoked."""
+    if not hashes:
+        return set()
+    return set(connection.execute(_ACTIVE_HASHES, {"hashes": sorted(hashes)}).scalars())
 
 
 def presented_key(request: Request) -> str | None:
@@ -118,7 +130,8 @@ def presented_key(request: Request) -> str | None:
     return decoded.partition(":")[0] or None
 
 
-def authorize(request: Request, scope: str) -> ApiKey:
+def required_key(request: Request) -> str:
+    """Return the presented key, or raise a 401 that says how to send one."""
     key = presented_key(request)
     if key is None:
         raise ApiError(
@@ -127,10 +140,19 @@ def authorize(request: Request, scope: str) -> ApiKey:
             "send an API key: HTTP Basic with the key as user name, or "
             "`Authorization: Bearer KEY`; `leadq keys create` makes one",
         )
+    return key
+
+
+def unknown_key_error() -> ApiError:
+    return ApiError(401, "unknown_key", "the API key is unknown or revoked")
+
+
+def authorize(request: Request, scope: str) -> ApiKey:
+    key = required_key(request)
     with request.app.state.store.read() as connection:
         found = find_key(connection, key)
     if found is None:
-        raise ApiError(401, "unknown_key", "the API key is unknown or revoked")
+        raise unknown_key_error()
     if scope not in SCOPES[found.kind]:
         raise ApiError(
             403,
@@ -159,5 +181,6 @@ def _with_article(words: str) -> str:
     return f"an {words}" if words[0] in "aeiou" else f"a {words}"
 
 
-def _hash(key: str) -> str:
+def key_hash(key: str) -> str:
+    """Return the SHA-256 hash under which the store keeps a key."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()

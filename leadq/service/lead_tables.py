@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from leadq.binding import (
     calendar_columns,
@@ -50,12 +50,7 @@ def read_stored_leads(
     connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
 ) -> StoredLeads:
     layout = compiled.layout
-    rows = connection.execute(
-        select(leads.c.id, leads.c.attributes, accounts.c.traits)
-        .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
-        .where(leads.c.id.in_(lead_ids))
-        .order_by(leads.c.id)
-    ).all()
+    rows = connection.execute(_LEADS_WITH_TRAITS, {"ids": list(lead_ids)}).all()
     codes = {row.id: code for code, row in enumerate(rows)}
     attributes = [_lead_fields(row, compiled.model.columns) for row in rows]
     lead_table = _lead_table(layout, [row.id for row in rows], attributes)
@@ -65,6 +60,24 @@ def read_stored_leads(
             lead_table = lead_table.append_column(name, values)
     event_table = _event_table(connection, compiled, codes)
     return StoredLeads(EngineTables(lead_table, event_table), attributes)
+
+
+# Built once: the statements of a rescore run on every tracked event.
+_LEADS_WITH_TRAITS = (
+    select(leads.c.id, leads.c.attributes, accounts.c.traits)
+    .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
+    .where(leads.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(leads.c.id)
+)
+_EVENTS_OF_LEADS = (
+    select(events.c.message_id, events.c.lead_id, events.c.event_name, events.c.ts, events.c.properties)
+    .select_from(events.join(leads, events.c.lead_id == leads.c.id))
+    .where(
+        events.c.lead_id.in_(bindparam("ids", expanding=True)),
+        or_(leads.c.baseline_at.is_(None), events.c.ts > leads.c.baseline_at),
+    )
+    .order_by(events.c.id)
+)
 
 
 def _lead_fields(row, mapping: dict[str, str]) -> dict:
@@ -89,13 +102,7 @@ def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[in
     layout = compiled.layout
     if not codes:
         return empty_events(layout)
-    after_baseline = or_(leads.c.baseline_at.is_(None), events.c.ts > leads.c.baseline_at)
-    rows = connection.execute(
-        select(events.c.message_id, events.c.lead_id, events.c.event_name, events.c.ts, events.c.properties)
-        .select_from(events.join(leads, events.c.lead_id == leads.c.id))
-        .where(and_(events.c.lead_id.in_(list(codes)), after_baseline))
-        .order_by(events.c.id)
-    ).all()
+    rows = connection.execute(_EVENTS_OF_LEADS, {"ids": list(codes)}).all()
     if not rows:
         return empty_events(layout)
     micros = pa.array([row.ts for row in rows], pa.int64())

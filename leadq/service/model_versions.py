@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.model.loading import default_model_text, parse_model
@@ -72,13 +72,21 @@ def activate_model(connection: Connection, text: str, source: str, folder: Path 
 
 
 def active_model(connection: Connection) -> ActiveModel | None:
-    row = connection.execute(
-        select(model_versions.c.id, model_versions.c.body).where(model_versions.c.is_active.is_(True))
-    ).first()
+    """Return the active version, reading its text only when this process has not compiled it."""
+    row = connection.execute(_ACTIVE_VERSION).first()
     if row is None:
         return None
-    model, compiled = _compiled_text(row.body, f"model version {row.id}")
+    with _lock:
+        cached = _compiled.get(row.digest)
+    if cached is None:
+        body = connection.execute(_VERSION_BODY, {"id": row.id}).scalar_one()
+        cached = _compiled_text(body, f"model version {row.id}")
+    model, compiled = cached
     return ActiveModel(row.id, model, compiled)
+
+
+_ACTIVE_VERSION = select(model_versions.c.id, model_versions.c.digest).where(model_versions.c.is_active.is_(True))
+_VERSION_BODY = select(model_versions.c.body).where(model_versions.c.id == bindparam("id"))
 
 
 def ensure_active_model(store: Store) -> ActiveModel:

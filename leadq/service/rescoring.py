@@ -13,9 +13,9 @@ webhooks are written in the caller's transaction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadq.binding import with_probability
 from leadq.engines import run_on_connection
@@ -43,16 +43,19 @@ class StageChange:
     fired: bool
 
 
+_LEADS_TO_LOCK = (
+    select(leads.c.id, leads.c.stage, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email)
+    .where(leads.c.id.in_(bindparam("ids", expanding=True)), leads.c.merged_into.is_(None))
+    .order_by(leads.c.id)
+)
+
+
 def lock_leads(connection: Connection, lead_ids) -> list:
     """Lock the leads' rows in id order, so concurrent writers queue up."""
-    query = (
-        select(leads.c.id, leads.c.stage, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email)
-        .where(leads.c.id.in_(sorted(set(lead_ids))), leads.c.merged_into.is_(None))
-        .order_by(leads.c.id)
-    )
+    query = _LEADS_TO_LOCK
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    return connection.execute(query).all()
+    return connection.execute(query, {"ids": sorted(set(lead_ids))}).all()
 
 
 def rescore(
@@ -77,16 +80,42 @@ def rescore(
         return []
     tables, predicted = _bound_with_probability(connection, active, list(current), now)
     ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
-    changes = []
+    changes, writes = [], _Writes()
     for row in ranked.to_pylist():
         scored = lead_from_row(active.compiled, row)
         lead_id = int(scored.lead_id)
         cause_of = _Cause(cause, reason, qualification_id)
         reasons = _reasons(scored, row.get("probability"), predicted.get(scored.lead_id))
-        change = _apply(connection, active, current[lead_id], scored, reasons, now, cause_of, release_sticky)
+        change = _apply(writes, connection, active, current[lead_id], scored, reasons, now, cause_of, release_sticky)
         if change is not None:
             changes.append(change)
+    writes.execute(connection)
     return changes
+
+
+@dataclass
+class _Writes:
+    """Lead updates and snapshots of one rescore, written together at its end.
+
+    Updates with the same columns go in one executemany, which costs far
+    less than a statement per lead.
+    """
+
+    updates: dict[tuple[str, ...], list[dict]] = field(default_factory=dict)
+    snapshots: list[dict] = field(default_factory=list)
+
+    def update(self, lead_id: int, values: dict) -> None:
+        self.updates.setdefault(tuple(sorted(values)), []).append({"lead_id": lead_id, **values})
+
+    def execute(self, connection: Connection) -> None:
+        for rows in self.updates.values():
+            connection.execute(_LEAD_UPDATE, rows)
+        if self.snapshots:
+            connection.execute(insert(score_snapshots), self.snapshots)
+
+
+# The SET clause comes from each parameter dict's keys other than lead_id.
+_LEAD_UPDATE = update(leads).where(leads.c.id == bindparam("lead_id"))
 
 
 def _bound_with_probability(connection, active: ActiveModel, lead_ids: list[int], now: int):
@@ -141,7 +170,7 @@ class _Cause:
     qualification_id: int | None
 
 
-def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause: _Cause, release_sticky):
+def _apply(writes: _Writes, connection, active: ActiveModel, current, scored, reasons, now, cause: _Cause, release_sticky):
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
     values = {
         "fit": scored.fit_score,
@@ -161,9 +190,9 @@ def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause
         values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
     if change is not None or scores_moved:
         values["updated_at"] = now
-    connection.execute(update(leads).where(leads.c.id == current.id).values(**values))
+    writes.update(current.id, values)
     if change is not None or scores_moved or cause.kind != "schedule":
-        _snapshot(connection, active, current.id, scored, stage, now)
+        writes.snapshots.append(_snapshot(active, current.id, scored, stage, now))
     return change.event if change is not None else None
 
 
@@ -218,17 +247,15 @@ def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
     return payload
 
 
-def _snapshot(connection, active, lead_id, scored, stage, now) -> None:
-    connection.execute(
-        insert(score_snapshots).values(
-            lead_id=lead_id,
-            at=now,
-            fit=scored.fit_score,
-            engagement=scored.engagement_score,
-            product=scored.product_score,
-            total=scored.total_score,
-            grade=scored.grade,
-            stage=stage,
-            model_version_id=active.id,
-        )
-    )
+def _snapshot(active, lead_id, scored, stage, now) -> dict:
+    return {
+        "lead_id": lead_id,
+        "at": now,
+        "fit": scored.fit_score,
+        "engagement": scored.engagement_score,
+        "product": scored.product_score,
+        "total": scored.total_score,
+        "grade": scored.grade,
+        "stage": stage,
+        "model_version_id": active.id,
+    }

@@ -21,9 +21,9 @@ from fastapi.concurrency import run_in_threadpool
 from leadq.binding import NUMBER_PATTERN
 from leadq.compiler.layout import Layout
 from leadq.service.errors import ApiError
-from leadq.service.ingest import Message, ingest_messages
-from leadq.service.keys import authorize
-from leadq.service.model_versions import ensure_active_model
+from leadq.service.ingest import Message
+from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
+from leadq.service.tracking_writer import TrackingRequest, tracking_writer
 
 # `\u0000` in JSON text, unless its backslash is itself escaped.
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -79,18 +79,52 @@ async def batch(request: Request) -> dict:
 
 
 async def _handle(request: Request, kind: str) -> dict:
-    await run_in_threadpool(authorize, request, "track")
+    hashed = await _authorize_tracking(request)
     limit = BATCH_LIMIT if kind == "batch" else MESSAGE_LIMIT
     document = _parse(await _read_body(request, limit))
     if kind == "batch":
         messages, places = _batch_messages(document)
     else:
         messages, places = [parse_message(document, kind, "")], [""]
-    active = await run_in_threadpool(ensure_active_model, request.app.state.store)
-    for message, where in zip(messages, places):
-        check_numbers(message, where, active.compiled.layout, active.model.columns)
-    result = await run_in_threadpool(ingest_messages, request.app.state.store, messages)
+    writer = tracking_writer(request.app, screen_requests)
+    result = await writer.write(TrackingRequest(messages, places, hashed))
     return {"success": True, "stored": result.stored, "repeated": result.repeated}
+
+
+# Write keys seen to authorize tracking in this process, by hash. The set
+# only saves a read per request: the writer checks every request's key
+# again in the transaction that stores its events, so a revoked key stores nothing.
+KNOWN_KEYS_LIMIT = 1_000
+
+
+async def _authorize_tracking(request: Request) -> str:
+    """Return the hash of the request's write key, or raise a 401 or 403."""
+    hashed = key_hash(required_key(request))
+    known = getattr(request.app.state, "tracking_keys", None)
+    if known is None or len(known) >= KNOWN_KEYS_LIMIT:
+        known = request.app.state.tracking_keys = set()
+    if hashed not in known:
+        await run_in_threadpool(authorize, request, "track")
+        known.add(hashed)
+    return hashed
+
+
+def screen_requests(connection, active, requests: list[TrackingRequest]) -> list[Exception | None]:
+    """Reject requests whose key is now revoked or whose numbers the active model cannot compare."""
+    active_keys = active_key_hashes(connection, {request.key_hash for request in requests})
+    layout, columns = active.compiled.layout, active.model.columns
+    errors: list[Exception | None] = []
+    for request in requests:
+        try:
+            if request.key_hash not in active_keys:
+                raise unknown_key_error()
+            for message, where in zip(request.messages, request.places):
+                check_numbers(message, where, layout, columns)
+        except ApiError as error:
+            errors.append(error)
+        else:
+            errors.append(None)
+    return errors
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

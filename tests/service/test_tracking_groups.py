@@ -1,0 +1,73 @@
+"""Tracking requests written together in one transaction, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from leadq.service.errors import ApiError
+from leadq.service.ingest import Message, ingest_requests
+from leadq.service.tracking_writer import TrackingRequest, TrackingWriter
+from leadq.store.tables import events, leads
+
+
+def ping(user: str, message_id: str) -> Message:
+    return Message("track", message_id, user_id=user, event="demo_requested")
+
+
+def count_events(store, *where) -> int:
+    with store.read() as connection:
+        return connection.execute(select(func.count()).select_from(events).where(*where)).scalar_one()
+
+
+def test_screened_request_stores_nothing(store):
+    requests = [[ping("u1", "a-1")], [ping("u2", "b-1"), ping("u2", "b-2")], [ping("u3", "c-1")]]
+    rejected = ApiError(400, "invalid_value", "rejected by the screen")
+    outcomes = ingest_requests(store, requests, lambda connection, active: [None, rejected, None])
+    assert outcomes[1] is rejected
+    assert (outcomes[0].stored, outcomes[2].stored) == (1, 1)
+    assert count_events(store) == 2
+    assert count_events(store, events.c.message_id.like("b-%")) == 0
+
+
+def test_repeat_across_requests_counts_once(store):
+    requests = [[ping("u1", "same")], [ping("u1", "same"), ping("u1", "other")]]
+    first, second = ingest_requests(store, requests)
+    assert (first.stored, first.repeated) == (1, 0)
+    assert (second.stored, second.repeated) == (1, 1)
+    assert count_events(store) == 2
+
+
+def test_leads_merged_mid_group_keep_every_event(store):
+    requests = [
+        [Message("identify", "i-1", user_id="u-a", traits={"email": "same@example.com"})],
+        [ping("u-b", "b-1")],
+        [Message("identify", "i-2", user_id="u-b", traits={"email": "same@example.com"})],
+        [ping("u-b", "b-2")],
+    ]
+    ingest_requests(store, requests)
+    with store.read() as connection:
+        rows = {row.lead_key: row for row in connection.execute(select(leads))}
+    survivor = rows["u-a"]
+    assert rows["u-b"].merged_into == survivor.id
+    assert count_events(store, events.c.lead_id == survivor.id) == 2
+    assert survivor.engagement > 0
+
+
+def test_writer_answers_each_request(store):
+    writer = TrackingWriter(store, lambda connection, active, requests: [None] * len(requests))
+
+    async def send_all():
+        sends = [
+            writer.write(TrackingRequest([ping(f"u{index % 3}", f"w-{index}")], [""], "unused"))
+            for index in range(30)
+        ]
+        return await asyncio.gather(*sends)
+
+    try:
+        results = asyncio.run(send_all())
+    finally:
+        writer.stop()
+    assert [result.stored for result in results] == [1] * 30
+    assert count_events(store) == 30
