@@ -116,7 +116,9 @@ def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[in
         "local_day": days,
         "local_week": weeks,
     }
-    properties = [json.loads(row.properties) for row in rows]
+    # Decoding every stored event's JSON is the largest cost of a rescore,
+    # so it is skipped when no rule reads a property.
+    properties = [json.loads(row.properties) for row in rows] if layout.properties else []
     for name, value_columns in layout.properties.items():
         values = [props.get(name) for props in properties]
         columns.update(stored_value_columns(values, value_columns))
