@@ -284,7 +284,7 @@ async def drive(base: str, write_key: str, url: str, options: argparse.Namespace
     connector = aiohttp.TCPConnector(limit=options.concurrency)
     session = aiohttp.ClientSession(
         base_url=base,
-        auth=aiohttp.BasicAuth(write_key, ""),
+        headers={"Authorization": aiohttp.encode_basic_auth(write_key)},
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=60),
     )
