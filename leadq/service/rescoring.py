@@ -25,6 +25,7 @@ from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.webhooks import enqueue
+from leadq.store.database import artefacts_folder_of
 from leadq.store.tables import leads, score_snapshots, stage_history
 
 # Causes of a rescore, kept in stage history and webhooks.
@@ -95,7 +96,7 @@ def _bound_with_probability(connection, active: ActiveModel, lead_ids: list[int]
     Returns the engine tables and each lead key's predictive reasons (JSON).
     """
     stored = read_stored_leads(connection, active.compiled, lead_ids, now)
-    prediction = predict_stored(active.id, active.compiled, stored, now)
+    prediction = predict_stored(active.id, active.compiled, stored, now, artefacts_folder_of(connection))
     if prediction is None:
         return stored.tables, {}
     tables = stored.tables

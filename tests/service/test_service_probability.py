@@ -60,6 +60,12 @@ def trained(tmp_path_factory) -> dict:
     }
 
 
+@pytest.fixture()
+def store(store, trained):
+    """The test store, whose artefacts folder contains the trained artefact."""
+    return store.with_artefacts(trained["folder"])
+
+
 def _moved_to_now(lead_rows: list, event_rows: list) -> tuple[list, list]:
     """Return the first leads created by REFERENCE and their events up to it,
     moved in time so that REFERENCE becomes now: the service scores as of now."""
@@ -203,6 +209,7 @@ def test_relative_artefact_without_folder(store, trained):
     with store.write() as connection, pytest.raises(ModelError) as raised:
         activate_model(connection, text, "request body")
     assert "the artefact path 'artefact' is relative" in str(raised.value)
+    assert f"the absolute path of the artefact inside {store.artefacts}" in str(raised.value)
     assert raised.value.field == "predictive.artefact"
 
 
@@ -224,7 +231,7 @@ def test_activate_command_relative_paths(store, trained):
     model = _model_file(folder, 0.5)
     done = leadq(
         "model", "activate", f"{folder.name}/{model.name}", "--database", store.url,
-        cwd=folder.parent,
+        "--artefacts", folder.name, cwd=folder.parent,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     with store.read() as connection:
