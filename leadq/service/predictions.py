@@ -2,9 +2,11 @@
 
 Rescoring predicts each lead's conversion probability from its stored
 attributes and events, with the features that `leadq train` uses, as of the
-rescore time. The probability is bound into the leads table before the
-compiled query runs, as `leadq score` does for files, so probability
-conditions of stages decide alike in both.
+rescore time. The rule features come from the rescore's own run of the
+compiled query on the store's connection, with unknown probabilities. The
+probability is then bound into the leads table, and the query runs again
+when a stage tests it (leadq.learning.predictive.with_prediction), so
+probability conditions decide as they do in `leadq score`.
 
 The artefact comes from leadq.service.artefacts, which loads it only from
 the store's artefacts folder, once per model version and process.
@@ -25,8 +27,9 @@ from leadq.service.lead_tables import StoredLeads
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
-    from leadq.learning.features import FeatureSpec
+    from leadq.learning.features import FeatureSpec, LeadData
 
 log = logging.getLogger("leadq.service")
 
@@ -40,33 +43,33 @@ def predict_stored(
     stored: StoredLeads,
     as_of: int,
     artefacts: Path | None,
+    scored: pa.Table,
 ) -> Prediction | None:
     """Predict the stored leads' probabilities as of `as_of` (microseconds UTC).
 
-    Returns None without a `predictive` section, and when the artefact does
-    not load from the artefacts folder: the error is logged once per model
-    version, and probability conditions are then false, so events are still
-    stored and scored.
+    `scored` is the compiled query's result over `stored.tables` as of
+    `as_of`, run with unknown probabilities; the rule features come from
+    it. Returns None without a `predictive` section, and when the artefact
+    does not load from the artefacts folder: the error is logged once per
+    model version, and probability conditions are then false, so events are
+    still stored and scored.
     """
     if compiled.model.predictive is None:
         return None
     artefact = loaded_artefact(version_id, compiled, artefacts)
     if artefact is None:
         return None
+    data = stored_lead_data(compiled, stored, artefact.spec)
+    return predict_as_of(artefact, data, as_of, scored)
+
+
+def stored_lead_data(compiled: CompiledModel, stored: StoredLeads, spec: FeatureSpec) -> LeadData:
+    """Keep stored leads' bound tables with the attributes the features read."""
     from leadq.learning.features import bound_lead_data
 
-    # TODO: the rule features run the compiled query once more, on DuckDB as
-    # in training, which is most of the time a prediction adds to a rescore.
-    # The store's own run of the query would be cheaper, but its unrounded
-    # contributions may differ from DuckDB's in the last bits.
-    attributes = _attribute_frame(stored, artefact.spec)
-    created = (
-        _created_times(attributes, artefact.spec.created)
-        if artefact.spec.created
-        else None
-    )
-    data = bound_lead_data(compiled, stored.tables, attributes, created)
-    return predict_as_of(artefact, data, as_of)
+    attributes = _attribute_frame(stored, spec)
+    created = _created_times(attributes, spec.created) if spec.created else None
+    return bound_lead_data(compiled, stored.tables, attributes, created)
 
 
 def _attribute_frame(stored: StoredLeads, spec: FeatureSpec) -> pd.DataFrame:

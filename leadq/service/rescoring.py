@@ -3,8 +3,8 @@
 Every rescore locks the leads first (PostgreSQL: FOR UPDATE, SQLite: the
 write transaction), runs the compiled query on their own rows and writes
 the new scores. With a `predictive` section, each lead's probability is
-predicted first (leadq.service.predictions) and bound for the query. It
-then applies stage rules that files do not have: sticky
+predicted from that run (leadq.service.predictions) and bound for the
+query. It then applies stage rules that files do not have: sticky
 stages, recycle stages, and webhooks that fire only the first time a lead
 reaches a stage since it was last recycled. A stage change, its history row and its
 webhooks are written in the caller's transaction.
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection, insert, select, update
 
-from leadq.binding import with_probability
 from leadq.engines import run_on_connection
+from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
 from leadq.service.lead_tables import read_stored_leads
@@ -76,8 +77,8 @@ def rescore(
     current = {row.id: row for row in lock_leads(connection, lead_ids)}
     if not current:
         return []
-    tables, predicted = _bound_with_probability(connection, active, list(current), now)
-    ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
+    result, predicted = _scored(connection, active, list(current), now)
+    ranked = rank_result(active.compiled, result)
     changes = []
     for row in ranked.to_pylist():
         scored = lead_from_row(active.compiled, row)
@@ -90,18 +91,21 @@ def rescore(
     return changes
 
 
-def _bound_with_probability(connection, active: ActiveModel, lead_ids: list[int], now: int):
-    """Bind the leads and, with a `predictive` section, their probabilities as of `now`.
+def _scored(connection, active: ActiveModel, lead_ids: list[int], now: int):
+    """Run the compiled query on the leads as of `now`, with their probabilities
+    when the model has a `predictive` section.
 
-    Returns the engine tables and each lead key's predictive reasons (JSON).
+    Returns the query's result and each lead key's predictive reasons (JSON).
     """
-    stored = read_stored_leads(connection, active.compiled, lead_ids, now)
-    prediction = predict_stored(active.id, active.compiled, stored, now, artefacts_folder_of(connection))
+    compiled = active.compiled
+    stored = read_stored_leads(connection, compiled, lead_ids, now)
+    result = run_on_connection(connection, compiled, stored.tables, now)
+    artefacts = artefacts_folder_of(connection)
+    prediction = predict_stored(active.id, compiled, stored, now, artefacts, result)
     if prediction is None:
-        return stored.tables, {}
-    tables = stored.tables
-    tables.leads = with_probability(tables.leads, active.compiled.layout, prediction.probabilities)
-    return tables, prediction.reasons
+        return result, {}
+    rerun = partial(run_on_connection, connection, compiled, as_of_micros=now)
+    return with_prediction(compiled, stored.tables, result, prediction, rerun), prediction.reasons
 
 
 def _reasons(scored, probability: float | None, predictive: str | None) -> list[dict]:

@@ -17,7 +17,7 @@ from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
 from leadq.store.database import ARTEFACTS_VARIABLE, artefacts_folder, open_store
 from leadq.store.tables import leads, model_versions
-from tests.learning.conftest import MODEL, synthetic_rows, training_request, write_csv
+from tests.learning.conftest import MODEL, training_request, write_learning_files
 from tests.service.servers import leadq
 
 
@@ -25,18 +25,7 @@ from tests.service.servers import leadq
 def folders(tmp_path_factory) -> dict[str, Path]:
     """Train one artefact into the artefacts folder and copy it outside."""
     root = tmp_path_factory.mktemp("artefact-folder")
-    lead_rows, event_rows, outcome_rows = synthetic_rows(300)
-    (root / "model.yaml").write_text(MODEL, encoding="utf-8")
-    files = {
-        "model": root / "model.yaml",
-        "leads": write_csv(
-            root / "leads.csv", ["lead_id", "industry", "size", "created_at"], lead_rows
-        ),
-        "events": write_csv(
-            root / "events.csv", ["event_id", "lead_id", "event", "timestamp"], event_rows
-        ),
-        "outcomes": write_csv(root / "outcomes.csv", ["lead_id", "outcome", "at"], outcome_rows),
-    }
+    files = write_learning_files(root, 300)
     inside = root / "artefacts" / "conversion"
     train(training_request(files), inside)
     outside = root / "elsewhere" / "conversion"
