@@ -84,8 +84,12 @@ def rescore(
         scored = lead_from_row(active.compiled, row)
         lead_id = int(scored.lead_id)
         cause_of = _Cause(cause, reason, qualification_id)
-        reasons = _reasons(scored, row.get("probability"), predicted.get(scored.lead_id))
-        change = _apply(connection, active, current[lead_id], scored, reasons, now, cause_of, release_sticky)
+        probability = row.get("probability")
+        reasons = _reasons(scored, probability, predicted.get(scored.lead_id))
+        change = _apply(
+            connection, active, current[lead_id], scored, _ProbabilityAndReasons(probability, reasons),
+            now, cause_of, release_sticky,
+        )  # fmt: skip
         if change is not None:
             changes.append(change)
     return changes
@@ -146,7 +150,15 @@ class _Cause:
     qualification_id: int | None
 
 
-def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause: _Cause, release_sticky):
+@dataclass(frozen=True)
+class _ProbabilityAndReasons:
+    """A rescored lead's probability (None without one) and its stored reasons."""
+
+    probability: float | None
+    reasons: list[dict]
+
+
+def _apply(connection, active: ActiveModel, current, scored, predicted: _ProbabilityAndReasons, now, cause: _Cause, release_sticky):
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
     values = {
         "fit": scored.fit_score,
@@ -154,7 +166,7 @@ def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause
         "product": scored.product_score,
         "total": scored.total_score,
         "grade": scored.grade,
-        "reasons": json.dumps(reasons),
+        "reasons": json.dumps(predicted.reasons),
         "scored_at": now,
         "model_version_id": active.id,
     }
@@ -162,13 +174,14 @@ def _apply(connection, active: ActiveModel, current, scored, reasons, now, cause
     scores_moved = current.total is None or round(current.total, 1) != round(scored.total_score, 1)
     if stage != current.stage:
         rule = scored.stage_rule if stage == scored.stage else "sticky"
-        change = _change_stage(connection, active, current, stage, rule, now, cause, release_sticky)
+        moved = _Move(stage, rule, predicted.probability)
+        change = _change_stage(connection, active, current, moved, now, cause, release_sticky)
         values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
     if change is not None or scores_moved:
         values["updated_at"] = now
     connection.execute(update(leads).where(leads.c.id == current.id).values(**values))
     if change is not None or scores_moved or cause.kind != "schedule":
-        _snapshot(connection, active, current.id, scored, stage, now)
+        _snapshot(connection, active, current.id, scored, stage, predicted.probability, now)
     return change.event if change is not None else None
 
 
@@ -178,7 +191,17 @@ class _Change:
     reached: list[str]
 
 
-def _change_stage(connection, active, current, stage, rule, now, cause: _Cause, release_sticky) -> _Change:
+@dataclass(frozen=True)
+class _Move:
+    """The stage a rescore moves a lead to, the rule, and the lead's probability."""
+
+    stage: str
+    rule: str
+    probability: float | None
+
+
+def _change_stage(connection, active, current, moved: _Move, now, cause: _Cause, release_sticky) -> _Change:
+    stage, rule = moved.stage, moved.rule
     reached = [] if release_sticky else json.loads(current.reached or "[]")
     first_time = stage not in reached
     # A recycle always sends a webhook, so a CRM that mirrors stages follows.
@@ -196,10 +219,11 @@ def _change_stage(connection, active, current, stage, rule, now, cause: _Cause, 
             cause=cause.kind,
             reason=cause.reason,
             qualification_id=cause.qualification_id,
+            probability=moved.probability,
         )
     )
     if fired:
-        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, stage, rule, cause), now)
+        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, moved, cause), now)
     return _Change(StageChange(current.id, current.stage, stage, rule, fired), reached)
 
 
@@ -208,14 +232,15 @@ def _is_catch_all(model: ScoringModel, stage: str) -> bool:
     return last.when is None and last.id == stage
 
 
-def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
+def _stage_payload(active, current, moved: _Move, cause: _Cause) -> dict:
     payload = {
         "lead": {"id": current.id, "lead_key": current.lead_key, "email": current.email},
         "previous_stage": current.stage,
-        "stage": stage,
-        "rule": rule,
+        "stage": moved.stage,
+        "rule": moved.rule,
         "cause": cause.kind,
         "reason": cause.reason,
+        "probability": moved.probability,
         "model_version": {"id": active.id, "name": active.model.name, "version": str(active.model.version)},
     }
     if cause.qualification_id is not None:
@@ -223,7 +248,7 @@ def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
     return payload
 
 
-def _snapshot(connection, active, lead_id, scored, stage, now) -> None:
+def _snapshot(connection, active, lead_id, scored, stage, probability, now) -> None:
     connection.execute(
         insert(score_snapshots).values(
             lead_id=lead_id,
@@ -235,5 +260,6 @@ def _snapshot(connection, active, lead_id, scored, stage, now) -> None:
             grade=scored.grade,
             stage=stage,
             model_version_id=active.id,
+            probability=probability,
         )
     )
