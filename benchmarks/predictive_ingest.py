@@ -18,6 +18,7 @@ service's default artefacts folder.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -78,9 +79,26 @@ def time_ingest(database: Path, model_text: str, leads: int, events: int, warmup
             ingest_messages(store, [message])
             if number >= warmup:
                 timings.append((time.perf_counter() - started) * 1000)
+        _check_probabilities(store, "predictive:" in model_text)
         return timings
     finally:
         store.dispose()
+
+
+def _check_probabilities(store, expected: bool) -> None:
+    """Raise unless every lead has a probability exactly when the model predicts one,
+    so an artefact that failed to load cannot pass for a fast one."""
+    from sqlalchemy import select
+
+    from leadq.store.tables import leads
+
+    with store.read() as connection:
+        stored = connection.execute(select(leads.c.lead_key, leads.c.reasons)).all()
+    for lead_key, reasons in stored:
+        found = any(reason["section"] == "predictive" for reason in json.loads(reasons))
+        if found != expected:
+            state = "has no" if expected else "has a"
+            raise RuntimeError(f"lead {lead_key} {state} predicted probability; see the log above")
 
 
 def summary(label: str, timings: list[float]) -> str:
