@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -21,9 +24,14 @@ from leadq.engines import EngineTables, run, run_on_connection
 from leadq.errors import OptionError
 from leadq.evaluation.history import LeadHistory
 from leadq.inputs import SourceTable
+from leadq.learning import require_learning
 from leadq.model.schema import ScoringModel
 from leadq.results import rank_result
 from leadq.scoring import micros_since_epoch
+
+if TYPE_CHECKING:
+    from leadq.learning.artefact import Artefact
+    from leadq.learning.features import LeadData
 
 DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -32,20 +40,38 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 DEFAULT_CUTOFFS = 6
 
 
+@dataclass
+class BoundLeads:
+    """Leads bound for the engine; stored leads (StoredLeads) add their attributes."""
+
+    tables: EngineTables
+
+
 class Scorer:
     """Score one set of leads with any model as of any time.
 
     Each model is compiled and bound once; every cut-off reruns the query
-    with its own as-of time.
+    with its own as-of time. With a `predictive` section, each cut-off
+    also predicts the probabilities as of the cut-off, from the features
+    that `leadq train` uses and the rule contributions of that run, and
+    binds them for the stage conditions that test them.
     """
 
     def __init__(self) -> None:
         self._compiled: dict[int, CompiledModel] = {}
-        self._bound: dict[tuple[int, int | None], EngineTables] = {}
+        self._bound: dict[tuple[int, int | None], BoundLeads] = {}
+        self._artefacts: dict[int, Artefact] = {}
+        self._lead_data: dict[int, LeadData] = {}
 
     def bound(
         self, model: ScoringModel, as_of: int | None = None
     ) -> tuple[CompiledModel, EngineTables]:
+        compiled, bound = self._bound_leads(model, as_of)
+        return compiled, bound.tables
+
+    def _bound_leads(
+        self, model: ScoringModel, as_of: int | None
+    ) -> tuple[CompiledModel, BoundLeads]:
         if id(model) not in self._compiled:
             self._compiled[id(model)] = compile_model(model)
         compiled = self._compiled[id(model)]
@@ -56,8 +82,29 @@ class Scorer:
 
     def score(self, model: ScoringModel, as_of: int) -> tuple[CompiledModel, pa.Table]:
         """Return the compiled model and the ranked result as of `as_of` (microseconds)."""
-        compiled, tables = self.bound(model, as_of)
-        return compiled, rank_result(compiled, self._run(compiled, tables, as_of))
+        compiled, bound = self._bound_leads(model, as_of)
+        result = self._run(compiled, bound.tables, as_of)
+        if model.predictive is not None:
+            result = self._with_probability(compiled, bound, as_of, result)
+        return compiled, rank_result(compiled, result)
+
+    def _with_probability(
+        self, compiled: CompiledModel, bound: BoundLeads, as_of: int, result: pa.Table
+    ) -> pa.Table:
+        from leadq.learning.predictive import predict_as_of, with_prediction
+
+        artefact = self._artefact(compiled)
+        if id(bound) not in self._lead_data:
+            self._lead_data[id(bound)] = self._predictive_data(compiled, bound, artefact)
+        data = self._lead_data[id(bound)]
+        prediction = predict_as_of(artefact, data, as_of, result)
+        rerun = partial(self._run, compiled, as_of=as_of)
+        return with_prediction(compiled, bound.tables, result, prediction, rerun)
+
+    def _artefact(self, compiled: CompiledModel) -> Artefact:
+        if id(compiled) not in self._artefacts:
+            self._artefacts[id(compiled)] = self._load_artefact(compiled)
+        return self._artefacts[id(compiled)]
 
     def _binds_per_cut_off(self, compiled: CompiledModel) -> bool:
         """Return whether the bound tables depend on the as-of time, beyond the query's parameter."""
@@ -65,12 +112,20 @@ class Scorer:
 
     def _bind(
         self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
-    ) -> EngineTables:
+    ) -> BoundLeads:
         raise NotImplementedError
 
     def _run(
         self, compiled: CompiledModel, tables: EngineTables, as_of: int
     ) -> pa.Table:
+        raise NotImplementedError
+
+    def _load_artefact(self, compiled: CompiledModel) -> Artefact:
+        raise NotImplementedError
+
+    def _predictive_data(
+        self, compiled: CompiledModel, bound: BoundLeads, artefact: Artefact
+    ) -> LeadData:
         raise NotImplementedError
 
 
@@ -93,16 +148,33 @@ class FileScorer(Scorer):
 
     def _bind(
         self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
-    ) -> EngineTables:
+    ) -> BoundLeads:
         tables, _ = bind(
             model, compiled.layout, self.leads, self.events, timezone=self.timezone
         )
-        return tables
+        return BoundLeads(tables)
 
     def _run(
         self, compiled: CompiledModel, tables: EngineTables, as_of: int
     ) -> pa.Table:
         return run(compiled, tables, as_of, self.engine)
+
+    def _load_artefact(self, compiled: CompiledModel) -> Artefact:
+        """Load the artefact that the model file names, as `leadq score` does."""
+        require_learning()
+        from leadq.learning.artefact import load_artefact
+
+        return load_artefact(Path(compiled.model.artefact_path()))
+
+    def _predictive_data(
+        self, compiled: CompiledModel, bound: BoundLeads, artefact: Artefact
+    ) -> LeadData:
+        from leadq.learning.features import lead_data
+
+        return lead_data(
+            compiled, self.leads, self.events, timezone=self.timezone,
+            created_column=artefact.spec.created, tables=bound.tables,
+        )  # fmt: skip
 
 
 class StoreScorer(Scorer):
@@ -119,17 +191,32 @@ class StoreScorer(Scorer):
 
     def _bind(
         self, model: ScoringModel, compiled: CompiledModel, as_of: int | None
-    ) -> EngineTables:
+    ) -> BoundLeads:
         # NOTE: stored attributes are current values and events before a
         # lead's recycle are left out, so the past is not replayed exactly.
-        from leadq.service.lead_tables import bind_stored_leads
+        from leadq.service.lead_tables import read_stored_leads
 
-        return bind_stored_leads(self.connection, compiled, self.lead_ids, as_of)
+        return read_stored_leads(self.connection, compiled, self.lead_ids, as_of)
 
     def _run(
         self, compiled: CompiledModel, tables: EngineTables, as_of: int
     ) -> pa.Table:
         return run_on_connection(self.connection, compiled, tables, as_of)
+
+    def _load_artefact(self, compiled: CompiledModel) -> Artefact:
+        """Load the artefact from inside the store's artefacts folder, as the service does."""
+        from leadq.service.artefacts import check_artefact
+        from leadq.store.database import artefacts_folder_of
+
+        folder = artefacts_folder_of(self.connection)
+        return check_artefact(compiled, folder, f"model {compiled.model.name!r}")
+
+    def _predictive_data(
+        self, compiled: CompiledModel, bound: BoundLeads, artefact: Artefact
+    ) -> LeadData:
+        from leadq.service.predictions import stored_lead_data
+
+        return stored_lead_data(compiled, bound, artefact.spec)
 
 
 @dataclass

@@ -12,6 +12,7 @@ loading checks it, so a changed or damaged file is rejected.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ def save_artefact(directory: Path, model: CalibratedModel, spec: FeatureSpec, de
 
 
 def load_artefact(directory: Path) -> Artefact:
+    """Load an artefact; model.joblib is unpickled only if its SHA-256 matches the metadata's."""
     import joblib
 
     metadata_path = Path(directory) / METADATA_FILE
@@ -113,17 +115,33 @@ def load_artefact(directory: Path) -> Artefact:
             f"no model artefact at {directory}: expected {METADATA_FILE} and "
             f"{MODEL_FILE}; create one with `leadq train --output {directory}`"
         )
-    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata = _read_metadata(metadata_path)
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ArtefactError(
             f"model artefact {directory} has format version "
             f"{metadata.get('format_version')!r}, but this leadq reads version "
             f"{FORMAT_VERSION}; train it again with `leadq train`"
         )
-    if hashlib.sha256(model_path.read_bytes()).hexdigest() != metadata.get("model_sha256"):
+    # The bytes whose digest matches are the bytes unpickled, so the file
+    # cannot change between the check and the load.
+    payload = model_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != metadata.get("model_sha256"):
         raise ArtefactError(
             f"{model_path} does not match the SHA-256 in {METADATA_FILE}; the file "
             "was changed or damaged, so train the model again with `leadq train`"
         )
     spec = FeatureSpec(**metadata["features"])
-    return Artefact(joblib.load(model_path), spec, metadata)
+    return Artefact(joblib.load(io.BytesIO(payload)), spec, metadata)
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        metadata = error
+    if not isinstance(metadata, dict):
+        raise ArtefactError(
+            f"{path} is not a JSON object of artefact metadata; the file was "
+            "changed or damaged, so train the model again with `leadq train`"
+        )
+    return metadata

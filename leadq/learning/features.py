@@ -9,7 +9,8 @@ Features of a lead as of T:
 - `days_since:NAME`: days from the lead's last event of that name to T
 - `days_since:created`: days from the lead's first appearance to T
 - `rule:ID`, `score:SECTION`: the scoring model's rule contributions and
-  section scores as of T, from the compiled query on DuckDB
+  section scores as of T, from the compiled query: the caller's run of it
+  on any engine, or a run on DuckDB
 
 Events after T never count. Lead attributes have no history in a leads
 file, so a lead enters a cut-off's rows only once it exists: its
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadq.binding import bind, renamed_table
-from leadq.compiler.query import CompiledModel
+from leadq.compiler.query import SCORE_DECIMALS, CompiledModel
 from leadq.engines import EngineTables, run
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, to_utc_micros
@@ -218,8 +219,15 @@ def _attribute_values(column: pd.Series, missing_values: list[str]) -> pd.Series
     return text.mask(text.str.lower().isin(missing)).astype(object).where(text.notna(), None)
 
 
-def features_as_of(data: LeadData, spec: FeatureSpec, as_of: int) -> pd.DataFrame:
-    """Return one row per lead of the features known at `as_of` (microseconds UTC)."""
+def features_as_of(
+    data: LeadData, spec: FeatureSpec, as_of: int, scored: pa.Table | None = None
+) -> pd.DataFrame:
+    """Return one row per lead of the features known at `as_of` (microseconds UTC).
+
+    `scored` is the result of the compiled query over `data.tables` as of
+    `as_of`, on any engine. Without it, the query runs on DuckDB for the
+    rule features.
+    """
     index = data.attributes.index
     columns: dict[str, pd.Series] = {}
     for name in spec.categorical:
@@ -233,7 +241,7 @@ def features_as_of(data: LeadData, spec: FeatureSpec, as_of: int) -> pd.DataFram
     columns.update(_event_features(data, spec, as_of))
     if spec.created:
         columns["days_since:created"] = (as_of - data.first_seen) / DAY_MICROS
-    columns.update(_rule_features(data, spec, as_of))
+    columns.update(_rule_features(data, spec, as_of, scored))
     frame = pd.DataFrame(columns, index=index)
     return frame[spec.columns()]
 
@@ -248,31 +256,51 @@ def _column(data: LeadData, name: str) -> pd.Series:
 
 
 def _event_features(data: LeadData, spec: FeatureSpec, as_of: int) -> dict[str, pd.Series]:
+    """Count each lead's events per name and window, and the days since its last one.
+
+    NumPy arrays of (lead, event name) cells, so that a rescore of one lead
+    does not pay for pandas' group-by machinery.
+    """
     index = data.attributes.index
-    known = data.events[(data.events["ts"] <= as_of) & data.events["event_name"].isin(spec.event_names)]
-    grouped = known.groupby(["lead_key", "event_name"])
+    lead_codes = index.get_indexer(data.events["lead_key"])
+    name_codes = pd.Index(spec.event_names).get_indexer(data.events["event_name"])
+    times = data.events["ts"].to_numpy()
+    known = (times <= as_of) & (name_codes >= 0) & (lead_codes >= 0)
+    lead_codes, name_codes, times = lead_codes[known], name_codes[known], times[known]
+    shape = (len(index), len(spec.event_names))
+
     columns: dict[str, pd.Series] = {}
     for days in spec.windows:
-        recent = known[known["ts"] > as_of - days * DAY_MICROS]
-        counts = recent.groupby(["lead_key", "event_name"]).size()
-        for name in spec.event_names:
-            columns[f"events:{name}:{days}d"] = _per_lead(counts, name, index, 0.0)
-    totals = grouped.size()
-    last = grouped["ts"].max()
-    for name in spec.event_names:
-        columns[f"events:{name}:all"] = _per_lead(totals, name, index, 0.0)
-        columns[f"days_since:{name}"] = (as_of - _per_lead(last, name, index, np.nan)) / DAY_MICROS
+        recent = times > as_of - days * DAY_MICROS
+        counts = _cell_counts(lead_codes[recent], name_codes[recent], shape)
+        for position, name in enumerate(spec.event_names):
+            columns[f"events:{name}:{days}d"] = pd.Series(counts[:, position], index=index)
+
+    totals = _cell_counts(lead_codes, name_codes, shape)
+    last = np.full(shape, np.nan)
+    np.fmax.at(last, (lead_codes, name_codes), times.astype(float))
+    for position, name in enumerate(spec.event_names):
+        columns[f"events:{name}:all"] = pd.Series(totals[:, position], index=index)
+        days_since = (as_of - last[:, position]) / DAY_MICROS
+        columns[f"days_since:{name}"] = pd.Series(days_since, index=index)
     return columns
 
 
-def _per_lead(values: pd.Series, name: str, index: pd.Index, fill: float) -> pd.Series:
-    if values.empty or name not in values.index.get_level_values("event_name"):
-        return pd.Series(fill, index=index, dtype=float)
-    return values.xs(name, level="event_name").reindex(index).astype(float).fillna(fill)
+def _cell_counts(lead_codes: np.ndarray, name_codes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    counts = np.zeros(shape)
+    np.add.at(counts, (lead_codes, name_codes), 1.0)
+    return counts
 
 
-def _rule_features(data: LeadData, spec: FeatureSpec, as_of: int) -> dict[str, pd.Series]:
-    result = run(data.compiled, data.tables, as_of, "duckdb")
+def _rule_features(
+    data: LeadData, spec: FeatureSpec, as_of: int, scored: pa.Table | None
+) -> dict[str, pd.Series]:
+    """Read the rule contributions and section scores, rounded as section scores are.
+
+    Engines sum doubles in different orders, so unrounded contributions may
+    differ in the last bits; rounded, every engine gives the same features.
+    """
+    result = scored if scored is not None else run(data.compiled, data.tables, as_of, "duckdb")
     keys = result["lead_key"].to_pylist()
     columns_by_rule = {rule.rule_id: rule.column for rule in data.compiled.rules}
     features = {}
@@ -282,9 +310,16 @@ def _rule_features(data: LeadData, spec: FeatureSpec, as_of: int) -> dict[str, p
                 f"the predictive model reads rule {rule_id!r}, which the scoring "
                 "model no longer has; train the predictive model again with `leadq train`"
             )
-        values = result[columns_by_rule[rule_id]].to_numpy(zero_copy_only=False)
+        values = _rounded(result[columns_by_rule[rule_id]])
         features[f"rule:{rule_id}"] = pd.Series(values, index=keys, dtype=float)
     for section in ("fit", "engagement", "product"):
-        values = result[f"{section}_score"].to_numpy(zero_copy_only=False)
+        values = _rounded(result[f"{section}_score"])
         features[f"score:{section}"] = pd.Series(values, index=keys, dtype=float)
     return {name: series.reindex(data.attributes.index).fillna(0.0) for name, series in features.items()}
+
+
+def _rounded(column: pa.ChunkedArray) -> np.ndarray:
+    # NOTE: two engines' values that straddle a rounding boundary still round
+    # apart. The engine agreement tests bound differences by 1e-9, so it is rare.
+    values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return np.round(values, SCORE_DECIMALS)

@@ -654,6 +654,13 @@ class ScoringModel(Strict):
             return None
         return os.path.join(self._folder, self.predictive.artefact)
 
+    def tests_probability(self) -> bool:
+        """Return whether a stage condition tests the predictive probability."""
+        return any(
+            stage.when is not None and _has_probability(stage.when)
+            for stage in self.stages
+        )
+
     @model_validator(mode="after")
     def _probability_needs_predictive(self) -> ScoringModel:
         if self.predictive is not None:

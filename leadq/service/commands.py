@@ -25,6 +25,15 @@ DatabaseOption = Annotated[
         f"${URL_VARIABLE}, else sqlite:///leadq.db.",
     ),
 ]
+ArtefactsOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--artefacts",
+        help="Folder that the predictive model artefacts of stored models must be in. "
+        "Default: $LEADQ_ARTEFACTS_DIR, else the folder `artefacts` beside a SQLite "
+        "database, else ./artefacts.",
+    ),
+]
 
 
 class ImportKind(str, Enum):
@@ -47,6 +56,7 @@ def serve(
     rescore_every: Annotated[
         float, typer.Option(help="Seconds between rescoring every lead for time decay.")
     ] = 3600.0,
+    artefacts: ArtefactsOption = None,
 ) -> None:
     """Run the tracking API, the leads API, webhook delivery and the dashboard."""
     import uvicorn
@@ -63,11 +73,12 @@ def serve(
     if rescore_every <= 0:
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     webhook_settings = settings_from_environment()
-    store = open_store(database)
+    store = open_store(database, artefacts=artefacts)
     password = ensure_admin_user(store)
     if password is not None:
         typer.echo(f"dashboard user admin created with password {password}; it is shown only this once", err=True)
     typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}", err=True)
+    typer.echo(f"predictive model artefacts load from {store.artefacts} only", err=True)
     typer.echo(f"dashboard: http://{host}:{port}/dashboard/leads", err=True)
     app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -77,13 +88,14 @@ def serve(
 def activate(
     path: Annotated[Path, typer.Argument(help="Model file (YAML).")],
     database: DatabaseOption = None,
+    artefacts: ArtefactsOption = None,
 ) -> None:
     """Check, store and activate a model; `leadq serve` rescores every lead with it."""
     from leadq.service.model_versions import activate_model
     from leadq.store.database import open_store
 
     text = read_model_text(path)
-    store = open_store(database)
+    store = open_store(database, artefacts=artefacts)
     try:
         with store.write() as connection:
             active = activate_model(connection, text, str(path), path.parent)
@@ -114,6 +126,7 @@ def show(database: DatabaseOption = None) -> None:
 def rescore(
     database: DatabaseOption = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Rescore as of this ISO 8601 time. Default: now.")] = None,
+    artefacts: ArtefactsOption = None,
 ) -> None:
     """Rescore every stored lead with the active model: decay, new versions (for cron)."""
     from leadq.scoring import micros_since_epoch, parse_as_of
@@ -121,7 +134,7 @@ def rescore(
     from leadq.service.schedule import rescore_all
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, artefacts=artefacts)
     try:
         active = ensure_active_model(store)
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
@@ -146,6 +159,7 @@ def import_(
     crm_format: CrmFormatOption = None,
     maps: MapOption = None,
     date_format: DateFormatOption = None,
+    artefacts: ArtefactsOption = None,
 ) -> None:
     """Import a file into the store, then rescore the leads it touched.
 
@@ -161,7 +175,7 @@ def import_(
         raise OptionError("--format and --map apply to `leadq import leads` only")
     if kind == ImportKind.outcomes and date_format is not None:
         raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
-    store = open_store(database)
+    store = open_store(database, artefacts=artefacts)
     try:
         report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
     finally:

@@ -163,5 +163,7 @@ def _record(connection, found, new_stage, rule, cause, reason, now) -> None:
     )
     if cause == "manual":
         data = {"lead": {"id": found.id, "lead_key": found.lead_key, "email": found.email},
-                "previous_stage": found.stage, "stage": new_stage, "rule": rule, "cause": cause, "reason": reason}
+                "previous_stage": found.stage, "stage": new_stage, "rule": rule, "cause": cause, "reason": reason,
+                # A move by hand has no model decision, so no probability.
+                "probability": None}
         enqueue(connection, "lead.stage_changed", data, now)

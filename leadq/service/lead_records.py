@@ -171,6 +171,7 @@ def _read_stage_history(connection: Connection, lead_id: int) -> list[StageChang
             cause=row.cause,
             reason=row.reason,
             qualification_id=row.qualification_id,
+            probability=row.probability,
         )
         for row in connection.execute(query)
     ]
@@ -196,6 +197,7 @@ def _read_score_history(connection: Connection, lead_id: int) -> list[ScoreSnaps
             grade=row.grade,
             stage=row.stage,
             model_version=_model_version(row),
+            probability=row.probability,
         )
         for row in connection.execute(query)
     ]

@@ -109,6 +109,12 @@ class StageChange(BaseModel):
     qualification_id: int | None = Field(
         None, description="The qualification whose recording caused the change."
     )
+    probability: float | None = Field(
+        None,
+        description="Conversion probability of the model's `predictive` section "
+        "when the rescore changed the stage; null without one, for changes made "
+        "by hand, and for changes stored before leadq recorded it.",
+    )
 
 
 class ScoreSnapshot(BaseModel):
@@ -122,6 +128,12 @@ class ScoreSnapshot(BaseModel):
     grade: str | None = Field(description="Grade letter from the fit score bands.")
     stage: str = Field(description="Stage after the scoring.")
     model_version: ModelVersionRef | None = Field(description="Model that scored.")
+    probability: float | None = Field(
+        None,
+        description="Conversion probability of the model's `predictive` section "
+        "as of `at`; null without one, and for snapshots stored before leadq "
+        "recorded it.",
+    )
 
 
 class LeadEvent(BaseModel):

@@ -39,13 +39,6 @@ class StoredLeads:
     attributes: list[dict]
 
 
-def bind_stored_leads(
-    connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
-) -> EngineTables:
-    """Bind stored leads with a NULL probability; rescoring predicts it."""
-    return read_stored_leads(connection, compiled, lead_ids, as_of).tables
-
-
 def read_stored_leads(
     connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
 ) -> StoredLeads:

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.model.loading import default_model_text, parse_model
 from leadq.model.schema import ScoringModel
-from leadq.service.predictions import check_artefact, record_artefact_path
-from leadq.store.database import Store, now_micros
+from leadq.service.artefacts import check_artefact, record_artefact_path
+from leadq.store.database import Store, artefacts_folder_of, now_micros
 from leadq.store.tables import model_versions
 
 
@@ -44,13 +44,15 @@ def activate_model(connection: Connection, text: str, source: str, folder: Path 
     An invalid model raises ModelError (file, line, field) and stores nothing.
     With a `predictive` section, the stored text names the artefact by its
     absolute path (a relative one starts from `folder`, the model file's
-    folder), and an artefact that does not load is a ModelError.
+    folder). An artefact outside the store's artefacts folder, or one that
+    does not load, is a ModelError.
     """
     model, compiled = _compiled_text(text, source)
     if model.predictive is not None:
-        text = record_artefact_path(text, folder, source)
+        artefacts = artefacts_folder_of(connection)
+        text = record_artefact_path(text, folder, source, artefacts)
         model, compiled = _compiled_text(text, source)
-        check_artefact(compiled, source)
+        check_artefact(compiled, artefacts, source)
     now = now_micros()
     connection.execute(
         update(model_versions).where(model_versions.c.is_active.is_(True)).values(is_active=False)

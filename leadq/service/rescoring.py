@@ -3,8 +3,8 @@
 Every rescore locks the leads first (PostgreSQL: FOR UPDATE, SQLite: the
 write transaction), runs the compiled query on their own rows and writes
 the new scores. With a `predictive` section, each lead's probability is
-predicted first (leadq.service.predictions) and bound for the query. It
-then applies stage rules that files do not have: sticky
+predicted from that run (leadq.service.predictions) and bound for the
+query. It then applies stage rules that files do not have: sticky
 stages, recycle stages, and webhooks that fire only the first time a lead
 reaches a stage since it was last recycled. A stage change, its history row and its
 webhooks are written in the caller's transaction.
@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from leadq.binding import with_probability
 from leadq.engines import run_on_connection
+from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.webhooks import enqueue
+from leadq.store.database import artefacts_folder_of
 from leadq.store.tables import leads, score_snapshots, stage_history
 
 # Causes of a rescore, kept in stage history and webhooks.
@@ -78,15 +80,19 @@ def rescore(
     current = {row.id: row for row in lock_leads(connection, lead_ids)}
     if not current:
         return []
-    tables, predicted = _bound_with_probability(connection, active, list(current), now)
-    ranked = rank_result(active.compiled, run_on_connection(connection, active.compiled, tables, now))
+    result, predicted = _scored(connection, active, list(current), now)
+    ranked = rank_result(active.compiled, result)
     changes, writes = [], _Writes()
     for row in ranked.to_pylist():
         scored = lead_from_row(active.compiled, row)
         lead_id = int(scored.lead_id)
         cause_of = _Cause(cause, reason, qualification_id)
-        reasons = _reasons(scored, row.get("probability"), predicted.get(scored.lead_id))
-        change = _apply(writes, connection, active, current[lead_id], scored, reasons, now, cause_of, release_sticky)
+        probability = row.get("probability")
+        reasons = _reasons(scored, probability, predicted.get(scored.lead_id))
+        change = _apply(
+            writes, connection, active, current[lead_id], scored, _ProbabilityAndReasons(probability, reasons),
+            now, cause_of, release_sticky,
+        )  # fmt: skip
         if change is not None:
             changes.append(change)
     writes.execute(connection)
@@ -118,18 +124,21 @@ class _Writes:
 _LEAD_UPDATE = update(leads).where(leads.c.id == bindparam("lead_id"))
 
 
-def _bound_with_probability(connection, active: ActiveModel, lead_ids: list[int], now: int):
-    """Bind the leads and, with a `predictive` section, their probabilities as of `now`.
+def _scored(connection, active: ActiveModel, lead_ids: list[int], now: int):
+    """Run the compiled query on the leads as of `now`, with their probabilities
+    when the model has a `predictive` section.
 
-    Returns the engine tables and each lead key's predictive reasons (JSON).
+    Returns the query's result and each lead key's predictive reasons (JSON).
     """
-    stored = read_stored_leads(connection, active.compiled, lead_ids, now)
-    prediction = predict_stored(active.id, active.compiled, stored, now)
+    compiled = active.compiled
+    stored = read_stored_leads(connection, compiled, lead_ids, now)
+    result = run_on_connection(connection, compiled, stored.tables, now)
+    artefacts = artefacts_folder_of(connection)
+    prediction = predict_stored(active.id, compiled, stored, now, artefacts, result)
     if prediction is None:
-        return stored.tables, {}
-    tables = stored.tables
-    tables.leads = with_probability(tables.leads, active.compiled.layout, prediction.probabilities)
-    return tables, prediction.reasons
+        return result, {}
+    rerun = partial(run_on_connection, connection, compiled, as_of_micros=now)
+    return with_prediction(compiled, stored.tables, result, prediction, rerun), prediction.reasons
 
 
 def _reasons(scored, probability: float | None, predictive: str | None) -> list[dict]:
@@ -170,7 +179,18 @@ class _Cause:
     qualification_id: int | None
 
 
-def _apply(writes: _Writes, connection, active: ActiveModel, current, scored, reasons, now, cause: _Cause, release_sticky):
+@dataclass(frozen=True)
+class _ProbabilityAndReasons:
+    """A rescored lead's probability (None without one) and its stored reasons."""
+
+    probability: float | None
+    reasons: list[dict]
+
+
+def _apply(
+    writes: _Writes, connection, active: ActiveModel, current, scored, predicted: _ProbabilityAndReasons,
+    now, cause: _Cause, release_sticky,
+):  # fmt: skip
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
     values = {
         "fit": scored.fit_score,
@@ -178,7 +198,7 @@ def _apply(writes: _Writes, connection, active: ActiveModel, current, scored, re
         "product": scored.product_score,
         "total": scored.total_score,
         "grade": scored.grade,
-        "reasons": json.dumps(reasons),
+        "reasons": json.dumps(predicted.reasons),
         "scored_at": now,
         "model_version_id": active.id,
     }
@@ -186,13 +206,14 @@ def _apply(writes: _Writes, connection, active: ActiveModel, current, scored, re
     scores_moved = current.total is None or round(current.total, 1) != round(scored.total_score, 1)
     if stage != current.stage:
         rule = scored.stage_rule if stage == scored.stage else "sticky"
-        change = _change_stage(connection, active, current, stage, rule, now, cause, release_sticky)
+        moved = _Move(stage, rule, predicted.probability)
+        change = _change_stage(connection, active, current, moved, now, cause, release_sticky)
         values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
     if change is not None or scores_moved:
         values["updated_at"] = now
     writes.update(current.id, values)
     if change is not None or scores_moved or cause.kind != "schedule":
-        writes.snapshots.append(_snapshot(active, current.id, scored, stage, now))
+        writes.snapshots.append(_snapshot(active, current.id, scored, stage, predicted.probability, now))
     return change.event if change is not None else None
 
 
@@ -202,7 +223,17 @@ class _Change:
     reached: list[str]
 
 
-def _change_stage(connection, active, current, stage, rule, now, cause: _Cause, release_sticky) -> _Change:
+@dataclass(frozen=True)
+class _Move:
+    """The stage a rescore moves a lead to, the rule, and the lead's probability."""
+
+    stage: str
+    rule: str
+    probability: float | None
+
+
+def _change_stage(connection, active, current, moved: _Move, now, cause: _Cause, release_sticky) -> _Change:
+    stage, rule = moved.stage, moved.rule
     reached = [] if release_sticky else json.loads(current.reached or "[]")
     first_time = stage not in reached
     # A recycle always sends a webhook, so a CRM that mirrors stages follows.
@@ -220,10 +251,11 @@ def _change_stage(connection, active, current, stage, rule, now, cause: _Cause, 
             cause=cause.kind,
             reason=cause.reason,
             qualification_id=cause.qualification_id,
+            probability=moved.probability,
         )
     )
     if fired:
-        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, stage, rule, cause), now)
+        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, moved, cause), now)
     return _Change(StageChange(current.id, current.stage, stage, rule, fired), reached)
 
 
@@ -232,14 +264,15 @@ def _is_catch_all(model: ScoringModel, stage: str) -> bool:
     return last.when is None and last.id == stage
 
 
-def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
+def _stage_payload(active, current, moved: _Move, cause: _Cause) -> dict:
     payload = {
         "lead": {"id": current.id, "lead_key": current.lead_key, "email": current.email},
         "previous_stage": current.stage,
-        "stage": stage,
-        "rule": rule,
+        "stage": moved.stage,
+        "rule": moved.rule,
         "cause": cause.kind,
         "reason": cause.reason,
+        "probability": moved.probability,
         "model_version": {"id": active.id, "name": active.model.name, "version": str(active.model.version)},
     }
     if cause.qualification_id is not None:
@@ -247,7 +280,7 @@ def _stage_payload(active, current, stage, rule, cause: _Cause) -> dict:
     return payload
 
 
-def _snapshot(active, lead_id, scored, stage, now) -> dict:
+def _snapshot(active, lead_id, scored, stage, probability, now) -> dict:
     return {
         "lead_id": lead_id,
         "at": now,
@@ -258,4 +291,5 @@ def _snapshot(active, lead_id, scored, stage, now) -> dict:
         "grade": scored.grade,
         "stage": stage,
         "model_version_id": active.id,
+        "probability": probability,
     }

@@ -2,7 +2,8 @@
 
 `open_store` creates the engine, sets SQLite up for a server (WAL, a busy
 timeout, writers that take the lock when they begin) and brings the schema
-to the newest Alembic revision.
+to the newest Alembic revision. It also fixes the store's artefacts folder,
+the only folder from which the service loads predictive model artefacts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from leadq.errors import OptionError
 
 DEFAULT_URL = "sqlite:///leadq.db"
 URL_VARIABLE = "LEADQ_DATABASE_URL"
+ARTEFACTS_VARIABLE = "LEADQ_ARTEFACTS_DIR"
+ARTEFACTS_FOLDER_NAME = "artefacts"
+# The execution option that carries the artefacts folder to every
+# connection of a store's engine, so code that holds only a connection
+# (rescoring, activation) finds it.
+ARTEFACTS_OPTION = "leadq_artefacts"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -30,6 +37,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Store:
     engine: Engine
     url: str
+    # Predictive model artefacts of stored models must be inside this
+    # folder: an absolute path with symbolic links resolved.
+    artefacts: Path
 
     @property
     def dialect(self) -> str:
@@ -45,6 +55,37 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def with_artefacts(self, folder: str | Path) -> Store:
+        """Return a view of this store, on the same connection pool, with another artefacts folder.
+
+        Dispose only the original store, which owns the pool.
+        """
+        resolved = Path(folder).resolve()
+        engine = self.engine.execution_options(**{ARTEFACTS_OPTION: str(resolved)})
+        return Store(engine, self.url, resolved)
+
+
+def artefacts_folder(option: str | Path | None, url: str) -> Path:
+    """Return the artefacts folder: the option, else $LEADQ_ARTEFACTS_DIR, else a default.
+
+    The default is the folder `artefacts` beside a SQLite file, and
+    `artefacts` in the current directory for PostgreSQL. The result is
+    absolute with symbolic links resolved; the folder need not exist.
+    """
+    chosen = option or os.environ.get(ARTEFACTS_VARIABLE)
+    if chosen:
+        return Path(chosen).resolve()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return Path(parsed.database).resolve().parent / ARTEFACTS_FOLDER_NAME
+    return (Path.cwd() / ARTEFACTS_FOLDER_NAME).resolve()
+
+
+def artefacts_folder_of(connection) -> Path | None:
+    """Return the artefacts folder of the store a connection belongs to, if any."""
+    folder = connection.get_execution_options().get(ARTEFACTS_OPTION)
+    return Path(folder) if folder else None
 
 
 def database_url(option: str | None) -> str:
@@ -72,10 +113,14 @@ def database_url(option: str | None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
+def open_store(
+    url: str | None = None, *, upgrade: bool = True, artefacts: str | Path | None = None
+) -> Store:
+    """Open the store; `artefacts` names its artefacts folder (see artefacts_folder)."""
     url = database_url(url)
-    engine = _create_engine(url)
-    store = Store(engine, url)
+    folder = artefacts_folder(artefacts, url)
+    engine = _create_engine(url).execution_options(**{ARTEFACTS_OPTION: str(folder)})
+    store = Store(engine, url, folder)
     try:
         if upgrade:
             upgrade_schema(store)

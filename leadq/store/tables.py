@@ -144,6 +144,9 @@ stage_history = Table(
     Column("reason", Text),
     # The qualification whose recording caused the change, if one did.
     Column("qualification_id", BigInteger, ForeignKey("qualifications.id")),
+    # The `predictive` probability when the rescore changed the stage; NULL
+    # without a predictive section and for changes made by hand.
+    Column("probability", Float),
 )
 
 # One qualification conversation per row, never updated: a new conversation
@@ -180,6 +183,8 @@ score_snapshots = Table(
     Column("grade", Text),
     Column("stage", Text, nullable=False),
     Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
+    # The `predictive` probability as of `at`; NULL without a predictive section.
+    Column("probability", Float),
 )
 
 outcomes = Table(

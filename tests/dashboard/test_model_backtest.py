@@ -73,3 +73,36 @@ def test_backtest_needs_csrf(editor):
     data = {"text": EDITED, "horizon": "30"}
     answer = editor.post("/dashboard/model/backtest", data=data)
     assert answer.status_code == 403
+
+
+class _Marker:
+    """A pickle that creates a file when it loads."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (type(self.path).touch, (self.path,))
+
+
+def test_backtest_artefact_outside_folder(editor, rows, store, tmp_path):
+    # A pickle whose SHA-256 matches its metadata, outside the artefacts
+    # folder: only the folder check keeps it from loading.
+    import hashlib
+    import json
+    import pickle
+
+    store_history(rows)
+    artefact = tmp_path / "elsewhere"
+    artefact.mkdir()
+    marker = tmp_path / "loaded"
+    payload = pickle.dumps(_Marker(marker))
+    (artefact / "model.joblib").write_bytes(payload)
+    metadata = {"format_version": 1, "model_sha256": hashlib.sha256(payload).hexdigest()}
+    (artefact / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    answer = backtest(editor, EDITED + f"predictive:\n  artefact: {artefact}\n")
+    assert answer.status_code == 200
+    error = answer.text.split('id="backtest-error"><p>')[1].split("</p>")[0]
+    assert error.startswith("The backtest did not run: model ")
+    assert f"the artefact {artefact} is outside the artefacts folder {store.artefacts}" in error
+    assert not marker.exists()

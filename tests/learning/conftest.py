@@ -105,11 +105,16 @@ def shared_learning_files(tmp_path_factory) -> dict[str, Path]:
 
 
 def _write_files(tmp_path: Path) -> dict[str, Path]:
-    leads, events, outcomes = synthetic_rows(600)
-    (tmp_path / "model.yaml").write_text(MODEL, encoding="utf-8")
+    return write_learning_files(tmp_path)
+
+
+def write_learning_files(folder: Path, count: int = 600) -> dict[str, Path]:
+    """Write MODEL and the leads, events and outcomes of `synthetic_rows(count)`."""
+    leads, events, outcomes = synthetic_rows(count)
+    (folder / "model.yaml").write_text(MODEL, encoding="utf-8")
     return {
-        "model": tmp_path / "model.yaml",
-        "leads": write_csv(tmp_path / "leads.csv", ["lead_id", "industry", "size", "created_at"], leads),
-        "events": write_csv(tmp_path / "events.csv", ["event_id", "lead_id", "event", "timestamp"], events),
-        "outcomes": write_csv(tmp_path / "outcomes.csv", ["lead_id", "outcome", "at"], outcomes),
+        "model": folder / "model.yaml",
+        "leads": write_csv(folder / "leads.csv", ["lead_id", "industry", "size", "created_at"], leads),
+        "events": write_csv(folder / "events.csv", ["event_id", "lead_id", "event", "timestamp"], events),
+        "outcomes": write_csv(folder / "outcomes.csv", ["lead_id", "outcome", "at"], outcomes),
     }

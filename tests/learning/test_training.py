@@ -116,6 +116,39 @@ def test_changed_artefact_rejected(trained, tmp_path):
         load_artefact(artefact)
 
 
+class _Marker:
+    """A pickle that creates a file when it loads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_replaced_pickle_not_loaded(trained, tmp_path):
+    import pickle
+    import shutil
+
+    artefact = tmp_path / "copy"
+    shutil.copytree(trained[1], artefact)
+    marker = tmp_path / "loaded"
+    (artefact / "model.joblib").write_bytes(pickle.dumps(_Marker(marker)))
+    with pytest.raises(ArtefactError, match="does not match the SHA-256"):
+        load_artefact(artefact)
+    assert not marker.exists()
+
+
+def test_damaged_metadata_rejected(trained, tmp_path):
+    import shutil
+
+    artefact = tmp_path / "copy"
+    shutil.copytree(trained[1], artefact)
+    (artefact / "metadata.json").write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(ArtefactError, match="is not a JSON object of artefact metadata"):
+        load_artefact(artefact)
+
+
 def leadq(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "leadq", *args], cwd=cwd, capture_output=True, text=True, timeout=300

@@ -22,8 +22,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def leadq(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*LEADQ, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def leadq(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*LEADQ, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 def create_key(url: str, kind: str) -> str:

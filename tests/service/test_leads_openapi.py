@@ -66,6 +66,14 @@ def test_openapi_fields_described(schema, name):
         assert spec.get("description"), f"{name}.{field}"
 
 
+@pytest.mark.parametrize("name", ["StageChange", "ScoreSnapshot"])
+def test_openapi_history_probability(schema, name):
+    spec = schema["components"]["schemas"][name]["properties"]["probability"]
+    assert {"type": "number"} in spec["anyOf"]
+    assert {"type": "null"} in spec["anyOf"]
+    assert "probability" not in schema["components"]["schemas"][name].get("required", [])
+
+
 def test_openapi_time_fields(schema):
     properties = schema["components"]["schemas"]["LeadSummary"]["properties"]
     assert properties["updated_at"]["format"] == "date-time"

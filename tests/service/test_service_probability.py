@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from leadq.model.loading import load_model
 from leadq.scoring import micros_since_epoch, score_files
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
-from leadq.store.tables import leads, model_versions
+from leadq.store.tables import leads, model_versions, outbox
 from tests.dashboard.conftest import signed_in
 from tests.learning.conftest import (
     MODEL,
@@ -26,6 +27,7 @@ from tests.learning.conftest import (
     write_csv,
 )
 from tests.service.servers import leadq
+from tests.service.webhook_receiver import subscribe
 
 LEAD_HEADER = ["lead_id", "industry", "size", "created_at"]
 EVENT_HEADER = ["event_id", "lead_id", "event", "timestamp"]
@@ -58,6 +60,12 @@ def trained(tmp_path_factory) -> dict:
         "leads_file": write_csv(folder / "sent-leads.csv", LEAD_HEADER, sent),
         "events_file": write_csv(folder / "sent-events.csv", EVENT_HEADER, sent_events),
     }
+
+
+@pytest.fixture()
+def store(store, trained):
+    """The test store, whose artefacts folder contains the trained artefact."""
+    return store.with_artefacts(trained["folder"])
 
 
 def _moved_to_now(lead_rows: list, event_rows: list) -> tuple[list, list]:
@@ -147,6 +155,7 @@ def test_probability_stage_in_service(store, trained, client):
     threshold = round((distinct[middle - 1] + distinct[middle]) / 2, 6)
     model = _model_file(folder, threshold)
     _activate(store, model)
+    subscribe(store, "http://127.0.0.1:9/hook")
 
     ingest_messages(store, _messages(trained))
     with store.read() as connection:
@@ -172,17 +181,56 @@ def test_probability_stage_in_service(store, trained, client):
         ]
         assert factors, row.lead_key
         assert all(":" in factor["rule"] for factor in factors)
+        # The one rescore's snapshot and stage change record the probability.
+        assert [change["probability"] for change in record["stage_history"]] == [probability]
+        assert [snapshot["probability"] for snapshot in record["score_history"]] == [probability]
         stages.add(row.stage)
     assert "likely" in stages
     assert len(stages) >= 2
+    # Each stage-change webhook carries the probability that decided it.
+    with store.read() as connection:
+        payloads = connection.execute(select(outbox.c.payload)).scalars().all()
+    sent = [json.loads(payload)["data"] for payload in payloads]
+    assert {data["stage"] for data in sent} == {"likely", "sql"} & stages
+    for data in sent:
+        assert data["probability"] == expected[data["lead"]["lead_key"]]["probability"]
     # The dashboard's lead page shows the same probability.
     first = rows[0]
     shown = f"Conversion probability {expected[first.lead_key]['probability'] * 100:.1f}%"
+    percent = f"{expected[first.lead_key]['probability'] * 100:.1f}%"
     for page in signed_in(store, str(client.base_url).rstrip("/"), "pat", "viewer"):
-        assert shown in page.get(f"/dashboard/leads/{first.id}").text
+        text = page.get(f"/dashboard/leads/{first.id}").text
+        assert shown in text
+        snapshots = text.split("<summary>Score snapshots as a table</summary>")[1]
+        snapshots = snapshots.split("</table>")[0]
+        assert '<th scope="col" class="num">Probability</th>' in snapshots
+        assert f'<td class="num">{percent}</td>' in snapshots
     # A CRM export lists score points only, as it does from `leadq score`.
     for exported in leads_from_store(store):
         assert all(rule != "probability" and ":" not in rule for rule, _ in exported.reasons)
+
+
+def test_probability_recorded_without_stage_test(store, trained, client):
+    # No stage tests the probability, so the rescore's one run of the query
+    # decides the stages and the probability is only recorded.
+    model = trained["folder"] / "recorded.yaml"
+    section = "predictive:\n  artefact: artefact\nstages:\n"
+    model.write_text(MODEL.replace("stages:\n", section), encoding="utf-8")
+    _activate(store, model)
+    ingest_messages(store, _messages(trained))
+    with store.read() as connection:
+        rows = connection.execute(
+            select(leads.c.id, leads.c.lead_key, leads.c.stage, leads.c.scored_at)
+        ).all()
+    as_of = datetime.fromtimestamp(rows[0].scored_at / 1_000_000, timezone.utc)
+    expected = _file_results(trained, model, as_of)
+    for row in rows:
+        record = client.get(f"/api/leads/{row.id}").json()
+        probability = expected[row.lead_key]["probability"]
+        assert probability is not None
+        assert record["probability"] == probability, row.lead_key
+        assert row.stage == expected[row.lead_key]["stage"], row.lead_key
+        assert [snapshot["probability"] for snapshot in record["score_history"]] == [probability]
 
 
 def test_activation_records_absolute_path(store, trained):
@@ -203,6 +251,7 @@ def test_relative_artefact_without_folder(store, trained):
     with store.write() as connection, pytest.raises(ModelError) as raised:
         activate_model(connection, text, "request body")
     assert "the artefact path 'artefact' is relative" in str(raised.value)
+    assert f"the absolute path of the artefact inside {store.artefacts}" in str(raised.value)
     assert raised.value.field == "predictive.artefact"
 
 
@@ -224,7 +273,7 @@ def test_activate_command_relative_paths(store, trained):
     model = _model_file(folder, 0.5)
     done = leadq(
         "model", "activate", f"{folder.name}/{model.name}", "--database", store.url,
-        cwd=folder.parent,
+        "--artefacts", folder.name, cwd=folder.parent,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     with store.read() as connection:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
 
 from leadq.errors import OptionError
 from leadq.model.loading import load_default_model
@@ -12,6 +15,7 @@ from leadq.service import commands, keys, webhooks
 from leadq.service.rescoring import next_stage
 from leadq.store import database
 from leadq.store.tables import metadata
+from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import leadq
 
 
@@ -19,6 +23,49 @@ def test_migrations_match_the_tables(store):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
+
+
+def _migrate(store, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(database.MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_probability_migration_keeps_rows(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url, upgrade=False)
+        try:
+            _migrate(store, "0005")
+            with store.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) "
+                    "VALUES (1, 'u1', '{}', 1, 1, '[]')"
+                ))
+                connection.execute(text(
+                    "INSERT INTO stage_history (lead_id, at, new_stage, cause) "
+                    "VALUES (1, 2, 'mql', 'event')"
+                ))
+                connection.execute(text(
+                    "INSERT INTO score_snapshots (lead_id, at, fit, engagement, product, total, stage) "
+                    "VALUES (1, 2, 10, 20, 0, 30, 'mql')"
+                ))  # fmt: skip
+            _migrate(store, "head")
+            with store.engine.connect() as connection:
+                history = connection.execute(text("SELECT new_stage, probability FROM stage_history")).all()
+                snapshots = connection.execute(text("SELECT total, probability FROM score_snapshots")).all()
+            assert [tuple(row) for row in history] == [("mql", None)]
+            assert [tuple(row) for row in snapshots] == [(30.0, None)]
+            _migrate(store, "0005", down=True)
+            with store.engine.connect() as connection:
+                columns = {c["name"] for c in inspect(connection).get_columns("score_snapshots")}
+                kept = connection.execute(text("SELECT total FROM score_snapshots")).scalars().all()
+            assert "probability" not in columns
+            assert kept == [30.0]
+        finally:
+            store.dispose()
 
 
 def test_commands_use_the_service_names():
