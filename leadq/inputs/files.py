@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,6 +71,22 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
     be UTF-8 (a byte order mark is skipped). Raises InputError for a missing,
     empty or malformed file.
     """
+    file_path, name, extension = checked_file(path)
+    if extension in PARQUET_EXTENSIONS:
+        return _read_parquet(file_path, name)
+    codec = resolve_encoding(encoding, name)
+    if extension in JSON_LINES_EXTENSIONS:
+        return _read_json_lines(file_path, name, codec)
+    delimiter = "\t" if extension == ".tsv" else None
+    return _read_csv(file_path, name, codec, delimiter)
+
+
+def checked_file(path: str | Path) -> tuple[Path, str, str]:
+    """Return the path, its name for messages and its lower-case extension.
+
+    Raises InputError for a missing, unreadable or empty file and for an
+    extension that no reader supports.
+    """
     name = str(path)
     file_path = Path(path)
     if not file_path.exists():
@@ -86,14 +102,7 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
             file=name,
         )
     _check_readable_file(file_path, name)
-
-    if extension in PARQUET_EXTENSIONS:
-        return _read_parquet(file_path, name)
-    codec = _resolve_encoding(encoding, name)
-    if extension in JSON_LINES_EXTENSIONS:
-        return _read_json_lines(file_path, name, codec)
-    delimiter = "\t" if extension == ".tsv" else None
-    return _read_csv(file_path, name, codec, delimiter)
+    return file_path, name, extension
 
 
 def read_table(path: str | Path, *, encoding: str | None = None) -> pa.Table:
@@ -112,7 +121,7 @@ def _check_readable_file(file_path: Path, name: str) -> None:
         raise InputError("the file is empty", file=name)
 
 
-def _resolve_encoding(encoding: str | None, name: str) -> str:
+def resolve_encoding(encoding: str | None, name: str) -> str:
     """Return the Python codec name, "utf-8-sig" when no encoding is named."""
     if encoding is None:
         return "utf-8-sig"
@@ -221,41 +230,65 @@ def _read_csv(
 
     Empty cells become null, and a header with no rows gives a table of 0 rows.
     """
+    header = csv_header(path, name, codec, delimiter)
+    if header.only_line:
+        table = header.empty_table()
+    else:
+        table = _parse_csv(path, name, codec, header)
+    lines = CsvLineNumbers(path, codec, header.delimiter, table)
+    return SourceTable(table=table, path=name, format="csv", line_numbers=lines)
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    """The delimiter and header of a CSV file, as Python's csv module reads them.
+
+    `fields` are the header's fields as written, `names` the column names
+    stripped of white space, `only_line` whether the header is all the file.
+    """
+
+    delimiter: str
+    fields: list[str]
+    names: list[str]
+    line: int
+    only_line: bool
+
+    def empty_table(self) -> pa.Table:
+        # pyarrow raises "Empty CSV file" for a header without a newline.
+        empty = [pa.array([], type=pa.string()) for _ in self.names]
+        return pa.Table.from_arrays(empty, names=self.names)
+
+    def check_parsed(self, parsed_names: list[str], name: str) -> None:
+        """Raise InputError unless pyarrow read the header that Python's csv module read.
+
+        Column types are keyed by the names that Python's csv module read, so
+        pyarrow must have read the same header.
+        """
+        if parsed_names != self.fields:
+            raise InputError(
+                f"invalid CSV header: pyarrow read the columns {parsed_names}"
+                f" but Python's csv module read {self.fields}",
+                file=name,
+                line=self.line,
+            )
+
+
+def csv_header(path: Path, name: str, codec: str, delimiter: str | None) -> CsvHeader:
+    """Read the header of a CSV file, choosing the delimiter when it is None."""
     sample, whole_file = _read_sample(path, name, codec)
     if not sample.strip():
         raise InputError("the file is empty: it has no header line", file=name)
-    if delimiter is None:
-        try:
-            delimiter = _sniff_delimiter(sample, whole_file)
-        except csv.Error as exc:
-            raise InputError(f"invalid CSV header: {exc}", file=name) from exc
-
     try:
+        if delimiter is None:
+            delimiter = _sniff_delimiter(sample, whole_file)
         records = _sample_records(sample, delimiter)
     except csv.Error as exc:
         raise InputError(f"invalid CSV header: {exc}", file=name) from exc
-    header_line, header = records[0]
-    names = [column.strip() for column in header]
-    _check_column_names(names, name, header_line)
-
-    if whole_file and len(records) == 1:
-        # pyarrow raises "Empty CSV file" for a header without a newline.
-        empty = [pa.array([], type=pa.string()) for _ in names]
-        table = pa.Table.from_arrays(empty, names=names)
-    else:
-        table = _parse_csv(path, name, codec, delimiter, header)
-        if table.column_names != header:
-            # Column types are keyed by the names that Python's csv module
-            # read, so pyarrow must have read the same header.
-            raise InputError(
-                f"invalid CSV header: pyarrow read the columns {table.column_names}"
-                f" but Python's csv module read {header}",
-                file=name,
-                line=header_line,
-            )
-        table = table.rename_columns(names)
-    lines = _CsvLineNumbers(path, codec, delimiter, table)
-    return SourceTable(table=table, path=name, format="csv", line_numbers=lines)
+    line, fields = records[0]
+    names = [column.strip() for column in fields]
+    _check_column_names(names, name, line)
+    only_line = whole_file and len(records) == 1
+    return CsvHeader(delimiter, fields, names, line, only_line)
 
 
 def _read_sample(path: Path, name: str, codec: str) -> tuple[str, bool]:
@@ -326,33 +359,51 @@ def _sniff_delimiter(sample: str, whole_file: bool) -> str:
     return best if counts[best][1] > 1 else ","
 
 
-def _parse_csv(
-    path: Path, name: str, codec: str, delimiter: str, header: list[str]
-) -> pa.Table:
+def _parse_csv(path: Path, name: str, codec: str, header: CsvHeader) -> pa.Table:
+    options = csv_options(codec, header)
+    try:
+        table = pa_csv.read_csv(path, **options)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise_csv_error(path, name, codec, header.delimiter, exc)
+    header.check_parsed(table.column_names, name)
+    return table.rename_columns(header.names)
+
+
+def csv_options(codec: str, header: CsvHeader, block_size: int | None = None) -> dict:
+    """Return the pyarrow read, parse and convert options: every column is text."""
     read_options = pa_csv.ReadOptions(
         encoding="utf8" if _is_utf8(codec) else codec, use_threads=True
     )
+    if block_size is not None:
+        read_options.block_size = block_size
     parse_options = pa_csv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True
+        delimiter=header.delimiter, newlines_in_values=True, ignore_empty_lines=True
     )
     convert_options = pa_csv.ConvertOptions(
-        column_types={column: pa.string() for column in header},
+        column_types={column: pa.string() for column in header.fields},
         null_values=[""],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         check_utf8=True,
     )
-    try:
-        return pa_csv.read_csv(
-            path,
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        _raise_decode_error(path, name, codec)
-        _raise_ragged_row(path, name, codec, delimiter)
-        raise InputError(f"invalid CSV: {exc}", file=name) from exc
+    return {
+        "read_options": read_options,
+        "parse_options": parse_options,
+        "convert_options": convert_options,
+    }
+
+
+def raise_csv_error(
+    path: Path, name: str, codec: str, delimiter: str, exc: Exception
+) -> NoReturn:
+    """Raise InputError for a CSV file that pyarrow failed to parse.
+
+    The first undecodable bytes or the first record with the wrong field
+    count is reported with its line; any other failure with pyarrow's message.
+    """
+    _raise_decode_error(path, name, codec)
+    _raise_ragged_row(path, name, codec, delimiter)
+    raise InputError(f"invalid CSV: {exc}", file=name) from exc
 
 
 def _iter_csv_records(
@@ -389,15 +440,16 @@ def _raise_ragged_row(path: Path, name: str, codec: str, delimiter: str) -> None
         return
 
 
-class _CsvLineNumbers:
+class CsvLineNumbers:
     """The file line of each CSV data row, computed when the first error needs it.
 
     Data row i is on line i + 2 when every record is one line and no blank
-    line comes before the last record. Otherwise the file is parsed again in
-    Python up to the requested row.
+    line comes before the last record. Otherwise, or when `table` is None
+    because the file is read in batches, the file is parsed again in Python
+    up to the requested row.
     """
 
-    def __init__(self, path: Path, codec: str, delimiter: str, table: pa.Table):
+    def __init__(self, path: Path, codec: str, delimiter: str, table: pa.Table | None):
         self._path = path
         self._codec = codec
         self._delimiter = delimiter
@@ -416,6 +468,8 @@ class _CsvLineNumbers:
         return ("line", line)
 
     def _check_one_line_per_row(self) -> bool:
+        if self._table is None:
+            return False
         # Lines are counted in bytes, so the codec must write "\n" as that one
         # byte. ("\n".encode("utf-8-sig") starts with a byte order mark.)
         if not _is_utf8(self._codec) and "\n".encode(self._codec) != b"\n":
@@ -518,21 +572,13 @@ def _read_json_lines(path: Path, name: str, codec: str) -> SourceTable:
     take over a minute. pyarrow.json is faster but turns ISO 8601 strings into
     naive timestamps and merges the keys of nested objects.
     """
-    reader = _JsonLinesReader(name)
-    try:
-        with path.open(encoding=codec, newline="\n") as stream:
-            for line, text in enumerate(stream, start=1):
-                reader.add_line(line, text)
-    except UnicodeDecodeError:
-        _raise_decode_error(path, name, codec)
-        raise
-    if reader.row_count == 0:
-        raise InputError("the file is empty: it has no JSON objects", file=name)
-    if not reader.columns:
-        raise InputError("the JSON objects have no fields", file=name)
+    reader = JsonLinesReader(name)
+    for line, text in json_lines(path, name, codec):
+        reader.add_line(line, text)
+    reader.check_not_empty()
 
     arrays = [
-        _json_column_array(values, reader.row_count)
+        json_column_array(values, reader.row_count)
         for values in reader.columns.values()
     ]
     table = pa.Table.from_arrays(arrays, names=list(reader.names.values()))
@@ -540,8 +586,22 @@ def _read_json_lines(path: Path, name: str, codec: str) -> SourceTable:
         table=table,
         path=name,
         format="jsonl",
-        line_numbers=_JsonLineNumbers(reader.lines),
+        line_numbers=JsonLineNumbers(reader.lines),
     )
+
+
+def json_lines(path: Path, name: str, codec: str) -> Iterator[tuple[int, str]]:
+    """Yield each line of a text file with its 1-based number.
+
+    Raises InputError with the line of the first bytes that `codec` cannot
+    decode.
+    """
+    try:
+        with path.open(encoding=codec, newline="\n") as stream:
+            yield from enumerate(stream, start=1)
+    except UnicodeDecodeError:
+        _raise_decode_error(path, name, codec)
+        raise
 
 
 def _reject_constant(constant: str) -> None:
@@ -559,17 +619,23 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-class _JsonLinesReader:
-    """Column values of a JSON lines file, as one Python list per column."""
+class JsonLinesReader:
+    """Column values of a JSON lines file, as one Python list per column.
 
-    def __init__(self, name: str):
+    With `record_lines`, the line of every row is stored, and `take_rows`
+    hands out the rows read so far, so a file can be read in batches.
+    """
+
+    def __init__(self, name: str, record_lines: bool = False):
         self.name = name
         # Values by key as written in the file, and the stripped column names.
         self.columns: dict[str, list[Any]] = {}
         self.names: dict[str, str] = {}
         self.row_count = 0
-        # The line of each row, stored only once a blank line has shifted them.
-        self.lines: array[int] | None = None
+        # Rows handed out by take_rows before the current ones.
+        self.rows_taken = 0
+        # The line of each row, stored once a blank line has shifted them.
+        self.lines: array[int] | None = array("q") if record_lines else None
         self._decode = json.JSONDecoder(
             object_pairs_hook=_reject_duplicate_keys,
             parse_constant=_reject_constant,
@@ -599,6 +665,25 @@ class _JsonLinesReader:
         if self.lines is not None:
             self.lines.append(line)
 
+    def take_rows(self) -> tuple[dict[str, list[Any]], int, array[int] | None]:
+        """Return the column values, row count and lines read since the last call.
+
+        The column names stay, so the next rows are checked against them.
+        """
+        taken = (self.columns, self.row_count, self.lines)
+        self.columns = {key: [] for key in self.columns}
+        self.rows_taken += self.row_count
+        self.row_count = 0
+        if self.lines is not None:
+            self.lines = array("q")
+        return taken
+
+    def check_not_empty(self) -> None:
+        if self.rows_taken + self.row_count == 0:
+            raise InputError("the file is empty: it has no JSON objects", file=self.name)
+        if not self.names:
+            raise InputError("the JSON objects have no fields", file=self.name)
+
     def _add_column(self, key: str, line: int) -> list[Any]:
         names = [*self.names.values(), key.strip()]
         _check_column_names(names, self.name, line)
@@ -624,7 +709,7 @@ class _JsonLinesReader:
             ) from None
         if type(value) is dict:
             return value
-        if type(value) is list and self.row_count == 0:
+        if type(value) is list and self.rows_taken + self.row_count == 0:
             raise InputError(
                 "expected JSON lines (one object per line) but the file starts "
                 "with a JSON array; write one object per line",
@@ -639,10 +724,18 @@ class _JsonLinesReader:
         )
 
 
-def _json_column_array(values: list[Any], row_count: int) -> pa.Array:
+def json_column_array(
+    values: list[Any], row_count: int, kinds: set[type] | None = None
+) -> pa.Array:
+    """Build a column from JSON values; `kinds` are the value types of the whole file.
+
+    Without `kinds`, the values are the whole column.
+    """
     if len(values) < row_count:
         values.extend([None] * (row_count - len(values)))
-    kinds = set(map(type, values)) - {type(None)}
+    if kinds is None:
+        kinds = set(map(type, values))
+    kinds = kinds - {type(None)}
     if kinds == {bool}:
         return pa.array(values, type=pa.bool_())
     if kinds == {int}:
@@ -677,7 +770,7 @@ def _as_json_text(values: list[Any], quote_strings: bool) -> list[str | None]:
     return texts
 
 
-class _JsonLineNumbers:
+class JsonLineNumbers:
     """The file line of each JSON lines row: row i is line i + 1 without blank lines."""
 
     def __init__(self, lines: array[int] | None):
