@@ -13,10 +13,10 @@ import csv
 import io
 import json
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +24,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from leadq.errors import InputError
+from leadq.inputs.json_lines import read_json_lines
+from leadq.inputs.source import (
+    SCAN_CHUNK_BYTES,
+    Position,
+    SourceTable,
+    check_column_names,
+    is_utf8,
+    raise_decode_error,
+    resolve_encoding,
+)
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
@@ -35,34 +45,8 @@ DELIMITERS = (",", ";", "\t", "|")
 
 SAMPLE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-SCAN_CHUNK_BYTES = 1024 * 1024
 # Data records after the header that the delimiter sniffer compares.
 SNIFF_RECORDS = 20
-
-ENCODING_FIX = "name the encoding with --encoding, for example --encoding cp1252"
-
-Position = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """A table read from a file, with the file positions of its rows.
-
-    `line_numbers(i)` maps the 0-based data row `i` to ("line", n), the
-    1-based line in a CSV or JSON lines file where the row starts, or to
-    ("row", n), the 1-based row of a Parquet file.
-    """
-
-    table: pa.Table
-    path: str
-    format: str
-    line_numbers: Callable[[int], Position]
-
-    def position(self, row_index: int) -> dict[str, int]:
-        """Return the `line=` or `row=` keyword argument of InputError for a row."""
-        kind, number = self.line_numbers(row_index)
-        return {kind: number}
-
 
 def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
     """Read a leads or events file, choosing the format from its extension.
@@ -76,7 +60,7 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
         return _read_parquet(file_path, name)
     codec = resolve_encoding(encoding, name)
     if extension in JSON_LINES_EXTENSIONS:
-        return _read_json_lines(file_path, name, codec)
+        return read_json_lines(file_path, name, codec)
     delimiter = "\t" if extension == ".tsv" else None
     return _read_csv(file_path, name, codec, delimiter)
 
@@ -121,103 +105,11 @@ def _check_readable_file(file_path: Path, name: str) -> None:
         raise InputError("the file is empty", file=name)
 
 
-def resolve_encoding(encoding: str | None, name: str) -> str:
-    """Return the Python codec name, "utf-8-sig" when no encoding is named."""
-    if encoding is None:
-        return "utf-8-sig"
-    try:
-        codec = codecs.lookup(encoding).name
-        # str.encode raises LookupError for bytes-to-bytes codecs such as base64.
-        "\n".encode(codec)
-    except LookupError:
-        raise InputError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as "
-            "utf-8, cp1252 or latin-1",
-            file=name,
-        ) from None
-    # A UTF-8 byte order mark is skipped whichever UTF-8 name the user gave.
-    return "utf-8-sig" if codec == "utf-8" else codec
-
-
-def _is_utf8(codec: str) -> bool:
-    return codec == "utf-8-sig"
-
-
 def _rename_columns(table: pa.Table, name: str, line: int | None) -> pa.Table:
     """Strip whitespace around column names and reject empty or duplicate names."""
     names = [column.strip() for column in table.column_names]
-    _check_column_names(names, name, line)
+    check_column_names(names, name, line)
     return table.rename_columns(names)
-
-
-def _check_column_names(names: list[str], name: str, line: int | None) -> None:
-    for number, column in enumerate(names, start=1):
-        if not column:
-            raise InputError(f"column {number} has an empty name", file=name, line=line)
-    seen: set[str] = set()
-    duplicates: list[str] = []
-    for column in names:
-        if column in seen and column not in duplicates:
-            duplicates.append(column)
-        seen.add(column)
-    if duplicates:
-        listed = ", ".join(repr(column) for column in duplicates)
-        raise InputError(f"duplicate column names: {listed}", file=name, line=line)
-
-
-# --- Decoding errors --------------------------------------------------------
-
-
-def _find_decode_error(path: Path, codec: str) -> tuple[int, bytes] | None:
-    """Return the line and bytes of the first sequence `codec` cannot decode.
-
-    Lines are counted by "\\n", so a file with bare "\\r" line ends reports
-    line 1.
-    """
-    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
-    line = 1
-    with path.open("rb") as stream:
-        while True:
-            chunk = stream.read(SCAN_CHUNK_BYTES)
-            final = not chunk
-            try:
-                text = decoder.decode(chunk, final=final)
-            except UnicodeDecodeError as exc:
-                # The exception's object is the decoder's buffered bytes plus
-                # this chunk, and exc.start indexes into it.
-                before = exc.object[: exc.start].decode(codec, errors="replace")
-                return line + before.count("\n"), exc.object[exc.start : exc.end]
-            line += text.count("\n")
-            if final:
-                return None
-
-
-def _raise_decode_error(path: Path, name: str, codec: str) -> None:
-    """Raise InputError for the first undecodable bytes, if the file has any."""
-    found = _find_decode_error(path, codec)
-    if found is None:
-        return
-    line, data = found
-    bad_bytes = " ".join(f"0x{byte:02X}" for byte in data[:4])
-    if _is_utf8(codec) and _starts_with_utf16_mark(path):
-        message = (
-            "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
-            "not UTF-8; name the encoding with --encoding utf-16"
-        )
-    elif _is_utf8(codec):
-        message = f"the file is not valid UTF-8 (byte {bad_bytes}); {ENCODING_FIX}"
-    else:
-        message = (
-            f"byte {bad_bytes} is not valid in the encoding {codec}; "
-            "check the file's encoding and name it with --encoding"
-        )
-    raise InputError(message, file=name, line=line)
-
-
-def _starts_with_utf16_mark(path: Path) -> bool:
-    with path.open("rb") as stream:
-        start = stream.read(2)
-    return start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 # --- CSV ---------------------------------------------------------------------
@@ -286,7 +178,7 @@ def csv_header(path: Path, name: str, codec: str, delimiter: str | None) -> CsvH
         raise InputError(f"invalid CSV header: {exc}", file=name) from exc
     line, fields = records[0]
     names = [column.strip() for column in fields]
-    _check_column_names(names, name, line)
+    check_column_names(names, name, line)
     only_line = whole_file and len(records) == 1
     return CsvHeader(delimiter, fields, names, line, only_line)
 
@@ -306,7 +198,7 @@ def _read_sample(path: Path, name: str, codec: str) -> tuple[str, bool]:
             try:
                 parts.append(decoder.decode(chunk, final=final))
             except UnicodeDecodeError:
-                _raise_decode_error(path, name, codec)
+                raise_decode_error(path, name, codec)
                 raise
             size += len(chunk)
             if final or "\n" in parts[-1]:
@@ -372,7 +264,7 @@ def _parse_csv(path: Path, name: str, codec: str, header: CsvHeader) -> pa.Table
 def csv_options(codec: str, header: CsvHeader, block_size: int | None = None) -> dict:
     """Return the pyarrow read, parse and convert options: every column is text."""
     read_options = pa_csv.ReadOptions(
-        encoding="utf8" if _is_utf8(codec) else codec, use_threads=True
+        encoding="utf8" if is_utf8(codec) else codec, use_threads=True
     )
     if block_size is not None:
         read_options.block_size = block_size
@@ -401,7 +293,7 @@ def raise_csv_error(
     The first undecodable bytes or the first record with the wrong field
     count is reported with its line; any other failure with pyarrow's message.
     """
-    _raise_decode_error(path, name, codec)
+    raise_decode_error(path, name, codec)
     _raise_ragged_row(path, name, codec, delimiter)
     raise InputError(f"invalid CSV: {exc}", file=name) from exc
 
@@ -472,7 +364,7 @@ class CsvLineNumbers:
             return False
         # Lines are counted in bytes, so the codec must write "\n" as that one
         # byte. ("\n".encode("utf-8-sig") starts with a byte order mark.)
-        if not _is_utf8(self._codec) and "\n".encode(self._codec) != b"\n":
+        if not is_utf8(self._codec) and "\n".encode(self._codec) != b"\n":
             return False
         if _values_contain_line_breaks(self._table):
             return False
@@ -553,230 +445,3 @@ def _parquet_row(row_index: int) -> Position:
     return ("row", row_index + 1)
 
 
-# --- JSON lines --------------------------------------------------------------
-
-
-class _JsonText(str):
-    """A nested JSON value, already serialised as compact JSON with sorted keys."""
-
-
-def _read_json_lines(path: Path, name: str, codec: str) -> SourceTable:
-    """Read a JSON lines file with one object per line; blank lines are skipped.
-
-    Nested objects and arrays become JSON text. A column keeps its JSON type
-    when every value has it (integers and floats together give float64) and
-    becomes a string column otherwise.
-
-    NOTE: Python's json module parses each line: about 6.5 µs for a line of
-    four fields, one of them nested, on a 2-core x86_64 machine, so 10M lines
-    take over a minute. pyarrow.json is faster but turns ISO 8601 strings into
-    naive timestamps and merges the keys of nested objects.
-    """
-    reader = JsonLinesReader(name)
-    for line, text in json_lines(path, name, codec):
-        reader.add_line(line, text)
-    reader.check_not_empty()
-
-    arrays = [
-        json_column_array(values, reader.row_count)
-        for values in reader.columns.values()
-    ]
-    table = pa.Table.from_arrays(arrays, names=list(reader.names.values()))
-    return SourceTable(
-        table=table,
-        path=name,
-        format="jsonl",
-        line_numbers=JsonLineNumbers(reader.lines),
-    )
-
-
-def json_lines(path: Path, name: str, codec: str) -> Iterator[tuple[int, str]]:
-    """Yield each line of a text file with its 1-based number.
-
-    Raises InputError with the line of the first bytes that `codec` cannot
-    decode.
-    """
-    try:
-        with path.open(encoding=codec, newline="\n") as stream:
-            yield from enumerate(stream, start=1)
-    except UnicodeDecodeError:
-        _raise_decode_error(path, name, codec)
-        raise
-
-
-def _reject_constant(constant: str) -> None:
-    raise ValueError(f"{constant} is not valid JSON")
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen.add(key)
-    return record
-
-
-class JsonLinesReader:
-    """Column values of a JSON lines file, as one Python list per column.
-
-    With `record_lines`, the line of every row is stored, and `take_rows`
-    hands out the rows read so far, so a file can be read in batches.
-    """
-
-    def __init__(self, name: str, record_lines: bool = False):
-        self.name = name
-        # Values by key as written in the file, and the stripped column names.
-        self.columns: dict[str, list[Any]] = {}
-        self.names: dict[str, str] = {}
-        self.row_count = 0
-        # Rows handed out by take_rows before the current ones.
-        self.rows_taken = 0
-        # The line of each row, stored once a blank line has shifted them.
-        self.lines: array[int] | None = array("q") if record_lines else None
-        self._decode = json.JSONDecoder(
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-        ).decode
-        self._encode = json.JSONEncoder(
-            sort_keys=True, separators=(",", ":"), allow_nan=False
-        ).encode
-
-    def add_line(self, line: int, text: str) -> None:
-        if not text.strip():
-            if self.lines is None:
-                self.lines = array("q", range(1, self.row_count + 1))
-            return
-        record = self._parse_object(line, text)
-        row_index = self.row_count
-        for key, value in record.items():
-            values = self.columns.get(key)
-            if values is None:
-                values = self._add_column(key, line)
-            value_type = type(value)
-            if value_type is dict or value_type is list:
-                value = _JsonText(self._encode(value))
-            if len(values) < row_index:
-                values.extend([None] * (row_index - len(values)))
-            values.append(value)
-        self.row_count += 1
-        if self.lines is not None:
-            self.lines.append(line)
-
-    def take_rows(self) -> tuple[dict[str, list[Any]], int, array[int] | None]:
-        """Return the column values, row count and lines read since the last call.
-
-        The column names stay, so the next rows are checked against them.
-        """
-        taken = (self.columns, self.row_count, self.lines)
-        self.columns = {key: [] for key in self.columns}
-        self.rows_taken += self.row_count
-        self.row_count = 0
-        if self.lines is not None:
-            self.lines = array("q")
-        return taken
-
-    def check_not_empty(self) -> None:
-        if self.rows_taken + self.row_count == 0:
-            raise InputError("the file is empty: it has no JSON objects", file=self.name)
-        if not self.names:
-            raise InputError("the JSON objects have no fields", file=self.name)
-
-    def _add_column(self, key: str, line: int) -> list[Any]:
-        names = [*self.names.values(), key.strip()]
-        _check_column_names(names, self.name, line)
-        self.names[key] = key.strip()
-        values: list[Any] = []
-        self.columns[key] = values
-        return values
-
-    def _parse_object(self, line: int, text: str) -> dict[str, Any]:
-        try:
-            # Without the line end, an error at the end of the line is reported
-            # at its last column instead of column 1 of the next line.
-            value = self._decode(text.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"invalid JSON: {exc.msg} at column {exc.colno}",
-                file=self.name,
-                line=line,
-            ) from None
-        except ValueError as exc:
-            raise InputError(
-                f"invalid JSON: {exc}", file=self.name, line=line
-            ) from None
-        if type(value) is dict:
-            return value
-        if type(value) is list and self.rows_taken + self.row_count == 0:
-            raise InputError(
-                "expected JSON lines (one object per line) but the file starts "
-                "with a JSON array; write one object per line",
-                file=self.name,
-                line=line,
-            )
-        found = "an array" if type(value) is list else type(value).__name__
-        raise InputError(
-            f"expected a JSON object on each line, found {found}",
-            file=self.name,
-            line=line,
-        )
-
-
-def json_column_array(
-    values: list[Any], row_count: int, kinds: set[type] | None = None
-) -> pa.Array:
-    """Build a column from JSON values; `kinds` are the value types of the whole file.
-
-    Without `kinds`, the values are the whole column.
-    """
-    if len(values) < row_count:
-        values.extend([None] * (row_count - len(values)))
-    if kinds is None:
-        kinds = set(map(type, values))
-    kinds = kinds - {type(None)}
-    if kinds == {bool}:
-        return pa.array(values, type=pa.bool_())
-    if kinds == {int}:
-        try:
-            return pa.array(values, type=pa.int64())
-        except (OverflowError, pa.ArrowInvalid):
-            # Integers beyond int64 are kept exactly, as text.
-            return pa.array(_as_json_text(values, quote_strings=False), pa.string())
-    if kinds == {float}:
-        return pa.array(values, type=pa.float64())
-    if kinds == {int, float}:
-        # float() also converts integers beyond int64, which pa.array rejects.
-        floats = [value if value is None else float(value) for value in values]
-        return pa.array(floats, type=pa.float64())
-    if kinds <= {str} or kinds == {_JsonText}:
-        return pa.array(values, type=pa.string())
-    # Mixed kinds: the column is text. With a nested value among them every value
-    # is JSON text, so strings get quotes; otherwise strings stay as they are.
-    quote_strings = _JsonText in kinds
-    return pa.array(_as_json_text(values, quote_strings), type=pa.string())
-
-
-def _as_json_text(values: list[Any], quote_strings: bool) -> list[str | None]:
-    texts: list[str | None] = []
-    for value in values:
-        if value is None or type(value) is _JsonText:
-            texts.append(value)
-        elif type(value) is str and not quote_strings:
-            texts.append(value)
-        else:
-            texts.append(json.dumps(value))
-    return texts
-
-
-class JsonLineNumbers:
-    """The file line of each JSON lines row: row i is line i + 1 without blank lines."""
-
-    def __init__(self, lines: array[int] | None):
-        self._lines = lines
-
-    def __call__(self, row_index: int) -> Position:
-        if self._lines is None:
-            return ("line", row_index + 1)
-        return ("line", self._lines[row_index])
