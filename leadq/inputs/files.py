@@ -422,13 +422,13 @@ def _read_parquet(path: Path, name: str) -> SourceTable:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a valid Parquet file: {exc}", file=name) from exc
     table = _rename_columns(table, name, line=None)
-    table = _nested_as_json(table)
+    table = nested_as_json(table)
     return SourceTable(
-        table=table, path=name, format="parquet", line_numbers=_parquet_row
+        table=table, path=name, format="parquet", line_numbers=parquet_row
     )
 
 
-def _nested_as_json(table: pa.Table) -> pa.Table:
+def nested_as_json(table: pa.Table) -> pa.Table:
     """Turn struct, list and map columns into JSON text, as JSON lines reads them."""
     for index, field in enumerate(table.schema):
         if not pa.types.is_nested(field.type):
@@ -441,7 +441,7 @@ def _nested_as_json(table: pa.Table) -> pa.Table:
     return table
 
 
-def _parquet_row(row_index: int) -> Position:
+def parquet_row(row_index: int) -> Position:
     return ("row", row_index + 1)
 
 
