@@ -124,7 +124,9 @@ def _rebatched(
 
 def _parquet_batches(path: Path, name: str, rows: int) -> Iterator[SourceTable]:
     try:
-        parquet = pq.ParquetFile(path)
+        # With pre_buffer, pyarrow 26's default, iter_batches kept every row
+        # group that it had read in memory until the end of the file.
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a valid Parquet file: {exc}", file=name) from exc
