@@ -29,8 +29,8 @@ log = logging.getLogger("leadq.scoring")
 
 ENGINES = ("duckdb", "sqlite", "postgres", "spark")
 DEFAULT_SPARK_MASTER = "local[2]"
-# DuckDB's memory limit when it reads events in batches. With one batch of
-# bound events and the leads, a run stays within about 6 GB (RESULTS.md).
+# DuckDB's memory limit when it reads events in batches. A run of 100M
+# events for 2M leads peaked at 6.1 GB with it (benchmarks/RESULTS.md).
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
