@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from datetime import datetime, timezone
@@ -59,6 +60,25 @@ def test_demo_data_matches_in_memory(tmp_path):
     assert streamed.report == in_memory.report
     assert streamed.report.events == 9843
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_json_lines_match_in_memory(tmp_path):
+    # Nested properties: each batch must write them as the whole file does.
+    rows = read_source(DEMO / "events.csv").table.to_pylist()
+    lines = []
+    for row in rows:
+        properties = row.pop("properties")
+        row["properties"] = json.loads(properties) if properties else None
+        lines.append(json.dumps(row))
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    leads = DEMO / "leads.csv"
+    settings = EngineSettings(batch_rows=1000)
+    streamed = score_files(leads, events, as_of=DEMO_AS_OF, settings=settings)
+    in_memory = in_memory_run(leads, events, as_of=DEMO_AS_OF)
+
+    assert_same_tables(streamed.table, in_memory.table)
+    assert streamed.report == in_memory.report
 
 
 # Cases without an events file read nothing in batches.
