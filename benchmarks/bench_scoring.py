@@ -7,9 +7,13 @@ own: a thread samples the process's resident set size (RSS) every 5 ms, and
   scan          DuckDB: SELECT email, count(*) FROM read_parquet(events)
                 GROUP BY 1, the floor for reading the events and grouping
                 them by lead
-  leadq-duckdb  score_files(..., engine="duckdb"): read, bind, compile, run,
-                rank, with the time of each step; "scoring on duckdb" is the
-                query alone
+  leadq-duckdb  score_files(..., engine="duckdb"): compile, read and bind
+                the events in batches spooled to Parquet, run the query on
+                them within --memory-limit, rank. Each step is timed, and
+                "scoring on duckdb" is the query alone
+  leadq-duckdb-in-memory  score_sources on the whole files read into
+                memory: the path of tables and predictive models, skipped
+                above --in-memory-max-events
   leadq-sqlite  the same on SQLite, skipped above --sqlite-max-events
   leadq-postgres  the same on PostgreSQL (temporary tables filled by COPY),
                 skipped above --postgres-max-events
@@ -48,7 +52,10 @@ from benchmarks.generate import EVENTS_PER_LEAD, generate
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = REPO / "benchmarks" / "data"
-CASES = ("scan", "leadq-duckdb", "leadq-sqlite", "leadq-postgres", "leadq-spark", "pandas")
+CASES = (
+    "scan", "leadq-duckdb", "leadq-duckdb-in-memory", "leadq-sqlite",
+    "leadq-postgres", "leadq-spark", "pandas",
+)  # fmt: skip
 # Engines that run once per benchmark, each up to its own --ENGINE-max-events.
 ONCE = ("leadq-sqlite", "leadq-postgres", "leadq-spark")
 QUICK_EVENTS = 200_000
@@ -56,6 +63,8 @@ FULL_EVENTS = 10_000_000
 DEFAULT_SQLITE_MAX_EVENTS = 2_000_000
 DEFAULT_POSTGRES_MAX_EVENTS = 2_000_000
 DEFAULT_SPARK_MAX_EVENTS = 2_000_000
+# The in-memory path peaked at 5.9 GB for 10M events (RESULTS.md).
+DEFAULT_IN_MEMORY_MAX_EVENTS = 10_000_000
 # Spark took 304 to 406 s for 200,000 events on 2 cores (RESULTS.md), so
 # --quick skips it unless --spark-max-events is given.
 QUICK_SPARK_MAX_EVENTS = 0
@@ -157,8 +166,11 @@ class StepTimer:
         self.peaks[name] = max(self.sampler.peak, rss) / MB
 
 
-def run_case(case: str, data: Path) -> CaseResult:
-    """Run one case in this process and return its timings."""
+def run_case(case: str, data: Path, memory_limit: str | None = None) -> CaseResult:
+    """Run one case in this process and return its timings.
+
+    `memory_limit` is DuckDB's for leadq-duckdb (None: leadq's default).
+    """
     meta = json.loads((data / "meta.json").read_text())
     as_of = datetime.fromisoformat(meta["as_of"])
     sampler = RssSampler()
@@ -168,7 +180,7 @@ def run_case(case: str, data: Path) -> CaseResult:
 
     others = OtherCpu()
     runner = {"scan": _scan, "pandas": _pandas}.get(case, _leadq)
-    seconds, leads = runner(case, data, as_of, timer)
+    seconds, leads = runner(case, data, as_of, timer, memory_limit)
     other_cpu = others.seconds()
     leadq = sys.modules.get("leadq")
 
@@ -197,7 +209,7 @@ def run_case(case: str, data: Path) -> CaseResult:
 
 
 def _scan(
-    case: str, data: Path, as_of: datetime, timer: StepTimer
+    case: str, data: Path, as_of: datetime, timer: StepTimer, memory_limit=None
 ) -> tuple[float, int]:
     import duckdb
 
@@ -212,15 +224,19 @@ def _scan(
 
 
 def _leadq(
-    case: str, data: Path, as_of: datetime, timer: StepTimer
+    case: str, data: Path, as_of: datetime, timer: StepTimer, memory_limit=None
 ) -> tuple[float, int]:
     from leadq.engines import EngineSettings
     from leadq.scoring import score_files
 
     engine = case.removeprefix("leadq-")
     settings = EngineSettings(database_url=POSTGRES_URL)
+    if memory_limit is not None:
+        settings = EngineSettings(database_url=POSTGRES_URL, memory_limit=memory_limit)
     if engine == "spark":
         _start_spark()
+    if case == "leadq-duckdb-in-memory":
+        return _leadq_in_memory(case, data, as_of, timer)
     started = time.perf_counter()
     run = score_files(
         data / "leads.parquet",
@@ -231,18 +247,40 @@ def _leadq(
         settings=settings,
     )
     seconds = time.perf_counter() - started
-    rows = [
-        (
-            lead.lead_id,
-            lead.fit_score,
-            lead.engagement_score,
-            lead.product_score,
-            lead.stage,
-        )
-        for lead in run.leads
-    ]
-    _write_scores(data, case, rows)
-    return seconds, len(rows)
+    return seconds, _scored_leads(data, case, run)
+
+
+def _leadq_in_memory(
+    case: str, data: Path, as_of: datetime, timer: StepTimer
+) -> tuple[float, int]:
+    from leadq.inputs import read_source
+    from leadq.scoring import score_sources
+
+    started = time.perf_counter()
+    with timer("reading files"):
+        leads = read_source(data / "leads.parquet")
+        events = read_source(data / "events.parquet")
+    run = score_sources(leads, events, as_of=as_of, engine="duckdb", step=timer)
+    seconds = time.perf_counter() - started
+    return seconds, _scored_leads(data, case, run)
+
+
+def _scored_leads(data: Path, case: str, run) -> int:
+    """Write a run's scores next to the data; return the number of leads.
+
+    The scores come from the Arrow table, since ScoredLead objects of
+    millions of leads would count gigabytes toward the case's peak memory.
+    """
+    names = {
+        "lead_id": "lead",
+        "fit_score": "fit",
+        "engagement_score": "engagement",
+        "product_score": "product",
+        "stage": "stage",
+    }
+    scores = run.table.select(list(names)).rename_columns(list(names.values()))
+    _write_scores(data, case, scores)
+    return len(scores)
 
 
 def _start_spark() -> None:
@@ -261,7 +299,7 @@ def _start_spark() -> None:
 
 
 def _pandas(
-    case: str, data: Path, as_of: datetime, timer: StepTimer
+    case: str, data: Path, as_of: datetime, timer: StepTimer, memory_limit=None
 ) -> tuple[float, int]:
     import pandas as pd
 
@@ -275,26 +313,30 @@ def _pandas(
     with timer("scoring"):
         result = pandas_reference.score(leads, events, pd.Timestamp(as_of))
     seconds = time.perf_counter() - started
+    import pyarrow as pa
+
     columns = ["fit", "engagement", "product", "stage"]
-    rows = list(result[columns].itertuples(name=None))
-    _write_scores(data, case, rows)
+    scores = result[columns].rename_axis("lead").reset_index()
+    _write_scores(data, case, pa.Table.from_pandas(scores, preserve_index=False))
     return seconds, len(result)
 
 
-def _write_scores(data: Path, case: str, rows: list[tuple]) -> None:
-    import pyarrow as pa
+def _write_scores(data: Path, case: str, scores) -> None:
+    """Write the columns lead, fit, engagement, product and stage of an Arrow table."""
     import pyarrow.parquet as pq
 
-    names = ["lead", "fit", "engagement", "product", "stage"]
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    table = pa.table(dict(zip(names, map(list, columns), strict=True)))
-    pq.write_table(table, data / f"scores-{case}.parquet")
+    pq.write_table(scores, data / f"scores-{case}.parquet")
 
 
 # Running cases from the parent process
 
 
-def spawn_case(case: str, data: Path) -> CaseResult:
+def spawn_case(
+    case: str,
+    data: Path,
+    memory_limit: str | None = None,
+    timeout: float = CASE_TIMEOUT_SECONDS,
+) -> CaseResult:
     """Run a case in a fresh Python process and read its result.
 
     The child starts in the data folder, so that `python -m` does not put the
@@ -310,6 +352,8 @@ def spawn_case(case: str, data: Path) -> CaseResult:
         "--data",
         str(data.resolve()),
     ]
+    if memory_limit is not None:
+        command += ["--memory-limit", memory_limit]
     paths = [
         path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path
     ]
@@ -321,12 +365,10 @@ def spawn_case(case: str, data: Path) -> CaseResult:
             env=environment,
             capture_output=True,
             text=True,
-            timeout=CASE_TIMEOUT_SECONDS,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return CaseResult(
-            case, float("nan"), skipped=f"timed out after {CASE_TIMEOUT_SECONDS} s"
-        )
+        return CaseResult(case, float("nan"), skipped=f"timed out after {timeout:g} s")
     if done.returncode != 0:
         raise RuntimeError(
             f"case {case} failed with exit code {done.returncode}:\n{done.stderr}"
@@ -334,9 +376,11 @@ def spawn_case(case: str, data: Path) -> CaseResult:
     return CaseResult(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def best_of(case: str, data: Path, repeat: int) -> CaseResult:
+def best_of(
+    case: str, data: Path, repeat: int, memory_limit: str | None = None
+) -> CaseResult:
     """Run a case `repeat` times; keep the fastest run and the largest peak RSS."""
-    runs = [spawn_case(case, data) for _ in range(repeat)]
+    runs = [spawn_case(case, data, memory_limit) for _ in range(repeat)]
     fastest = min(runs, key=lambda result: result.seconds)
     fastest.peak_mb = max(result.peak_mb for result in runs)
     return fastest
@@ -404,7 +448,8 @@ def results_table(results: dict[str, CaseResult], events: int) -> str:
 
 LABELS = {
     "scan": "bare scan: DuckDB read_parquet + GROUP BY email",
-    "leadq-duckdb": "leadq end to end, DuckDB",
+    "leadq-duckdb": "leadq end to end, DuckDB, events in batches",
+    "leadq-duckdb-in-memory": "leadq end to end, DuckDB, events in memory",
     "leadq-sqlite": "leadq end to end, SQLite",
     "leadq-postgres": "leadq end to end, PostgreSQL",
     "leadq-spark": "leadq end to end, Spark local[2]",
@@ -667,6 +712,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-pandas", action="store_true", help="skip the pandas reference"
     )
+    add_duckdb_options(parser)
 
     # The report
     parser.add_argument(
@@ -690,6 +736,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.spark_max_events is None:
         args.spark_max_events = QUICK_SPARK_MAX_EVENTS if args.quick else DEFAULT_SPARK_MAX_EVENTS
     return args
+
+
+def add_duckdb_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the two DuckDB cases: events in batches and in memory."""
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB's memory limit of leadq with the events in batches, such as "
+        "4GB (default: leadq's, 4GB)",
+    )
+    parser.add_argument(
+        "--in-memory-max-events",
+        type=int,
+        default=DEFAULT_IN_MEMORY_MAX_EVENTS,
+        help="skip leadq with the events in memory above this many events "
+        f"(default {DEFAULT_IN_MEMORY_MAX_EVENTS})",
+    )
 
 
 def prepare_data(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -723,7 +785,7 @@ def run_benchmark(args: argparse.Namespace, data: Path, meta: dict) -> str:
             continue
         repeat = 1 if case in ONCE else args.repeat
         print(f"running {case} ({repeat}x) ...", file=sys.stderr)
-        results[case] = best_of(case, data, repeat)
+        results[case] = best_of(case, data, repeat, args.memory_limit)
 
     sections = [
         leadq_source_text(results),
@@ -765,6 +827,11 @@ def rules_growth_text(args: argparse.Namespace, data: Path, events: int) -> str:
 
 def _skip_reason(case: str, events: int, args: argparse.Namespace) -> str | None:
     engine = case.removeprefix("leadq-")
+    if case == "leadq-duckdb-in-memory":
+        limit = args.in_memory_max_events
+        if events > limit:
+            return f"{events:,} events > --in-memory-max-events {limit:,}"
+        return None
     if case.startswith("leadq-") and engine != "duckdb":
         if engine not in args.engines.split(","):
             return "not in --engines"
@@ -784,11 +851,11 @@ def data_set_text(meta: dict, repeat: int) -> str:
     )
 
 
-def record(path: Path, report: str, argv: list[str]) -> None:
+def record(
+    path: Path, report: str, argv: list[str], script: str = "benchmarks.bench_scoring"
+) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    command = "python -m benchmarks.bench_scoring " + " ".join(
-        shlex.quote(a) for a in argv
-    )
+    command = f"python -m {script} " + " ".join(shlex.quote(a) for a in argv)
     if os.environ.get("PYTHONPATH"):
         command = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} {command}"
     section = (
@@ -810,7 +877,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.data is None:
             print("error: --run-case needs --data", file=sys.stderr)
             return 2
-        print(json.dumps(run_case(args.run_case, args.data).__dict__))
+        result = run_case(args.run_case, args.data, args.memory_limit)
+        print(json.dumps(result.__dict__))
         return 0
     if args.repeat < 1:
         print(f"error: --repeat must be at least 1, got {args.repeat}", file=sys.stderr)

@@ -61,14 +61,19 @@ def bind(
     else:
         event_table = bind_events(model, layout, events, timezone, report)
         event_table = _with_lead_codes(event_table, lead_table, report)
-        report.unseen_events = _unseen_events(model, event_table)
+        report.unseen_events = unseen_events(model, event_names(event_table))
     return EngineTables(lead_table, event_table), report
 
 
-def _unseen_events(model: ScoringModel, events: pa.Table) -> list[str]:
-    seen = set(pc.unique(events["event_name"]).to_pylist())
+def event_names(events: pa.Table) -> set[str]:
+    """Return the distinct names of bound events."""
+    return set(pc.unique(events["event_name"]).to_pylist())
+
+
+def unseen_events(model: ScoringModel, seen: set[str]) -> list[str]:
+    """List the event names that a rule or stage counts but `seen` lacks."""
     if model.visits.event in seen:
-        seen.add(VISIT_EVENT)
+        seen = seen | {VISIT_EVENT}
     return sorted(set(counted_event_names(model)) - seen)
 
 
@@ -78,7 +83,7 @@ def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> p
     The compiled query ignores events whose lead_code is NULL.
     """
     codes = pc.index_in(events["lead_key"], value_set=leads["lead_key"])
-    report.events_without_lead = codes.null_count
+    report.events_without_lead += codes.null_count
     position = events.schema.get_field_index("lead_key")
     return events.set_column(position, "lead_code", pc.cast(codes, pa.int64()))
 
@@ -252,7 +257,14 @@ def empty_events(layout: Layout) -> pa.Table:
     return pa.schema(fields).empty_table()
 
 
-def bind_events(model, layout: Layout, source: SourceTable, timezone, report) -> pa.Table:
+def bind_events(
+    model, layout: Layout, source: SourceTable, timezone, report, first_row: int = 0
+) -> pa.Table:
+    """Bind events with their lead keys; `first_row` is the source's first row in its file.
+
+    Rows are numbered from `first_row` (`event_row`, and the ids of events
+    without one), so batches of one file bind as the whole file does.
+    """
     table = renamed_table(source, model.event_columns, "event_columns")
     names = event_column_names(table, model.key, source)
     count = len(table)
@@ -260,8 +272,8 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
     days, weeks = calendar_columns(micros, model.timezone, layout.calendar_units)
     columns = {
-        "event_row": pa.array(np.arange(count, dtype=np.int64)),
-        "event_id": _event_ids(table, names.get("event_id"), count),
+        "event_row": pa.array(np.arange(first_row, first_row + count, dtype=np.int64)),
+        "event_id": _event_ids(table, names.get("event_id"), count, first_row),
         "lead_key": normalized_keys(table[names["key"]], model.key),
         "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
         "ts": micros,
@@ -271,7 +283,7 @@ def bind_events(model, layout: Layout, source: SourceTable, timezone, report) ->
     for name, value_columns in layout.properties.items():
         values = _property_values(table, name, names.get("properties"), source)
         columns.update(_value_columns(values, value_columns, source, name))
-    report.events = count
+    report.events += count
     return pa.table(columns)
 
 
@@ -318,10 +330,10 @@ def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[s
     return names
 
 
-def _event_ids(table: pa.Table, column: str | None, count: int) -> pa.Array:
+def _event_ids(table: pa.Table, column: str | None, count: int, first_row: int) -> pa.Array:
     """Return event ids; an event without one gets `leadq-row-N`, so it is distinct."""
     if column is None:
-        return _row_ids(np.arange(count))
+        return _row_ids(np.arange(first_row, first_row + count))
     # Ids compare exactly, untrimmed: ids are machine-made, and trimming ten
     # million of them costs more than a second.
     ids = _as_text(table[column]).combine_chunks()
@@ -329,7 +341,7 @@ def _event_ids(table: pa.Table, column: str | None, count: int) -> pa.Array:
     if not pc.any(missing).as_py():
         return ids
     rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
-    return pc.replace_with_mask(ids, missing, _row_ids(rows))
+    return pc.replace_with_mask(ids, missing, _row_ids(first_row + rows))
 
 
 def _row_ids(rows) -> pa.Array:

@@ -117,6 +117,14 @@ EventsTableOption = Annotated[
         help="Table of events to read with --leads-table. Default: events.",
     ),
 ]
+MemoryLimitOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--memory-limit",
+        help="Memory that DuckDB may use, such as 4GB or 512MB; beyond it DuckDB "
+        "spills to the temporary folder (TMPDIR). Default: 4GB.",
+    ),
+]
 SparkMasterOption = Annotated[
     Optional[str],
     typer.Option(
@@ -166,6 +174,7 @@ def score(
     leads_table: LeadsTableOption = None,
     events_table: EventsTableOption = None,
     spark_master: SparkMasterOption = None,
+    memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Score and classify leads, ranked by stage and score, with reasons."""
     chosen = format_for(output, fmt.value if fmt else None)
@@ -174,7 +183,7 @@ def score(
     if output is not None:
         check_output_path(output, [leads, events, model])
     crm = crm_commands.crm_options(crm_format, maps, date_format)
-    settings = engine_settings(engine.value, database, spark_master)
+    settings = engine_settings(engine.value, database, spark_master, memory_limit)
     tables = table_names(engine.value, leads, events, leads_table, events_table)
     run = _score(leads, events, model, as_of, engine, encoding, timezone, crm, settings, tables)
     _print_input_notes(run)
@@ -207,9 +216,10 @@ def explain(
     timezone: TimezoneOption = None,
     database: DatabaseOption = None,
     spark_master: SparkMasterOption = None,
+    memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Print every rule's contribution and the rule that decided the stage."""
-    settings = engine_settings(engine.value, database, spark_master)
+    settings = engine_settings(engine.value, database, spark_master, memory_limit)
     run = _score(leads, events, model, as_of, engine, encoding, timezone, settings=settings)
     found = []
     for lead_id in lead_ids:

@@ -1,17 +1,28 @@
-"""Check the command line's engine options: server URLs, inputs from tables."""
+"""Check the command line's engine options: server URLs, memory, inputs from tables."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from leadq.engines import DEFAULT_SPARK_MASTER, EngineSettings, postgres_url
+from leadq.engines import DEFAULT_MEMORY_LIMIT, DEFAULT_SPARK_MASTER, EngineSettings, postgres_url
 from leadq.errors import OptionError
+from leadq.streaming import check_memory_limit
 
 TABLE_ENGINES = ("postgres", "spark")
 
 
-def engine_settings(engine: str, database: str | None, spark_master: str | None) -> EngineSettings:
+def engine_settings(
+    engine: str,
+    database: str | None,
+    spark_master: str | None,
+    memory_limit: str | None = None,
+) -> EngineSettings:
     """Return the settings of `engine`; raise OptionError for another engine's option."""
+    if memory_limit is not None and engine != "duckdb":
+        raise OptionError(
+            f"--memory-limit applies to --engine duckdb; remove it or use "
+            f"--engine duckdb instead of {engine}"
+        )
     if database is not None and engine != "postgres":
         raise OptionError(
             f"--database names the PostgreSQL server of --engine postgres; "
@@ -24,7 +35,11 @@ def engine_settings(engine: str, database: str | None, spark_master: str | None)
         )
     if engine == "postgres":
         database = postgres_url(database)
-    return EngineSettings(database_url=database, spark_master=spark_master or DEFAULT_SPARK_MASTER)
+    return EngineSettings(
+        database_url=database,
+        spark_master=spark_master or DEFAULT_SPARK_MASTER,
+        memory_limit=DEFAULT_MEMORY_LIMIT if memory_limit is None else check_memory_limit(memory_limit),
+    )
 
 
 def table_names(

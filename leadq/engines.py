@@ -23,11 +23,15 @@ from sqlalchemy.exc import ArgumentError
 
 from leadq.compiler.query import CompiledModel
 from leadq.errors import OptionError
+from leadq.inputs.batches import DEFAULT_BATCH_ROWS
 
 log = logging.getLogger("leadq.scoring")
 
 ENGINES = ("duckdb", "sqlite", "postgres", "spark")
 DEFAULT_SPARK_MASTER = "local[2]"
+# DuckDB's memory limit when it reads events in batches. A run of 100M
+# events for 2M leads peaked at 6.1 GB with it (benchmarks/RESULTS.md).
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 
 @dataclass
@@ -40,13 +44,21 @@ class EngineTables:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Settings of the server engines: PostgreSQL's URL and Spark's master.
+    """Settings of the engines: PostgreSQL's URL, Spark's master, DuckDB's memory.
 
     A `spark_master` of None lets Spark choose, as spark-submit sets it.
+    `memory_limit`, `batch_rows` and `temp_directory` apply to DuckDB runs
+    that read events in batches (leadq.streaming): DuckDB's memory limit
+    (None: DuckDB's default, 80% of the RAM), the rows bound per batch and
+    the folder of the spooled events and spill files (None: the system's
+    temporary folder, TMPDIR).
     """
 
     database_url: str | None = None
     spark_master: str | None = DEFAULT_SPARK_MASTER
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    temp_directory: str | None = None
 
 
 def run(

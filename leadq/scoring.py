@@ -10,23 +10,26 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Callable, ContextManager
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import BindReport, bind, with_probability
+from leadq.binding import BindReport, bind, bind_leads, with_probability
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
 from leadq.engines import EngineSettings, postgres_url, run
 from leadq.errors import InputError, OptionError
 from leadq.inputs import SourceTable, read_source
+from leadq.inputs.batches import read_source_batches
 from leadq.inputs.database import read_postgres_table
 from leadq.learning.predictive import predict_leads
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
 from leadq.results import ScoredLead, lead_from_row, rank_result
+from leadq.streaming import run_duckdb_spooled, spool_events, streams
 
 log = logging.getLogger("leadq.scoring")
 
@@ -126,7 +129,10 @@ def score_files(
 
     The leads file may be a CRM export (`crm`; by default its format is
     detected from the header), read as `leadq import leads` reads it. The
-    events file's times follow `crm.date_format` when it is set.
+    events file's times follow `crm.date_format` when it is set. On DuckDB,
+    unless the model has a `predictive` section, the events file is read and
+    bound in batches of `settings.batch_rows` (leadq.streaming), so memory
+    does not grow with the number of events.
     """
     model = model or load_default_model()
     step = step or (lambda name: nullcontext())
@@ -135,6 +141,12 @@ def score_files(
     with step("reading leads"):
         fixed_names = model_names(model, compiled.layout)
         leads = read_lead_file(leads_path, encoding=encoding, options=crm or CrmOptions(), fixed_names=fixed_names)
+    if events_path is not None and streams(engine, model):
+        return _score_streamed(
+            leads, events_path, model=model, compiled=compiled, as_of=as_of,
+            timezone=timezone, encoding=encoding, crm=crm, step=step,
+            settings=settings or EngineSettings(),
+        )  # fmt: skip
     events = None
     if events_path is not None:
         with step("reading events"):
@@ -145,6 +157,48 @@ def score_files(
         leads, events, model=model, as_of=as_of, engine=engine,
         timezone=timezone, step=step, settings=settings, compiled=compiled,
     )  # fmt: skip
+
+
+def _score_streamed(
+    leads: SourceTable,
+    events_path: str | Path,
+    *,
+    model: ScoringModel,
+    compiled: CompiledModel,
+    as_of: datetime | None,
+    timezone: str | None,
+    encoding: str | None,
+    crm: CrmOptions | None,
+    step: StepReporter,
+    settings: EngineSettings,
+) -> ScoreRun:
+    """Score on DuckDB with the events read, bound and spooled in batches."""
+    as_of = as_of or datetime.now(dt_timezone.utc)
+    started = time.perf_counter()
+    with step("checking columns and values of leads"):
+        report = BindReport()
+        lead_table = bind_leads(model, compiled.layout, leads, report)
+    batches = read_source_batches(events_path, encoding, settings.batch_rows)
+    if crm is not None and crm.date_format is not None:
+        order = crm.date_format
+        batches = (declared_event_times(batch, model, order) for batch in batches)
+
+    with TemporaryDirectory(prefix="leadq-", dir=settings.temp_directory) as name:
+        folder = Path(name)
+        with step("reading and checking events in batches"):
+            spooled = spool_events(model, compiled.layout, batches, timezone, report, folder)
+        with step("scoring on duckdb"):
+            as_of_micros = micros_since_epoch(as_of)
+            result, report.events_without_lead = run_duckdb_spooled(
+                compiled, lead_table, spooled, as_of_micros, settings, folder
+            )
+    with step("ranking"):
+        ranked = rank_result(compiled, result)
+    log.info(
+        "scored %d leads from %d events in batches on duckdb in %.2f s",
+        report.leads, report.events, time.perf_counter() - started,
+    )  # fmt: skip
+    return ScoreRun(model, compiled, as_of, "duckdb", ranked, report)
 
 
 def score_tables(
@@ -217,11 +271,9 @@ def score_sources(
         with step("predicting conversion probabilities"):
             prediction = predict_leads(compiled, leads, events, tables, micros_since_epoch(as_of), timezone)
             tables.leads = with_probability(tables.leads, compiled.layout, prediction.probabilities)
-    # TODO: stream events in batches of leads (bind a slice of lead codes and
-    # their events, run, append), so memory stops growing with the events. The
-    # files as read, the bound tables and the engine's work all stay in
-    # memory now: about 6 GB at 10M events (benchmarks/RESULTS.md), so 100M
-    # events do not fit in 8 GB.
+    # NOTE: the sources, the bound tables and the engine's work all stay in
+    # memory here, about 6 GB at 10M events (benchmarks/RESULTS.md). Only
+    # score_files on DuckDB reads events in batches (leadq.streaming).
     with step(f"scoring on {engine}"):
         result = run(compiled, tables, micros_since_epoch(as_of), engine, settings)
     with step("ranking"):

@@ -323,3 +323,16 @@ def test_note_for_unseen_event(files):
     done = leadq("score", "leads.csv", "-e", "events.csv", "-m", "model.yaml", "-f", "csv", cwd=files)
     assert done.returncode == 0, done.stderr
     assert "note: no events named 'page_veiwed'" in done.stderr
+
+
+def test_memory_limit_option(files):
+    done = leadq("score", "leads.csv", "-e", "events.csv", "--memory-limit", "256MB", "-f", "csv", cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith('"lead_id","fit_score"')
+
+
+def test_memory_limit_invalid(files):
+    done = leadq("score", "leads.csv", "--memory-limit", "lots", cwd=files)
+    assert_clean_error(done, "invalid --memory-limit 'lots'", "write a size such as 4GB or 512MB")
+    done = leadq("score", "leads.csv", "--engine", "sqlite", "--memory-limit", "1GB", cwd=files)
+    assert_clean_error(done, "--memory-limit applies to --engine duckdb")

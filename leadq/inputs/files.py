@@ -13,10 +13,10 @@ import csv
 import io
 import json
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +24,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from leadq.errors import InputError
+from leadq.inputs.json_lines import read_json_lines
+from leadq.inputs.source import (
+    SCAN_CHUNK_BYTES,
+    Position,
+    SourceTable,
+    check_column_names,
+    is_utf8,
+    raise_decode_error,
+    resolve_encoding,
+)
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
@@ -35,34 +45,8 @@ DELIMITERS = (",", ";", "\t", "|")
 
 SAMPLE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-SCAN_CHUNK_BYTES = 1024 * 1024
 # Data records after the header that the delimiter sniffer compares.
 SNIFF_RECORDS = 20
-
-ENCODING_FIX = "name the encoding with --encoding, for example --encoding cp1252"
-
-Position = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """A table read from a file, with the file positions of its rows.
-
-    `line_numbers(i)` maps the 0-based data row `i` to ("line", n), the
-    1-based line in a CSV or JSON lines file where the row starts, or to
-    ("row", n), the 1-based row of a Parquet file.
-    """
-
-    table: pa.Table
-    path: str
-    format: str
-    line_numbers: Callable[[int], Position]
-
-    def position(self, row_index: int) -> dict[str, int]:
-        """Return the `line=` or `row=` keyword argument of InputError for a row."""
-        kind, number = self.line_numbers(row_index)
-        return {kind: number}
-
 
 def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
     """Read a leads or events file, choosing the format from its extension.
@@ -70,6 +54,22 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
     `encoding` applies to CSV and JSON lines files. Without it the file must
     be UTF-8 (a byte order mark is skipped). Raises InputError for a missing,
     empty or malformed file.
+    """
+    file_path, name, extension = checked_file(path)
+    if extension in PARQUET_EXTENSIONS:
+        return _read_parquet(file_path, name)
+    codec = resolve_encoding(encoding, name)
+    if extension in JSON_LINES_EXTENSIONS:
+        return read_json_lines(file_path, name, codec)
+    delimiter = "\t" if extension == ".tsv" else None
+    return _read_csv(file_path, name, codec, delimiter)
+
+
+def checked_file(path: str | Path) -> tuple[Path, str, str]:
+    """Return the path, its name for messages and its lower-case extension.
+
+    Raises InputError for a missing, unreadable or empty file and for an
+    extension that no reader supports.
     """
     name = str(path)
     file_path = Path(path)
@@ -86,14 +86,7 @@ def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
             file=name,
         )
     _check_readable_file(file_path, name)
-
-    if extension in PARQUET_EXTENSIONS:
-        return _read_parquet(file_path, name)
-    codec = _resolve_encoding(encoding, name)
-    if extension in JSON_LINES_EXTENSIONS:
-        return _read_json_lines(file_path, name, codec)
-    delimiter = "\t" if extension == ".tsv" else None
-    return _read_csv(file_path, name, codec, delimiter)
+    return file_path, name, extension
 
 
 def read_table(path: str | Path, *, encoding: str | None = None) -> pa.Table:
@@ -112,103 +105,11 @@ def _check_readable_file(file_path: Path, name: str) -> None:
         raise InputError("the file is empty", file=name)
 
 
-def _resolve_encoding(encoding: str | None, name: str) -> str:
-    """Return the Python codec name, "utf-8-sig" when no encoding is named."""
-    if encoding is None:
-        return "utf-8-sig"
-    try:
-        codec = codecs.lookup(encoding).name
-        # str.encode raises LookupError for bytes-to-bytes codecs such as base64.
-        "\n".encode(codec)
-    except LookupError:
-        raise InputError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as "
-            "utf-8, cp1252 or latin-1",
-            file=name,
-        ) from None
-    # A UTF-8 byte order mark is skipped whichever UTF-8 name the user gave.
-    return "utf-8-sig" if codec == "utf-8" else codec
-
-
-def _is_utf8(codec: str) -> bool:
-    return codec == "utf-8-sig"
-
-
 def _rename_columns(table: pa.Table, name: str, line: int | None) -> pa.Table:
     """Strip whitespace around column names and reject empty or duplicate names."""
     names = [column.strip() for column in table.column_names]
-    _check_column_names(names, name, line)
+    check_column_names(names, name, line)
     return table.rename_columns(names)
-
-
-def _check_column_names(names: list[str], name: str, line: int | None) -> None:
-    for number, column in enumerate(names, start=1):
-        if not column:
-            raise InputError(f"column {number} has an empty name", file=name, line=line)
-    seen: set[str] = set()
-    duplicates: list[str] = []
-    for column in names:
-        if column in seen and column not in duplicates:
-            duplicates.append(column)
-        seen.add(column)
-    if duplicates:
-        listed = ", ".join(repr(column) for column in duplicates)
-        raise InputError(f"duplicate column names: {listed}", file=name, line=line)
-
-
-# --- Decoding errors --------------------------------------------------------
-
-
-def _find_decode_error(path: Path, codec: str) -> tuple[int, bytes] | None:
-    """Return the line and bytes of the first sequence `codec` cannot decode.
-
-    Lines are counted by "\\n", so a file with bare "\\r" line ends reports
-    line 1.
-    """
-    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
-    line = 1
-    with path.open("rb") as stream:
-        while True:
-            chunk = stream.read(SCAN_CHUNK_BYTES)
-            final = not chunk
-            try:
-                text = decoder.decode(chunk, final=final)
-            except UnicodeDecodeError as exc:
-                # The exception's object is the decoder's buffered bytes plus
-                # this chunk, and exc.start indexes into it.
-                before = exc.object[: exc.start].decode(codec, errors="replace")
-                return line + before.count("\n"), exc.object[exc.start : exc.end]
-            line += text.count("\n")
-            if final:
-                return None
-
-
-def _raise_decode_error(path: Path, name: str, codec: str) -> None:
-    """Raise InputError for the first undecodable bytes, if the file has any."""
-    found = _find_decode_error(path, codec)
-    if found is None:
-        return
-    line, data = found
-    bad_bytes = " ".join(f"0x{byte:02X}" for byte in data[:4])
-    if _is_utf8(codec) and _starts_with_utf16_mark(path):
-        message = (
-            "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
-            "not UTF-8; name the encoding with --encoding utf-16"
-        )
-    elif _is_utf8(codec):
-        message = f"the file is not valid UTF-8 (byte {bad_bytes}); {ENCODING_FIX}"
-    else:
-        message = (
-            f"byte {bad_bytes} is not valid in the encoding {codec}; "
-            "check the file's encoding and name it with --encoding"
-        )
-    raise InputError(message, file=name, line=line)
-
-
-def _starts_with_utf16_mark(path: Path) -> bool:
-    with path.open("rb") as stream:
-        start = stream.read(2)
-    return start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 # --- CSV ---------------------------------------------------------------------
@@ -221,41 +122,65 @@ def _read_csv(
 
     Empty cells become null, and a header with no rows gives a table of 0 rows.
     """
+    header = csv_header(path, name, codec, delimiter)
+    if header.only_line:
+        table = header.empty_table()
+    else:
+        table = _parse_csv(path, name, codec, header)
+    lines = CsvLineNumbers(path, codec, header.delimiter, table)
+    return SourceTable(table=table, path=name, format="csv", line_numbers=lines)
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    """The delimiter and header of a CSV file, as Python's csv module reads them.
+
+    `fields` are the header's fields as written, `names` the column names
+    stripped of white space, `only_line` whether the header is all the file.
+    """
+
+    delimiter: str
+    fields: list[str]
+    names: list[str]
+    line: int
+    only_line: bool
+
+    def empty_table(self) -> pa.Table:
+        # pyarrow raises "Empty CSV file" for a header without a newline.
+        empty = [pa.array([], type=pa.string()) for _ in self.names]
+        return pa.Table.from_arrays(empty, names=self.names)
+
+    def check_parsed(self, parsed_names: list[str], name: str) -> None:
+        """Raise InputError unless pyarrow read the header that Python's csv module read.
+
+        Column types are keyed by the names that Python's csv module read, so
+        pyarrow must have read the same header.
+        """
+        if parsed_names != self.fields:
+            raise InputError(
+                f"invalid CSV header: pyarrow read the columns {parsed_names}"
+                f" but Python's csv module read {self.fields}",
+                file=name,
+                line=self.line,
+            )
+
+
+def csv_header(path: Path, name: str, codec: str, delimiter: str | None) -> CsvHeader:
+    """Read the header of a CSV file, choosing the delimiter when it is None."""
     sample, whole_file = _read_sample(path, name, codec)
     if not sample.strip():
         raise InputError("the file is empty: it has no header line", file=name)
-    if delimiter is None:
-        try:
-            delimiter = _sniff_delimiter(sample, whole_file)
-        except csv.Error as exc:
-            raise InputError(f"invalid CSV header: {exc}", file=name) from exc
-
     try:
+        if delimiter is None:
+            delimiter = _sniff_delimiter(sample, whole_file)
         records = _sample_records(sample, delimiter)
     except csv.Error as exc:
         raise InputError(f"invalid CSV header: {exc}", file=name) from exc
-    header_line, header = records[0]
-    names = [column.strip() for column in header]
-    _check_column_names(names, name, header_line)
-
-    if whole_file and len(records) == 1:
-        # pyarrow raises "Empty CSV file" for a header without a newline.
-        empty = [pa.array([], type=pa.string()) for _ in names]
-        table = pa.Table.from_arrays(empty, names=names)
-    else:
-        table = _parse_csv(path, name, codec, delimiter, header)
-        if table.column_names != header:
-            # Column types are keyed by the names that Python's csv module
-            # read, so pyarrow must have read the same header.
-            raise InputError(
-                f"invalid CSV header: pyarrow read the columns {table.column_names}"
-                f" but Python's csv module read {header}",
-                file=name,
-                line=header_line,
-            )
-        table = table.rename_columns(names)
-    lines = _CsvLineNumbers(path, codec, delimiter, table)
-    return SourceTable(table=table, path=name, format="csv", line_numbers=lines)
+    line, fields = records[0]
+    names = [column.strip() for column in fields]
+    check_column_names(names, name, line)
+    only_line = whole_file and len(records) == 1
+    return CsvHeader(delimiter, fields, names, line, only_line)
 
 
 def _read_sample(path: Path, name: str, codec: str) -> tuple[str, bool]:
@@ -273,7 +198,7 @@ def _read_sample(path: Path, name: str, codec: str) -> tuple[str, bool]:
             try:
                 parts.append(decoder.decode(chunk, final=final))
             except UnicodeDecodeError:
-                _raise_decode_error(path, name, codec)
+                raise_decode_error(path, name, codec)
                 raise
             size += len(chunk)
             if final or "\n" in parts[-1]:
@@ -326,33 +251,51 @@ def _sniff_delimiter(sample: str, whole_file: bool) -> str:
     return best if counts[best][1] > 1 else ","
 
 
-def _parse_csv(
-    path: Path, name: str, codec: str, delimiter: str, header: list[str]
-) -> pa.Table:
+def _parse_csv(path: Path, name: str, codec: str, header: CsvHeader) -> pa.Table:
+    options = csv_options(codec, header)
+    try:
+        table = pa_csv.read_csv(path, **options)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise_csv_error(path, name, codec, header.delimiter, exc)
+    header.check_parsed(table.column_names, name)
+    return table.rename_columns(header.names)
+
+
+def csv_options(codec: str, header: CsvHeader, block_size: int | None = None) -> dict:
+    """Return the pyarrow read, parse and convert options: every column is text."""
     read_options = pa_csv.ReadOptions(
-        encoding="utf8" if _is_utf8(codec) else codec, use_threads=True
+        encoding="utf8" if is_utf8(codec) else codec, use_threads=True
     )
+    if block_size is not None:
+        read_options.block_size = block_size
     parse_options = pa_csv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True
+        delimiter=header.delimiter, newlines_in_values=True, ignore_empty_lines=True
     )
     convert_options = pa_csv.ConvertOptions(
-        column_types={column: pa.string() for column in header},
+        column_types={column: pa.string() for column in header.fields},
         null_values=[""],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         check_utf8=True,
     )
-    try:
-        return pa_csv.read_csv(
-            path,
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        _raise_decode_error(path, name, codec)
-        _raise_ragged_row(path, name, codec, delimiter)
-        raise InputError(f"invalid CSV: {exc}", file=name) from exc
+    return {
+        "read_options": read_options,
+        "parse_options": parse_options,
+        "convert_options": convert_options,
+    }
+
+
+def raise_csv_error(
+    path: Path, name: str, codec: str, delimiter: str, exc: Exception
+) -> NoReturn:
+    """Raise InputError for a CSV file that pyarrow failed to parse.
+
+    The first undecodable bytes or the first record with the wrong field
+    count is reported with its line; any other failure with pyarrow's message.
+    """
+    raise_decode_error(path, name, codec)
+    _raise_ragged_row(path, name, codec, delimiter)
+    raise InputError(f"invalid CSV: {exc}", file=name) from exc
 
 
 def _iter_csv_records(
@@ -389,15 +332,16 @@ def _raise_ragged_row(path: Path, name: str, codec: str, delimiter: str) -> None
         return
 
 
-class _CsvLineNumbers:
+class CsvLineNumbers:
     """The file line of each CSV data row, computed when the first error needs it.
 
     Data row i is on line i + 2 when every record is one line and no blank
-    line comes before the last record. Otherwise the file is parsed again in
-    Python up to the requested row.
+    line comes before the last record. Otherwise, or when `table` is None
+    because the file is read in batches, the file is parsed again in Python
+    up to the requested row.
     """
 
-    def __init__(self, path: Path, codec: str, delimiter: str, table: pa.Table):
+    def __init__(self, path: Path, codec: str, delimiter: str, table: pa.Table | None):
         self._path = path
         self._codec = codec
         self._delimiter = delimiter
@@ -416,9 +360,11 @@ class _CsvLineNumbers:
         return ("line", line)
 
     def _check_one_line_per_row(self) -> bool:
+        if self._table is None:
+            return False
         # Lines are counted in bytes, so the codec must write "\n" as that one
         # byte. ("\n".encode("utf-8-sig") starts with a byte order mark.)
-        if not _is_utf8(self._codec) and "\n".encode(self._codec) != b"\n":
+        if not is_utf8(self._codec) and "\n".encode(self._codec) != b"\n":
             return False
         if _values_contain_line_breaks(self._table):
             return False
@@ -476,13 +422,13 @@ def _read_parquet(path: Path, name: str) -> SourceTable:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a valid Parquet file: {exc}", file=name) from exc
     table = _rename_columns(table, name, line=None)
-    table = _nested_as_json(table)
+    table = nested_as_json(table)
     return SourceTable(
-        table=table, path=name, format="parquet", line_numbers=_parquet_row
+        table=table, path=name, format="parquet", line_numbers=parquet_row
     )
 
 
-def _nested_as_json(table: pa.Table) -> pa.Table:
+def nested_as_json(table: pa.Table) -> pa.Table:
     """Turn struct, list and map columns into JSON text, as JSON lines reads them."""
     for index, field in enumerate(table.schema):
         if not pa.types.is_nested(field.type):
@@ -495,195 +441,7 @@ def _nested_as_json(table: pa.Table) -> pa.Table:
     return table
 
 
-def _parquet_row(row_index: int) -> Position:
+def parquet_row(row_index: int) -> Position:
     return ("row", row_index + 1)
 
 
-# --- JSON lines --------------------------------------------------------------
-
-
-class _JsonText(str):
-    """A nested JSON value, already serialised as compact JSON with sorted keys."""
-
-
-def _read_json_lines(path: Path, name: str, codec: str) -> SourceTable:
-    """Read a JSON lines file with one object per line; blank lines are skipped.
-
-    Nested objects and arrays become JSON text. A column keeps its JSON type
-    when every value has it (integers and floats together give float64) and
-    becomes a string column otherwise.
-
-    NOTE: Python's json module parses each line: about 6.5 µs for a line of
-    four fields, one of them nested, on a 2-core x86_64 machine, so 10M lines
-    take over a minute. pyarrow.json is faster but turns ISO 8601 strings into
-    naive timestamps and merges the keys of nested objects.
-    """
-    reader = _JsonLinesReader(name)
-    try:
-        with path.open(encoding=codec, newline="\n") as stream:
-            for line, text in enumerate(stream, start=1):
-                reader.add_line(line, text)
-    except UnicodeDecodeError:
-        _raise_decode_error(path, name, codec)
-        raise
-    if reader.row_count == 0:
-        raise InputError("the file is empty: it has no JSON objects", file=name)
-    if not reader.columns:
-        raise InputError("the JSON objects have no fields", file=name)
-
-    arrays = [
-        _json_column_array(values, reader.row_count)
-        for values in reader.columns.values()
-    ]
-    table = pa.Table.from_arrays(arrays, names=list(reader.names.values()))
-    return SourceTable(
-        table=table,
-        path=name,
-        format="jsonl",
-        line_numbers=_JsonLineNumbers(reader.lines),
-    )
-
-
-def _reject_constant(constant: str) -> None:
-    raise ValueError(f"{constant} is not valid JSON")
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen.add(key)
-    return record
-
-
-class _JsonLinesReader:
-    """Column values of a JSON lines file, as one Python list per column."""
-
-    def __init__(self, name: str):
-        self.name = name
-        # Values by key as written in the file, and the stripped column names.
-        self.columns: dict[str, list[Any]] = {}
-        self.names: dict[str, str] = {}
-        self.row_count = 0
-        # The line of each row, stored only once a blank line has shifted them.
-        self.lines: array[int] | None = None
-        self._decode = json.JSONDecoder(
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-        ).decode
-        self._encode = json.JSONEncoder(
-            sort_keys=True, separators=(",", ":"), allow_nan=False
-        ).encode
-
-    def add_line(self, line: int, text: str) -> None:
-        if not text.strip():
-            if self.lines is None:
-                self.lines = array("q", range(1, self.row_count + 1))
-            return
-        record = self._parse_object(line, text)
-        row_index = self.row_count
-        for key, value in record.items():
-            values = self.columns.get(key)
-            if values is None:
-                values = self._add_column(key, line)
-            value_type = type(value)
-            if value_type is dict or value_type is list:
-                value = _JsonText(self._encode(value))
-            if len(values) < row_index:
-                values.extend([None] * (row_index - len(values)))
-            values.append(value)
-        self.row_count += 1
-        if self.lines is not None:
-            self.lines.append(line)
-
-    def _add_column(self, key: str, line: int) -> list[Any]:
-        names = [*self.names.values(), key.strip()]
-        _check_column_names(names, self.name, line)
-        self.names[key] = key.strip()
-        values: list[Any] = []
-        self.columns[key] = values
-        return values
-
-    def _parse_object(self, line: int, text: str) -> dict[str, Any]:
-        try:
-            # Without the line end, an error at the end of the line is reported
-            # at its last column instead of column 1 of the next line.
-            value = self._decode(text.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"invalid JSON: {exc.msg} at column {exc.colno}",
-                file=self.name,
-                line=line,
-            ) from None
-        except ValueError as exc:
-            raise InputError(
-                f"invalid JSON: {exc}", file=self.name, line=line
-            ) from None
-        if type(value) is dict:
-            return value
-        if type(value) is list and self.row_count == 0:
-            raise InputError(
-                "expected JSON lines (one object per line) but the file starts "
-                "with a JSON array; write one object per line",
-                file=self.name,
-                line=line,
-            )
-        found = "an array" if type(value) is list else type(value).__name__
-        raise InputError(
-            f"expected a JSON object on each line, found {found}",
-            file=self.name,
-            line=line,
-        )
-
-
-def _json_column_array(values: list[Any], row_count: int) -> pa.Array:
-    if len(values) < row_count:
-        values.extend([None] * (row_count - len(values)))
-    kinds = set(map(type, values)) - {type(None)}
-    if kinds == {bool}:
-        return pa.array(values, type=pa.bool_())
-    if kinds == {int}:
-        try:
-            return pa.array(values, type=pa.int64())
-        except (OverflowError, pa.ArrowInvalid):
-            # Integers beyond int64 are kept exactly, as text.
-            return pa.array(_as_json_text(values, quote_strings=False), pa.string())
-    if kinds == {float}:
-        return pa.array(values, type=pa.float64())
-    if kinds == {int, float}:
-        # float() also converts integers beyond int64, which pa.array rejects.
-        floats = [value if value is None else float(value) for value in values]
-        return pa.array(floats, type=pa.float64())
-    if kinds <= {str} or kinds == {_JsonText}:
-        return pa.array(values, type=pa.string())
-    # Mixed kinds: the column is text. With a nested value among them every value
-    # is JSON text, so strings get quotes; otherwise strings stay as they are.
-    quote_strings = _JsonText in kinds
-    return pa.array(_as_json_text(values, quote_strings), type=pa.string())
-
-
-def _as_json_text(values: list[Any], quote_strings: bool) -> list[str | None]:
-    texts: list[str | None] = []
-    for value in values:
-        if value is None or type(value) is _JsonText:
-            texts.append(value)
-        elif type(value) is str and not quote_strings:
-            texts.append(value)
-        else:
-            texts.append(json.dumps(value))
-    return texts
-
-
-class _JsonLineNumbers:
-    """The file line of each JSON lines row: row i is line i + 1 without blank lines."""
-
-    def __init__(self, lines: array[int] | None):
-        self._lines = lines
-
-    def __call__(self, row_index: int) -> Position:
-        if self._lines is None:
-            return ("line", row_index + 1)
-        return ("line", self._lines[row_index])

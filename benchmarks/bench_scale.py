@@ -1,0 +1,280 @@
+"""Score 1M, 10M and 100M generated events: time and peak memory by size.
+
+For each size it generates a data set (benchmarks/generate.py, Parquet) in
+a folder outside the repository, then runs, each in its own process
+(bench_scoring.spawn_case):
+
+  scan          the bare DuckDB scan: read_parquet + GROUP BY email
+  leadq-duckdb  leadq with the events read in batches and DuckDB's memory
+                limit (--memory-limit)
+  leadq-duckdb-in-memory  leadq with all events in memory, up to
+                --in-memory-max-events
+  pandas        the pandas reference, up to --pandas-max-events
+
+and reports seconds, events per second, peak RSS, the ratio to the bare
+scan and to pandas, the load average around each case, and whether the
+largest size stayed under --max-rss-gb.
+
+Usage: python -m benchmarks.bench_scale [--sizes 1000000,10000000,100000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import bench_scoring
+from benchmarks.bench_scoring import CaseResult, compare_scores, spawn_case
+from benchmarks.generate import EVENTS_PER_LEAD, generate
+
+SIZES = (1_000_000, 10_000_000, 100_000_000)
+CASES = ("scan", "leadq-duckdb", "leadq-duckdb-in-memory", "pandas")
+DEFAULT_DATA_ROOT = Path(tempfile.gettempdir()) / "leadq-scale"
+# pandas peaked at 6.9 GB for 10M events and keeps every event in memory,
+# so 100M events would need about 69 GB (an estimate from RESULTS.md).
+DEFAULT_PANDAS_MAX_EVENTS = 10_000_000
+DEFAULT_MAX_RSS_GB = 8.0
+# Disk per event that a size needs free: the generated events (about 33
+# bytes per event as Parquet), the spooled bound events (about as much)
+# and room for DuckDB's spill files. An estimate from the 10M data set.
+DISK_BYTES_PER_EVENT = 120
+CASE_TIMEOUT_SECONDS = 4 * 3600
+GB = 1024**3
+
+
+@dataclass
+class SizeRun:
+    """The cases of one size, with the load average before and after each."""
+
+    events: int
+    data: Path
+    results: dict[str, CaseResult]
+    loads: dict[str, tuple[float, float]]
+    agreement: list[str]
+
+
+def prepare(root: Path, events: int, seed: int) -> Path:
+    """Return the data folder of a size; generate it when missing.
+
+    Raises RuntimeError when the disk has too little room for the size.
+    """
+    leads = max(events // EVENTS_PER_LEAD, 1)
+    data = root / f"bench-{events}-{leads}-s{seed}"
+    meta = data / "meta.json"
+    if meta.exists() and json.loads(meta.read_text())["events"] == events:
+        return data
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    needed = events * DISK_BYTES_PER_EVENT
+    if free < needed:
+        raise RuntimeError(
+            f"{root} has {free / GB:.1f} GB free, and {events:,} events need about "
+            f"{needed / GB:.1f} GB; free space or choose --data-root"
+        )
+    print(f"generating {events:,} events in {data} ...", file=sys.stderr)
+    generate(data, leads=leads, events=events, seed=seed)
+    return data
+
+
+def run_size(data: Path, events: int, args: argparse.Namespace) -> SizeRun:
+    for stale in data.glob("scores-*.parquet"):
+        stale.unlink()
+    results: dict[str, CaseResult] = {}
+    loads: dict[str, tuple[float, float]] = {}
+    for case in CASES:
+        reason = skip_reason(case, events, args)
+        if reason:
+            results[case] = CaseResult(case, float("nan"), skipped=reason)
+            continue
+        print(f"running {case} on {events:,} events ...", file=sys.stderr)
+        before = os.getloadavg()[0]
+        results[case] = spawn_case(case, data, args.memory_limit, CASE_TIMEOUT_SECONDS)
+        loads[case] = (before, os.getloadavg()[0])
+    return SizeRun(events, data, results, loads, agreement(data, results))
+
+
+def skip_reason(case: str, events: int, args: argparse.Namespace) -> str | None:
+    limits = {
+        "pandas": ("--pandas-max-events", args.pandas_max_events),
+        "leadq-duckdb-in-memory": ("--in-memory-max-events", args.in_memory_max_events),
+    }
+    if case in limits:
+        option, limit = limits[case]
+        if events > limit:
+            return f"{events:,} events > {option} {limit:,}"
+    return None
+
+
+def agreement(data: Path, results: dict[str, CaseResult]) -> list[str]:
+    """Compare leadq in batches with pandas and with leadq in memory, where they ran."""
+    if not _ran(results, "leadq-duckdb"):
+        return []
+    checks = []
+    for reference in ("pandas", "leadq-duckdb-in-memory"):
+        if _ran(results, reference):
+            checks.append(compare_scores(data, "leadq-duckdb", reference))
+    return checks
+
+
+def _ran(results: dict[str, CaseResult], case: str) -> bool:
+    return case in results and not results[case].skipped
+
+
+# Report
+
+
+def summary_table(runs: list[SizeRun]) -> str:
+    rows = [
+        "| events | leadq s | leadq events/s | leadq peak RSS (MB) | bare scan s "
+        "| leadq / bare scan | leadq in memory: s, peak RSS (MB) | pandas s "
+        "| pandas / leadq | pandas peak RSS (MB) | load average during leadq |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        rows.append(_summary_row(run))
+    return "\n".join(rows)
+
+
+def _summary_row(run: SizeRun) -> str:
+    leadq, scan = run.results["leadq-duckdb"], run.results["scan"]
+    memory, pandas = run.results["leadq-duckdb-in-memory"], run.results["pandas"]
+    cells = [f"{run.events:,}"]
+    if leadq.skipped:
+        cells += [f"skipped: {leadq.skipped}", "", ""]
+    else:
+        cells += [f"{leadq.seconds:.1f}", f"{run.events / leadq.seconds:,.0f}", f"{leadq.peak_mb:,.0f}"]
+    cells.append(f"{scan.seconds:.2f}")
+    cells.append(_ratio(leadq, scan))
+    cells.append(_cell(memory, lambda r: f"{r.seconds:.1f} s, {r.peak_mb:,.0f}"))
+    cells.append(_cell(pandas, lambda r: f"{r.seconds:.1f}"))
+    cells.append(_ratio(pandas, leadq))
+    cells.append(_cell(pandas, lambda r: f"{r.peak_mb:,.0f}"))
+    load = run.loads.get("leadq-duckdb")
+    cells.append(f"{load[0]:.1f} -> {load[1]:.1f}" if load else "")
+    return "| " + " | ".join(cells) + " |"
+
+
+def _cell(result: CaseResult, text) -> str:
+    return f"skipped: {result.skipped}" if result.skipped else text(result)
+
+
+def _ratio(numerator: CaseResult, denominator: CaseResult) -> str:
+    if numerator.skipped or denominator.skipped:
+        return "n/a"
+    return f"{numerator.seconds / denominator.seconds:.1f}x"
+
+
+def memory_target_text(runs: list[SizeRun], max_rss_gb: float) -> str:
+    largest = max(runs, key=lambda run: run.events)
+    leadq = largest.results["leadq-duckdb"]
+    if leadq.skipped:
+        return f"- peak RSS under {max_rss_gb:g} GB at {largest.events:,} events: not measured ({leadq.skipped})"
+    met = "met" if leadq.peak_mb <= max_rss_gb * 1024 else "missed"
+    return (
+        f"- leadq's peak RSS under {max_rss_gb:g} GB at {largest.events:,} events: "
+        f"{met} ({leadq.peak_mb / 1024:.2f} GB)"
+    )
+
+
+def size_section(run: SizeRun) -> str:
+    meta = json.loads((run.data / "meta.json").read_text())
+    data_text = (
+        f"{meta['events']:,} events ({meta['duplicate_rows']:,} repeated ids, "
+        f"{meta['events_after_as_of']:,} after the as-of time) for {meta['leads']:,} "
+        f"leads ({meta['leads_with_events']:,} with events), seed {meta['seed']}, "
+        f"in {run.data}."
+    )
+    parts = [f"### {run.events:,} events", "", data_text, ""]
+    parts.append(bench_scoring.results_table(run.results, run.events))
+    loads = ", ".join(
+        f"{case} {before:.1f} -> {after:.1f}" for case, (before, after) in run.loads.items()
+    )
+    parts += ["", f"Load average (1 minute) before -> after each case: {loads}."]
+    leadq = run.results["leadq-duckdb"]
+    if not leadq.skipped:
+        parts += ["", bench_scoring.steps_table(leadq)]
+    if run.agreement:
+        parts += ["", "Agreement (scores within 1e-6, same stage):"]
+        parts += [f"- {check}" for check in run.agreement]
+    return "\n".join(parts)
+
+
+def report_text(runs: list[SizeRun], args: argparse.Namespace) -> str:
+    limit = args.memory_limit or "leadq's default, 4GB"
+    sections = [
+        bench_scoring.leadq_source_text(runs[0].results),
+        f"DuckDB memory limit of leadq in batches: {limit}. One run per case.",
+        summary_table(runs),
+        "Targets:\n" + memory_target_text(runs, args.max_rss_gb),
+        *(size_section(run) for run in runs),
+    ]
+    return "\n\n".join(sections)
+
+
+# Command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="comma-separated event counts (default 1000000,10000000,100000000)",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help=f"folder of the generated data sets, outside the repository (default {DEFAULT_DATA_ROOT})",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    bench_scoring.add_duckdb_options(parser)
+    parser.add_argument(
+        "--pandas-max-events",
+        type=int,
+        default=DEFAULT_PANDAS_MAX_EVENTS,
+        help=f"skip pandas above this many events (default {DEFAULT_PANDAS_MAX_EVENTS})",
+    )
+    parser.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=DEFAULT_MAX_RSS_GB,
+        help=f"peak RSS target of leadq at the largest size, in GB (default {DEFAULT_MAX_RSS_GB:g})",
+    )
+    parser.add_argument(
+        "--record", type=Path, help="append the report as a dated section to this file"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        print(f"error: --sizes must be integers separated by commas, got {args.sizes!r}", file=sys.stderr)
+        return 2
+    runs = []
+    for events in sizes:
+        try:
+            data = prepare(args.data_root, events, args.seed)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        runs.append(run_size(data, events, args))
+    report = report_text(runs, args)
+    print(bench_scoring.machine_text() + "\n\n" + report)
+    if args.record:
+        bench_scoring.record(args.record, report, argv, script="benchmarks.bench_scale")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""A table read from a file with its rows' positions, and the text checks of readers.
+
+The file readers (leadq.inputs.files, leadq.inputs.json_lines and
+leadq.inputs.batches) share these: the names of columns, the encodings of
+text files and the line of the first bytes that cannot be decoded.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from leadq.errors import InputError
+
+SCAN_CHUNK_BYTES = 1024 * 1024
+ENCODING_FIX = "name the encoding with --encoding, for example --encoding cp1252"
+
+Position = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A table read from a file, with the file positions of its rows.
+
+    `line_numbers(i)` maps the 0-based data row `i` to ("line", n), the
+    1-based line in a CSV or JSON lines file where the row starts, or to
+    ("row", n), the 1-based row of a Parquet file.
+    """
+
+    table: pa.Table
+    path: str
+    format: str
+    line_numbers: Callable[[int], Position]
+
+    def position(self, row_index: int) -> dict[str, int]:
+        """Return the `line=` or `row=` keyword argument of InputError for a row."""
+        kind, number = self.line_numbers(row_index)
+        return {kind: number}
+
+
+def check_column_names(names: list[str], name: str, line: int | None) -> None:
+    for number, column in enumerate(names, start=1):
+        if not column:
+            raise InputError(f"column {number} has an empty name", file=name, line=line)
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for column in names:
+        if column in seen and column not in duplicates:
+            duplicates.append(column)
+        seen.add(column)
+    if duplicates:
+        listed = ", ".join(repr(column) for column in duplicates)
+        raise InputError(f"duplicate column names: {listed}", file=name, line=line)
+
+
+def resolve_encoding(encoding: str | None, name: str) -> str:
+    """Return the Python codec name, "utf-8-sig" when no encoding is named."""
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        codec = codecs.lookup(encoding).name
+        # str.encode raises LookupError for bytes-to-bytes codecs such as base64.
+        "\n".encode(codec)
+    except LookupError:
+        raise InputError(
+            f"unknown encoding {encoding!r}; use a Python codec name such as "
+            "utf-8, cp1252 or latin-1",
+            file=name,
+        ) from None
+    # A UTF-8 byte order mark is skipped whichever UTF-8 name the user gave.
+    return "utf-8-sig" if codec == "utf-8" else codec
+
+
+def is_utf8(codec: str) -> bool:
+    return codec == "utf-8-sig"
+
+
+# Decoding errors
+
+
+def _find_decode_error(path: Path, codec: str) -> tuple[int, bytes] | None:
+    """Return the line and bytes of the first sequence `codec` cannot decode.
+
+    Lines are counted by "\\n", so a file with bare "\\r" line ends reports
+    line 1.
+    """
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    line = 1
+    with path.open("rb") as stream:
+        while True:
+            chunk = stream.read(SCAN_CHUNK_BYTES)
+            final = not chunk
+            try:
+                text = decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                # The exception's object is the decoder's buffered bytes plus
+                # this chunk, and exc.start indexes into it.
+                before = exc.object[: exc.start].decode(codec, errors="replace")
+                return line + before.count("\n"), exc.object[exc.start : exc.end]
+            line += text.count("\n")
+            if final:
+                return None
+
+
+def raise_decode_error(path: Path, name: str, codec: str) -> None:
+    """Raise InputError for the first undecodable bytes, if the file has any."""
+    found = _find_decode_error(path, codec)
+    if found is None:
+        return
+    line, data = found
+    bad_bytes = " ".join(f"0x{byte:02X}" for byte in data[:4])
+    if is_utf8(codec) and _starts_with_utf16_mark(path):
+        message = (
+            "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
+            "not UTF-8; name the encoding with --encoding utf-16"
+        )
+    elif is_utf8(codec):
+        message = f"the file is not valid UTF-8 (byte {bad_bytes}); {ENCODING_FIX}"
+    else:
+        message = (
+            f"byte {bad_bytes} is not valid in the encoding {codec}; "
+            "check the file's encoding and name it with --encoding"
+        )
+    raise InputError(message, file=name, line=line)
+
+
+def _starts_with_utf16_mark(path: Path) -> bool:
+    with path.open("rb") as stream:
+        start = stream.read(2)
+    return start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
