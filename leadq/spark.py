@@ -102,8 +102,10 @@ def _input_frame(session, table: pa.Table):
     that planning took most of two minutes. Columns without nulls become
     NOT NULL, so `NOT event_id IN (...)` needs no null-aware nested loop join.
     """
-    fields = [field.with_nullable(table[field.name].null_count > 0) for field in table.schema]
-    table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
+    schema = pa.schema(
+        [field.with_nullable(table[field.name].null_count > 0) for field in table.schema]
+    )
+    table = pa.Table.from_arrays(table.columns, schema=schema)
     with _session_conf(session, LOCAL_RELATION_THRESHOLD, "0"):
         return session.createDataFrame(table)
 

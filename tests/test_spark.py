@@ -44,8 +44,8 @@ def test_run_leaves_session_clean(tmp_path, spark_session):
     )
 
     assert len(run.table) == 3
-    views = [t.name for t in spark_session.catalog.listTables() if t.name.startswith("leadq_")]
-    assert views == []
+    tables = [table.name for table in spark_session.catalog.listTables()]
+    assert [name for name in tables if name.startswith("leadq_")] == []
     assert context._jsc.getPersistentRDDs().size() == persisted
     assert spark_session.conf.get(LOCAL_RELATION_THRESHOLD) == threshold
     assert spark_session.conf.get("spark.sql.shuffle.partitions") == "2"
