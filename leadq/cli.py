@@ -36,7 +36,7 @@ from leadq.output import (
     write_file,
     write_stdout,
 )
-from leadq.engine_options import engine_settings, table_names
+from leadq.engine_options import Engine, SparkMasterOption, engine_settings, table_names
 from leadq.qualification import commands as qualification_commands
 from leadq.scoring import parse_as_of, resolve_model, score_files, score_tables
 from leadq.service import commands as service_commands
@@ -48,13 +48,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-
-
-class Engine(str, Enum):
-    duckdb = "duckdb"
-    sqlite = "sqlite"
-    postgres = "postgres"
-    spark = "spark"
 
 
 class Format(str, Enum):
@@ -123,14 +116,6 @@ MemoryLimitOption = Annotated[
         "--memory-limit",
         help="Memory that DuckDB may use, such as 4GB or 512MB; beyond it DuckDB "
         "spills to the temporary folder (TMPDIR). Default: 4GB.",
-    ),
-]
-SparkMasterOption = Annotated[
-    Optional[str],
-    typer.Option(
-        "--spark-master",
-        help="Spark master URL for --engine spark. Default: local[2], or the "
-        "master that spark-submit sets.",
     ),
 ]
 

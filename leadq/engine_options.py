@@ -1,14 +1,34 @@
-"""Check the command line's engine options: server URLs, memory, inputs from tables."""
+"""The command line's engine options: their definitions and their checks.
+
+`leadq score`, `leadq explain`, `leadq backtest`, `leadq suggest` and
+`leadq report` share the engine choice, the Spark master and the check of
+a PostgreSQL server's URL; `leadq score` also checks DuckDB's memory limit.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
+from typing import Annotated, Optional
 
-from leadq.engines import DEFAULT_MEMORY_LIMIT, DEFAULT_SPARK_MASTER, EngineSettings, postgres_url
+import typer
+
+from leadq.engines import DEFAULT_MEMORY_LIMIT, DEFAULT_SPARK_MASTER, ENGINES, EngineSettings, postgres_url
 from leadq.errors import OptionError
 from leadq.streaming import check_memory_limit
 
 TABLE_ENGINES = ("postgres", "spark")
+
+Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
+
+SparkMasterOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL for --engine spark. Default: local[2], or the "
+        "master that spark-submit sets.",
+    ),
+]
 
 
 def engine_settings(

@@ -2,20 +2,25 @@
 
 Binding runs on the driver, as for every engine, so trimming, case folding,
 regular expressions and time zones mean the same as elsewhere. The bound
-tables become temporary views of one SparkSession, and the compiled query,
-rendered in sqlglot's spark dialect, runs on the cluster with the as-of time
-as a bound positional parameter.
+tables become temporary views of one SparkSession. The compiled query,
+rewritten for Spark by leadq.compiler.spark and rendered in sqlglot's spark
+dialect, runs on the cluster with the as-of time as a bound named
+parameter: first the common table expressions that it reads more than once,
+each cached as a temporary view, then the final query.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
+from contextlib import ExitStack, contextmanager
 
 import pyarrow as pa
 
 from leadq.compiler.query import CompiledModel
+from leadq.compiler.spark import AS_OF_PARAMETER, spark_statements
 from leadq.engines import EngineTables, result_schema
 from leadq.errors import OptionError
 from leadq.inputs import SourceTable
@@ -23,6 +28,11 @@ from leadq.inputs import SourceTable
 log = logging.getLogger("leadq.scoring")
 
 INSTALL_HINT = 'pip install "leadq[spark]"'
+# Shuffle partitions per worker thread of a local master that leadq starts.
+# Spark's default of 200 partitions costs more in task overhead than the
+# work of each on a few cores; 2 per thread keeps both threads busy.
+LOCAL_PARTITIONS_PER_THREAD = 2
+LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
 
 
 def spark_session(master: str | None):
@@ -40,31 +50,83 @@ def spark_session(master: str | None):
     builder = SparkSession.builder.appName("leadq")
     if master and "PYSPARK_GATEWAY_PORT" not in os.environ:
         builder = builder.master(master)
+        threads = _local_threads(master)
+        if threads and SparkSession.getActiveSession() is None:
+            partitions = str(threads * LOCAL_PARTITIONS_PER_THREAD)
+            builder = builder.config("spark.sql.shuffle.partitions", partitions)
     # Every value the query reads is an integer or a double, so the session
     # time zone changes nothing; UTC keeps any timestamp display unambiguous.
     return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+
+
+def _local_threads(master: str) -> int | None:
+    """Return the worker threads of a local master (`local`, `local[4]`, `local[*]`)."""
+    match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master.strip())
+    if match is None:
+        return None
+    threads = match.group(1) or "1"
+    if threads == "*":
+        return os.cpu_count() or 1
+    return int(threads)
 
 
 def run_spark(
     compiled: CompiledModel, tables: EngineTables, as_of_micros: int, master: str | None
 ) -> pa.Table:
     session = spark_session(master)
-    names = _view_names()
-    try:
+    # Names unique to the run, so runs in one session never share a view.
+    suffix = uuid.uuid4().hex[:12]
+    inputs = {"leads": f"leadq_leads_{suffix}", "events": f"leadq_events_{suffix}"}
+    statements = spark_statements(compiled, inputs, suffix)
+    args = {AS_OF_PARAMETER: as_of_micros}
+    with ExitStack() as cleanup:
         for role, table in (("leads", tables.leads), ("events", tables.events)):
-            session.createDataFrame(table).createOrReplaceTempView(names[role])
-        query = compiled.sql("spark", names)
-        result = session.sql(query, args=[as_of_micros]).toArrow()
-    finally:
-        for name in names.values():
-            session.catalog.dropTempView(name)
+            _register(session, _input_frame(session, table), inputs[role], cleanup)
+        for view, query in statements.views:
+            frame = session.sql(query, args=args).cache()
+            cleanup.callback(frame.unpersist)
+            # Filled now: filled lazily by the stages of the next query that
+            # read it, the run took 2 to 3 times as long (200,000 events).
+            frame.count()
+            _register(session, frame, view, cleanup)
+        result = session.sql(statements.query, args=args).toArrow()
     return _as_result_types(result)
 
 
-def _view_names() -> dict[str, str]:
-    """Name the views of one run, so runs in one session never share a view."""
-    suffix = uuid.uuid4().hex[:12]
-    return {"leads": f"leadq_leads_{suffix}", "events": f"leadq_events_{suffix}"}
+def _input_frame(session, table: pa.Table):
+    """Create the DataFrame of a bound table, its rows in an RDD, not in the plan.
+
+    Below spark.sql.execution.arrow.localRelationThreshold, PySpark puts
+    Arrow data into the plan as a LocalRelation, which Spark copies and
+    compares each time it plans a query that reads it: at 200,000 events
+    that planning took most of two minutes. Columns without nulls become
+    NOT NULL, so `NOT event_id IN (...)` needs no null-aware nested loop join.
+    """
+    schema = pa.schema(
+        [field.with_nullable(table[field.name].null_count > 0) for field in table.schema]
+    )
+    table = pa.Table.from_arrays(table.columns, schema=schema)
+    with _session_conf(session, LOCAL_RELATION_THRESHOLD, "0"):
+        return session.createDataFrame(table)
+
+
+@contextmanager
+def _session_conf(session, key: str, value: str):
+    """Set a SQL conf of the session while the block runs, then restore it."""
+    previous = session.conf.get(key, None)
+    session.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.conf.unset(key)
+        else:
+            session.conf.set(key, previous)
+
+
+def _register(session, frame, view: str, cleanup: ExitStack) -> None:
+    frame.createOrReplaceTempView(view)
+    cleanup.callback(session.catalog.dropTempView, view)
 
 
 def _as_result_types(table: pa.Table) -> pa.Table:

@@ -77,10 +77,14 @@ class CompiledModel:
             self.rendered[key] = self._render(dialect, tables)
         return self.rendered[key]
 
+    def tree(self, tables: dict[str, str] | None = None) -> exp.Select:
+        """Return the query's tree; `tables` renames the input tables in a copy."""
+        if not tables:
+            return self.query
+        return self.query.transform(lambda node: _renamed_table(node, tables))
+
     def _render(self, dialect: str, tables: dict[str, str] | None) -> str:
-        query = self.query
-        if tables:
-            query = query.transform(lambda node: _renamed_table(node, tables))
+        query = self.tree(tables)
         if dialect == "postgres":
             query = query.transform(_for_postgres)
         return query.sql(dialect=dialect)

@@ -1,7 +1,8 @@
 """Commands that learn from outcomes: backtest, suggest and report.
 
 Each reads a history from files (a leads file as the first argument) or,
-without one, from the service's store (`--database`).
+without one, from the service's store (`--database`). Files are scored on
+the engine that `--engine` names, with the options of `leadq score`.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from leadq.engines import ENGINES
+from leadq.engine_options import Engine, SparkMasterOption, engine_settings
 from leadq.errors import OptionError
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
 from leadq.evaluation.history import PROBABILITY
@@ -23,10 +25,7 @@ from leadq.evaluation.sources import FileInputs, open_files, open_store_history
 from leadq.model.loading import load_model, parse_model
 from leadq.output import console
 from leadq.scoring import resolve_model
-from leadq.service.commands import DatabaseOption, read_model_text
-
-Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
-DUCKDB = Engine("duckdb")
+from leadq.service.commands import URL_VARIABLE, read_model_text
 
 
 class Format(str, Enum):
@@ -99,7 +98,21 @@ HorizonOption = Annotated[
         "--horizon", help="Days after a cut-off in which a conversion counts."
     ),
 ]
-EngineOption = Annotated[Engine, typer.Option("--engine", help="SQL engine for files.")]
+EngineOption = Annotated[
+    Optional[Engine],
+    typer.Option(
+        "--engine", help="SQL engine that scores the leads file. Default: duckdb."
+    ),
+]
+DatabaseOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--database",
+        help="Without a leads file, the store's database URL (sqlite:///file or "
+        f"postgresql://...; default ${URL_VARIABLE}, else sqlite:///leadq.db). With "
+        "one, the PostgreSQL URL of --engine postgres.",
+    ),
+]
 EncodingOption = Annotated[
     Optional[str],
     typer.Option(
@@ -139,7 +152,8 @@ def backtest(
         ),
     ] = None,
     database: DatabaseOption = None,
-    engine: EngineOption = DUCKDB,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = Format.table,
     limit: Annotated[
         int,
@@ -165,21 +179,18 @@ def backtest(
     stages = (
         [s.strip() for s in qualified.split(",") if s.strip()] if qualified else None
     )
-    with _open(
-        leads,
-        model_a,
+    history = HistoryOptions(
+        leads=leads,
         events=events,
-        outcomes=outcomes,
-        outcome_column=outcome_column,
-        outcome_time_column=outcome_time_column,
-        value_column=None,
+        outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column),
         created_column=created_column,
-        groups=(),
         database=database,
         engine=engine,
+        spark_master=spark_master,
         encoding=encoding,
         timezone=timezone,
-    ) as evaluation:
+    )
+    with history.open(model_a) as evaluation:
         plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
         snapshots = [
             take_snapshot(evaluation.history, evaluation.scorer, m, plan)
@@ -247,7 +258,8 @@ def suggest(
         bool, typer.Option("--write", help="Apply the changes to the model file.")
     ] = False,
     database: DatabaseOption = None,
-    engine: EngineOption = DUCKDB,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = Format.table,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
@@ -262,21 +274,18 @@ def suggest(
     scoring_model = parse_model(text, source=str(model))
     moments = [parse_cutoff(value) for value in cutoff or []]
     settings = FitSettings(min_leads, min_conversions, regularization)
-    with _open(
-        leads,
-        scoring_model,
+    history = HistoryOptions(
+        leads=leads,
         events=events,
-        outcomes=outcomes,
-        outcome_column=outcome_column,
-        outcome_time_column=outcome_time_column,
-        value_column=None,
+        outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column),
         created_column=created_column,
-        groups=(),
         database=database,
         engine=engine,
+        spark_master=spark_master,
         encoding=encoding,
         timezone=timezone,
-    ) as evaluation:
+    )
+    with history.open(scoring_model) as evaluation:
         plan = plan_cutoffs(evaluation.history, moments, horizon, max_age_days=max_age)
         snapshot = take_snapshot(
             evaluation.history, evaluation.scorer, scoring_model, plan
@@ -348,7 +357,8 @@ def report(
         ),
     ] = None,
     database: DatabaseOption = None,
-    engine: EngineOption = DUCKDB,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = Format.table,
     encoding: EncodingOption = None,
     timezone: TimezoneOption = None,
@@ -361,26 +371,23 @@ def report(
 
     moment = parse_cutoff(as_of, "--as-of") if as_of else now_micros()
     groups = (source_column,) if source_column else ()
+    history = HistoryOptions(
+        leads=leads,
+        events=events,
+        outcomes=OutcomeSource(outcomes, outcome_column, outcome_time_column, value_column),
+        created_column=created_column,
+        database=database,
+        engine=engine,
+        spark_master=spark_master,
+        encoding=encoding,
+        timezone=timezone,
+    )
     if leads is None:
+        history.check_store_options()
         opened = _open_store_report(model, database, groups or ("source",), moment)
     else:
         scoring_model = resolve_model(model)
-        files = _open(
-            leads,
-            scoring_model,
-            events=events,
-            outcomes=outcomes,
-            outcome_column=outcome_column,
-            outcome_time_column=outcome_time_column,
-            value_column=value_column,
-            created_column=created_column,
-            groups=groups,
-            database=database,
-            engine=engine,
-            encoding=encoding,
-            timezone=timezone,
-        )
-        opened = _with_model(files, scoring_model)
+        opened = _with_model(history.open(scoring_model, groups), scoring_model)
     with opened as (evaluation, scoring_model, stage_times):
         field = source_column or _default_source(evaluation.history)
         settings = ReportSettings(moment, horizon, field, max_age_days=max_age)
@@ -411,42 +418,49 @@ def _default_source(history) -> str | None:
     return "source" if has_source else None
 
 
-def _open(
-    leads: Path | None,
-    model,
-    *,
-    events,
-    outcomes,
-    outcome_column,
-    outcome_time_column,
-    value_column,
-    created_column,
-    groups: tuple[str, ...],
-    database,
-    engine,
-    encoding,
-    timezone,
-):
-    """Open the files' history, or the store's when no leads file is given."""
-    if leads is None:
-        _reject_file_options(
-            events=events, outcomes=outcomes, created_column=created_column
+@dataclass(frozen=True)
+class HistoryOptions:
+    """Where a command reads its history: files and their engine, or the store."""
+
+    leads: Path | None
+    events: Path | None
+    outcomes: OutcomeSource
+    created_column: str | None
+    database: str | None
+    engine: Engine | None
+    spark_master: str | None
+    encoding: str | None
+    timezone: str | None
+
+    def open(self, model, groups: tuple[str, ...] = ()):
+        """Open the files' history, or the store's when no leads file is given."""
+        if self.leads is None:
+            self.check_store_options()
+            return open_store_history(self.database, groups)
+        engine = (self.engine or Engine.duckdb).value
+        inputs = FileInputs(
+            leads=self.leads,
+            events=self.events,
+            outcomes=self.outcomes,
+            columns=LeadColumns(
+                self.created_column, groups, optional_groups=("source", PROBABILITY)
+            ),
+            engine=engine,
+            settings=engine_settings(engine, self.database, self.spark_master),
+            encoding=self.encoding,
+            timezone=self.timezone,
         )
-        return open_store_history(database, groups)
-    inputs = FileInputs(
-        leads=leads,
-        events=events,
-        outcomes=OutcomeSource(
-            outcomes, outcome_column, outcome_time_column, value_column
-        ),
-        columns=LeadColumns(
-            created_column, groups, optional_groups=("source", PROBABILITY)
-        ),
-        engine=engine.value,
-        encoding=encoding,
-        timezone=timezone,
-    )
-    return open_files(inputs, model)
+        return open_files(inputs, model)
+
+    def check_store_options(self) -> None:
+        """Reject the options of files, since the store's models run in its database."""
+        _reject_file_options(
+            events=self.events,
+            outcomes=self.outcomes.file,
+            created_column=self.created_column,
+            engine=self.engine,
+            spark_master=self.spark_master,
+        )
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from leadq.binding import bind
 from leadq.compiler.query import CompiledModel, compile_model
-from leadq.engines import EngineTables, run, run_on_connection
+from leadq.engines import EngineSettings, EngineTables, run, run_on_connection
 from leadq.errors import OptionError
 from leadq.evaluation.history import LeadHistory
 from leadq.inputs import SourceTable
@@ -130,7 +130,7 @@ class Scorer:
 
 
 class FileScorer(Scorer):
-    """Score a leads file and its events on DuckDB or SQLite, as `leadq score` does."""
+    """Score a leads file and its events on any engine, as `leadq score` does."""
 
     def __init__(
         self,
@@ -138,12 +138,14 @@ class FileScorer(Scorer):
         events: SourceTable | None,
         *,
         engine: str = "duckdb",
+        settings: EngineSettings | None = None,
         timezone: str | None = None,
     ):
         super().__init__()
         self.leads = leads
         self.events = events
         self.engine = engine
+        self.settings = settings or EngineSettings()
         self.timezone = timezone
 
     def _bind(
@@ -157,7 +159,7 @@ class FileScorer(Scorer):
     def _run(
         self, compiled: CompiledModel, tables: EngineTables, as_of: int
     ) -> pa.Table:
-        return run(compiled, tables, as_of, self.engine)
+        return run(compiled, tables, as_of, self.engine, self.settings)
 
     def _load_artefact(self, compiled: CompiledModel) -> Artefact:
         """Load the artefact that the model file names, as `leadq score` does."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from leadq.engines import EngineSettings
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource, file_history
 from leadq.evaluation.history import LeadHistory
 from leadq.evaluation.point_in_time import FileScorer, StoreScorer
@@ -26,6 +27,7 @@ class FileInputs:
     outcomes: OutcomeSource = OutcomeSource()
     columns: LeadColumns = LeadColumns()
     engine: str = "duckdb"
+    settings: EngineSettings = EngineSettings()
     encoding: str | None = None
     timezone: str | None = None
 
@@ -46,7 +48,13 @@ def open_files(inputs: FileInputs, model: ScoringModel) -> Iterator[Evaluation]:
     events = (
         read_source(inputs.events, encoding=inputs.encoding) if inputs.events else None
     )
-    scorer = FileScorer(leads, events, engine=inputs.engine, timezone=inputs.timezone)
+    scorer = FileScorer(
+        leads,
+        events,
+        engine=inputs.engine,
+        settings=inputs.settings,
+        timezone=inputs.timezone,
+    )
     _, bound = scorer.bound(model)
     history = file_history(
         leads,

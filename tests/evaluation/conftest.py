@@ -53,14 +53,14 @@ MODEL_B = MODEL_A.replace("stored model A", "stored model B").replace(
 )
 
 
-def leadq(*args: str) -> subprocess.CompletedProcess:
+def leadq(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the `leadq` command from the project root."""
     return subprocess.run(
         [sys.executable, "-m", "leadq", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
