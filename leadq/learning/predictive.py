@@ -87,9 +87,9 @@ def with_prediction(
 
     `scored` is the result of `run_query(tables)` with unknown
     probabilities. When a stage tests the probability, the query runs
-    again on the tables with the probabilities bound, which `tables` keeps
-    unchanged. Otherwise no stage depends on it, so only the result's
-    `probability` column is set.
+    again on a copy of the tables with the probabilities bound, and
+    `tables` stays as it was. Otherwise no stage depends on the
+    probability, so only the result's `probability` column is set.
     """
     if compiled.model.tests_probability():
         leads = with_probability(tables.leads, compiled.layout, prediction.probabilities)

@@ -90,6 +90,7 @@ def test_record_stage_history(client, scored):
         "cause": "manual",
         "reason": "called us",
         "qualification_id": None,
+        "probability": None,
     }
     assert first["old_stage"] is None
     assert first["model_version"]["name"] == "test model"
@@ -102,6 +103,7 @@ def test_record_score_history(client, scored):
     assert history[0]["at"] == "2026-05-01T02:00:00Z"
     assert history[1]["stage"] == "unqualified"
     assert history[1]["model_version"]["version"] == "7"
+    assert [snapshot["probability"] for snapshot in history] == [None, None]
 
 
 def test_record_recent_events(client, rows, scored):
