@@ -56,8 +56,9 @@ FULL_EVENTS = 10_000_000
 DEFAULT_SQLITE_MAX_EVENTS = 2_000_000
 DEFAULT_POSTGRES_MAX_EVENTS = 2_000_000
 DEFAULT_SPARK_MAX_EVENTS = 2_000_000
-# Spark took 304 to 406 s for 200,000 events on 2 cores (RESULTS.md), so
-# --quick skips it unless --spark-max-events is given.
+# Spark takes about a minute for 200,000 events on 2 cores (RESULTS.md),
+# longer than the rest of --quick together, so --quick skips it unless
+# --spark-max-events is given.
 QUICK_SPARK_MAX_EVENTS = 0
 POSTGRES_URL = bench_rules.POSTGRES_URL
 CASE_TIMEOUT_SECONDS = 3600
