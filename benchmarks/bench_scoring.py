@@ -65,8 +65,9 @@ DEFAULT_POSTGRES_MAX_EVENTS = 2_000_000
 DEFAULT_SPARK_MAX_EVENTS = 2_000_000
 # The in-memory path peaked at 5.9 GB for 10M events (RESULTS.md).
 DEFAULT_IN_MEMORY_MAX_EVENTS = 10_000_000
-# Spark took 304 to 406 s for 200,000 events on 2 cores (RESULTS.md), so
-# --quick skips it unless --spark-max-events is given.
+# Spark takes about a minute for 200,000 events on 2 cores (RESULTS.md),
+# longer than the rest of --quick together, so --quick skips it unless
+# --spark-max-events is given.
 QUICK_SPARK_MAX_EVENTS = 0
 POSTGRES_URL = bench_rules.POSTGRES_URL
 CASE_TIMEOUT_SECONDS = 3600

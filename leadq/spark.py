@@ -29,8 +29,8 @@ log = logging.getLogger("leadq.scoring")
 
 INSTALL_HINT = 'pip install "leadq[spark]"'
 # Shuffle partitions per worker thread of a local master that leadq starts.
-# Spark's default of 200 partitions costs more in task overhead than the
-# work of each on a few cores; 2 per thread keeps both threads busy.
+# With Spark's default of 200, a run on 200,000 events took 3 to 4.5 times
+# as long on local[2] as with 4 (benchmarks/RESULTS.md).
 LOCAL_PARTITIONS_PER_THREAD = 2
 LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
 
@@ -85,8 +85,8 @@ def run_spark(
         for view, query in statements.views:
             frame = session.sql(query, args=args).cache()
             cleanup.callback(frame.unpersist)
-            # Filled now: filled lazily by the stages of the next query that
-            # read it, the run took 2 to 3 times as long (200,000 events).
+            # Filled now, because a run took 2 to 3 times as long when the
+            # stages of the next query filled the cache (200,000 events).
             frame.count()
             _register(session, frame, view, cleanup)
         result = session.sql(statements.query, args=args).toArrow()
@@ -98,9 +98,10 @@ def _input_frame(session, table: pa.Table):
 
     Below spark.sql.execution.arrow.localRelationThreshold, PySpark puts
     Arrow data into the plan as a LocalRelation, which Spark copies and
-    compares each time it plans a query that reads it: at 200,000 events
-    that planning took most of two minutes. Columns without nulls become
-    NOT NULL, so `NOT event_id IN (...)` needs no null-aware nested loop join.
+    compares each time it plans a query that reads it. At 200,000 events
+    the analysis of one query took 36 to 60 s on 2 cores. Columns without
+    nulls become NOT NULL, so `NOT event_id IN (...)` needs no null-aware
+    nested loop join.
     """
     schema = pa.schema(
         [field.with_nullable(table[field.name].null_count > 0) for field in table.schema]
