@@ -41,8 +41,8 @@ def test_scale_rejects_bad_sizes(capsys):
 
 
 def test_scale_needs_disk_space(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_scale, "DISK_BYTES_PER_EVENT", 10**15)
-    with pytest.raises(RuntimeError, match="free space or choose --data-root"):
+    monkeypatch.setattr(bench_scale, "RUN_BYTES_PER_EVENT", 10**15)
+    with pytest.raises(RuntimeError, match="free space, or choose --data-root and TMPDIR"):
         bench_scale.prepare(tmp_path, 1000, 42)
 
 
