@@ -144,6 +144,8 @@ def check_memory_limit(text: str) -> str:
             f"invalid --memory-limit {text!r}: {error}; write a size such as "
             "4GB or 512MB"
         ) from None
+    # NOTE: a limit near 64MB can fail with DuckDB's own out-of-memory error
+    # even on small files, because the query's operators need about 60 MB.
     connection.close()
     return text
 
