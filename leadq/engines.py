@@ -30,7 +30,7 @@ log = logging.getLogger("leadq.scoring")
 ENGINES = ("duckdb", "sqlite", "postgres", "spark")
 DEFAULT_SPARK_MASTER = "local[2]"
 # DuckDB's memory limit when it reads events in batches. A run of 100M
-# events for 2M leads peaked at 6.1 GB with it (benchmarks/RESULTS.md).
+# events for 2M leads peaked at 5.9 GiB with it (benchmarks/RESULTS.md).
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
