@@ -127,9 +127,9 @@ class MemoryLimitExceeded(LeadqError):
 
     def __init__(self, limit: str | None, error: Exception) -> None:
         reason = str(error).strip().splitlines()[0]
-        shown = f"--memory-limit {limit}" if limit else "DuckDB's default memory limit"
+        limit_text = f"--memory-limit {limit}" if limit else "DuckDB's default memory limit"
         super().__init__(
-            f"DuckDB ran out of memory within {shown} ({reason}); raise "
+            f"DuckDB ran out of memory within {limit_text} ({reason}); raise "
             "--memory-limit, for example to 8GB"
         )
 
