@@ -37,7 +37,7 @@ from leadq.binding import (
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineSettings
-from leadq.errors import OptionError
+from leadq.errors import LeadqError, OptionError
 from leadq.inputs import SourceTable
 from leadq.model.schema import ScoringModel
 
@@ -116,8 +116,22 @@ def run_duckdb_spooled(
         without_lead = counted.fetchall()[0][0]
         relation = connection.sql(compiled.sql("duckdb"), params=[as_of_micros])
         return relation.to_arrow_table(), without_lead
+    except duckdb.OutOfMemoryException as error:
+        raise MemoryLimitExceeded(settings.memory_limit, error) from None
     finally:
         connection.close()
+
+
+class MemoryLimitExceeded(LeadqError):
+    """DuckDB needed more memory than its limit allows, even with spilling."""
+
+    def __init__(self, limit: str | None, error: Exception) -> None:
+        reason = str(error).strip().splitlines()[0]
+        limit_text = f"--memory-limit {limit}" if limit else "DuckDB's default memory limit"
+        super().__init__(
+            f"DuckDB ran out of memory within {limit_text} ({reason}); raise "
+            "--memory-limit, for example to 8GB"
+        )
 
 
 def spill_config(settings: EngineSettings, folder: Path) -> dict[str, object]:
@@ -144,8 +158,8 @@ def check_memory_limit(text: str) -> str:
             f"invalid --memory-limit {text!r}: {error}; write a size such as "
             "4GB or 512MB"
         ) from None
-    # NOTE: a limit near 64MB can fail with DuckDB's own out-of-memory error
-    # even on small files, because the query's operators need about 60 MB.
+    # NOTE: a limit near 64MB can run out of memory even on small files,
+    # because the query's operators need about 60 MB (MemoryLimitExceeded).
     connection.close()
     return text
 

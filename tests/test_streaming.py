@@ -18,7 +18,7 @@ from leadq.errors import InputError, OptionError
 from leadq.inputs import read_source
 from leadq.model.loading import load_default_model, parse_model
 from leadq.scoring import score_files, score_sources
-from leadq.streaming import check_memory_limit, streams
+from leadq.streaming import MemoryLimitExceeded, check_memory_limit, streams
 from tests.test_corpus import CASES, require_valid
 from tests.test_engine_agreement import AS_OF, events, models, tables_for
 
@@ -176,7 +176,7 @@ def test_event_ids_without_value_distinct_across_batches(tmp_path):
     assert scored.find("a").engagement_score == 5.0
 
 
-def test_small_memory_limit_spills(tmp_path):
+def test_small_memory_limit_same_scores(tmp_path):
     leads, events = DEMO / "leads.csv", DEMO / "events.csv"
     # DuckDB's operators for this query need about 60 MB whatever the data,
     # so 64MB ran out of memory on two threads. 256MB is still far below
@@ -185,6 +185,18 @@ def test_small_memory_limit_spills(tmp_path):
     streamed = score_files(leads, events, as_of=DEMO_AS_OF, settings=settings)
     in_memory = in_memory_run(leads, events, as_of=DEMO_AS_OF)
     assert_same_tables(streamed.table, in_memory.table)
+
+
+def test_memory_limit_exceeded(tmp_path):
+    leads, events = DEMO / "leads.csv", DEMO / "events.csv"
+    settings = EngineSettings(memory_limit="1MB", temp_directory=str(tmp_path))
+    with pytest.raises(MemoryLimitExceeded) as caught:
+        score_files(leads, events, as_of=DEMO_AS_OF, settings=settings)
+    message = str(caught.value)
+    assert message.startswith("DuckDB ran out of memory within --memory-limit 1MB (Out of Memory Error: ")
+    assert message.endswith("); raise --memory-limit, for example to 8GB")
+    assert caught.value.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_memory_limit_checked():
