@@ -23,16 +23,20 @@ USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
 
 def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: list[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; return whether the row was new."""
-    statement = _insert_ignoring(connection.dialect.name, table, tuple(keys))
+    statement = insert_ignoring_statement(connection.dialect.name, table, tuple(keys), "id")
     return connection.execute(statement, values).first() is not None
 
 
 @functools.cache
-def _insert_ignoring(dialect_name: str, table, keys: tuple[str, ...]):
-    # Built once and executed with a parameter dict, because building and
-    # compiling a statement per row costs more than running it.
+def insert_ignoring_statement(dialect_name: str, table, keys: tuple[str, ...], returned: str):
+    """Build INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING the column `returned`.
+
+    The statement is built once and executed with parameter dicts, because
+    building and compiling a statement per row costs more than running it.
+    """
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return statement.returning(table.c[returned])
 
 
 def normalized_email(value) -> str | None:
@@ -79,7 +83,7 @@ def leads_with_user_ids(connection: Connection, user_ids) -> dict[str, int]:
 
 
 def survivors(connection: Connection, lead_ids) -> dict[int, int]:
-    """Follow merges for many leads at once: map each id to its surviving lead's id."""
+    """Map each lead id to its surviving lead's id, following merges, with one query for all."""
     ids = sorted({lead_id for lead_id in lead_ids if lead_id is not None})
     if not ids:
         return {}

@@ -9,7 +9,6 @@ lock timeout; when the function returns, everything is committed.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -17,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from leadq.service.identity import (
@@ -25,6 +23,7 @@ from leadq.service.identity import (
     claim_visitor_events,
     find_identity,
     insert_ignoring_conflict,
+    insert_ignoring_statement,
     lead_with_email,
     lead_with_user_id,
     leads_with_user_ids,
@@ -268,7 +267,7 @@ class _EventRows:
     def insert(self, connection: Connection, result: IngestResult) -> None:
         if not self.rows:
             return
-        statement = _insert_events(connection.dialect.name)
+        statement = insert_ignoring_statement(connection.dialect.name, events, ("message_id",), "message_id")
         new = {row.message_id for row in connection.execute(statement, list(self.rows.values()))}
         for index, message_id in self.indexes:
             stored = message_id in new
@@ -276,10 +275,3 @@ class _EventRows:
             result.outcomes[index] = stored
             result.stored += stored
             result.repeated += not stored
-
-
-@functools.cache
-def _insert_events(dialect_name: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    insert = dialect.insert(events).on_conflict_do_nothing(index_elements=["message_id"])
-    return insert.returning(events.c.message_id)
