@@ -3,11 +3,12 @@
 The script trains a small artefact (`leadq train --quick`) on the synthetic
 leads, events and outcomes of the learning tests (tests/learning). Then it
 runs the service's write path in this process twice, each time on a fresh
-SQLite store in a temporary folder: once with the tests' model, which has
-no `predictive` section, and once with the artefact and a stage that tests
-the probability added. Each run identifies the leads, sends warm-up
-events, then times `ingest_messages` for single track messages, one
-message per call, as the tracking API calls it for one POST /v1/track:
+SQLite store in a temporary folder. The first run uses the tests' model,
+which has no `predictive` section. The second adds the artefact and a
+stage that tests the probability. Each run identifies the leads, sends
+warm-up events, then times `ingest_messages` for single track messages,
+one message per call, as the tracking API writes a POST /v1/track that
+arrives alone:
 
     python -m benchmarks.predictive_ingest --events 200
 

@@ -420,7 +420,7 @@ def _default_source(history) -> str | None:
 
 @dataclass(frozen=True)
 class HistoryOptions:
-    """Where a command reads its history: files and their engine, or the store."""
+    """The source of a command's history: files and their engine, or the store."""
 
     leads: Path | None
     events: Path | None

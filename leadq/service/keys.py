@@ -131,7 +131,7 @@ def presented_key(request: Request) -> str | None:
 
 
 def required_key(request: Request) -> str:
-    """Return the presented key, or raise a 401 that says how to send one."""
+    """Return the presented key, or raise a 401 that explains how to send one."""
     key = presented_key(request)
     if key is None:
         raise ApiError(

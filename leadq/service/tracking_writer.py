@@ -3,13 +3,13 @@
 The tracking API hands each checked request to the process's
 `TrackingWriter`. Its thread takes every request that is waiting, screens
 and applies them together with `ingest_requests`, commits once and then
-answers each request. Under load a group holds the requests that arrived while the
-previous group was written, so many requests share one commit and one
-rescore. A request that arrives alone is written at once.
+returns each request's result. Under load a group contains the requests
+that arrived while the previous group was written, so many requests share
+one commit and one rescore. A request that arrives alone is written at once.
 
-A request is answered only after its group commits, so a 2xx still means
-its events are stored. When a group fails, each of its requests is written
-again on its own, so one bad request fails alone.
+A request gets its response only after its group commits, so a 2xx still
+means its events are stored. When a group fails, each of its requests is
+written again on its own, so one bad request fails alone.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from leadq.store.database import Store
 log = logging.getLogger("leadq.service")
 
 # A group stops growing at this many messages, which bounds a transaction's
-# length. A full /v1/batch request of 500 KB holds about 2,000 messages.
+# length. A full /v1/batch request of 500 KB contains about 2,000 messages.
 GROUP_MESSAGES = 5_000
 
 
@@ -110,17 +110,17 @@ class TrackingWriter:
             )
         except Exception as error:  # noqa: BLE001 - each request gets its own outcome below
             if len(group) == 1:
-                _answer(group[0], error)
+                _set_outcome(group[0], error)
                 return
             log.warning("a group of %d tracking requests failed (%s); writing each alone", len(group), error)
             for queued in group:
                 self._write_group([queued])
             return
         for queued, outcome in zip(group, outcomes):
-            _answer(queued, outcome)
+            _set_outcome(queued, outcome)
 
 
-def _answer(queued: _Queued, outcome: IngestResult | BaseException) -> None:
+def _set_outcome(queued: _Queued, outcome: IngestResult | BaseException) -> None:
     def settle() -> None:
         # A client that disconnected cancelled its future; its events stay committed.
         if queued.future.cancelled():
@@ -133,7 +133,7 @@ def _answer(queued: _Queued, outcome: IngestResult | BaseException) -> None:
     try:
         queued.loop.call_soon_threadsafe(settle)
     except RuntimeError:
-        log.info("a tracking request's event loop closed before its answer")
+        log.info("a tracking request's event loop closed before its result was returned")
 
 
 _creating = threading.Lock()
