@@ -20,15 +20,21 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadq.binding import NUMBER_PATTERN
 from leadq.compiler.layout import Layout
+from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
 from leadq.service.tracking_writer import TrackingRequest, tracking_writer
+from leadq.store.database import now_micros
 
 # `\u0000` in JSON text, unless its backslash is itself escaped.
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
+# An event may be dated up to a day after the server's clock, for senders
+# whose clocks run fast. A later date is a mistake, because such an event
+# would count only from that date on.
+FUTURE_TOLERANCE_MICROS = 86_400 * 1_000_000
 TYPES = ("track", "page", "identify", "group")
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -265,7 +271,8 @@ def parse_message(document: Any, kind: str, where: str) -> Message:
     message_id = _identifier(document, "messageId", where) or f"leadq-{uuid.uuid4()}"
     message = Message(kind, message_id, user_id, anonymous_id, timestamp=_timestamp(document, where))
     message.properties = _object(document, "properties", where)
-    message.traits = _object(document, "traits", where) or _context_traits(document, where)
+    message.traits, traits_field = _traits(document, where)
+    _check_email(message.traits, traits_field)
     if kind == "track":
         message.event = _event_name(document, where)
     if kind == "page" and document.get("name") is not None:
@@ -314,9 +321,25 @@ def _object(document: dict, name: str, where: str) -> dict:
     return value
 
 
-def _context_traits(document: dict, where: str) -> dict:
+def _traits(document: dict, where: str) -> tuple[dict, str]:
+    """Return the message's traits and the field they came from (`traits` or `context.traits`)."""
+    traits = _object(document, "traits", where)
+    if traits:
+        return traits, where + "traits"
     context = _object(document, "context", where)
-    return _object(context, "traits", where + "context.")
+    return _object(context, "traits", where + "context."), where + "context.traits"
+
+
+def _check_email(traits: dict, field: str) -> None:
+    """Reject an email trait that is not text, which would store a lead without its email."""
+    email = traits.get("email")
+    if email is not None and not isinstance(email, str):
+        raise ApiError(
+            400,
+            "invalid_type",
+            f"{field}.email must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
+            field + ".email",
+        )
 
 
 def _timestamp(document: dict, where: str) -> int | None:
@@ -345,8 +368,16 @@ def _timestamp(document: dict, where: str) -> int | None:
             "write it like 2026-12-01T09:30:00Z",
             where + "timestamp",
         )
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros = micros_since_epoch(moment)
+    if micros > now_micros() + FUTURE_TOLERANCE_MICROS:
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{where}timestamp {json.dumps(value)[:60]} is more than a day after this server's "
+            "clock; send the time the event happened, with its UTC offset",
+            where + "timestamp",
+        )
+    return micros
 
 
 def _plausible(moment: datetime) -> bool:
