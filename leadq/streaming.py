@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -44,6 +45,11 @@ from leadq.model.schema import ScoringModel
 log = logging.getLogger("leadq.scoring")
 
 SPOOL_FILE = "events.parquet"
+# The spooled file lives for one run and is read whole, so it keeps no
+# statistics. Only event names, which repeat most, get a dictionary: with
+# dictionaries for every text column, writing 10M bound events took about
+# three times as long, and the file was no smaller.
+SPOOL_WRITE_OPTIONS = {"use_dictionary": ["event_name"], "write_statistics": False}
 
 
 def streams(engine: str, model: ScoringModel) -> bool:
@@ -65,7 +71,9 @@ def spool_events(
 ) -> Path:
     """Bind each batch and append it to a Parquet file in `folder`; return the file.
 
-    Fills the report's event count and unseen event names.
+    A thread writes each bound batch while the next one is read and bound.
+    Arrow releases the GIL while it encodes, so the two overlap. Fills the
+    report's event count and unseen event names.
     """
     started = time.perf_counter()
     schema = spool_schema(layout)
@@ -73,19 +81,28 @@ def spool_events(
     seen: set[str] = set()
     first_row = 0
     count = 0
-    with pq.ParquetWriter(path, schema) as writer:
+    with pq.ParquetWriter(path, schema, **SPOOL_WRITE_OPTIONS) as writer, ThreadPoolExecutor(1) as pool:
+        pending = None
         for source in batches:
             bound = bind_events(model, layout, source, timezone, report, first_row)
             seen |= event_names(bound)
-            writer.write_table(bound.cast(schema))
+            _finish(pending)
+            pending = pool.submit(writer.write_table, bound.cast(schema))
             first_row += len(source.table)
             count += 1
+        _finish(pending)
     report.unseen_events = unseen_events(model, seen)
     log.info(
         "bound %d events in %d batches in %.2f s",
         report.events, count, time.perf_counter() - started,
     )  # fmt: skip
     return path
+
+
+def _finish(write: Future | None) -> None:
+    """Wait for the previous batch's write, so at most one bound batch waits in memory."""
+    if write is not None:
+        write.result()
 
 
 def spool_schema(layout: Layout) -> pa.Schema:
