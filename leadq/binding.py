@@ -94,11 +94,13 @@ def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> p
 def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -> pa.Table:
     table = renamed_table(source, model.columns, "columns")
     key = required_column(table, model.key, source, "the lead key (`key:` in the model)")
-    keys = _lead_keys(key, model.key, source)
+    file_columns = {field: column for column, field in model.columns.items()}
+    keys = _lead_keys(key, model.key, source, file_columns.get(model.key, model.key))
     columns = {"lead_key": keys}
     for name, value_columns in layout.lead_fields.items():
         values = _field_values(table, name, source)
-        columns.update(_value_columns(values, value_columns, source, name))
+        column = file_columns.get(name, name)
+        columns.update(_value_columns(values, value_columns, source, name, column))
     columns.update(absent_qualification_columns(layout, len(keys)))
     bound = pa.table(columns)
     bound, report.duplicate_keys = _last_row_per_key(bound)
@@ -148,7 +150,7 @@ def required_column(table: pa.Table, name: str, source: SourceTable, role: str):
     if name not in table.column_names:
         raise InputError(
             f"missing column {name!r}, {role}; the file's columns are: "
-            f"{_list(table.column_names)}",
+            f"{_list(source.table.column_names)}",
             file=source.path,
         )
     return table[name]
@@ -158,23 +160,23 @@ def _field_values(table: pa.Table, field: str, source: SourceTable):
     if field not in table.column_names:
         raise InputError(
             f"a rule of the model reads the lead field {field!r}, which the file "
-            f"does not have; its columns are: {_list(table.column_names)}. Add the "
+            f"does not have; its columns are: {_list(source.table.column_names)}. Add the "
             "column, or map an existing one to it under `columns:` in the model",
             file=source.path,
         )
     return table[field]
 
 
-def _lead_keys(values, key_name: str, source: SourceTable) -> pa.ChunkedArray:
+def _lead_keys(values, key_name: str, source: SourceTable, column: str) -> pa.ChunkedArray:
     keys = normalized_keys(values, key_name)
     empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, ""))
     if pc.any(empty).as_py():
         row = _first_true(empty)
         raise InputError(
-            f"the lead key {key_name!r} is empty; every lead needs one. Fill it "
-            "in or remove the row",
+            f"the lead key {_field_name(key_name, column)} is empty; every lead needs "
+            "one. Fill it in or remove the row",
             file=source.path,
-            column=key_name,
+            column=column,
             **source.position(row),
         )
     return keys
@@ -266,10 +268,14 @@ def bind_events(
     without one), so batches of one file bind as the whole file does.
     """
     table = renamed_table(source, model.event_columns, "event_columns")
+    file_columns = {field: column for column, field in model.event_columns.items()}
     names = event_column_names(table, model.key, source)
     count = len(table)
 
-    micros = to_utc_micros(table[names["timestamp"]], source=source, column=names["timestamp"], timezone=timezone)
+    time_column = names["timestamp"]
+    micros = to_utc_micros(
+        table[time_column], source=source, column=file_columns.get(time_column, time_column), timezone=timezone
+    )
     days, weeks = calendar_columns(micros, model.timezone, layout.calendar_units)
     columns = {
         "event_row": pa.array(np.arange(first_row, first_row + count, dtype=np.int64)),
@@ -281,8 +287,9 @@ def bind_events(
         "local_week": weeks,
     }
     for name, value_columns in layout.properties.items():
-        values = _property_values(table, name, names.get("properties"), source)
-        columns.update(_value_columns(values, value_columns, source, name))
+        values = _property_values(table, name, names.get("properties"), source, file_columns)
+        column = file_columns.get(name, name)
+        columns.update(_value_columns(values, value_columns, source, name, column))
     report.events += count
     return pa.table(columns)
 
@@ -323,7 +330,7 @@ def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[s
         if role not in names:
             raise InputError(
                 f"missing the {role if role != 'key' else 'lead key'} column "
-                f"(expected {default!r}); the file's columns are: {_list(present)}. "
+                f"(expected {default!r}); the file's columns are: {_list(source.table.column_names)}. "
                 "Rename it, or map it under `event_columns:` in the model",
                 file=source.path,
             )
@@ -370,7 +377,9 @@ def _per_chunk(kernel, values, kind: pa.DataType = pa.string()) -> pa.ChunkedArr
         return pa.chunked_array(list(pool.map(kernel, text.chunks)), kind)
 
 
-def _property_values(table: pa.Table, name: str, json_column: str | None, source: SourceTable):
+def _property_values(
+    table: pa.Table, name: str, json_column: str | None, source: SourceTable, file_columns: dict[str, str]
+):
     """Return a property's values from its own column and the JSON column.
 
     A file with neither has no such property on any event: the values are
@@ -380,7 +389,7 @@ def _property_values(table: pa.Table, name: str, json_column: str | None, source
         if name in table.column_names:
             return table[name]
         return pa.nulls(len(table), pa.string())
-    from_json = _json_property(table[json_column], name, source, json_column)
+    from_json = _json_property(table[json_column], name, source, file_columns.get(json_column, json_column))
     if name not in table.column_names:
         return from_json
     # Both forms: a row's own column wins, and a blank cell falls back to JSON.
@@ -424,7 +433,8 @@ def _raise_bad_json(text, valid, source: SourceTable, column: str):
 # Values
 
 
-def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str) -> dict:
+def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str, column: str) -> dict:
+    """Bind one field's values; `column` is the file's name for the field `name`."""
     text = _trimmed_text(values)
     bound = {}
     for pattern, column in columns.matches.items():
@@ -432,7 +442,7 @@ def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str
     if columns.folded:
         bound[columns.folded] = _per_chunk(pc.utf8_lower, text)
     if columns.number:
-        bound[columns.number] = _as_number(values, text, source, name)
+        bound[columns.number] = _as_number(values, text, source, name, column)
     return bound
 
 
@@ -489,7 +499,7 @@ def _as_text(values) -> pa.ChunkedArray:
     return pc.cast(values, pa.string())
 
 
-def _as_number(values, text, source: SourceTable, name: str):
+def _as_number(values, text, source: SourceTable, name: str, column: str):
     """Convert to doubles; `text` is the trimmed text with blanks as NULL."""
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return pc.cast(values, pa.float64())
@@ -498,13 +508,20 @@ def _as_number(values, text, source: SourceTable, name: str):
         row = _first_true(pc.invert(valid))
         raise InputError(
             f"{_short(text[row].as_py())} is not a number, but a rule compares "
-            f"{name!r} as one; write a plain number such as 1200 (no thousands "
-            "separators, currency or units), or leave the cell empty",
+            f"{_field_name(name, column)} as one; write a plain number such as 1200 "
+            "(no thousands separators, currency or units), or leave the cell empty",
             file=source.path,
-            column=name,
+            column=column,
             **source.position(row),
         )
     return pc.cast(text, pa.float64())
+
+
+def _field_name(name: str, column: str) -> str:
+    """Name a field as the model does, with the file's column when the model renames it."""
+    if name == column:
+        return repr(name)
+    return f"{name!r} (mapped from column {column!r})"
 
 
 def _first_true(mask) -> int:

@@ -93,3 +93,48 @@ def test_property_column_and_json_merge(tmp_path):
     )
     run = score_folder(tmp_path, model)
     assert run.leads[0].engagement_score == 2.0
+
+
+RENAMING_MODEL = parse_model(
+    "key: email\ncolumns:\n  Email Address: email\n  Employees: employees\n"
+    "event_columns:\n  When: timestamp\n  Who: email\n"
+    "fit:\n  rules:\n    - {id: big, field: employees, between: [100, 1000], points: 5}\n"
+    "stages:\n  - id: all\n",
+    source="m",
+)
+
+
+def test_errors_name_the_files_own_columns(tmp_path):
+    (tmp_path / "leads.csv").write_text("Email Address,Employees\na@x.co,12\nb@x.co,about 50\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", model=RENAMING_MODEL)
+    message = str(caught.value)
+    assert "line 3, column 'Employees'" in message
+    assert "'employees' (mapped from column 'Employees')" in message
+
+
+def test_empty_renamed_key_names_its_column(tmp_path):
+    (tmp_path / "leads.csv").write_text("Email Address,Employees\n ,12\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", model=RENAMING_MODEL)
+    assert "line 2, column 'Email Address'" in str(caught.value)
+
+
+def test_bad_renamed_time_names_its_column(tmp_path):
+    (tmp_path / "leads.csv").write_text("Email Address,Employees\na@x.co,12\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text("Who,event,When\na@x.co,page_viewed,soon\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        score_folder(tmp_path, RENAMING_MODEL)
+    assert "column 'When'" in str(caught.value)
+
+
+def test_missing_field_lists_the_files_columns(tmp_path):
+    model = parse_model(
+        "key: email\ncolumns:\n  Email Address: email\n"
+        "fit:\n  rules:\n    - {id: ceo, field: title, equals: CEO, points: 5}\nstages:\n  - id: all\n",
+        source="m",
+    )
+    (tmp_path / "leads.csv").write_text("Email Address,Seats\na@x.co,12\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", model=model)
+    assert "its columns are: 'Email Address', 'Seats'" in str(caught.value)
