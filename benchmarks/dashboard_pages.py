@@ -61,6 +61,11 @@ def seed(store, count: int, rng: random.Random) -> None:
                 for lead_id, row in zip(ids, batch)
             ]
             connection.execute(insert(stage_history), history)
+    # Gather fresh statistics, as autovacuum does on a store in use. Without
+    # them, PostgreSQL read page 101 with a bitmap scan of the total index in
+    # about 100 ms, against 3 ms with the ordered index scan.
+    with store.write() as connection:
+        connection.exec_driver_sql("ANALYZE")
 
 
 def _lead(number: int, rng: random.Random) -> dict:

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Connection, Select, Text, and_, func, literal, or_, select
+from sqlalchemy import Connection, Select, Text, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -123,11 +123,8 @@ def list_leads(
 
     `columns` must contain the sort column and the id.
     """
-    query = _filtered(select(*columns), filters)
-    if after is not None:
-        query = query.where(_after(after))
-    query = query.order_by(*_ordering(sort, order)).limit(limit + 1)
-    rows = connection.execute(query).all()
+    query = _filtered(select(*columns), filters).order_by(*_ordering(sort, order))
+    rows = _rows_after(connection, query, after, limit + 1)
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -228,23 +225,42 @@ def _ordering(sort: str, order: str) -> list:
     """Order by the sort column, unscored leads (NULL) last, then by id."""
     # NOTE: only the default order (total descending) has an index that
     # PostgreSQL uses (migration 0005); the other sort fields sort every
-    # matching lead. Pages after the first still scan that index from its
-    # start, because `_after` is an OR that no index range matches.
+    # matching lead.
     column = SORT_COLUMNS[sort]
     if order == "asc":
         return [column.asc().nulls_last(), leads.c.id.asc()]
     return [column.desc().nulls_last(), leads.c.id.desc()]
 
 
-def _after(cursor: Cursor):
-    """Match the leads that come after the cursor in the order of `_ordering`."""
+def _rows_after(connection: Connection, query, cursor: Cursor | None, count: int) -> list:
+    """Return up to `count` rows of the ordered query after the cursor.
+
+    Scored leads come before unscored ones, so a cursor on a scored lead
+    reads the scored leads after it, then the unscored leads from the start.
+    Each of the two queries reads one range of the order's index. A single
+    query with an OR of both parts made PostgreSQL scan the index from its start.
+    """
+    if cursor is None:
+        return connection.execute(query.limit(count)).all()
     column = SORT_COLUMNS[cursor.sort]
-    forward = cursor.order == "asc"
-    id_after = leads.c.id > cursor.id if forward else leads.c.id < cursor.id
     if cursor.value is None:
-        return and_(column.is_(None), id_after)
-    value_after = column > cursor.value if forward else column < cursor.value
-    return or_(value_after, and_(column == cursor.value, id_after), column.is_(None))
+        return connection.execute(query.where(column.is_(None), _id_after(cursor)).limit(count)).all()
+    rows = connection.execute(query.where(_scored_after(cursor)).limit(count)).all()
+    if len(rows) < count:
+        unscored = query.where(column.is_(None)).limit(count - len(rows))
+        rows += connection.execute(unscored).all()
+    return rows
+
+
+def _scored_after(cursor: Cursor):
+    """Match the scored leads after the cursor: a row value comparison of (sort value, id)."""
+    position = tuple_(SORT_COLUMNS[cursor.sort], leads.c.id)
+    start = tuple_(cursor.value, cursor.id)
+    return position > start if cursor.order == "asc" else position < start
+
+
+def _id_after(cursor: Cursor):
+    return leads.c.id > cursor.id if cursor.order == "asc" else leads.c.id < cursor.id
 
 
 @dataclass(frozen=True)
