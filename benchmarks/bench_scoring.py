@@ -288,6 +288,9 @@ def _start_spark() -> None:
     """Start the local Spark session that leadq.spark then reuses."""
     from pyspark.sql import SparkSession
 
+    from leadq.spark import use_driver_python
+
+    use_driver_python()
     session = (
         SparkSession.builder.master("local[2]")
         .config("spark.ui.enabled", "false")

@@ -406,7 +406,7 @@ def _json_property(values, name: str, source: SourceTable, column: str):
         valid = connection.sql(
             "SELECT properties IS NULL OR json_valid(properties) AS ok FROM input"
         ).to_arrow_table()["ok"]
-        if not pc.all(valid).as_py():
+        if not _all_true(valid):
             _raise_bad_json(text, valid, source, column)
         path = "$." + json.dumps(name)
         extracted = connection.sql(
@@ -504,7 +504,7 @@ def _as_number(values, text, source: SourceTable, name: str, column: str):
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return pc.cast(values, pa.float64())
     valid = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER_PATTERN))
-    if not pc.all(valid).as_py():
+    if not _all_true(valid):
         row = _first_true(pc.invert(valid))
         raise InputError(
             f"{_short(text[row].as_py())} is not a number, but a rule compares "
@@ -522,6 +522,11 @@ def _field_name(name: str, column: str) -> str:
     if name == column:
         return repr(name)
     return f"{name!r} (mapped from column {column!r})"
+
+
+def _all_true(mask) -> bool:
+    """Tell whether every value of a mask is true; an empty mask is (min_count=0)."""
+    return pc.all(mask, min_count=0).as_py()
 
 
 def _first_true(mask) -> int:

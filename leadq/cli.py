@@ -59,7 +59,12 @@ class Format(str, Enum):
 
 EventsOption = Annotated[
     Optional[Path],
-    typer.Option("--events", "-e", help="Events file: CSV, Parquet or JSON lines."),
+    typer.Option(
+        "--events",
+        "-e",
+        help="Events file: CSV, Parquet or JSON lines, or with --engine spark "
+        "a folder of Parquet files.",
+    ),
 ]
 ModelOption = Annotated[
     Optional[Path],

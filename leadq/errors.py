@@ -10,7 +10,11 @@ class LeadqError(Exception):
 
 
 class LocatedError(LeadqError):
-    """An error in a file, with where it is: file, line or row, column, field."""
+    """An error in a file, with where it is: file, line, row or event id, column, field.
+
+    Spark binds events on its executors, where a row's position in the
+    input is unknown; its errors name the event's id (`event_id`) instead.
+    """
 
     exit_code = 2
 
@@ -23,6 +27,7 @@ class LocatedError(LeadqError):
         row: int | None = None,
         column: str | None = None,
         field: str | None = None,
+        event_id: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
@@ -30,6 +35,7 @@ class LocatedError(LeadqError):
         self.row = row
         self.column = column
         self.field = field
+        self.event_id = event_id
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -38,6 +44,8 @@ class LocatedError(LeadqError):
             parts.append(f"line {self.line}")
         if self.row is not None:
             parts.append(f"row {self.row}")
+        if self.event_id is not None:
+            parts.append(f"event id {self.event_id!r}")
         if self.column is not None:
             parts.append(f"column {self.column!r}")
         if self.field:

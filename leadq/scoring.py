@@ -29,6 +29,7 @@ from leadq.learning.predictive import predict_leads
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
 from leadq.results import ScoredLead, lead_from_row, rank_result
+from leadq.spark_binding import EventBinder, SparkEvents, binds_on_spark
 from leadq.streaming import run_duckdb_spooled, spool_events, streams
 
 log = logging.getLogger("leadq.scoring")
@@ -132,7 +133,8 @@ def score_files(
     events file's times follow `crm.date_format` when it is set. On DuckDB,
     unless the model has a `predictive` section, the events file is read and
     bound in batches of `settings.batch_rows` (leadq.streaming), so memory
-    does not grow with the number of events.
+    does not grow with the number of events. On Spark, Spark's executors
+    read and bind a Parquet events file or folder (leadq.spark_binding).
     """
     model = model or load_default_model()
     step = step or (lambda name: nullcontext())
@@ -141,6 +143,13 @@ def score_files(
     with step("reading leads"):
         fixed_names = model_names(model, compiled.layout)
         leads = read_lead_file(leads_path, encoding=encoding, options=crm or CrmOptions(), fixed_names=fixed_names)
+    if events_path is not None and binds_on_spark(engine, model, events_path):
+        events = SparkEvents(str(events_path), "parquet")
+        date_format = crm.date_format if crm is not None else None
+        return _score_with_spark_events(
+            leads, events, model=model, compiled=compiled, as_of=as_of, timezone=timezone,
+            date_format=date_format, step=step, settings=settings or EngineSettings(),
+        )  # fmt: skip
     if events_path is not None and streams(engine, model):
         return _score_streamed(
             leads, events_path, model=model, compiled=compiled, as_of=as_of,
@@ -175,9 +184,7 @@ def _score_streamed(
     """Score on DuckDB with the events read, bound and spooled in batches."""
     as_of = as_of or datetime.now(dt_timezone.utc)
     started = time.perf_counter()
-    with step("checking columns and values of leads"):
-        report = BindReport()
-        lead_table = bind_leads(model, compiled.layout, leads, report)
+    lead_table, report = _bound_leads(model, compiled, leads, step)
     batches = read_source_batches(events_path, encoding, settings.batch_rows)
     if crm is not None and crm.date_format is not None:
         order = crm.date_format
@@ -192,13 +199,62 @@ def _score_streamed(
             result, report.events_without_lead = run_duckdb_spooled(
                 compiled, lead_table, spooled, as_of_micros, settings, folder
             )
+    run = ScoreRun(model, compiled, as_of, "duckdb", result, report)
+    return _ranked(run, step, started, "in batches on duckdb")
+
+
+def _bound_leads(
+    model: ScoringModel, compiled: CompiledModel, leads: SourceTable, step: StepReporter
+) -> tuple[pa.Table, BindReport]:
+    """Bind the leads alone, for runs that bind the events apart from them."""
+    with step("checking columns and values of leads"):
+        report = BindReport()
+        return bind_leads(model, compiled.layout, leads, report), report
+
+
+def _score_with_spark_events(
+    leads: SourceTable,
+    events: SparkEvents,
+    *,
+    model: ScoringModel,
+    compiled: CompiledModel | None,
+    step: StepReporter,
+    settings: EngineSettings,
+    as_of: datetime | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+) -> ScoreRun:
+    """Score on Spark with the leads bound on the driver and the events on the executors.
+
+    NOTE: the leads stay on the driver, where they are read and bound, as
+    they are far fewer than the events.
+    """
+    from leadq.spark import run_spark_events
+
+    as_of = as_of or datetime.now(dt_timezone.utc)
+    started = time.perf_counter()
+    if compiled is None:
+        with step("compiling the model"):
+            compiled = compile_model(model)
+    lead_table, report = _bound_leads(model, compiled, leads, step)
+    binder = EventBinder(model, compiled.layout, events, timezone, date_format)
+    with step("binding events and scoring on spark"):
+        as_of_micros = micros_since_epoch(as_of)
+        master = settings.spark_master
+        result = run_spark_events(compiled, lead_table, binder, as_of_micros, master, report)
+    run = ScoreRun(model, compiled, as_of, "spark", result, report)
+    return _ranked(run, step, started, "bound on spark executors")
+
+
+def _ranked(run: ScoreRun, step: StepReporter, started: float, how: str) -> ScoreRun:
+    """Rank the raw result of a run in place, and log its counts and duration."""
     with step("ranking"):
-        ranked = rank_result(compiled, result)
+        run.table = rank_result(run.compiled, run.table)
     log.info(
-        "scored %d leads from %d events in batches on duckdb in %.2f s",
-        report.leads, report.events, time.perf_counter() - started,
+        "scored %d leads from %d events %s in %.2f s",
+        run.report.leads, run.report.events, how, time.perf_counter() - started,
     )  # fmt: skip
-    return ScoreRun(model, compiled, as_of, "duckdb", ranked, report)
+    return run
 
 
 def score_tables(
@@ -213,17 +269,27 @@ def score_tables(
     """Score leads and events read from tables of the engine's own database.
 
     PostgreSQL tables need `settings.database_url`; Spark tables come from
-    the catalog of the Spark session. `options` are those of score_sources.
+    the catalog of the Spark session, and Spark's executors bind the events
+    table unless the model has a `predictive` section. `options` are those
+    of score_sources.
     """
     step = step or (lambda name: nullcontext())
     read = _table_reader(engine, settings)
     with step("reading leads"):
         leads = read(leads_table)
+    model = options.pop("model", None) or load_default_model()
+    if events_table is not None and binds_on_spark(engine, model):
+        events = SparkEvents(events_table, "table")
+        return _score_with_spark_events(
+            leads, events, model=model, compiled=None, step=step, settings=settings, **options
+        )  # fmt: skip
     events = None
     if events_table is not None:
         with step("reading events"):
             events = read(events_table)
-    return score_sources(leads, events, engine=engine, settings=settings, step=step, **options)
+    return score_sources(
+        leads, events, model=model, engine=engine, settings=settings, step=step, **options
+    )
 
 
 def _table_reader(engine: str, settings: EngineSettings) -> Callable[[str], SourceTable]:
@@ -273,7 +339,8 @@ def score_sources(
             tables.leads = with_probability(tables.leads, compiled.layout, prediction.probabilities)
     # NOTE: the sources, the bound tables and the engine's work all stay in
     # memory here, about 6 GB at 10M events (benchmarks/RESULTS.md). Only
-    # score_files on DuckDB reads events in batches (leadq.streaming).
+    # score_files on DuckDB reads events in batches (leadq.streaming), and
+    # Spark binds Parquet and table events on its executors (leadq.spark_binding).
     with step(f"scoring on {engine}"):
         result = run(compiled, tables, micros_since_epoch(as_of), engine, settings)
     with step("ranking"):

@@ -1,12 +1,16 @@
 """Run a compiled model on Spark SQL through PySpark (the `spark` extra).
 
-Binding runs on the driver, as for every engine, so trimming, case folding,
-regular expressions and time zones mean the same as elsewhere. The bound
-tables become temporary views of one SparkSession. The compiled query,
-rewritten for Spark by leadq.compiler.spark and rendered in sqlglot's spark
-dialect, runs on the cluster with the as-of time as a bound named
-parameter: first the common table expressions that it reads more than once,
-each cached as a temporary view, then the final query.
+Events that Spark reads itself, from a Parquet file or folder or a table,
+are bound on its executors, batch by batch (leadq.spark_binding), and
+joined to the leads for the lead code in Spark SQL. The leads, and events
+from CSV or JSON lines files, are bound on the driver. Both use leadq's own
+binding, so trimming, case folding, regular expressions and time zones mean
+the same as on every engine. The bound tables become temporary views of
+one SparkSession. The compiled query, rewritten for Spark by
+leadq.compiler.spark and rendered in sqlglot's spark dialect, runs on the
+cluster with the as-of time as a bound named parameter: first the common
+table expressions that it reads more than once, each cached as a temporary
+view, then the final query.
 """
 
 from __future__ import annotations
@@ -14,16 +18,26 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import uuid
 from contextlib import ExitStack, contextmanager
 
 import pyarrow as pa
 
+from leadq.binding import BindReport
 from leadq.compiler.query import CompiledModel
 from leadq.compiler.spark import AS_OF_PARAMETER, spark_statements
 from leadq.engines import EngineTables, result_schema
 from leadq.errors import OptionError
 from leadq.inputs import SourceTable
+from leadq.spark_binding import (
+    EventBinder,
+    bound_events_frame,
+    catalog_table,
+    coded_events_sql,
+    executor_input_errors,
+    fill_report,
+)
 
 log = logging.getLogger("leadq.scoring")
 
@@ -51,12 +65,25 @@ def spark_session(master: str | None):
     if master and "PYSPARK_GATEWAY_PORT" not in os.environ:
         builder = builder.master(master)
         threads = _local_threads(master)
+        if threads:
+            use_driver_python()
         if threads and SparkSession.getActiveSession() is None:
             partitions = str(threads * LOCAL_PARTITIONS_PER_THREAD)
             builder = builder.config("spark.sql.shuffle.partitions", partitions)
     # Every value the query reads is an integer or a double, so the session
     # time zone changes nothing; UTC keeps any timestamp display unambiguous.
     return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+
+
+def use_driver_python() -> None:
+    """Run a local master's Python workers with this interpreter, unless PYSPARK_PYTHON is set.
+
+    Executors bind events with leadq's own code, which PySpark's default
+    worker interpreter, the `python3` on PATH, may lack. Call it before the
+    session starts: PySpark reads PYSPARK_PYTHON when it creates the
+    SparkContext.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _local_threads(master: str) -> int | None:
@@ -73,23 +100,75 @@ def _local_threads(master: str) -> int | None:
 def run_spark(
     compiled: CompiledModel, tables: EngineTables, as_of_micros: int, master: str | None
 ) -> pa.Table:
+    """Run on tables bound on the driver."""
     session = spark_session(master)
-    # Names unique to the run, so runs in one session never share a view.
-    suffix = uuid.uuid4().hex[:12]
-    inputs = {"leads": f"leadq_leads_{suffix}", "events": f"leadq_events_{suffix}"}
-    statements = spark_statements(compiled, inputs, suffix)
-    args = {AS_OF_PARAMETER: as_of_micros}
+    views = RunViews()
     with ExitStack() as cleanup:
         for role, table in (("leads", tables.leads), ("events", tables.events)):
-            _register(session, _input_frame(session, table), inputs[role], cleanup)
-        for view, query in statements.views:
-            frame = session.sql(query, args=args).cache()
-            cleanup.callback(frame.unpersist)
-            # Filled now, because a run took 2 to 3 times as long when the
-            # stages of the next query filled the cache (200,000 events).
-            frame.count()
-            _register(session, frame, view, cleanup)
-        result = session.sql(statements.query, args=args).toArrow()
+            _register(
+                session, _input_frame(session, table), views.inputs[role], cleanup
+            )
+        return _run_statements(session, compiled, views, as_of_micros, cleanup)
+
+
+def run_spark_events(
+    compiled: CompiledModel,
+    leads: pa.Table,
+    binder: EventBinder,
+    as_of_micros: int,
+    master: str | None,
+    report: BindReport,
+) -> pa.Table:
+    """Run on leads bound on the driver and events that Spark's executors bind.
+
+    Fills the report's event count, events without a lead and unseen event
+    names. The bound events are persisted, because the query reads them
+    several times and each read would bind them again.
+    """
+    from pyspark import StorageLevel
+
+    session = spark_session(master)
+    views = RunViews()
+    leads_view, spooled = views.inputs["leads"], f"leadq_spooled_events_{views.suffix}"
+    with ExitStack() as cleanup, executor_input_errors():
+        _register(session, _input_frame(session, leads), leads_view, cleanup)
+        _register(session, bound_events_frame(session, binder), spooled, cleanup)
+        coded = session.sql(coded_events_sql(compiled.layout, spooled, leads_view))
+        coded = coded.persist(StorageLevel.MEMORY_AND_DISK)
+        cleanup.callback(coded.unpersist)
+        _register(session, coded, views.inputs["events"], cleanup)
+        fill_report(coded, binder.model, report)
+        return _run_statements(session, compiled, views, as_of_micros, cleanup)
+
+
+class RunViews:
+    """The names of one run's views: unique to the run, so runs in one session share none."""
+
+    def __init__(self) -> None:
+        self.suffix = uuid.uuid4().hex[:12]
+        self.inputs = {
+            role: f"leadq_{role}_{self.suffix}" for role in ("leads", "events")
+        }
+
+
+def _run_statements(
+    session,
+    compiled: CompiledModel,
+    views: RunViews,
+    as_of_micros: int,
+    cleanup: ExitStack,
+) -> pa.Table:
+    """Cache the views that the query reads more than once, then run the query."""
+    statements = spark_statements(compiled, views.inputs, views.suffix)
+    args = {AS_OF_PARAMETER: as_of_micros}
+    for view, query in statements.views:
+        frame = session.sql(query, args=args).cache()
+        cleanup.callback(frame.unpersist)
+        # Filled now, because a run took 2 to 3 times as long when the
+        # stages of the next query filled the cache (200,000 events).
+        frame.count()
+        _register(session, frame, view, cleanup)
+    result = session.sql(statements.query, args=args).toArrow()
     return _as_result_types(result)
 
 
@@ -137,11 +216,7 @@ def _as_result_types(table: pa.Table) -> pa.Table:
 
 def read_spark_table(name: str, master: str | None) -> SourceTable:
     """Read a table of Spark's catalog to the driver, as a leads or events file."""
-    session = spark_session(master)
-    if not session.catalog.tableExists(name):
-        raise OptionError(
-            f"Spark table {name!r} does not exist; create it or name another "
-            "with --leads-table or --events-table"
-        )
-    table = session.table(name).toArrow()
-    return SourceTable(table, f"Spark table {name}", "table", lambda row: ("row", row + 1))
+    table = catalog_table(spark_session(master), name).toArrow()
+    return SourceTable(
+        table, f"Spark table {name}", "table", lambda row: ("row", row + 1)
+    )

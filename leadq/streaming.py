@@ -182,28 +182,33 @@ def check_memory_limit(text: str) -> str:
 
 
 def _coded_events(layout: Layout) -> exp.Create:
-    """Build the `events` view: the spooled events with their lead's code.
+    """Build the `events` view of the spooled events with their lead's code."""
+    return exp.Create(
+        this=exp.to_table("events"),
+        kind="VIEW",
+        expression=coded_events_query(layout, "spooled_events", "leads"),
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
 
-    An event of an unknown lead gets a NULL code, which the query ignores.
+
+def coded_events_query(layout: Layout, events: str, leads: str) -> exp.Select:
+    """Select the events of table `events`, which keep the lead key, with their lead's code.
+
+    The code comes from the table `leads`; an event of an unknown lead gets
+    a NULL code, which the query ignores.
     """
     columns = []
     for name in spool_schema(layout).names:
         if name == "lead_key":
             columns.append(exp.column("lead_code", table="leads"))
         else:
-            columns.append(exp.column(name, table="spooled_events"))
+            columns.append(exp.column(name, table="events"))
     same_key = exp.EQ(
-        this=exp.column("lead_key", table="spooled_events"),
+        this=exp.column("lead_key", table="events"),
         expression=exp.column("lead_key", table="leads"),
     )
-    select = (
+    return (
         exp.select(*columns)
-        .from_("spooled_events")
-        .join("leads", on=same_key, join_type="left")
-    )
-    return exp.Create(
-        this=exp.to_table("events"),
-        kind="VIEW",
-        expression=select,
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        .from_(exp.to_table(events).as_("events"))
+        .join(exp.to_table(leads).as_("leads"), on=same_key, join_type="left")
     )

@@ -126,7 +126,8 @@ def spark_session():
     """One local Spark for the whole test session: it takes seconds to start.
 
     Two cores, two shuffle partitions (the test tables are tiny) and no web
-    UI. leadq.spark reuses this session, as it reuses any running one.
+    UI. leadq.spark reuses this session, as it reuses any running one. Its
+    Python workers run the test's interpreter, which has leadq installed.
     """
     try:
         from pyspark.sql import SparkSession
@@ -135,6 +136,9 @@ def spark_session():
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    from leadq.spark import use_driver_python
+
+    use_driver_python()
     session = (
         SparkSession.builder.master("local[2]")
         .appName("leadq-tests")

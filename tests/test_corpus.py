@@ -31,6 +31,7 @@ from leadq.model.loading import parse_model
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
 from leadq.scoring import micros_since_epoch, score_files
+from tests.test_spark import executor_bound_result
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -294,9 +295,20 @@ SPARK_RESULTS: dict[str, Any] = {}
 
 
 def spark_result(case: Case, folder: Path, engine_settings):
+    """Run a case on Spark, its events bound on Spark's executors from a Parquet file."""
     if case.name not in SPARK_RESULTS:
-        SPARK_RESULTS[case.name] = engine_result(case, "spark", folder, engine_settings)
+        SPARK_RESULTS[case.name] = _spark_result(case, folder, engine_settings)
     return SPARK_RESULTS[case.name]
+
+
+def _spark_result(case: Case, folder: Path, engine_settings):
+    leads_path, events_path = case.write_inputs(folder)
+    if events_path is None:
+        return engine_result(case, "spark", folder, engine_settings)
+    events = read_source(events_path).table
+    leads = read_source(leads_path)
+    table, _ = executor_bound_result(case.model, leads, events, case.as_of, case.timezone, folder)
+    return table
 
 
 @pytest.mark.parametrize("case", list(case_params()))

@@ -1,15 +1,25 @@
-"""The Spark engine's session settings and what a run leaves in the session."""
+"""The Spark engine: its session settings, what a run leaves in the session and binding on executors."""
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
 
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from leadq.engines import EngineSettings
-from leadq.scoring import score_files
-from leadq.spark import LOCAL_RELATION_THRESHOLD, _local_threads
+from leadq.binding import BindReport, bind_leads
+from leadq.compiler.query import compile_model
+from leadq.engines import DEFAULT_SPARK_MASTER, EngineSettings
+from leadq.errors import InputError
+from leadq.inputs import read_source
+from leadq.model.loading import load_default_model
+from leadq.scoring import micros_since_epoch, score_files, score_tables
+from leadq.spark import LOCAL_RELATION_THRESHOLD, _local_threads, run_spark_events
+from leadq.spark_binding import EventBinder, SparkEvents, bound_events_frame
 from tests.test_cli import EVENTS, LEADS
 
 
@@ -49,3 +59,163 @@ def test_run_leaves_session_clean(tmp_path, spark_session):
     assert context._jsc.getPersistentRDDs().size() == persisted
     assert spark_session.conf.get(LOCAL_RELATION_THRESHOLD) == threshold
     assert spark_session.conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+# Events with copies of one id at one time (the first in the file counts),
+# events without an id, one of a lead not in LEADS and JSON properties.
+PARQUET_EVENTS = pa.table(
+    {
+        "event_id": ["1", "2", "2", None, "", "5", "6"],
+        "email": [" Ana@Acme.example", "ana@acme.example", "bob@gmail.com", "bob@gmail.com",
+                  "bob@gmail.com", "nobody@example.com", "eve@competitor.example"],
+        "event": ["page_viewed", "demo_requested", "demo_requested", "email_opened",
+                  "email_opened", "page_viewed", "page_viewed"],
+        "timestamp": ["2026-11-20T10:00:00Z", "2026-11-25T10:00:00+01:00",
+                      "2026-11-25T10:00:00+01:00", "2026-11-01T10:00:00Z",
+                      "2026-11-02T10:00:00Z", "2026-11-03T10:00:00Z", "2026-11-04T10:00:00Z"],
+        "properties": ['{"url": "/pricing"}', "{}", None, None, None, '{"url": "/x"}', '{"url": " /Pricing "}'],
+    }
+)  # fmt: skip
+AS_OF = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def executor_bound_result(
+    model, leads, events: pa.Table, as_of, timezone, folder: Path
+):
+    """Run a model on Spark with the events bound on its executors; return the raw result and report."""
+    path = folder / "events-for-spark.parquet"
+    pq.write_table(events, path)
+    compiled = compile_model(model)
+    report = BindReport()
+    lead_table = bind_leads(model, compiled.layout, leads, report)
+    binder = EventBinder(
+        model, compiled.layout, SparkEvents(str(path), "parquet"), timezone, None
+    )
+    as_of_micros = micros_since_epoch(as_of)
+    table = run_spark_events(
+        compiled, lead_table, binder, as_of_micros, DEFAULT_SPARK_MASTER, report
+    )
+    return table, report
+
+
+def write_inputs(folder: Path, events: pa.Table) -> tuple[Path, Path]:
+    (folder / "leads.csv").write_text(LEADS, encoding="utf-8")
+    pq.write_table(events, folder / "events.parquet")
+    return folder / "leads.csv", folder / "events.parquet"
+
+
+def score_on(engine: str, leads: Path, events: Path):
+    return score_files(
+        leads, events, as_of=AS_OF, engine=engine, settings=EngineSettings()
+    )
+
+
+def test_parquet_events_match_duckdb(tmp_path, spark_session):
+    leads, events = write_inputs(tmp_path, PARQUET_EVENTS)
+    context = spark_session.sparkContext
+    persisted = context._jsc.getPersistentRDDs().size()
+
+    on_duckdb = score_on("duckdb", leads, events)
+    on_spark = score_on("spark", leads, events)
+
+    assert on_spark.table.to_pylist() == on_duckdb.table.to_pylist()
+    assert on_spark.report == on_duckdb.report
+    assert on_spark.report.events == 7
+    assert on_spark.report.events_without_lead == 1
+    assert context._jsc.getPersistentRDDs().size() == persisted
+    tables = [table.name for table in spark_session.catalog.listTables()]
+    assert [name for name in tables if name.startswith("leadq_")] == []
+
+
+def test_events_plan_maps_arrow_batches(tmp_path, spark_session):
+    _, events = write_inputs(tmp_path, PARQUET_EVENTS)
+    model = load_default_model()
+    layout = compile_model(model).layout
+    binder = EventBinder(model, layout, SparkEvents(str(events), "parquet"), None, None)
+
+    plan = (
+        bound_events_frame(spark_session, binder)
+        ._jdf.queryExecution()
+        .executedPlan()
+        .toString()
+    )
+
+    assert "MapInArrow" in plan
+    assert "LocalTableScan" not in plan
+
+
+def test_folder_and_table_match_duckdb(tmp_path, spark_session):
+    leads, events = write_inputs(tmp_path, PARQUET_EVENTS.slice(0, 3))
+    folder = tmp_path / "events"
+    folder.mkdir()
+    pq.write_table(PARQUET_EVENTS.slice(0, 3), folder / "part-0.parquet")
+    pq.write_table(PARQUET_EVENTS.slice(3), folder / "part-1.parquet")
+    pq.write_table(PARQUET_EVENTS, tmp_path / "all.parquet")
+    spark_session.createDataFrame(read_source(leads).table).createOrReplaceTempView(
+        "test_leads"
+    )
+    spark_session.read.parquet(str(folder)).createOrReplaceTempView("test_events")
+
+    on_duckdb = score_on("duckdb", leads, tmp_path / "all.parquet")
+    from_folder = score_on("spark", leads, folder)
+    from_table = score_tables("test_leads", "test_events", engine="spark",
+                              settings=EngineSettings(), as_of=AS_OF)  # fmt: skip
+
+    assert from_folder.table.to_pylist() == on_duckdb.table.to_pylist()
+    assert from_table.table.to_pylist() == on_duckdb.table.to_pylist()
+    assert from_table.report == on_duckdb.report
+    spark_session.catalog.dropTempView("test_leads")
+    spark_session.catalog.dropTempView("test_events")
+
+
+def test_bad_timestamp_names_event_id(tmp_path, spark_session):
+    events = PARQUET_EVENTS.set_column(
+        3,
+        "timestamp",
+        pa.array(["2026-11-20T10:00:00Z", "yesterday"] + ["2026-11-20T10:00:00Z"] * 5),
+    )
+    leads, path = write_inputs(tmp_path, events)
+
+    with pytest.raises(InputError) as raised:
+        score_on("spark", leads, path)
+
+    assert str(raised.value).startswith(f"{path}, event id '2', column 'timestamp': ")
+    assert "'yesterday'" in str(raised.value)
+
+
+def test_bad_json_in_table_names_event_id(tmp_path, spark_session):
+    events = PARQUET_EVENTS.set_column(
+        4, "properties", pa.array(["{}", "{}", "{url", None, None, None, None])
+    )
+    leads, _ = write_inputs(tmp_path, events)
+    spark_session.createDataFrame(read_source(leads).table).createOrReplaceTempView(
+        "test_leads"
+    )
+    spark_session.createDataFrame(events).createOrReplaceTempView("test_events")
+
+    with pytest.raises(InputError) as raised:
+        score_tables(
+            "test_leads",
+            "test_events",
+            engine="spark",
+            settings=EngineSettings(),
+            as_of=AS_OF,
+        )
+
+    assert str(raised.value) == (
+        "Spark table test_events, event id '2', column 'properties': invalid JSON "
+        '\'{url\'; write the properties as a JSON object, for example {"url": "/pricing"}'
+    )
+    spark_session.catalog.dropTempView("test_leads")
+    spark_session.catalog.dropTempView("test_events")
+
+
+def test_missing_column_fails_on_driver(tmp_path, spark_session):
+    leads, path = write_inputs(tmp_path, PARQUET_EVENTS.drop_columns(["event"]))
+
+    with pytest.raises(InputError) as raised:
+        score_on("spark", leads, path)
+
+    assert str(raised.value).startswith(
+        f"{path}: missing the event column (expected 'event')"
+    )
