@@ -98,7 +98,7 @@ def run_suite(args: argparse.Namespace) -> SuiteRun:
     if args.rule_counts:
         run.rule_engines = args.rule_engines.split(",")
         run.rules = run.timed("rules", run_rules, args, engine_data, run.rule_engines)
-    if args.service_databases:
+    if args.service_databases.strip(","):
         run.services = run.timed("service", run_service, args)
     return run
 
@@ -168,7 +168,7 @@ def run_rules(args: argparse.Namespace, data: Path, engines: list[str]) -> list[
 def run_service(args: argparse.Namespace) -> list[dict]:
     """Run load_service for each database and endpoint; a failed run is reported."""
     reports = []
-    for database in args.service_databases.split(","):
+    for database in filter(None, args.service_databases.split(",")):
         for batch_size in SERVICE_BATCH_SIZES:
             options = load_service.parse_args(
                 [

@@ -64,7 +64,9 @@ def test_suite_records_every_part(tmp_path):
 
 def check_header(section: str) -> None:
     assert re.search(
-        r"^## \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: benchmark suite$", section, re.MULTILINE
+        r"^## \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: benchmark suite$",
+        section,
+        re.MULTILINE,
     )
     assert re.search(
         r"^Machine: \d+ cores \(.+\), [0-9.]+ GiB RAM", section, re.MULTILINE
@@ -118,7 +120,9 @@ def check_engine_rows(summary: str, section: str) -> None:
         "| not measured: not in --engines | none set |" in summary
     )
     assert re.search(
-        r"^\| rules \| 5 to 25 rules, duckdb \| query [0-9.]+ s to ", summary, re.MULTILINE
+        r"^\| rules \| 5 to 25 rules, duckdb \| query [0-9.]+ s to ",
+        summary,
+        re.MULTILINE,
     )
     assert "leadq-sqlite vs pandas: 100 leads, 0 differ" in section
     assert "leadq-postgres vs pandas: 100 leads, 0 differ" in section
