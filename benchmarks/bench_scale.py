@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import bench_scoring
-from benchmarks.bench_scoring import CaseResult, compare_scores, spawn_case
+from benchmarks.bench_scoring import (
+    CaseResult,
+    TargetCheck,
+    compare_scores,
+    spawn_case,
+)
 from benchmarks.generate import EVENTS_PER_LEAD, generate
 
 SIZES = (1_000_000, 10_000_000, 100_000_000)
@@ -94,9 +99,21 @@ def _check_disk(root: Path, needed: int, events: int) -> None:
 def run_size(data: Path, events: int, args: argparse.Namespace) -> SizeRun:
     for stale in data.glob("scores-*.parquet"):
         stale.unlink()
+    results, loads = run_cases(data, events, CASES, args)
+    return SizeRun(events, data, results, loads, agreement(data, results))
+
+
+def run_cases(
+    data: Path, events: int, cases, args: argparse.Namespace
+) -> tuple[dict[str, CaseResult], dict[str, tuple[float, float]]]:
+    """Run each case once in its own process, unless its limit skips it.
+
+    Returns the results and the 1-minute load average before and after
+    each case that ran.
+    """
     results: dict[str, CaseResult] = {}
     loads: dict[str, tuple[float, float]] = {}
-    for case in CASES:
+    for case in cases:
         reason = skip_reason(case, events, args)
         if reason:
             results[case] = CaseResult(case, float("nan"), skipped=reason)
@@ -105,10 +122,17 @@ def run_size(data: Path, events: int, args: argparse.Namespace) -> SizeRun:
         before = os.getloadavg()[0]
         results[case] = spawn_case(case, data, args.memory_limit, CASE_TIMEOUT_SECONDS)
         loads[case] = (before, os.getloadavg()[0])
-    return SizeRun(events, data, results, loads, agreement(data, results))
+    return results, loads
 
 
 def skip_reason(case: str, events: int, args: argparse.Namespace) -> str | None:
+    """Return why a case does not run at this size, or None when it runs.
+
+    SQLite, PostgreSQL and Spark follow bench_scoring's options
+    (--engines and --ENGINE-max-events), which `args` must then have.
+    """
+    if case in bench_scoring.ONCE:
+        return bench_scoring.skip_reason(case, events, args)
     limits = {
         "pandas": ("--pandas-max-events", args.pandas_max_events),
         "leadq-duckdb-in-memory": ("--in-memory-max-events", args.in_memory_max_events),
@@ -179,19 +203,23 @@ def _ratio(numerator: CaseResult, denominator: CaseResult) -> str:
     return f"{numerator.seconds / denominator.seconds:.1f}x"
 
 
-def memory_target_text(runs: list[SizeRun], max_rss_gb: float) -> str:
+def memory_target(runs: list[SizeRun], max_rss_gb: float) -> TargetCheck:
+    """Check leadq's peak RSS in batches at the largest size."""
     largest = max(runs, key=lambda run: run.events)
     leadq = largest.results["leadq-duckdb"]
+    target = f"leadq's peak RSS under {max_rss_gb:g} GB at {largest.events:,} events"
     if leadq.skipped:
-        return f"- peak RSS under {max_rss_gb:g} GB at {largest.events:,} events: not measured ({leadq.skipped})"
-    met = "met" if leadq.peak_mb <= max_rss_gb * 1024 else "missed"
-    return (
-        f"- leadq's peak RSS under {max_rss_gb:g} GB at {largest.events:,} events: "
-        f"{met} ({leadq.peak_mb / 1024:.2f} GB)"
-    )
+        return TargetCheck(target, None, leadq.skipped)
+    met = leadq.peak_mb <= max_rss_gb * 1024
+    return TargetCheck(target, met, f"{leadq.peak_mb / 1024:.2f} GB")
 
 
-def size_section(run: SizeRun) -> str:
+def memory_target_text(runs: list[SizeRun], max_rss_gb: float) -> str:
+    return "- " + memory_target(runs, max_rss_gb).line()
+
+
+def size_section(run: SizeRun, title: str | None = None) -> str:
+    """Write the tables of one size under `title` (default: ### N events)."""
     meta = json.loads((run.data / "meta.json").read_text())
     data_text = (
         f"{meta['events']:,} events ({meta['duplicate_rows']:,} repeated ids, "
@@ -199,7 +227,7 @@ def size_section(run: SizeRun) -> str:
         f"leads ({meta['leads_with_events']:,} with events), seed {meta['seed']}, "
         f"in {run.data}."
     )
-    parts = [f"### {run.events:,} events", "", data_text, ""]
+    parts = [title or f"### {run.events:,} events", "", data_text, ""]
     parts.append(bench_scoring.results_table(run.results, run.events))
     loads = ", ".join(
         f"{case} {before:.1f} -> {after:.1f}" for case, (before, after) in run.loads.items()
@@ -215,13 +243,18 @@ def size_section(run: SizeRun) -> str:
 
 
 def report_text(runs: list[SizeRun], args: argparse.Namespace) -> str:
+    source = bench_scoring.leadq_source_text(runs[0].results)
+    return source + "\n\n" + sizes_text(runs, args)
+
+
+def sizes_text(runs: list[SizeRun], args: argparse.Namespace, heading: str = "###") -> str:
+    """Write the summary table, the memory target and a section per size."""
     limit = args.memory_limit or "leadq's default, 4GB"
     sections = [
-        bench_scoring.leadq_source_text(runs[0].results),
         f"DuckDB memory limit of leadq in batches: {limit}. One run per case.",
         summary_table(runs),
         "Targets:\n" + memory_target_text(runs, args.max_rss_gb),
-        *(size_section(run) for run in runs),
+        *(size_section(run, f"{heading} {run.events:,} events") for run in runs),
     ]
     return "\n\n".join(sections)
 
@@ -236,6 +269,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(map(str, SIZES)),
         help="comma-separated event counts (default 1000000,10000000,100000000)",
     )
+    add_scale_options(parser)
+    parser.add_argument(
+        "--record", type=Path, help="append the report as a dated section to this file"
+    )
+    return parser.parse_args(argv)
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the data sets, the caps and the memory target."""
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -256,19 +298,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_RSS_GB,
         help=f"peak RSS target of leadq at the largest size, in GB (default {DEFAULT_MAX_RSS_GB:g})",
     )
-    parser.add_argument(
-        "--record", type=Path, help="append the report as a dated section to this file"
-    )
-    return parser.parse_args(argv)
+
+
+def parse_sizes(text: str, option: str = "--sizes") -> list[int]:
+    """Parse comma-separated counts; raise ValueError that names `option`."""
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"{option} must be integers separated by commas, got {text!r}"
+        ) from None
+    if min(sizes) < 1:
+        raise ValueError(f"{option} must be 1 or more each, got {text!r}")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     try:
-        sizes = [int(size) for size in args.sizes.split(",")]
-    except ValueError:
-        print(f"error: --sizes must be integers separated by commas, got {args.sizes!r}", file=sys.stderr)
+        sizes = parse_sizes(args.sizes)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     runs = []
     for events in sizes:
