@@ -32,7 +32,7 @@ from leadq.service.identity import (
     resolve,
     survivors,
 )
-from leadq.service.model_versions import ActiveModel, active_model, ensure_active_model
+from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import accounts, events, leads
@@ -97,7 +97,6 @@ def ingest_requests(store: Store, requests: list[list[Message]], screen: Screen 
     deadlock or a lock timeout. When the function returns, everything is
     committed.
     """
-    ensure_active_model(store)
     for attempt in range(RETRIES):
         try:
             with store.write() as connection:
@@ -111,7 +110,8 @@ def ingest_requests(store: Store, requests: list[list[Message]], screen: Screen 
 
 
 def _apply_requests(connection: Connection, requests: list[list[Message]], screen: Screen | None) -> list:
-    active = active_model(connection)
+    # Read in the write transaction, so a group costs no transaction of its own.
+    active = active_or_default_model(connection)
     outcomes: list = screen(connection, active) if screen is not None else [None] * len(requests)
     accepted = [index for index, error in enumerate(outcomes) if error is None]
     messages = [message for index in accepted for message in requests[index]]

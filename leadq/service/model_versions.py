@@ -98,9 +98,14 @@ def ensure_active_model(store: Store) -> ActiveModel:
     if found is not None:
         return found
     with store.write() as connection:
-        found = active_model(connection)
-        if found is None:
-            found = activate_model(connection, default_model_text(), "built-in default model")
+        return active_or_default_model(connection)
+
+
+def active_or_default_model(connection: Connection) -> ActiveModel:
+    """Return the active model; in a store without one, activate the built-in default."""
+    found = active_model(connection)
+    if found is None:
+        found = activate_model(connection, default_model_text(), "built-in default model")
     return found
 
 
