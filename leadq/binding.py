@@ -525,7 +525,7 @@ def _field_name(name: str, column: str) -> str:
 
 
 def _all_true(mask) -> bool:
-    """Tell whether every value of a mask is true; an empty mask is (min_count=0)."""
+    """Tell whether every value of a mask is true; an empty mask counts as all true."""
     return pc.all(mask, min_count=0).as_py()
 
 
