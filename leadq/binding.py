@@ -143,7 +143,38 @@ def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) ->
             f"{_list(duplicates)}; map only one column to each field",
             file=source.path,
         )
-    return table.rename_columns(renamed)
+    return _decoded_binary(table, source).rename_columns(renamed)
+
+
+def _decoded_binary(table: pa.Table, source: SourceTable) -> pa.Table:
+    """Decode binary columns (Parquet byte arrays) as UTF-8 text."""
+    for index, column in enumerate(table.schema):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            text = _utf8_text(table[column.name], source, column.name)
+            table = table.set_column(index, column.name, text)
+    return table
+
+
+def _utf8_text(values, source: SourceTable, column: str) -> pa.ChunkedArray:
+    """Cast bytes to text; raise InputError naming the first value that is not UTF-8."""
+    try:
+        return pc.cast(values, pa.string())
+    except pa.ArrowInvalid:
+        row, value = next((row, value) for row, value in enumerate(values.to_pylist()) if not _is_utf8(value))
+        raise InputError(
+            f"{_short(value)} is not UTF-8 text; write the column's text in UTF-8",
+            file=source.path,
+            column=column,
+            **source.position(row),
+        ) from None
+
+
+def _is_utf8(value: bytes | None) -> bool:
+    try:
+        value is None or value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def required_column(table: pa.Table, name: str, source: SourceTable, role: str):
@@ -404,7 +435,8 @@ def _json_property(values, name: str, source: SourceTable, column: str):
     try:
         connection.register("input", pa.table({"properties": text}))
         valid = connection.sql(
-            "SELECT properties IS NULL OR json_valid(properties) AS ok FROM input"
+            "SELECT properties IS NULL OR CASE WHEN json_valid(properties) "
+            "THEN json_type(properties) IN ('OBJECT', 'NULL') ELSE false END AS ok FROM input"
         ).to_arrow_table()["ok"]
         if not _all_true(valid):
             _raise_bad_json(text, valid, source, column)
@@ -421,13 +453,22 @@ def _json_property(values, name: str, source: SourceTable, column: str):
 def _raise_bad_json(text, valid, source: SourceTable, column: str):
     row = _first_true(pc.invert(valid))
     value = text[row].as_py()
+    problem = f"{_short(value)} is JSON but not an object" if _parses(value) else f"invalid JSON {_short(value)}"
     raise InputError(
-        f"invalid JSON {_short(value)}; write the properties as a JSON object, "
+        f"{problem}; write the properties as a JSON object, "
         'for example {"url": "/pricing"}',
         file=source.path,
         column=column,
         **source.position(row),
     )
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 # Values

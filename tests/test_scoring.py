@@ -138,3 +138,36 @@ def test_missing_field_lists_the_files_columns(tmp_path):
     with pytest.raises(InputError) as caught:
         score_files(tmp_path / "leads.csv", model=model)
     assert "its columns are: 'Email Address', 'Seats'" in str(caught.value)
+
+
+def write_events_parquet(path, **columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = {"email": ["a@x.co"], "event": ["page_viewed"], "timestamp": ["2026-01-10T00:00:00Z"]}
+    pq.write_table(pa.table(base | columns), path)
+
+
+def test_properties_not_an_object_are_rejected(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    model = parse_model(
+        "key: email\nengagement:\n  rules:\n    - {id: pricing, event: page_viewed, where: {url: {contains: pricing}}, points: 5}\n"
+        "stages:\n  - id: all\n",
+        source="m",
+    )
+    write_events_parquet(tmp_path / "events.parquet", properties=['["/pricing"]'])
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", tmp_path / "events.parquet", model=model)
+    message = str(caught.value)
+    assert "row 1, column 'properties'" in message
+    assert """'["/pricing"]' is JSON but not an object""" in message
+
+
+def test_bytes_that_are_not_utf8_are_rejected(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    write_events_parquet(tmp_path / "events.parquet", email=[b"caf\xe9@x.co"])
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", tmp_path / "events.parquet", model=MODEL)
+    message = str(caught.value)
+    assert "row 1, column 'email'" in message
+    assert "is not UTF-8 text" in message
