@@ -5,7 +5,7 @@ average before and after it:
 
   scale    bench_scale at each of --sizes: the bare DuckDB scan, leadq on
            DuckDB with the events in batches and in memory, and the
-           pandas reference, each in its own process, under their caps
+           pandas reference. Each runs in its own process, under its cap.
   engines  at --engine-events, on the same data and next to the scale
            cases of that size: leadq on SQLite and on PostgreSQL
   spark    leadq on Spark local[2] on the same data, against DuckDB
@@ -603,15 +603,18 @@ def fill_defaults(args: argparse.Namespace) -> None:
     args.sizes = bench_scale.parse_sizes(
         args.sizes or ",".join(map(str, default_sizes))
     )
+
     if args.engine_events is None:
         args.engine_events = QUICK_EVENTS if quick else ENGINE_EVENTS
     if args.engine_events < 1:
         raise ValueError(f"--engine-events must be 1 or more, got {args.engine_events}")
     bench_scoring.set_spark_max_events(args)
+
     if args.rule_engines is None:
         args.rule_engines = QUICK_RULE_ENGINES if quick else RULE_ENGINES
     if args.rule_counts:
         bench_scale.parse_sizes(args.rule_counts, "--rule-counts")
+
     if args.service_duration is None:
         args.service_duration = QUICK_SERVICE_DURATION if quick else SERVICE_DURATION
     if args.service_warmup is None:
@@ -621,9 +624,9 @@ def fill_defaults(args: argparse.Namespace) -> None:
             "--service-duration must be above 0 and --service-warmup 0 or more, got "
             f"{args.service_duration:g} and {args.service_warmup:g}"
         )
-    unknown = set(filter(None, args.service_databases.split(","))) - set(
-        SERVICE_DATABASES
-    )
+
+    named = set(filter(None, args.service_databases.split(",")))
+    unknown = named - set(SERVICE_DATABASES)
     if unknown:
         raise ValueError(
             f"--service-databases accepts sqlite and postgresql, got {sorted(unknown)}"

@@ -6,11 +6,11 @@ joined to the leads for the lead code in Spark SQL. The leads, and events
 from CSV or JSON lines files, are bound on the driver. Both use leadq's own
 binding, so trimming, case folding, regular expressions and time zones mean
 the same as on every engine. The bound tables become temporary views of
-one SparkSession. The compiled query, rewritten for Spark by
-leadq.compiler.spark and rendered in sqlglot's spark dialect, runs on the
-cluster with the as-of time as a bound named parameter: first the common
-table expressions that it reads more than once, each cached as a temporary
-view, then the final query.
+one SparkSession. leadq.compiler.spark rewrites the compiled query for
+Spark, and sqlglot renders it in its spark dialect, with the as-of time as
+a bound named parameter. The common table expressions that the query reads
+more than once run first, each cached as a temporary view, then the final
+query runs on them.
 """
 
 from __future__ import annotations
