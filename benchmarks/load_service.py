@@ -117,10 +117,10 @@ def fresh_database(kind: str, folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(url: str, log: Path) -> Iterator[tuple[str, psutil.Process]]:
-    """Start `leadq serve` on a free port, yield its base URL and process, then stop it."""
+def running_server(url: str, log: Path, workers: int = 1) -> Iterator[tuple[str, list[psutil.Process]]]:
+    """Start `leadq serve` on a free port, yield its base URL and processes, then stop it."""
     port = free_port()
-    command = [*LEADQ, "serve", "--database", url, "--port", str(port)]
+    command = [*LEADQ, "serve", "--database", url, "--port", str(port), "--workers", str(workers)]
     with log.open("ab") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -136,7 +136,7 @@ def running_server(url: str, log: Path) -> Iterator[tuple[str, psutil.Process]]:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base, psutil.Process(process.pid)
+        yield base, server_processes(psutil.Process(process.pid), workers, deadline)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -323,6 +323,7 @@ def build_report(options, load: Load, mismatches: list[str], elapsed: float, cpu
         "endpoint": "/v1/track" if options.batch_size == 1 else "/v1/batch",
         "batch_size": options.batch_size,
         "concurrency": options.concurrency,
+        "server_workers": options.server_workers,
         "leads": options.leads,
         "seconds": round(elapsed, 2),
         "requests": load.requests,
@@ -374,7 +375,8 @@ def report_text(report: dict) -> str:
     cpu = report["cpu"]
     lines = [
         f"{report['endpoint']} with {report['batch_size']} event(s) per request on {report['database']}: "
-        f"{report['concurrency']} connections, {report['leads']} leads, {report['seconds']} s measured.",
+        f"{report['concurrency']} connections, {report['leads']} leads, {report['seconds']} s measured, "
+        f"{report.get('server_workers', 1)} server process(es).",
         "",
         "| requests/s | events/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -463,13 +465,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--leads", type=int, default=1000, help="leads the events go to (default 1000)")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="events per request: 1 sends /v1/track requests, more sends /v1/batch (default 1)")
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="processes of `leadq serve` that answer requests (its --workers, default 1)")
     parser.add_argument("--verify-every", type=int, default=20,
                         help="each connection checks the lead's score after every Nth 2xx response (default 20)")
     parser.add_argument("--record", type=Path, metavar="FILE",
                         help="append the results as a dated section to FILE, such as benchmarks/RESULTS.md")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    for name in ("duration", "concurrency", "leads", "batch_size", "verify_every"):
+    for name in ("duration", "concurrency", "leads", "batch_size", "server_workers", "verify_every"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give a number above 0")
     if args.warmup < 0:
@@ -493,21 +497,37 @@ def run(options: argparse.Namespace) -> tuple[dict, str]:
                 commands = [("keys", "create", kind, "--database", url) for kind in kinds]
                 write_key, _ = pool.map(lambda command: run_leadq(*command), commands)
             machine = machine_text(url)
-            with running_server(url, folder / "serve.log") as (base, server):
+            with running_server(url, folder / "serve.log", options.server_workers) as (base, server):
                 client = psutil.Process()
-                before = (server.cpu_times(), client.cpu_times(), psutil.cpu_times(), time.perf_counter())
+                before = (_busy_seconds(server), client.cpu_times(), psutil.cpu_times(), time.perf_counter())
                 load, mismatches, elapsed = asyncio.run(drive(base, write_key, url, options))
                 cpu = _cpu_use(before, server, client)
     return build_report(options, load, mismatches, elapsed, cpu), machine
 
 
-def _cpu_use(before, server: psutil.Process, client: psutil.Process) -> dict:
+def server_processes(main: psutil.Process, workers: int, deadline: float) -> list[psutil.Process]:
+    """Return `leadq serve` and, with more than one worker, its processes once they all run."""
+    processes = [main]
+    while workers > 1 and time.monotonic() < deadline:
+        processes = [main, *main.children(recursive=True)]
+        # uvicorn's supervisor also starts multiprocessing's resource tracker.
+        if len(processes) > workers:
+            break
+        time.sleep(0.1)
+    return processes
+
+
+def _busy_seconds(processes: list[psutil.Process]) -> float:
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
+def _cpu_use(before, server: list[psutil.Process], client: psutil.Process) -> dict:
     server_before, client_before, machine_before, started = before
     wall = time.perf_counter() - started
-    server_after, client_after, machine_after = server.cpu_times(), client.cpu_times(), psutil.cpu_times()
+    server_after, client_after, machine_after = _busy_seconds(server), client.cpu_times(), psutil.cpu_times()
     machine_busy = sum(machine_after) - sum(machine_before)
     machine_idle = (machine_after.idle + machine_after.iowait) - (machine_before.idle + machine_before.iowait)
-    server_percent = 100 * (sum(server_after[:2]) - sum(server_before[:2])) / wall
+    server_percent = 100 * (server_after - server_before) / wall
     client_percent = 100 * (sum(client_after[:2]) - sum(client_before[:2])) / wall
     # psutil.cpu_times() sums all cores, so busy time over wall time is in
     # percent of one core, like the two process figures.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from leadq.service.model_versions import ensure_active_model
 from leadq.service.schedule import RescoreWorker
 from leadq.service.tracking_writer import stop_tracking_writer
 from leadq.service.webhooks_api import router as webhooks_router
-from leadq.store.database import Store
+from leadq.store.database import Store, open_store
 
 
 def create_app(
@@ -70,3 +71,14 @@ def start_workers(
     """Start the background workers. Each has a `stop()` that waits for it."""
     settings = webhook_settings or settings_from_environment()
     return [DeliveryWorker(store, settings).start(), RescoreWorker(store, rescore_every)]
+
+
+def create_worker_process_app() -> FastAPI:
+    """Build the app of one `leadq serve --workers N` process, without background workers.
+
+    The parent process runs webhook delivery and scheduled rescoring, and
+    has set LEADQ_DATABASE_URL and LEADQ_ARTEFACTS_DIR to its store's
+    before starting this process. It has also upgraded the schema.
+    """
+    store = open_store(os.environ["LEADQ_DATABASE_URL"], upgrade=False)
+    return create_app(store, workers=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -57,6 +58,13 @@ def serve(
         float, typer.Option(help="Seconds between rescoring every lead for time decay.")
     ] = 3600.0,
     artefacts: ArtefactsOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that serve HTTP requests. With more than 1, this process "
+            "runs webhook delivery and scheduled rescoring and starts the others.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the tracking API, the leads API, webhook delivery and the dashboard."""
     import uvicorn
@@ -72,16 +80,55 @@ def serve(
         raise OptionError(f"--port {port}: give a TCP port from 1 to 65535, such as 8000")
     if rescore_every <= 0:
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
+    if workers < 1:
+        raise OptionError(f"--workers {workers}: give a number of processes of 1 or more, such as 2")
     webhook_settings = settings_from_environment()
     store = open_store(database, artefacts=artefacts)
     password = ensure_admin_user(store)
     if password is not None:
         typer.echo(f"dashboard user admin created with password {password}; it is shown only this once", err=True)
-    typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}", err=True)
+    processes = f" in {workers} processes" if workers > 1 else ""
+    typer.echo(f"leadq serves {_shown(store.url)} on http://{host}:{port}{processes}", err=True)
     typer.echo(f"predictive model artefacts load from {store.artefacts} only", err=True)
     typer.echo(f"dashboard: http://{host}:{port}/dashboard/leads", err=True)
+    if workers > 1:
+        _serve_in_processes(store, host, port, workers, rescore_every, webhook_settings)
+        return
     app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every: float, webhook_settings) -> None:
+    """Serve HTTP in `workers` processes and run the background workers in this one.
+
+    Each process writes tracking requests in its own groups. Webhook
+    delivery leases outbox rows, so it could run anywhere, but one delivery
+    worker and one rescore schedule are enough for the whole service.
+    """
+    import uvicorn
+
+    from leadq.service.app import start_workers
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.store.database import ARTEFACTS_VARIABLE
+
+    ensure_active_model(store)
+    # The worker processes start fresh (spawn) and open the same store from these.
+    os.environ[URL_VARIABLE] = store.url
+    os.environ[ARTEFACTS_VARIABLE] = str(store.artefacts)
+    running = start_workers(store, rescore_every, webhook_settings)
+    try:
+        uvicorn.run(
+            "leadq.service.app:create_worker_process_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+    finally:
+        for worker in running:
+            worker.stop()
+        store.dispose()
 
 
 @model_app.command("activate")

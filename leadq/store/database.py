@@ -11,16 +11,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from leadq.errors import OptionError
+from leadq.store.writer_queue import WriterQueue
 
 DEFAULT_URL = "sqlite:///leadq.db"
 URL_VARIABLE = "LEADQ_DATABASE_URL"
@@ -40,14 +43,26 @@ class Store:
     # Predictive model artefacts of stored models must be inside this
     # folder: an absolute path with symbolic links resolved.
     artefacts: Path
+    writers: WriterQueue | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database:
+            self.writers = WriterQueue(Path(database).resolve())
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def write(self):
-        """Begin a writing transaction; on SQLite it takes the write lock."""
-        return self.engine.begin()
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """Begin a writing transaction; on SQLite it waits its turn and takes the write lock."""
+        if self.writers is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self.writers.held(), self.engine.begin() as connection:
+            yield connection
 
     def read(self):
         """Begin a reading transaction, which on SQLite waits for no writer."""

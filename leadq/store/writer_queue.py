@@ -1,0 +1,59 @@
+"""A lock file that queues SQLite writers across threads and processes.
+
+SQLite lets one writer in at a time. A writer that finds the database
+locked sleeps in steps of up to 100 ms (the sqlite3_busy_timeout handler)
+and tries again, so when several processes write, the wait of one
+transaction grows to hundreds of milliseconds although each transaction
+holds the lock for a few. Writers first take an exclusive `flock` on a
+file beside the database, and the kernel wakes the next waiter as soon as
+the holder releases it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger("leadq.store")
+
+
+class WriterQueue:
+    """An exclusive lock on `<database>-lock`, taken around each write transaction."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + "-lock")
+        self._warned = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lock; without a lock file, rely on SQLite's busy timeout alone.
+
+        Each call opens its own descriptor, because `flock` excludes open
+        files, not processes: two threads of one process then queue too.
+        Do not nest calls in one thread, which would wait for itself.
+        """
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            self._warn_once(error)
+            yield
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            # Closing the last descriptor of an open file releases its flock.
+            os.close(descriptor)
+
+    def _warn_once(self, error: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "cannot open the writer lock file %s (%s); SQLite writers wait by polling instead",
+                self.path,
+                error.strerror,
+            )
