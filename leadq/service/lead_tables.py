@@ -98,20 +98,22 @@ def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[in
     rows = connection.execute(_EVENTS_OF_LEADS, {"ids": list(codes)}).all()
     if not rows:
         return empty_events(layout)
-    micros = pa.array([row.ts for row in rows], pa.int64())
+    # One pass over the rows turns them into columns, in _EVENTS_OF_LEADS's order.
+    message_ids, lead_ids, names, stamps, texts = zip(*rows)
+    micros = pa.array(stamps, pa.int64())
     days, weeks = calendar_columns(micros, compiled.model.timezone, layout.calendar_units)
     columns = {
         "event_row": pa.array(np.arange(len(rows), dtype=np.int64)),
-        "event_id": pa.array([row.message_id for row in rows], pa.string()),
-        "lead_code": pa.array([codes[row.lead_id] for row in rows], pa.int64()),
-        "event_name": pa.array([row.event_name for row in rows], pa.string()),
+        "event_id": pa.array(message_ids, pa.string()),
+        "lead_code": pa.array(list(map(codes.__getitem__, lead_ids)), pa.int64()),
+        "event_name": pa.array(names, pa.string()),
         "ts": micros,
         "local_day": days,
         "local_week": weeks,
     }
     # Decoding every stored event's JSON is the largest cost of a rescore,
     # so it is skipped when no rule reads a property.
-    properties = [json.loads(row.properties) for row in rows] if layout.properties else []
+    properties = list(map(json.loads, texts)) if layout.properties else []
     for name, value_columns in layout.properties.items():
         values = [props.get(name) for props in properties]
         columns.update(stored_value_columns(values, value_columns))
