@@ -4,7 +4,8 @@ The checks follow `leadq score`: the same readers, column names, mappings
 and value rules. A problem with the whole file (a missing key column, a
 mapping to a column the file lacks) raises InputError. A problem in one row
 rejects only that row: an empty key, a value the model compares as a number
-that is not one, a bad time, invalid JSON properties or an empty event name.
+that is not one, a bad time or an event time more than a day ahead, invalid
+JSON properties or an empty event name.
 The rejection names the row's line or row number, the column and the reason.
 """
 
@@ -26,6 +27,8 @@ from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
+from leadq.service.event_times import future_time_problem
+from leadq.store.database import now_micros
 
 NUMBER = re.compile(NUMBER_PATTERN)
 # Times are converted this many rows at a time. A chunk with a bad time is
@@ -167,12 +170,14 @@ def check_events(
 
     checked = CheckedFile(source.path, len(table))
     occurrences: Counter[str] = Counter()
+    now = now_micros()
     for index, row in enumerate(table.to_pylist()):
         if problems and index in problems:
             checked.reject(source, index, problems[index])
             continue
         try:
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
+            _check_not_future(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
         except ImportRowError as error:
             checked.reject(source, index, error)
             continue
@@ -199,6 +204,13 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
             _check_number(value, columns[source_name], property_name)
     event_id = _text(row.get(names.get("event_id"))) or ""
     return EventRow(key, event_id, name, ts, properties)
+
+
+def _check_not_future(ts: int, value, column: str, now: int) -> None:
+    """Reject an event time that the tracking API would reject as too far ahead."""
+    problem = future_time_problem(ts, now)
+    if problem is not None:
+        raise ImportRowError(column, f"timestamp {_short(_text(value))} {problem}")
 
 
 def _json_properties(value, column: str | None) -> dict:

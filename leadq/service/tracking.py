@@ -22,19 +22,15 @@ from leadq.binding import NUMBER_PATTERN
 from leadq.compiler.layout import Layout
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
+from leadq.service.event_times import future_time_problem
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
 from leadq.service.tracking_writer import TrackingRequest, tracking_writer
-from leadq.store.database import now_micros
 
 # `\u0000` in JSON text, unless its backslash is itself escaped.
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
-# An event may be dated up to a day after the server's clock, for senders
-# whose clocks run fast. A later date is a mistake, because such an event
-# would count only from that date on.
-FUTURE_TOLERANCE_MICROS = 86_400 * 1_000_000
 TYPES = ("track", "page", "identify", "group")
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -369,14 +365,9 @@ def _timestamp(document: dict, where: str) -> int | None:
             where + "timestamp",
         )
     micros = micros_since_epoch(moment)
-    if micros > now_micros() + FUTURE_TOLERANCE_MICROS:
-        raise ApiError(
-            400,
-            "invalid_value",
-            f"{where}timestamp {json.dumps(value)[:60]} is more than a day after this server's "
-            "clock; send the time the event happened, with its UTC offset",
-            where + "timestamp",
-        )
+    problem = future_time_problem(micros)
+    if problem is not None:
+        raise ApiError(400, "invalid_value", f"{where}timestamp {json.dumps(value)[:60]} {problem}", where + "timestamp")
     return micros
 
 
