@@ -3,9 +3,10 @@
 The checks follow `leadq score`: the same readers, column names, mappings
 and value rules. A problem with the whole file (a missing key column, a
 mapping to a column the file lacks) raises InputError. A problem in one row
-rejects only that row: an empty key, a value the model compares as a number
-that is not one, a bad time or an event time more than a day ahead, invalid
-JSON properties or an empty event name.
+rejects only that row: an empty key, an email key or email column that is
+not an email address, a value the model compares as a number that is not
+one, a bad time or an event time more than a day ahead, invalid JSON
+properties or an empty event name.
 The rejection names the row's line or row number, the column and the reason.
 """
 
@@ -28,6 +29,7 @@ from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
 from leadq.service.event_times import future_time_problem
+from leadq.service.identity import is_email_address
 from leadq.store.database import now_micros
 
 NUMBER = re.compile(NUMBER_PATTERN)
@@ -35,6 +37,7 @@ NUMBER = re.compile(NUMBER_PATTERN)
 # converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
 MAX_SHOWN_CHARS = 60
+NOT_AN_EMAIL = "is not an email address; write an address such as ana@example.com"
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,16 @@ def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | No
     if key_field == "email":
         email = key
     else:
-        email = _normalized_key(row.get(email_column), "email") if email_column else None
+        email = _email(row.get(email_column), email_column) if email_column else None
     return LeadRow(key, email, attributes)
+
+
+def _email(value, column: str) -> str | None:
+    """Return a lead's email, normalized; a blank cell is None and keeps the stored email."""
+    email = _normalized_key(value, "email")
+    if email is not None and not is_email_address(email):
+        raise ImportRowError(column, f"{_short(_text(value))} {NOT_AN_EMAIL}, or leave the cell empty")
+    return email
 
 
 # Events
@@ -348,6 +359,8 @@ def _lead_key(value, key_field: str, column: str) -> str:
         raise ImportRowError(
             column, f"the lead key {key_field!r} is empty; every lead needs one. Fill it in or remove the row"
         )
+    if key_field == "email" and not is_email_address(key):
+        raise ImportRowError(column, f"the lead key {_short(_text(value))} {NOT_AN_EMAIL}, or remove the row")
     return key
 
 

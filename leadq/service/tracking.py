@@ -23,6 +23,7 @@ from leadq.compiler.layout import Layout
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
 from leadq.service.event_times import future_time_problem
+from leadq.service.identity import is_email_address, normalized_email
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
 from leadq.service.tracking_writer import TrackingRequest, tracking_writer
@@ -327,13 +328,21 @@ def _traits(document: dict, where: str) -> tuple[dict, str]:
 
 
 def _check_email(traits: dict, field: str) -> None:
-    """Reject an email trait that is not text, which would store a lead without its email."""
+    """Reject an email trait that is not an email address, which would store a lead without its email."""
     email = traits.get("email")
     if email is not None and not isinstance(email, str):
         raise ApiError(
             400,
             "invalid_type",
             f"{field}.email must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
+            field + ".email",
+        )
+    if email is not None and not is_email_address(normalized_email(email)):
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{field}.email is {json.dumps(email)[:60]}, which is not an email address; "
+            "send an address such as \"ada@example.com\", or leave the trait out",
             field + ".email",
         )
 

@@ -313,6 +313,52 @@ def test_import_records_stage_changes(store, tmp_path):
     assert causes == ["import"]
 
 
+def test_bad_emails_rejected_with_lines(store, tmp_path):
+    text = (
+        "email,title,company_size\n"
+        "ana@acme.example,CEO,250\n"
+        "not-an-email,CTO,40\n"
+        "bob@corp,CFO,10\n"
+        "eve@corp.example,CMO,12\n"
+    )
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert (
+        "leads.csv, line 3, column 'email': the lead key 'not-an-email' is not an email address; "
+        "write an address such as ana@example.com, or remove the row"
+    ) in output
+    assert "leads.csv, line 4, column 'email': the lead key 'bob@corp' is not an email address" in output
+    assert counted(done.stdout, "rows rejected") == 2
+    assert set(stored_leads(store)) == {"ana@acme.example", "eve@corp.example"}
+
+
+def test_bad_email_column_rejected(store, tmp_path):
+    model = default_model_text().replace("key: email ", "key: lead_id")
+    assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
+    text = "lead_id,email,title,company_size\nL-1,ana@acme.example,CEO,250\nL-2,,CTO,40\nL-3,ana at acme,CFO,10\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert (
+        "leads.csv, line 4, column 'email': 'ana at acme' is not an email address; "
+        "write an address such as ana@example.com, or leave the cell empty"
+    ) in output
+    assert counted(done.stdout, "rows rejected") == 1
+    stored = stored_leads(store)
+    assert set(stored) == {"L-1", "L-2"}
+    assert stored["L-2"]["email"] is None
+
+
+def test_bad_email_key_rejects_event(store, tmp_path):
+    text = "email,event,timestamp\nana@acme.example,demo_requested,2026-11-25T10:00:00Z\n,ping,x\nana,ping,2026-11-25T10:00:00Z\n"
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert "events.csv, line 4, column 'email': the lead key 'ana' is not an email address" in done.stdout
+    assert counted(done.stdout, "events stored") == 1
+    assert set(stored_leads(store)) == {"ana@acme.example"}
+
+
 def test_future_events_rejected_with_lines(store, tmp_path):
     soon = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
     text = (

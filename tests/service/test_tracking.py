@@ -269,6 +269,10 @@ def test_concurrent_same_email_one_lead(service: Service):
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "2999-01-01T00:00:00Z"}, 400, "timestamp"),
         ("/v1/identify", {"userId": "u", "traits": {"email": 12345}}, 400, "traits.email"),
         ("/v1/identify", {"userId": "u", "context": {"traits": {"email": ["a@b.co"]}}}, 400, "context.traits.email"),
+        ("/v1/identify", {"userId": "u", "traits": {"email": ""}}, 400, "traits.email"),
+        ("/v1/identify", {"userId": "u", "traits": {"email": "not-an-email"}}, 400, "traits.email"),
+        ("/v1/identify", {"userId": "u", "context": {"traits": {"email": "ann@localhost"}}}, 400, "context.traits.email"),
+        ("/v1/batch", {"batch": [{"type": "identify", "userId": "u", "traits": {"email": "a b@c.io"}}]}, 400, "batch[0].traits.email"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": "about 50"}}, 400, "traits.company_size"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": True}}, 400, "traits.company_size"),
         ("/v1/batch", {"batch": "no"}, 400, "batch"),
@@ -351,3 +355,21 @@ def test_wrong_method_gets_a_json_error(service: Service):
     answer = httpx.get(service.server.base + "/v1/track", timeout=30)
     assert answer.status_code == 405
     assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("email", ["", "   ", "not-an-email", "ann@", "@acme.io", "ann@acme", "ann@acme..io", "a@b@c.io"])
+def test_identify_rejects_implausible_email(service: Service, email):
+    answer = service.post("/v1/identify", {"userId": "u-bad-email", "traits": {"email": email}})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_value"
+    assert error["field"] == "traits.email"
+    assert error["message"].startswith(f"traits.email is {json.dumps(email)}, which is not an email address;")
+    assert 'such as "ada@example.com"' in error["message"]
+    assert service.lead("u-bad-email") is None
+
+
+def test_identify_accepts_plausible_email(service: Service):
+    body = {"userId": "u-good-email", "traits": {"email": " José.Ng+leads@Sub.Example.co.uk "}}
+    assert service.post("/v1/identify", body).status_code == 200
+    assert service.lead("u-good-email").email == "josé.ng+leads@sub.example.co.uk"
