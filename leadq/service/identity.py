@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,9 @@ from leadq.service.webhooks import enqueue
 from leadq.store.tables import events, identities, leads, outcomes, score_snapshots, stage_history
 
 USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+# Counted in octets, because RFC 5321 limits a mail path to 256 octets with its angle brackets.
+MAX_EMAIL_LENGTH = 254
 
 
 def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: list[str]) -> bool:
@@ -44,6 +48,18 @@ def normalized_email(value) -> str | None:
         return None
     email = value.strip().lower()
     return email or None
+
+
+def is_email_address(email: str | None) -> bool:
+    """Return whether a normalized email (from normalized_email) is a plausible address.
+
+    The check is loose on purpose: it wants a local part, one @ and a domain
+    with a dot, without white space. It accepts some addresses that RFC 5322
+    forbids and rejects quoted local parts with spaces, which leads do not use.
+    """
+    if email is None or len(email.encode("utf-8", "surrogatepass")) > MAX_EMAIL_LENGTH:
+        return False
+    return EMAIL_ADDRESS.fullmatch(email) is not None
 
 
 _IDENTITY_LEAD = select(identities.c.lead_id).where(

@@ -3,8 +3,10 @@
 The checks follow `leadq score`: the same readers, column names, mappings
 and value rules. A problem with the whole file (a missing key column, a
 mapping to a column the file lacks) raises InputError. A problem in one row
-rejects only that row: an empty key, a value the model compares as a number
-that is not one, a bad time, invalid JSON properties or an empty event name.
+rejects only that row: an empty key, an email key or email column that is
+not an email address, a value the model compares as a number that is not
+one, a bad time or an event time more than a day ahead, invalid JSON
+properties or an empty event name.
 The rejection names the row's line or row number, the column and the reason.
 """
 
@@ -26,12 +28,16 @@ from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
+from leadq.service.event_times import future_time_problem
+from leadq.service.identity import is_email_address
+from leadq.store.database import now_micros
 
 NUMBER = re.compile(NUMBER_PATTERN)
 # Times are converted this many rows at a time. A chunk with a bad time is
 # converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
 MAX_SHOWN_CHARS = 60
+NOT_AN_EMAIL = "is not an email address; write an address such as ana@example.com"
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,16 @@ def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | No
     if key_field == "email":
         email = key
     else:
-        email = _normalized_key(row.get(email_column), "email") if email_column else None
+        email = _email(row.get(email_column), email_column) if email_column else None
     return LeadRow(key, email, attributes)
+
+
+def _email(value, column: str) -> str | None:
+    """Return a lead's email, normalized; a blank cell is None and keeps the stored email."""
+    email = _normalized_key(value, "email")
+    if email is not None and not is_email_address(email):
+        raise ImportRowError(column, f"{_short(_text(value))} {NOT_AN_EMAIL}, or leave the cell empty")
+    return email
 
 
 # Events
@@ -167,12 +181,14 @@ def check_events(
 
     checked = CheckedFile(source.path, len(table))
     occurrences: Counter[str] = Counter()
+    now = now_micros()
     for index, row in enumerate(table.to_pylist()):
         if problems and index in problems:
             checked.reject(source, index, problems[index])
             continue
         try:
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
+            _check_not_future(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
         except ImportRowError as error:
             checked.reject(source, index, error)
             continue
@@ -199,6 +215,13 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
             _check_number(value, columns[source_name], property_name)
     event_id = _text(row.get(names.get("event_id"))) or ""
     return EventRow(key, event_id, name, ts, properties)
+
+
+def _check_not_future(ts: int, value, column: str, now: int) -> None:
+    """Reject an event time that the tracking API would reject as too far ahead."""
+    problem = future_time_problem(ts, now)
+    if problem is not None:
+        raise ImportRowError(column, f"timestamp {_short(_text(value))} {problem}")
 
 
 def _json_properties(value, column: str | None) -> dict:
@@ -336,6 +359,8 @@ def _lead_key(value, key_field: str, column: str) -> str:
         raise ImportRowError(
             column, f"the lead key {key_field!r} is empty; every lead needs one. Fill it in or remove the row"
         )
+    if key_field == "email" and not is_email_address(key):
+        raise ImportRowError(column, f"the lead key {_short(_text(value))} {NOT_AN_EMAIL}, or remove the row")
     return key
 
 

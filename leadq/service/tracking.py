@@ -9,7 +9,6 @@ stores nothing, and a 2xx response means its events are committed.
 from __future__ import annotations
 
 import json
-import math
 import re
 import uuid
 from datetime import datetime, timezone
@@ -22,19 +21,13 @@ from leadq.binding import NUMBER_PATTERN
 from leadq.compiler.layout import Layout
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
+from leadq.service.event_times import future_time_problem
+from leadq.service.identity import is_email_address, normalized_email
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
+from leadq.service.tracking_body import MESSAGE_LIMIT, SHRINK_MESSAGE, read_json_body
 from leadq.service.tracking_writer import TrackingRequest, tracking_writer
-from leadq.store.database import now_micros
 
-# `\u0000` in JSON text, unless its backslash is itself escaped.
-ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-MESSAGE_LIMIT = 32 * 1024
-BATCH_LIMIT = 500 * 1024
-# An event may be dated up to a day after the server's clock, for senders
-# whose clocks run fast. A later date is a mistake, because such an event
-# would count only from that date on.
-FUTURE_TOLERANCE_MICROS = 86_400 * 1_000_000
 TYPES = ("track", "page", "identify", "group")
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -86,8 +79,7 @@ async def batch(request: Request) -> dict:
 
 async def _handle(request: Request, kind: str) -> dict:
     hashed = await _authorize_tracking(request)
-    limit = BATCH_LIMIT if kind == "batch" else MESSAGE_LIMIT
-    document = _parse(await _read_body(request, limit))
+    document = await read_json_body(request, kind)
     if kind == "batch":
         messages, places = _batch_messages(document)
     else:
@@ -133,85 +125,6 @@ def screen_requests(connection, active, requests: list[TrackingRequest]) -> list
     return errors
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise _too_large(len(body), limit)
-    return bytes(body)
-
-
-def _too_large(size: int, limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "too_large",
-        f"the request has {size} bytes, over the limit of {limit // 1024} KB; "
-        "send fewer messages per batch",
-    )
-
-
-def _parse(body: bytes) -> Any:
-    try:
-        document = json.loads(body, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not UTF-8 text; send JSON in UTF-8") from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
-        ) from None
-    _check_text(document)
-    return document
-
-
-def _reject_constant(name: str):
-    raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
-
-
-def _check_text(document: Any) -> None:
-    """Reject text that a database cannot store: NUL characters and lone surrogates."""
-    try:
-        escaped = json.dumps(document)
-        json.dumps(document, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
-    except UnicodeEncodeError:
-        raise ApiError(
-            400, "invalid_text", "the body contains an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode text"
-        ) from None
-    if ESCAPED_NUL.search(escaped):
-        raise ApiError(400, "invalid_text", "the body contains a NUL character (\\u0000); remove it")
-    where = _out_of_range_number(document, "")
-    if where is not None:
-        raise ApiError(
-            400,
-            "invalid_number",
-            f"{where or 'the body'} is a number too large for a double (above about 1.8e308); "
-            "send a smaller number or text",
-            where or None,
-        )
-
-
-def _out_of_range_number(value: Any, where: str) -> str | None:
-    """Return the path of the first number that JSON parsing made infinite."""
-    if isinstance(value, float) and math.isinf(value):
-        return where
-    if isinstance(value, dict):
-        items = ((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
-    elif isinstance(value, list):
-        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return None
-    return next((path for path in (_out_of_range_number(item, name) for name, item in items) if path is not None), None)
-
-
 def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_type", "the body must be a JSON object with a `batch` list", "batch")
@@ -226,7 +139,13 @@ def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
             raise ApiError(400, "invalid_type", f"{where[:-1]} must be a JSON object", where[:-1])
         size = len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
         if size > MESSAGE_LIMIT:
-            raise ApiError(413, "too_large", f"{where[:-1]} has {size} bytes, over the 32 KB limit per message", where[:-1])
+            raise ApiError(
+                413,
+                "too_large",
+                f"{where[:-1]} has {size} bytes, over the limit of 32 KB ({MESSAGE_LIMIT} bytes) per message; "
+                + SHRINK_MESSAGE,
+                where[:-1],
+            )
         kind = item.get("type")
         if kind not in TYPES:
             raise ApiError(
@@ -331,13 +250,21 @@ def _traits(document: dict, where: str) -> tuple[dict, str]:
 
 
 def _check_email(traits: dict, field: str) -> None:
-    """Reject an email trait that is not text, which would store a lead without its email."""
+    """Reject an email trait that is not an email address, which would store a lead without its email."""
     email = traits.get("email")
     if email is not None and not isinstance(email, str):
         raise ApiError(
             400,
             "invalid_type",
             f"{field}.email must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
+            field + ".email",
+        )
+    if email is not None and not is_email_address(normalized_email(email)):
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{field}.email is {json.dumps(email)[:60]}, which is not an email address; "
+            "send an address such as \"ada@example.com\", or leave the trait out",
             field + ".email",
         )
 
@@ -369,14 +296,9 @@ def _timestamp(document: dict, where: str) -> int | None:
             where + "timestamp",
         )
     micros = micros_since_epoch(moment)
-    if micros > now_micros() + FUTURE_TOLERANCE_MICROS:
-        raise ApiError(
-            400,
-            "invalid_value",
-            f"{where}timestamp {json.dumps(value)[:60]} is more than a day after this server's "
-            "clock; send the time the event happened, with its UTC offset",
-            where + "timestamp",
-        )
+    problem = future_time_problem(micros)
+    if problem is not None:
+        raise ApiError(400, "invalid_value", f"{where}timestamp {json.dumps(value)[:60]} {problem}", where + "timestamp")
     return micros
 
 

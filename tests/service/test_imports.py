@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from leadq.model.loading import default_model_text
+from leadq.scoring import micros_since_epoch
+from leadq.service.event_times import FUTURE_TOLERANCE_MICROS
 from leadq.service.ingest import Message, ingest_messages
+from leadq.store.database import now_micros
 from leadq.store.tables import events, identities, leads, outcomes, stage_history
 from tests.service.servers import leadq
 
@@ -73,9 +77,15 @@ def test_demo_import_matches_score(store, tmp_path):
     done = run_import(store, "leads", DEMO / "leads.csv")
     assert done.returncode == 0, done.stderr
     assert counted(done.stdout, "leads created") == 300
+    started = now_micros()
     done = run_import(store, "events", DEMO / "events.csv")
+    finished = now_micros()
     assert done.returncode == 0, done.stderr
-    assert counted(done.stdout, "rows rejected") == 0
+    # The demo has events after its as-of time. Those more than a day after
+    # the clock are rejected, and the others do not count as of AS_OF.
+    rejected = counted(done.stdout, "rows rejected")
+    assert demo_events_after(finished + FUTURE_TOLERANCE_MICROS) <= rejected
+    assert rejected <= demo_events_after(started + FUTURE_TOLERANCE_MICROS)
     done = leadq("rescore", "--as-of", AS_OF, "--database", store.url)
     assert done.returncode == 0, done.stderr
 
@@ -90,6 +100,13 @@ def test_demo_import_matches_score(store, tmp_path):
         total = float(row["fit_score"]) + float(row["engagement_score"]) + float(row["product_score"])
         assert lead["stage"] == row["stage"], row["lead_id"]
         assert lead["total"] == pytest.approx(total, abs=1e-6), row["lead_id"]
+
+
+def demo_events_after(micros: int) -> int:
+    """Count the demo events dated after a time in UTC microseconds."""
+    with (DEMO / "events.csv").open(encoding="utf-8") as handle:
+        times = [datetime.fromisoformat(row["timestamp"]) for row in csv.DictReader(handle)]
+    return sum(micros_since_epoch(moment) > micros for moment in times)
 
 
 def test_bad_lead_rows_rejected_with_lines(store, tmp_path):
@@ -294,3 +311,72 @@ def test_import_records_stage_changes(store, tmp_path):
     with store.engine.connect() as connection:
         causes = connection.execute(select(stage_history.c.cause)).scalars().all()
     assert causes == ["import"]
+
+
+def test_bad_emails_rejected_with_lines(store, tmp_path):
+    text = (
+        "email,title,company_size\n"
+        "ana@acme.example,CEO,250\n"
+        "not-an-email,CTO,40\n"
+        "bob@corp,CFO,10\n"
+        "eve@corp.example,CMO,12\n"
+    )
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert (
+        "leads.csv, line 3, column 'email': the lead key 'not-an-email' is not an email address; "
+        "write an address such as ana@example.com, or remove the row"
+    ) in output
+    assert "leads.csv, line 4, column 'email': the lead key 'bob@corp' is not an email address" in output
+    assert counted(done.stdout, "rows rejected") == 2
+    assert set(stored_leads(store)) == {"ana@acme.example", "eve@corp.example"}
+
+
+def test_bad_email_column_rejected(store, tmp_path):
+    model = default_model_text().replace("key: email ", "key: lead_id")
+    assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
+    text = "lead_id,email,title,company_size\nL-1,ana@acme.example,CEO,250\nL-2,,CTO,40\nL-3,ana at acme,CFO,10\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert (
+        "leads.csv, line 4, column 'email': 'ana at acme' is not an email address; "
+        "write an address such as ana@example.com, or leave the cell empty"
+    ) in output
+    assert counted(done.stdout, "rows rejected") == 1
+    stored = stored_leads(store)
+    assert set(stored) == {"L-1", "L-2"}
+    assert stored["L-2"]["email"] is None
+
+
+def test_bad_email_key_rejects_event(store, tmp_path):
+    text = "email,event,timestamp\nana@acme.example,demo_requested,2026-11-25T10:00:00Z\n,ping,x\nana,ping,2026-11-25T10:00:00Z\n"
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert "events.csv, line 4, column 'email': the lead key 'ana' is not an email address" in done.stdout
+    assert counted(done.stdout, "events stored") == 1
+    assert set(stored_leads(store)) == {"ana@acme.example"}
+
+
+def test_future_events_rejected_with_lines(store, tmp_path):
+    soon = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    text = (
+        "email,event,timestamp\n"
+        "ana@acme.example,demo_requested,2099-01-01T00:00:00Z\n"
+        f"ana@acme.example,page_viewed,{soon}\n"
+        "ana@acme.example,page_viewed,2026-11-25T10:00:00Z\n"
+    )
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert (
+        "events.csv, line 2, column 'timestamp': timestamp '2099-01-01T00:00:00Z' is more than a day "
+        "after this machine's clock ("
+    ) in output
+    assert "use the time the event happened, with its UTC offset" in output
+    assert counted(done.stdout, "rows rejected") == 1
+    assert counted(done.stdout, "events stored") == 2
+    with store.engine.connect() as connection:
+        latest = connection.execute(select(func.max(events.c.ts))).scalar_one()
+    assert latest < now_micros() + FUTURE_TOLERANCE_MICROS

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
+import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from segment.analytics import request as segment_request
 from sqlalchemy import create_engine, func, select
 
+from leadq.service.errors import ApiError
 from leadq.service.keys import key_hash
+from leadq.service.tracking_body import BATCH_LIMIT, BodyReader
 from leadq.store.tables import api_keys, events, leads, outbox, stage_history, webhook_subscriptions
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import Server, create_key, free_port, leadq
@@ -61,11 +68,11 @@ class Service:
     def __init__(self, server: Server, url: str, keys: dict, engine) -> None:
         self.server, self.url, self.keys, self.engine = server, url, keys, engine
 
-    def post(self, path: str, body, kind: str = "write", **kwargs) -> httpx.Response:
+    def post(self, path: str, body, kind: str = "write", headers: dict | None = None, **kwargs) -> httpx.Response:
         content = body if isinstance(body, (bytes, str)) else json.dumps(body)
         return httpx.post(
             self.server.base + path, content=content, auth=(self.keys[kind], ""),
-            headers={"content-type": "application/json"}, timeout=60, **kwargs,
+            headers={"content-type": "application/json", **(headers or {})}, timeout=60, **kwargs,
         )
 
     def lead(self, lead_key: str):
@@ -262,13 +269,20 @@ def test_concurrent_same_email_one_lead(service: Service):
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": 1e400}}', 400, "properties.n"),
         ("/v1/identify", b'{"userId": "u", "traits": {"sizes": [1, -1e309]}}', 400, "traits.sizes[1]"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
-        ("/v1/track", b'{"userId": "\\ud800", "event": "ping"}', 400, None),
-        ("/v1/track", b'{"userId": "u\\u0000", "event": "ping"}', 400, None),
+        ("/v1/track", b'{"userId": "\\ud800", "event": "ping"}', 400, "userId"),
+        ("/v1/track", b'{"userId": "u\\u0000", "event": "ping"}', 400, "userId"),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"tags": ["a", "b\\u0000"]}}', 400, "properties.tags[1]"),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"a\\u0000": 1}}', 400, "properties"),
+        ("/v1/batch", b'{"batch": [{"type": "track", "userId": "u", "event": "p\\u0000"}]}', 400, "batch[0].event"),
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "0001-01-01T00:00:00+14:00"}, 400, "timestamp"),
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "1969-12-31T23:59:59Z"}, 400, "timestamp"),
         ("/v1/track", {"userId": "u", "event": "ping", "timestamp": "2999-01-01T00:00:00Z"}, 400, "timestamp"),
         ("/v1/identify", {"userId": "u", "traits": {"email": 12345}}, 400, "traits.email"),
         ("/v1/identify", {"userId": "u", "context": {"traits": {"email": ["a@b.co"]}}}, 400, "context.traits.email"),
+        ("/v1/identify", {"userId": "u", "traits": {"email": ""}}, 400, "traits.email"),
+        ("/v1/identify", {"userId": "u", "traits": {"email": "not-an-email"}}, 400, "traits.email"),
+        ("/v1/identify", {"userId": "u", "context": {"traits": {"email": "ann@localhost"}}}, 400, "context.traits.email"),
+        ("/v1/batch", {"batch": [{"type": "identify", "userId": "u", "traits": {"email": "a b@c.io"}}]}, 400, "batch[0].traits.email"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": "about 50"}}, 400, "traits.company_size"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": True}}, 400, "traits.company_size"),
         ("/v1/batch", {"batch": "no"}, 400, "batch"),
@@ -351,3 +365,204 @@ def test_wrong_method_gets_a_json_error(service: Service):
     answer = httpx.get(service.server.base + "/v1/track", timeout=30)
     assert answer.status_code == 405
     assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_backslash_before_u0000_is_text(service: Service):
+    # `\\u0000` in JSON is a backslash followed by "u0000", not a NUL character.
+    body = b'{"userId": "u-backslash", "event": "ping", "messageId": "backslash-1", "properties": {"path": "C:\\\\u0000"}}'
+    answer = service.post("/v1/track", body)
+    assert answer.status_code == 200, answer.text
+    with service.engine.connect() as connection:
+        stored = connection.execute(select(events.c.properties).where(events.c.message_id == "backslash-1")).scalar_one()
+    assert json.loads(stored) == {"path": "C:\\u0000"}
+
+
+def test_nul_error_names_field_and_fix(service: Service):
+    answer = service.post("/v1/track", b'{"userId": "u-nul", "event": "ping", "properties": {"note": "a\\u0000"}}')
+    error = answer.json()["error"]
+    assert answer.status_code == 400
+    assert error["field"] == "properties.note"
+    assert error["message"] == "properties.note contains a NUL character (\\u0000); remove it"
+    assert service.lead("u-nul") is None
+
+
+@pytest.mark.parametrize("email", ["", "   ", "not-an-email", "ann@", "@acme.io", "ann@acme", "ann@acme..io", "a@b@c.io"])
+def test_identify_rejects_implausible_email(service: Service, email):
+    answer = service.post("/v1/identify", {"userId": "u-bad-email", "traits": {"email": email}})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_value"
+    assert error["field"] == "traits.email"
+    assert error["message"].startswith(f"traits.email is {json.dumps(email)}, which is not an email address;")
+    assert 'such as "ada@example.com"' in error["message"]
+    assert service.lead("u-bad-email") is None
+
+
+def test_identify_accepts_plausible_email(service: Service):
+    body = {"userId": "u-good-email", "traits": {"email": " José.Ng+leads@Sub.Example.co.uk "}}
+    assert service.post("/v1/identify", body).status_code == 200
+    assert service.lead("u-good-email").email == "josé.ng+leads@sub.example.co.uk"
+
+
+def gzipped(body) -> bytes:
+    return gzip.compress(json.dumps(body).encode("utf-8"))
+
+
+GZIP = {"Content-Encoding": "gzip"}
+
+
+def test_segment_library_gzip_batch(service: Service):
+    identify = {"type": "identify", "userId": "u-gzip", "messageId": "gzip-1", "traits": {"email": "gzip@example.com"}}
+    batch = [identify, {"type": "track", **ping("u-gzip", "gzip-2")}, {"type": "track", **ping("u-gzip", "gzip-3")}]
+    answer = segment_request.post(service.keys["write"], host=service.server.base, gzip=True, batch=batch)
+    assert answer.request.headers["Content-Encoding"] == "gzip"
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True, "stored": 2, "repeated": 0}
+    lead = service.lead("u-gzip")
+    assert (lead.email, lead.engagement) == ("gzip@example.com", 2.0)
+
+
+def test_gzip_single_messages_are_stored(service: Service):
+    identify = {"userId": "u-gzip-one", "traits": {"email": "gzip-one@example.com", "company_size": 250}}
+    assert service.post("/v1/identify", gzipped(identify), headers=GZIP).status_code == 200
+    answer = service.post("/v1/track", gzipped(ping("u-gzip-one", "gzip-one-1")), headers={"Content-Encoding": "GZIP"})
+    assert answer.status_code == 200, answer.text
+    # Two gzip members decompress to their concatenation (RFC 1952).
+    text = json.dumps(ping("u-gzip-one", "gzip-one-2")).encode("utf-8")
+    members = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    assert service.post("/v1/track", members, headers=GZIP).status_code == 200
+    lead = service.lead("u-gzip-one")
+    assert (lead.fit, lead.engagement) == (20.0, 2.0)
+
+
+def _bad_crc(body: bytes) -> bytes:
+    return body[:-8] + bytes([body[-8] ^ 0xFF]) + body[-7:]
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "code", "start"),
+    [
+        (json.dumps(ping("u-enc", "enc-1")).encode(), "gzip", 400, "invalid_gzip", "the body is not valid gzip ("),
+        (gzipped(ping("u-enc", "enc-1"))[:-10], "gzip", 400, "invalid_gzip", "the gzip body ends before its compressed data"),
+        (_bad_crc(gzipped(ping("u-enc", "enc-1"))), "gzip", 400, "invalid_gzip", "the body is not valid gzip ("),
+        (gzipped(ping("u-enc", "enc-1")) + b"\0\0\0", "gzip", 400, "invalid_gzip", "the body is not valid gzip ("),
+        (b"", "gzip", 400, "invalid_gzip", "the gzip body ends before its compressed data"),
+        (gzipped(ping("u-enc", "enc-1")), None, 400, "invalid_json", "the body is compressed with gzip but has no"),
+        (json.dumps(ping("u-enc", "enc-1")).encode(), "br", 415, "unsupported_encoding", "Content-Encoding 'br' is not"),
+        (gzipped(ping("u-enc", "enc-1")), "gzip, gzip", 415, "unsupported_encoding", "Content-Encoding 'gzip, gzip'"),
+    ],
+)  # fmt: skip
+def test_bad_encoding_is_rejected(service: Service, body, encoding, status, code, start):
+    answer = service.post("/v1/track", body, headers={"Content-Encoding": encoding} if encoding else None)
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == code
+    assert error["message"].startswith(start), error["message"]
+    assert "; " in error["message"]
+    assert service.lead("u-enc") is None
+
+
+def test_identity_encoding_is_plain(service: Service):
+    answer = service.post("/v1/track", ping("u-identity", "identity-1"), headers={"Content-Encoding": "identity"})
+    assert answer.status_code == 200, answer.text
+
+
+def big_message(size: int, user: str = "u-big") -> dict:
+    """A track message of `size` bytes as compact JSON."""
+    message = {"userId": user, "event": "ping", "properties": {"x": ""}}
+    message["properties"]["x"] = "a" * (size - len(json.dumps(message, separators=(",", ":"))))
+    return message
+
+
+def test_oversized_message_error(service: Service):
+    body = json.dumps(big_message(40_000), separators=(",", ":"))
+    answer = service.post("/v1/track", body)
+    assert answer.status_code == 413
+    message = answer.json()["error"]["message"]
+    assert message == (
+        "the message has 40000 bytes, over the limit of 32 KB (32768 bytes) per message; "
+        "shrink its properties, traits or context, for example by leaving out long text values"
+    )
+    assert "fewer messages" not in message
+
+
+def test_message_at_limit_accepted(service: Service):
+    body = json.dumps({**big_message(32_768 - 40, "u-at-limit"), "messageId": "at-limit"}, separators=(",", ":"))
+    assert len(body) <= 32_768
+    assert service.post("/v1/track", body).status_code == 200
+    assert service.post("/v1/track", gzip.compress(body.encode()), headers=GZIP).status_code == 200
+    assert service.count(events, events.c.message_id == "at-limit") == 1
+
+
+def test_gzip_message_over_limit(service: Service):
+    answer = service.post("/v1/identify", gzipped(big_message(40_000)), headers=GZIP)
+    assert answer.status_code == 413
+    message = answer.json()["error"]["message"]
+    assert message.startswith("the message decompresses to more than 32768 bytes, over the limit of 32 KB")
+    assert "shrink its properties" in message
+
+
+def test_batch_over_limit_message(service: Service):
+    messages = [{"type": "track", **big_message(30_000)}] * 18
+    for body, headers, size in [
+        (json.dumps({"batch": messages}).encode(), None, "has 540"),
+        (gzipped({"batch": messages}), GZIP, "decompresses to more than 512000 bytes"),
+    ]:
+        answer = service.post("/v1/batch", body, headers=headers)
+        assert answer.status_code == 413
+        message = answer.json()["error"]["message"]
+        assert message.startswith(f"the batch {size}"), message
+        assert message.endswith("over the limit of 500 KB (512000 bytes) per batch; send fewer messages per batch")
+
+
+def test_batch_item_over_limit(service: Service):
+    answer = service.post("/v1/batch", {"batch": [{"type": "track", **ping("u", "m")}, {"type": "track", **big_message(33_000)}]})
+    assert answer.status_code == 413
+    error = answer.json()["error"]
+    assert error["field"] == "batch[1]"
+    assert "over the limit of 32 KB (32768 bytes) per message; shrink its properties" in error["message"]
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """400 MB of zeros compressed with gzip: about 400 KB, under the 500 KB limit of a batch."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(400)) + compressor.flush()
+
+
+def peak_memory(pid: int) -> int:
+    """Return the process's peak resident memory in bytes (Linux's VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kilobytes) * 1024
+
+
+def test_gzip_bomb_stops_at_limit(service: Service):
+    bomb = gzip_bomb()
+    assert len(bomb) < 500 * 1024
+    before = peak_memory(service.server.process.pid)
+    answer = service.post("/v1/batch", bomb, headers=GZIP)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["message"].startswith("the batch decompresses to more than 512000 bytes")
+    # Decompressing the whole body would raise the peak by 400 MB.
+    assert peak_memory(service.server.process.pid) - before < 64 * 1024 * 1024
+
+
+def test_oversized_gzip_body_rejected(service: Service):
+    body = gzip.compress(os.urandom(520 * 1024))
+    answer = service.post("/v1/batch", body, headers=GZIP)
+    assert answer.status_code == 413
+    message = answer.json()["error"]["message"]
+    assert message.startswith(f"the batch has {len(body)} bytes compressed with gzip, over the limit of 500 KB")
+
+
+def test_body_reader_stops_in_first_chunk():
+    bomb = gzip_bomb()
+    reader = BodyReader("batch", "gzip")
+    with pytest.raises(ApiError) as raised:
+        for start in range(0, len(bomb), 65_536):
+            reader.add(bomb[start : start + 65_536])
+    assert raised.value.status == 413
+    assert reader.received == 65_536
+    assert len(reader.body) == BATCH_LIMIT + 1

@@ -1,0 +1,207 @@
+"""Read and parse the body of a tracking request within Segment's size limits.
+
+A body may be compressed with gzip (`Content-Encoding: gzip`), as Segment's
+libraries send it when asked to. The limits apply to the decompressed JSON,
+and reading stops as soon as a body passes its limit. A small gzip body
+that would decompress to gigabytes therefore costs at most the limit in
+memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from typing import Any
+
+from fastapi import Request
+
+from leadq.service.errors import ApiError
+
+MESSAGE_LIMIT = 32 * 1024
+BATCH_LIMIT = 500 * 1024
+# Bytes that a gzip body may have beyond the limit of its decompressed
+# JSON. Deflate makes data that does not compress a little longer (500 KB
+# of random bytes gains 178 bytes in gzip.compress with zlib 1.2.13, at
+# every level), so an allowance of 1 KB fits any JSON body within the limit.
+GZIP_OVERHEAD = 1024
+# zlib's window bits for a gzip header and trailer around deflate data.
+GZIP_WBITS = zlib.MAX_WBITS | 16
+GZIP_MAGIC = b"\x1f\x8b"
+SHRINK_MESSAGE = "shrink its properties, traits or context, for example by leaving out long text values"
+
+
+async def read_json_body(request: Request, kind: str) -> Any:
+    """Read the body of a request to the endpoint `kind` and return its checked JSON."""
+    return parse_json(await read_body(request, kind))
+
+
+async def read_body(request: Request, kind: str) -> bytes:
+    reader = BodyReader(kind, content_coding(request))
+    reader.check_declared_length(request.headers.get("content-length"))
+    async for chunk in request.stream():
+        reader.add(chunk)
+    return reader.finish()
+
+
+def content_coding(request: Request) -> str | None:
+    """Return "gzip" or None (no coding), or raise a 415 for another Content-Encoding."""
+    header = request.headers.get("content-encoding", "")
+    codings = [part.strip().lower() for part in header.split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    if not codings:
+        return None
+    if codings in (["gzip"], ["x-gzip"]):
+        return "gzip"
+    raise ApiError(
+        415,
+        "unsupported_encoding",
+        f"Content-Encoding {header!r} is not supported; send the body uncompressed, "
+        "or compressed with gzip and the header Content-Encoding: gzip",
+    )
+
+
+class BodyReader:
+    """Collect a body chunk by chunk, decompressing gzip, until it passes its limit."""
+
+    def __init__(self, kind: str, coding: str | None) -> None:
+        self.kind = kind
+        self.limit = BATCH_LIMIT if kind == "batch" else MESSAGE_LIMIT
+        self.gzip = coding == "gzip"
+        self.received_limit = self.limit + GZIP_OVERHEAD if self.gzip else self.limit
+        self.received = 0
+        self.body = bytearray()
+        self.decompressor = zlib.decompressobj(GZIP_WBITS) if self.gzip else None
+
+    def check_declared_length(self, declared: str | None) -> None:
+        if declared is not None and declared.isdigit() and int(declared) > self.received_limit:
+            raise self._received_too_large(int(declared))
+
+    def add(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.received_limit:
+            raise self._received_too_large(self.received)
+        if self.gzip:
+            self._decompress(chunk)
+        else:
+            self.body.extend(chunk)
+        if len(self.body) > self.limit:
+            detail = "decompresses to" if self.gzip else "has"
+            raise too_large(self.kind, f"{detail} more than {self.limit} bytes")
+
+    def finish(self) -> bytes:
+        if self.gzip and not self.decompressor.eof:
+            raise ApiError(
+                400,
+                "invalid_gzip",
+                "the gzip body ends before its compressed data does; send the whole compressed body",
+            )
+        return bytes(self.body)
+
+    def _decompress(self, data: bytes) -> None:
+        """Decompress `data` into the body, stopping one byte past the limit.
+
+        A body of several gzip members (RFC 1952) decompresses to their
+        concatenation, as gzip.decompress does.
+        """
+        while data:
+            if self.decompressor.eof:
+                self.decompressor = zlib.decompressobj(GZIP_WBITS)
+            room = self.limit + 1 - len(self.body)
+            try:
+                self.body.extend(self.decompressor.decompress(data, room))
+            except zlib.error as error:
+                raise ApiError(
+                    400,
+                    "invalid_gzip",
+                    f"the body is not valid gzip ({error}); compress the whole JSON body with gzip, "
+                    "or send it uncompressed without the Content-Encoding header",
+                ) from None
+            # Output below `room` means the decompressor used all of `data`;
+            # at `room` the body has passed its limit and the caller stops.
+            data = self.decompressor.unused_data if self.decompressor.eof and len(self.body) <= self.limit else b""
+
+    def _received_too_large(self, size: int) -> ApiError:
+        if self.gzip:
+            return too_large(self.kind, f"has {size} bytes compressed with gzip")
+        return too_large(self.kind, f"has {size} bytes")
+
+
+def too_large(kind: str, detail: str) -> ApiError:
+    """Return the 413 error of a request whose body is over its limit; `detail` gives its size."""
+    if kind == "batch":
+        message = (
+            f"the batch {detail}, over the limit of 500 KB ({BATCH_LIMIT} bytes) per batch; "
+            "send fewer messages per batch"
+        )
+    else:
+        message = f"the message {detail}, over the limit of 32 KB ({MESSAGE_LIMIT} bytes) per message; {SHRINK_MESSAGE}"
+    return ApiError(413, "too_large", message)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        document = json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", _not_utf8_message(body)) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+        ) from None
+    check_values(document)
+    return document
+
+
+def _not_utf8_message(body: bytes) -> str:
+    if body.startswith(GZIP_MAGIC):
+        return "the body is compressed with gzip but has no Content-Encoding header; add Content-Encoding: gzip"
+    return "the body is not UTF-8 text; send JSON in UTF-8"
+
+
+def _reject_constant(name: str):
+    raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
+
+
+def check_values(document: Any) -> None:
+    """Reject text that a database cannot store (NUL characters, lone surrogates) and infinite numbers.
+
+    The error names the path of the first such value, in document order.
+    """
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            _check_text(value, where or "the body", where)
+        elif isinstance(value, float) and math.isinf(value):
+            raise ApiError(
+                400,
+                "invalid_number",
+                f"{where or 'the body'} is a number too large for a double (above about 1.8e308); "
+                "send a smaller number or text",
+                where or None,
+            )
+        elif isinstance(value, dict):
+            for key in value:
+                _check_text(key, f"a key of {where or 'the body'}", where)
+            children = [(f"{where}.{key}" if where else key, item) for key, item in value.items()]
+            pending.extend(reversed(children))
+        elif isinstance(value, list):
+            pending.extend(reversed([(f"{where}[{index}]", item) for index, item in enumerate(value)]))
+
+
+def _check_text(text: str, subject: str, where: str) -> None:
+    if "\x00" in text:
+        raise ApiError(400, "invalid_text", f"{subject} contains a NUL character (\\u0000); remove it", where or None)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            400,
+            "invalid_text",
+            f"{subject} contains an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode text",
+            where or None,
+        ) from None
