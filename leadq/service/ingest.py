@@ -57,6 +57,12 @@ class Message:
     group_id: str | None = None
     timestamp: int | None = None
 
+    def person_email(self) -> str | None:
+        """Return the person's email, normalized; a group message's traits describe a company."""
+        if self.type == "group":
+            return None
+        return normalized_email(self.traits.get("email"))
+
 
 @dataclass
 class IngestResult:
@@ -176,14 +182,14 @@ def _leads_of(connection, messages: list[Message], now: int, result: IngestResul
     lead_ids = []
     for message in messages:
         lead_ids.append(_lead_of(connection, message, now, result, known))
-        if normalized_email(message.traits.get("email")) is not None:
+        if message.person_email() is not None:
             known = {}
     return lead_ids
 
 
 def _lead_of(connection, message: Message, now: int, result: IngestResult, known: dict[str, int]) -> int | None:
     """Return the lead a message is about, creating it for an unknown user id or email."""
-    email = normalized_email(message.traits.get("email"))
+    email = message.person_email()
     lead_id = None
     if message.user_id is not None:
         lead_id = known.get(message.user_id)

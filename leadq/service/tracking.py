@@ -190,8 +190,12 @@ def parse_message(document: Any, kind: str, where: str) -> Message:
     message_id = _identifier(document, "messageId", where) or f"leadq-{uuid.uuid4()}"
     message = Message(kind, message_id, user_id, anonymous_id, timestamp=_timestamp(document, where))
     message.properties = _object(document, "properties", where)
-    message.traits, traits_field = _traits(document, where)
-    _check_email(message.traits, traits_field)
+    if kind == "group":
+        # A group's traits describe the company; context.traits describe the person.
+        message.traits = _object(document, "traits", where)
+    else:
+        message.traits, traits_field = _traits(document, where)
+        _check_email(message.traits, traits_field)
     if kind == "track":
         message.event = _event_name(document, where)
     if kind == "page" and document.get("name") is not None:

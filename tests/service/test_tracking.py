@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select
 from leadq.service.errors import ApiError
 from leadq.service.keys import key_hash
 from leadq.service.tracking_body import BATCH_LIMIT, BodyReader
-from leadq.store.tables import api_keys, events, leads, outbox, stage_history, webhook_subscriptions
+from leadq.store.tables import accounts, api_keys, events, leads, outbox, stage_history, webhook_subscriptions
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import Server, create_key, free_port, leadq
 
@@ -229,6 +229,23 @@ def test_same_email_merges_two_leads(service: Service):
     assert first.engagement == 2.0
     assert service.post("/v1/track", ping("u-merge-b", "merge-b-2")).status_code == 200
     assert service.lead("u-merge-a").engagement == 3.0
+
+
+def test_group_email_describes_the_company(service: Service):
+    for user in ("u-group-a", "u-group-b"):
+        service.post("/v1/identify", {"userId": user, "traits": {"email": f"{user}@acme.example"}})
+        group = {"userId": user, "groupId": "acme", "traits": {"email": "billing@acme.example", "plan": "gold"}}
+        assert service.post("/v1/group", group).status_code == 200
+    # A company's email may be anything its CRM holds.
+    odd = {"userId": "u-group-a", "groupId": "acme", "traits": {"email": "n/a"}}
+    assert service.post("/v1/group", odd).status_code == 200
+    first, second = service.lead("u-group-a"), service.lead("u-group-b")
+    assert second.merged_into is None
+    assert (first.email, second.email) == ("u-group-a@acme.example", "u-group-b@acme.example")
+    assert first.account_id == second.account_id
+    with service.engine.connect() as connection:
+        traits = connection.execute(select(accounts.c.traits).where(accounts.c.id == first.account_id)).scalar_one()
+    assert json.loads(traits) == {"email": "n/a", "plan": "gold"}
 
 
 def test_concurrent_same_email_one_lead(service: Service):
