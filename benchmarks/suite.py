@@ -22,6 +22,7 @@ Usage: python -m benchmarks.suite [--quick] [--record benchmarks/RESULTS.md]
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -42,6 +43,8 @@ RULE_ENGINES = "duckdb,sqlite"
 QUICK_RULE_ENGINES = "duckdb"
 SERVICE_DATABASES = ("sqlite", "postgresql")
 SERVICE_BATCH_SIZES = (1, 100)
+# `leadq serve --workers` of each service run.
+SERVICE_WORKERS = (1, 2)
 SERVICE_DURATION = 20.0
 SERVICE_WARMUP = 2.0
 QUICK_SERVICE_DURATION = 3.0
@@ -168,39 +171,36 @@ def run_rules(args: argparse.Namespace, data: Path, engines: list[str]) -> list[
 def run_service(args: argparse.Namespace) -> list[dict]:
     """Run load_service for each database and endpoint; a failed run is reported."""
     reports = []
-    for database in filter(None, args.service_databases.split(",")):
-        for batch_size in SERVICE_BATCH_SIZES:
-            options = load_service.parse_args(
-                [
-                    "--database", database,
-                    "--batch-size", str(batch_size),
-                    "--duration", str(args.service_duration),
-                    "--warmup", str(args.service_warmup),
-                ]
-            )  # fmt: skip
-            print(
-                f"suite: service, batch size {batch_size} on {database} ...",
-                file=sys.stderr,
-            )
-            try:
-                reports.append(load_service.run(options)[0])
-            except (RuntimeError, OSError, SQLAlchemyError) as error:
-                print(
-                    f"suite: service, batch size {batch_size} on {database} failed: "
-                    f"{error}",
-                    file=sys.stderr,
-                )
-                reports.append(failed_service(database, batch_size, error))
+    databases = filter(None, args.service_databases.split(","))
+    workers = [int(count) for count in args.service_workers.split(",")]
+    for database, batch_size, processes in itertools.product(databases, SERVICE_BATCH_SIZES, workers):
+        options = load_service.parse_args(
+            [
+                "--database", database,
+                "--batch-size", str(batch_size),
+                "--server-workers", str(processes),
+                "--duration", str(args.service_duration),
+                "--warmup", str(args.service_warmup),
+            ]
+        )  # fmt: skip
+        name = f"batch size {batch_size} on {database} in {processes} process(es)"
+        print(f"suite: service, {name} ...", file=sys.stderr)
+        try:
+            reports.append(load_service.run(options)[0])
+        except (RuntimeError, OSError, SQLAlchemyError) as error:
+            print(f"suite: service, {name} failed: {error}", file=sys.stderr)
+            reports.append(failed_service(database, batch_size, processes, error))
     return reports
 
 
-def failed_service(database: str, batch_size: int, error: Exception) -> dict:
+def failed_service(database: str, batch_size: int, processes: int, error: Exception) -> dict:
     endpoint = "/v1/track" if batch_size == 1 else "/v1/batch"
     failure = f"{type(error).__name__}: {last_line(error)}"
     return {
         "database": database,
         "endpoint": endpoint,
         "batch_size": batch_size,
+        "server_workers": processes,
         "failed": failure,
     }
 
@@ -345,7 +345,8 @@ def rule_rows(run: SuiteRun) -> list[tuple]:
 def service_row(report: dict) -> tuple:
     database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[report["database"]]
     measurement = (
-        f"{report['endpoint']}, {report['batch_size']} event(s) per request, {database}"
+        f"{report['endpoint']}, {report['batch_size']} event(s) per request, {database}, "
+        f"{report['server_workers']} server process(es)"
     )
     if "failed" in report:
         endpoint_targets = load_service.targets(placeholder_report(report))
@@ -594,6 +595,12 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated databases of the service part; empty to skip it "
         "(default sqlite,postgresql)",
     )
+    parser.add_argument(
+        "--service-workers",
+        default=",".join(map(str, SERVICE_WORKERS)),
+        help="comma-separated process counts of `leadq serve --workers` for the service "
+        f"part (default {','.join(map(str, SERVICE_WORKERS))})",
+    )
 
 
 def fill_defaults(args: argparse.Namespace) -> None:
@@ -623,6 +630,12 @@ def fill_defaults(args: argparse.Namespace) -> None:
         raise ValueError(
             "--service-duration must be above 0 and --service-warmup 0 or more, got "
             f"{args.service_duration:g} and {args.service_warmup:g}"
+        )
+
+    counts = args.service_workers.split(",")
+    if not all(count.isdigit() and int(count) >= 1 for count in counts):
+        raise ValueError(
+            f"--service-workers takes process counts of 1 or more, such as 1,2; got {args.service_workers!r}"
         )
 
     named = set(filter(None, args.service_databases.split(",")))

@@ -32,6 +32,7 @@ def tiny_argv(root, *extra: str) -> list[str]:
         "--rule-engines", "duckdb",
         "--service-duration", "0.5",
         "--service-warmup", "0",
+        "--service-workers", "2",
         *extra,
     ]  # fmt: skip
 
@@ -130,14 +131,14 @@ def check_engine_rows(summary: str, section: str) -> None:
 
 def check_service_rows(summary: str) -> None:
     assert re.search(
-        r"^\| service \| /v1/track, 1 event\(s\) per request, SQLite "
+        r"^\| service \| /v1/track, 1 event\(s\) per request, SQLite, 2 server process\(es\) "
         r"\| [0-9,]+ requests/s, .*, 0 errors \| 1,000 single-event requests/s; "
         r"p99 under 50 ms \| (met|missed); (met|missed) \|$",
         summary,
         re.MULTILINE,
     )
     assert re.search(
-        r"^\| service \| /v1/batch, 100 event\(s\) per request, SQLite "
+        r"^\| service \| /v1/batch, 100 event\(s\) per request, SQLite, 2 server process\(es\) "
         r"\| .*, 0 errors \| 5,000 events/s through /v1/batch \| (met|missed) \|$",
         summary,
         re.MULTILINE,
@@ -214,6 +215,7 @@ def test_full_defaults():
         ),
         (["--service-duration", "0"], "--service-duration must be above 0"),
         (["--engine-events", "0"], "--engine-events must be 1 or more, got 0"),
+        (["--service-workers", "1,0"], "--service-workers takes process counts of 1 or more"),
     ],
 )
 def test_bad_options_rejected(argv, message, capsys):
@@ -243,3 +245,4 @@ def test_quick_suite_with_spark(tmp_path, capsys):
     for database in ("sqlite", "postgresql"):
         for endpoint in ("/v1/track", "/v1/batch"):
             assert f"\n#### {endpoint} on {database}\n" in report
+
