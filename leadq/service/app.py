@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import asynccontextmanager
 
@@ -40,6 +41,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         ensure_active_model(store)
+        # The modules and the compiled model loaded so far live as long as
+        # the process. Frozen, they drop out of the cyclic garbage collector's
+        # full collections, which paused every request for 100 ms and more
+        # under load (benchmarks/RESULTS.md).
+        gc.freeze()
         running = start_workers(store, rescore_every, webhook_settings) if workers else []
         try:
             yield

@@ -32,11 +32,6 @@ log = logging.getLogger("leadq.service")
 # A group stops growing at this many messages, which bounds a transaction's
 # length. A full /v1/batch request of 500 KB contains about 2,000 messages.
 GROUP_MESSAGES = 5_000
-# Groups written at the same time. SQLite has one writer at a time, so a
-# second thread would only wait. A PostgreSQL group spends most of its time
-# waiting on round trips and the commit, and groups lock their leads in id
-# order (rescoring.lock_leads), so several run side by side.
-WRITER_THREADS = {"sqlite": 1, "postgresql": 4}
 
 
 @dataclass
@@ -61,19 +56,14 @@ GroupScreen = Callable[[Connection, ActiveModel, list[TrackingRequest]], list[Ex
 
 
 class TrackingWriter:
-    """Threads that write queued tracking requests in groups."""
+    """A thread that writes queued tracking requests in groups."""
 
     def __init__(self, store: Store, screen: GroupScreen) -> None:
         self._store = store
         self._screen = screen
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
-        count = WRITER_THREADS.get(store.dialect, 1)
-        self._threads = [
-            threading.Thread(target=self._run, name=f"leadq-tracking-writer-{number}", daemon=True)
-            for number in range(count)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._run, name="leadq-tracking-writer", daemon=True)
+        self._thread.start()
 
     async def write(self, request: TrackingRequest) -> IngestResult:
         """Queue the request; return its result once its group has committed."""
@@ -83,11 +73,9 @@ class TrackingWriter:
         return await queued.future
 
     def stop(self) -> None:
-        """Write what is queued, then end the threads."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
+        """Write what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
 
     def _run(self) -> None:
         stopping = False
