@@ -210,6 +210,23 @@ def test_bad_json_in_table_names_event_id(tmp_path, spark_session):
     spark_session.catalog.dropTempView("test_events")
 
 
+def test_infinite_property_names_event_id(tmp_path, spark_session):
+    from tests.test_numbers import MODEL
+
+    # Without a properties column, the property keeps its float type.
+    seats = pa.array([1.0, 2.0, float("inf"), 4.0, None, 6.0, 7.0])
+    events = PARQUET_EVENTS.drop_columns(["properties"]).append_column("seats", seats)
+    leads, path = write_inputs(tmp_path, events)
+
+    with pytest.raises(InputError) as raised:
+        score_files(leads, path, model=MODEL, as_of=AS_OF, engine="spark", settings=EngineSettings())
+
+    assert str(raised.value).startswith(
+        f"{path}, event id '2', column 'seats': inf is not a finite number, "
+        "but a rule compares 'seats' as one"
+    )
+
+
 def test_missing_column_fails_on_driver(tmp_path, spark_session):
     leads, path = write_inputs(tmp_path, PARQUET_EVENTS.drop_columns(["event"]))
 
