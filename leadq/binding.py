@@ -369,6 +369,19 @@ def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[s
     return names
 
 
+def event_id_column(column_names: list[str], mapping: dict[str, str]) -> str | None:
+    """Return the input column of event ids, after `event_columns:` maps the names, or None."""
+    renamed = {mapping.get(name, name): name for name in column_names}
+    candidates = EVENT_COLUMN_NAMES["event_id"]
+    return next((renamed[name] for name in candidates if name in renamed), None)
+
+
+def lead_key_column(model: ScoringModel) -> str:
+    """Return the input column of the lead key: the one that `columns:` maps to it, or the key."""
+    mapped = (column for column, field in model.columns.items() if field == model.key)
+    return next(mapped, model.key)
+
+
 def _event_ids(table: pa.Table, column: str | None, count: int, first_row: int) -> pa.Array:
     """Return event ids; an event without one gets `leadq-row-N`, so it is distinct."""
     if column is None:

@@ -27,7 +27,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from leadq.binding import EVENT_COLUMN_NAMES, BindReport, bind_events, unseen_events
+from leadq.binding import (
+    EVENT_COLUMN_NAMES,
+    BindReport,
+    bind_events,
+    event_id_column,
+    unseen_events,
+)
 from leadq.compiler.layout import Layout
 from leadq.crm.reading import declared_event_times
 from leadq.errors import InputError, OptionError
@@ -157,11 +163,7 @@ class EventBinder:
         """Return the event id of a row of a batch, or None without one."""
         if row is None:
             return None
-        mapping = self.model.event_columns
-        names = {mapping.get(name, name): name for name in table.column_names}
-        found = next(
-            (names[n] for n in EVENT_COLUMN_NAMES["event_id"] if n in names), None
-        )
+        found = event_id_column(table.column_names, self.model.event_columns)
         value = None if found is None else table[found][row].as_py()
         return None if value in (None, "") else str(value)
 
