@@ -9,6 +9,7 @@ the local day and week in the model's time zone. Every engine reads the result.
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -368,6 +369,19 @@ def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[s
     return names
 
 
+def event_id_column(column_names: list[str], mapping: dict[str, str]) -> str | None:
+    """Return the input column of event ids, after `event_columns:` maps the names, or None."""
+    renamed = {mapping.get(name, name): name for name in column_names}
+    candidates = EVENT_COLUMN_NAMES["event_id"]
+    return next((renamed[name] for name in candidates if name in renamed), None)
+
+
+def lead_key_column(model: ScoringModel) -> str:
+    """Return the input column of the lead key: the one that `columns:` maps to it, or the key."""
+    mapped = (column for column, field in model.columns.items() if field == model.key)
+    return next(mapped, model.key)
+
+
 def _event_ids(table: pa.Table, column: str | None, count: int, first_row: int) -> pa.Array:
     """Return event ids; an event without one gets `leadq-row-N`, so it is distinct."""
     if column is None:
@@ -541,9 +555,15 @@ def _as_text(values) -> pa.ChunkedArray:
 
 
 def _as_number(values, text, source: SourceTable, name: str, column: str):
-    """Convert to doubles; `text` is the trimmed text with blanks as NULL."""
+    """Convert to doubles; `text` is the trimmed text with blanks as NULL.
+
+    Raises InputError for the first value that is not a number, or whose
+    double is infinite or NaN.
+    """
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        return pc.cast(values, pa.float64())
+        numbers = pc.cast(values, pa.float64())
+        _check_finite(numbers, numbers, source, name, column)
+        return numbers
     valid = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER_PATTERN))
     if not _all_true(valid):
         row = _first_true(pc.invert(valid))
@@ -555,7 +575,35 @@ def _as_number(values, text, source: SourceTable, name: str, column: str):
             column=column,
             **source.position(row),
         )
-    return pc.cast(text, pa.float64())
+    numbers = pc.cast(text, pa.float64())
+    _check_finite(numbers, text, source, name, column)
+    return numbers
+
+
+def _check_finite(numbers, written, source: SourceTable, name: str, column: str) -> None:
+    """Raise InputError for the first infinite or NaN double; `written` contains the values to show.
+
+    A float column of a Parquet or JSON lines file, or of a table, can hold
+    infinity and NaN, and text such as 1e400 converts to infinity. Engines
+    compare them without an error, but infinity passes every lower bound,
+    and NaN is greater than every number on DuckDB and NULL on SQLite.
+    """
+    finite = pc.or_kleene(pc.is_null(numbers), pc.is_finite(numbers))
+    if _all_true(finite):
+        return
+    row = _first_true(pc.invert(finite))
+    if math.isnan(numbers[row].as_py()):
+        problem, fix = "the value is NaN (not a number)", "write a number"
+    else:
+        problem = f"{_short(written[row].as_py())} is not a finite number"
+        fix = "write a number between -1.8e308 and 1.8e308 (a larger one, such as 1e400, reads as infinity)"
+    raise InputError(
+        f"{problem}, but a rule compares "
+        f"{_field_name(name, column)} as one; {fix}, or leave the cell empty",
+        file=source.path,
+        column=column,
+        **source.position(row),
+    )
 
 
 def _field_name(name: str, column: str) -> str:

@@ -10,10 +10,12 @@ class LeadqError(Exception):
 
 
 class LocatedError(LeadqError):
-    """An error in a file, with where it is: file, line, row or event id, column, field.
+    """An error in a file, with where it is: file, line, row, lead or event id, column, field.
 
     Spark binds events on its executors, where a row's position in the
     input is unknown; its errors name the event's id (`event_id`) instead.
+    A table has no row order of its own, so errors in a table's data name
+    the row's lead key (`lead_id`) or event id where it has one.
     """
 
     exit_code = 2
@@ -28,6 +30,7 @@ class LocatedError(LeadqError):
         column: str | None = None,
         field: str | None = None,
         event_id: str | None = None,
+        lead_id: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
@@ -36,6 +39,7 @@ class LocatedError(LeadqError):
         self.column = column
         self.field = field
         self.event_id = event_id
+        self.lead_id = lead_id
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -46,6 +50,8 @@ class LocatedError(LeadqError):
             parts.append(f"row {self.row}")
         if self.event_id is not None:
             parts.append(f"event id {self.event_id!r}")
+        if self.lead_id is not None:
+            parts.append(f"lead id {self.lead_id!r}")
         if self.column is not None:
             parts.append(f"column {self.column!r}")
         if self.field:

@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import BindReport, bind, bind_leads, with_probability
+from leadq.binding import (
+    BindReport,
+    bind,
+    bind_leads,
+    event_id_column,
+    lead_key_column,
+    with_probability,
+)
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.crm.reading import CrmOptions, declared_event_times, model_names, read_lead_file
 from leadq.engines import EngineSettings, postgres_url, run
@@ -25,6 +32,7 @@ from leadq.errors import InputError, OptionError
 from leadq.inputs import SourceTable, read_source
 from leadq.inputs.batches import read_source_batches
 from leadq.inputs.database import read_postgres_table
+from leadq.inputs.source import with_row_keys
 from leadq.learning.predictive import predict_leads
 from leadq.model.loading import load_default_model, load_model
 from leadq.model.schema import ScoringModel
@@ -275,9 +283,9 @@ def score_tables(
     """
     step = step or (lambda name: nullcontext())
     read = _table_reader(engine, settings)
-    with step("reading leads"):
-        leads = read(leads_table)
     model = options.pop("model", None) or load_default_model()
+    with step("reading leads"):
+        leads = with_row_keys(read(leads_table), lead_key_column(model), "lead_id")
     if events_table is not None and binds_on_spark(engine, model):
         events = SparkEvents(events_table, "table")
         return _score_with_spark_events(
@@ -287,6 +295,8 @@ def score_tables(
     if events_table is not None:
         with step("reading events"):
             events = read(events_table)
+        id_column = event_id_column(events.table.column_names, model.event_columns)
+        events = with_row_keys(events, id_column, "event_id")
     return score_sources(
         leads, events, model=model, engine=engine, settings=settings, step=step, **options
     )

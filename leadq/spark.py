@@ -37,6 +37,7 @@ from leadq.spark_binding import (
     coded_events_sql,
     executor_input_errors,
     fill_report,
+    pandas_version_warning_ignored,
 )
 
 log = logging.getLogger("leadq.scoring")
@@ -47,13 +48,23 @@ INSTALL_HINT = 'pip install "leadq[spark]"'
 # as long on local[2] as with 4 (benchmarks/RESULTS.md).
 LOCAL_PARTITIONS_PER_THREAD = 2
 LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
+# Spark's loggers that report a failed task, in the JVM that runs a local
+# master's executor: the executor's error with its stack trace, then the
+# scheduler's warning and error about the task and its job.
+TASK_FAILURE_LOGGERS = (
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+)
 
 
 def spark_session(master: str | None):
     """Return the running SparkSession, or start one on `master`.
 
     Under spark-submit the master comes from spark-submit, so `master` is
-    used only when no PySpark gateway was started for this process.
+    used only when no PySpark gateway was started for this process. A
+    session whose JVM leadq launches itself logs only Spark's errors
+    (`quiet_spark_logs`); a running session and one under spark-submit keep
+    their own log settings.
     """
     try:
         from pyspark.sql import SparkSession
@@ -61,8 +72,10 @@ def spark_session(master: str | None):
         raise OptionError(
             f"--engine spark needs PySpark, which is not installed; run {INSTALL_HINT}"
         ) from None
+    under_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    launches_jvm = not under_spark_submit and SparkSession.getActiveSession() is None
     builder = SparkSession.builder.appName("leadq")
-    if master and "PYSPARK_GATEWAY_PORT" not in os.environ:
+    if master and not under_spark_submit:
         builder = builder.master(master)
         threads = _local_threads(master)
         if threads:
@@ -70,9 +83,36 @@ def spark_session(master: str | None):
         if threads and SparkSession.getActiveSession() is None:
             partitions = str(threads * LOCAL_PARTITIONS_PER_THREAD)
             builder = builder.config("spark.sql.shuffle.partitions", partitions)
+    if launches_jvm:
+        # The console progress bar ends without a line break, so leadq's
+        # own error message would continue its line.
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
     # Every value the query reads is an integer or a double, so the session
     # time zone changes nothing; UTC keeps any timestamp display unambiguous.
-    return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    with pandas_version_warning_ignored():
+        session = builder.getOrCreate()
+    if launches_jvm:
+        quiet_spark_logs(session)
+    return session
+
+
+def quiet_spark_logs(session) -> None:
+    """Log only Spark's errors, without the task failures that the driver raises again.
+
+    A task that fails also fails its job, and the driver raises the job's
+    error with the task's. leadq translates that error when it is an
+    InputError from binding, and lets every other error propagate, so
+    logging the task failure too would only print the same stack trace
+    first. py4j logs the errors of calls between Python and the JVM, which
+    it also raises or sends to the JVM, and errors in closing a connection.
+    """
+    context = session.sparkContext
+    context.setLogLevel("ERROR")
+    log4j = context._jvm.org.apache.logging.log4j
+    for name in TASK_FAILURE_LOGGERS:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.OFF)
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
 
 
 def use_driver_python() -> None:

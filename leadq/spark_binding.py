@@ -27,7 +27,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from leadq.binding import EVENT_COLUMN_NAMES, BindReport, bind_events, unseen_events
+from leadq.binding import (
+    EVENT_COLUMN_NAMES,
+    BindReport,
+    bind_events,
+    event_id_column,
+    unseen_events,
+)
 from leadq.compiler.layout import Layout
 from leadq.crm.reading import declared_event_times
 from leadq.errors import InputError, OptionError
@@ -157,11 +163,7 @@ class EventBinder:
         """Return the event id of a row of a batch, or None without one."""
         if row is None:
             return None
-        mapping = self.model.event_columns
-        names = {mapping.get(name, name): name for name in table.column_names}
-        found = next(
-            (names[n] for n in EVENT_COLUMN_NAMES["event_id"] if n in names), None
-        )
+        found = event_id_column(table.column_names, self.model.event_columns)
         value = None if found is None else table[found][row].as_py()
         return None if value in (None, "") else str(value)
 
@@ -214,6 +216,23 @@ def executor_input_errors():
         raise InputError(**json.loads(found.group(1))) from None
 
 
+@contextmanager
+def pandas_version_warning_ignored():
+    """Ignore PySpark's warning that it does not fully support pandas 3, within the block.
+
+    NOTE: PySpark 4.3.0 warns (FutureWarning) when pandas 3 is installed,
+    which the `learn` extra installs. It warns when its own
+    pyspark.testing.utils is first imported, which creating a SparkConf
+    does, and in every mapInArrow call. leadq hands PySpark Arrow data
+    only, never pandas data.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "PySpark does not yet fully support pandas", FutureWarning
+        )
+        yield
+
+
 def bound_events_frame(session, binder: EventBinder):
     """Return the events as a DataFrame that executors bind, in the spooled schema."""
     from pyspark.sql.functions import monotonically_increasing_id
@@ -222,12 +241,7 @@ def bound_events_frame(session, binder: EventBinder):
     _check_schema(binder, frame)
     frame = frame.select(*binder.read_columns(frame.columns))
     numbered = frame.withColumn(ROW_COLUMN, monotonically_increasing_id())
-    with warnings.catch_warnings():
-        # mapInArrow checks the version of pandas, which it does not use:
-        # PySpark 4.3 warns that it does not yet fully support pandas 3.
-        warnings.filterwarnings(
-            "ignore", "PySpark does not yet fully support pandas", FutureWarning
-        )
+    with pandas_version_warning_ignored():
         return numbered.mapInArrow(binder, _spark_schema(binder.layout))
 
 

@@ -223,6 +223,20 @@ def test_unknown_model_field(files):
     assert_clean_error(done, "line 3, field stages[0].wen", "unknown field")
 
 
+def test_validate_two_columns_one_field(files):
+    (files / "model.yaml").write_text(
+        "key: email\nevent_columns:\n  kind: event\n  action: event\n"
+        "stages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done,
+        "model.yaml, line 4, field event_columns.action",
+        "columns 'kind' (line 3) and 'action' both map to the field 'event'",
+    )
+
+
 def test_cp1252_needs_encoding(files):
     text = LEADS.replace("Acme,Software", "Acmé GmbH,Software")
     (files / "leads.csv").write_bytes(text.encode("cp1252"))

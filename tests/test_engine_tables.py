@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 import secrets
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, text
 from leadq.engine_options import engine_settings, table_names
 from leadq.engines import EngineSettings
 from leadq.errors import InputError, OptionError
+from leadq.model.loading import parse_model
 from leadq.scoring import score_files, score_tables
 from tests.conftest import postgres_schema
 from tests.test_cli import AS_OF, EVENTS, LEADS, assert_clean_error, leadq
@@ -137,6 +139,82 @@ def test_postgres_naive_timestamps_need_timezone(tables_url):
     assert run.report.events == 3
 
 
+NUMBERS_MODEL = parse_model(
+    "key: email\n"
+    "fit:\n  rules:\n    - {id: big, field: company_size, at_least: 100, points: 10}\n"
+    "engagement:\n  rules:\n"
+    "    - {id: seats, event: page_viewed, where: {seats: {at_least: 5}}, points: 1}\n"
+    "stages:\n  - id: all\n",
+    source="m",
+)
+
+
+def table_error(url: str, model=NUMBERS_MODEL) -> str:
+    with pytest.raises(InputError) as caught:
+        score_tables(engine="postgres", settings=EngineSettings(database_url=url), model=model)
+    return str(caught.value)
+
+
+def test_postgres_lead_error_names_key(tables_url):
+    execute(
+        tables_url,
+        "ALTER TABLE leads ALTER COLUMN company_size TYPE DOUBLE PRECISION",
+        "UPDATE leads SET company_size = '-Infinity' WHERE email = 'eve@competitor.example'",
+    )
+    assert table_error(tables_url).startswith(
+        "table leads, lead id 'eve@competitor.example', column 'company_size': -inf is not a finite number"
+    )
+
+
+def test_postgres_mapped_key_names_lead(tables_url):
+    execute(
+        tables_url,
+        "ALTER TABLE leads RENAME COLUMN email TO contact",
+        "ALTER TABLE leads ALTER COLUMN company_size TYPE NUMERIC",
+        "UPDATE leads SET company_size = 'NaN' WHERE contact = 'ana@acme.example'",
+    )
+    model = NUMBERS_MODEL.model_copy(update={"columns": {"contact": "email"}})
+    assert table_error(tables_url, model).startswith(
+        "table leads, lead id 'ana@acme.example', column 'company_size': the value is NaN"
+    )
+
+
+def test_postgres_event_error_names_event_id(tables_url):
+    execute(
+        tables_url,
+        "ALTER TABLE events ADD COLUMN seats DOUBLE PRECISION",
+        "UPDATE events SET seats = 'Infinity' WHERE event_id = 2",
+    )
+    # With a properties column, a property column's values are read as text.
+    assert table_error(tables_url).startswith(
+        "table events, event id '2', column 'seats': 'inf' is not a number, "
+        "but a rule compares 'seats' as one"
+    )
+
+
+def test_postgres_event_without_id_names_row(tables_url):
+    execute(
+        tables_url,
+        "ALTER TABLE events ADD COLUMN seats TEXT",
+        "UPDATE events SET seats = 'seven', event_id = NULL WHERE event_id = 3",
+    )
+    message = table_error(tables_url)
+    assert re.match(r"table events, row \d, column 'seats': 'seven' is not a number", message)
+
+
+def test_postgres_mapped_event_id_names_event(tables_url):
+    execute(
+        tables_url,
+        "ALTER TABLE events RENAME COLUMN event_id TO message",
+        "ALTER TABLE events ADD COLUMN seats TEXT",
+        "UPDATE events SET seats = 'seven' WHERE message = 1",
+    )
+    model = NUMBERS_MODEL.model_copy(update={"event_columns": {"message": "event_id"}})
+    assert table_error(tables_url, model).startswith(
+        "table events, event id '1', column 'seats': 'seven' is not a number"
+    )
+
+
 @pytest.mark.parametrize(
     ("engine", "database", "spark_master", "message"),
     [
@@ -194,6 +272,19 @@ def test_spark_table_matches_files(files, spark_session):
         "spark_leads", "spark_events", engine="spark", settings=EngineSettings(), as_of=as_of
     )
     assert run.table.to_pylist() == expected.table.to_pylist()
+
+
+def test_spark_lead_error_names_key(spark_session):
+    leads = pa.table({"email": ["ana@acme.example", "eve@competitor.example"], "company_size": [250.0, math.nan]})
+    spark_session.createDataFrame(leads).createOrReplaceTempView("nan_leads")
+    try:
+        with pytest.raises(InputError) as caught:
+            score_tables("nan_leads", None, engine="spark", settings=EngineSettings(), model=NUMBERS_MODEL)
+    finally:
+        spark_session.catalog.dropTempView("nan_leads")
+    assert str(caught.value).startswith(
+        "Spark table nan_leads, lead id 'eve@competitor.example', column 'company_size': the value is NaN"
+    )
 
 
 def test_spark_missing_table(spark_session):

@@ -20,7 +20,7 @@ from leadq.model.loading import load_default_model
 from leadq.scoring import micros_since_epoch, score_files, score_tables
 from leadq.spark import LOCAL_RELATION_THRESHOLD, _local_threads, run_spark_events
 from leadq.spark_binding import EventBinder, SparkEvents, bound_events_frame
-from tests.test_cli import EVENTS, LEADS
+from tests.test_cli import EVENTS, LEADS, leadq
 
 
 @pytest.mark.parametrize(
@@ -210,6 +210,23 @@ def test_bad_json_in_table_names_event_id(tmp_path, spark_session):
     spark_session.catalog.dropTempView("test_events")
 
 
+def test_infinite_property_names_event_id(tmp_path, spark_session):
+    from tests.test_numbers import MODEL
+
+    # Without a properties column, the property keeps its float type.
+    seats = pa.array([1.0, 2.0, float("inf"), 4.0, None, 6.0, 7.0])
+    events = PARQUET_EVENTS.drop_columns(["properties"]).append_column("seats", seats)
+    leads, path = write_inputs(tmp_path, events)
+
+    with pytest.raises(InputError) as raised:
+        score_files(leads, path, model=MODEL, as_of=AS_OF, engine="spark", settings=EngineSettings())
+
+    assert str(raised.value).startswith(
+        f"{path}, event id '2', column 'seats': inf is not a finite number, "
+        "but a rule compares 'seats' as one"
+    )
+
+
 def test_missing_column_fails_on_driver(tmp_path, spark_session):
     leads, path = write_inputs(tmp_path, PARQUET_EVENTS.drop_columns(["event"]))
 
@@ -219,3 +236,41 @@ def test_missing_column_fails_on_driver(tmp_path, spark_session):
     assert str(raised.value).startswith(
         f"{path}: missing the event column (expected 'event')"
     )
+
+
+def corrupt_parquet(events: pa.Table, path: Path) -> None:
+    """Write events as Parquet whose footer reads but whose `event` pages do not."""
+    pq.write_table(events, path, compression="snappy")
+    column = pq.ParquetFile(path).metadata.row_group(0).column(2)
+    data = bytearray(path.read_bytes())
+    start = column.data_page_offset
+    data[start : start + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+
+
+def test_cli_bad_value_prints_only_leadq_error(tmp_path):
+    events = PARQUET_EVENTS.set_column(
+        3, "timestamp", pa.array(["yesterday"] + ["2026-11-20T10:00:00Z"] * 6)
+    )
+    write_inputs(tmp_path, events)
+
+    done = leadq("score", "leads.csv", "--events", "events.parquet", "--engine", "spark",
+                 "--as-of", "2026-12-01", cwd=tmp_path)  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("error: events.parquet, event id '1', column 'timestamp': ")
+    for noise in ("Traceback", "Exception", "\tat ", "ERROR", "Lost task", "FutureWarning", "[Stage"):
+        assert noise not in done.stderr
+
+
+def test_cli_shows_untranslated_spark_error(tmp_path):
+    write_inputs(tmp_path, PARQUET_EVENTS)
+    corrupt_parquet(PARQUET_EVENTS, tmp_path / "events.parquet")
+
+    done = leadq("score", "leads.csv", "--events", "events.parquet", "--engine", "spark",
+                 "--as-of", "2026-12-01", cwd=tmp_path)  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    assert "FAILED_READ_FILE" in done.stderr
+    assert "events.parquet" in done.stderr

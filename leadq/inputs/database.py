@@ -71,7 +71,9 @@ def _arrow_type(column: Column) -> pa.DataType:
         return pa.bool_()
     if isinstance(kind, types.Integer):
         return pa.int64()
-    if isinstance(kind, types.Numeric):
+    # SQLAlchemy 2 reflects REAL and DOUBLE PRECISION as Float, which is no
+    # subclass of Numeric.
+    if isinstance(kind, (types.Numeric, types.Float)):
         return pa.float64()
     return pa.string()
 

@@ -19,7 +19,9 @@ from leadq.errors import InputError
 SCAN_CHUNK_BYTES = 1024 * 1024
 ENCODING_FIX = "name the encoding with --encoding, for example --encoding cp1252"
 
-Position = tuple[str, int]
+# ("line", n), ("row", n), or for a table's row with a key ("lead_id", key)
+# or ("event_id", id).
+Position = tuple[str, int | str]
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class SourceTable:
 
     `line_numbers(i)` maps the 0-based data row `i` to ("line", n), the
     1-based line in a CSV or JSON lines file where the row starts, or to
-    ("row", n), the 1-based row of a Parquet file.
+    ("row", n), the 1-based row of a Parquet file or of a table in reading
+    order. `with_row_keys` names a table's rows by their key instead.
     """
 
     table: pa.Table
@@ -40,6 +43,36 @@ class SourceTable:
         """Return the `line=` or `row=` keyword argument of InputError for a row."""
         kind, number = self.line_numbers(row_index)
         return {kind: number}
+
+
+def with_row_keys(source: SourceTable, column: str | None, kind: str) -> SourceTable:
+    """Name the rows of a table by the values of `column`, in place of their reading order.
+
+    `kind` is the InputError argument that names a row: "lead_id" or
+    "event_id". A database table has no order of its own, so the n-th row
+    read is hard to find again, while a key finds it with one query. A row
+    whose key is NULL or blank keeps its row number, and so does every row
+    when the table lacks `column`.
+    """
+    if column is None or column not in source.table.column_names:
+        return source
+    keys = RowKeys(source.table[column], kind, source.line_numbers)
+    return SourceTable(source.table, source.path, source.format, keys)
+
+
+class RowKeys:
+    """The position of a table's row: its key, or its row number for a row without one."""
+
+    def __init__(self, keys: pa.ChunkedArray, kind: str, row_numbers: Callable[[int], Position]):
+        self._keys = keys
+        self._kind = kind
+        self._row_numbers = row_numbers
+
+    def __call__(self, row_index: int) -> Position:
+        key = self._keys[row_index].as_py()
+        if key is None or not str(key).strip():
+            return self._row_numbers(row_index)
+        return (self._kind, str(key))
 
 
 def check_column_names(names: list[str], name: str, line: int | None) -> None:

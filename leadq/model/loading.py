@@ -258,7 +258,9 @@ def _line_of(node: Any, key: Any) -> int:
 
 
 def check_references(model: ScoringModel, document: Any, source: str) -> None:
-    """Check what the schema cannot: unique ids and names of lists."""
+    """Check what the schema cannot: unique ids, one column per mapped field and names of lists."""
+    for section in ("columns", "event_columns"):
+        _check_one_column_per_field(getattr(model, section), section, document, source)
     seen: dict[str, list[Any]] = {}
     for section in ("fit", "engagement", "product"):
         for index, rule in enumerate(getattr(model, section).rules):
@@ -283,6 +285,26 @@ def _check_unique(rule_id, path, seen, document, source) -> None:
             field=field,
         )
     seen[rule_id] = path
+
+
+def _check_one_column_per_field(mapping: dict[str, str], section: str, document, source) -> None:
+    """Raise when a `columns:` or `event_columns:` mapping maps two columns to one field.
+
+    No file can bind with such a mapping: binding rejects a file that lacks
+    a mapped column and one whose columns end up with the same name.
+    """
+    columns_by_field: dict[str, str] = {}
+    for column, field in mapping.items():
+        first = columns_by_field.setdefault(field, column)
+        if first == column:
+            continue
+        first_line, _ = locate(document, [section, first])
+        _raise_at(
+            f"columns {first!r} (line {first_line}) and {column!r} both map to the "
+            f"field {field!r}; map only one column to each field, and remove or "
+            "rename the other mapping",
+            document, [section, column], source,
+        )
 
 
 def _check_list_name(test: Test, model, document, path, source) -> None:

@@ -104,6 +104,20 @@ def test_duplicate_rule_id():
     assert "already used on line 3" in error.message
 
 
+@pytest.mark.parametrize("section", ["columns", "event_columns"])
+def test_two_columns_to_one_field(section):
+    text = f"{section}:\n  kind: event\n  ts: timestamp\n  action: event\n" + STAGES
+    error = error_of(text)
+    assert (error.file, error.line, error.field) == ("m.yaml", 4, f"{section}.action")
+    assert "columns 'kind' (line 2) and 'action' both map to the field 'event'" in error.message
+    assert "map only one column to each field" in error.message
+
+
+def test_distinct_mapped_fields_valid():
+    model = parse_model("event_columns:\n  kind: event\n  ts: timestamp\n" + STAGES, source="m.yaml")
+    assert model.event_columns == {"kind": "event", "ts": "timestamp"}
+
+
 def test_unknown_list_name():
     text = "fit:\n  rules:\n    - {id: r, field: email, email_domain_in: rivals, points: -5}\n" + STAGES
     error = error_of(text)
