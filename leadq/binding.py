@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,6 +36,23 @@ EVENT_COLUMN_NAMES = {
     "properties": ("properties",),
 }
 NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def is_finite_number(value) -> bool:
+    """Return whether a JSON value or a trimmed text is a number that a double holds finitely.
+
+    Text such as `1e400` matches NUMBER_PATTERN but overflows to infinity.
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str) and re.fullmatch(NUMBER_PATTERN, value) is None:
+        return False
+    if not isinstance(value, (int, float, str)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 @dataclass

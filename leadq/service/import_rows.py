@@ -23,7 +23,7 @@ from datetime import date, datetime
 
 import pyarrow as pa
 
-from leadq.binding import NUMBER_PATTERN, event_column_names, renamed_table, required_column
+from leadq.binding import NUMBER_PATTERN, event_column_names, is_finite_number, renamed_table, required_column
 from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
@@ -32,7 +32,6 @@ from leadq.service.event_times import future_time_problem
 from leadq.service.identity import is_email_address
 from leadq.store.database import now_micros
 
-NUMBER = re.compile(NUMBER_PATTERN)
 # Times are converted this many rows at a time. A chunk with a bad time is
 # converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
@@ -377,16 +376,23 @@ def _is_numeric(columns: ValueColumns | None) -> bool:
 
 
 def _check_number(value, column: str | None, name: str) -> None:
-    if _is_blank(value) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    if _is_blank(value) or is_finite_number(value.strip() if isinstance(value, str) else value):
         return
-    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
-        return
+    what = "is not a number"
+    if _is_written_as_number(value):
+        what = "is not a finite number (a double holds about -1.8e308 to 1.8e308)"
     raise ImportRowError(
         column,
-        f"{_short(_text(value))} is not a number, but a rule compares {name!r} as one; "
+        f"{_short(_text(value))} {what}, but a rule compares {name!r} as one; "
         "write a plain number such as 1200 (no thousands separators, currency or units), "
         "or leave the cell empty",
     )
+
+
+def _is_written_as_number(value) -> bool:
+    if isinstance(value, str):
+        return re.fullmatch(NUMBER_PATTERN, value.strip()) is not None
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_blank(value) -> bool:

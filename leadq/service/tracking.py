@@ -9,7 +9,6 @@ stores nothing, and a 2xx response means its events are committed.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from leadq.binding import NUMBER_PATTERN
+from leadq.binding import is_finite_number
 from leadq.compiler.layout import Layout
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
@@ -174,9 +173,9 @@ def check_numbers(message: Message, where: str, layout: Layout, columns: dict[st
 
 
 def _is_number(value: Any) -> bool:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    if value is None or (isinstance(value, str) and not value.strip()):
         return True
-    return isinstance(value, str) and (not value.strip() or re.fullmatch(NUMBER_PATTERN, value.strip()) is not None)
+    return is_finite_number(value.strip() if isinstance(value, str) else value)
 
 
 def parse_message(document: Any, kind: str, where: str) -> Message:

@@ -380,3 +380,11 @@ def test_future_events_rejected_with_lines(store, tmp_path):
     with store.engine.connect() as connection:
         latest = connection.execute(select(func.max(events.c.ts))).scalar_one()
     assert latest < now_micros() + FUTURE_TOLERANCE_MICROS
+
+
+def test_overflowing_number_rejected(store, tmp_path):
+    text = "email,title,company_size,phone\nana@acme.example,CEO,1e400,\neve@corp.example,CTO,250,\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert "leads.csv, line 2, column 'company_size': '1e400' is not a finite number" in done.stdout
+    assert set(stored_leads(store)) == {"eve@corp.example"}

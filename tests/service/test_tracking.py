@@ -284,6 +284,7 @@ def test_concurrent_same_email_one_lead(service: Service):
         ("/v1/group", {"userId": "u"}, 400, "groupId"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": NaN}}', 400, None),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": 1e400}}', 400, "properties.n"),
+        ("/v1/identify", {"userId": "u", "traits": {"company_size": "1e400"}}, 400, "traits.company_size"),
         ("/v1/identify", b'{"userId": "u", "traits": {"sizes": [1, -1e309]}}', 400, "traits.sizes[1]"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
         ("/v1/track", b'{"userId": "\\ud800", "event": "ping"}', 400, "userId"),
