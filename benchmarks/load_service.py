@@ -239,14 +239,23 @@ async def worker(
     options: argparse.Namespace,
     load: Load,
     checker: Checker,
-    window: tuple[float, float],
+    window: tuple[float, float, float],
 ) -> None:
-    measure_from, stop_at = window
+    load_start, measure_from, stop_at = window
     # Each worker starts on its own lead and steps through all of them, so
     # the load spreads evenly and concurrent requests rarely share a lead.
     lead = number % options.leads
     sent = 0
+    # With --rate, worker `number` owns every concurrency-th slot of the schedule.
+    slot = number
     while time.perf_counter() < stop_at:
+        due = None
+        if options.rate:
+            due = load_start + slot / options.rate
+            slot += options.concurrency
+            if due >= stop_at:
+                break
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
         targets = [(lead + offset * options.concurrency) % options.leads for offset in range(options.batch_size)]
         lead = (lead + options.concurrency * options.batch_size + 1) % options.leads
         if options.batch_size == 1:
@@ -254,7 +263,9 @@ async def worker(
             del body["type"]
         else:
             path, body = "/v1/batch", {"batch": [track_message(target) for target in targets]}
-        started = time.perf_counter()
+        # An open-loop request's latency counts from when it was due, so a
+        # request that waited for its connection counts the wait too.
+        started = due if due is not None else time.perf_counter()
         try:
             async with client.post(path, json=body) as response:
                 await response.read()
@@ -293,13 +304,13 @@ async def drive(base: str, write_key: str, url: str, options: argparse.Namespace
         await create_leads(client, options.leads)
         checker = Checker(url, load)
         start = time.perf_counter()
-        window = (start + options.warmup, start + options.warmup + options.duration)
+        window = (start, start + options.warmup, start + options.warmup + options.duration)
         await asyncio.gather(
             *(worker(number, client, options, load, checker, window) for number in range(options.concurrency))
         )
         # Requests in flight at the deadline finish and count, so the
         # window ends at the last response.
-        elapsed = time.perf_counter() - window[0]
+        elapsed = time.perf_counter() - window[1]
         mismatches = await checker.finish()
     return load, mismatches, elapsed
 
@@ -324,6 +335,7 @@ def build_report(options, load: Load, mismatches: list[str], elapsed: float, cpu
         "batch_size": options.batch_size,
         "concurrency": options.concurrency,
         "server_workers": options.server_workers,
+        "rate": options.rate,
         "leads": options.leads,
         "seconds": round(elapsed, 2),
         "requests": load.requests,
@@ -366,6 +378,12 @@ def targets(report: dict) -> list[TargetCheck]:
     ]
 
 
+def _pacing(report: dict) -> str:
+    if report.get("rate"):
+        return f"open loop at {report['rate']:,.0f} requests/s"
+    return "closed loop"
+
+
 def targets_text(report: dict) -> list[str]:
     return [check.line() for check in targets(report)]
 
@@ -375,8 +393,8 @@ def report_text(report: dict) -> str:
     cpu = report["cpu"]
     lines = [
         f"{report['endpoint']} with {report['batch_size']} event(s) per request on {report['database']}: "
-        f"{report['concurrency']} connections, {report['leads']} leads, {report['seconds']} s measured, "
-        f"{report.get('server_workers', 1)} server process(es).",
+        f"{report['concurrency']} connections, {_pacing(report)}, {report['leads']} leads, "
+        f"{report['seconds']} s measured, {report.get('server_workers', 1)} server process(es).",
         "",
         "| requests/s | events/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -462,6 +480,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds of load before the measured part, not counted (default 2)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="requests per second to send on a fixed schedule, whatever the responses "
+                        "(open loop); 0 sends each connection's next request when its response arrives "
+                        "(default 0)")
     parser.add_argument("--leads", type=int, default=1000, help="leads the events go to (default 1000)")
     parser.add_argument("--batch-size", type=int, default=1,
                         help="events per request: 1 sends /v1/track requests, more sends /v1/batch (default 1)")
@@ -476,6 +498,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("duration", "concurrency", "leads", "batch_size", "server_workers", "verify_every"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give a number above 0")
+    if args.rate < 0:
+        parser.error(f"--rate {args.rate:g}: give requests per second, or 0 for a closed loop")
     if args.warmup < 0:
         parser.error(f"--warmup {args.warmup}: give 0 or more seconds")
     return args
