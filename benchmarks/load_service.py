@@ -488,7 +488,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1,
                         help="events per request: 1 sends /v1/track requests, more sends /v1/batch (default 1)")
     parser.add_argument("--server-workers", type=int, default=1,
-                        help="processes of `leadq serve` that answer requests (its --workers, default 1)")
+                        help="processes of `leadq serve` that serve requests (its --workers, default 1)")
     parser.add_argument("--verify-every", type=int, default=20,
                         help="each connection checks the lead's score after every Nth 2xx response (default 20)")
     parser.add_argument("--record", type=Path, metavar="FILE",

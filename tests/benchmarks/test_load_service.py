@@ -7,7 +7,7 @@ from benchmarks.load_service import main
 REPORT_FIELDS = {
     "database", "endpoint", "batch_size", "concurrency", "leads", "seconds", "requests", "events",
     "requests_per_second", "events_per_second", "latency_ms", "errors", "samples_checked",
-    "sample_failures", "final_mismatches", "cpu",
+    "sample_failures", "final_mismatches", "cpu", "server_workers", "rate",
 }
 
 
@@ -36,3 +36,12 @@ def test_batch_run_counts_events(tmp_path):
     recorded = results.read_text()
     assert "service load, /v1/batch on sqlite" in recorded
     assert "--batch-size 3" in recorded
+
+
+def test_open_loop_keeps_the_rate(capsys):
+    report = main(["--duration", "2", "--warmup", "0", "--concurrency", "4", "--leads", "5", "--rate", "20"])
+    # 20 requests a second for 2 s, due at 0, 0.05, ... 1.95 s.
+    assert 30 <= report["requests"] <= 40
+    assert report["rate"] == 20
+    assert report["final_mismatches"] == []
+    assert "open loop at 20 requests/s" in capsys.readouterr().out
