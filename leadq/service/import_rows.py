@@ -216,11 +216,11 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
     return EventRow(key, event_id, name, ts, properties)
 
 
-def _check_not_future(ts: int, value, column: str, now: int) -> None:
-    """Reject an event time that the tracking API would reject as too far ahead."""
+def _check_not_future(ts: int, value, column: str, now: int, what: str = "timestamp") -> None:
+    """Reject a time that the tracking API would reject as too far ahead."""
     problem = future_time_problem(ts, now)
     if problem is not None:
-        raise ImportRowError(column, f"timestamp {_short(_text(value))} {problem}")
+        raise ImportRowError(column, f"{what} {_short(_text(value))} {problem}")
 
 
 def _json_properties(value, column: str | None) -> dict:
@@ -292,7 +292,10 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
     outcome = _text(row["outcome"])
     if outcome is None:
         raise ImportRowError("outcome", "the outcome is empty; write what happened, such as won, lost or converted")
-    at = times.get(index) if not _is_blank(row.get("at")) else None
+    at = None
+    if not _is_blank(row.get("at")):
+        at = times.get(index)
+        _check_not_future(at, row["at"], "at", now_micros(), "outcome time")
     value = row.get("value")
     if not _is_blank(value):
         _check_number(value, "value", "value")
