@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,15 +28,21 @@ class WriterQueue:
     def __init__(self, database: Path) -> None:
         self.path = database.with_name(database.name + "-lock")
         self._warned = False
+        self._holder = threading.local()
 
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock; without a lock file, rely on SQLite's busy timeout alone.
 
         Each call opens its own descriptor, because `flock` excludes open
-        files, not processes: two threads of one process then queue too.
-        Do not nest calls in one thread, which would wait for itself.
+        files, not processes: two threads of one process then queue too. A
+        call inside another of the same thread takes no second lock, so a
+        nested write transaction meets SQLite's busy timeout, as it did
+        before this queue, instead of waiting for itself.
         """
+        if getattr(self._holder, "holding", False):
+            yield
+            return
         try:
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as error:
@@ -43,9 +50,13 @@ class WriterQueue:
             yield
             return
         try:
+            # NOTE: flock has no timeout. A writer waits here as long as the
+            # transaction before it lasts, where SQLite alone gave up after 30 s.
             fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._holder.holding = True
             yield
         finally:
+            self._holder.holding = False
             # Closing the last descriptor of an open file releases its flock.
             os.close(descriptor)
 

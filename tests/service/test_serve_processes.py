@@ -125,3 +125,22 @@ def test_writer_queue_admits_one_holder(tmp_path):
     for thread in threads:
         thread.join(30)
     assert (tmp_path / "leadq.db-lock").exists()
+
+
+def test_writer_queue_nested_call_returns(tmp_path):
+    queue = WriterQueue(tmp_path / "leadq.db")
+    with queue.held():
+        with queue.held():
+            nested = True
+    assert nested
+    # The outer call released the lock, so another thread takes it.
+    done = threading.Event()
+
+    def take() -> None:
+        with queue.held():
+            done.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    assert done.wait(30)
+    thread.join(30)
