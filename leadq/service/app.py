@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import logging
 import os
+import signal
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,6 +27,12 @@ from leadq.service.schedule import RescoreWorker
 from leadq.service.tracking_writer import stop_tracking_writer
 from leadq.service.webhooks_api import router as webhooks_router
 from leadq.store.database import Store, open_store
+
+log = logging.getLogger("leadq.service")
+# The process id of `leadq serve`, set for its worker processes.
+PARENT_VARIABLE = "LEADQ_SERVE_PID"
+# From <linux/prctl.h>.
+PR_SET_PDEATHSIG = 1
 
 
 def create_app(
@@ -86,5 +96,22 @@ def create_worker_process_app() -> FastAPI:
     has set LEADQ_DATABASE_URL and LEADQ_ARTEFACTS_DIR to its store's
     before starting this process. It has also upgraded the schema.
     """
+    end_with_parent(int(os.environ[PARENT_VARIABLE]))
     store = open_store(os.environ["LEADQ_DATABASE_URL"], upgrade=False)
     return create_app(store, workers=False)
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """Have Linux send this process SIGTERM when `leadq serve` ends, even by SIGKILL.
+
+    Without it, worker processes of a killed `leadq serve` go on answering
+    requests on its port, without webhook delivery or rescoring, and a new
+    `leadq serve` cannot bind the port.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed with errno %d", ctypes.get_errno())
+    # The parent may have ended before prctl took effect.
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)

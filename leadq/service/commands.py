@@ -107,7 +107,7 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
     """
     import uvicorn
 
-    from leadq.service.app import start_workers
+    from leadq.service.app import PARENT_VARIABLE, start_workers
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import ARTEFACTS_VARIABLE
 
@@ -115,6 +115,7 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
     # The worker processes start fresh (spawn) and open the same store from these.
     os.environ[URL_VARIABLE] = store.url
     os.environ[ARTEFACTS_VARIABLE] = str(store.artefacts)
+    os.environ[PARENT_VARIABLE] = str(os.getpid())
     running = start_workers(store, rescore_every, webhook_settings)
     try:
         uvicorn.run(

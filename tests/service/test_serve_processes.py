@@ -144,3 +144,21 @@ def test_writer_queue_nested_call_returns(tmp_path):
     thread.start()
     assert done.wait(30)
     thread.join(30)
+
+
+def test_killed_parent_ends_its_workers(tmp_path):
+    url = f"sqlite:///{tmp_path / 'leadq.db'}"
+    port = free_port()
+    first = Server(url, port, tmp_path / "first.log").start("--workers", "2")
+    main = psutil.Process(first.process.pid)
+    children = main.children(recursive=True)
+    first.kill()
+
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
+    # The port is free again for a new server.
+    second = Server(url, port, tmp_path / "second.log").start("--workers", "2")
+    try:
+        assert httpx.get(f"{second.base}/openapi.json", timeout=10).status_code == 200
+    finally:
+        second.stop()
