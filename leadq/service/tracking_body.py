@@ -141,7 +141,7 @@ def too_large(kind: str, detail: str) -> ApiError:
 
 def parse_json(body: bytes) -> Any:
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant, parse_int=_parse_int)
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_json", _not_utf8_message(body)) from None
     except RecursionError:
@@ -150,7 +150,9 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(
             400,
             "invalid_json",
-            f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+            # Some of json's messages end in "at" already, as "Invalid control character at".
+            f"the body is not valid JSON: {error.msg.removesuffix(' at')} at line {error.lineno}, "
+            f"column {error.colno}",
         ) from None
     check_values(document)
     return document
@@ -160,6 +162,24 @@ def _not_utf8_message(body: bytes) -> str:
     if body.startswith(GZIP_MAGIC):
         return "the body is compressed with gzip but has no Content-Encoding header; add Content-Encoding: gzip"
     return "the body is not UTF-8 text; send JSON in UTF-8"
+
+
+class _HugeInteger(float):
+    """An integer literal beyond a double's range, kept for check_values to name its path."""
+
+
+def _parse_int(text: str) -> int | float:
+    # A double holds up to about 1.8e308, 309 digits. Longer literals are not
+    # converted at all: Python refuses more than 4,300 digits, and the
+    # conversion takes time quadratic in the length.
+    if len(text.lstrip("-")) > 309:
+        return _HugeInteger("inf")
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        return _HugeInteger("inf")
+    return value
 
 
 def _reject_constant(name: str):

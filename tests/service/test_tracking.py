@@ -284,6 +284,8 @@ def test_concurrent_same_email_one_lead(service: Service):
         ("/v1/group", {"userId": "u"}, 400, "groupId"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": NaN}}', 400, None),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": 1e400}}', 400, "properties.n"),
+        ("/v1/identify", b'{"userId": "u", "traits": {"n": 1' + b"0" * 5000 + b"}}", 400, "traits.n"),
+        ("/v1/track", b'{"userId": "u", "event": "ping", "properties": {"n": -1' + b"0" * 399 + b"}}", 400, "properties.n"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": "1e400"}}, 400, "traits.company_size"),
         ("/v1/identify", b'{"userId": "u", "traits": {"sizes": [1, -1e309]}}', 400, "traits.sizes[1]"),
         ("/v1/track", b'{"userId": "u", "event": "ping", "properties": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
@@ -584,3 +586,10 @@ def test_body_reader_stops_in_first_chunk():
     assert raised.value.status == 413
     assert reader.received == 65_536
     assert len(reader.body) == BATCH_LIMIT + 1
+
+
+def test_control_character_message_reads_once(service: Service):
+    answer = service.post("/v1/track", b'{"userId": "u-\x01", "event": "ping"}')
+    message = answer.json()["error"]["message"]
+    assert answer.status_code == 400
+    assert message == "the body is not valid JSON: Invalid control character at line 1, column 15"
