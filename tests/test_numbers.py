@@ -173,3 +173,12 @@ def test_parquet_event_nan_in_later_batch(tmp_path, engine):
     pq.write_table(table, events, row_group_size=2)
     message = error_of(leads, events, engine=engine, batch_rows=2)
     assert message.startswith(f"{events}, row 4, column 'seats': the value is NaN (not a number)")
+
+
+def test_json_lines_nested_beyond_double(tmp_path):
+    leads = leads_csv(tmp_path, "5")
+    events = tmp_path / "events.jsonl"
+    line = '{{"email": "a@x.co", "event": "page_viewed", "timestamp": "2026-01-01T00:00:00Z", "properties": {0}}}\n'
+    events.write_text(line.format('{"seats": 3}') + line.format('{"seats": 1e400}'), encoding="utf-8")
+    message = error_of(leads, events)
+    assert message.startswith(f"{events}, line 2: field 'properties' contains a number beyond the range of a double")

@@ -120,7 +120,7 @@ class JsonLinesReader:
                 values = self._add_column(key, line)
             value_type = type(value)
             if value_type is dict or value_type is list:
-                value = _JsonText(self._encode(value))
+                value = _JsonText(self._encode_nested(line, key, value))
             if len(values) < row_index:
                 values.extend([None] * (row_index - len(values)))
             values.append(value)
@@ -154,6 +154,18 @@ class JsonLinesReader:
         values: list[Any] = []
         self.columns[key] = values
         return values
+
+    def _encode_nested(self, line: int, key: str, value: Any) -> str:
+        try:
+            return self._encode(value)
+        except ValueError:
+            # Python's JSON decoder reads a literal such as 1e400 as infinity.
+            raise InputError(
+                f"field {key.strip()!r} contains a number beyond the range of a double, such as 1e400; "
+                "write numbers between -1.8e308 and 1.8e308",
+                file=self.name,
+                line=line,
+            ) from None
 
     def _parse_object(self, line: int, text: str) -> dict[str, Any]:
         try:

@@ -118,6 +118,7 @@ def check_leads(
             checked.reject(source, index, problems[index])
             continue
         try:
+            check_storable_cells(row)
             lead = _lead_row(row, model.key, key_column, email_column, numbers)
         except ImportRowError as error:
             checked.reject(source, index, error)
@@ -186,7 +187,9 @@ def check_events(
             checked.reject(source, index, problems[index])
             continue
         try:
+            check_storable_cells(row, columns)
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
+            check_storable(event.properties, columns.get(names.get("properties")), "properties")
             _check_not_future(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
         except ImportRowError as error:
             checked.reject(source, index, error)
@@ -271,6 +274,7 @@ def check_outcomes(
     checked = CheckedFile(source.path, len(table))
     for index, row in enumerate(table.to_pylist()):
         try:
+            check_storable_cells(row)
             checked.accepted.append(_outcome_row(row, index, model.key, key_column, times, find_lead))
         except ImportRowError as error:
             checked.reject(source, index, error)
@@ -404,6 +408,45 @@ def _is_blank(value) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return isinstance(value, float) and math.isnan(value)
+
+
+def check_storable_cells(row: dict, columns: dict[str, str] | None = None) -> None:
+    """Reject a row with a cell that the database cannot store; `columns` maps names to the file's own.
+
+    A float cell is left to the number checks: NaN is a blank cell, and
+    infinity is kept as text unless a rule compares the column.
+    """
+    for name, value in row.items():
+        if isinstance(value, float):
+            continue
+        column = (columns or {}).get(name, name)
+        check_storable(value, column, f"column {column!r}")
+
+
+def check_storable(value, column: str | None, where: str) -> None:
+    """Reject text with NUL characters or unpaired surrogates, which PostgreSQL cannot store,
+    and infinite or NaN numbers, which JSON cannot write, naming where they sit."""
+    if isinstance(value, str):
+        _check_storable_text(value, column, where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        message = f"{where} is {value}, which leadq cannot store; write a finite number or leave it out"
+        raise ImportRowError(column, message)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable_text(str(key), column, f"a key of {where}")
+            check_storable(item, column, f"{where}.{key}")
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            check_storable(item, column, f"{where}[{position}]")
+
+
+def _check_storable_text(text: str, column: str | None, where: str) -> None:
+    if "\x00" in text:
+        raise ImportRowError(column, f"{where} contains a NUL character; remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImportRowError(column, f"{where} contains an unpaired UTF-16 surrogate; remove it") from None
 
 
 def _text(value) -> str | None:

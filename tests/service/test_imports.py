@@ -390,3 +390,38 @@ def test_overflowing_number_rejected(store, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "leads.csv, line 2, column 'company_size': '1e400' is not a finite number" in done.stdout
     assert set(stored_leads(store)) == {"eve@corp.example"}
+
+
+def test_unstorable_event_values_rejected(store, tmp_path):
+    text = (
+        "event_id,email,event,timestamp,properties\n"
+        'n1,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""n"": 1e400}"\n'
+        'n2,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""n"": NaN}"\n'
+        'n3,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""note"": ""a\\u0000b""}"\n'
+        "n4,ana@acme.example,page\x00viewed,2026-11-25T10:00:00Z,\n"
+        "n5,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
+    )
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+    assert done.returncode == 0, done.stderr
+    assert "line 2, column 'properties': properties.n is inf, which leadq cannot store" in done.stdout
+    assert "line 3, column 'properties': properties.n is nan, which leadq cannot store" in done.stdout
+    assert "line 4, column 'properties': properties.note contains a NUL character" in done.stdout
+    assert "line 5, column 'event': column 'event' contains a NUL character" in done.stdout
+    assert counted(done.stdout, "rows rejected") == 4
+    with store.engine.connect() as connection:
+        stored = connection.execute(select(events.c.message_id)).scalars().all()
+    assert stored == ["n5"]
+
+
+def test_json_lines_infinite_property_stops_import(store, tmp_path):
+    text = (
+        '{"event_id": "j1", "email": "ana@acme.example", "event": "page_viewed", '
+        '"timestamp": "2026-11-25T10:00:00Z", "properties": {"n": 1e400}}\n'
+        '{"event_id": "j2", "email": "ana@acme.example", "event": "page_viewed", '
+        '"timestamp": "2026-11-25T10:00:00Z", "properties": {"n": 1}}\n'
+    )
+    done = run_import(store, "events", write(tmp_path, "events.jsonl", text))
+    assert done.returncode == 2, done.stderr
+    assert "events.jsonl, line 1: field 'properties' contains a number beyond the range of a double" in done.stderr
+    with store.engine.connect() as connection:
+        assert connection.execute(select(events.c.message_id)).scalars().all() == []
