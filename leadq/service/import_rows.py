@@ -28,6 +28,8 @@ from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
+from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
+from leadq.learning.labels import REOPENED
 from leadq.service.event_times import future_time_problem
 from leadq.service.identity import is_email_address
 from leadq.store.database import now_micros
@@ -256,6 +258,10 @@ def _content_id(event: EventRow, occurrences: Counter) -> str:
 
 # Outcomes
 
+# Values of the outcome column, compared lower-cased. Training reads `reopened`
+# (leadq.learning.labels) and reports read the open values as reopening a deal.
+OUTCOME_VALUES = CONVERTED_VALUES | LOST_VALUES | OPEN_VALUES | {REOPENED}
+
 
 def check_outcomes(
     source: SourceTable, model: ScoringModel, timezone: str | None, find_lead: Callable[[str], int | None]
@@ -296,6 +302,9 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
     outcome = _text(row["outcome"])
     if outcome is None:
         raise ImportRowError("outcome", "the outcome is empty; write what happened, such as won, lost or converted")
+    if outcome.lower() not in OUTCOME_VALUES:
+        accepted = ", ".join(sorted(OUTCOME_VALUES - {""}))
+        raise ImportRowError("outcome", f"{_short(outcome)} is not an outcome; write one of {accepted}")
     at = None
     if not _is_blank(row.get("at")):
         at = times.get(index)

@@ -271,6 +271,7 @@ def test_outcomes(store, tmp_path):
         "eve@corp.example,won,2026-11-30T10:00:00Z,12k\n"
         "eve@corp.example,,2026-11-30T10:00:00Z,\n"
         "eve@corp.example,won,2099-01-01T00:00:00Z,\n"
+        "eve@corp.example,maybe,2026-11-30T10:00:00Z,\n"
     )
     path = write(tmp_path, "outcomes.csv", text)
     done = run_import(store, "outcomes", path)
@@ -279,6 +280,7 @@ def test_outcomes(store, tmp_path):
     assert "line 5, column 'value': '12k' is not a number" in done.stdout
     assert "line 6, column 'outcome': the outcome is empty" in done.stdout
     assert "line 7, column 'at': outcome time '2099-01-01T00:00:00Z' is more than a day after" in done.stdout
+    assert "line 8, column 'outcome': 'maybe' is not an outcome; write one of 0, 1, converted," in done.stdout
     assert counted(done.stdout, "outcomes stored") == 2
     by_key = {key: lead["id"] for key, lead in stored_leads(store).items()}
     with store.engine.connect() as connection:
