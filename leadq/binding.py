@@ -585,6 +585,9 @@ def _as_number(values, text, source: SourceTable, name: str, column: str):
     valid = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER_PATTERN))
     if not _all_true(valid):
         row = _first_true(pc.invert(valid))
+        # A number before that row may be out of range, such as 1e400; the first problem is reported.
+        numbers = pc.cast(pc.if_else(valid, text, pa.scalar(None, pa.string())), pa.float64())
+        _check_finite(numbers.slice(0, row), text, source, name, column)
         raise InputError(
             f"{_short(text[row].as_py())} is not a number, but a rule compares "
             f"{_field_name(name, column)} as one; write a plain number such as 1200 "

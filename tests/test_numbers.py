@@ -182,3 +182,10 @@ def test_json_lines_nested_beyond_double(tmp_path):
     events.write_text(line.format('{"seats": 3}') + line.format('{"seats": 1e400}'), encoding="utf-8")
     message = error_of(leads, events)
     assert message.startswith(f"{events}, line 2: field 'properties' contains a number beyond the range of a double")
+
+
+def test_first_bad_number_reported(tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("email,company_size\na@x.co,1e400\nb@x.co,lots\n", encoding="utf-8")
+    message = error_of(leads)
+    assert message.startswith(f"{leads}, line 2, column 'company_size': '1e400' {INFINITE}")
