@@ -80,7 +80,7 @@ class BodyReader:
     def add(self, chunk: bytes) -> None:
         self.received += len(chunk)
         if self.received > self.received_limit:
-            raise self._received_too_large(self.received)
+            raise self._received_too_large(None)
         if self.gzip:
             self._decompress(chunk)
         else:
@@ -121,10 +121,12 @@ class BodyReader:
             # at `room` the body has passed its limit and the caller stops.
             data = self.decompressor.unused_data if self.decompressor.eof and len(self.body) <= self.limit else b""
 
-    def _received_too_large(self, size: int) -> ApiError:
+    def _received_too_large(self, size: int | None) -> ApiError:
+        """Return the 413 error for a body of `size` bytes, or None when reading stopped part way."""
+        amount = f"{size} bytes" if size is not None else f"more than {self.received_limit} bytes"
         if self.gzip:
-            return too_large(self.kind, f"has {size} bytes compressed with gzip")
-        return too_large(self.kind, f"has {size} bytes")
+            return too_large(self.kind, f"has {amount} compressed with gzip")
+        return too_large(self.kind, f"has {amount}")
 
 
 def too_large(kind: str, detail: str) -> ApiError:

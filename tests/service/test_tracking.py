@@ -593,3 +593,15 @@ def test_control_character_message_reads_once(service: Service):
     message = answer.json()["error"]["message"]
     assert answer.status_code == 400
     assert message == "the body is not valid JSON: Invalid control character at line 1, column 15"
+
+
+def test_chunked_oversized_body_error(service: Service):
+    # A generator body goes out chunked, without a Content-Length.
+    chunks = (b"x" * 16_384 for _ in range(640))
+    answer = httpx.post(
+        service.server.base + "/v1/track", content=chunks, auth=(service.keys["write"], ""),
+        headers={"content-type": "application/json"}, timeout=60,
+    )
+    assert answer.status_code == 413
+    message = answer.json()["error"]["message"]
+    assert message.startswith("the message has more than 32768 bytes, over the limit of 32 KB")
