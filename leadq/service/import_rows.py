@@ -311,7 +311,7 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
         _check_not_future(at, row["at"], "at", now_micros(), "outcome time")
     value = row.get("value")
     if not _is_blank(value):
-        _check_number(value, "value", "value")
+        _check_number(value, "value", "value", "an outcome's value is an amount of money")
         value = float(value.strip()) if isinstance(value, str) else float(value)
     lead_id = find_lead(key)
     if lead_id is None:
@@ -391,7 +391,8 @@ def _is_numeric(columns: ValueColumns | None) -> bool:
     return columns is not None and columns.number is not None
 
 
-def _check_number(value, column: str | None, name: str) -> None:
+def _check_number(value, column: str | None, name: str, reason: str | None = None) -> None:
+    """Reject a value that is not a finite number; `reason` says why it must be one."""
     if _is_blank(value) or is_finite_number(value.strip() if isinstance(value, str) else value):
         return
     what = "is not a number"
@@ -399,7 +400,7 @@ def _check_number(value, column: str | None, name: str) -> None:
         what = "is not a finite number (a double holds about -1.8e308 to 1.8e308)"
     raise ImportRowError(
         column,
-        f"{_short(_text(value))} {what}, but a rule compares {name!r} as one; "
+        f"{_short(_text(value))} {what}, but {reason or f'a rule compares {name!r} as one'}; "
         "write a plain number such as 1200 (no thousands separators, currency or units), "
         "or leave the cell empty",
     )

@@ -277,7 +277,7 @@ def test_outcomes(store, tmp_path):
     done = run_import(store, "outcomes", path)
     assert done.returncode == 0, done.stderr
     assert "line 3, column 'email': no lead has the key 'bob@corp.example'" in done.stdout
-    assert "line 5, column 'value': '12k' is not a number" in done.stdout
+    assert "line 5, column 'value': '12k' is not a number, but an outcome's value is an amount of money" in done.stdout
     assert "line 6, column 'outcome': the outcome is empty" in done.stdout
     assert "line 7, column 'at': outcome time '2099-01-01T00:00:00Z' is more than a day after" in done.stdout
     assert "line 8, column 'outcome': 'maybe' is not an outcome; write one of 0, 1, converted," in done.stdout
