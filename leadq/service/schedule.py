@@ -34,6 +34,8 @@ def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = Fa
     report = RescoreReport()
     after = 0
     while True:
+        if only_stale and not _any_stale(store, after, active.id):
+            return report
         with store.write() as connection:
             ids = _next_batch(connection, after, active.id if only_stale else None)
             if not ids:
@@ -50,16 +52,26 @@ def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = Fa
         after = ids[-1]
 
 
+def _any_stale(store: Store, after: int, version_id: int) -> bool:
+    """Tell whether a lead after `after` was scored by another model version.
+
+    The scheduler polls every few seconds, so the search runs in a read
+    transaction, which on SQLite leaves the write lock to tracking requests.
+    """
+    with store.read() as connection:
+        return bool(_next_batch(connection, after, version_id, limit=1))
+
+
 # NOTE: every poll scans `leads` for an older model version, because
 # model_version_id has no index. A full rescore holds SQLite's write lock
 # batch by batch, so tracking requests wait behind it.
-def _next_batch(connection, after: int, stale_for: int | None) -> list[int]:
+def _next_batch(connection, after: int, stale_for: int | None, limit: int = BATCH) -> list[int]:
     query = select(leads.c.id).where(leads.c.id > after, leads.c.merged_into.is_(None))
     if stale_for is not None:
         query = query.where(
             (leads.c.model_version_id.is_(None)) | (leads.c.model_version_id != stale_for)
         )
-    return list(connection.execute(query.order_by(leads.c.id).limit(BATCH)).scalars())
+    return list(connection.execute(query.order_by(leads.c.id).limit(limit)).scalars())
 
 
 def _stale(connection, ids: list[int], version_id: int) -> list[int]:

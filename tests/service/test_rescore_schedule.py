@@ -1,0 +1,49 @@
+"""The rescore schedule: leads of an older model version move to the active one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from leadq.service.ingest import Message, ingest_messages
+from leadq.service.model_versions import activate_model
+from leadq.service.schedule import rescore_all
+from leadq.store.tables import leads, stage_history
+
+FIRST = """
+name: schedule test model
+version: 1
+key: email
+engagement:
+  rules:
+    - {id: demo, event: demo_requested, points: 10}
+stages:
+  - {id: mql, when: {score: engagement, at_least: 20}}
+  - {id: unqualified}
+"""
+SECOND = FIRST.replace("version: 1", "version: 2").replace("at_least: 20", "at_least: 10")
+
+
+def demo(user: str) -> Message:
+    return Message("track", f"demo-{user}", user_id=user, event="demo_requested")
+
+
+def test_activation_moves_leads_once(store):
+    with store.write() as connection:
+        activate_model(connection, FIRST, "first.yaml")
+    ingest_messages(store, [demo("u1"), demo("u2")])
+    with store.write() as connection:
+        second = activate_model(connection, SECOND, "second.yaml")
+
+    moved = rescore_all(store, only_stale=True)
+    again = rescore_all(store, only_stale=True)
+
+    assert (moved.leads, moved.stage_changes) == (2, 2)
+    assert (again.leads, again.stage_changes) == (0, 0)
+    with store.read() as connection:
+        rows = connection.execute(select(leads.c.stage, leads.c.model_version_id)).all()
+        history = connection.execute(
+            select(stage_history.c.new_stage, stage_history.c.cause, stage_history.c.reason)
+            .where(stage_history.c.cause == "model")
+        ).all()
+    assert sorted(rows) == [("mql", second.id), ("mql", second.id)]
+    assert [tuple(row) for row in history] == [("mql", "model", f"model {second.label} activated")] * 2
