@@ -39,7 +39,7 @@ NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
 def is_finite_number(value) -> bool:
-    """Return whether a JSON value or a trimmed text is a number that a double holds finitely.
+    """Return whether a JSON value or a trimmed text is a number within a double's finite range.
 
     Text such as `1e400` matches NUMBER_PATTERN but overflows to infinity.
     """

@@ -104,7 +104,7 @@ def create_worker_process_app() -> FastAPI:
 def end_with_parent(parent_pid: int) -> None:
     """Have Linux send this process SIGTERM when `leadq serve` ends, even by SIGKILL.
 
-    Without it, worker processes of a killed `leadq serve` go on answering
+    Without it, worker processes of a killed `leadq serve` go on serving
     requests on its port, without webhook delivery or rescoring, and a new
     `leadq serve` cannot bind the port.
     """

@@ -112,7 +112,7 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
     from leadq.store.database import ARTEFACTS_VARIABLE
 
     ensure_active_model(store)
-    # The worker processes start fresh (spawn) and open the same store from these.
+    # The worker processes start fresh (spawn) and open the same store from these variables.
     os.environ[URL_VARIABLE] = store.url
     os.environ[ARTEFACTS_VARIABLE] = str(store.artefacts)
     os.environ[PARENT_VARIABLE] = str(os.getpid())

@@ -392,15 +392,15 @@ def _is_numeric(columns: ValueColumns | None) -> bool:
 
 
 def _check_number(value, column: str | None, name: str, reason: str | None = None) -> None:
-    """Reject a value that is not a finite number; `reason` says why it must be one."""
+    """Reject a value that is not a finite number; `reason` gives why it must be one."""
     if _is_blank(value) or is_finite_number(value.strip() if isinstance(value, str) else value):
         return
-    what = "is not a number"
+    problem = "is not a number"
     if _is_written_as_number(value):
-        what = "is not a finite number (a double holds about -1.8e308 to 1.8e308)"
+        problem = "is not a finite number (a double ranges from about -1.8e308 to 1.8e308)"
     raise ImportRowError(
         column,
-        f"{_short(_text(value))} {what}, but {reason or f'a rule compares {name!r} as one'}; "
+        f"{_short(_text(value))} {problem}, but {reason or f'a rule compares {name!r} as one'}; "
         "write a plain number such as 1200 (no thousands separators, currency or units), "
         "or leave the cell empty",
     )

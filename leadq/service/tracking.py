@@ -190,7 +190,7 @@ def parse_message(document: Any, kind: str, where: str) -> Message:
     message = Message(kind, message_id, user_id, anonymous_id, timestamp=_timestamp(document, where))
     message.properties = _object(document, "properties", where)
     if kind == "group":
-        # A group's traits describe the company; context.traits describe the person.
+        # A group's traits describe the company, and its context.traits describe the person.
         message.traits = _object(document, "traits", where)
     else:
         message.traits, traits_field = _traits(document, where)

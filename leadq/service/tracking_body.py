@@ -171,7 +171,7 @@ class _HugeInteger(float):
 
 
 def _parse_int(text: str) -> int | float:
-    # A double holds up to about 1.8e308, 309 digits. Longer literals are not
+    # A double reaches about 1.8e308, a number of 309 digits. Longer literals are not
     # converted at all: Python refuses more than 4,300 digits, and the
     # conversion takes time quadratic in the length.
     if len(text.lstrip("-")) > 309:

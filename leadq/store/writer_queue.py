@@ -2,11 +2,11 @@
 
 SQLite lets one writer in at a time. A writer that finds the database
 locked sleeps in steps of up to 100 ms (the sqlite3_busy_timeout handler)
-and tries again, so when several processes write, the wait of one
-transaction grows to hundreds of milliseconds although each transaction
-holds the lock for a few. Writers first take an exclusive `flock` on a
-file beside the database, and the kernel wakes the next waiter as soon as
-the holder releases it.
+and tries again. When several processes write, one transaction can
+therefore wait hundreds of milliseconds for locks held a few milliseconds
+each. Writers first take an exclusive `flock` on a file beside the
+database, and the kernel wakes the next waiter as soon as the holder
+releases it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("leadq.store")
+# Lock files held by the current thread, shared by every WriterQueue of one
+# path, so a second Store view of the same database sees the first's lock.
+_held_paths = threading.local()
 
 
 class WriterQueue:
@@ -28,7 +31,6 @@ class WriterQueue:
     def __init__(self, database: Path) -> None:
         self.path = database.with_name(database.name + "-lock")
         self._warned = False
-        self._holder = threading.local()
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -40,7 +42,10 @@ class WriterQueue:
         nested write transaction meets SQLite's busy timeout, as it did
         before this queue, instead of waiting for itself.
         """
-        if getattr(self._holder, "holding", False):
+        held: set[Path] | None = getattr(_held_paths, "paths", None)
+        if held is None:
+            held = _held_paths.paths = set()
+        if self.path in held:
             yield
             return
         try:
@@ -53,10 +58,10 @@ class WriterQueue:
             # NOTE: flock has no timeout. A writer waits here as long as the
             # transaction before it lasts, where SQLite alone gave up after 30 s.
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-            self._holder.holding = True
+            held.add(self.path)
             yield
         finally:
-            self._holder.holding = False
+            held.discard(self.path)
             # Closing the last descriptor of an open file releases its flock.
             os.close(descriptor)
 

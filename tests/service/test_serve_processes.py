@@ -1,4 +1,4 @@
-"""`leadq serve --workers 2`: two processes answer requests on one store."""
+"""`leadq serve --workers 2`: two processes serve requests on one store."""
 
 from __future__ import annotations
 
@@ -162,3 +162,19 @@ def test_killed_parent_ends_its_workers(tmp_path):
         assert httpx.get(f"{second.base}/openapi.json", timeout=10).status_code == 200
     finally:
         second.stop()
+
+
+def test_writer_queue_nested_across_views(tmp_path):
+    # Store.with_artefacts makes a second queue object for the same database.
+    first, second = WriterQueue(tmp_path / "leadq.db"), WriterQueue(tmp_path / "leadq.db")
+    done = threading.Event()
+
+    def nest() -> None:
+        with first.held():
+            with second.held():
+                done.set()
+
+    # In a thread, so a queue that waits for itself fails the test instead of hanging it.
+    thread = threading.Thread(target=nest, daemon=True)
+    thread.start()
+    assert done.wait(30)
