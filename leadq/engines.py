@@ -142,19 +142,25 @@ def _hidden_password(url: str) -> str:
         return url
 
 
-def run_on_connection(connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int) -> pa.Table:
+def run_on_connection(
+    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int, add_events=None
+) -> pa.Table:
     """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
 
     The bound tables go into temporary tables of the connection, emptied
     again before returning, so the query reads only what the caller bound.
     The tables live as long as the connection and are named after their
     columns, so the database keeps its prepared query from run to run.
+    `add_events`, when given, is called with the events table's name after
+    the bound rows are in, to add rows in SQL.
     """
     raw = connection.connection.driver_connection
     postgres = connection.dialect.name == "postgresql"
     names = scratch_tables(tables)
     for role, table in (("leads", tables.leads), ("events", tables.events)):
         _fill_scratch_table(raw, names[role], table, postgres)
+    if add_events is not None:
+        add_events(names["events"])
     if postgres:
         result = _run_postgres(raw, compiled, names, as_of_micros)
     else:

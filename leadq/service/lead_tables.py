@@ -17,7 +17,6 @@ import pyarrow as pa
 from sqlalchemy import Connection, bindparam, or_, select
 
 from leadq.binding import (
-    calendar_columns,
     empty_events,
     qualification_columns,
     stored_value_columns,
@@ -27,6 +26,7 @@ from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
 from leadq.qualification.records import latest_complete
+from leadq.service.event_bindings import bound_values
 from leadq.store.tables import accounts, events, leads
 
 
@@ -40,18 +40,24 @@ class StoredLeads:
 
 
 def read_stored_leads(
-    connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int
+    connection: Connection, compiled: CompiledModel, lead_ids: list[int], as_of: int, *, with_events: bool = True
 ) -> StoredLeads:
+    """Bind the leads and, unless `with_events` is false, their events.
+
+    Without events, the events table is empty and each lead's lead_code is
+    its id, the code that leadq.service.event_bindings copies events with.
+    """
     layout = compiled.layout
     rows = connection.execute(_LEADS_WITH_TRAITS, {"ids": list(lead_ids)}).all()
-    codes = {row.id: code for code, row in enumerate(rows)}
+    ids = [row.id for row in rows]
+    codes = dict(zip(ids, range(len(ids)) if with_events else ids))
     attributes = [_lead_fields(row, compiled.model.columns) for row in rows]
-    lead_table = _lead_table(layout, [row.id for row in rows], attributes)
+    lead_table = _lead_table(layout, codes, attributes)
     if layout.qualifications:
-        latest = latest_complete(connection, [row.id for row in rows], list(layout.qualifications), as_of)
+        latest = latest_complete(connection, ids, list(layout.qualifications), as_of)
         for name, values in qualification_columns(layout, latest).items():
             lead_table = lead_table.append_column(name, values)
-    event_table = _event_table(connection, compiled, codes)
+    event_table = _event_table(connection, compiled, codes) if with_events else empty_events(layout)
     return StoredLeads(EngineTables(lead_table, event_table), attributes)
 
 
@@ -80,10 +86,11 @@ def _lead_fields(row, mapping: dict[str, str]) -> dict:
     return {mapping.get(name, name): value for name, value in fields.items()}
 
 
-def _lead_table(layout: Layout, ids: list[int], attributes: list[dict]) -> pa.Table:
+def _lead_table(layout: Layout, codes: dict[int, int], attributes: list[dict]) -> pa.Table:
+    """Build the leads table from each lead id's code and its fields, in id order."""
     columns = {
-        "lead_code": pa.array(np.arange(len(ids), dtype=np.int64)),
-        "lead_key": pa.array([str(lead_id) for lead_id in ids], pa.string()),
+        "lead_code": pa.array(list(codes.values()), pa.int64()),
+        "lead_key": pa.array([str(lead_id) for lead_id in codes], pa.string()),
     }
     for name, value_columns in layout.lead_fields.items():
         values = [fields.get(name) for fields in attributes]
@@ -100,22 +107,14 @@ def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[in
         return empty_events(layout)
     # One pass over the rows turns them into columns, in _EVENTS_OF_LEADS's order.
     message_ids, lead_ids, names, stamps, texts = zip(*rows)
-    micros = pa.array(stamps, pa.int64())
-    days, weeks = calendar_columns(micros, compiled.model.timezone, layout.calendar_units)
     columns = {
         "event_row": pa.array(np.arange(len(rows), dtype=np.int64)),
         "event_id": pa.array(message_ids, pa.string()),
         "lead_code": pa.array(list(map(codes.__getitem__, lead_ids)), pa.int64()),
         "event_name": pa.array(names, pa.string()),
-        "ts": micros,
-        "local_day": days,
-        "local_week": weeks,
+        "ts": pa.array(stamps, pa.int64()),
+        **bound_values(compiled, stamps, texts),
     }
-    # Decoding every stored event's JSON is the largest cost of a rescore,
-    # so it is skipped when no rule reads a property.
-    properties = list(map(json.loads, texts)) if layout.properties else []
-    for name, value_columns in layout.properties.items():
-        values = [props.get(name) for props in properties]
-        columns.update(stored_value_columns(values, value_columns))
-    table = pa.table(columns)
-    return table.cast(empty_events(layout).schema)
+    schema = empty_events(layout).schema
+    # Binding returns a property's columns in its own order; the schema decides.
+    return pa.table(columns).select(schema.names).cast(schema)

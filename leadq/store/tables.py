@@ -4,7 +4,9 @@ One schema serves SQLite and PostgreSQL; Alembic migrations in
 `leadq/store/migrations` create and change it. Times are int64
 microseconds since the epoch (UTC), the unit the compiled query compares.
 JSON documents (attributes, properties, payloads) are stored as text, so
-both databases read and write them the same way.
+both databases read and write them the same way. The service also creates
+tables of bound event columns, one per model layout, outside the
+migrations (leadq.service.event_bindings).
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ NAMING = {
 }
 
 metadata = MetaData(naming_convention=NAMING)
+
+# Tables whose columns a model decides, created by the service at run time.
+BINDING_TABLE_PREFIX = "event_bindings_"
+
+
+def migrated(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Tell Alembic which names the migrations own: all but the binding tables."""
+    return not (type_ == "table" and name is not None and name.startswith(BINDING_TABLE_PREFIX))
 
 
 def _id() -> Column:

@@ -1,0 +1,166 @@
+"""Bound event columns kept in the store, one table per binding layout.
+
+A rescore runs the compiled query on its leads' stored events. Reading
+every event into Python, decoding its properties and binding them again
+on each rescore took most of a rescore's time, and the cost grew with
+each lead's history. So the store keeps each event's engine columns (its
+message id, name and time, its local day and week, and the forms of the
+properties that rules test) in a table named after the binding layout,
+`event_bindings_<digest>`. A rescore binds only the events that have no
+row there yet, then copies its leads' events into the query's events
+table in SQL.
+
+A binding row is deleted with its event (ON DELETE CASCADE), so erasure
+leaves none behind and a reused event id never meets an old row. Merges
+and visitor claims change an event's lead, which the copy reads from the
+events table each time. Models that differ only in points or stages
+share one table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+import pyarrow as pa
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    column,
+    insert,
+    or_,
+    select,
+    table,
+    text,
+)
+
+from leadq.binding import calendar_columns, empty_events, stored_value_columns
+from leadq.compiler.query import CompiledModel
+from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
+
+# Columns of the engine's events table that a binding row does not hold:
+# the copy takes them from the event's id and its current lead.
+_FROM_EVENTS = ("event_row", "lead_code")
+# A binding row keeps its event's message id (the engine's event_id), name
+# and time too, so the copy reads the events table only through its index
+# on lead_id.
+
+_SQL_TYPES = {pa.string(): Text, pa.int64(): BigInteger, pa.int32(): Integer, pa.float64(): Float(53)}
+
+
+def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
+    """Bind events' times and property texts to the layout's value columns.
+
+    `stamps` are microseconds since the epoch and `texts` the stored JSON
+    properties, one of each per event. Returns the columns after the
+    fixed ones (local_day, local_week and the property columns).
+    """
+    layout = compiled.layout
+    micros = pa.array(stamps, pa.int64())
+    days, weeks = calendar_columns(micros, compiled.model.timezone, layout.calendar_units)
+    columns = {"local_day": days, "local_week": weeks}
+    # Decoding the JSON is the largest cost of binding, so it is skipped
+    # when no rule reads a property.
+    properties = list(map(json.loads, texts)) if layout.properties else []
+    for name, value_columns in layout.properties.items():
+        values = [props.get(name) for props in properties]
+        columns.update(stored_value_columns(values, value_columns))
+    return columns
+
+
+def binding_table(compiled: CompiledModel) -> Table:
+    """Return the store table of this model's bound event columns."""
+    fields = [f for f in empty_events(compiled.layout).schema if f.name not in _FROM_EVENTS]
+    layout = compiled.layout
+    shape = repr(
+        (
+            compiled.model.timezone,
+            sorted(layout.calendar_units),
+            sorted((name, repr(columns)) for name, columns in layout.properties.items()),
+            [(f.name, str(f.type)) for f in fields],
+        )
+    )
+    return _table_of_shape(hashlib.sha256(shape.encode()).hexdigest()[:16], tuple((f.name, f.type) for f in fields))
+
+
+@lru_cache(maxsize=64)
+def _table_of_shape(digest: str, fields: tuple) -> Table:
+    stored_id = Column(
+        "stored_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey(events.c.id, ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    columns = [Column(name, _SQL_TYPES[kind]) for name, kind in fields]
+    return Table(f"{BINDING_TABLE_PREFIX}{digest}", MetaData(), stored_id, *columns)
+
+
+def ensure_binding_table(connection: Connection, bindings: Table) -> None:
+    """Create the table in the caller's transaction unless it exists.
+
+    On PostgreSQL an advisory lock keeps two processes from creating it
+    at once; the lock ends with the transaction.
+    """
+    if connection.dialect.has_table(connection, bindings.name):
+        return
+    if connection.dialect.name == "postgresql":
+        key = int(bindings.name.rsplit("_", 1)[1][:15], 16)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    bindings.create(connection, checkfirst=True)
+
+
+def bind_new_events(connection: Connection, compiled: CompiledModel, bindings: Table, lead_ids: list[int]) -> int:
+    """Bind the leads' events that have no binding row yet; return how many."""
+    rows = connection.execute(_unbound_events(bindings), {"ids": lead_ids}).all()
+    if not rows:
+        return 0
+    stored_ids, message_ids, names, stamps, texts = zip(*rows)
+    columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": names, "ts": stamps}
+    columns.update((name, values.to_pylist()) for name, values in bound_values(compiled, stamps, texts).items())
+    names = list(columns)
+    connection.execute(insert(bindings), [dict(zip(names, values)) for values in zip(*columns.values())])
+    return len(rows)
+
+
+@lru_cache(maxsize=64)
+def _unbound_events(bindings: Table):
+    return (
+        select(events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties)
+        .select_from(events.outerjoin(bindings, bindings.c.stored_id == events.c.id))
+        .where(events.c.lead_id.in_(bindparam("ids", expanding=True)), bindings.c.stored_id.is_(None))
+    )
+
+
+def copy_bound_events(connection: Connection, bindings: Table, target: str, lead_ids: list[int]) -> None:
+    """Copy the leads' bound events, after each lead's recycle baseline, into `target`.
+
+    `target` is the engine's events table. Its lead_code is the lead's id
+    and its event_row the event's id, which orders events as they were
+    stored.
+    """
+    connection.execute(_copy_statement(bindings, target), {"ids": lead_ids})
+
+
+@lru_cache(maxsize=64)
+def _copy_statement(bindings: Table, target: str):
+    bound = [name for name in bindings.c.keys() if name != "stored_id"]
+    source = (
+        select(events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound))
+        .select_from(events.join(leads, events.c.lead_id == leads.c.id).join(bindings, bindings.c.stored_id == events.c.id))
+        .where(
+            events.c.lead_id.in_(bindparam("ids", expanding=True)),
+            or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at),
+        )
+    )
+    names = [*_FROM_EVENTS, *bound]
+    return insert(table(target, *map(column, names))).from_select(names, source)
