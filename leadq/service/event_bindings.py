@@ -6,9 +6,9 @@ on each rescore took most of a rescore's time, and the cost grew with
 each lead's history. So the store keeps each event's engine columns (its
 message id, name and time, its local day and week, and the forms of the
 properties that rules test) in a table named after the binding layout,
-`event_bindings_<digest>`. A rescore binds only the events that have no
-row there yet, then copies its leads' events into the query's events
-table in SQL.
+`event_bindings_<digest>`. A rescore copies its leads' events into the
+query's events table in SQL, and binds only the events that arrive there
+without a binding row (new ones, or all of them after a model change).
 
 A binding row is deleted with its event (ON DELETE CASCADE), so erasure
 leaves none behind and a reused event id never meets an old row. Merges
@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     column,
+    delete,
     insert,
     or_,
     select,
@@ -119,48 +120,55 @@ def ensure_binding_table(connection: Connection, bindings: Table) -> None:
     bindings.create(connection, checkfirst=True)
 
 
-def bind_new_events(connection: Connection, compiled: CompiledModel, bindings: Table, lead_ids: list[int]) -> int:
-    """Bind the leads' events that have no binding row yet; return how many."""
-    rows = connection.execute(_unbound_events(bindings), {"ids": lead_ids}).all()
-    if not rows:
-        return 0
+def copy_bound_events(connection: Connection, compiled: CompiledModel, target: str, lead_ids: list[int]) -> None:
+    """Copy the leads' events, after each lead's recycle baseline, into `target`.
+
+    `target` is the engine's events table. Its lead_code is the lead's id
+    and its event_row the event's id, which orders events as they were
+    stored. Events without a binding row arrive with a NULL event_id; they
+    are bound, stored and copied again.
+    """
+    bindings = binding_table(compiled)
+    ensure_binding_table(connection, bindings)
+    connection.execute(_copy_statement(bindings, target, "leads"), {"ids": lead_ids})
+    scratch = table(target, column("event_row"), column("event_id"))
+    unbound = connection.execute(select(scratch.c.event_row).where(scratch.c.event_id.is_(None))).scalars().all()
+    if not unbound:
+        return
+    connection.execute(delete(scratch).where(scratch.c.event_id.is_(None)))
+    _bind_events(connection, compiled, bindings, unbound)
+    connection.execute(_copy_statement(bindings, target, "events"), {"ids": unbound})
+
+
+def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Table, event_ids: list[int]) -> None:
+    rows = connection.execute(_EVENTS_TO_BIND, {"ids": event_ids}).all()
     stored_ids, message_ids, names, stamps, texts = zip(*rows)
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": names, "ts": stamps}
     columns.update((name, values.to_pylist()) for name, values in bound_values(compiled, stamps, texts).items())
     names = list(columns)
     connection.execute(insert(bindings), [dict(zip(names, values)) for values in zip(*columns.values())])
-    return len(rows)
+
+
+_EVENTS_TO_BIND = select(
+    events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties
+).where(events.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @lru_cache(maxsize=64)
-def _unbound_events(bindings: Table):
-    return (
-        select(events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties)
-        .select_from(events.outerjoin(bindings, bindings.c.stored_id == events.c.id))
-        .where(events.c.lead_id.in_(bindparam("ids", expanding=True)), bindings.c.stored_id.is_(None))
-    )
+def _copy_statement(bindings: Table, target: str, chosen_by: str):
+    """Build the copy of the events of leads (`chosen_by` "leads") or of events by id ("events").
 
-
-def copy_bound_events(connection: Connection, bindings: Table, target: str, lead_ids: list[int]) -> None:
-    """Copy the leads' bound events, after each lead's recycle baseline, into `target`.
-
-    `target` is the engine's events table. Its lead_code is the lead's id
-    and its event_row the event's id, which orders events as they were
-    stored.
+    The copy of leads' events keeps unbound events, with NULL bound
+    columns; the copy by id is of events just bound.
     """
-    connection.execute(_copy_statement(bindings, target), {"ids": lead_ids})
-
-
-@lru_cache(maxsize=64)
-def _copy_statement(bindings: Table, target: str):
     bound = [name for name in bindings.c.keys() if name != "stored_id"]
-    source = (
-        select(events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound))
-        .select_from(events.join(leads, events.c.lead_id == leads.c.id).join(bindings, bindings.c.stored_id == events.c.id))
-        .where(
-            events.c.lead_id.in_(bindparam("ids", expanding=True)),
-            or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at),
-        )
-    )
+    after_baseline = or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at)
+    if chosen_by == "leads":
+        joined = events.join(leads, events.c.lead_id == leads.c.id).outerjoin(bindings, bindings.c.stored_id == events.c.id)
+        condition = events.c.lead_id.in_(bindparam("ids", expanding=True)) & or_(after_baseline, bindings.c.stored_id.is_(None))
+    else:
+        joined = events.join(leads, events.c.lead_id == leads.c.id).join(bindings, bindings.c.stored_id == events.c.id)
+        condition = events.c.id.in_(bindparam("ids", expanding=True)) & after_baseline
+    source = select(events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound)).select_from(joined).where(condition)
     names = [*_FROM_EVENTS, *bound]
     return insert(table(target, *map(column, names))).from_select(names, source)

@@ -22,12 +22,7 @@ from leadq.engines import run_on_connection
 from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
-from leadq.service.event_bindings import (
-    bind_new_events,
-    binding_table,
-    copy_bound_events,
-    ensure_binding_table,
-)
+from leadq.service.event_bindings import copy_bound_events
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
@@ -155,11 +150,8 @@ def _scored_in_store(connection, compiled, lead_ids: list[int], now: int):
     NOTE: models with a `predictive` section still bind events in Python,
     because their features read the events table.
     """
-    bindings = binding_table(compiled)
-    ensure_binding_table(connection, bindings)
-    bind_new_events(connection, compiled, bindings, lead_ids)
     stored = read_stored_leads(connection, compiled, lead_ids, now, with_events=False)
-    copy = partial(copy_bound_events, connection, bindings, lead_ids=lead_ids)
+    copy = partial(copy_bound_events, connection, compiled, lead_ids=lead_ids)
     return run_on_connection(connection, compiled, stored.tables, now, add_events=copy)
 
 

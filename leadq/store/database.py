@@ -166,6 +166,10 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+# The most page cache one SQLite connection keeps, in KiB.
+SQLITE_CACHE_KIB = 64 * 1024
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -176,6 +180,10 @@ def _sqlite_engine(url: str) -> Engine:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
+        # SQLite's default page cache of 2 MiB made each rescore read its
+        # leads' events through system calls; temporary tables stay in memory.
+        connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        connection.execute("PRAGMA temp_store=MEMORY")
 
     @event.listens_for(engine, "begin")
     def begin(connection) -> None:
