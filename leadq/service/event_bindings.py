@@ -15,6 +15,9 @@ leaves none behind and a reused event id never meets an old row. Merges
 and visitor claims change an event's lead, which the copy reads from the
 events table each time. Models that differ only in points or stages
 share one table.
+
+NOTE: a binding table stays when no model uses its layout any more; it
+holds no personal data beyond the events' own, and erasure empties it.
 """
 
 from __future__ import annotations
@@ -48,12 +51,10 @@ from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 
-# Columns of the engine's events table that a binding row does not hold:
-# the copy takes them from the event's id and its current lead.
+# The engine columns that the copy takes from `events` (the event's id and
+# its current lead). A binding row holds all the others, message id, name
+# and time included, so the copy reads `events` only through its lead_id index.
 _FROM_EVENTS = ("event_row", "lead_code")
-# A binding row keeps its event's message id (the engine's event_id), name
-# and time too, so the copy reads the events table only through its index
-# on lead_id.
 
 _SQL_TYPES = {pa.string(): Text, pa.int64(): BigInteger, pa.int32(): Integer, pa.float64(): Float(53)}
 
@@ -142,11 +143,13 @@ def copy_bound_events(connection: Connection, compiled: CompiledModel, target: s
 
 def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Table, event_ids: list[int]) -> None:
     rows = connection.execute(_EVENTS_TO_BIND, {"ids": event_ids}).all()
-    stored_ids, message_ids, names, stamps, texts = zip(*rows)
-    columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": names, "ts": stamps}
-    columns.update((name, values.to_pylist()) for name, values in bound_values(compiled, stamps, texts).items())
-    names = list(columns)
-    connection.execute(insert(bindings), [dict(zip(names, values)) for values in zip(*columns.values())])
+    stored_ids, message_ids, event_names, stamps, texts = zip(*rows)
+    columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
+    for name, values in bound_values(compiled, stamps, texts).items():
+        columns[name] = values.to_pylist()
+    column_names = list(columns)
+    rows_to_insert = [dict(zip(column_names, values)) for values in zip(*columns.values())]
+    connection.execute(insert(bindings), rows_to_insert)
 
 
 _EVENTS_TO_BIND = select(
