@@ -143,8 +143,9 @@ def _hidden_password(url: str) -> str:
 
 
 def run_on_connection(
-    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int, add_events=None
-) -> pa.Table:
+    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int, *, add_events=None,
+    ids_unique: bool = False,
+) -> pa.Table:  # fmt: skip
     """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
 
     The bound tables go into temporary tables of the connection, emptied
@@ -152,7 +153,8 @@ def run_on_connection(
     The tables live as long as the connection and are named after their
     columns, so the database keeps its prepared query from run to run.
     `add_events`, when given, is called with the events table's name after
-    the bound rows are in, to add rows in SQL.
+    the bound rows are in, to add rows in SQL. `ids_unique` tells that no
+    event id repeats, as in the store, so the query skips the search for repeats.
     """
     raw = connection.connection.driver_connection
     postgres = connection.dialect.name == "postgresql"
@@ -162,9 +164,9 @@ def run_on_connection(
     if add_events is not None:
         add_events(names["events"])
     if postgres:
-        result = _run_postgres(raw, compiled, names, as_of_micros)
+        result = _run_postgres(raw, compiled.sql("postgres", names, ids_unique=ids_unique), as_of_micros)
     else:
-        result = _fetched(raw.execute(compiled.sql("sqlite", names), [as_of_micros]))
+        result = _fetched(raw.execute(compiled.sql("sqlite", names, ids_unique=ids_unique), [as_of_micros]))
     for name in names.values():
         raw.execute(f'DELETE FROM "{name}"')
     return result
@@ -192,11 +194,11 @@ def _fill_scratch_table(raw, name: str, table: pa.Table, postgres: bool) -> None
         _insert_rows(raw, name, table)
 
 
-def _run_postgres(raw, compiled: CompiledModel, names: dict[str, str], as_of_micros: int) -> pa.Table:
+def _run_postgres(raw, sql: str, as_of_micros: int) -> pa.Table:
     import psycopg
 
     with psycopg.RawCursor(raw) as cursor:
-        cursor.execute(compiled.sql("postgres", names), [as_of_micros])
+        cursor.execute(sql, [as_of_micros])
         return _fetched(cursor)
 
 

@@ -65,29 +65,44 @@ class CompiledModel:
 
     rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def sql(self, dialect: str, tables: dict[str, str] | None = None) -> str:
+    def sql(self, dialect: str, tables: dict[str, str] | None = None, *, ids_unique: bool = False) -> str:
         """Render for a dialect; `tables` renames the input tables.
 
         PostgreSQL gets its native `$1` placeholder, so a `%` in a model's
         value never reads as a driver's parameter mark. Each rendering is
         kept, since the service runs the same query for every event.
+        `ids_unique` renders the query for inputs in which no event id
+        repeats, such as the service's store: it skips the search for repeats.
         """
-        key = (dialect, tuple(sorted((tables or {}).items())))
+        key = (dialect, tuple(sorted((tables or {}).items())), ids_unique)
         if key not in self.rendered:
-            self.rendered[key] = self._render(dialect, tables)
+            self.rendered[key] = self._render(dialect, tables, ids_unique)
         return self.rendered[key]
 
-    def tree(self, tables: dict[str, str] | None = None) -> exp.Select:
+    def tree(self, tables: dict[str, str] | None = None, *, ids_unique: bool = False) -> exp.Select:
         """Return the query's tree; `tables` renames the input tables in a copy."""
+        query = _without_repeat_search(self.query, self.layout) if ids_unique else self.query
         if not tables:
-            return self.query
-        return self.query.transform(lambda node: _renamed_table(node, tables))
+            return query
+        return query.transform(lambda node: _renamed_table(node, tables))
 
-    def _render(self, dialect: str, tables: dict[str, str] | None) -> str:
-        query = self.tree(tables)
+    def _render(self, dialect: str, tables: dict[str, str] | None, ids_unique: bool) -> str:
+        query = self.tree(tables, ids_unique=ids_unique)
         if dialect == "postgres":
             query = query.transform(_for_postgres)
         return query.sql(dialect=dialect)
+
+
+def _without_repeat_search(query: exp.Select, layout: Layout) -> exp.Select:
+    """Return a copy whose events_unique is every known event, with no repeated_ids."""
+    query = query.copy()
+    common = query.args["with_"]
+    kept = [cte for cte in common.expressions if cte.alias != "repeated_ids"]
+    for cte in kept:
+        if cte.alias == "events_unique":
+            cte.set("this", _known_events(layout))
+    common.set("expressions", kept)
+    return query
 
 
 def _renamed_table(node: exp.Expression, tables: dict[str, str]) -> exp.Expression:
@@ -227,13 +242,7 @@ class _QueryBuilder:
         )
         single = exp.Not(this=exp.In(this=exp.column("event_id"), query=repeated.subquery()))
         first = exp.In(this=exp.column("event_row"), query=first_copies.subquery())
-        columns = [exp.column(name) for name in self.layout.event_column_names()]
-        return (
-            exp.select(*columns)
-            .from_("events")
-            .join("params", join_type="cross")
-            .where(exp.and_(_known(), exp.or_(single, first)))
-        )
+        return _known_events(self.layout).where(exp.or_(single, first))
 
     def _visits(self) -> exp.Select:
         """Keep the page views that start a visit, renamed to the visit event."""
@@ -365,6 +374,12 @@ def _repeated_ids() -> exp.Select:
         .group_by(exp.column("event_id"))
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=integer(1)))
     )
+
+
+def _known_events(layout: Layout) -> exp.Select:
+    """Select the layout's event columns of the events that `_known` keeps."""
+    columns = [exp.column(name) for name in layout.event_column_names()]
+    return exp.select(*columns).from_("events").join("params", join_type="cross").where(_known())
 
 
 def _known() -> exp.Expression:

@@ -135,12 +135,12 @@ def _scored(connection, active: ActiveModel, lead_ids: list[int], now: int):
     if compiled.model.predictive is None:
         return _scored_in_store(connection, compiled, lead_ids, now), {}
     stored = read_stored_leads(connection, compiled, lead_ids, now)
-    result = run_on_connection(connection, compiled, stored.tables, now)
+    result = run_on_connection(connection, compiled, stored.tables, now, ids_unique=True)
     artefacts = artefacts_folder_of(connection)
     prediction = predict_stored(active.id, compiled, stored, now, artefacts, result)
     if prediction is None:
         return result, {}
-    rerun = partial(run_on_connection, connection, compiled, as_of_micros=now)
+    rerun = partial(run_on_connection, connection, compiled, as_of_micros=now, ids_unique=True)
     return with_prediction(compiled, stored.tables, result, prediction, rerun), prediction.reasons
 
 
@@ -152,7 +152,7 @@ def _scored_in_store(connection, compiled, lead_ids: list[int], now: int):
     """
     stored = read_stored_leads(connection, compiled, lead_ids, now, with_events=False)
     copy = partial(copy_bound_events, connection, compiled, lead_ids=lead_ids)
-    return run_on_connection(connection, compiled, stored.tables, now, add_events=copy)
+    return run_on_connection(connection, compiled, stored.tables, now, add_events=copy, ids_unique=True)
 
 
 def _reasons(scored, probability: float | None, predictive: str | None) -> list[dict]:
