@@ -8,7 +8,8 @@ It returns one row per lead: the scores, grade, stage index, the branch of an
 Pipeline of common table expressions:
   params        the as-of time, bound once
   repeated_ids  event ids that occur more than once among known events:
-                those of known leads, at or before the as-of time
+                those of known leads, at or before the as-of time (left out
+                for inputs whose ids are unique, such as the service's store)
   events_unique known events, one row per event id: the earliest copy
   visits        the first page view of each visit (when a rule counts visits)
   events_all    events_unique plus visits
