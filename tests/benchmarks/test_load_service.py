@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks.load_service import main
+from benchmarks.load_service import main, targets
 
 REPORT_FIELDS = {
     "database", "endpoint", "batch_size", "concurrency", "leads", "seconds", "requests", "events",
     "requests_per_second", "events_per_second", "latency_ms", "errors", "samples_checked",
-    "sample_failures", "final_mismatches", "cpu", "server_workers", "rate",
+    "sample_failures", "final_mismatches", "cpu", "server_workers", "rate", "scheduled",
 }
 
 
@@ -43,5 +43,16 @@ def test_open_loop_keeps_the_rate(capsys):
     # 20 requests a second for 2 s, due at 0, 0.05, ... 1.95 s.
     assert 30 <= report["requests"] <= 40
     assert report["rate"] == 20
+    assert report["scheduled"] == 40
     assert report["final_mismatches"] == []
     assert "open loop at 20 requests/s" in capsys.readouterr().out
+
+
+def test_open_loop_rate_check_counts_answers():
+    report = {"batch_size": 1, "rate": 1000, "scheduled": 20_000, "requests": 20_000, "errors": {},
+              "requests_per_second": 999.6, "latency_ms": {"p99": 30.0}}
+    kept, fell_behind = targets(report)[0], targets({**report, "requests": 19_000})[0]
+
+    assert kept.met is True
+    assert fell_behind.met is False
+    assert "20,000 of 20,000 requests scheduled at 1,000/s answered" in kept.line()
