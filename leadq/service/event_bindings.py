@@ -91,7 +91,8 @@ def binding_table(compiled: CompiledModel) -> Table:
             [(f.name, str(f.type)) for f in fields],
         )
     )
-    return _table_of_shape(hashlib.sha256(shape.encode()).hexdigest()[:16], tuple((f.name, f.type) for f in fields))
+    digest = hashlib.sha256(shape.encode()).hexdigest()[:16]
+    return _table_of_shape(digest, tuple((f.name, f.type) for f in fields))
 
 
 @lru_cache(maxsize=64)
@@ -121,7 +122,9 @@ def ensure_binding_table(connection: Connection, bindings: Table) -> None:
     bindings.create(connection, checkfirst=True)
 
 
-def copy_bound_events(connection: Connection, compiled: CompiledModel, target: str, lead_ids: list[int]) -> None:
+def copy_bound_events(
+    connection: Connection, compiled: CompiledModel, target: str, lead_ids: list[int]
+) -> None:
     """Copy the leads' events, after each lead's recycle baseline, into `target`.
 
     `target` is the engine's events table. Its lead_code is the lead's id
@@ -133,7 +136,8 @@ def copy_bound_events(connection: Connection, compiled: CompiledModel, target: s
     ensure_binding_table(connection, bindings)
     connection.execute(_copy_statement(bindings, target, "leads"), {"ids": lead_ids})
     scratch = table(target, column("event_row"), column("event_id"))
-    unbound = connection.execute(select(scratch.c.event_row).where(scratch.c.event_id.is_(None))).scalars().all()
+    unbound_rows = select(scratch.c.event_row).where(scratch.c.event_id.is_(None))
+    unbound = connection.execute(unbound_rows).scalars().all()
     if not unbound:
         return
     connection.execute(delete(scratch).where(scratch.c.event_id.is_(None)))
@@ -141,7 +145,9 @@ def copy_bound_events(connection: Connection, compiled: CompiledModel, target: s
     connection.execute(_copy_statement(bindings, target, "events"), {"ids": unbound})
 
 
-def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Table, event_ids: list[int]) -> None:
+def _bind_events(
+    connection: Connection, compiled: CompiledModel, bindings: Table, event_ids: list[int]
+) -> None:
     rows = connection.execute(_EVENTS_TO_BIND, {"ids": event_ids}).all()
     stored_ids, message_ids, event_names, stamps, texts = zip(*rows)
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
@@ -165,13 +171,17 @@ def _copy_statement(bindings: Table, target: str, chosen_by: str):
     columns; the copy by id is of events just bound.
     """
     bound = [name for name in bindings.c.keys() if name != "stored_id"]
+    ids = bindparam("ids", expanding=True)
+    with_leads = events.join(leads, events.c.lead_id == leads.c.id)
+    matches = bindings.c.stored_id == events.c.id
     after_baseline = or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at)
     if chosen_by == "leads":
-        joined = events.join(leads, events.c.lead_id == leads.c.id).outerjoin(bindings, bindings.c.stored_id == events.c.id)
-        condition = events.c.lead_id.in_(bindparam("ids", expanding=True)) & or_(after_baseline, bindings.c.stored_id.is_(None))
+        joined = with_leads.outerjoin(bindings, matches)
+        condition = events.c.lead_id.in_(ids) & or_(after_baseline, bindings.c.stored_id.is_(None))
     else:
-        joined = events.join(leads, events.c.lead_id == leads.c.id).join(bindings, bindings.c.stored_id == events.c.id)
-        condition = events.c.id.in_(bindparam("ids", expanding=True)) & after_baseline
-    source = select(events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound)).select_from(joined).where(condition)
+        joined = with_leads.join(bindings, matches)
+        condition = events.c.id.in_(ids) & after_baseline
+    columns = [events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound)]
+    source = select(*columns).select_from(joined).where(condition)
     names = [*_FROM_EVENTS, *bound]
     return insert(table(target, *map(column, names))).from_select(names, source)
