@@ -56,6 +56,10 @@ from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 # and time included, so the copy reads `events` only through its lead_id index.
 _FROM_EVENTS = ("event_row", "lead_code")
 
+# Part of every table's name: raise it when binding changes how it turns a
+# stored value into columns, so that no table of the old code is read.
+BINDING_VERSION = 1
+
 _SQL_TYPES = {pa.string(): Text, pa.int64(): BigInteger, pa.int32(): Integer, pa.float64(): Float(53)}
 
 
@@ -85,6 +89,7 @@ def binding_table(compiled: CompiledModel) -> Table:
     layout = compiled.layout
     shape = repr(
         (
+            BINDING_VERSION,
             compiled.model.timezone,
             sorted(layout.calendar_units),
             sorted((name, repr(columns)) for name, columns in layout.properties.items()),
@@ -108,12 +113,20 @@ def _table_of_shape(digest: str, fields: tuple) -> Table:
     return Table(f"{BINDING_TABLE_PREFIX}{digest}", MetaData(), stored_id, *columns)
 
 
-def ensure_binding_table(connection: Connection, bindings: Table) -> None:
-    """Create the table in the caller's transaction unless it exists.
+def has_binding_table(connection: Connection, compiled: CompiledModel) -> bool:
+    """Tell whether the store has the table of this model's bound event columns."""
+    return connection.dialect.has_table(connection, binding_table(compiled).name)
 
-    On PostgreSQL an advisory lock keeps two processes from creating it
-    at once; the lock ends with the transaction.
+
+def create_binding_table(connection: Connection, compiled: CompiledModel) -> None:
+    """Create the model's binding table in the caller's transaction unless it exists.
+
+    Model activation and service start call this, never a rescore: on
+    PostgreSQL the table's foreign key locks `events` until the commit,
+    which would deadlock against a transaction that already stored events.
+    An advisory lock keeps two processes from creating the table at once.
     """
+    bindings = binding_table(compiled)
     if connection.dialect.has_table(connection, bindings.name):
         return
     if connection.dialect.name == "postgresql":
@@ -130,25 +143,29 @@ def copy_bound_events(
     `target` is the engine's events table. Its lead_code is the lead's id
     and its event_row the event's id, which orders events as they were
     stored. Events without a binding row arrive with a NULL event_id; they
-    are bound, stored and copied again.
+    are bound, stored and copied again. The table must exist
+    (`create_binding_table`).
     """
     bindings = binding_table(compiled)
-    ensure_binding_table(connection, bindings)
     connection.execute(_copy_statement(bindings, target, "leads"), {"ids": lead_ids})
-    scratch = table(target, column("event_row"), column("event_id"))
-    unbound_rows = select(scratch.c.event_row).where(scratch.c.event_id.is_(None))
-    unbound = connection.execute(unbound_rows).scalars().all()
-    if not unbound:
+    scratch = _scratch(target)
+    unbound = scratch.c.event_id.is_(None)
+    if connection.execute(select(scratch.c.event_row).where(unbound).limit(1)).first() is None:
         return
-    connection.execute(delete(scratch).where(scratch.c.event_id.is_(None)))
-    _bind_events(connection, compiled, bindings, unbound)
-    connection.execute(_copy_statement(bindings, target, "events"), {"ids": unbound})
+    # The unbound rows name the events to bind, so no statement lists their
+    # ids: after a model change a lead may have more events than a
+    # statement takes parameters.
+    _bind_events(connection, compiled, bindings, target)
+    connection.execute(_copy_statement(bindings, target, "unbound"))
+    connection.execute(delete(scratch).where(unbound))
 
 
-def _bind_events(
-    connection: Connection, compiled: CompiledModel, bindings: Table, event_ids: list[int]
-) -> None:
-    rows = connection.execute(_EVENTS_TO_BIND, {"ids": event_ids}).all()
+def _scratch(target: str):
+    return table(target, column("event_row"), column("event_id"))
+
+
+def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Table, target: str) -> None:
+    rows = connection.execute(_events_to_bind(target)).all()
     stored_ids, message_ids, event_names, stamps, texts = zip(*rows)
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
     for name, values in bound_values(compiled, stamps, texts).items():
@@ -158,29 +175,36 @@ def _bind_events(
     connection.execute(insert(bindings), rows_to_insert)
 
 
-_EVENTS_TO_BIND = select(
-    events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties
-).where(events.c.id.in_(bindparam("ids", expanding=True)))
+@lru_cache(maxsize=64)
+def _events_to_bind(target: str):
+    scratch = _scratch(target)
+    return (
+        select(events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties)
+        .select_from(events.join(scratch, scratch.c.event_row == events.c.id))
+        .where(scratch.c.event_id.is_(None))
+    )
 
 
 @lru_cache(maxsize=64)
-def _copy_statement(bindings: Table, target: str, chosen_by: str):
-    """Build the copy of the events of leads (`chosen_by` "leads") or of events by id ("events").
+def _copy_statement(bindings: Table, target: str, chosen: str):
+    """Build the copy of the events of leads (`chosen` "leads") or of the unbound rows ("unbound").
 
     The copy of leads' events keeps unbound events, with NULL bound
-    columns; the copy by id is of events just bound.
+    columns. The copy of unbound rows reads their events, just bound.
     """
     bound = [name for name in bindings.c.keys() if name != "stored_id"]
-    ids = bindparam("ids", expanding=True)
     with_leads = events.join(leads, events.c.lead_id == leads.c.id)
     matches = bindings.c.stored_id == events.c.id
     after_baseline = or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at)
-    if chosen_by == "leads":
+    if chosen == "leads":
         joined = with_leads.outerjoin(bindings, matches)
-        condition = events.c.lead_id.in_(ids) & or_(after_baseline, bindings.c.stored_id.is_(None))
+        in_leads = events.c.lead_id.in_(bindparam("ids", expanding=True))
+        condition = in_leads & or_(after_baseline, bindings.c.stored_id.is_(None))
     else:
+        scratch = _scratch(target)
+        unbound = select(scratch.c.event_row).where(scratch.c.event_id.is_(None))
         joined = with_leads.join(bindings, matches)
-        condition = events.c.id.in_(ids) & after_baseline
+        condition = events.c.id.in_(unbound) & after_baseline
     columns = [events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound)]
     source = select(*columns).select_from(joined).where(condition)
     names = [*_FROM_EVENTS, *bound]

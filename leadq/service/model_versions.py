@@ -18,6 +18,7 @@ from leadq.compiler.query import CompiledModel, compile_model
 from leadq.model.loading import default_model_text, parse_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, record_artefact_path
+from leadq.service.event_bindings import create_binding_table, has_binding_table
 from leadq.store.database import Store, artefacts_folder_of, now_micros
 from leadq.store.tables import model_versions
 
@@ -70,6 +71,7 @@ def activate_model(connection: Connection, text: str, source: str, folder: Path 
         )
         .returning(model_versions.c.id)
     ).scalar_one()
+    create_binding_table(connection, compiled)
     return ActiveModel(version_id, model, compiled)
 
 
@@ -92,13 +94,20 @@ _VERSION_BODY = select(model_versions.c.body).where(model_versions.c.id == bindp
 
 
 def ensure_active_model(store: Store) -> ActiveModel:
-    """Return the active model, activating the built-in default on first use."""
+    """Return the active model, activating the built-in default on first use.
+
+    It also creates the model's binding table, which stores from before
+    binding tables lack.
+    """
     with store.read() as connection:
         found = active_model(connection)
-    if found is not None:
+        ready = found is not None and has_binding_table(connection, found.compiled)
+    if ready:
         return found
     with store.write() as connection:
-        return active_or_default_model(connection)
+        found = active_or_default_model(connection)
+        create_binding_table(connection, found.compiled)
+        return found
 
 
 def active_or_default_model(connection: Connection) -> ActiveModel:

@@ -3,15 +3,19 @@ binding them in Python does; erasure deletes the bindings with the events."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, insert, select
 
 from leadq.engines import run_on_connection
 from leadq.service.erasure import erase_lead
-from leadq.service.event_bindings import binding_table
+from leadq.service.event_bindings import binding_table, has_binding_table
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import activate_model
-from leadq.service.rescoring import _scored
+from leadq.service.rescoring import _scored, rescore
 from leadq.store.tables import events, leads
 
 # Every kind of bound column: a property as folded text, as a number and
@@ -122,3 +126,81 @@ def test_erasure_deletes_the_bindings(store):
 
     assert bound == left == len(_messages("u2@example.com"))
     assert kept_ids == event_ids
+
+
+def test_rescore_without_table_binds_in_python(store):
+    with store.write() as connection:
+        active = activate_model(connection, MODEL, "bindings.yaml")
+    ingest_messages(store, _messages("u1@example.com"))
+    bindings = binding_table(active.compiled)
+    with store.write() as connection:
+        bindings.drop(connection)
+    lead_id = _lead_ids(store)[0]
+
+    with store.write() as connection:
+        result, _ = _scored(connection, active, [lead_id], START + 1000 * HOUR)
+        created = has_binding_table(connection, active.compiled)
+
+    assert result["engagement_score"].to_pylist() == [5 + 7 + 3 + 2 * 2 + 1 * 2]
+    assert created is False
+
+
+def test_concurrent_rescores_after_activation(store):
+    """Two transactions that stored events rescore at once under a new layout."""
+    with store.write() as connection:
+        activate_model(connection, MODEL, "bindings.yaml")
+    ingest_messages(store, _messages("u1@example.com") + _messages("u2@example.com"))
+    with store.write() as connection:
+        wider = activate_model(connection, WIDER, "wider.yaml")
+    lead_ids = _lead_ids(store)
+    barrier = threading.Barrier(2)
+    failures = []
+
+    def store_and_rescore(lead_id: int) -> None:
+        try:
+            with store.write() as connection:
+                connection.execute(insert(events).values(
+                    message_id=f"late-{lead_id}", lead_id=lead_id, event_name="page_viewed",
+                    ts=START, received_at=START, properties="{}", source="api",
+                ))  # fmt: skip
+                # SQLite lets one writer in at a time, so only PostgreSQL meets here.
+                if store.engine.dialect.name == "postgresql":
+                    barrier.wait(timeout=10)
+                rescore(connection, wider, [lead_id], START + 1000 * HOUR, "event")
+        except Exception as error:  # noqa: BLE001 - the test reports every failure
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=store_and_rescore, args=(lead_id,)) for lead_id in lead_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert failures == []
+
+
+def test_binding_many_events_needs_no_parameter_per_event(store):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite lets a test lower its limit on statement parameters")
+    with store.write() as connection:
+        activate_model(connection, MODEL, "bindings.yaml")
+    logins = [
+        Message("track", f"login-{n}", user_id="u1@example.com", event="logged_in", timestamp=START + n * HOUR)
+        for n in range(300)
+    ]
+    ingest_messages(store, logins)
+    with store.write() as connection:
+        wider = activate_model(connection, WIDER, "wider.yaml")
+    lead_id = _lead_ids(store)[0]
+
+    with store.write() as connection:
+        raw = connection.connection.driver_connection
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50)
+        try:
+            result, _ = _scored(connection, wider, [lead_id], START + 1000 * HOUR)
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+
+    # 300 hourly logins fall on 13 days in Berlin.
+    assert result["engagement_score"].to_pylist() == [2 * 13]
