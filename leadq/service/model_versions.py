@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadq.compiler.query import CompiledModel, compile_model
+from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, parse_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, record_artefact_path
@@ -49,6 +50,7 @@ def activate_model(connection: Connection, text: str, source: str, folder: Path 
     does not load, is a ModelError.
     """
     model, compiled = _compiled_text(text, source)
+    _check_catch_all(model, source)
     if model.predictive is not None:
         artefacts = artefacts_folder_of(connection)
         text = record_artefact_path(text, folder, source, artefacts)
@@ -73,6 +75,25 @@ def activate_model(connection: Connection, text: str, source: str, folder: Path 
     ).scalar_one()
     create_binding_table(connection, compiled)
     return ActiveModel(version_id, model, compiled)
+
+
+def _check_catch_all(model: ScoringModel, source: str) -> None:
+    """Raise ModelError unless the last stage has no `when`.
+
+    Files may leave a lead without a stage, but the service keeps every
+    lead's stage and its history, so each lead needs one.
+    """
+    last = model.stages[-1]
+    if last.when is not None:
+        index = len(model.stages) - 1
+        raise ModelError(
+            f"the last stage, {last.id!r}, has a `when` condition, so a lead that "
+            "matches no stage would have none, which the service cannot store; "
+            "remove its `when`, or add a last stage without one, such as "
+            "`- {id: unqualified}`",
+            file=source,
+            field=f"stages[{index}].when",
+        )
 
 
 def active_model(connection: Connection) -> ActiveModel | None:

@@ -9,9 +9,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from leadq.errors import OptionError
+from leadq.errors import ModelError, OptionError
 from leadq.model.loading import load_default_model
 from leadq.service import commands, keys, webhooks
+from leadq.service.model_versions import activate_model, active_model
 from leadq.service.rescoring import next_stage
 from leadq.store import database
 from leadq.store.tables import metadata, migrated
@@ -106,3 +107,24 @@ def test_port_out_of_range_rejected(tmp_path):
     done = leadq("serve", "--port", "99999", "--database", f"sqlite:///{tmp_path / 'leadq.db'}")
     assert done.returncode == 2
     assert "--port 99999" in done.stderr
+
+
+def test_activation_requires_catch_all_stage(store):
+    text = """
+name: no catch-all
+version: 1
+key: email
+engagement:
+  rules:
+    - {id: demo, event: demo_requested, points: 10}
+stages:
+  - {id: mql, when: {score: engagement, at_least: 10}}
+"""
+    with pytest.raises(ModelError) as raised, store.write() as connection:
+        activate_model(connection, text, "no-catch-all.yaml")
+
+    message = str(raised.value)
+    assert "stages[0].when" in message
+    assert "{id: unqualified}" in message
+    with store.read() as connection:
+        assert active_model(connection) is None
