@@ -149,11 +149,37 @@ def open_store(
 
 
 def upgrade_schema(store: Store) -> None:
+    migrate_schema(store, "head")
+
+
+def migrate_schema(store: Store, revision: str, *, down: bool = False) -> None:
+    """Upgrade the schema to `revision`, or with `down`, downgrade it, in one transaction."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with store.engine.connect() as connection:
+        with _foreign_keys_off(connection), connection.begin():
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+
+@contextmanager
+def _foreign_keys_off(connection):
+    """Turn SQLite's foreign keys off while migrations run, then on again.
+
+    Rebuilding a table, the way SQLite changes a table's definition, drops
+    the table that other tables refer to. SQLite takes the setting only
+    outside a transaction, and each migration that rebuilds a table checks
+    the keys itself (PRAGMA foreign_key_check).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def now_micros() -> int:

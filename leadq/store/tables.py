@@ -105,6 +105,8 @@ leads = Table(
     # Stages already fired for this lead since its last recycle (JSON list),
     # so a threshold crossed again after a dip fires nothing.
     Column("reached", Text, nullable=False, default="[]"),
+    # SQLite would otherwise give a new lead the id of an erased one.
+    sqlite_autoincrement=True,
 )
 # The leads list's default order (leadq.service.lead_listing), so PostgreSQL
 # reads a page from the index instead of sorting every lead. Migration 0005

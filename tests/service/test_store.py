@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from leadq.errors import ModelError, OptionError
 from leadq.model.loading import load_default_model
 from leadq.service import commands, keys, webhooks
 from leadq.service.model_versions import activate_model, active_model
+from leadq.service.erasure import erase_lead, find_erasure
+from leadq.service.ingest import Message, ingest_messages
 from leadq.service.rescoring import next_stage
 from leadq.store import database
-from leadq.store.tables import metadata, migrated
+from leadq.store.tables import leads, metadata, migrated
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import leadq
 
@@ -27,11 +27,7 @@ def test_migrations_match_the_tables(store):
 
 
 def _migrate(store, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(database.MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
+    database.migrate_schema(store, revision, down=down)
 
 
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
@@ -128,3 +124,53 @@ stages:
     assert "{id: unqualified}" in message
     with store.read() as connection:
         assert active_model(connection) is None
+
+
+def _identify(store, user: str) -> int:
+    ingest_messages(store, [Message("identify", f"identify-{user}", user_id=user)])
+    with store.read() as connection:
+        return connection.execute(select(leads.c.id).where(leads.c.lead_key == user)).scalar_one()
+
+
+def test_erased_lead_id_never_returns(store):
+    _identify(store, "u1")
+    last = _identify(store, "u2")
+    with store.write() as connection:
+        erase_lead(connection, last, 1)
+
+    newer = _identify(store, "u3")
+
+    assert newer > last
+    with store.read() as connection:
+        assert find_erasure(connection, last) is not None
+
+
+def test_lead_id_migration_counts_erased_ids(tmp_path):
+    with database_url("sqlite", tmp_path) as url:
+        store = database.open_store(url, upgrade=False)
+        try:
+            _migrate(store, "0006")
+            with store.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) "
+                    "VALUES (1, 'u1', '{}', 1, 1, '[]')"
+                ))
+                connection.execute(text(
+                    "INSERT INTO stage_history (lead_id, at, new_stage, cause) VALUES (1, 2, 'mql', 'event')"
+                ))
+                connection.execute(text(
+                    "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 0, 0)"
+                ))  # fmt: skip
+            _migrate(store, "head")
+            newer = _identify(store, "u8")
+            with store.read() as connection:
+                history = connection.execute(text("SELECT lead_id, new_stage FROM stage_history WHERE lead_id = 1")).all()
+            _migrate(store, "0006", down=True)
+            with store.engine.connect() as connection:
+                kept = connection.execute(text("SELECT id FROM leads ORDER BY id")).scalars().all()
+        finally:
+            store.dispose()
+
+    assert newer == 8
+    assert [tuple(row) for row in history] == [(1, "mql")]
+    assert kept == [1, 8]
