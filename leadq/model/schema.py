@@ -634,11 +634,13 @@ class ScoringModel(Strict):
     @model_validator(mode="after")
     def _known_rank_stages(self) -> ScoringModel:
         stage_ids = [stage.id for stage in self.stages]
+        repeated = sorted({stage_id for stage_id in stage_ids if stage_ids.count(stage_id) > 1})
+        hint = f" (stage ids must be unique: {', '.join(map(repr, repeated))} repeats)" if repeated else ""
         for stage_id in self.rank_order or []:
             if stage_id not in stage_ids:
                 raise ValueError(
                     f"rank_order names {stage_id!r}, which is not a stage; the "
-                    f"stages are: {', '.join(stage_ids)}"
+                    f"stages are: {', '.join(stage_ids)}{hint}"
                 )
         return self
 

@@ -116,7 +116,11 @@ def active_key_hashes(connection: Connection, hashes) -> set[str]:
 
 
 def presented_key(request: Request) -> str | None:
-    """Return the key from `Authorization: Basic` (user name) or `Bearer`."""
+    """Return the key from `Authorization: Basic` (user name) or `Bearer`.
+
+    Raises a 401 `invalid_authorization` when Basic credentials are not
+    base64 of UTF-8 text, since a key was sent but cannot be read.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer":
@@ -126,7 +130,12 @@ def presented_key(request: Request) -> str | None:
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return None
+        raise ApiError(
+            401,
+            "invalid_authorization",
+            "the Basic credentials of the Authorization header are not base64 of "
+            "UTF-8 text; send base64 of `KEY:` (curl -u KEY: does this)",
+        ) from None
     return decoded.partition(":")[0] or None
 
 

@@ -173,3 +173,9 @@ def test_alias_bomb_rejected():
         lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
     error = error_of("\n".join(lines) + "\n" + STAGES)
     assert "expands to more than 200,000 values through YAML" in error.message
+
+
+def test_rank_order_error_names_repeated_stage():
+    stages = "stages:\n  - {id: hot, when: {score: total, at_least: 50}}\n  - {id: hot}\n"
+    error = error_of(stages + "rank_order: [cold]\n")
+    assert "stage ids must be unique: 'hot' repeats" in error.message

@@ -54,6 +54,15 @@ def test_no_key_401(client, rows, route):
     assert response.headers["www-authenticate"] == 'Basic realm="leadq"'
 
 
+def test_malformed_basic_credentials_401(client, rows):
+    method, path = ROUTES[0]
+    ids = {"lead_id": rows.lead(), "webhook_id": 1, "delivery_id": "00000000-0000-4000-8000-000000000001"}
+    response = client.request(method, path.format(**ids), headers={"Authorization": "Basic !!!"})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_authorization"
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_unknown_key_401(client, rows, route):
     response = call(client, route, rows.lead(), "lqr_not_a_key")
