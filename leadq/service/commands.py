@@ -43,7 +43,7 @@ class ImportKind(str, Enum):
     outcomes = "outcomes"
 
 
-keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="Manage the service's scoring model.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Subscribe URLs to lead events.", no_args_is_help=True)
 # The command-line spelling of each field that SubscriptionError names.
@@ -296,6 +296,45 @@ def create(
     finally:
         store.dispose()
     typer.echo(key)
+
+
+@keys_app.command("list")
+def list_api_keys(database: DatabaseOption = None) -> None:
+    """Print every key, newest first: id, kind, name, first characters, created, revoked."""
+    from leadq.service.keys import list_keys
+    from leadq.service.lead_records import as_datetime
+    from leadq.store.database import open_store
+
+    store = open_store(database)
+    try:
+        with store.read() as connection:
+            stored = list_keys(connection)
+    finally:
+        store.dispose()
+    for key in stored:
+        revoked = f"revoked {as_datetime(key.revoked_at).isoformat()}" if key.revoked_at else "active"
+        created = as_datetime(key.created_at).isoformat()
+        typer.echo(f"{key.id}\t{key.kind}\t{key.name}\t{key.prefix}...\t{created}\t{revoked}")
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[int, typer.Argument(metavar="ID", help="Id from `leadq keys list`.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from leadq.service.keys import KeyNotFound, revoke_key
+    from leadq.store.database import now_micros, open_store
+
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            revoked = revoke_key(connection, key_id, now_micros())
+    finally:
+        store.dispose()
+    if not revoked:
+        raise KeyNotFound(key_id)
+    typer.echo(f"revoked key {key_id}")
 
 
 @webhooks_app.command("add")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from leadq.errors import OptionError
+from leadq.errors import LeadqError, OptionError
 from leadq.service.errors import ApiError
 from leadq.store.database import now_micros
 from leadq.store.tables import api_keys
@@ -66,6 +66,14 @@ class StoredKey:
     prefix: str
     created_at: int
     revoked_at: int | None
+
+
+class KeyNotFound(LeadqError):
+    """No unrevoked API key has the id given."""
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"no active API key has id {key_id}; `leadq keys list` shows the ids")
+        self.key_id = key_id
 
 
 def list_keys(connection: Connection) -> list[StoredKey]:

@@ -1,0 +1,37 @@
+"""`leadq keys list` and `leadq keys revoke` on a real store."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadq.service.keys import find_key
+from leadq.store import database
+from tests.conftest import STORE_DIALECTS, database_url
+from tests.service.servers import create_key, leadq
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_revoked_key_listed_and_refused(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        write_key = create_key(url, "write")
+        read_key = create_key(url, "read")
+
+        revoked = leadq("keys", "revoke", "1", "--database", url)
+        again = leadq("keys", "revoke", "1", "--database", url)
+        listed = leadq("keys", "list", "--database", url)
+        store = database.open_store(url)
+        try:
+            with store.read() as connection:
+                found_write, found_read = find_key(connection, write_key), find_key(connection, read_key)
+        finally:
+            store.dispose()
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert again.returncode == 1
+    assert "no active API key has id 1" in again.stderr
+    lines = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [(row[0], row[1], row[3]) for row in lines] == [("2", "read", read_key[:8] + "..."), ("1", "write", write_key[:8] + "...")]
+    assert lines[0][5] == "active"
+    assert lines[1][5].startswith("revoked ")
+    assert found_write is None
+    assert found_read is not None
