@@ -11,7 +11,7 @@ from tests.service.servers import create_key, leadq
 
 
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
-def test_revoked_key_listed_and_refused(dialect, tmp_path):
+def test_revoked_key_listed_and_rejected(dialect, tmp_path):
     with database_url(dialect, tmp_path) as url:
         write_key = create_key(url, "write")
         read_key = create_key(url, "read")
