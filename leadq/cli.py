@@ -236,6 +236,14 @@ def validate(
     checked = load_model(model)
     sections = _rule_counts(checked)
     console().print(f"{model}: valid ({sections})", markup=False)
+    last = checked.stages[-1]
+    if last.when is not None:
+        console().print(
+            f"note: the last stage, {last.id!r}, has a `when`, so a lead may match no stage; "
+            "`leadq score` leaves it without one, and `leadq model activate` rejects the "
+            "model, because the service stores a stage for every lead",
+            markup=False,
+        )
 
 
 @app.command()

@@ -223,6 +223,17 @@ def test_unknown_model_field(files):
     assert_clean_error(done, "line 3, field stages[0].wen", "unknown field")
 
 
+def test_validate_notes_last_stage_condition(files):
+    (files / "model.yaml").write_text(
+        "stages:\n  - {id: hot, when: {score: total, at_least: 50}}\n  - {id: warm, when: {score: total, at_least: 1}}\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert done.returncode == 0, done.stderr
+    assert "note: the last stage, 'warm', has a `when`" in done.stdout
+    assert "`leadq model activate` rejects" in done.stdout
+
+
 def test_validate_two_columns_one_field(files):
     (files / "model.yaml").write_text(
         "key: email\nevent_columns:\n  kind: event\n  action: event\n"

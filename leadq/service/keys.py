@@ -8,7 +8,6 @@ as the user name; the leads API also accepts `Authorization: Bearer KEY`.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -137,7 +136,8 @@ def presented_key(request: Request) -> str | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
+        # binascii.Error is a ValueError, and so is text outside ASCII.
         raise ApiError(
             401,
             "invalid_authorization",

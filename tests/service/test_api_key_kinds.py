@@ -54,10 +54,11 @@ def test_no_key_401(client, rows, route):
     assert response.headers["www-authenticate"] == 'Basic realm="leadq"'
 
 
-def test_malformed_basic_credentials_401(client, rows):
+@pytest.mark.parametrize("credentials", [b"Basic !!!", "Basic \u00e9".encode(), b"Basic \xff\xfe"])
+def test_malformed_basic_credentials_401(client, rows, credentials):
     method, path = ROUTES[0]
     ids = {"lead_id": rows.lead(), "webhook_id": 1, "delivery_id": "00000000-0000-4000-8000-000000000001"}
-    response = client.request(method, path.format(**ids), headers={"Authorization": "Basic !!!"})
+    response = client.request(method, path.format(**ids), headers={"Authorization": credentials})
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_authorization"
