@@ -42,6 +42,11 @@ class ApiKey:
 def create_key(connection: Connection, kind: str, name: str) -> str:
     if kind not in KINDS:
         raise OptionError(f"unknown key kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if not name.isprintable():
+        raise OptionError(
+            f"invalid key name {name!r}: it contains a control character such as a "
+            "newline or tab; use a name of printable characters"
+        )
     key = PREFIXES[kind] + secrets.token_urlsafe(24)
     connection.execute(
         insert(api_keys).values(
@@ -125,15 +130,23 @@ def active_key_hashes(connection: Connection, hashes) -> set[str]:
 def presented_key(request: Request) -> str | None:
     """Return the key from `Authorization: Basic` (user name) or `Bearer`.
 
-    Raises a 401 `invalid_authorization` when Basic credentials are not
-    base64 of UTF-8 text, since a key was sent but cannot be read.
+    Raises a 401 `invalid_authorization` for another scheme, and when
+    Basic credentials are not base64 of UTF-8 text, since a key was sent
+    but cannot be read.
     """
-    header = request.headers.get("authorization", "")
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        return None
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer":
         return credentials.strip() or None
     if scheme.lower() != "basic":
-        return None
+        raise ApiError(
+            401,
+            "invalid_authorization",
+            f"the Authorization scheme {scheme[:20]!r} is not supported; send the key "
+            "with HTTP Basic as user name, or as `Authorization: Bearer KEY`",
+        )
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):

@@ -54,7 +54,9 @@ def test_no_key_401(client, rows, route):
     assert response.headers["www-authenticate"] == 'Basic realm="leadq"'
 
 
-@pytest.mark.parametrize("credentials", [b"Basic !!!", "Basic \u00e9".encode(), b"Basic \xff\xfe"])
+@pytest.mark.parametrize(
+    "credentials", [b"Basic !!!", "Basic \u00e9".encode(), b"Basic \xff\xfe", b"Token lqw_abc"]
+)
 def test_malformed_basic_credentials_401(client, rows, credentials):
     method, path = ROUTES[0]
     ids = {"lead_id": rows.lead(), "webhook_id": 1, "delivery_id": "00000000-0000-4000-8000-000000000001"}

@@ -35,3 +35,11 @@ def test_revoked_key_listed_and_rejected(dialect, tmp_path):
     assert lines[1][5].startswith("revoked ")
     assert found_write is None
     assert found_read is not None
+
+
+def test_key_name_with_newline_rejected(tmp_path):
+    with database_url("sqlite", tmp_path) as url:
+        done = leadq("keys", "create", "read", "--name", "line1\nline2", "--database", url)
+
+    assert done.returncode == 2
+    assert "invalid key name 'line1\\nline2'" in done.stderr
