@@ -376,7 +376,7 @@ def targets(report: dict) -> list[TargetCheck]:
 
 
 def _track_rate_check(report: dict) -> TargetCheck:
-    """Check the request rate: in an open loop, whether every scheduled request was answered."""
+    """Check the request rate: in an open loop, whether every scheduled request got a 2xx response."""
     name = f"{TARGET_TRACK_RPS:,} single-event requests/s"
     rate = report.get("rate")
     if rate:

@@ -153,8 +153,9 @@ def run_on_connection(
     The tables live as long as the connection and are named after their
     columns, so the database keeps its prepared query from run to run.
     `add_events`, when given, is called with the events table's name after
-    the bound rows are in, to add rows in SQL. `ids_unique` tells that no
-    event id repeats, as in the store, so the query skips the search for repeats.
+    the bound rows are in, to add rows in SQL. With `ids_unique`, the
+    caller states that no event id repeats (as in the store), so the query
+    skips the search for repeats.
     """
     raw = connection.connection.driver_connection
     postgres = connection.dialect.name == "postgresql"

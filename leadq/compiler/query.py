@@ -98,11 +98,11 @@ def _without_repeat_search(query: exp.Select, layout: Layout) -> exp.Select:
     """Return a copy whose events_unique is every known event, with no repeated_ids."""
     query = query.copy()
     common = query.args["with_"]
-    kept = [cte for cte in common.expressions if cte.alias != "repeated_ids"]
-    for cte in kept:
+    remaining = [cte for cte in common.expressions if cte.alias != "repeated_ids"]
+    for cte in remaining:
         if cte.alias == "events_unique":
             cte.set("this", _known_events(layout))
-    common.set("expressions", kept)
+    common.set("expressions", remaining)
     return query
 
 

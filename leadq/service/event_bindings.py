@@ -16,8 +16,8 @@ and visitor claims change an event's lead, which the copy reads from the
 events table each time. Models that differ only in points or stages
 share one table.
 
-NOTE: a binding table stays when no model uses its layout any more; it
-holds no personal data beyond the events' own, and erasure empties it.
+NOTE: a binding table stays when no model uses its layout any more. It
+contains no personal data beyond the events' own, and erasure empties it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from leadq.compiler.query import CompiledModel
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 
 # The engine columns that the copy takes from `events` (the event's id and
-# its current lead). A binding row holds all the others, message id, name
+# its current lead). A binding row contains all the others, message id, name
 # and time included, so the copy reads `events` only through its lead_id index.
 _FROM_EVENTS = ("event_row", "lead_code")
 
@@ -114,16 +114,16 @@ def _table_of_shape(digest: str, fields: tuple) -> Table:
 
 
 def has_binding_table(connection: Connection, compiled: CompiledModel) -> bool:
-    """Tell whether the store has the table of this model's bound event columns."""
+    """Return whether the store has the table of this model's bound event columns."""
     return connection.dialect.has_table(connection, binding_table(compiled).name)
 
 
 def create_binding_table(connection: Connection, compiled: CompiledModel) -> None:
     """Create the model's binding table in the caller's transaction unless it exists.
 
-    Model activation and service start call this, never a rescore: on
-    PostgreSQL the table's foreign key locks `events` until the commit,
-    which would deadlock against a transaction that already stored events.
+    Model activation and `ensure_active_model` call this, never a rescore,
+    because on PostgreSQL the table's foreign key locks `events` until the
+    commit, which would deadlock against a transaction that stored events.
     An advisory lock keeps two processes from creating the table at once.
     """
     bindings = binding_table(compiled)

@@ -192,7 +192,7 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-# The most page cache one SQLite connection keeps, in KiB.
+# The maximum page cache of one SQLite connection, in KiB.
 SQLITE_CACHE_KIB = 64 * 1024
 
 

@@ -40,7 +40,7 @@ BINDING_TABLE_PREFIX = "event_bindings_"
 
 
 def migrated(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Tell Alembic which names the migrations own: all but the binding tables."""
+    """Return whether the migrations own a name, as Alembic's include_name: all but binding tables."""
     return not (type_ == "table" and name is not None and name.startswith(BINDING_TABLE_PREFIX))
 
 

@@ -163,7 +163,7 @@ def test_concurrent_rescores_after_activation(store):
                     message_id=f"late-{lead_id}", lead_id=lead_id, event_name="page_viewed",
                     ts=START, received_at=START, properties="{}", source="api",
                 ))  # fmt: skip
-                # SQLite lets one writer in at a time, so only PostgreSQL meets here.
+                # SQLite admits one writer at a time, so the two overlap only on PostgreSQL.
                 if store.engine.dialect.name == "postgresql":
                     barrier.wait(timeout=10)
                 rescore(connection, wider, [lead_id], START + 1000 * HOUR, "event")

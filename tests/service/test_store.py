@@ -30,6 +30,17 @@ def _migrate(store, revision: str, *, down: bool = False) -> None:
     database.migrate_schema(store, revision, down=down)
 
 
+def _insert_lead_with_history(connection) -> None:
+    """Insert lead 1 and its move to mql in SQL, as a store of an older revision has them."""
+    connection.execute(text(
+        "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) "
+        "VALUES (1, 'u1', '{}', 1, 1, '[]')"
+    ))
+    connection.execute(text(
+        "INSERT INTO stage_history (lead_id, at, new_stage, cause) VALUES (1, 2, 'mql', 'event')"
+    ))  # fmt: skip
+
+
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
 def test_probability_migration_keeps_rows(dialect, tmp_path):
     with database_url(dialect, tmp_path) as url:
@@ -37,14 +48,7 @@ def test_probability_migration_keeps_rows(dialect, tmp_path):
         try:
             _migrate(store, "0005")
             with store.engine.begin() as connection:
-                connection.execute(text(
-                    "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) "
-                    "VALUES (1, 'u1', '{}', 1, 1, '[]')"
-                ))
-                connection.execute(text(
-                    "INSERT INTO stage_history (lead_id, at, new_stage, cause) "
-                    "VALUES (1, 2, 'mql', 'event')"
-                ))
+                _insert_lead_with_history(connection)
                 connection.execute(text(
                     "INSERT INTO score_snapshots (lead_id, at, fit, engagement, product, total, stage) "
                     "VALUES (1, 2, 10, 20, 0, 30, 'mql')"
@@ -106,18 +110,9 @@ def test_port_out_of_range_rejected(tmp_path):
 
 
 def test_activation_requires_catch_all_stage(store):
-    text = """
-name: no catch-all
-version: 1
-key: email
-engagement:
-  rules:
-    - {id: demo, event: demo_requested, points: 10}
-stages:
-  - {id: mql, when: {score: engagement, at_least: 10}}
-"""
+    model_text = "stages:\n  - {id: hot, when: {score: total, at_least: 10}}\n"
     with pytest.raises(ModelError) as raised, store.write() as connection:
-        activate_model(connection, text, "no-catch-all.yaml")
+        activate_model(connection, model_text, "no-catch-all.yaml")
 
     message = str(raised.value)
     assert "stages[0].when" in message
@@ -151,13 +146,7 @@ def test_lead_id_migration_counts_erased_ids(tmp_path):
         try:
             _migrate(store, "0006")
             with store.engine.begin() as connection:
-                connection.execute(text(
-                    "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) "
-                    "VALUES (1, 'u1', '{}', 1, 1, '[]')"
-                ))
-                connection.execute(text(
-                    "INSERT INTO stage_history (lead_id, at, new_stage, cause) VALUES (1, 2, 'mql', 'event')"
-                ))
+                _insert_lead_with_history(connection)
                 connection.execute(text(
                     "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 0, 0)"
                 ))  # fmt: skip
@@ -167,10 +156,10 @@ def test_lead_id_migration_counts_erased_ids(tmp_path):
                 history = connection.execute(text("SELECT lead_id, new_stage FROM stage_history WHERE lead_id = 1")).all()
             _migrate(store, "0006", down=True)
             with store.engine.connect() as connection:
-                kept = connection.execute(text("SELECT id FROM leads ORDER BY id")).scalars().all()
+                lead_ids = connection.execute(text("SELECT id FROM leads ORDER BY id")).scalars().all()
         finally:
             store.dispose()
 
     assert newer == 8
     assert [tuple(row) for row in history] == [(1, "mql")]
-    assert kept == [1, 8]
+    assert lead_ids == [1, 8]
