@@ -149,9 +149,11 @@ def run_on_connection(
     """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
 
     The bound tables go into temporary tables of the connection, emptied
-    again before returning, so the query reads only what the caller bound.
-    The tables live as long as the connection and are named after their
+    before each run, so the query reads only what the caller bound. The
+    tables live as long as the connection and are named after their
     columns, so the database keeps its prepared query from run to run.
+    On PostgreSQL they are emptied at each commit too; on SQLite, before
+    returning.
     `add_events`, when given, is called with the events table's name after
     the bound rows are in, to add rows in SQL. With `ids_unique`, the
     caller states that no event id repeats (as in the store), so the query
@@ -160,14 +162,17 @@ def run_on_connection(
     raw = connection.connection.driver_connection
     postgres = connection.dialect.name == "postgresql"
     names = scratch_tables(tables)
-    for role, table in (("leads", tables.leads), ("events", tables.events)):
-        _fill_scratch_table(raw, names[role], table, postgres)
+    roles = (("leads", tables.leads), ("events", tables.events))
+    if postgres:
+        _fill_postgres_tables(raw, [(names[role], table) for role, table in roles])
+    else:
+        for role, table in roles:
+            _fill_sqlite_table(raw, names[role], table)
     if add_events is not None:
         add_events(names["events"])
     if postgres:
-        result = _run_postgres(raw, compiled.sql("postgres", names, ids_unique=ids_unique), as_of_micros)
-    else:
-        result = _fetched(raw.execute(compiled.sql("sqlite", names, ids_unique=ids_unique), [as_of_micros]))
+        return _run_postgres(raw, compiled.sql("postgres", names, ids_unique=ids_unique), as_of_micros)
+    result = _fetched(raw.execute(compiled.sql("sqlite", names, ids_unique=ids_unique), [as_of_micros]))
     for name in names.values():
         raw.execute(f'DELETE FROM "{name}"')
     return result
@@ -180,19 +185,42 @@ def scratch_tables(tables: EngineTables) -> dict[str, str]:
     return {"leads": f"scoring_leads_{digest}", "events": f"scoring_events_{digest}"}
 
 
-def _fill_scratch_table(raw, name: str, table: pa.Table, postgres: bool) -> None:
+def _fill_sqlite_table(raw, name: str, table: pa.Table) -> None:
     # Names come from the Layout and scratch_tables, never from user input.
-    types = _POSTGRES_TYPES if postgres else _SQLITE_TYPES
-    columns = ", ".join(f'"{field.name}" {types.get(field.type, "TEXT")}' for field in table.schema)
-    raw.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{name}" ({columns})')
+    raw.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{name}" ({_column_list(table, _SQLITE_TYPES)})')
     # A failed run of this transaction may have left rows behind.
     raw.execute(f'DELETE FROM "{name}"')
-    if len(table) == 0:
-        return
-    if postgres:
+    _insert_rows(raw, name, table)
+
+
+# Up to this many rows go into a PostgreSQL scratch table with an INSERT in
+# the same pipeline as its creation; more go through COPY.
+PIPELINED_ROWS = 1_000
+
+
+def _fill_postgres_tables(raw, named_tables: list[tuple[str, pa.Table]]) -> None:
+    """Create, empty and fill the scratch tables with as few round trips as the sizes allow.
+
+    The statements go out in one pipeline, so a rescore of a few leads
+    waits for the server once instead of once per statement. An earlier
+    run in the same transaction may have left rows behind, hence the DELETE.
+    """
+    copied = []
+    with raw.pipeline(), raw.cursor() as cursor:
+        for name, table in named_tables:
+            columns = _column_list(table, _POSTGRES_TYPES)
+            cursor.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{name}" ({columns}) ON COMMIT DELETE ROWS')
+            cursor.execute(f'DELETE FROM "{name}"')
+            if len(table) > PIPELINED_ROWS:
+                copied.append((name, table))
+            elif len(table) > 0:
+                cursor.executemany(_insert_statement(name, table, "%s"), _rows(table))
+    for name, table in copied:
         _copy_rows(raw, name, table)
-    else:
-        _insert_rows(raw, name, table)
+
+
+def _column_list(table: pa.Table, types: dict) -> str:
+    return ", ".join(f'"{field.name}" {types.get(field.type, "TEXT")}' for field in table.schema)
 
 
 def _run_postgres(raw, sql: str, as_of_micros: int) -> pa.Table:
@@ -215,9 +243,8 @@ _POSTGRES_TYPES = {
 def _copy_rows(raw, name: str, table: pa.Table) -> None:
     names = ", ".join(f'"{field.name}"' for field in table.schema)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
-        for batch in table.to_batches(max_chunksize=50_000):
-            for row in zip(*(column.to_pylist() for column in batch.columns)):
-                copy.write_row(row)
+        for row in _rows(table):
+            copy.write_row(row)
 
 
 def _fetched(cursor) -> pa.Table:
@@ -264,8 +291,14 @@ def _load_table(connection: sqlite3.Connection, name: str, table: pa.Table) -> N
 def _insert_rows(connection: sqlite3.Connection, name: str, table: pa.Table) -> None:
     # NOTE: row-by-row inserts dominate SQLite runs (about 250 s for 10M
     # events on 2 cores); SQLite is here for agreement, DuckDB for speed.
-    marks = ", ".join("?" for _ in table.schema)
-    insert = f'INSERT INTO "{name}" VALUES ({marks})'
+    connection.executemany(_insert_statement(name, table, "?"), _rows(table))
+
+
+def _insert_statement(name: str, table: pa.Table, mark: str) -> str:
+    return f'INSERT INTO "{name}" VALUES ({", ".join(mark for _ in table.schema)})'
+
+
+def _rows(table: pa.Table):
+    """Yield the table's rows as tuples, converting a batch at a time."""
     for batch in table.to_batches(max_chunksize=50_000):
-        rows = zip(*(column.to_pylist() for column in batch.columns))
-        connection.executemany(insert, rows)
+        yield from zip(*(column.to_pylist() for column in batch.columns))
