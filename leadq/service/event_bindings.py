@@ -49,6 +49,7 @@ from sqlalchemy import (
 
 from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
+from leadq.store.database import has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 
 # The engine columns that the copy takes from `events` (the event's id and
@@ -114,8 +115,21 @@ def _table_of_shape(digest: str, fields: tuple) -> Table:
 
 
 def has_binding_table(connection: Connection, compiled: CompiledModel) -> bool:
-    """Return whether the store has the table of this model's bound event columns."""
-    return connection.dialect.has_table(connection, binding_table(compiled).name)
+    """Return whether the store has the table of this model's bound event columns.
+
+    Each database connection asks once (leadq.store.database.has_table),
+    which saves a catalog query per rescore.
+    """
+    return has_table(connection, binding_table(compiled).name)
+
+
+def binds_in_store(connection: Connection, compiled: CompiledModel) -> bool:
+    """Return whether rescores of this model copy events from its binding table.
+
+    Models with a `predictive` section bind in Python, because their
+    features read the events table.
+    """
+    return compiled.model.predictive is None and has_binding_table(connection, compiled)
 
 
 def create_binding_table(connection: Connection, compiled: CompiledModel) -> None:
@@ -127,12 +141,13 @@ def create_binding_table(connection: Connection, compiled: CompiledModel) -> Non
     An advisory lock keeps two processes from creating the table at once.
     """
     bindings = binding_table(compiled)
-    if connection.dialect.has_table(connection, bindings.name):
+    if has_table(connection, bindings.name):
         return
     if connection.dialect.name == "postgresql":
         key = int(bindings.name.rsplit("_", 1)[1][:15], 16)
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     bindings.create(connection, checkfirst=True)
+    saw_table(connection, bindings.name)
 
 
 def copy_bound_events(
@@ -164,8 +179,22 @@ def _scratch(target: str):
     return table(target, column("event_row"), column("event_id"))
 
 
+def bind_stored_events(connection: Connection, compiled: CompiledModel, rows) -> None:
+    """Store the bindings of events just stored, so the rescore that follows copies them.
+
+    `rows` hold each event's stored id, message id, name, time (microseconds)
+    and properties (JSON text). The binding table must exist
+    (`binds_in_store`).
+    """
+    if rows:
+        _insert_bindings(connection, compiled, binding_table(compiled), rows)
+
+
 def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Table, target: str) -> None:
-    rows = connection.execute(_events_to_bind(target)).all()
+    _insert_bindings(connection, compiled, bindings, connection.execute(_events_to_bind(target)).all())
+
+
+def _insert_bindings(connection: Connection, compiled: CompiledModel, bindings: Table, rows) -> None:
     stored_ids, message_ids, event_names, stamps, texts = zip(*rows)
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
     for name, values in bound_values(compiled, stamps, texts).items():

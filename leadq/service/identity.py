@@ -32,15 +32,15 @@ def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: 
 
 
 @functools.cache
-def insert_ignoring_statement(dialect_name: str, table, keys: tuple[str, ...], returned: str):
-    """Build INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING the column `returned`.
+def insert_ignoring_statement(dialect_name: str, table, keys: tuple[str, ...], *returned: str):
+    """Build INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING the `returned` columns.
 
     The statement is built once and executed with parameter dicts, because
     building and compiling a statement per row costs more than running it.
     """
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    return statement.returning(table.c[returned])
+    return statement.returning(*(table.c[name] for name in returned))
 
 
 def normalized_email(value) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
 
+from leadq.service.event_bindings import bind_stored_events, binds_in_store
 from leadq.service.identity import (
     ANONYMOUS_ID,
     claim_visitor_events,
@@ -148,13 +149,12 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     """
     result = IngestResult()
     lead_ids = _leads_of(connection, messages, now, result)
-    lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
+    locked = lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
     # Read the clock again once the locks are held. A request that committed
     # while this one waited may have stored events after the first reading,
     # and the rescore below must count them.
     now = max(now, now_micros())
-    # A later message may have merged an earlier message's lead.
-    survivor_of = survivors(connection, lead_ids)
+    survivor_of = _survivors_after_lock(connection, lead_ids, locked)
     lead_ids = [survivor_of.get(lead_id) for lead_id in lead_ids]
     result.outcomes = [None] * len(messages)
     pending = _EventRows()
@@ -165,11 +165,24 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
             _group(connection, message, lead_id, now)
         else:
             pending.add(index, _event_row(connection, message, lead_id, now))
-    pending.insert(connection, result)
+    pending.insert(connection, result, active)
     touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
         result.changes = rescore(connection, active, touched, now, "event")
     return result
+
+
+def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dict[int, int]:
+    """Map each lead to its survivor. A later message, or another writer
+    before the locks were taken, may have merged a lead.
+
+    The lock skips merged and erased leads, so when it returned every lead
+    none of them changed, and no query is needed.
+    """
+    wanted = {lead_id for lead_id in lead_ids if lead_id is not None}
+    if wanted <= {row.id for row in locked}:
+        return {lead_id: lead_id for lead_id in wanted}
+    return survivors(connection, lead_ids)
 
 
 def _leads_of(connection, messages: list[Message], now: int, result: IngestResult) -> list[int | None]:
@@ -270,14 +283,24 @@ class _EventRows:
         self.indexes.append((index, row["message_id"]))
         self.rows.setdefault(row["message_id"], row)
 
-    def insert(self, connection: Connection, result: IngestResult) -> None:
+    def insert(self, connection: Connection, result: IngestResult, active: ActiveModel) -> None:
+        """Insert the rows, count new and repeated ones, and bind the new ones for the active model."""
         if not self.rows:
             return
-        statement = insert_ignoring_statement(connection.dialect.name, events, ("message_id",), "message_id")
-        new = {row.message_id for row in connection.execute(statement, list(self.rows.values()))}
+        statement = insert_ignoring_statement(
+            connection.dialect.name, events, ("message_id",), "id", "message_id"
+        )
+        stored = connection.execute(statement, list(self.rows.values())).all()
+        if binds_in_store(connection, active.compiled):
+            bind_stored_events(connection, active.compiled, [self._bound(row) for row in stored])
+        new = {row.message_id for row in stored}
         for index, message_id in self.indexes:
             stored = message_id in new
             new.discard(message_id)
             result.outcomes[index] = stored
             result.stored += stored
             result.repeated += not stored
+
+    def _bound(self, stored) -> tuple:
+        row = self.rows[stored.message_id]
+        return stored.id, stored.message_id, row["event_name"], row["ts"], row["properties"]

@@ -22,7 +22,7 @@ from leadq.engines import run_on_connection
 from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
-from leadq.service.event_bindings import copy_bound_events, has_binding_table
+from leadq.service.event_bindings import binds_in_store, copy_bound_events
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
@@ -132,7 +132,7 @@ def _scored(connection, active: ActiveModel, lead_ids: list[int], now: int):
     Returns the query's result and each lead key's predictive reasons (JSON).
     """
     compiled = active.compiled
-    if compiled.model.predictive is None and has_binding_table(connection, compiled):
+    if binds_in_store(connection, compiled):
         return _scored_in_store(connection, compiled, lead_ids, now), {}
     stored = read_stored_leads(connection, compiled, lead_ids, now)
     result = run_on_connection(connection, compiled, stored.tables, now, ids_unique=True)

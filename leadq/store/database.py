@@ -34,6 +34,10 @@ ARTEFACTS_FOLDER_NAME = "artefacts"
 # (rescoring, activation) finds it.
 ARTEFACTS_OPTION = "leadq_artefacts"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Keys, in a database connection's info dict, of the tables known to exist
+# and of those seen by the open transaction, which may have created them.
+_KNOWN_TABLES = "leadq_known_tables"
+_SEEN_TABLES = "leadq_seen_tables"
 
 
 @dataclass
@@ -188,8 +192,43 @@ def now_micros() -> int:
 
 def _create_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    event.listen(engine, "commit", _keep_seen_tables)
+    event.listen(engine, "rollback", _forget_seen_tables)
+    return engine
+
+
+def has_table(connection: Connection, name: str) -> bool:
+    """Return whether the table exists, asking the database once per connection.
+
+    A table that the open transaction sees counts as known once that
+    transaction commits, because the transaction may have created it.
+    NOTE: only a schema downgrade drops tables, with the service stopped;
+    a connection that knew a dropped table would not notice.
+    """
+    info = connection.connection.info
+    if name in info.get(_KNOWN_TABLES, ()) or name in info.get(_SEEN_TABLES, ()):
+        return True
+    if not connection.dialect.has_table(connection, name):
+        return False
+    saw_table(connection, name)
+    return True
+
+
+def saw_table(connection: Connection, name: str) -> None:
+    """Note that the open transaction sees (or created) the table."""
+    connection.connection.info.setdefault(_SEEN_TABLES, set()).add(name)
+
+
+def _keep_seen_tables(connection: Connection) -> None:
+    info = connection.connection.info
+    info.setdefault(_KNOWN_TABLES, set()).update(info.pop(_SEEN_TABLES, ()))
+
+
+def _forget_seen_tables(connection: Connection) -> None:
+    connection.connection.info.pop(_SEEN_TABLES, None)
 
 
 # The maximum page cache of one SQLite connection, in KiB.

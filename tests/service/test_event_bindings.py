@@ -135,6 +135,9 @@ def test_rescore_without_table_binds_in_python(store):
     bindings = binding_table(active.compiled)
     with store.write() as connection:
         bindings.drop(connection)
+    # A connection remembers the tables it found; new ones stand for a
+    # store whose binding table the service never created.
+    store.engine.dispose()
     lead_id = _lead_ids(store)[0]
 
     with store.write() as connection:
@@ -204,3 +207,72 @@ def test_binding_many_events_needs_no_parameter_per_event(store):
 
     # 300 hourly logins fall on 13 days in Berlin.
     assert result["engagement_score"].to_pylist() == [2 * 13]
+
+
+def _count(store, table) -> int:
+    with store.read() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_events_are_bound_when_stored(store):
+    """A visitor's events belong to no lead, so no rescore reads them, yet they are bound."""
+    with store.write() as connection:
+        active = activate_model(connection, MODEL, "bindings.yaml")
+    visits = [
+        Message("page", f"visit-{n}", anonymous_id="visitor-1", properties={"url": "/pricing"}, timestamp=START + n)
+        for n in range(3)
+    ]
+    ingest_messages(store, visits)
+
+    assert _count(store, binding_table(active.compiled)) == _count(store, events) == 3
+
+
+def test_table_created_by_a_rolled_back_transaction_is_not_known(store):
+    # A layout of its own, whose table no other test creates.
+    probe = MODEL.replace("version: 1", "version: 3").replace(
+        "    - {id: daily_login",
+        "    - {id: probe, event: page_viewed, where: {rollback_probe: {equals: x}}, points: 1}\n    - {id: daily_login",
+    )
+    with store.write() as connection:
+        activate_model(connection, MODEL, "bindings.yaml")
+    with pytest.raises(RuntimeError):
+        with store.write() as connection:
+            rolled_back = activate_model(connection, probe, "probe.yaml")
+            assert has_binding_table(connection, rolled_back.compiled)
+            raise RuntimeError("roll back")
+
+    with store.write() as connection:
+        known = has_binding_table(connection, rolled_back.compiled)
+
+    assert known is False
+
+
+def test_each_run_reads_only_its_own_leads(store):
+    """The engine's scratch tables are emptied between runs of one transaction and at commit."""
+    with store.write() as connection:
+        active = activate_model(connection, MODEL, "bindings.yaml")
+    ingest_messages(store, _messages("u1@example.com") + _messages("u2@example.com"))
+    first, second = _lead_ids(store)
+    now = START + 1000 * HOUR
+
+    with store.engine.connect() as connection:
+        with connection.begin():
+            one, _ = _scored(connection, active, [first], now)
+            other, _ = _scored(connection, active, [second], now)
+        with connection.begin():
+            left = [
+                connection.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar_one()
+                for name in _scratch_names(connection)
+            ]
+
+    assert one["lead_key"].to_pylist() == [str(first)]
+    assert other["lead_key"].to_pylist() == [str(second)]
+    assert left and set(left) == {0}
+
+
+def _scratch_names(connection) -> list[str]:
+    if connection.dialect.name == "postgresql":
+        query = "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'"
+    else:
+        query = "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
+    return [name for name in connection.exec_driver_sql(query).scalars() if name.startswith("scoring_")]
