@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from leadq.service.errors import ApiError
 from leadq.service.ingest import Message, ingest_requests
+from leadq.service.model_versions import activate_model
 from leadq.service.tracking_writer import TrackingRequest, TrackingWriter
 from leadq.store.tables import events, leads
 
@@ -55,19 +56,51 @@ def test_leads_merged_mid_group_keep_every_event(store):
     assert survivor.engagement > 0
 
 
-def test_writer_answers_each_request(store):
+def write_demo_requests(store, count: int, users: int) -> list:
+    """Send `count` one-event requests for `users` leads through a TrackingWriter at once."""
     writer = TrackingWriter(store, lambda connection, active, requests: [None] * len(requests))
 
     async def send_all():
         sends = [
-            writer.write(TrackingRequest([ping(f"u{index % 3}", f"w-{index}")], [""], "unused"))
-            for index in range(30)
+            writer.write(TrackingRequest([ping(f"u{index % users}", f"w-{index}")], [""], "unused"))
+            for index in range(count)
         ]
         return await asyncio.gather(*sends)
 
     try:
-        results = asyncio.run(send_all())
+        return asyncio.run(send_all())
     finally:
         writer.stop()
+
+
+def test_writer_answers_each_request(store):
+    results = write_demo_requests(store, 30, users=3)
+
     assert [result.stored for result in results] == [1] * 30
     assert count_events(store) == 30
+
+
+DEMO_MODEL = """
+name: demo count
+version: 1
+key: email
+engagement:
+  max: 1000
+  rules:
+    - {id: demo, event: demo_requested, points: 1}
+stages:
+  - {id: mql, when: {score: engagement, at_least: 10}}
+  - {id: unqualified}
+"""
+
+
+def test_concurrent_groups_count_every_event(store):
+    """On PostgreSQL several writer threads store groups for the same leads at once."""
+    with store.write() as connection:
+        activate_model(connection, DEMO_MODEL, "demo.yaml")
+
+    write_demo_requests(store, 80, users=2)
+
+    with store.read() as connection:
+        scores = connection.execute(select(leads.c.engagement).order_by(leads.c.id)).scalars().all()
+    assert scores == [40, 40]
