@@ -84,8 +84,26 @@ def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
     return columns
 
 
+# Each compiled model's binding table, by the model's id, with the model
+# itself so that a reused id is not mistaken for it. A rescore asks for the
+# table several times, so it is built once per model.
+_TABLES: dict[int, tuple[CompiledModel, Table]] = {}
+_TABLES_LIMIT = 64
+
+
 def binding_table(compiled: CompiledModel) -> Table:
     """Return the store table of this model's bound event columns."""
+    known = _TABLES.get(id(compiled))
+    if known is not None and known[0] is compiled:
+        return known[1]
+    if len(_TABLES) >= _TABLES_LIMIT:
+        _TABLES.clear()
+    bindings = _binding_table(compiled)
+    _TABLES[id(compiled)] = (compiled, bindings)
+    return bindings
+
+
+def _binding_table(compiled: CompiledModel) -> Table:
     fields = [f for f in empty_events(compiled.layout).schema if f.name not in _FROM_EVENTS]
     layout = compiled.layout
     shape = repr(
