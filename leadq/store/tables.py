@@ -265,12 +265,16 @@ api_keys = Table(
 
 # A privacy erasure: when, which internal id and how many rows of each kind
 # were removed. No email, key or attribute of the erased lead stays behind.
+# Each lead merged into the erased lead gets a row too, so that its id is
+# known as erased. Such a row names the erased lead in `survivor_id` and
+# has zero counts.
 erasures = Table(
     "erasures",
     metadata,
     _id(),
     Column("at", BigInteger, nullable=False),
-    Column("lead_id", BigInteger, nullable=False),
+    Column("lead_id", BigInteger, nullable=False, index=True),
+    Column("survivor_id", BigInteger),
     Column("events_removed", Integer, nullable=False),
     Column("identities_removed", Integer, nullable=False),
     # The erased lead and the leads merged into it.
