@@ -161,7 +161,7 @@ def show(database: DatabaseOption = None) -> None:
     from leadq.store.database import open_store
     from leadq.store.tables import model_versions
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         active = ensure_active_model(store)
         with store.read() as connection:
@@ -182,7 +182,7 @@ def rescore(
     from leadq.service.schedule import rescore_all
     from leadq.store.database import open_store
 
-    store = open_store(database, artefacts=artefacts)
+    store = open_store(database, artefacts=artefacts, create=False)
     try:
         active = ensure_active_model(store)
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
@@ -305,7 +305,7 @@ def list_api_keys(database: DatabaseOption = None) -> None:
     from leadq.service.lead_records import as_datetime
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.read() as connection:
             stored = list_keys(connection)
@@ -326,7 +326,7 @@ def revoke(
     from leadq.service.keys import KeyNotFound, revoke_key
     from leadq.store.database import now_micros, open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             revoked = revoke_key(connection, key_id, now_micros())
@@ -384,7 +384,7 @@ def list_webhooks(database: DatabaseOption = None) -> None:
     from leadq.service.webhooks import list_subscriptions
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.read() as connection:
             subscriptions = list_subscriptions(connection)
@@ -406,7 +406,7 @@ def remove_webhook(
     from leadq.service.webhooks import SubscriptionNotFound, delete_subscription
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             removed = delete_subscription(connection, webhook_id)
@@ -427,7 +427,7 @@ def erase(
     from leadq.service.erasure import ErasureFailed, erase_email
     from leadq.store.database import now_micros, open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             records = erase_email(connection, email, now_micros())
