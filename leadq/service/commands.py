@@ -138,18 +138,37 @@ def activate(
     database: DatabaseOption = None,
     artefacts: ArtefactsOption = None,
 ) -> None:
-    """Check, store and activate a model; `leadq serve` rescores every lead with it."""
-    from leadq.service.model_versions import activate_model
+    """Check, store and activate a model; `leadq serve` rescores every lead with it.
+
+    Activating the active version's file again changes nothing, and the
+    file of an earlier version makes that version active again. A changed
+    file under a stored name and version is rejected: raise its `version:`.
+    """
+    from leadq.service.model_versions import activate_model_version
     from leadq.store.database import open_store
 
     text = read_model_text(path)
     store = open_store(database, artefacts=artefacts)
     try:
         with store.write() as connection:
-            active = activate_model(connection, text, str(path), path.parent)
+            activation = activate_model_version(connection, text, str(path), path.parent)
     finally:
         store.dispose()
-    typer.echo(f"activated {active.label}; leads are rescored by `leadq serve` or `leadq rescore`")
+    typer.echo(activation_summary(activation))
+
+
+def activation_summary(activation) -> str:
+    from leadq.service.lead_records import as_datetime
+    from leadq.service.model_versions import ActivationResult
+
+    label = activation.active.label
+    rescored = "leads are rescored by `leadq serve` or `leadq rescore`"
+    if activation.result is ActivationResult.UNCHANGED:
+        return f"{label} is active already with this content; nothing changed, so no lead is rescored"
+    if activation.result is ActivationResult.REACTIVATED:
+        stored = as_datetime(activation.created_at).isoformat().replace("+00:00", "Z")
+        return f"reactivated {label}, stored at {stored}; {rescored}"
+    return f"activated {label}; {rescored}"
 
 
 @model_app.command("show")

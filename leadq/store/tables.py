@@ -59,7 +59,11 @@ model_versions = Table(
     Column("name", Text, nullable=False),
     Column("version", Text, nullable=False),
     Column("body", Text, nullable=False),
+    # SHA-256 of `body`, in hex.
     Column("digest", String(64), nullable=False),
+    # SHA-256 of the predictive artefact's model.joblib when the version was
+    # stored; NULL without a `predictive` section and in older rows.
+    Column("artefact_sha256", String(64)),
     Column("created_at", BigInteger, nullable=False),
     Column("activated_at", BigInteger),
     Column("is_active", Boolean, nullable=False, default=False),
