@@ -129,7 +129,7 @@ def _stored_leads(database):
     from leadq.crm.export_sources import leads_from_store
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         return leads_from_store(store)
     finally:

@@ -471,7 +471,7 @@ def _open_store_report(model_path, database, groups, as_of):
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         scoring_model = (
             load_model(model_path) if model_path else ensure_active_model(store).model

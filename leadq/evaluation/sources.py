@@ -75,7 +75,7 @@ def open_store_history(
     """Read the store's history in one transaction; models run on its connection."""
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store_evaluation(store, groups) as evaluation:
             yield evaluation

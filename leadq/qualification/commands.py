@@ -65,7 +65,7 @@ def qualify(
         raise OptionError(
             "no terminal to ask the questions in; pass the answers with --answers FILE"
         )
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         _qualify(store, console(), lead, framework_id, from_file, author, answers)
     finally:
@@ -194,7 +194,7 @@ def qualify_report(
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         active = ensure_active_model(store)
         with store.read() as connection:

@@ -138,18 +138,37 @@ def activate(
     database: DatabaseOption = None,
     artefacts: ArtefactsOption = None,
 ) -> None:
-    """Check, store and activate a model; `leadq serve` rescores every lead with it."""
-    from leadq.service.model_versions import activate_model
+    """Check, store and activate a model; `leadq serve` rescores every lead with it.
+
+    Activating the active version's file again changes nothing, and the
+    file of an earlier version makes that version active again. A changed
+    file under a stored name and version is rejected: raise its `version:`.
+    """
+    from leadq.service.model_versions import activate_model_version
     from leadq.store.database import open_store
 
     text = read_model_text(path)
     store = open_store(database, artefacts=artefacts)
     try:
         with store.write() as connection:
-            active = activate_model(connection, text, str(path), path.parent)
+            activation = activate_model_version(connection, text, str(path), path.parent)
     finally:
         store.dispose()
-    typer.echo(f"activated {active.label}; leads are rescored by `leadq serve` or `leadq rescore`")
+    typer.echo(activation_summary(activation))
+
+
+def activation_summary(activation) -> str:
+    from leadq.service.lead_records import as_datetime
+    from leadq.service.model_versions import ActivationResult
+
+    label = activation.active.label
+    rescored = "leads are rescored by `leadq serve` or `leadq rescore`"
+    if activation.result is ActivationResult.UNCHANGED:
+        return f"{label} is active already with this content; nothing changed, so no lead is rescored"
+    if activation.result is ActivationResult.REACTIVATED:
+        stored = as_datetime(activation.created_at).isoformat().replace("+00:00", "Z")
+        return f"reactivated {label}, stored at {stored}; {rescored}"
+    return f"activated {label}; {rescored}"
 
 
 @model_app.command("show")
@@ -161,7 +180,7 @@ def show(database: DatabaseOption = None) -> None:
     from leadq.store.database import open_store
     from leadq.store.tables import model_versions
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         active = ensure_active_model(store)
         with store.read() as connection:
@@ -182,7 +201,7 @@ def rescore(
     from leadq.service.schedule import rescore_all
     from leadq.store.database import open_store
 
-    store = open_store(database, artefacts=artefacts)
+    store = open_store(database, artefacts=artefacts, create=False)
     try:
         active = ensure_active_model(store)
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
@@ -305,7 +324,7 @@ def list_api_keys(database: DatabaseOption = None) -> None:
     from leadq.service.lead_records import as_datetime
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.read() as connection:
             stored = list_keys(connection)
@@ -326,7 +345,7 @@ def revoke(
     from leadq.service.keys import KeyNotFound, revoke_key
     from leadq.store.database import now_micros, open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             revoked = revoke_key(connection, key_id, now_micros())
@@ -384,7 +403,7 @@ def list_webhooks(database: DatabaseOption = None) -> None:
     from leadq.service.webhooks import list_subscriptions
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.read() as connection:
             subscriptions = list_subscriptions(connection)
@@ -406,7 +425,7 @@ def remove_webhook(
     from leadq.service.webhooks import SubscriptionNotFound, delete_subscription
     from leadq.store.database import open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             removed = delete_subscription(connection, webhook_id)
@@ -427,7 +446,7 @@ def erase(
     from leadq.service.erasure import ErasureFailed, erase_email
     from leadq.store.database import now_micros, open_store
 
-    store = open_store(database)
+    store = open_store(database, create=False)
     try:
         with store.write() as connection:
             records = erase_email(connection, email, now_micros())

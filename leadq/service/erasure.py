@@ -5,8 +5,10 @@ events (with anonymous events of their anonymous ids), stage history, score
 snapshots and outcomes. Pending webhooks that name the lead are deleted and
 sent or failed ones lose their payload, so no email, key or attribute
 stays behind. One row in `erasures` records the time, the lead id and the
-counts. The caller runs it inside one write transaction, so a failure
-leaves every table as it was.
+counts. One more row for each merged lead records its id and the erased
+lead's id, so that the leads API returns 410 Gone for every id that
+resolved to the lead. The caller runs it inside one write transaction, so
+a failure leaves every table as it was.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ class ErasureFailed(LeadqError):
 
 @dataclass(frozen=True)
 class ErasureRecord:
-    """The `erasures` row of one erased lead."""
+    """The `erasures` row of one erased lead, and the ids merged into it."""
 
     lead_id: int
+    merged_ids: tuple[int, ...]
     at: int
     leads_removed: int
     events_removed: int
@@ -61,6 +64,15 @@ class ErasureRecord:
     qualifications_removed: int
     webhooks_removed: int
     webhooks_redacted: int
+
+
+@dataclass(frozen=True)
+class ErasedId:
+    """An erased lead id: when, and the erased lead it had been merged into."""
+
+    at: int
+    # None for the erased lead itself.
+    survivor_id: int | None
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,19 @@ def erase_email(connection: Connection, email: str, now: int) -> list[ErasureRec
 
 def find_erasure(connection: Connection, lead_id: int) -> int | None:
     """Return the time of the erasure of this lead id, or None."""
-    query = select(func.max(erasures.c.at)).where(erasures.c.lead_id == lead_id)
-    return connection.execute(query).scalar()
+    found = find_erased_id(connection, lead_id)
+    return found.at if found is not None else None
+
+
+def find_erased_id(connection: Connection, lead_id: int) -> ErasedId | None:
+    """Return the latest erasure of this id, itself or as a merged lead, or None."""
+    row = connection.execute(
+        select(erasures.c.at, erasures.c.survivor_id)
+        .where(erasures.c.lead_id == lead_id)
+        .order_by(erasures.c.at.desc(), erasures.c.id.desc())
+        .limit(1)
+    ).first()
+    return ErasedId(row.at, row.survivor_id) if row is not None else None
 
 
 def normalize_email(email: str) -> str:
@@ -115,10 +138,29 @@ def erase_lead(connection: Connection, survivor_id: int, now: int) -> ErasureRec
     """Erase a lead that was merged into no other, and the leads merged into it."""
     person = _collect_person(connection, survivor_id)
     counts = _erase_rows(connection, person)
-    record = ErasureRecord(lead_id=survivor_id, at=now, **counts)
-    connection.execute(insert(erasures).values(**asdict(record)))
+    merged = tuple(sorted(person.lead_ids[1:]))
+    record = ErasureRecord(lead_id=survivor_id, merged_ids=merged, at=now, **counts)
+    _record_erasure(connection, record)
     logger.info("erased lead %d: %s", survivor_id, _counts_text(record))
     return record
+
+
+def _record_erasure(connection: Connection, record: ErasureRecord) -> None:
+    """Insert the erased lead's row with the counts, and a row per merged id."""
+    row = asdict(record)
+    del row["merged_ids"]
+    row["survivor_id"] = None
+    counts = [name for name in row if name.endswith(("_removed", "_redacted"))]
+    merged_rows = [
+        {
+            **dict.fromkeys(counts, 0),
+            "lead_id": merged_id,
+            "at": record.at,
+            "survivor_id": record.lead_id,
+        }
+        for merged_id in record.merged_ids
+    ]
+    connection.execute(insert(erasures), [row, *merged_rows])
 
 
 def _erase_rows(connection: Connection, person: _Person) -> dict[str, int]:

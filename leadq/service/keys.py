@@ -130,34 +130,60 @@ def active_key_hashes(connection: Connection, hashes) -> set[str]:
 def presented_key(request: Request) -> str | None:
     """Return the key from `Authorization: Basic` (user name) or `Bearer`.
 
-    Raises a 401 `invalid_authorization` for another scheme, and when
-    Basic credentials are not base64 of UTF-8 text, since a key was sent
-    but cannot be read.
+    Returns None without an Authorization header, or with an empty one.
+    Raises a 401 `invalid_authorization` when a header names no key: another
+    scheme, Basic or Bearer with nothing after it, Basic credentials that are
+    not base64 of UTF-8 text, or an empty Basic user name.
     """
     header = request.headers.get("authorization", "").strip()
     if not header:
         return None
     scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
     if scheme.lower() == "bearer":
-        return credentials.strip() or None
-    if scheme.lower() != "basic":
-        raise ApiError(
-            401,
-            "invalid_authorization",
-            f"the Authorization scheme {scheme[:20]!r} is not supported; send the key "
-            "with HTTP Basic as user name, or as `Authorization: Bearer KEY`",
+        return _bearer_token(credentials)
+    if scheme.lower() == "basic":
+        return _basic_user_name(credentials)
+    raise _invalid_authorization(
+        f"the Authorization scheme {scheme[:20]!r} is not supported; send the key "
+        "with HTTP Basic as user name, or as `Authorization: Bearer KEY`"
+    )
+
+
+def _bearer_token(credentials: str) -> str:
+    if not credentials:
+        raise _invalid_authorization(
+            "the Authorization header has the Bearer scheme but no token; "
+            "send `Authorization: Bearer KEY`"
+        )
+    return credentials
+
+
+def _basic_user_name(credentials: str) -> str:
+    fix = "send base64 of `KEY:` (curl -u KEY: does this)"
+    if not credentials:
+        raise _invalid_authorization(
+            f"the Authorization header has the Basic scheme but no credentials; {fix}"
         )
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         # binascii.Error is a ValueError, and so is text outside ASCII.
-        raise ApiError(
-            401,
-            "invalid_authorization",
+        raise _invalid_authorization(
             "the Basic credentials of the Authorization header are not base64 of "
-            "UTF-8 text; send base64 of `KEY:` (curl -u KEY: does this)",
+            f"UTF-8 text; {fix}"
         ) from None
-    return decoded.partition(":")[0] or None
+    user_name = decoded.partition(":")[0]
+    if not user_name:
+        raise _invalid_authorization(
+            "the Basic credentials of the Authorization header have an empty user "
+            f"name, and the key is the user name; {fix}"
+        )
+    return user_name
+
+
+def _invalid_authorization(message: str) -> ApiError:
+    return ApiError(401, "invalid_authorization", message)
 
 
 def required_key(request: Request) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
@@ -20,7 +20,14 @@ from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
 from leadq.service.lead_schemas import WITHOUT_NUL
 from leadq.service.leads_api import KEY_SCHEMES, require_admin_key
-from leadq.service.model_versions import activate_model, active_model, ensure_active_model
+from leadq.service.model_versions import (
+    Activation,
+    ActivationResult,
+    VersionConflict,
+    activate_model_version,
+    active_model,
+    ensure_active_model,
+)
 from leadq.service.rescoring import rescore
 from leadq.service.webhooks import enqueue
 from leadq.store.database import now_micros
@@ -70,19 +77,35 @@ async def merge_lead(lead_id: int, body: MergeRequest, request: Request) -> Stag
 
 
 @router.post("/models", status_code=201)
-async def activate(request: Request) -> dict:
-    """Activate a model sent as YAML text; leads are rescored in the background."""
+async def activate(request: Request, response: Response) -> dict:
+    """Activate a model sent as YAML text; leads are rescored in the background.
+
+    201 stores a new version. 200 with `result` "unchanged" means the active
+    version has this content already, and "reactivated" that an earlier
+    stored version with it is active again. Other content under a stored
+    name and version gets 409.
+    """
     text = (await request.body()).decode("utf-8", errors="replace")
-    return await run_in_threadpool(_activate, request.app.state.store, text)
+    activation = await run_in_threadpool(_activate, request.app.state.store, text)
+    if activation.result is not ActivationResult.ACTIVATED:
+        response.status_code = 200
+    active = activation.active
+    return {
+        "id": active.id,
+        "name": active.model.name,
+        "version": str(active.model.version),
+        "result": activation.result.value,
+    }
 
 
-def _activate(store, text: str) -> dict:
+def _activate(store, text: str) -> Activation:
     try:
         with store.write() as connection:
-            active = activate_model(connection, text, "request body")
+            return activate_model_version(connection, text, "request body")
+    except VersionConflict as error:
+        raise ApiError(409, "version_conflict", str(error), error.field) from None
     except ModelError as error:
         raise ApiError(400, "invalid_model", str(error), error.field) from None
-    return {"id": active.id, "name": active.model.name, "version": str(active.model.version)}
 
 
 def recycle(store, lead_id: int, reason: str) -> StageAnswer:

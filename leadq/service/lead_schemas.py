@@ -215,6 +215,9 @@ class Erasure(BaseModel):
     """Counts of the rows that an erasure removed, with no personal data."""
 
     lead_id: int = Field(description="Id of the erased lead.")
+    merged_ids: list[int] = Field(
+        description="Ids of the leads merged into it; requests for them get 410 too."
+    )
     at: datetime = Field(description="Time of the erasure.")
     leads_removed: int = Field(description="The lead and the leads merged into it.")
     events_removed: int = Field(description="Events of those leads.")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import HTTPBasic, HTTPBearer
 
 from leadq.scoring import micros_since_epoch
-from leadq.service.erasure import erase_lead, find_erasure
+from leadq.service.erasure import erase_lead, find_erased_id
 from leadq.service.errors import ApiError
 from leadq.service.keys import ApiKey, authorize
 from leadq.service.lead_listing import (
@@ -302,13 +302,16 @@ def _invalid(field: str, value, problem: str) -> ApiError:
 
 
 def _missing_lead(connection, lead_id: int) -> ApiError:
-    erased_at = find_erasure(connection, lead_id)
-    if erased_at is not None:
-        when = as_datetime(erased_at).isoformat().replace("+00:00", "Z")
+    erased = find_erased_id(connection, lead_id)
+    if erased is not None:
+        when = as_datetime(erased.at).isoformat().replace("+00:00", "Z")
+        merged = ""
+        if erased.survivor_id is not None:
+            merged = f" with lead {erased.survivor_id}, which it had been merged into"
         return ApiError(
             410,
             "lead_erased",
-            f"lead {lead_id} was erased at {when}",
+            f"lead {lead_id} was erased at {when}{merged}",
             "lead_id",
             lead_id,
         )

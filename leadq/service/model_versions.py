@@ -3,20 +3,30 @@
 A model is stored with its YAML text, so every score and stage change can
 name the version that decided it. The first start activates the built-in
 default model.
+
+A model's name and version identify one content: its text and, with a
+`predictive` section, the SHA-256 of its artefact's model.joblib.
+Activating the content of the active version again changes nothing.
+Activating the content of an earlier stored version makes that version
+active again. Other content under a stored name and version is rejected
+with VersionConflict, so one version never means two models.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from ruamel.yaml import YAML
+from sqlalchemy import Connection, bindparam, insert, select, text as sql_text, update
 
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.errors import ModelError
-from leadq.model.loading import default_model_text, parse_model
+from leadq.model.loading import default_model_text, locate, parse_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, record_artefact_path
 from leadq.service.event_bindings import create_binding_table, has_binding_table
@@ -35,46 +45,206 @@ class ActiveModel:
         return f"{self.model.name} v{self.model.version} (#{self.id})"
 
 
+class ActivationResult(str, Enum):
+    """The change that an activation made."""
+
+    # A new version was stored and made active.
+    ACTIVATED = "activated"
+    # The active version has this content already, so nothing changed.
+    UNCHANGED = "unchanged"
+    # An earlier stored version with this content is active again.
+    REACTIVATED = "reactivated"
+
+
+@dataclass(frozen=True)
+class Activation:
+    active: ActiveModel
+    result: ActivationResult
+    # When the version was first stored, in microseconds since the epoch.
+    created_at: int
+
+
+class VersionConflict(ModelError):
+    """A model whose name and version are stored already with other content."""
+
+
+@dataclass(frozen=True)
+class _Content:
+    """The content that a stored version must match to be the same model."""
+
+    digest: str
+    artefact_sha256: str | None
+
+    def matches(self, row) -> bool:
+        # Versions stored before the artefact's hash was recorded have NULL,
+        # so their text alone decides.
+        same_artefact = row.artefact_sha256 in (None, self.artefact_sha256)
+        return row.digest == self.digest and same_artefact
+
+
 # Model text digest -> the parsed and compiled model.
 _compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
 _lock = threading.Lock()
+# The PostgreSQL advisory lock that makes activations wait for each other,
+# so that two of them cannot store one name and version twice. The value
+# is arbitrary ("leadqact" in ASCII), and binding tables lock other keys.
+ACTIVATION_LOCK_KEY = 0x6C65_6164_7161_6374
+# The trailing number of a version, which a VersionConflict proposes to raise.
+TRAILING_NUMBER = re.compile(r"(.*?)(\d+)")
 
 
 def activate_model(connection: Connection, text: str, source: str, folder: Path | None = None) -> ActiveModel:
-    """Validate and store a model, and make it the active version.
+    """Make a model the active version (see activate_model_version); return that version."""
+    return activate_model_version(connection, text, source, folder).active
+
+
+def activate_model_version(
+    connection: Connection, text: str, source: str, folder: Path | None = None
+) -> Activation:
+    """Validate a model, store it unless it is stored already, and make it the active version.
 
     An invalid model raises ModelError (file, line, field) and stores nothing.
     With a `predictive` section, the stored text names the artefact by its
     absolute path (a relative one starts from `folder`, the model file's
     folder). An artefact outside the store's artefacts folder, or one that
-    does not load, is a ModelError.
+    does not load, is a ModelError. Other content under a name and version
+    that the store has raises VersionConflict.
     """
     model, compiled = _compiled_text(text, source)
     _check_catch_all(model, source)
+    artefact_sha256 = None
     if model.predictive is not None:
         artefacts = artefacts_folder_of(connection)
         text = record_artefact_path(text, folder, source, artefacts)
         model, compiled = _compiled_text(text, source)
-        check_artefact(compiled, artefacts, source)
-    now = now_micros()
-    connection.execute(
-        update(model_versions).where(model_versions.c.is_active.is_(True)).values(is_active=False)
+        artefact_sha256 = check_artefact(compiled, artefacts, source).metadata["model_sha256"]
+    content = _Content(_digest(text), artefact_sha256)
+
+    _lock_activations(connection)
+    stored = _stored_versions(connection, model)
+    same = [row for row in stored if content.matches(row)]
+    if same:
+        activation = _activate_stored(connection, same[-1], content, model, compiled)
+    elif stored:
+        raise _conflict(connection, stored[-1], content, model, text, source)
+    else:
+        activation = _store_version(connection, text, content, model, compiled)
+    create_binding_table(connection, compiled)
+    return activation
+
+
+def _lock_activations(connection: Connection) -> None:
+    # SQLite needs no lock, because a writer there locks the whole database.
+    if connection.dialect.name == "postgresql":
+        connection.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": ACTIVATION_LOCK_KEY})
+
+
+def _stored_versions(connection: Connection, model: ScoringModel) -> list:
+    """Return the stored versions with the model's name and version, oldest first.
+
+    Stores from before versions were checked may have several.
+    """
+    query = (
+        select(
+            model_versions.c.id,
+            model_versions.c.digest,
+            model_versions.c.artefact_sha256,
+            model_versions.c.is_active,
+            model_versions.c.created_at,
+        )
+        .where(model_versions.c.name == model.name, model_versions.c.version == str(model.version))
+        .order_by(model_versions.c.id)
     )
+    return connection.execute(query).all()
+
+
+def _activate_stored(connection: Connection, row, content: _Content, model, compiled) -> Activation:
+    """Make a stored version with this content active, unless it is active already."""
+    if row.artefact_sha256 is None and content.artefact_sha256 is not None:
+        connection.execute(
+            update(model_versions)
+            .where(model_versions.c.id == row.id)
+            .values(artefact_sha256=content.artefact_sha256)
+        )
+    active = ActiveModel(row.id, model, compiled)
+    if row.is_active:
+        return Activation(active, ActivationResult.UNCHANGED, row.created_at)
+
+    _deactivate_all(connection)
+    connection.execute(
+        update(model_versions)
+        .where(model_versions.c.id == row.id)
+        .values(is_active=True, activated_at=now_micros())
+    )
+    return Activation(active, ActivationResult.REACTIVATED, row.created_at)
+
+
+def _store_version(connection: Connection, text: str, content: _Content, model, compiled) -> Activation:
+    now = now_micros()
+    _deactivate_all(connection)
     version_id = connection.execute(
         insert(model_versions)
         .values(
             name=model.name,
             version=str(model.version),
             body=text,
-            digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            digest=content.digest,
+            artefact_sha256=content.artefact_sha256,
             created_at=now,
             activated_at=now,
             is_active=True,
         )
         .returning(model_versions.c.id)
     ).scalar_one()
-    create_binding_table(connection, compiled)
-    return ActiveModel(version_id, model, compiled)
+    return Activation(ActiveModel(version_id, model, compiled), ActivationResult.ACTIVATED, now)
+
+
+def _deactivate_all(connection: Connection) -> None:
+    connection.execute(
+        update(model_versions).where(model_versions.c.is_active.is_(True)).values(is_active=False)
+    )
+
+
+def _conflict(connection: Connection, latest, content: _Content, model, text: str, source: str) -> VersionConflict:
+    """Build the error for other content under a stored name and version, with the fix."""
+    different = "a different artefact" if latest.digest == content.digest else "different text"
+    document = YAML(typ="rt").load(text)
+    in_file = isinstance(document, dict) and "version" in document
+    used_versions = set(
+        connection.execute(
+            select(model_versions.c.version).where(model_versions.c.name == model.name)
+        ).scalars()
+    )
+    fix = _version_fix(in_file, _next_version(str(model.version), used_versions))
+    return VersionConflict(
+        f"model {model.name!r} version {model.version} is stored already "
+        f"(model version #{latest.id}) with {different}; {fix}, so that the "
+        "change is stored as a new version",
+        file=source,
+        line=locate(document, ["version"])[0] if in_file else None,
+        field="version",
+    )
+
+
+def _version_fix(in_file: bool, proposed: str | None) -> str:
+    # A file without `version:` has version 1, whose next version is 2 or more.
+    if not in_file:
+        return f"add `version: {proposed}` to the file"
+    if proposed is not None:
+        return f"raise `version:` in the file, for example to {proposed}"
+    return "raise `version:` in the file to one that is not stored"
+
+
+def _next_version(version: str, used_versions: set[str]) -> str | None:
+    """Return the version with its trailing number raised past every used one, or None without one."""
+    match = TRAILING_NUMBER.fullmatch(version)
+    if match is None:
+        return None
+    prefix, digits = match.groups()
+    number = int(digits) + 1
+    while f"{prefix}{number}" in used_versions:
+        number += 1
+    return f"{prefix}{number}"
 
 
 def _check_catch_all(model: ScoringModel, source: str) -> None:
@@ -139,9 +309,14 @@ def active_or_default_model(connection: Connection) -> ActiveModel:
     return found
 
 
+def _digest(text: str) -> str:
+    """Return the SHA-256 of a model's text: its `digest` column and cache key."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _compiled_text(text: str, source: str) -> tuple[ScoringModel, CompiledModel]:
     """Parse and compile a model's text once per process; events reuse it."""
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = _digest(text)
     with _lock:
         cached = _compiled.get(digest)
     if cached is None:

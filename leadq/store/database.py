@@ -12,13 +12,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -38,6 +38,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # and of those seen by the open transaction, which may have created them.
 _KNOWN_TABLES = "leadq_known_tables"
 _SEEN_TABLES = "leadq_seen_tables"
+# Alembic's table of the schema's revision, in every store since the first one.
+ALEMBIC_VERSION_TABLE = "alembic_version"
+_NO_VERSION_TABLE = f"the database has no {ALEMBIC_VERSION_TABLE} table, which every leadq store has"
 
 
 @dataclass
@@ -133,14 +136,27 @@ def database_url(option: str | None) -> str:
 
 
 def open_store(
-    url: str | None = None, *, upgrade: bool = True, artefacts: str | Path | None = None
+    url: str | None = None,
+    *,
+    upgrade: bool = True,
+    artefacts: str | Path | None = None,
+    create: bool = True,
 ) -> Store:
-    """Open the store; `artefacts` names its artefacts folder (see artefacts_folder)."""
+    """Open the store; `artefacts` names its artefacts folder (see artefacts_folder).
+
+    With `create` False, raise OptionError unless the database contains a
+    leadq store already, so that a command which only reads or changes a
+    store creates no empty one at a mistyped --database.
+    """
     url = database_url(url)
+    if not create:
+        _check_sqlite_file(url)
     folder = artefacts_folder(artefacts, url)
     engine = _create_engine(url).execution_options(**{ARTEFACTS_OPTION: str(folder)})
     store = Store(engine, url, folder)
     try:
+        if not create:
+            _check_store_tables(store)
         if upgrade:
             upgrade_schema(store)
     except OperationalError as error:
@@ -149,7 +165,53 @@ def open_store(
             f"cannot open the database {make_url(url).render_as_string()}: "
             f"{_first_line(error)}. Check that the server runs and the URL is right"
         ) from None
+    except OptionError:
+        engine.dispose()
+        raise
     return store
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Raise OptionError unless a SQLite URL names a file that contains a store.
+
+    Connecting with the store's engine would create a missing file and
+    switch an existing one to WAL, so this reads the file in read-only mode.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = Path(parsed.database).absolute()
+    if not path.exists():
+        raise OptionError(_no_store_message(str(path), "the file does not exist"))
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (ALEMBIC_VERSION_TABLE,),
+            ).fetchone()
+    except sqlite3.DatabaseError as error:
+        raise OptionError(_no_store_message(str(path), f"it cannot be read as SQLite ({error})")) from None
+    if found is None:
+        raise OptionError(_no_store_message(str(path), _NO_VERSION_TABLE))
+
+
+def _check_store_tables(store: Store) -> None:
+    """Raise OptionError when a PostgreSQL database has no table of Alembic's, which every store has."""
+    if store.dialect == "sqlite":
+        return
+    with store.engine.connect() as connection:
+        if inspect(connection).has_table(ALEMBIC_VERSION_TABLE):
+            return
+    where = make_url(store.url).render_as_string()
+    raise OptionError(_no_store_message(where, _NO_VERSION_TABLE))
+
+
+def _no_store_message(where: str, reason: str) -> str:
+    return (
+        f"no leadq store at {where}: {reason}. Check --database and "
+        f"${URL_VARIABLE}, or create the store first: start `leadq serve` or run "
+        "`leadq keys create admin` with the same --database"
+    )
 
 
 def upgrade_schema(store: Store) -> None:

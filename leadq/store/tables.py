@@ -59,7 +59,11 @@ model_versions = Table(
     Column("name", Text, nullable=False),
     Column("version", Text, nullable=False),
     Column("body", Text, nullable=False),
+    # SHA-256 of `body`, in hex.
     Column("digest", String(64), nullable=False),
+    # SHA-256 of the predictive artefact's model.joblib when the version was
+    # stored; NULL without a `predictive` section and in older rows.
+    Column("artefact_sha256", String(64)),
     Column("created_at", BigInteger, nullable=False),
     Column("activated_at", BigInteger),
     Column("is_active", Boolean, nullable=False, default=False),
@@ -265,12 +269,16 @@ api_keys = Table(
 
 # A privacy erasure: when, which internal id and how many rows of each kind
 # were removed. No email, key or attribute of the erased lead stays behind.
+# Each lead merged into the erased lead gets a row too, so that its id is
+# known as erased. Such a row names the erased lead in `survivor_id` and
+# has zero counts.
 erasures = Table(
     "erasures",
     metadata,
     _id(),
     Column("at", BigInteger, nullable=False),
-    Column("lead_id", BigInteger, nullable=False),
+    Column("lead_id", BigInteger, nullable=False, index=True),
+    Column("survivor_id", BigInteger),
     Column("events_removed", Integer, nullable=False),
     Column("identities_removed", Integer, nullable=False),
     # The erased lead and the leads merged into it.

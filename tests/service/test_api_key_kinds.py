@@ -7,6 +7,9 @@ write key may call.
 from __future__ import annotations
 
 import base64
+import http.client
+import json
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -64,6 +67,64 @@ def test_malformed_basic_credentials_401(client, rows, credentials):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_authorization"
+
+
+# Headers that name Basic or Bearer but carry no key, with the message's start.
+EMPTY_CREDENTIALS = [
+    (b"Basic", "the Authorization header has the Basic scheme but no credentials"),
+    (b"Basic ", "the Authorization header has the Basic scheme but no credentials"),
+    (b"Basic  \t ", "the Authorization header has the Basic scheme but no credentials"),
+    (b"basic ", "the Authorization header has the Basic scheme but no credentials"),
+    (b"Basic " + base64.b64encode(b":"), "the Basic credentials of the Authorization header have an empty user name"),
+    (b"Basic " + base64.b64encode(b":lqw_abc"), "the Basic credentials of the Authorization header have an empty user name"),
+    (b"Bearer", "the Authorization header has the Bearer scheme but no token"),
+    (b"Bearer ", "the Authorization header has the Bearer scheme but no token"),
+    (b"Bearer   ", "the Authorization header has the Bearer scheme but no token"),
+]
+
+
+def send_authorization(server: str, path: str, header: bytes) -> tuple[int, dict, dict]:
+    """Send the Authorization header as given; return the status, headers and JSON body.
+
+    http.client sends a value with trailing white space, which httpx rejects.
+    """
+    method = "GET" if path.startswith("/api/") else "POST"
+    connection = http.client.HTTPConnection(urlsplit(server).netloc, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Authorization", header)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", "2")
+        connection.endheaders(b"{}")
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(("header", "message"), EMPTY_CREDENTIALS)
+@pytest.mark.parametrize("path", ["/api/leads", "/v1/track"])
+def test_empty_credentials_401(server, header, message, path):
+    status, headers, body = send_authorization(server, path, header)
+
+    assert status == 401
+    assert body["error"]["code"] == "invalid_authorization"
+    assert body["error"]["message"].startswith(message), body["error"]["message"]
+    assert body["error"]["message"].endswith(
+        ("(curl -u KEY: does this)", "`Authorization: Bearer KEY`")
+    )
+    assert headers["www-authenticate"] == 'Basic realm="leadq"'
+
+
+@pytest.mark.parametrize("path", ["/api/leads", "/v1/track"])
+def test_no_authorization_header_401(client, path):
+    method = "GET" if path.startswith("/api/") else "POST"
+    request = client.build_request(method, path, json={})
+    del request.headers["Authorization"]
+    response = client.send(request)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_key"
 
 
 @pytest.mark.parametrize("route", ROUTES)

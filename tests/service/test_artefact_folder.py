@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
+import joblib
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from leadq.errors import ModelError
 from leadq.learning.training import train
 from leadq.service.ingest import Message, ingest_messages
-from leadq.service.model_versions import activate_model
+from leadq.service.model_versions import (
+    ActivationResult,
+    VersionConflict,
+    activate_model,
+    activate_model_version,
+)
 from leadq.store.database import ARTEFACTS_VARIABLE, artefacts_folder, open_store
 from leadq.store.tables import leads, model_versions
 from tests.learning.conftest import MODEL, training_request, write_learning_files
@@ -189,3 +196,62 @@ def test_stored_outside_path_not_loaded(store, tmp_path, caplog):
     assert reasons
     assert not [reason for reason in reasons if reason["section"] == "predictive"]
     assert any("is outside the artefacts folder" in record.getMessage() for record in caplog.records)
+
+
+def _retrain_in_place(directory: Path) -> None:
+    """Write the artefact's model again as other bytes, as a new training run would."""
+    model_path = directory / "model.joblib"
+    joblib.dump(joblib.load(model_path), model_path, compress=3)
+    metadata_path = directory / "metadata.json"
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["model_sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+
+
+def test_same_artefact_unchanged(store, folders, tmp_path):
+    directory = folders["artefacts"] / f"unchanged-{tmp_path.name}"
+    shutil.copytree(folders["inside"], directory)
+    with store.write() as connection:
+        first = activate_model_version(connection, _model_text(directory), "model.yaml")
+        again = activate_model_version(connection, _model_text(directory), "model.yaml")
+        stored = connection.execute(select(model_versions.c.artefact_sha256)).scalars().all()
+
+    assert first.result is ActivationResult.ACTIVATED
+    assert again.result is ActivationResult.UNCHANGED
+    expected = hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    assert stored == [expected]
+
+
+def test_retrained_artefact_same_version_rejected(store, folders, tmp_path):
+    directory = folders["artefacts"] / f"retrained-{tmp_path.name}"
+    shutil.copytree(folders["inside"], directory)
+    _activate(store, directory)
+    _retrain_in_place(directory)
+
+    with pytest.raises(VersionConflict) as raised:
+        _activate(store, directory)
+
+    # The model file has no `version:`, so the version is the default, 1.
+    assert str(raised.value) == (
+        "model.yaml, field version: model 'learning test' version 1 is stored "
+        "already (model version #1) with a different artefact; add `version: 2` "
+        "to the file, so that the change is stored as a new version"
+    )
+    assert len(_versions(store)) == 1
+
+
+def test_artefact_hash_filled_for_older_version(store, folders, tmp_path):
+    directory = folders["artefacts"] / f"older-{tmp_path.name}"
+    shutil.copytree(folders["inside"], directory)
+    _activate(store, directory)
+    # A version stored before activation recorded the artefact's hash.
+    with store.write() as connection:
+        connection.execute(update(model_versions).values(artefact_sha256=None))
+
+    with store.write() as connection:
+        again = activate_model_version(connection, _model_text(directory), "model.yaml")
+        stored = connection.execute(select(model_versions.c.artefact_sha256)).scalars().all()
+
+    assert again.result is ActivationResult.UNCHANGED
+    expected = hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    assert stored == [expected]

@@ -101,7 +101,8 @@ def table_counts(store) -> dict[str, int]:
 
 def erasure_rows(store) -> list[dict]:
     with store.read() as connection:
-        return [dict(row._mapping) for row in connection.execute(select(erasures))]
+        rows = connection.execute(select(erasures).order_by(erasures.c.id))
+        return [dict(row._mapping) for row in rows]
 
 
 EXPECTED_COUNTS = {
@@ -136,6 +137,7 @@ def test_erase_api(client, keys, store, person, other):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["lead_id"] == person["erin"]
+    assert body["merged_ids"] == [person["tombstone"]]
     assert {name: body[name] for name in EXPECTED_COUNTS} == EXPECTED_COUNTS
     assert body["at"].endswith("Z")
     assert_no_trace(store)
@@ -146,9 +148,16 @@ def test_erase_api_record(client, keys, store, person, other):
         f"/api/leads/{person['erin']}",
         headers={"Authorization": f"Bearer {keys.admin}"},
     )
-    (record,) = erasure_rows(store)
+    record, merged = erasure_rows(store)
     assert record["lead_id"] == person["erin"]
+    assert record["survivor_id"] is None
     assert {name: record[name] for name in EXPECTED_COUNTS} == EXPECTED_COUNTS
+    assert merged["lead_id"] == person["tombstone"]
+    assert merged["survivor_id"] == person["erin"]
+    assert merged["at"] == record["at"]
+    assert {name: merged[name] for name in EXPECTED_COUNTS} == dict.fromkeys(
+        EXPECTED_COUNTS, 0
+    )
 
 
 def test_erase_keeps_others(client, keys, store, person, other):
@@ -192,7 +201,39 @@ def test_erased_id_410(client, keys, person):
     assert (
         client.delete(f"/api/leads/{person['erin']}", headers=admin).status_code == 410
     )
-    assert client.get(f"/api/leads/{person['tombstone']}").status_code == 404
+
+
+def test_merged_id_410_after_erasure(client, keys, person):
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    client.delete(f"/api/leads/{person['erin']}", headers=admin)
+    tombstone = person["tombstone"]
+
+    response = client.get(f"/api/leads/{tombstone}")
+    again = client.delete(f"/api/leads/{tombstone}", headers=admin)
+
+    assert response.status_code == 410
+    error = response.json()["error"]
+    assert error["code"] == "lead_erased"
+    assert error["message"].startswith(f"lead {tombstone} was erased at 20")
+    assert error["message"].endswith(
+        f"Z with lead {person['erin']}, which it had been merged into"
+    )
+    assert error["value"] == tombstone
+    assert again.status_code == 410
+
+
+def test_merge_chain_410_after_erasure(client, keys, rows, person):
+    # A lead merged into the tombstone, which was merged into Erin.
+    chained = rows.lead(merged_into=person["tombstone"])
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+
+    erased = client.delete(f"/api/leads/{chained}", headers=admin)
+
+    assert erased.status_code == 200
+    assert erased.json()["lead_id"] == person["erin"]
+    assert erased.json()["merged_ids"] == sorted([person["tombstone"], chained])
+    for lead_id in (person["erin"], person["tombstone"], chained):
+        assert client.get(f"/api/leads/{lead_id}").status_code == 410, lead_id
 
 
 def test_erase_merged_id(client, keys, store, person):
@@ -230,7 +271,8 @@ def test_erase_command(store, person, other):
         "redacted 1 sent webhook\n"
     )
     assert_no_trace(store)
-    assert len(erasure_rows(store)) == 1
+    erased_ids = [row["lead_id"] for row in erasure_rows(store)]
+    assert erased_ids == [person["erin"], person["tombstone"]]
 
 
 def test_erase_command_unknown_email(store, person):
@@ -258,6 +300,7 @@ def test_erase_by_identity_email(store, rows, person):
     with store.write() as connection:
         (record,) = erase_email(connection, "erin@old-job.example", T0)
     assert record.lead_id == person["erin"]
+    assert record.merged_ids == (person["tombstone"],)
     assert_no_trace(store)
 
 

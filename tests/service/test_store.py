@@ -12,6 +12,7 @@ from leadq.model.loading import load_default_model
 from leadq.service import commands, keys, webhooks
 from leadq.service.model_versions import activate_model, active_model
 from leadq.service.erasure import erase_lead, find_erasure
+from leadq.service.identity import merge_pair
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.rescoring import next_stage
 from leadq.store import database
@@ -138,6 +139,45 @@ def test_erased_lead_id_never_returns(store):
     assert newer > last
     with store.read() as connection:
         assert find_erasure(connection, last) is not None
+
+
+def test_erased_merged_id_never_returns(store):
+    survivor = _identify(store, "u1")
+    merged = _identify(store, "u2")
+    with store.write() as connection:
+        assert merge_pair(connection, survivor, merged, 1) == survivor
+        erase_lead(connection, survivor, 2)
+
+    newer = _identify(store, "u3")
+
+    assert newer > merged
+    with store.read() as connection:
+        assert find_erasure(connection, merged) == 2
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_merged_ids_migration_keeps_erasures(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url, upgrade=False)
+        try:
+            _migrate(store, "0007")
+            with store.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 4, 1)"
+                ))  # fmt: skip
+            _migrate(store, "head")
+            with store.engine.connect() as connection:
+                upgraded = connection.execute(text("SELECT lead_id, events_removed, survivor_id FROM erasures")).all()
+            _migrate(store, "0007", down=True)
+            with store.engine.connect() as connection:
+                columns = {c["name"] for c in inspect(connection).get_columns("erasures")}
+                kept = connection.execute(text("SELECT lead_id, events_removed FROM erasures")).all()
+        finally:
+            store.dispose()
+
+    assert [tuple(row) for row in upgraded] == [(7, 4, None)]
+    assert "survivor_id" not in columns
+    assert [tuple(row) for row in kept] == [(7, 4)]
 
 
 def test_lead_id_migration_counts_erased_ids(tmp_path):

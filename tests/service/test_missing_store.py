@@ -1,0 +1,129 @@
+"""Commands that only read or change a store stop when there is no store.
+
+Commands that set a store up (`serve`, `keys create`, `import`, `model
+activate`, `webhooks add`, `users add`) create it. The others must leave
+no empty store behind a mistyped --database.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import inspect
+
+from leadq.errors import OptionError
+from leadq.model.loading import default_model_text
+from leadq.store import database
+from tests.conftest import database_url
+from tests.service.servers import leadq
+
+NO_FILE = "the file does not exist"
+NO_TABLES = "the database has no alembic_version table, which every leadq store has"
+FIX = (
+    "Check --database and $LEADQ_DATABASE_URL, or create the store first: start "
+    "`leadq serve` or run `leadq keys create admin` with the same --database\n"
+)
+READ_COMMANDS = [
+    ["keys", "list"],
+    ["keys", "revoke", "1"],
+    ["webhooks", "list"],
+    ["webhooks", "remove", "1"],
+    ["model", "show"],
+    ["rescore"],
+    ["erase", "ana@example.com"],
+    ["qualify", "ana@example.com", "--answers", "ANSWERS"],
+    ["qualify-report"],
+    ["export", "--format", "generic"],
+    ["report"],
+    ["backtest", "--model", "MODEL", "--vs", "MODEL"],
+    ["suggest", "--model", "MODEL"],
+]
+
+
+def _arguments(command: list[str], tmp_path) -> list[str]:
+    """Replace ANSWERS and MODEL with the paths of files written for them."""
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("answers: {budget: confirmed}\n", encoding="utf-8")
+    model = tmp_path / "model.yaml"
+    model.write_text(default_model_text(), encoding="utf-8")
+    files = {"ANSWERS": str(answers), "MODEL": str(model)}
+    return [files.get(part, part) for part in command]
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_read_command_missing_sqlite_file(command, tmp_path):
+    path = tmp_path / "typo.db"
+
+    done = leadq(*_arguments(command, tmp_path), "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {path}: {NO_FILE}. {FIX}"
+    assert done.stdout == ""
+    assert not path.exists()
+    assert not path.with_name("typo.db-lock").exists()
+
+
+def test_default_database_missing(tmp_path):
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name != database.URL_VARIABLE
+    }
+
+    done = leadq("keys", "list", cwd=tmp_path, env=environment)
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {tmp_path / 'leadq.db'}: {NO_FILE}. {FIX}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_postgresql_schema_stays_empty(tmp_path):
+    with database_url("postgresql", tmp_path) as url:
+        done = leadq("keys", "list", "--database", url)
+        store = database.open_store(url, upgrade=False)
+        try:
+            with store.engine.connect() as connection:
+                tables = inspect(connection).get_table_names()
+        finally:
+            store.dispose()
+
+    shown_url = database.make_url(database.database_url(url)).render_as_string()
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {shown_url}: {NO_TABLES}. {FIX}"
+    assert tables == []
+
+
+def test_sqlite_file_without_store(tmp_path):
+    path = tmp_path / "other.db"
+    path.write_bytes(b"")
+
+    with pytest.raises(OptionError) as raised:
+        database.open_store(f"sqlite:///{path}", create=False)
+
+    assert str(raised.value) == f"no leadq store at {path}: {NO_TABLES}. {FIX.strip()}"
+    assert path.read_bytes() == b""
+
+
+def test_sqlite_file_not_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, but long enough to have a header of one\n" * 4)
+
+    with pytest.raises(OptionError) as raised:
+        database.open_store(f"sqlite:///{path}", create=False)
+
+    assert str(raised.value) == (
+        f"no leadq store at {path}: it cannot be read as SQLite "
+        f"(file is not a database). {FIX.strip()}"
+    )
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_key_create_creates_store(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        created = leadq("keys", "create", "read", "--database", url)
+        listed = leadq("keys", "list", "--database", url)
+
+    assert created.returncode == 0, created.stderr
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\t")[:3] == ["1", "read", "read key"]

@@ -1,0 +1,221 @@
+"""Model versions: the same content changes nothing, other content needs a new version."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from leadq.service.ingest import ingest_messages
+from leadq.service.model_versions import (
+    ActivationResult,
+    VersionConflict,
+    activate_model_version,
+    active_model,
+)
+from leadq.service.schedule import rescore_all
+from leadq.store.tables import model_versions, stage_history
+from tests.conftest import STORE_DIALECTS, database_url
+from tests.service.servers import leadq
+from tests.service.test_rescore_schedule import FIRST as SCHEDULE_MODEL
+from tests.service.test_rescore_schedule import demo
+
+FIRST = SCHEDULE_MODEL.lstrip().replace("schedule test model", "versions test model")
+CHANGED = FIRST.replace("points: 10", "points: 25")
+SECOND = CHANGED.replace("version: 1", "version: 2")
+
+
+def conflict(stored_id: int, proposed: str) -> str:
+    """Return the message for CHANGED when FIRST is stored as `stored_id`."""
+    return (
+        f"model 'versions test model' version 1 is stored already (model version "
+        f"#{stored_id}) with different text; raise `version:` in the file, for "
+        f"example to {proposed}, so that the change is stored as a new version"
+    )
+
+
+def activate(store, text: str, source: str = "model.yaml"):
+    with store.write() as connection:
+        return activate_model_version(connection, text, source)
+
+
+def stored_versions(store) -> list[tuple]:
+    query = select(
+        model_versions.c.id,
+        model_versions.c.version,
+        model_versions.c.is_active,
+        model_versions.c.activated_at,
+    ).order_by(model_versions.c.id)
+    with store.read() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def test_same_content_unchanged(store):
+    first = activate(store, FIRST)
+    before = stored_versions(store)
+    ingest_messages(store, [demo("u1")])
+
+    again = activate(store, FIRST)
+    rescored = rescore_all(store, only_stale=True)
+
+    assert first.result is ActivationResult.ACTIVATED
+    assert again.result is ActivationResult.UNCHANGED
+    assert again.active.id == first.active.id
+    assert again.created_at == first.created_at
+    assert stored_versions(store) == before
+    assert rescored.leads == 0
+
+
+def test_other_content_same_version_rejected(store):
+    first = activate(store, FIRST)
+    activate(store, SECOND)
+    activate(store, FIRST)
+    before = stored_versions(store)
+
+    with pytest.raises(VersionConflict) as raised:
+        activate(store, CHANGED, "changed.yaml")
+
+    # Version 2 is stored, so the proposal skips it.
+    assert str(raised.value) == f"changed.yaml, line 2, field version: {conflict(1, '3')}"
+    assert raised.value.exit_code == 2
+    assert stored_versions(store) == before
+    with store.read() as connection:
+        assert active_model(connection).id == first.active.id
+
+
+def test_conflict_without_version_field(store):
+    activate(store, FIRST.replace("name: versions test model", "name: leadq model"))
+    unnamed = CHANGED.replace("name: versions test model\nversion: 1\n", "")
+
+    with pytest.raises(VersionConflict) as raised:
+        activate(store, unnamed, "unnamed.yaml")
+
+    assert str(raised.value) == (
+        "unnamed.yaml, field version: model 'leadq model' version 1 is stored "
+        "already (model version #1) with different text; add `version: 2` to the "
+        "file, so that the change is stored as a new version"
+    )
+
+
+def test_conflict_text_version(store):
+    activate(store, FIRST.replace("version: 1", "version: v2026-4"))
+    activate(store, FIRST.replace("version: 1", "version: v2026-5"))
+
+    with pytest.raises(VersionConflict) as raised:
+        activate(store, CHANGED.replace("version: 1", "version: v2026-4"))
+
+    assert "raise `version:` in the file, for example to v2026-6," in str(raised.value)
+
+
+def test_earlier_version_reactivated(store):
+    first = activate(store, FIRST)
+    ingest_messages(store, [demo("u1"), demo("u2")])
+    second = activate(store, SECOND)
+    rescore_all(store, only_stale=True)
+
+    again = activate(store, FIRST)
+    rescored = rescore_all(store, only_stale=True)
+
+    assert again.result is ActivationResult.REACTIVATED
+    assert again.active.id == first.active.id
+    assert again.created_at == first.created_at
+    versions = stored_versions(store)
+    assert [row[:3] for row in versions] == [(1, "1", True), (2, "2", False)]
+    assert versions[0][3] > versions[1][3]
+    assert rescored.leads == 2
+    with store.read() as connection:
+        history = connection.execute(
+            select(stage_history.c.new_stage, stage_history.c.model_version_id)
+            .where(stage_history.c.cause == "model")
+            .order_by(stage_history.c.id)
+        ).all()
+    # The second model moved both leads to mql; the first one moves them back.
+    assert [tuple(row) for row in history] == [
+        ("mql", second.active.id),
+        ("mql", second.active.id),
+        ("unqualified", first.active.id),
+        ("unqualified", first.active.id),
+    ]
+
+
+def test_concurrent_activations_store_once(store):
+    barrier = threading.Barrier(2)
+    results = []
+
+    def activate_after_barrier() -> None:
+        barrier.wait()
+        results.append(activate(store, FIRST).result)
+
+    threads = [threading.Thread(target=activate_after_barrier) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(results) == [ActivationResult.ACTIVATED, ActivationResult.UNCHANGED]
+    assert len(stored_versions(store)) == 1
+
+
+def test_api_activation_results(client, keys):
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+
+    def post(text: str):
+        return client.post("/api/models", content=text.encode(), headers=admin)
+
+    first, same, changed, second, earlier = (
+        post(FIRST),
+        post(FIRST),
+        post(CHANGED),
+        post(SECOND),
+        post(FIRST),
+    )
+
+    assert first.status_code == 201, first.text
+    assert first.json()["result"] == "activated"
+    assert same.status_code == 200, same.text
+    assert same.json() == {**first.json(), "result": "unchanged"}
+    assert changed.status_code == 409
+    # The server activated the built-in default model first, as #1.
+    assert changed.json()["error"] == {
+        "code": "version_conflict",
+        "message": "request body, line 2, field version: "
+        + conflict(first.json()["id"], "2"),
+        "field": "version",
+    }
+    assert second.status_code == 201
+    assert earlier.status_code == 200
+    assert earlier.json() == {**first.json(), "result": "reactivated"}
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_activate_command_messages(dialect, tmp_path):
+    model = tmp_path / "model.yaml"
+
+    def activate_file(text: str):
+        model.write_text(text, encoding="utf-8")
+        return leadq("model", "activate", str(model), "--database", url)
+
+    with database_url(dialect, tmp_path) as url:
+        first = activate_file(FIRST)
+        same = activate_file(FIRST)
+        changed = activate_file(CHANGED)
+        second = activate_file(SECOND)
+        earlier = activate_file(FIRST)
+
+    rescored = "leads are rescored by `leadq serve` or `leadq rescore`"
+    label = "versions test model v1 (#1)"
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"activated {label}; {rescored}\n"
+    assert same.returncode == 0, same.stderr
+    assert same.stdout == (
+        f"{label} is active already with this content; nothing changed, "
+        "so no lead is rescored\n"
+    )
+    assert changed.returncode == 2
+    assert changed.stderr == f"error: {model}, line 2, field version: {conflict(1, '2')}\n"
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == f"activated versions test model v2 (#2); {rescored}\n"
+    assert earlier.returncode == 0, earlier.stderr
+    assert earlier.stdout.startswith(f"reactivated {label}, stored at 20")
+    assert earlier.stdout.endswith(f"Z; {rescored}\n")
