@@ -10,11 +10,6 @@ one commit and one rescore. A request that arrives alone is written at once.
 A request gets its response only after its group commits, so a 2xx still
 means its events are stored. When a group fails, each of its requests is
 written again on its own, so one bad request fails alone.
-
-On PostgreSQL several threads write groups at once: while one waits for
-the server, another binds and scores in Python. Row locks on the leads,
-taken in id order, keep two groups for one lead in sequence. SQLite
-admits one writer at a time, so there one thread writes.
 """
 
 from __future__ import annotations
@@ -37,8 +32,6 @@ log = logging.getLogger("leadq.service")
 # A group stops growing at this many messages, which bounds a transaction's
 # length. A full /v1/batch request of 500 KB contains about 2,000 messages.
 GROUP_MESSAGES = 5_000
-# Writer threads per process on PostgreSQL.
-POSTGRES_WRITERS = 2
 
 
 @dataclass
@@ -63,19 +56,14 @@ GroupScreen = Callable[[Connection, ActiveModel, list[TrackingRequest]], list[Ex
 
 
 class TrackingWriter:
-    """Threads that write queued tracking requests in groups."""
+    """A thread that writes queued tracking requests in groups."""
 
     def __init__(self, store: Store, screen: GroupScreen) -> None:
         self._store = store
         self._screen = screen
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
-        count = POSTGRES_WRITERS if store.dialect == "postgresql" else 1
-        self._threads = [
-            threading.Thread(target=self._run, name=f"leadq-tracking-writer-{number}", daemon=True)
-            for number in range(count)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._run, name="leadq-tracking-writer", daemon=True)
+        self._thread.start()
 
     async def write(self, request: TrackingRequest) -> IngestResult:
         """Queue the request; return its result once its group has committed."""
@@ -85,11 +73,9 @@ class TrackingWriter:
         return await queued.future
 
     def stop(self) -> None:
-        """Write what is queued, then end the threads; each ends at the first stop it takes."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
+        """Write what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
 
     def _run(self) -> None:
         stopping = False

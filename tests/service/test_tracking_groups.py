@@ -95,7 +95,7 @@ stages:
 
 
 def test_concurrent_groups_count_every_event(store):
-    """On PostgreSQL several writer threads store groups for the same leads at once."""
+    """Groups for the same two leads, one after another, count every event once."""
     with store.write() as connection:
         activate_model(connection, DEMO_MODEL, "demo.yaml")
 
