@@ -25,7 +25,7 @@ from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_records import as_datetime
 from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody
-from leadq.service.leads_api import KEY_SCHEMES, require_read_key
+from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_read_key
 from leadq.service.merges import resolve_survivor
 
 Result = Literal["passed", "failed", "incomplete"]
@@ -84,7 +84,7 @@ class QualificationList(BaseModel):
 
 
 router = APIRouter(prefix="/api", tags=["qualifications"])
-_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 422)}
+_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 410, 422)}
 
 
 @router.post(
@@ -112,7 +112,7 @@ def get_qualifications(lead_id: int, request: Request) -> QualificationList:
     with request.app.state.store.read() as connection:
         survivor = resolve_survivor(connection, lead_id)
         if survivor is None:
-            raise ApiError(404, "not_found", f"no lead has the id {lead_id}", "lead_id")
+            raise missing_lead(connection, lead_id)
         found = list_qualifications(connection, survivor)
     return QualificationList(items=[_public(item) for item in found])
 
@@ -130,8 +130,9 @@ def _record(store, lead_id: int, body: QualificationCreate) -> QualificationReco
         raise ApiError(
             400, "unknown_framework", str(error), "framework", body.framework
         ) from None
-    except LeadNotFound as error:
-        raise ApiError(404, "not_found", str(error), "lead_id") from None
+    except LeadNotFound:
+        with store.read() as connection:
+            raise missing_lead(connection, lead_id) from None
     public = _public(recorded.qualification)
     return QualificationRecorded(
         **public.model_dump(),

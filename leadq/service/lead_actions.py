@@ -18,8 +18,8 @@ from sqlalchemy import insert, select, update
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
-from leadq.service.lead_schemas import WITHOUT_NUL
-from leadq.service.leads_api import KEY_SCHEMES, require_admin_key
+from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody
+from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_admin_key
 from leadq.service.model_versions import (
     Activation,
     ActivationResult,
@@ -38,6 +38,10 @@ router = APIRouter(
     tags=["lead actions"],
     dependencies=[*KEY_SCHEMES, Depends(require_admin_key)],
 )
+
+
+# The errors of the routes that act on one lead, for the OpenAPI document.
+_LEAD_ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 410, 422)}
 
 
 class RecycleRequest(BaseModel):
@@ -61,17 +65,17 @@ class StageAnswer(BaseModel):
     previous_stage: str | None
 
 
-@router.post("/leads/{lead_id}/recycle", response_model=StageAnswer)
+@router.post("/leads/{lead_id}/recycle", response_model=StageAnswer, responses=_LEAD_ERRORS)
 async def recycle_lead(lead_id: int, body: RecycleRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(recycle, request.app.state.store, lead_id, body.reason)
 
 
-@router.post("/leads/{lead_id}/stage", response_model=StageAnswer)
+@router.post("/leads/{lead_id}/stage", response_model=StageAnswer, responses=_LEAD_ERRORS)
 async def set_stage(lead_id: int, body: StageRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(_set_stage, request.app.state.store, lead_id, body)
 
 
-@router.post("/leads/{lead_id}/merge", response_model=StageAnswer)
+@router.post("/leads/{lead_id}/merge", response_model=StageAnswer, responses=_LEAD_ERRORS)
 async def merge_lead(lead_id: int, body: MergeRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(_merge, request.app.state.store, lead_id, body.into)
 
@@ -172,7 +176,7 @@ def _lead(connection, lead_id: int):
             select(leads.c.id, leads.c.stage, leads.c.lead_key, leads.c.email).where(leads.c.id == resolved)
         ).first()
     if row is None:
-        raise ApiError(404, "not_found", f"no lead with id {lead_id}", "lead_id")
+        raise missing_lead(connection, lead_id)
     return row
 
 

@@ -186,7 +186,7 @@ def get_lead(
     with request.app.state.store.read() as connection:
         detail = read_lead_detail(connection, lead_id)
         if detail is None:
-            raise _missing_lead(connection, lead_id)
+            raise missing_lead(connection, lead_id)
     if detail.merged_from is not None:
         response.headers["Content-Location"] = f"/api/leads/{detail.id}"
     return detail
@@ -212,7 +212,7 @@ def delete_lead(
     with request.app.state.store.write() as connection:
         survivor_id = resolve_survivor(connection, lead_id)
         if survivor_id is None:
-            raise _missing_lead(connection, lead_id)
+            raise missing_lead(connection, lead_id)
         record = erase_lead(connection, survivor_id, now_micros())
     return Erasure(**{**asdict(record), "at": as_datetime(record.at)})
 
@@ -301,7 +301,8 @@ def _invalid(field: str, value, problem: str) -> ApiError:
     )
 
 
-def _missing_lead(connection, lead_id: int) -> ApiError:
+def missing_lead(connection, lead_id: int) -> ApiError:
+    """Return the error for an id that names no lead: 410 when it was erased, else 404."""
     erased = find_erased_id(connection, lead_id)
     if erased is not None:
         when = as_datetime(erased.at).isoformat().replace("+00:00", "Z")

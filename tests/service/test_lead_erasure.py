@@ -222,6 +222,29 @@ def test_merged_id_410_after_erasure(client, keys, person):
     assert again.status_code == 410
 
 
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("recycle", {"reason": "asked again"}),
+        ("stage", {"stage": "mql", "reason": "asked again"}),
+        ("merge", {"into": 1}),
+        ("qualifications", None),
+    ],
+)
+def test_lead_routes_410_after_erasure(client, keys, person, route, body):
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    client.delete(f"/api/leads/{person['erin']}", headers=admin)
+
+    for lead_id in (person["erin"], person["tombstone"]):
+        path = f"/api/leads/{lead_id}/{route}"
+        if body is None:
+            response = client.get(path)
+        else:
+            response = client.post(path, json=body, headers=admin)
+        assert response.status_code == 410, (path, response.text)
+        assert response.json()["error"]["code"] == "lead_erased"
+
+
 def test_merge_chain_410_after_erasure(client, keys, rows, person):
     # A lead merged into the tombstone, which was merged into Erin.
     chained = rows.lead(merged_into=person["tombstone"])
