@@ -188,14 +188,28 @@ def _reject_constant(name: str):
     raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
 
 
+# The deepest nesting of objects and lists in a body, the body itself
+# counted. The leads API returns stored properties in a lead's record, and
+# its JSON serializer fails on values nested a few hundred levels deep.
+MAX_NESTING = 32
+
+
 def check_values(document: Any) -> None:
-    """Reject text that a database cannot store (NUL characters, lone surrogates) and infinite numbers.
+    """Reject text that a database cannot store (NUL characters, lone surrogates),
+    infinite numbers, and objects or lists nested deeper than MAX_NESTING.
 
     The error names the path of the first such value, in document order.
     """
-    pending: list[tuple[str, Any]] = [("", document)]
+    pending: list[tuple[str, Any, int]] = [("", document, 1)]
     while pending:
-        where, value = pending.pop()
+        where, value, depth = pending.pop()
+        if isinstance(value, (dict, list)) and depth > MAX_NESTING:
+            raise ApiError(
+                400,
+                "invalid_json",
+                f"{where} nests objects or lists more than {MAX_NESTING} levels deep; flatten it",
+                where,
+            )
         if isinstance(value, str):
             _check_text(value, where or "the body", where)
         elif isinstance(value, float) and math.isinf(value):
@@ -209,10 +223,11 @@ def check_values(document: Any) -> None:
         elif isinstance(value, dict):
             for key in value:
                 _check_text(key, f"a key of {where or 'the body'}", where)
-            children = [(f"{where}.{key}" if where else key, item) for key, item in value.items()]
+            children = [(f"{where}.{key}" if where else key, item, depth + 1) for key, item in value.items()]
             pending.extend(reversed(children))
         elif isinstance(value, list):
-            pending.extend(reversed([(f"{where}[{index}]", item) for index, item in enumerate(value)]))
+            items = [(f"{where}[{index}]", item, depth + 1) for index, item in enumerate(value)]
+            pending.extend(reversed(items))
 
 
 def _check_text(text: str, subject: str, where: str) -> None:

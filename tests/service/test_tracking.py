@@ -406,6 +406,37 @@ def test_nul_error_names_field_and_fix(service: Service):
     assert service.lead("u-nul") is None
 
 
+def nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_deepest_nesting_is_stored_and_read(service: Service):
+    # The body, `properties` and the lists: 32 levels of objects and lists.
+    answer = service.post("/v1/track", {"userId": "u-deep", "event": "ping", "properties": {"a": nested(30)}})
+    lead = service.lead("u-deep")
+    record = httpx.get(
+        f"{service.server.base}/api/leads/{lead.id}", auth=(service.keys["read"], ""), timeout=60
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert record.status_code == 200, record.text
+
+
+def test_deeper_nesting_is_rejected(service: Service):
+    answer = service.post("/v1/track", {"userId": "u-deeper", "event": "ping", "properties": {"a": nested(31)}})
+    error = answer.json()["error"]
+    where = "properties.a" + "[0]" * 30
+
+    assert answer.status_code == 400
+    assert error["code"] == "invalid_json"
+    assert error["field"] == where
+    assert error["message"] == f"{where} nests objects or lists more than 32 levels deep; flatten it"
+    assert service.lead("u-deeper") is None
+
+
 @pytest.mark.parametrize("email", ["", "   ", "not-an-email", "ann@", "@acme.io", "ann@acme", "ann@acme..io", "a@b@c.io"])
 def test_identify_rejects_implausible_email(service: Service, email):
     answer = service.post("/v1/identify", {"userId": "u-bad-email", "traits": {"email": email}})
