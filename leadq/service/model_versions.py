@@ -28,7 +28,7 @@ from leadq.compiler.query import CompiledModel, compile_model
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, locate, parse_model
 from leadq.model.schema import ScoringModel
-from leadq.service.artefacts import check_artefact, record_artefact_path
+from leadq.service.artefacts import check_artefact, expect_artefact_sha256, record_artefact_path
 from leadq.service.event_bindings import create_binding_table, has_binding_table
 from leadq.store.database import Store, artefacts_folder_of, now_micros
 from leadq.store.tables import model_versions
@@ -166,7 +166,7 @@ def _activate_stored(connection: Connection, row, content: _Content, model, comp
             .where(model_versions.c.id == row.id)
             .values(artefact_sha256=content.artefact_sha256)
         )
-    active = ActiveModel(row.id, model, compiled)
+    active = _active_version(connection, row.id, model, compiled, content.artefact_sha256)
     if row.is_active:
         return Activation(active, ActivationResult.UNCHANGED, row.created_at)
 
@@ -196,7 +196,15 @@ def _store_version(connection: Connection, text: str, content: _Content, model, 
         )
         .returning(model_versions.c.id)
     ).scalar_one()
-    return Activation(ActiveModel(version_id, model, compiled), ActivationResult.ACTIVATED, now)
+    active = _active_version(connection, version_id, model, compiled, content.artefact_sha256)
+    return Activation(active, ActivationResult.ACTIVATED, now)
+
+
+def _active_version(connection: Connection, version_id: int, model, compiled, artefact_sha256) -> ActiveModel:
+    """Build the ActiveModel, recording its artefact's stored SHA-256 for loaded_artefact."""
+    if model.predictive is not None:
+        expect_artefact_sha256(version_id, artefacts_folder_of(connection), artefact_sha256)
+    return ActiveModel(version_id, model, compiled)
 
 
 def _deactivate_all(connection: Connection) -> None:
@@ -277,10 +285,12 @@ def active_model(connection: Connection) -> ActiveModel | None:
         body = connection.execute(_VERSION_BODY, {"id": row.id}).scalar_one()
         cached = _compiled_text(body, f"model version {row.id}")
     model, compiled = cached
-    return ActiveModel(row.id, model, compiled)
+    return _active_version(connection, row.id, model, compiled, row.artefact_sha256)
 
 
-_ACTIVE_VERSION = select(model_versions.c.id, model_versions.c.digest).where(model_versions.c.is_active.is_(True))
+_ACTIVE_VERSION = select(
+    model_versions.c.id, model_versions.c.digest, model_versions.c.artefact_sha256
+).where(model_versions.c.is_active.is_(True))
 _VERSION_BODY = select(model_versions.c.body).where(model_versions.c.id == bindparam("id"))
 
 
