@@ -82,8 +82,10 @@ class _Content:
         return row.digest == self.digest and same_artefact
 
 
-# Model text digest -> the parsed and compiled model.
+# Model text digest -> the parsed and compiled model. `_stored_compiled`
+# contains the texts of stored versions parsed without the version checks.
 _compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
+_stored_compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
 _lock = threading.Lock()
 # The PostgreSQL advisory lock that makes activations wait for each other,
 # so that two of them cannot store one name and version twice. The value
@@ -280,10 +282,10 @@ def active_model(connection: Connection) -> ActiveModel | None:
     if row is None:
         return None
     with _lock:
-        cached = _compiled.get(row.digest)
+        cached = _compiled.get(row.digest) or _stored_compiled.get(row.digest)
     if cached is None:
         body = connection.execute(_VERSION_BODY, {"id": row.id}).scalar_one()
-        cached = _compiled_text(body, f"model version {row.id}")
+        cached = _compiled_text(body, f"model version {row.id}", stored=True)
     model, compiled = cached
     return _active_version(connection, row.id, model, compiled, row.artefact_sha256)
 
@@ -324,14 +326,19 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _compiled_text(text: str, source: str) -> tuple[ScoringModel, CompiledModel]:
-    """Parse and compile a model's text once per process; events reuse it."""
+def _compiled_text(text: str, source: str, *, stored: bool = False) -> tuple[ScoringModel, CompiledModel]:
+    """Parse and compile a model's text once per process; events reuse it.
+
+    `stored` text comes from a model version, whose `version:` older leadq
+    releases accepted unchecked. Such a parse is cached only for reading
+    stored versions, so activating the same text checks it.
+    """
     digest = _digest(text)
     with _lock:
-        cached = _compiled.get(digest)
+        cached = _compiled.get(digest) or (_stored_compiled.get(digest) if stored else None)
     if cached is None:
-        model = parse_model(text, source=source)
+        model = parse_model(text, source=source, stored=stored)
         cached = (model, compile_model(model))
         with _lock:
-            _compiled[digest] = cached
+            (_stored_compiled if stored else _compiled)[digest] = cached
     return cached
