@@ -246,15 +246,23 @@ def _version_fix(in_file: bool, proposed: str | None) -> str:
 
 
 def _next_version(version: str, used_versions: set[str]) -> str | None:
-    """Return the version with its trailing number raised past every used one, or None without one."""
+    """Return the first unused version after `version`, or None when it has no trailing number.
+
+    The trailing number goes up by one until the version is unused, and
+    keeps its width, so 2026-01 becomes 2026-02. A negative number such as
+    -1 becomes the first unused positive number, because -2 would read as
+    a step down.
+    """
     match = TRAILING_NUMBER.fullmatch(version)
     if match is None:
         return None
     prefix, digits = match.groups()
+    if prefix == "-":
+        prefix, digits = "", "0"
     number = int(digits) + 1
-    while f"{prefix}{number}" in used_versions:
+    while f"{prefix}{number:0{len(digits)}d}" in used_versions:
         number += 1
-    return f"{prefix}{number}"
+    return f"{prefix}{number:0{len(digits)}d}"
 
 
 def _check_catch_all(model: ScoringModel, source: str) -> None:

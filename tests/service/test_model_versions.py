@@ -250,3 +250,23 @@ def test_activate_command_empty_version(dialect, tmp_path):
 
     assert done.returncode == 2
     assert done.stderr.startswith(f'error: {model}, line 2, field version: invalid version "": it is empty;')
+
+
+@pytest.mark.parametrize(
+    ("stored", "conflicting", "proposed"),
+    [
+        (["1", "50"], "1", "2"),
+        (["2026-01"], "2026-01", "2026-02"),
+        (["2026-09", "2026-10"], "2026-09", "2026-11"),
+        (["-1"], "-1", "1"),
+        (["-1", "1"], "-1", "2"),
+    ],
+)
+def test_conflict_proposes_next_free_version(store, stored, conflicting, proposed):
+    for version in stored:
+        activate(store, FIRST.replace("version: 1", f'version: "{version}"'))
+
+    with pytest.raises(VersionConflict) as raised:
+        activate(store, CHANGED.replace("version: 1", f'version: "{conflicting}"'))
+
+    assert f"raise `version:` in the file, for example to {proposed}," in str(raised.value)
