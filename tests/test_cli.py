@@ -135,6 +135,19 @@ def test_schema_is_json_schema(tmp_path):
     assert schema["title"] == "leadq scoring model"
     assert "stages" in schema["required"]
     assert "in" in schema["$defs"]["FitRule"]["properties"]
+    version = schema["properties"]["version"]
+    assert [choice["type"] for choice in version["anyOf"]] == ["string", "integer"]
+    assert 'quote a decimal: "2.5"' in version["description"]
+
+
+def test_validate_decimal_version(files):
+    (files / "model.yaml").write_text("version: 2.5\nstages:\n  - id: all\n", encoding="utf-8")
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done,
+        "model.yaml, line 1, field version: invalid version 2.5",
+        'quote it (`version: "2.5"`)',
+    )
 
 
 def test_missing_leads_file(files):

@@ -22,6 +22,7 @@ from leadq.model.schema import (
     FieldTest,
     NotOf,
     QualificationCondition,
+    STORED_CONTEXT,
     ScoringModel,
     Test,
 )
@@ -62,7 +63,12 @@ def default_model_text() -> str:
     return (resources.files("leadq.model") / DEFAULT_MODEL_NAME).read_text("utf-8")
 
 
-def parse_model(text: str, *, source: str) -> ScoringModel:
+def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel:
+    """Parse and validate a model's YAML text; raise ModelError naming the line.
+
+    `stored` marks the text of a stored model version, whose `version:` is
+    kept as an older leadq accepted it.
+    """
     document = _parse_yaml(text, source)
     if not isinstance(document, dict):
         kind = "empty" if document is None else _yaml_kind(document)
@@ -74,7 +80,7 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
     plain = _plain_or_error(document, source)
     _reject_nul(plain, [], document, source)
     try:
-        model = ScoringModel.model_validate(plain)
+        model = ScoringModel.model_validate(plain, context={STORED_CONTEXT: stored})
     except ValidationError as error:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)

@@ -6,6 +6,7 @@ same classes as JSON Schema. Rule semantics live in the compiler.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -20,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -563,13 +565,45 @@ class Predictive(Strict):
 
 
 DEFAULT_STAGE_IDS = ("disqualified", "pql", "sql", "mql", "unqualified")
+# The validation context key that marks the text of a stored model version.
+STORED_CONTEXT = "stored"
+VERSION_EXAMPLES = 'a whole number such as 2, or text such as "2026-01"'
+
+
+def check_version(version: Any) -> Any:
+    """Return a model version that is a whole number or non-empty text; raise ValueError if not.
+
+    Pydantic would turn true into 1 and 1.0 into 1, and a version stored
+    with spaces would differ from the same version without them.
+    """
+    if isinstance(version, float):
+        raise ValueError(
+            f"invalid version {version!r}: YAML reads it as a decimal number; "
+            f'quote it (`version: "{version!r}"`) or write {VERSION_EXAMPLES}'
+        )
+    if version is None or isinstance(version, bool) or not isinstance(version, (str, int)):
+        shown = json.dumps(version, default=str)
+        raise ValueError(f"invalid version {shown}; write {VERSION_EXAMPLES}")
+    if isinstance(version, str) and not version.strip():
+        raise ValueError(f"invalid version {json.dumps(version)}: it is empty; write {VERSION_EXAMPLES}")
+    if isinstance(version, str) and version != version.strip():
+        raise ValueError(
+            f"invalid version {json.dumps(version)}: it starts or ends with spaces; "
+            f'remove them (`version: "{version.strip()}"`)'
+        )
+    return version
 
 
 class ScoringModel(Strict):
     """A scoring model: fit, engagement and product rules, grades and stages."""
 
     name: str = "leadq model"
-    version: str | int = 1
+    version: str | int = Field(
+        1,
+        description="Model version: a whole number, or text such as \"2026-01\" "
+        "(quote a decimal: \"2.5\"). No booleans, empty text or leading and "
+        "trailing spaces.",
+    )
     timezone: str = Field(
         "UTC", description="IANA time zone for days and weeks, such as Europe/Berlin."
     )
@@ -608,6 +642,14 @@ class ScoringModel(Strict):
         description="Stage ids in the order a ranked list shows them; stages "
         "not named follow in the order of `stages`. Default: the order of `stages`.",
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _plain_version(cls, version: Any, info: ValidationInfo) -> Any:
+        # A stored model version keeps the version that an older leadq accepted.
+        if info.context and info.context.get(STORED_CONTEXT):
+            return version
+        return check_version(version)
 
     @field_validator("timezone")
     @classmethod

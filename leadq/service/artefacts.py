@@ -9,7 +9,9 @@ two files, before anything is read.
 
 A stored model is text with no folder, so activation records the artefact's
 absolute path in that text (`record_artefact_path`). Each process loads an
-artefact once per model version.
+artefact once per model version, and rejects it when its model.joblib is not
+the one the version was activated with (`artefact_sha256`), so that one
+version never gives two sets of probabilities.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ ARTEFACT_FIELD = "predictive.artefact"
 # The files of an artefact directory, as leadq.learning.artefact writes them.
 ARTEFACT_FILES = ("metadata.json", "model.joblib")
 
-# (model version id, artefact path, artefacts folder) -> the loaded
-# artefact, or None when loading failed. A process may open several stores,
-# whose version ids repeat.
-_artefacts: dict[tuple[int, str, str], Artefact | None] = {}
+# (model version id, artefact path, artefacts folder, expected SHA-256) ->
+# the loaded artefact, or the error that rejected it. A process may open
+# several stores, whose version ids repeat.
+_artefacts: dict[tuple[int, str, str, str | None], Artefact | LeadqError] = {}
+# (model version id, artefacts folder) -> the `artefact_sha256` stored for
+# that version, or None for versions stored before it was recorded.
+_expected_sha256: dict[tuple[int, str], str | None] = {}
 _lock = threading.Lock()
 
 
@@ -140,27 +145,81 @@ def check_artefact(compiled: CompiledModel, artefacts: Path | None, source: str)
     return artefact
 
 
+def expect_artefact_sha256(version_id: int, artefacts: Path | None, sha256: str | None) -> None:
+    """Record the SHA-256 of model.joblib stored for a model version (None: unknown).
+
+    leadq.service.model_versions calls this whenever it reads or activates a
+    version, so `loaded_artefact` can compare the file it loads.
+    """
+    with _lock:
+        _expected_sha256[(version_id, str(artefacts))] = sha256
+
+
 def loaded_artefact(
     version_id: int, compiled: CompiledModel, artefacts: Path | None
 ) -> Artefact | None:
     """Return a stored model version's artefact, loaded once per process.
 
-    Returns None when it does not load, after logging the error once, so
+    Returns None when it does not load, or when its model.joblib differs from
+    the one the version was activated with, after logging the error once, so
     events are still stored and scored without probabilities.
     """
-    key = (version_id, compiled.model.artefact_path(), str(artefacts))
+    loaded = _load_once(version_id, compiled, artefacts)
+    return None if isinstance(loaded, LeadqError) else loaded
+
+
+def artefact_error(
+    version_id: int, compiled: CompiledModel, artefacts: Path | None
+) -> LeadqError | None:
+    """Return the error that keeps a stored version's artefact from loading, or None."""
+    loaded = _load_once(version_id, compiled, artefacts)
+    return loaded if isinstance(loaded, LeadqError) else None
+
+
+def _load_once(
+    version_id: int, compiled: CompiledModel, artefacts: Path | None
+) -> Artefact | LeadqError:
+    path = compiled.model.artefact_path()
     with _lock:
+        expected = _expected_sha256.get((version_id, str(artefacts)))
+        key = (version_id, path, str(artefacts), expected)
         if key in _artefacts:
             return _artefacts[key]
+    source = f"model version {version_id}"
     try:
-        artefact = check_artefact(compiled, artefacts, f"model version {version_id}")
+        loaded = check_artefact(compiled, artefacts, source)
+        _check_sha256(loaded, expected, compiled, version_id)
     except LeadqError as error:
         log.error(
             "model version %d: no probabilities, the artefact did not load: %s",
             version_id,
             error,
         )
-        artefact = None
+        loaded = error
     with _lock:
-        _artefacts[key] = artefact
-    return artefact
+        _artefacts[key] = loaded
+    return loaded
+
+
+def _check_sha256(
+    artefact: Artefact, expected: str | None, compiled: CompiledModel, version_id: int
+) -> None:
+    """Raise ModelError when the loaded model.joblib is not the version's own.
+
+    load_artefact has checked that the loaded bytes match the metadata's
+    `model_sha256`, so comparing that value compares the loaded file.
+    """
+    found = artefact.metadata["model_sha256"]
+    if expected is None or found == expected:
+        return
+    model = compiled.model
+    raise ModelError(
+        f"the artefact {model.artefact_path()} has changed since {model.name!r} "
+        f"version {model.version} was activated: its model.joblib has the SHA-256 "
+        f"{found}, but the version was activated with {expected}, so one version "
+        "would give two sets of probabilities; activate the retrained "
+        "artefact as a new version (raise `version:` in the model file and run "
+        "`leadq model activate FILE`), or put the activated artefact back",
+        file=f"model version {version_id}",
+        field=ARTEFACT_FIELD,
+    )

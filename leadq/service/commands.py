@@ -204,11 +204,29 @@ def rescore(
     store = open_store(database, artefacts=artefacts, create=False)
     try:
         active = ensure_active_model(store)
+        _check_active_artefact(active, store.artefacts)
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
         report = rescore_all(store, as_of=moment)
     finally:
         store.dispose()
     typer.echo(f"rescored {report.leads} leads with {active.label}; {report.stage_changes} stage changes")
+
+
+def _check_active_artefact(active, artefacts: Path | None) -> None:
+    """Raise LeadqError, before anything is rescored, when the active version's
+    artefact does not load or is not the one it was activated with.
+
+    The service scores without probabilities then, and logs the error; a
+    rescore run by hand or by cron reports it instead.
+    """
+    from leadq.errors import LeadqError
+    from leadq.service.artefacts import artefact_error
+
+    if active.model.predictive is None:
+        return
+    error = artefact_error(active.id, active.compiled, artefacts)
+    if error is not None:
+        raise LeadqError(f"nothing was rescored, because the predictive artefact of {active.label} did not load: {error}")
 
 
 def import_(

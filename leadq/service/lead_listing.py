@@ -299,7 +299,7 @@ def model_stage_order(connection: Connection) -> list[str]:
 @lru_cache(maxsize=8)
 def _ranked_stage_ids(body: str, source: str) -> tuple[str, ...]:
     try:
-        return tuple(parse_model(body, source=source).ranked_stage_ids())
+        return tuple(parse_model(body, source=source, stored=True).ranked_stage_ids())
     except ModelError as error:
         logger.warning("cannot read the stages of %s: %s", source, error)
         return ()

@@ -28,7 +28,7 @@ from leadq.compiler.query import CompiledModel, compile_model
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, locate, parse_model
 from leadq.model.schema import ScoringModel
-from leadq.service.artefacts import check_artefact, record_artefact_path
+from leadq.service.artefacts import check_artefact, expect_artefact_sha256, record_artefact_path
 from leadq.service.event_bindings import create_binding_table, has_binding_table
 from leadq.store.database import Store, artefacts_folder_of, now_micros
 from leadq.store.tables import model_versions
@@ -82,8 +82,10 @@ class _Content:
         return row.digest == self.digest and same_artefact
 
 
-# Model text digest -> the parsed and compiled model.
+# Model text digest -> the parsed and compiled model. `_stored_compiled`
+# contains the texts of stored versions parsed without the version checks.
 _compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
+_stored_compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
 _lock = threading.Lock()
 # The PostgreSQL advisory lock that makes activations wait for each other,
 # so that two of them cannot store one name and version twice. The value
@@ -166,7 +168,7 @@ def _activate_stored(connection: Connection, row, content: _Content, model, comp
             .where(model_versions.c.id == row.id)
             .values(artefact_sha256=content.artefact_sha256)
         )
-    active = ActiveModel(row.id, model, compiled)
+    active = _active_version(connection, row.id, model, compiled, content.artefact_sha256)
     if row.is_active:
         return Activation(active, ActivationResult.UNCHANGED, row.created_at)
 
@@ -196,7 +198,15 @@ def _store_version(connection: Connection, text: str, content: _Content, model, 
         )
         .returning(model_versions.c.id)
     ).scalar_one()
-    return Activation(ActiveModel(version_id, model, compiled), ActivationResult.ACTIVATED, now)
+    active = _active_version(connection, version_id, model, compiled, content.artefact_sha256)
+    return Activation(active, ActivationResult.ACTIVATED, now)
+
+
+def _active_version(connection: Connection, version_id: int, model, compiled, artefact_sha256) -> ActiveModel:
+    """Build the ActiveModel, recording its artefact's stored SHA-256 for loaded_artefact."""
+    if model.predictive is not None:
+        expect_artefact_sha256(version_id, artefacts_folder_of(connection), artefact_sha256)
+    return ActiveModel(version_id, model, compiled)
 
 
 def _deactivate_all(connection: Connection) -> None:
@@ -236,15 +246,23 @@ def _version_fix(in_file: bool, proposed: str | None) -> str:
 
 
 def _next_version(version: str, used_versions: set[str]) -> str | None:
-    """Return the version with its trailing number raised past every used one, or None without one."""
+    """Return the first unused version after `version`, or None when it has no trailing number.
+
+    The trailing number goes up by one until the version is unused, and
+    keeps its width, so 2026-01 becomes 2026-02. A negative number such as
+    -1 becomes the first unused positive number, because -2 would read as
+    a step down.
+    """
     match = TRAILING_NUMBER.fullmatch(version)
     if match is None:
         return None
     prefix, digits = match.groups()
+    if prefix == "-":
+        prefix, digits = "", "0"
     number = int(digits) + 1
-    while f"{prefix}{number}" in used_versions:
+    while f"{prefix}{number:0{len(digits)}d}" in used_versions:
         number += 1
-    return f"{prefix}{number}"
+    return f"{prefix}{number:0{len(digits)}d}"
 
 
 def _check_catch_all(model: ScoringModel, source: str) -> None:
@@ -272,15 +290,17 @@ def active_model(connection: Connection) -> ActiveModel | None:
     if row is None:
         return None
     with _lock:
-        cached = _compiled.get(row.digest)
+        cached = _compiled.get(row.digest) or _stored_compiled.get(row.digest)
     if cached is None:
         body = connection.execute(_VERSION_BODY, {"id": row.id}).scalar_one()
-        cached = _compiled_text(body, f"model version {row.id}")
+        cached = _compiled_text(body, f"model version {row.id}", stored=True)
     model, compiled = cached
-    return ActiveModel(row.id, model, compiled)
+    return _active_version(connection, row.id, model, compiled, row.artefact_sha256)
 
 
-_ACTIVE_VERSION = select(model_versions.c.id, model_versions.c.digest).where(model_versions.c.is_active.is_(True))
+_ACTIVE_VERSION = select(
+    model_versions.c.id, model_versions.c.digest, model_versions.c.artefact_sha256
+).where(model_versions.c.is_active.is_(True))
 _VERSION_BODY = select(model_versions.c.body).where(model_versions.c.id == bindparam("id"))
 
 
@@ -314,14 +334,19 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _compiled_text(text: str, source: str) -> tuple[ScoringModel, CompiledModel]:
-    """Parse and compile a model's text once per process; events reuse it."""
+def _compiled_text(text: str, source: str, *, stored: bool = False) -> tuple[ScoringModel, CompiledModel]:
+    """Parse and compile a model's text once per process; events reuse it.
+
+    `stored` text comes from a model version, whose `version:` older leadq
+    releases accepted unchecked. Such a parse is cached only for reading
+    stored versions, so activating the same text checks it.
+    """
     digest = _digest(text)
     with _lock:
-        cached = _compiled.get(digest)
+        cached = _compiled.get(digest) or (_stored_compiled.get(digest) if stored else None)
     if cached is None:
-        model = parse_model(text, source=source)
+        model = parse_model(text, source=source, stored=stored)
         cached = (model, compile_model(model))
         with _lock:
-            _compiled[digest] = cached
+            (_stored_compiled if stored else _compiled)[digest] = cached
     return cached

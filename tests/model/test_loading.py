@@ -179,3 +179,47 @@ def test_rank_order_error_names_repeated_stage():
     stages = "stages:\n  - {id: hot, when: {score: total, at_least: 50}}\n  - {id: hot}\n"
     error = error_of(stages + "rank_order: [cold]\n")
     assert "stage ids must be unique: 'hot' repeats" in error.message
+
+
+EXAMPLES = 'write a whole number such as 2, or text such as "2026-01"'
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("true", f"invalid version true; {EXAMPLES}"),
+        ("", f"invalid version null; {EXAMPLES}"),
+        ('""', f'invalid version "": it is empty; {EXAMPLES}'),
+        ('"  "', f'invalid version "  ": it is empty; {EXAMPLES}'),
+        ('" 1 "', 'invalid version " 1 ": it starts or ends with spaces; remove them (`version: "1"`)'),
+        (
+            "2.5",
+            'invalid version 2.5: YAML reads it as a decimal number; quote it (`version: "2.5"`) '
+            f"or {EXAMPLES}",
+        ),
+        (
+            "1.0",
+            'invalid version 1.0: YAML reads it as a decimal number; quote it (`version: "1.0"`) '
+            f"or {EXAMPLES}",
+        ),
+        ("[1]", f"invalid version [1]; {EXAMPLES}"),
+    ],
+)
+def test_invalid_version_rejected(version, message):
+    error = error_of(f"name: a\nversion: {version}\n" + STAGES)
+    assert (error.line, error.field) == (2, "version")
+    assert error.message == message
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [("2", 2), ("-1", -1), ('"2.5"', "2.5"), ("2026-01", "2026-01"), ("v3", "v3")]
+)
+def test_valid_version_kept(version, expected):
+    model = parse_model(f"version: {version}\n" + STAGES, source="m.yaml")
+    assert model.version == expected
+
+
+def test_stored_version_read_unchecked():
+    # A stored model version keeps the version that an older leadq accepted.
+    model = parse_model("version: true\n" + STAGES, source="model version 1", stored=True)
+    assert model.version == 1

@@ -255,3 +255,102 @@ def test_artefact_hash_filled_for_older_version(store, folders, tmp_path):
     assert again.result is ActivationResult.UNCHANGED
     expected = hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
     assert stored == [expected]
+
+
+def _predictive_reasons(store) -> list:
+    with store.read() as connection:
+        reasons = json.loads(connection.execute(select(leads.c.reasons)).scalar_one())
+    return [reason for reason in reasons if reason["section"] == "predictive"]
+
+
+def _activated_copy(store, folders, name: str) -> tuple[Path, str, str]:
+    """Activate a copy of the trained artefact; return its folder and the version's label and SHA-256."""
+    directory = folders["artefacts"] / name
+    shutil.copytree(folders["inside"], directory)
+    active = _activate(store, directory)
+    with store.read() as connection:
+        stored = connection.execute(
+            select(model_versions.c.artefact_sha256).where(model_versions.c.id == active.id)
+        ).scalar_one()
+    return directory, f"model version {active.id}", stored
+
+
+def _track(number: int) -> Message:
+    return Message("track", f"t{number}", user_id="lead-1", event="demo_requested")
+
+
+def test_retrained_in_place_not_loaded(store, folders, tmp_path, client, keys, caplog):
+    directory, version, activated = _activated_copy(store, folders, f"in-place-{tmp_path.name}")
+    _retrain_in_place(directory)
+    retrained = hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    caplog.set_level(logging.ERROR, logger="leadq.service")
+
+    # The server treats it as an artefact that does not load: the event is
+    # stored and scored, without a probability.
+    answer = client.post(
+        "/v1/track",
+        json={"userId": "lead-1", "event": "demo_requested", "messageId": "t1"},
+        headers={"Authorization": f"Bearer {keys.write}"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert _predictive_reasons(store) == []
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 1
+    assert f"{version}: no probabilities, the artefact did not load" in logged[0]
+    assert f"the artefact {directory} has changed since 'learning test' version 1" in logged[0]
+    assert f"its model.joblib has the SHA-256 {retrained}" in logged[0]
+    assert f"the version was activated with {activated}" in logged[0]
+    assert "activate the retrained artefact as a new version" in logged[0]
+
+
+def test_loaded_artefact_kept_after_retraining(store, folders, tmp_path, caplog):
+    directory, _, _ = _activated_copy(store, folders, f"kept-{tmp_path.name}")
+    ingest_messages(store, [_track(1)])
+    before = _predictive_reasons(store)
+    _retrain_in_place(directory)
+    caplog.set_level(logging.ERROR, logger="leadq.service")
+
+    ingest_messages(store, [_track(2)])
+
+    # This process loaded the activated artefact already and keeps using it.
+    assert before
+    assert _predictive_reasons(store)
+    assert caplog.records == []
+
+
+def test_unhashed_version_loads_retrained(store, folders, tmp_path, caplog):
+    directory, _, _ = _activated_copy(store, folders, f"unhashed-{tmp_path.name}")
+    # A version stored before activation recorded the artefact's hash.
+    with store.write() as connection:
+        connection.execute(update(model_versions).values(artefact_sha256=None))
+    _retrain_in_place(directory)
+    caplog.set_level(logging.ERROR, logger="leadq.service")
+
+    ingest_messages(store, [_track(1)])
+
+    assert _predictive_reasons(store)
+    assert caplog.records == []
+
+
+def test_rescore_command_retrained_artefact(store, folders, tmp_path):
+    directory, version, activated = _activated_copy(store, folders, f"rescore-{tmp_path.name}")
+    ingest_messages(store, [_track(1)])
+    _retrain_in_place(directory)
+
+    done = leadq("rescore", "--database", store.url, "--artefacts", str(folders["artefacts"]))
+
+    assert done.returncode == 1
+    assert "error: nothing was rescored, because the predictive artefact of learning test v1 (#1) did not load" in done.stderr
+    assert f"the version was activated with {activated}" in done.stderr
+    assert "activate the retrained artefact as a new version" in done.stderr
+
+
+def test_rescore_command_missing_artefact(store, folders, tmp_path):
+    directory, _, _ = _activated_copy(store, folders, f"removed-{tmp_path.name}")
+    (directory / "model.joblib").unlink()
+
+    done = leadq("rescore", "--database", store.url, "--artefacts", str(folders["artefacts"]))
+
+    assert done.returncode == 1
+    assert f"no model artefact at {directory}" in done.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from leadq.errors import ModelError
 from leadq.service.ingest import ingest_messages
 from leadq.service.model_versions import (
     ActivationResult,
@@ -219,3 +220,53 @@ def test_activate_command_messages(dialect, tmp_path):
     assert earlier.returncode == 0, earlier.stderr
     assert earlier.stdout.startswith(f"reactivated {label}, stored at 20")
     assert earlier.stdout.endswith(f"Z; {rescored}\n")
+
+
+def test_stored_unchecked_version_still_read(store):
+    # An older leadq stored `version: true` as version 1 without a check.
+    body = FIRST.replace("version: 1", "version: true")
+    with store.write() as connection:
+        connection.execute(
+            insert(model_versions).values(
+                name="versions test model", version="1", body=body, digest="older",
+                created_at=1, activated_at=1, is_active=True,
+            )
+        )  # fmt: skip
+        found = active_model(connection)
+
+    assert found.model.version == 1
+    with store.write() as connection, pytest.raises(ModelError) as raised:
+        activate_model_version(connection, body, "model.yaml")
+    assert raised.value.field == "version"
+    assert "invalid version true" in str(raised.value)
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_activate_command_empty_version(dialect, tmp_path):
+    model = tmp_path / "model.yaml"
+    model.write_text(FIRST.replace("version: 1", 'version: ""'), encoding="utf-8")
+    with database_url(dialect, tmp_path) as url:
+        done = leadq("model", "activate", str(model), "--database", url)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f'error: {model}, line 2, field version: invalid version "": it is empty;')
+
+
+@pytest.mark.parametrize(
+    ("stored", "conflicting", "proposed"),
+    [
+        (["1", "50"], "1", "2"),
+        (["2026-01"], "2026-01", "2026-02"),
+        (["2026-09", "2026-10"], "2026-09", "2026-11"),
+        (["-1"], "-1", "1"),
+        (["-1", "1"], "-1", "2"),
+    ],
+)
+def test_conflict_proposes_next_free_version(store, stored, conflicting, proposed):
+    for version in stored:
+        activate(store, FIRST.replace("version: 1", f'version: "{version}"'))
+
+    with pytest.raises(VersionConflict) as raised:
+        activate(store, CHANGED.replace("version: 1", f'version: "{conflicting}"'))
+
+    assert f"raise `version:` in the file, for example to {proposed}," in str(raised.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from leadq.service.delivery import ENVIRONMENT, SETTINGS, DeliverySettings
-from leadq.service.signing import signed_headers
+from leadq.service.signing import SignatureError, signed_headers, verify
 
 DOCS = Path(__file__).parents[2] / "docs" / "webhooks.md"
 SECRET = "whsec_docs-example-secret-0123456789"
@@ -39,6 +39,17 @@ def test_example_rejects_tampered_body(example_verify):
 
 def test_example_rejects_stale_timestamp(example_verify):
     assert not example_verify(SECRET, headers_at(int(time.time()) - 301), BODY)
+
+
+def test_library_verify_as_documented():
+    # The docs warn that the library's verify returns None and raises,
+    # unlike the example, so `if not verify(...)` rejects valid webhooks.
+    assert verify(SECRET, headers_at(int(time.time())), BODY) is None
+    with pytest.raises(SignatureError):
+        verify(SECRET, headers_at(int(time.time())), BODY + b" ")
+    assert "so `if not verify(...)` would reject every valid webhook" in " ".join(
+        DOCS.read_text(encoding="utf-8").split()
+    )
 
 
 def test_settings_documented_with_defaults():
