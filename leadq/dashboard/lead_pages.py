@@ -22,6 +22,7 @@ from leadq.dashboard.sessions import PageError, Session, current_session, editor
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
+from leadq.service.lead_schemas import LeadIdPath
 from leadq.service.lead_listing import (
     count_leads,
     encode_cursor,
@@ -116,7 +117,7 @@ def live_stages(
 @router.get("/leads/{lead_id}")
 def lead_page(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
     before: str | None = None,
     framework: str | None = None,
@@ -168,7 +169,7 @@ def show_lead(
 @router.get("/leads/{lead_id}/recycle")
 def recycle_form(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
 ):
     return _confirm_page(request, lead_id, "recycle")
@@ -177,7 +178,7 @@ def recycle_form(
 @router.post("/leads/{lead_id}/recycle")
 async def recycle_lead(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(editor_session)],
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ):
@@ -199,7 +200,7 @@ async def recycle_lead(
 @router.get("/leads/{lead_id}/erase")
 def erase_form(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
 ):
     return _confirm_page(request, lead_id, "erase")
@@ -207,7 +208,7 @@ def erase_form(
 
 @router.post("/leads/{lead_id}/erase")
 def erase(
-    request: Request, lead_id: int, session: Annotated[Session, Depends(editor_session)]
+    request: Request, lead_id: LeadIdPath, session: Annotated[Session, Depends(editor_session)]
 ):
     with request.app.state.store.write() as connection:
         survivor = resolve_survivor(connection, lead_id)

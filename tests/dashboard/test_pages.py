@@ -415,3 +415,19 @@ def test_score_header_toggles_order(editor, rows):
     ascending = editor.get(toggled.replace("&amp;", "&")).text
     assert 'aria-sort="ascending"' in ascending
     assert ascending.index(">Low<") < ascending.index(">High<")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/dashboard/leads/{id}"),
+        ("GET", "/dashboard/leads/{id}/recycle"),
+        ("GET", "/dashboard/leads/{id}/erase"),
+    ],
+)
+def test_lead_page_id_too_large(editor, method, path):
+    # The POST routes are left out: without a form's CSRF token they
+    # reject the request before the id is checked.
+    response = editor.request(method, path.format(id=2**63))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "lead_id"

@@ -82,3 +82,10 @@ def test_remove_unknown(store):
     done = leadq(store, "remove", "99")
     assert done.returncode == 1
     assert done.stderr == "error: no webhook subscription has id 99\n"
+
+
+def test_remove_id_too_large(store):
+    done = leadq(store, "remove", "99999999999999999999999")
+    assert done.returncode == 2
+    assert "Invalid value for 'ID'" in done.stderr
+    assert "less than or equal to 9223372036854775807" in done.stderr
