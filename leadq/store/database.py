@@ -149,8 +149,7 @@ def open_store(
     store creates no empty one at a mistyped --database.
     """
     url = database_url(url)
-    if not create:
-        _check_sqlite_file(url)
+    _check_sqlite_file(url, create=create)
     folder = artefacts_folder(artefacts, url)
     engine = _create_engine(url).execution_options(**{ARTEFACTS_OPTION: str(folder)})
     store = Store(engine, url, folder)
@@ -171,28 +170,49 @@ def open_store(
     return store
 
 
-def _check_sqlite_file(url: str) -> None:
-    """Raise OptionError unless a SQLite URL names a file that contains a store.
+def _check_sqlite_file(url: str, *, create: bool) -> None:
+    """Raise OptionError unless a SQLite URL names a file that can be a store.
 
-    Connecting with the store's engine would create a missing file and
-    switch an existing one to WAL, so this reads the file in read-only mode.
+    The file must be a SQLite database; with `create` False it must exist
+    and contain a store. Connecting with the store's engine would create a
+    missing file and switch an existing one to WAL, so this reads the file
+    in read-only mode.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return
     path = Path(parsed.database).absolute()
+    if path.is_dir():
+        raise OptionError(_not_sqlite_message(path, "it is a directory", create))
     if not path.exists():
+        if create:
+            return
         raise OptionError(_no_store_message(str(path), "the file does not exist"))
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
-            found = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                (ALEMBIC_VERSION_TABLE,),
-            ).fetchone()
+        found = _has_version_table(path)
     except sqlite3.DatabaseError as error:
-        raise OptionError(_no_store_message(str(path), f"it cannot be read as SQLite ({error})")) from None
-    if found is None:
+        reason = f"it cannot be read as SQLite ({error})"
+        raise OptionError(_not_sqlite_message(path, reason, create)) from None
+    if not found and not create:
         raise OptionError(_no_store_message(str(path), _NO_VERSION_TABLE))
+
+
+def _has_version_table(path: Path) -> bool:
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (ALEMBIC_VERSION_TABLE,),
+        ).fetchone()
+    return found is not None
+
+
+def _not_sqlite_message(path: Path, reason: str, create: bool) -> str:
+    if not create:
+        return _no_store_message(str(path), reason)
+    return (
+        f"cannot use {path} as a leadq store: {reason}. Check --database and "
+        f"${URL_VARIABLE}; name a SQLite file, or a new file that leadq creates"
+    )
 
 
 def _check_store_tables(store: Store) -> None:
