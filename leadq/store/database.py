@@ -18,7 +18,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -235,17 +237,60 @@ def _no_store_message(where: str, reason: str) -> str:
 
 
 def upgrade_schema(store: Store) -> None:
+    _check_schema_revision(store)
     migrate_schema(store, "head")
 
 
 def migrate_schema(store: Store, revision: str, *, down: bool = False) -> None:
     """Upgrade the schema to `revision`, or with `down`, downgrade it, in one transaction."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _alembic_config()
     with store.engine.connect() as connection:
         with _foreign_keys_off(connection), connection.begin():
             config.attributes["connection"] = connection
             (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _check_schema_revision(store: Store) -> None:
+    """Raise OptionError when Alembic cannot tell which revision the schema is at.
+
+    A revision that this leadq's migrations do not contain comes from a
+    newer leadq. An empty alembic_version table beside other tables would
+    make Alembic run the first migration over them.
+    """
+    with store.engine.connect() as connection:
+        table_names = inspect(connection).get_table_names()
+        if ALEMBIC_VERSION_TABLE not in table_names:
+            return
+        revisions = connection.execute(
+            text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
+        ).scalars().all()
+    where = make_url(store.url).render_as_string()
+    if not revisions and len(table_names) > 1:
+        raise OptionError(
+            f"the store at {where} has an empty {ALEMBIC_VERSION_TABLE} table beside "
+            "other tables, so the revision of its schema is unknown. Restore the store, "
+            "or that table's row, from a backup"
+        )
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    for revision in revisions:
+        _check_known_revision(scripts, revision, where)
+
+
+def _check_known_revision(scripts: ScriptDirectory, revision: str, where: str) -> None:
+    try:
+        scripts.get_revision(revision)
+    except CommandError:
+        raise OptionError(
+            f"the store at {where} has schema revision {revision!r}, which this leadq "
+            f"does not know (its newest is {scripts.get_current_head()!r}), so a newer "
+            "leadq wrote it. Use the leadq version that wrote the store, or upgrade leadq"
+        ) from None
 
 
 @contextmanager
