@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -31,6 +31,7 @@ from leadq.service.lead_listing import (
 )
 from leadq.service.merges import resolve_survivor
 from leadq.service.model_versions import ensure_active_model
+from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -103,15 +104,27 @@ def leads_csv(request: Request, session: Annotated[Session, Depends(current_sess
 def live_stages(
     request: Request,
     session: Annotated[Session, Depends(current_session)],
-    after: int = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ):
     """Send stage changes after the row id `after` (or Last-Event-ID) as SSE."""
-    resumed = request.headers.get("last-event-id", "")
-    start = int(resumed) if resumed.isdigit() else after
+    start = _resumed_id(request.headers.get("last-event-id", ""), after)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(
         stage_events(request, start), media_type="text/event-stream", headers=headers
     )
+
+
+def _resumed_id(last_event_id: str, after: int) -> int:
+    """Return the row id of a Last-Event-ID header, or `after` if it contains none.
+
+    The browser sends back an id that the stream sent, so any other value
+    falls back to `after` instead of failing the stream.
+    """
+    if last_event_id.isascii() and last_event_id.isdigit():
+        resumed = int(last_event_id)
+        if resumed <= MAX_ID:
+            return resumed
+    return after
 
 
 @router.get("/leads/{lead_id}")
