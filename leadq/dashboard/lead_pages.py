@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -22,6 +22,7 @@ from leadq.dashboard.sessions import PageError, Session, current_session, editor
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
+from leadq.service.lead_schemas import LeadIdPath
 from leadq.service.lead_listing import (
     count_leads,
     encode_cursor,
@@ -30,6 +31,7 @@ from leadq.service.lead_listing import (
 )
 from leadq.service.merges import resolve_survivor
 from leadq.service.model_versions import ensure_active_model
+from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -102,21 +104,33 @@ def leads_csv(request: Request, session: Annotated[Session, Depends(current_sess
 def live_stages(
     request: Request,
     session: Annotated[Session, Depends(current_session)],
-    after: int = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ):
     """Send stage changes after the row id `after` (or Last-Event-ID) as SSE."""
-    resumed = request.headers.get("last-event-id", "")
-    start = int(resumed) if resumed.isdigit() else after
+    start = _resumed_id(request.headers.get("last-event-id", ""), after)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(
         stage_events(request, start), media_type="text/event-stream", headers=headers
     )
 
 
+def _resumed_id(last_event_id: str, after: int) -> int:
+    """Return the row id of a Last-Event-ID header, or `after` if it contains none.
+
+    The browser sends back an id that the stream sent, so any other value
+    falls back to `after` instead of failing the stream.
+    """
+    if last_event_id.isascii() and last_event_id.isdigit():
+        resumed = int(last_event_id)
+        if resumed <= MAX_ID:
+            return resumed
+    return after
+
+
 @router.get("/leads/{lead_id}")
 def lead_page(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
     before: str | None = None,
     framework: str | None = None,
@@ -168,7 +182,7 @@ def show_lead(
 @router.get("/leads/{lead_id}/recycle")
 def recycle_form(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
 ):
     return _confirm_page(request, lead_id, "recycle")
@@ -177,7 +191,7 @@ def recycle_form(
 @router.post("/leads/{lead_id}/recycle")
 async def recycle_lead(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(editor_session)],
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ):
@@ -199,7 +213,7 @@ async def recycle_lead(
 @router.get("/leads/{lead_id}/erase")
 def erase_form(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
 ):
     return _confirm_page(request, lead_id, "erase")
@@ -207,7 +221,7 @@ def erase_form(
 
 @router.post("/leads/{lead_id}/erase")
 def erase(
-    request: Request, lead_id: int, session: Annotated[Session, Depends(editor_session)]
+    request: Request, lead_id: LeadIdPath, session: Annotated[Session, Depends(editor_session)]
 ):
     with request.app.state.store.write() as connection:
         survivor = resolve_survivor(connection, lead_id)

@@ -15,6 +15,7 @@ from leadq.dashboard.sessions import PageError, Session, editor_session
 from leadq.errors import LeadNotFound
 from leadq.qualification.answers import AnswerError
 from leadq.qualification.records import UnknownFramework
+from leadq.service.lead_schemas import LeadIdPath
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 @router.post("/leads/{lead_id}/qualifications")
 async def qualify_lead(
     request: Request,
-    lead_id: int,
+    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(editor_session)],
 ):
     """Record the sent answers, or show the form again with each error."""

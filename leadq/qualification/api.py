@@ -24,7 +24,7 @@ from leadq.qualification.records import (
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_records import as_datetime
-from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody
+from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody, LeadIdPath
 from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_read_key
 from leadq.service.merges import resolve_survivor
 
@@ -96,7 +96,7 @@ _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 410, 
     responses=_ERRORS,
 )
 async def post_qualification(
-    lead_id: int, body: QualificationCreate, request: Request
+    lead_id: LeadIdPath, body: QualificationCreate, request: Request
 ) -> QualificationRecorded:
     return await run_in_threadpool(_record, request.app.state.store, lead_id, body)
 
@@ -108,7 +108,7 @@ async def post_qualification(
     dependencies=[*KEY_SCHEMES, Depends(require_read_key)],
     responses=_ERRORS,
 )
-def get_qualifications(lead_id: int, request: Request) -> QualificationList:
+def get_qualifications(lead_id: LeadIdPath, request: Request) -> QualificationList:
     with request.app.state.store.read() as connection:
         survivor = resolve_survivor(connection, lead_id)
         if survivor is None:

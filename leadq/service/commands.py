@@ -11,6 +11,7 @@ import typer
 
 from leadq.crm.commands import CrmFormatOption, DateFormatOption, MapOption, crm_options
 from leadq.errors import OptionError
+from leadq.store import MAX_ID
 
 # The service's modules load inside each command, so that `leadq score`
 # starts without SQLAlchemy, Alembic and FastAPI.
@@ -356,7 +357,10 @@ def list_api_keys(database: DatabaseOption = None) -> None:
 
 @keys_app.command("revoke")
 def revoke(
-    key_id: Annotated[int, typer.Argument(metavar="ID", help="Id from `leadq keys list`.")],
+    key_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Id from `leadq keys list`."),
+    ],
     database: DatabaseOption = None,
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
@@ -435,7 +439,10 @@ def list_webhooks(database: DatabaseOption = None) -> None:
 @webhooks_app.command("remove")
 def remove_webhook(
     webhook_id: Annotated[
-        int, typer.Argument(metavar="ID", help="Id from `leadq webhooks list`.")
+        int,
+        typer.Argument(
+            metavar="ID", min=1, max=MAX_ID, help="Id from `leadq webhooks list`."
+        ),
     ],
     database: DatabaseOption = None,
 ) -> None:

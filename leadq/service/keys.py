@@ -22,6 +22,9 @@ from leadq.store.tables import api_keys
 
 KINDS = ("write", "read", "admin")
 PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
+# The longest unsupported Authorization scheme that a 401 message names;
+# registered schemes, such as Negotiate and Digest, are far shorter.
+MAX_SCHEME_LENGTH = 20
 # Scopes of each kind of key. Write keys cannot read and read keys cannot
 # write; an admin key manages keys, webhooks, models and leads, and reads.
 # Write and admin keys record qualifications.
@@ -144,10 +147,22 @@ def presented_key(request: Request) -> str | None:
         return _bearer_token(credentials)
     if scheme.lower() == "basic":
         return _basic_user_name(credentials)
-    raise _invalid_authorization(
-        f"the Authorization scheme {scheme[:20]!r} is not supported; send the key "
-        "with HTTP Basic as user name, or as `Authorization: Bearer KEY`"
+    raise _invalid_authorization(_unsupported_scheme_message(scheme))
+
+
+def _unsupported_scheme_message(scheme: str) -> str:
+    """Name the scheme only if it is a short word of ASCII letters.
+
+    Anything else may be a credential sent without a scheme, such as a key
+    alone, and a response must not echo it.
+    """
+    fix = (
+        "send `Authorization: Bearer KEY`, or the key as HTTP Basic user name "
+        "(curl -u KEY: does this)"
     )
+    if scheme.isascii() and scheme.isalpha() and len(scheme) <= MAX_SCHEME_LENGTH:
+        return f"the Authorization scheme {scheme!r} is not supported; {fix}"
+    return f"the Authorization header has no scheme; {fix}"
 
 
 def _bearer_token(credentials: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
-from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody
+from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody, LeadIdPath
 from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_admin_key
 from leadq.service.model_versions import (
     Activation,
@@ -30,6 +30,7 @@ from leadq.service.model_versions import (
 )
 from leadq.service.rescoring import rescore
 from leadq.service.webhooks import enqueue
+from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 from leadq.store.tables import leads, stage_history
 
@@ -56,7 +57,7 @@ class StageRequest(BaseModel):
 
 
 class MergeRequest(BaseModel):
-    into: int = Field(description="Id of the lead that survives the merge.")
+    into: int = Field(ge=1, le=MAX_ID, description="Id of the lead that survives the merge.")
 
 
 class StageAnswer(BaseModel):
@@ -66,17 +67,17 @@ class StageAnswer(BaseModel):
 
 
 @router.post("/leads/{lead_id}/recycle", response_model=StageAnswer, responses=_LEAD_ERRORS)
-async def recycle_lead(lead_id: int, body: RecycleRequest, request: Request) -> StageAnswer:
+async def recycle_lead(lead_id: LeadIdPath, body: RecycleRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(recycle, request.app.state.store, lead_id, body.reason)
 
 
 @router.post("/leads/{lead_id}/stage", response_model=StageAnswer, responses=_LEAD_ERRORS)
-async def set_stage(lead_id: int, body: StageRequest, request: Request) -> StageAnswer:
+async def set_stage(lead_id: LeadIdPath, body: StageRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(_set_stage, request.app.state.store, lead_id, body)
 
 
 @router.post("/leads/{lead_id}/merge", response_model=StageAnswer, responses=_LEAD_ERRORS)
-async def merge_lead(lead_id: int, body: MergeRequest, request: Request) -> StageAnswer:
+async def merge_lead(lead_id: LeadIdPath, body: MergeRequest, request: Request) -> StageAnswer:
     return await run_in_threadpool(_merge, request.app.state.store, lead_id, body.into)
 
 

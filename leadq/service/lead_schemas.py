@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+from leadq.store import MAX_ID
 
 # A pattern for request text: PostgreSQL text cannot contain NUL characters.
 WITHOUT_NUL = r"^[^\x00]*$"
+
+# A lead id in a URL path. An id outside 1 to MAX_ID gets 422 before any query.
+LeadIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Lead id.")]
 
 
 class SortField(str, Enum):

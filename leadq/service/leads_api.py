@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPBasic, HTTPBearer
 
 from leadq.scoring import micros_since_epoch
@@ -37,6 +37,7 @@ from leadq.service.lead_schemas import (
     ErrorBody,
     GradeCount,
     LeadDetail,
+    LeadIdPath,
     LeadList,
     SortField,
     SortOrder,
@@ -47,7 +48,6 @@ from leadq.service.merges import resolve_survivor
 from leadq.store.database import now_micros
 
 GRADES = ("A", "B", "C", "D")
-MAX_LEAD_ID = 2**63 - 1
 # A `+` in a query string decodes to a space, so `+02:00` arrives as ` 02:00`.
 OFFSET_AS_SPACE = re.compile(r"\d \d{2}(:?\d{2})?$")
 
@@ -175,7 +175,7 @@ def get_leads(
 def get_lead(
     request: Request,
     response: Response,
-    lead_id: Annotated[int, Path(ge=1, le=MAX_LEAD_ID, description="Lead id.")],
+    lead_id: LeadIdPath,
 ) -> LeadDetail:
     """Return the lead's record.
 
@@ -201,7 +201,7 @@ def get_lead(
 )
 def delete_lead(
     request: Request,
-    lead_id: Annotated[int, Path(ge=1, le=MAX_LEAD_ID, description="Lead id.")],
+    lead_id: LeadIdPath,
 ) -> Erasure:
     """Erase the lead, the leads merged into it and everything stored about them.
 

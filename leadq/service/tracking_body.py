@@ -9,6 +9,7 @@ memory.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import zlib
@@ -28,6 +29,7 @@ GZIP_OVERHEAD = 1024
 # zlib's window bits for a gzip header and trailer around deflate data.
 GZIP_WBITS = zlib.MAX_WBITS | 16
 GZIP_MAGIC = b"\x1f\x8b"
+UTF16_MESSAGE = "the body is UTF-16 or UTF-32 text, not UTF-8; send JSON in UTF-8"
 SHRINK_MESSAGE = "shrink its properties, traits or context, for example by leaving out long text values"
 
 
@@ -142,10 +144,9 @@ def too_large(kind: str, detail: str) -> ApiError:
 
 
 def parse_json(body: bytes) -> Any:
+    text = _decode_utf8(body)
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_int=_parse_int)
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", _not_utf8_message(body)) from None
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except RecursionError:
         raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
     except json.JSONDecodeError as error:
@@ -160,9 +161,30 @@ def parse_json(body: bytes) -> Any:
     return document
 
 
+def _decode_utf8(body: bytes) -> str:
+    """Decode a JSON body as strict UTF-8, skipping a UTF-8 byte order mark.
+
+    json.loads would take bytes in UTF-16 or UTF-32 too, but RFC 8259
+    (section 8.1) requires UTF-8 between systems. It also lets a parser
+    ignore a byte order mark, which some Windows clients send.
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", _not_utf8_message(body)) from None
+    # JSON text starts with white space or a value, never with NUL, but
+    # UTF-16 or UTF-32 text of ASCII characters without a byte order mark
+    # does, and it decodes as UTF-8.
+    if "\x00" in text[:4]:
+        raise ApiError(400, "invalid_json", UTF16_MESSAGE)
+    return text
+
+
 def _not_utf8_message(body: bytes) -> str:
     if body.startswith(GZIP_MAGIC):
         return "the body is compressed with gzip but has no Content-Encoding header; add Content-Encoding: gzip"
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
+        return UTF16_MESSAGE
     return "the body is not UTF-8 text; send JSON in UTF-8"
 
 

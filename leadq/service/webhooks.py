@@ -290,6 +290,12 @@ def check_url(url: str) -> str:
         )
     if not parsed.host:
         raise SubscriptionError("url", f"the URL {text!r} has no host")
+    # httpx parses any integer as the port, including 0, -1 and 99999.
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise SubscriptionError(
+            "url",
+            f"the URL {text!r} has port {parsed.port}; give a port from 1 to 65535",
+        )
     return text
 
 

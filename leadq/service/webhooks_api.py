@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from leadq.service.errors import ApiError
@@ -31,10 +31,14 @@ from leadq.service.webhooks import (
     list_subscriptions,
     retry_delivery,
 )
+from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 StatusName = Literal["pending", "sending", "delivered", "failed", "cancelled"]
+WebhookId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="Webhook subscription id.")
+]
 
 
 def require_admin(request: Request) -> None:
@@ -141,13 +145,13 @@ def list_webhooks(request: Request) -> WebhookList:
 
 
 @router.get("/{webhook_id}", response_model=WebhookPublic)
-def get_webhook(webhook_id: int, request: Request) -> WebhookPublic:
+def get_webhook(webhook_id: WebhookId, request: Request) -> WebhookPublic:
     with request.app.state.store.read() as connection:
         return _public(_found(connection, webhook_id))
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: int, request: Request) -> Response:
+def delete_webhook(webhook_id: WebhookId, request: Request) -> Response:
     """Delete a subscription and cancel its webhooks not yet delivered."""
     with request.app.state.store.write() as connection:
         if not delete_subscription(connection, webhook_id):
@@ -157,11 +161,12 @@ def delete_webhook(webhook_id: int, request: Request) -> Response:
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: WebhookId,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500, description="Webhooks per page.")] = 50,
     before: Annotated[
-        int | None, Query(ge=1, description="Only webhooks older than this id.")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only webhooks older than this id."),
     ] = None,
     status: Annotated[
         StatusName | None, Query(description="Only webhooks in this state.")
@@ -184,7 +189,9 @@ def list_deliveries(
     status_code=202,
     response_model=RetryAccepted,
 )
-def retry_webhook(webhook_id: int, delivery_id: str, request: Request) -> RetryAccepted:
+def retry_webhook(
+    webhook_id: WebhookId, delivery_id: str, request: Request
+) -> RetryAccepted:
     """Send a delivered or failed webhook again, with the same delivery id."""
     with request.app.state.store.write() as connection:
         _found(connection, webhook_id)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -149,8 +151,7 @@ def open_store(
     store creates no empty one at a mistyped --database.
     """
     url = database_url(url)
-    if not create:
-        _check_sqlite_file(url)
+    _check_sqlite_file(url, create=create)
     folder = artefacts_folder(artefacts, url)
     engine = _create_engine(url).execution_options(**{ARTEFACTS_OPTION: str(folder)})
     store = Store(engine, url, folder)
@@ -171,28 +172,49 @@ def open_store(
     return store
 
 
-def _check_sqlite_file(url: str) -> None:
-    """Raise OptionError unless a SQLite URL names a file that contains a store.
+def _check_sqlite_file(url: str, *, create: bool) -> None:
+    """Raise OptionError unless a SQLite URL names a file that can be a store.
 
-    Connecting with the store's engine would create a missing file and
-    switch an existing one to WAL, so this reads the file in read-only mode.
+    The file must be a SQLite database; with `create` False it must exist
+    and contain a store. Connecting with the store's engine would create a
+    missing file and switch an existing one to WAL, so this reads the file
+    in read-only mode.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return
     path = Path(parsed.database).absolute()
+    if path.is_dir():
+        raise OptionError(_not_sqlite_message(path, "it is a directory", create))
     if not path.exists():
+        if create:
+            return
         raise OptionError(_no_store_message(str(path), "the file does not exist"))
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
-            found = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                (ALEMBIC_VERSION_TABLE,),
-            ).fetchone()
+        found = _has_version_table(path)
     except sqlite3.DatabaseError as error:
-        raise OptionError(_no_store_message(str(path), f"it cannot be read as SQLite ({error})")) from None
-    if found is None:
+        reason = f"it cannot be read as SQLite ({error})"
+        raise OptionError(_not_sqlite_message(path, reason, create)) from None
+    if not found and not create:
         raise OptionError(_no_store_message(str(path), _NO_VERSION_TABLE))
+
+
+def _has_version_table(path: Path) -> bool:
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (ALEMBIC_VERSION_TABLE,),
+        ).fetchone()
+    return found is not None
+
+
+def _not_sqlite_message(path: Path, reason: str, create: bool) -> str:
+    if not create:
+        return _no_store_message(str(path), reason)
+    return (
+        f"cannot use {path} as a leadq store: {reason}. Check --database and "
+        f"${URL_VARIABLE}; name a SQLite file, or a new file that leadq creates"
+    )
 
 
 def _check_store_tables(store: Store) -> None:
@@ -215,17 +237,60 @@ def _no_store_message(where: str, reason: str) -> str:
 
 
 def upgrade_schema(store: Store) -> None:
+    _check_schema_revision(store)
     migrate_schema(store, "head")
 
 
 def migrate_schema(store: Store, revision: str, *, down: bool = False) -> None:
     """Upgrade the schema to `revision`, or with `down`, downgrade it, in one transaction."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _alembic_config()
     with store.engine.connect() as connection:
         with _foreign_keys_off(connection), connection.begin():
             config.attributes["connection"] = connection
             (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _check_schema_revision(store: Store) -> None:
+    """Raise OptionError when Alembic cannot tell which revision the schema is at.
+
+    A revision that this leadq's migrations do not contain comes from a
+    newer leadq. An empty alembic_version table beside other tables would
+    make Alembic run the first migration over them.
+    """
+    with store.engine.connect() as connection:
+        table_names = inspect(connection).get_table_names()
+        if ALEMBIC_VERSION_TABLE not in table_names:
+            return
+        revisions = connection.execute(
+            text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
+        ).scalars().all()
+    where = make_url(store.url).render_as_string()
+    if not revisions and len(table_names) > 1:
+        raise OptionError(
+            f"the store at {where} has an empty {ALEMBIC_VERSION_TABLE} table beside "
+            "other tables, so the revision of its schema is unknown. Restore the store, "
+            "or that table's row, from a backup"
+        )
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    for revision in revisions:
+        _check_known_revision(scripts, revision, where)
+
+
+def _check_known_revision(scripts: ScriptDirectory, revision: str, where: str) -> None:
+    try:
+        scripts.get_revision(revision)
+    except CommandError:
+        raise OptionError(
+            f"the store at {where} has schema revision {revision!r}, which this leadq "
+            f"does not know (its newest is {scripts.get_current_head()!r}), so a newer "
+            "leadq wrote it. Use the leadq version that wrote the store, or upgrade leadq"
+        ) from None
 
 
 @contextmanager

@@ -388,6 +388,21 @@ def test_live_stream_sends_stage_changes(editor, rows):
     assert resumed["new_stage"] == "sql"
 
 
+def test_live_stream_after_too_large(editor):
+    answer = editor.get("/dashboard/live/stages", params={"after": 2**63})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == "after"
+
+
+# b"\xb2" arrives as "\u00b2" (superscript two), which str.isdigit accepts.
+@pytest.mark.parametrize("last_event_id", [str(2**63).encode(), b"\xb2", b"x"])
+def test_live_stream_ignores_invalid_resume_id(editor, rows, last_event_id):
+    lead_id = rows.scored_lead(80, 10, 0)
+    rows.stage_change(lead_id, T0, "unqualified", "mql")
+    change = first_stage_event(editor, **{"Last-Event-ID": last_event_id})
+    assert change["new_stage"] == "mql"
+
+
 @sqlite_only
 def test_viewer_sees_no_edit_forms(viewer):
     page = viewer.get("/dashboard/settings")
@@ -415,3 +430,19 @@ def test_score_header_toggles_order(editor, rows):
     ascending = editor.get(toggled.replace("&amp;", "&")).text
     assert 'aria-sort="ascending"' in ascending
     assert ascending.index(">Low<") < ascending.index(">High<")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/dashboard/leads/{id}"),
+        ("GET", "/dashboard/leads/{id}/recycle"),
+        ("GET", "/dashboard/leads/{id}/erase"),
+    ],
+)
+def test_lead_page_id_too_large(editor, method, path):
+    # The POST routes are left out: without a form's CSRF token they
+    # reject the request before the id is checked.
+    response = editor.request(method, path.format(id=2**63))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "lead_id"

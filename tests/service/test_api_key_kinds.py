@@ -102,6 +102,33 @@ def send_authorization(server: str, path: str, header: bytes) -> tuple[int, dict
         connection.close()
 
 
+NO_SCHEME = "the Authorization header has no scheme; "
+# Headers with a scheme other than Basic and Bearer, with the expected message
+# start: only a scheme of letters is named, so that no credential is echoed.
+OTHER_SCHEMES = [
+    (b"Digest username=ana", "the Authorization scheme 'Digest' is not supported; "),
+    (b"Token lqw_abc", "the Authorization scheme 'Token' is not supported; "),
+    (b"lqw_" + b"s" * 32, NO_SCHEME),
+    (b"lqw_" + b"s" * 32 + b" extra", NO_SCHEME),
+    (b"abc123def456", NO_SCHEME),
+    (b"A" * 21, NO_SCHEME),
+]
+
+
+@pytest.mark.parametrize(("header", "message"), OTHER_SCHEMES)
+def test_other_scheme_not_echoed(server, header, message):
+    status, headers, body = send_authorization(server, "/api/leads", header)
+
+    text = body["error"]["message"]
+    assert status == 401
+    assert body["error"]["code"] == "invalid_authorization"
+    assert text.startswith(message), text
+    assert text.endswith("(curl -u KEY: does this)"), text
+    assert "sss" not in text
+    assert "abc123" not in text
+    assert "AAA" not in text
+
+
 @pytest.mark.parametrize(("header", "message"), EMPTY_CREDENTIALS)
 @pytest.mark.parametrize("path", ["/api/leads", "/v1/track"])
 def test_empty_credentials_401(server, header, message, path):

@@ -43,3 +43,11 @@ def test_key_name_with_newline_rejected(tmp_path):
 
     assert done.returncode == 2
     assert "invalid key name 'line1\\nline2'" in done.stderr
+
+
+@pytest.mark.parametrize("bad_id", ["99999999999999999999999", "0"])
+def test_revoke_id_out_of_range(tmp_path, bad_id):
+    done = leadq("keys", "revoke", bad_id, "--database", f"sqlite:///{tmp_path}/leadq.db")
+    assert done.returncode == 2
+    assert "Invalid value for 'ID'" in done.stderr
+    assert "Traceback" not in done.stderr

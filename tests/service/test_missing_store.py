@@ -127,3 +127,52 @@ def test_key_create_creates_store(dialect, tmp_path):
     assert created.returncode == 0, created.stderr
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split("\t")[:3] == ["1", "read", "read key"]
+
+
+CREATE_COMMANDS = [
+    ["keys", "create", "write"],
+    ["model", "activate", "MODEL"],
+    ["serve", "--port", "1"],
+]
+NOT_SQLITE_FIX = (
+    "Check --database and $LEADQ_DATABASE_URL; name a SQLite file, or a new "
+    "file that leadq creates\n"
+)
+
+
+@pytest.mark.parametrize("command", CREATE_COMMANDS, ids=" ".join)
+def test_create_command_text_file(command, tmp_path):
+    path = tmp_path / "text.db"
+    path.write_text("notes, not a database\n", encoding="utf-8")
+
+    done = leadq(*_arguments(command, tmp_path), "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: cannot use {path} as a leadq store: it cannot be read as SQLite "
+        f"(file is not a database). {NOT_SQLITE_FIX}"
+    )
+    assert path.read_text(encoding="utf-8") == "notes, not a database\n"
+
+
+@pytest.mark.parametrize("command", CREATE_COMMANDS, ids=" ".join)
+def test_create_command_directory(command, tmp_path):
+    path = tmp_path / "folder.db"
+    path.mkdir()
+
+    done = leadq(*_arguments(command, tmp_path), "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: cannot use {path} as a leadq store: it is a directory. {NOT_SQLITE_FIX}"
+    )
+
+
+def test_read_command_directory(tmp_path):
+    path = tmp_path / "folder.db"
+    path.mkdir()
+
+    done = leadq("keys", "list", "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {path}: it is a directory. {FIX}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from leadq.errors import ModelError, OptionError
@@ -203,3 +204,58 @@ def test_lead_id_migration_counts_erased_ids(tmp_path):
     assert newer == 8
     assert [tuple(row) for row in history] == [(1, "mql")]
     assert lead_ids == [1, 8]
+
+
+def _set_revision(store, revision: str | None) -> None:
+    with store.write() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+        if revision is not None:
+            connection.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
+                {"revision": revision},
+            )
+
+
+def _newest_revision() -> str:
+    return ScriptDirectory(str(database.MIGRATIONS)).get_current_head()
+
+
+def _shown(url: str) -> str:
+    return database.make_url(database.database_url(url)).render_as_string()
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_unknown_schema_revision_rejected(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url)
+        _set_revision(store, "zzz_future")
+        store.dispose()
+        listed = leadq("keys", "list", "--database", url)
+        created = leadq("keys", "create", "read", "--database", url)
+
+    message = (
+        f"error: the store at {_shown(url)} has schema revision 'zzz_future', which "
+        f"this leadq does not know (its newest is {_newest_revision()!r}), so a newer "
+        "leadq wrote it. "
+        "Use the leadq version that wrote the store, or upgrade leadq\n"
+    )
+    assert listed.returncode == 2
+    assert listed.stderr == message
+    assert created.returncode == 2
+    assert created.stderr == message
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_empty_revision_table_rejected(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url)
+        _set_revision(store, None)
+        store.dispose()
+        done = leadq("keys", "create", "read", "--database", url)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: the store at {_shown(url)} has an empty alembic_version table beside "
+        "other tables, so the revision of its schema is unknown. Restore the store, "
+        "or that table's row, from a backup\n"
+    )

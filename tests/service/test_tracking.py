@@ -513,6 +513,36 @@ def test_bad_encoding_is_rejected(service: Service, body, encoding, status, code
     assert service.lead("u-enc") is None
 
 
+UTF16_MESSAGE = "the body is UTF-16 or UTF-32 text, not UTF-8; send JSON in UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("codec", "message"),
+    [
+        ("utf-16", UTF16_MESSAGE),
+        ("utf-16-le", UTF16_MESSAGE),
+        ("utf-16-be", UTF16_MESSAGE),
+        ("utf-32", UTF16_MESSAGE),
+        ("utf-32-be", UTF16_MESSAGE),
+        ("latin-1", "the body is not UTF-8 text; send JSON in UTF-8"),
+    ],
+)
+def test_body_not_utf8_rejected(service: Service, codec, message):
+    user = f"u-{codec}"
+    body = json.dumps(ping(user, f"{codec}-1", event="café"), ensure_ascii=False)
+    answer = service.post("/v1/track", body.encode(codec))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {"code": "invalid_json", "message": message}
+    assert service.lead(user) is None
+
+
+def test_utf8_byte_order_mark_skipped(service: Service):
+    body = json.dumps(ping("u-bom", "bom-1"), ensure_ascii=False)
+    answer = service.post("/v1/track", body.encode("utf-8-sig"))
+    assert answer.status_code == 200, answer.text
+    assert service.lead("u-bom") is not None
+
+
 def test_identity_encoding_is_plain(service: Service):
     answer = service.post("/v1/track", ping("u-identity", "identity-1"), headers={"Content-Encoding": "identity"})
     assert answer.status_code == 200, answer.text

@@ -59,6 +59,17 @@ def test_add_rejects_other_scheme(store):
     assert "URL: the URL must start with http:// or https://" in done.stderr
 
 
+def test_add_rejects_port_out_of_range(store):
+    done = leadq(store, "add", "http://127.0.0.1:99999/", "--event", "lead.created")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: URL: the URL 'http://127.0.0.1:99999/' has port 99999; "
+        "give a port from 1 to 65535\n"
+    )
+    with store.read() as connection:
+        assert list_subscriptions(connection) == []
+
+
 def test_list_and_remove(store):
     leadq(store, "add", URL, "--event", "lead.created")
     leadq(store, "add", URL + "/2", "--event", "lead.merged", "--event", "lead.created")
@@ -82,3 +93,10 @@ def test_remove_unknown(store):
     done = leadq(store, "remove", "99")
     assert done.returncode == 1
     assert done.stderr == "error: no webhook subscription has id 99\n"
+
+
+def test_remove_id_too_large(store):
+    done = leadq(store, "remove", "99999999999999999999999")
+    assert done.returncode == 2
+    assert "Invalid value for 'ID'" in done.stderr
+    assert "less than or equal to 9223372036854775807" in done.stderr

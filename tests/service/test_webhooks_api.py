@@ -116,6 +116,16 @@ def test_no_event_types(api):
         ("hooks.example/leadq", f"{SCHEME_ERROR}, got 'hooks.example/leadq'"),
         ("https:///path-only", "url: the URL 'https:///path-only' has no host"),
         (
+            "http://127.0.0.1:99999/",
+            "url: the URL 'http://127.0.0.1:99999/' has port 99999; "
+            "give a port from 1 to 65535",
+        ),
+        (
+            "http://hooks.example:0/",
+            "url: the URL 'http://hooks.example:0/' has port 0; "
+            "give a port from 1 to 65535",
+        ),
+        (
             "https://" + "a" * 2050,
             "url: the URL is 2058 characters long; the maximum is 2048",
         ),
