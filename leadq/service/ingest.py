@@ -290,10 +290,10 @@ class _EventRows:
         statement = insert_ignoring_statement(
             connection.dialect.name, events, ("message_id",), "id", "message_id"
         )
-        stored = connection.execute(statement, list(self.rows.values())).all()
+        inserted = connection.execute(statement, list(self.rows.values())).all()
         if binds_in_store(connection, active.compiled):
-            bind_stored_events(connection, active.compiled, [self._bound(row) for row in stored])
-        new = {row.message_id for row in stored}
+            bind_stored_events(connection, active.compiled, [self._bound(row) for row in inserted])
+        new = {row.message_id for row in inserted}
         for index, message_id in self.indexes:
             stored = message_id in new
             new.discard(message_id)
@@ -301,6 +301,7 @@ class _EventRows:
             result.stored += stored
             result.repeated += not stored
 
-    def _bound(self, stored) -> tuple:
-        row = self.rows[stored.message_id]
-        return stored.id, stored.message_id, row["event_name"], row["ts"], row["properties"]
+    def _bound(self, inserted) -> tuple:
+        """Return what binding reads of an inserted event: stored id, message id, name, time, properties."""
+        row = self.rows[inserted.message_id]
+        return inserted.id, inserted.message_id, row["event_name"], row["ts"], row["properties"]
