@@ -405,13 +405,27 @@ dashboard_commands.register(app)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         app()
     except LeadqError as error:
         _fail(str(error), error.exit_code)
     except OSError as error:
         _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+
+
+def configure_logging() -> None:
+    """Log warnings and errors to stderr, without psycopg's echo of an error leadq reports."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("psycopg").addFilter(_EchoedPipelineError())
+
+
+class _EchoedPipelineError(logging.Filter):
+    """A filter for psycopg's warning that a pipeline failed while an error
+    from inside it was being raised, which repeats an error leadq reports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("error ignored terminating")
 
 
 def _fail(message: str, code: int) -> None:

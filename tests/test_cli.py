@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from leadq.cli import configure_logging
 
 LEADS = """email,title,company,industry,company_size,country,phone
 ana@acme.example,VP Marketing,Acme,Software,250,Germany,555-0100
@@ -374,3 +377,14 @@ def test_memory_limit_invalid(files):
     assert_clean_error(done, "invalid --memory-limit 'lots'", "write a size such as 4GB or 512MB")
     done = leadq("score", "leads.csv", "--engine", "sqlite", "--memory-limit", "1GB", cwd=files)
     assert_clean_error(done, "--memory-limit applies to --engine duckdb")
+
+
+def test_logging_drops_psycopg_pipeline_echo(caplog):
+    """psycopg repeats, as a warning, an error that leadq reports itself."""
+    configure_logging()
+    psycopg_log = logging.getLogger("psycopg")
+    with caplog.at_level(logging.WARNING):
+        psycopg_log.warning("error ignored terminating %r: %s", "<psycopg.Pipeline>", "pipeline aborted")
+        psycopg_log.warning("connection lost")
+
+    assert [record.getMessage() for record in caplog.records] == ["connection lost"]
