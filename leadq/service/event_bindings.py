@@ -8,7 +8,8 @@ message id, name and time, its local day and week, and the forms of the
 properties that rules test) in a table named after the binding layout,
 `event_bindings_<digest>`. A rescore copies its leads' events into the
 query's events table in SQL, and binds only the events that arrive there
-without a binding row (new ones, or all of them after a model change).
+without a binding row (imported ones, or all of them after a model
+change). The tracking API binds the events it stores right away.
 
 A binding row is deleted with its event (ON DELETE CASCADE), so erasure
 leaves none behind and a reused event id never meets an old row. Merges
