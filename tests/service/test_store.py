@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -32,6 +35,18 @@ def _migrate(store, revision: str, *, down: bool = False) -> None:
     database.migrate_schema(store, revision, down=down)
 
 
+@contextmanager
+def _store_at(dialect: str, tmp_path, revision: str) -> Iterator[database.Store]:
+    """Yield a new store of the dialect, migrated only up to `revision`."""
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url, upgrade=False)
+        try:
+            _migrate(store, revision)
+            yield store
+        finally:
+            store.dispose()
+
+
 def _insert_lead_with_history(connection) -> None:
     """Insert lead 1 and its move to mql in SQL, as a store of an older revision has them."""
     connection.execute(text(
@@ -45,30 +60,25 @@ def _insert_lead_with_history(connection) -> None:
 
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
 def test_probability_migration_keeps_rows(dialect, tmp_path):
-    with database_url(dialect, tmp_path) as url:
-        store = database.open_store(url, upgrade=False)
-        try:
-            _migrate(store, "0005")
-            with store.engine.begin() as connection:
-                _insert_lead_with_history(connection)
-                connection.execute(text(
-                    "INSERT INTO score_snapshots (lead_id, at, fit, engagement, product, total, stage) "
-                    "VALUES (1, 2, 10, 20, 0, 30, 'mql')"
-                ))  # fmt: skip
-            _migrate(store, "head")
-            with store.engine.connect() as connection:
-                history = connection.execute(text("SELECT new_stage, probability FROM stage_history")).all()
-                snapshots = connection.execute(text("SELECT total, probability FROM score_snapshots")).all()
-            assert [tuple(row) for row in history] == [("mql", None)]
-            assert [tuple(row) for row in snapshots] == [(30.0, None)]
-            _migrate(store, "0005", down=True)
-            with store.engine.connect() as connection:
-                columns = {c["name"] for c in inspect(connection).get_columns("score_snapshots")}
-                kept = connection.execute(text("SELECT total FROM score_snapshots")).scalars().all()
-            assert "probability" not in columns
-            assert kept == [30.0]
-        finally:
-            store.dispose()
+    with _store_at(dialect, tmp_path, "0005") as store:
+        with store.engine.begin() as connection:
+            _insert_lead_with_history(connection)
+            connection.execute(text(
+                "INSERT INTO score_snapshots (lead_id, at, fit, engagement, product, total, stage) "
+                "VALUES (1, 2, 10, 20, 0, 30, 'mql')"
+            ))  # fmt: skip
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            history = connection.execute(text("SELECT new_stage, probability FROM stage_history")).all()
+            snapshots = connection.execute(text("SELECT total, probability FROM score_snapshots")).all()
+        assert [tuple(row) for row in history] == [("mql", None)]
+        assert [tuple(row) for row in snapshots] == [(30.0, None)]
+        _migrate(store, "0005", down=True)
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("score_snapshots")}
+            kept = connection.execute(text("SELECT total FROM score_snapshots")).scalars().all()
+        assert "probability" not in columns
+        assert kept == [30.0]
 
 
 def test_commands_use_the_service_names():
@@ -158,23 +168,18 @@ def test_erased_merged_id_never_returns(store):
 
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
 def test_merged_ids_migration_keeps_erasures(dialect, tmp_path):
-    with database_url(dialect, tmp_path) as url:
-        store = database.open_store(url, upgrade=False)
-        try:
-            _migrate(store, "0007")
-            with store.engine.begin() as connection:
-                connection.execute(text(
-                    "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 4, 1)"
-                ))  # fmt: skip
-            _migrate(store, "head")
-            with store.engine.connect() as connection:
-                upgraded = connection.execute(text("SELECT lead_id, events_removed, survivor_id FROM erasures")).all()
-            _migrate(store, "0007", down=True)
-            with store.engine.connect() as connection:
-                columns = {c["name"] for c in inspect(connection).get_columns("erasures")}
-                kept = connection.execute(text("SELECT lead_id, events_removed FROM erasures")).all()
-        finally:
-            store.dispose()
+    with _store_at(dialect, tmp_path, "0007") as store:
+        with store.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 4, 1)"
+            ))  # fmt: skip
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            upgraded = connection.execute(text("SELECT lead_id, events_removed, survivor_id FROM erasures")).all()
+        _migrate(store, "0007", down=True)
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("erasures")}
+            kept = connection.execute(text("SELECT lead_id, events_removed FROM erasures")).all()
 
     assert [tuple(row) for row in upgraded] == [(7, 4, None)]
     assert "survivor_id" not in columns
@@ -182,24 +187,19 @@ def test_merged_ids_migration_keeps_erasures(dialect, tmp_path):
 
 
 def test_lead_id_migration_counts_erased_ids(tmp_path):
-    with database_url("sqlite", tmp_path) as url:
-        store = database.open_store(url, upgrade=False)
-        try:
-            _migrate(store, "0006")
-            with store.engine.begin() as connection:
-                _insert_lead_with_history(connection)
-                connection.execute(text(
-                    "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 0, 0)"
-                ))  # fmt: skip
-            _migrate(store, "head")
-            newer = _identify(store, "u8")
-            with store.read() as connection:
-                history = connection.execute(text("SELECT lead_id, new_stage FROM stage_history WHERE lead_id = 1")).all()
-            _migrate(store, "0006", down=True)
-            with store.engine.connect() as connection:
-                lead_ids = connection.execute(text("SELECT id FROM leads ORDER BY id")).scalars().all()
-        finally:
-            store.dispose()
+    with _store_at("sqlite", tmp_path, "0006") as store:
+        with store.engine.begin() as connection:
+            _insert_lead_with_history(connection)
+            connection.execute(text(
+                "INSERT INTO erasures (at, lead_id, events_removed, identities_removed) VALUES (3, 7, 0, 0)"
+            ))  # fmt: skip
+        _migrate(store, "head")
+        newer = _identify(store, "u8")
+        with store.read() as connection:
+            history = connection.execute(text("SELECT lead_id, new_stage FROM stage_history WHERE lead_id = 1")).all()
+        _migrate(store, "0006", down=True)
+        with store.engine.connect() as connection:
+            lead_ids = connection.execute(text("SELECT id FROM leads ORDER BY id")).scalars().all()
 
     assert newer == 8
     assert [tuple(row) for row in history] == [(1, "mql")]
