@@ -86,7 +86,7 @@ def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
 
 
 # Each compiled model's binding table, by the model's id, with the model
-# itself so that a reused id is not mistaken for it. A rescore asks for the
+# itself so that a reused id is not mistaken for it. A rescore needs the
 # table several times, so it is built once per model.
 _TABLES: dict[int, tuple[CompiledModel, Table]] = {}
 _TABLES_LIMIT = 64
@@ -136,8 +136,8 @@ def _table_of_shape(digest: str, fields: tuple) -> Table:
 def has_binding_table(connection: Connection, compiled: CompiledModel) -> bool:
     """Return whether the store has the table of this model's bound event columns.
 
-    Each database connection asks once (leadq.store.database.has_table),
-    which saves a catalog query per rescore.
+    The catalog is queried once per database connection
+    (leadq.store.database.has_table), not once per rescore.
     """
     return has_table(connection, binding_table(compiled).name)
 
@@ -201,7 +201,7 @@ def _scratch(target: str):
 def bind_stored_events(connection: Connection, compiled: CompiledModel, rows) -> None:
     """Store the bindings of events just stored, so the rescore that follows copies them.
 
-    `rows` hold each event's stored id, message id, name, time (microseconds)
+    `rows` contain each event's stored id, message id, name, time (microseconds)
     and properties (JSON text). The binding table must exist
     (`binds_in_store`).
     """

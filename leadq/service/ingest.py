@@ -176,12 +176,12 @@ def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dic
     """Map each lead to its survivor. A later message, or another writer
     before the locks were taken, may have merged a lead.
 
-    The lock skips merged and erased leads, so when it returned every lead
-    none of them changed, and no query is needed.
+    The lock skips merged and erased leads. When it returned every lead,
+    none of them changed and no query is needed.
     """
-    wanted = {lead_id for lead_id in lead_ids if lead_id is not None}
-    if wanted <= {row.id for row in locked}:
-        return {lead_id: lead_id for lead_id in wanted}
+    looked_up = {lead_id for lead_id in lead_ids if lead_id is not None}
+    if looked_up <= {row.id for row in locked}:
+        return {lead_id: lead_id for lead_id in looked_up}
     return survivors(connection, lead_ids)
 
 

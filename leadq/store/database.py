@@ -37,7 +37,7 @@ ARTEFACTS_FOLDER_NAME = "artefacts"
 ARTEFACTS_OPTION = "leadq_artefacts"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Keys, in a database connection's info dict, of the tables known to exist
-# and of those seen by the open transaction, which may have created them.
+# and of those found by the open transaction, which may have created them.
 _KNOWN_TABLES = "leadq_known_tables"
 _SEEN_TABLES = "leadq_seen_tables"
 # Alembic's table of the schema's revision, in every store since the first one.
@@ -330,7 +330,7 @@ def _create_engine(url: str) -> Engine:
 def has_table(connection: Connection, name: str) -> bool:
     """Return whether the table exists, asking the database once per connection.
 
-    A table that the open transaction sees counts as known once that
+    A table found by the open transaction is remembered only once that
     transaction commits, because the transaction may have created it.
     NOTE: only a schema downgrade drops tables, with the service stopped;
     a connection that knew a dropped table would not notice.
@@ -345,7 +345,7 @@ def has_table(connection: Connection, name: str) -> bool:
 
 
 def saw_table(connection: Connection, name: str) -> None:
-    """Note that the open transaction sees (or created) the table."""
+    """Record that the open transaction found or created the table."""
     connection.connection.info.setdefault(_SEEN_TABLES, set()).add(name)
 
 

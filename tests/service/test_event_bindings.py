@@ -135,7 +135,7 @@ def test_rescore_without_table_binds_in_python(store):
     bindings = binding_table(active.compiled)
     with store.write() as connection:
         bindings.drop(connection)
-    # A connection remembers the tables it found; new ones stand for a
+    # A connection remembers the tables it found. New connections act for a
     # store whose binding table the service never created.
     store.engine.dispose()
     lead_id = _lead_ids(store)[0]
@@ -227,7 +227,7 @@ def test_events_are_bound_when_stored(store):
     assert _count(store, binding_table(active.compiled)) == _count(store, events) == 3
 
 
-def test_table_created_by_a_rolled_back_transaction_is_not_known(store):
+def test_rolled_back_table_is_not_known(store):
     # A layout of its own, whose table no other test creates.
     probe = MODEL.replace("version: 1", "version: 3").replace(
         "    - {id: daily_login",
@@ -257,16 +257,16 @@ def test_each_run_reads_only_its_own_leads(store):
 
     with store.engine.connect() as connection:
         with connection.begin():
-            one, _ = _scored(connection, active, [first], now)
-            other, _ = _scored(connection, active, [second], now)
+            first_result, _ = _scored(connection, active, [first], now)
+            second_result, _ = _scored(connection, active, [second], now)
         with connection.begin():
             left = [
                 connection.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar_one()
                 for name in _scratch_names(connection)
             ]
 
-    assert one["lead_key"].to_pylist() == [str(first)]
-    assert other["lead_key"].to_pylist() == [str(second)]
+    assert first_result["lead_key"].to_pylist() == [str(first)]
+    assert second_result["lead_key"].to_pylist() == [str(second)]
     assert left and set(left) == {0}
 
 
