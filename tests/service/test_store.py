@@ -9,10 +9,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.pool import NullPool
 
 from leadq.errors import ModelError, OptionError
-from leadq.model.loading import load_default_model
+from leadq.model.loading import default_model_text, load_default_model
 from leadq.service import commands, keys, webhooks
 from leadq.service.model_versions import activate_model, active_model
 from leadq.service.erasure import erase_lead, find_erasure
@@ -20,7 +21,7 @@ from leadq.service.identity import merge_pair
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.rescoring import next_stage
 from leadq.store import database
-from leadq.store.tables import leads, metadata, migrated
+from leadq.store.tables import BINDING_TABLE_PREFIX, leads, metadata, migrated
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import leadq
 
@@ -79,6 +80,42 @@ def test_probability_migration_keeps_rows(dialect, tmp_path):
             kept = connection.execute(text("SELECT total FROM score_snapshots")).scalars().all()
         assert "probability" not in columns
         assert kept == [30.0]
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_downgrade_drops_binding_tables(dialect, tmp_path):
+    with database_url(dialect, tmp_path) as url:
+        store = database.open_store(url)
+        try:
+            with store.write() as connection:
+                activate_model(connection, default_model_text(), "default")
+            with store.engine.connect() as connection:
+                tables = inspect(connection).get_table_names()
+            assert any(name.startswith(BINDING_TABLE_PREFIX) for name in tables)
+            _migrate(store, "base", down=True)
+            with store.engine.connect() as connection:
+                left = set(inspect(connection).get_table_names())
+            assert left <= {database.ALEMBIC_VERSION_TABLE}
+        finally:
+            store.dispose()
+
+
+def test_closed_idle_connection_replaced(tmp_path, monkeypatch):
+    monkeypatch.setattr(database, "IDLE_CHECK_SECONDS", 0.0)
+    with database_url("postgresql", tmp_path) as url:
+        store = database.open_store(url)
+        try:
+            with store.read() as connection:
+                first = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            other = create_engine(url, poolclass=NullPool)
+            with other.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            other.dispose()
+            with store.read() as connection:
+                second = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            assert second != first
+        finally:
+            store.dispose()
 
 
 def test_commands_use_the_service_names():

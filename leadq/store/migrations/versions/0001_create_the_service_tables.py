@@ -227,6 +227,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_identities_lead_id'))
 
     op.drop_table('identities')
+    _drop_binding_tables()
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_lead_id'))
         batch_op.drop_index(batch_op.f('ix_events_anonymous_id'))
@@ -253,3 +254,14 @@ def downgrade() -> None:
     op.drop_table('erasures')
     op.drop_table('api_keys')
     op.drop_table('accounts')
+
+
+def _drop_binding_tables() -> None:
+    """Drop the tables of bound event columns, which refer to `events`.
+
+    The service creates one per model layout at run time, outside the
+    migrations, so no migration's upgrade lists them.
+    """
+    for name in sa.inspect(op.get_bind()).get_table_names():
+        if name.startswith('event_bindings_'):
+            op.drop_table(name)
