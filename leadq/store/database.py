@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from leadq.errors import OptionError
 from leadq.store.writer_queue import WriterQueue
@@ -40,6 +40,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # and of those found by the open transaction, which may have created them.
 _KNOWN_TABLES = "leadq_known_tables"
 _SEEN_TABLES = "leadq_seen_tables"
+# Key, in a pooled connection's record, of when it went back to the pool.
+_RETURNED_AT = "leadq_returned_at"
+# A PostgreSQL connection that waited in the pool longer than this is
+# checked with a round trip before use. A busy service takes its
+# connections back within milliseconds, and checking every one would add a
+# round trip to each transaction.
+IDLE_CHECK_SECONDS = 2.0
 # Alembic's table of the schema's revision, in every store since the first one.
 ALEMBIC_VERSION_TABLE = "alembic_version"
 _NO_VERSION_TABLE = f"the database has no {ALEMBIC_VERSION_TABLE} table, which every leadq store has"
@@ -321,10 +328,35 @@ def _create_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=10, max_overflow=20)
+        event.listen(engine.pool, "checkin", _note_return)
+        event.listen(engine.pool, "checkout", _check_if_idle)
     event.listen(engine, "commit", _keep_seen_tables)
     event.listen(engine, "rollback", _forget_seen_tables)
     return engine
+
+
+def _note_return(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _check_if_idle(dbapi_connection, record, _proxy) -> None:
+    """Check a connection that waited in the pool, as pool_pre_ping would.
+
+    A connection that the server closed meanwhile (a restart, an idle
+    timeout) raises DisconnectionError, and the pool replaces it with a
+    new one.
+    """
+    returned = record.info.get(_RETURNED_AT)
+    if returned is None or time.monotonic() - returned < IDLE_CHECK_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as error:  # noqa: BLE001 - any failure means the connection is unusable
+        raise DisconnectionError(f"a pooled connection failed its check: {error}") from error
 
 
 def has_table(connection: Connection, name: str) -> bool:
