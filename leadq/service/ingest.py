@@ -168,8 +168,20 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     pending.insert(connection, result, active)
     touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
-        result.changes = rescore(connection, active, touched, now, "event")
+        current = locked if _leaves_rows_unchanged(messages, touched, locked) else None
+        result.changes = rescore(connection, active, touched, now, "event", locked=current)
     return result
+
+
+def _leaves_rows_unchanged(messages: list[Message], touched: set[int], locked) -> bool:
+    """Tell whether the rows locked before the writes are still the touched leads' rows.
+
+    Track and page messages add events and change no lead's row, so a
+    rescore can use the rows locked for them instead of reading them again.
+    """
+    if any(message.type in ("identify", "group") for message in messages):
+        return False
+    return touched == {row.id for row in locked}
 
 
 def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dict[int, int]:

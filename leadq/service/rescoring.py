@@ -71,14 +71,18 @@ def rescore(
     *,
     release_sticky: bool = False,
     qualification_id: int | None = None,
+    locked: list | None = None,
 ) -> list[StageChange]:
     """Rescore leads as of `now`; return their stage changes.
 
     `release_sticky` lets the computed stage replace a sticky one, as a
     recycle does. `qualification_id` names the qualification that caused
-    the rescore in stage history and webhooks.
+    the rescore in stage history and webhooks. `locked` are the leads' rows
+    as `lock_leads` returned them in this transaction, when nothing has
+    changed them since; without them, the leads are locked and read here.
     """
-    current = {row.id: row for row in lock_leads(connection, lead_ids)}
+    rows = locked if locked is not None else lock_leads(connection, lead_ids)
+    current = {row.id: row for row in rows}
     if not current:
         return []
     result, predicted = _scored(connection, active, list(current), now)
