@@ -91,6 +91,8 @@ class CompiledModel:
         query = self.tree(tables, ids_unique=ids_unique)
         if dialect == "postgres":
             query = query.transform(_for_postgres)
+        if dialect in MATERIALIZING_DIALECTS:
+            query = query.transform(_materialized_scores)
         return query.sql(dialect=dialect)
 
 
@@ -110,6 +112,21 @@ def _renamed_table(node: exp.Expression, tables: dict[str, str]) -> exp.Expressi
     """Read another table under the old name, so `events.ts` still resolves."""
     if isinstance(node, exp.Table) and node.name in tables and not node.alias:
         return exp.to_table(tables[node.name]).as_(node.name)
+    return node
+
+
+# SQLite and PostgreSQL inline a CTE that is read once. The grade and
+# stage conditions then repeat each section score's whole sum of rule
+# columns. For the built-in model, SQLite's program had about 157,000
+# instructions, against 6,300 with `scores` materialized, and the query over
+# 16 leads and 685 events took 14 ms against 3 ms.
+MATERIALIZING_DIALECTS = ("sqlite", "postgres")
+
+
+def _materialized_scores(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.CTE) and node.alias == "scores":
+        node = node.copy()
+        node.set("materialized", True)
     return node
 
 
