@@ -278,9 +278,11 @@ def qualification_columns(layout: Layout, latest: list[dict[str, LatestQualifica
         found = [per_lead.get(name) for per_lead in latest]
         columns[framework.result] = pa.array([q.result if q else None for q in found], pa.string())
         columns[framework.at] = pa.array([q.at if q else None for q in found], pa.int64())
-    for (name, criterion), value_columns in layout.answers.items():
-        values = [_answer_of(per_lead.get(name), criterion) for per_lead in latest]
-        columns.update(stored_value_columns(values, value_columns))
+    answers = [
+        ([_answer_of(per_lead.get(name), criterion) for per_lead in latest], value_columns)
+        for (name, criterion), value_columns in layout.answers.items()
+    ]
+    columns.update(stored_value_columns(answers))
     return columns
 
 
@@ -519,21 +521,38 @@ def _value_columns(values, columns: ValueColumns, source: SourceTable, name: str
     return bound
 
 
-def stored_value_columns(values: list, columns: ValueColumns) -> dict:
+def stored_value_columns(fields: list[tuple[list, ValueColumns]]) -> dict:
     """Bind values read from the service's store, as `_value_columns` binds files.
 
+    `fields` pairs each field's values, one per row, with its columns. The
+    fields are bound together, one Arrow call per step, because a rescore
+    binds many fields of a few rows, where each call's own cost dominates.
     The service checks numbers when it stores them; a value that a newer
     model compares as a number but is not one counts as missing.
     """
-    text = _trimmed_text(pa.chunked_array([pa.array([_stored_text(v) for v in values], pa.string())]))
-    bound = {column: _matches(text, pattern) for pattern, column in columns.matches.items()}
-    if columns.folded:
-        bound[columns.folded] = _per_chunk(pc.utf8_lower, text)
-    if columns.number:
-        numeric = pc.match_substring_regex(text, NUMBER_PATTERN)
-        kept = pc.if_else(numeric, text, pa.scalar(None, pa.string()))
-        bound[columns.number] = pc.cast(kept, pa.float64())
+    if not fields:
+        return {}
+    rows = len(fields[0][0])
+    texts = [_stored_text(value) for values, _ in fields for value in values]
+    text = _trimmed_text(pa.chunked_array([pa.array(texts, pa.string())]))
+    folded = _per_chunk(pc.utf8_lower, text) if any(c.folded for _, c in fields) else None
+    numbers = _stored_numbers(text) if any(c.number for _, c in fields) else None
+    bound = {}
+    for index, (_, columns) in enumerate(fields):
+        part = text.slice(index * rows, rows)
+        bound.update({column: _matches(part, pattern) for pattern, column in columns.matches.items()})
+        if columns.folded:
+            bound[columns.folded] = folded.slice(index * rows, rows)
+        if columns.number:
+            bound[columns.number] = numbers.slice(index * rows, rows)
     return bound
+
+
+def _stored_numbers(text) -> pa.ChunkedArray:
+    """Convert trimmed text to doubles; text that is not a number becomes NULL."""
+    numeric = pc.match_substring_regex(text, NUMBER_PATTERN)
+    numeric_text = pc.if_else(numeric, text, pa.scalar(None, pa.string()))
+    return pc.cast(numeric_text, pa.float64())
 
 
 def _stored_text(value) -> str | None:

@@ -79,9 +79,11 @@ def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
     # Decoding the JSON is the largest cost of binding, so it is skipped
     # when no rule reads a property.
     properties = list(map(json.loads, texts)) if layout.properties else []
-    for name, value_columns in layout.properties.items():
-        values = [props.get(name) for props in properties]
-        columns.update(stored_value_columns(values, value_columns))
+    fields = [
+        ([props.get(name) for props in properties], value_columns)
+        for name, value_columns in layout.properties.items()
+    ]
+    columns.update(stored_value_columns(fields))
     return columns
 
 

@@ -92,9 +92,11 @@ def _lead_table(layout: Layout, codes: dict[int, int], attributes: list[dict]) -
         "lead_code": pa.array(list(codes.values()), pa.int64()),
         "lead_key": pa.array([str(lead_id) for lead_id in codes], pa.string()),
     }
-    for name, value_columns in layout.lead_fields.items():
-        values = [fields.get(name) for fields in attributes]
-        columns.update(stored_value_columns(values, value_columns))
+    values = [
+        ([fields.get(name) for fields in attributes], value_columns)
+        for name, value_columns in layout.lead_fields.items()
+    ]
+    columns.update(stored_value_columns(values))
     return with_probability(pa.table(columns), layout)
 
 
