@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, bindparam, insert, or_, select
 
 from leadq.binding import LatestQualification
 from leadq.errors import LeadNotFound, LeadqError
@@ -262,6 +262,25 @@ def _qualification(row) -> Qualification:
     )
 
 
+# Built once: every rescore of a model with qualification conditions runs it.
+_LATEST_COMPLETE = (
+    select(
+        qualifications.c.lead_id,
+        qualifications.c.framework,
+        qualifications.c.at,
+        qualifications.c.result,
+        qualifications.c.answers,
+    )
+    .where(
+        qualifications.c.lead_id.in_(bindparam("ids", expanding=True)),
+        qualifications.c.framework.in_(bindparam("frameworks", expanding=True)),
+        qualifications.c.result.in_(COMPLETE_RESULTS),
+        qualifications.c.at <= bindparam("as_of"),
+    )
+    .order_by(qualifications.c.at, qualifications.c.id)
+)
+
+
 def latest_complete(
     connection: Connection, lead_ids: list[int], frameworks: list[str], as_of: int
 ) -> list[dict[str, LatestQualification]]:
@@ -270,22 +289,8 @@ def latest_complete(
     Qualifications after `as_of` are left out, so a score as of a time reads
     only what was known then.
     """
-    rows = connection.execute(
-        select(
-            qualifications.c.lead_id,
-            qualifications.c.framework,
-            qualifications.c.at,
-            qualifications.c.result,
-            qualifications.c.answers,
-        )
-        .where(
-            qualifications.c.lead_id.in_(lead_ids),
-            qualifications.c.framework.in_(frameworks),
-            qualifications.c.result.in_(COMPLETE_RESULTS),
-            qualifications.c.at <= as_of,
-        )
-        .order_by(qualifications.c.at, qualifications.c.id)
-    ).all()
+    parameters = {"ids": list(lead_ids), "frameworks": list(frameworks), "as_of": as_of}
+    rows = connection.execute(_LATEST_COMPLETE, parameters).all()
     latest: dict[int, dict[str, LatestQualification]] = {
         lead_id: {} for lead_id in lead_ids
     }
