@@ -50,6 +50,8 @@ IDLE_CHECK_SECONDS = 2.0
 # Alembic's table of the schema's revision, in every store since the first one.
 ALEMBIC_VERSION_TABLE = "alembic_version"
 _NO_VERSION_TABLE = f"the database has no {ALEMBIC_VERSION_TABLE} table, which every leadq store has"
+# The table names that an error about another application's SQLite file lists.
+MAX_TABLES_SHOWN = 5
 
 
 @dataclass
@@ -182,8 +184,9 @@ def open_store(
 def _check_sqlite_file(url: str, *, create: bool) -> None:
     """Raise OptionError unless a SQLite URL names a file that can be a store.
 
-    The file must be a SQLite database; with `create` False it must exist
-    and contain a store. Connecting with the store's engine would create a
+    The file must be a SQLite database that contains a store or no tables,
+    so that leadq adds no tables to another application's file. With
+    `create` False it must exist and contain a store. Connecting with the store's engine would create a
     missing file and switch an existing one to WAL, so this reads the file
     in read-only mode.
     """
@@ -198,21 +201,39 @@ def _check_sqlite_file(url: str, *, create: bool) -> None:
             return
         raise OptionError(_no_store_message(str(path), "the file does not exist"))
     try:
-        found = _has_version_table(path)
+        tables = _table_names(path)
     except sqlite3.DatabaseError as error:
         reason = f"it cannot be read as SQLite ({error})"
         raise OptionError(_not_sqlite_message(path, reason, create)) from None
-    if not found and not create:
+    if ALEMBIC_VERSION_TABLE in tables:
+        return
+    if not create:
         raise OptionError(_no_store_message(str(path), _NO_VERSION_TABLE))
+    if tables:
+        raise OptionError(_foreign_tables_message(path, tables))
 
 
-def _has_version_table(path: Path) -> bool:
+def _table_names(path: Path) -> list[str]:
+    """Return the names of the tables in a SQLite file, without SQLite's own."""
     with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-            (ALEMBIC_VERSION_TABLE,),
-        ).fetchone()
-    return found is not None
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _foreign_tables_message(path: Path, tables: list[str]) -> str:
+    """Describe a SQLite file with tables but no store, which another application owns."""
+    shown = ", ".join(repr(name) for name in tables[:MAX_TABLES_SHOWN])
+    if len(tables) > MAX_TABLES_SHOWN:
+        shown += f" and {len(tables) - MAX_TABLES_SHOWN} more"
+    return (
+        f"{path} is not a leadq store: it has the tables {shown} but no "
+        f"{ALEMBIC_VERSION_TABLE} table, which every leadq store has. Check "
+        f"--database and ${URL_VARIABLE}; name a leadq store, or a new or empty "
+        "file that leadq creates one in"
+    )
 
 
 def _not_sqlite_message(path: Path, reason: str, create: bool) -> str:

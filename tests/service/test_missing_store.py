@@ -8,6 +8,8 @@ no empty store behind a mistyped --database.
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 
 import pytest
 from sqlalchemy import inspect
@@ -176,3 +178,34 @@ def test_read_command_directory(tmp_path):
 
     assert done.returncode == 2
     assert done.stderr == f"error: no leadq store at {path}: it is a directory. {FIX}"
+
+
+@pytest.mark.parametrize("command", CREATE_COMMANDS, ids=" ".join)
+def test_create_command_other_application(command, tmp_path):
+    path = tmp_path / "other.db"
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        connection.execute("CREATE TABLE tags (name TEXT)")
+
+    done = leadq(*_arguments(command, tmp_path), "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {path} is not a leadq store: it has the tables 'notes', 'tags' "
+        "but no alembic_version table, which every leadq store has. Check "
+        "--database and $LEADQ_DATABASE_URL; name a leadq store, or a new or empty "
+        "file that leadq creates one in\n"
+    )
+    with closing(sqlite3.connect(path)) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
+    assert tables == [("notes",), ("tags",)]
+
+
+def test_key_create_in_empty_sqlite_file(tmp_path):
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+
+    done = leadq("keys", "create", "read", "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("lqr_")
