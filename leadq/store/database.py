@@ -123,6 +123,12 @@ def artefacts_folder_of(connection) -> Path | None:
 
 def database_url(option: str | None) -> str:
     """Return the database URL from the option, the environment or the default."""
+    if option is not None and not option.strip():
+        raise OptionError(
+            f"--database {option!r} is empty; give a database URL, such as "
+            "sqlite:///leadq.db or postgresql://user@host:5432/name, or leave the "
+            f"option out to use ${URL_VARIABLE} or {DEFAULT_URL}"
+        )
     url = option or os.environ.get(URL_VARIABLE) or DEFAULT_URL
     try:
         parsed = make_url(url)

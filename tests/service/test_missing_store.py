@@ -209,3 +209,17 @@ def test_key_create_in_empty_sqlite_file(tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("lqr_")
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["keys", "create", "read"]], ids=" ".join)
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_database_option(command, value, tmp_path):
+    done = leadq(*command, "--database", value, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --database {value!r} is empty; give a database URL, such as "
+        "sqlite:///leadq.db or postgresql://user@host:5432/name, or leave the "
+        "option out to use $LEADQ_DATABASE_URL or sqlite:///leadq.db\n"
+    )
+    assert list(tmp_path.iterdir()) == []
