@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from leadq.errors import OptionError
@@ -137,19 +137,29 @@ def database_url(option: str | None) -> str:
             f"--database {url!r} is not a database URL; write sqlite:///path/to/leadq.db "
             "or postgresql://user@host:5432/name"
         ) from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+    backend = _engine_url(parsed).get_backend_name()
+    shown = parsed.render_as_string(hide_password=True)
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise OptionError(
-            f"--database {url!r} is a database in memory, which keeps nothing after the "
+            f"--database {shown!r} is a database in memory, which keeps nothing after the "
             "command; name a file, such as sqlite:///leadq.db"
         )
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    if backend not in ("sqlite", "postgresql"):
         raise OptionError(
-            f"--database {url!r}: leadq stores its data in SQLite or PostgreSQL; "
+            f"--database {shown!r}: leadq stores its data in SQLite or PostgreSQL; "
             "write sqlite:///path/to/leadq.db or postgresql://user@host:5432/name"
         )
+    # The URL keeps the driver as given, so that messages show the URL that
+    # the user wrote; _engine_url picks the driver when connecting.
     return parsed.render_as_string(hide_password=False)
+
+
+def _engine_url(url: str | URL) -> URL:
+    """Return the URL to connect with: postgresql:// and postgres:// use psycopg, which leadq installs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def open_store(
@@ -355,7 +365,7 @@ def _create_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        engine = create_engine(_engine_url(url), pool_size=10, max_overflow=20)
         event.listen(engine.pool, "checkin", _note_return)
         event.listen(engine.pool, "checkout", _check_if_idle)
     event.listen(engine, "commit", _keep_seen_tables)

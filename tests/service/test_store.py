@@ -152,6 +152,22 @@ def test_in_memory_database_rejected(url):
         database.database_url(url)
 
 
+def test_other_database_rejected_password_hidden():
+    with pytest.raises(OptionError) as raised:
+        database.database_url("mysql://leadq:secret@127.0.0.1/leadq")
+
+    assert str(raised.value) == (
+        "--database 'mysql://leadq:***@127.0.0.1/leadq': leadq stores its data in "
+        "SQLite or PostgreSQL; write sqlite:///path/to/leadq.db or "
+        "postgresql://user@host:5432/name"
+    )
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1/x", "postgres://u@127.0.0.1/x"])
+def test_postgresql_url_kept_as_given(url):
+    assert database.database_url(url) == url
+
+
 def test_port_out_of_range_rejected(tmp_path):
     done = leadq("serve", "--port", "99999", "--database", f"sqlite:///{tmp_path / 'leadq.db'}")
     assert done.returncode == 2
