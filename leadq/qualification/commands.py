@@ -61,12 +61,13 @@ def qualify(
     author = author or (from_file or {}).get("author") or getpass.getuser()
     if not isinstance(author, str) or "\x00" in author:
         raise OptionError(f"the author {author!r} must be text without NUL characters (\\u0000)")
-    if from_file is None and not sys.stdin.isatty():
-        raise OptionError(
-            "no terminal to ask the questions in; pass the answers with --answers FILE"
-        )
     store = open_store(database, create=False)
     try:
+        # The store's errors come first, because no answers can fix them.
+        if from_file is None and not sys.stdin.isatty():
+            raise OptionError(
+                "no terminal to ask the questions in; pass the answers with --answers FILE"
+            )
         _qualify(store, console(), lead, framework_id, from_file, author, answers)
     finally:
         store.dispose()

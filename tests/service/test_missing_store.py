@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 from contextlib import closing
 
 import pytest
@@ -18,7 +19,7 @@ from leadq.errors import OptionError
 from leadq.model.loading import default_model_text
 from leadq.store import database
 from tests.conftest import database_url
-from tests.service.servers import leadq
+from tests.service.servers import LEADQ, leadq
 
 NO_FILE = "the file does not exist"
 NO_TABLES = "the database has no alembic_version table, which every leadq store has"
@@ -64,6 +65,19 @@ def test_read_command_missing_sqlite_file(command, tmp_path):
     assert done.stdout == ""
     assert not path.exists()
     assert not path.with_name("typo.db-lock").exists()
+
+
+def test_qualify_without_terminal_missing_store(tmp_path):
+    path = tmp_path / "typo.db"
+    command = [*LEADQ, "qualify", "ana@example.com", "--database", f"sqlite:///{path}"]
+
+    done = subprocess.run(
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {path}: {NO_FILE}. {FIX}"
+    assert not path.exists()
 
 
 def test_default_database_missing(tmp_path):
