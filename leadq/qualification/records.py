@@ -27,6 +27,7 @@ from leadq.qualification.answers import (
     check_answers,
     evaluate,
 )
+from leadq.store import MAX_ID
 from leadq.store.tables import leads, qualifications
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def find_lead(connection: Connection, reference: str | int) -> int:
 
     text = str(reference).strip()
     conditions = [leads.c.lead_key == text, leads.c.email == text.lower()]
-    if text.isdigit() and int(text) < 2**63:
+    if text.isdecimal() and int(text) <= MAX_ID:
         conditions.append(leads.c.id == int(text))
     found = connection.execute(
         select(leads.c.id).where(or_(*conditions)).order_by(leads.c.id)

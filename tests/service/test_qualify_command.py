@@ -7,11 +7,15 @@ import subprocess
 import sys
 
 import pexpect
+import pytest
 from sqlalchemy import select
 from tests.service.servers import LEADQ, leadq
 from tests.service.webhook_receiver import subscribe
 
+from leadq.errors import LeadNotFound
+from leadq.qualification.records import find_lead
 from leadq.service.imports import import_file
+from leadq.store import MAX_ID
 from leadq.store.tables import qualifications, stage_history
 
 T0 = 1_777_593_600_000_000  # 2026-05-01T00:00:00Z in microseconds
@@ -160,6 +164,17 @@ def test_qualify_unknown_lead(store, tmp_path):
     )
     assert done.returncode == 1
     assert "no lead has the id, lead key or email 'nobody@example.com'" in done.stderr
+
+
+# "²" is a digit to str.isdigit, but int() rejects it.
+@pytest.mark.parametrize("reference", [str(MAX_ID), str(MAX_ID + 1), "²"])
+def test_find_lead_not_an_id(store, rows, reference):
+    rows.lead()
+
+    with store.read() as connection, pytest.raises(LeadNotFound) as raised:
+        find_lead(connection, reference)
+
+    assert str(raised.value) == f"no lead has the id, lead key or email {reference!r}"
 
 
 def test_qualify_without_terminal(store):
