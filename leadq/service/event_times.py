@@ -1,4 +1,4 @@
-"""The latest event time that the tracking API and `leadq import events` accept."""
+"""The event times that the tracking API and `leadq import` accept."""
 
 from __future__ import annotations
 
@@ -10,6 +10,24 @@ from leadq.store.database import now_micros
 # checks it, for senders whose clocks run fast. A later date is a mistake,
 # because such an event would count only from that date on.
 FUTURE_TOLERANCE_MICROS = 86_400 * 1_000_000
+# Event times lie in the years 1970 to 9999 in UTC. An earlier time is a
+# mistake, such as year 0 for a missing year, and Python's datetime, which
+# shows stored times, ends with the year 9999.
+YEARS_PROBLEM = "is outside the years 1970 to 9999 in UTC"
+# 10000-01-01T00:00:00Z in microseconds since the epoch.
+END_OF_YEARS_MICROS = 253_402_300_800 * 1_000_000
+
+
+def event_time_problem(ts: int, now: int | None = None) -> str | None:
+    """Return why an event time in UTC microseconds is rejected, or None when it is accepted.
+
+    A time outside the years 1970 to 9999 is rejected, and so is one too
+    far ahead (see future_time_problem). The text continues a sentence
+    whose subject is the time.
+    """
+    if not 0 <= ts < END_OF_YEARS_MICROS:
+        return f"{YEARS_PROBLEM}; use the time the event happened, with its UTC offset"
+    return future_time_problem(ts, now)
 
 
 def future_time_problem(ts: int, now: int | None = None) -> str | None:

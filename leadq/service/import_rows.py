@@ -30,7 +30,7 @@ from leadq.inputs import SourceTable, to_utc_micros
 from leadq.model.schema import ScoringModel
 from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
 from leadq.learning.labels import REOPENED
-from leadq.service.event_times import future_time_problem
+from leadq.service.event_times import event_time_problem
 from leadq.service.identity import is_email_address
 from leadq.store.database import now_micros
 
@@ -192,7 +192,7 @@ def check_events(
             check_storable_cells(row, columns)
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
             check_storable(event.properties, columns.get(names.get("properties")), "properties")
-            _check_not_future(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
+            _check_time(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
         except ImportRowError as error:
             checked.reject(source, index, error)
             continue
@@ -221,9 +221,9 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
     return EventRow(key, event_id, name, ts, properties)
 
 
-def _check_not_future(ts: int, value, column: str, now: int, what: str = "timestamp") -> None:
-    """Reject a time that the tracking API would reject as too far ahead."""
-    problem = future_time_problem(ts, now)
+def _check_time(ts: int, value, column: str, now: int, what: str = "timestamp") -> None:
+    """Reject a time that the tracking API would reject: outside its years or too far ahead."""
+    problem = event_time_problem(ts, now)
     if problem is not None:
         raise ImportRowError(column, f"{what} {_short(_text(value))} {problem}")
 
@@ -308,7 +308,7 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
     at = None
     if not _is_blank(row.get("at")):
         at = times.get(index)
-        _check_not_future(at, row["at"], "at", now_micros(), "outcome time")
+        _check_time(at, row["at"], "at", now_micros(), "outcome time")
     value = row.get("value")
     if not _is_blank(value):
         _check_number(value, "value", "value", "an outcome's value is an amount of money")

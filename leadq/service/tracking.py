@@ -20,7 +20,7 @@ from leadq.binding import is_finite_number
 from leadq.compiler.layout import Layout
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
-from leadq.service.event_times import future_time_problem
+from leadq.service.event_times import YEARS_PROBLEM, future_time_problem
 from leadq.service.identity import is_email_address, normalized_email
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
@@ -277,17 +277,18 @@ def _timestamp(document: dict, where: str) -> int | None:
     if value is None:
         return None
     moment = None
+    year_zero = False
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            moment = None
-    if moment is not None and moment.tzinfo is not None and not _plausible(moment):
+            # datetime has no year 0, so it rejects such a time as malformed.
+            year_zero = value.strip().startswith("0000-")
+    if year_zero or (moment is not None and moment.tzinfo is not None and not _plausible(moment)):
         raise ApiError(
             400,
             "invalid_value",
-            f"{where}timestamp {json.dumps(value)[:60]} is outside the years 1970 to 9999 in UTC; "
-            "send the time the event happened",
+            f"{where}timestamp {json.dumps(value)[:60]} {YEARS_PROBLEM}; send the time the event happened",
             where + "timestamp",
         )
     if moment is None or moment.tzinfo is None:

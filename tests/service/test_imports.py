@@ -386,6 +386,44 @@ def test_future_events_rejected_with_lines(store, tmp_path):
     assert latest < now_micros() + FUTURE_TOLERANCE_MICROS
 
 
+def test_events_outside_years_rejected(store, tmp_path):
+    text = (
+        "email,event,timestamp\n"
+        "ana@acme.example,demo_requested,0000-12-01T00:00:00Z\n"
+        "ana@acme.example,page_viewed,1969-12-31T23:59:59Z\n"
+        "ana@acme.example,page_viewed,9999-12-31T23:00:00-05:00\n"
+        "ana@acme.example,page_viewed,1970-01-01T00:00:00Z\n"
+    )
+    done = run_import(store, "events", write(tmp_path, "events.csv", text))
+
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    fix = "is outside the years 1970 to 9999 in UTC; use the time the event happened, with its UTC offset"
+    assert f"events.csv, line 2, column 'timestamp': timestamp '0000-12-01T00:00:00Z' {fix}" in output
+    assert f"events.csv, line 3, column 'timestamp': timestamp '1969-12-31T23:59:59Z' {fix}" in output
+    assert f"events.csv, line 4, column 'timestamp': timestamp '9999-12-31T23:00:00-05:00' {fix}" in output
+    assert counted(done.stdout, "rows rejected") == 3
+    assert counted(done.stdout, "events stored") == 1
+    with store.engine.connect() as connection:
+        assert connection.execute(select(events.c.ts)).scalars().all() == [0]
+
+
+def test_outcome_outside_years_rejected(store, tmp_path):
+    leads_text = "email,title,company_size\nana@acme.example,CEO,250\n"
+    assert run_import(store, "leads", write(tmp_path, "leads.csv", leads_text)).returncode == 0
+    text = "email,outcome,at\nana@acme.example,won,0000-12-01T00:00:00Z\n"
+
+    done = run_import(store, "outcomes", write(tmp_path, "outcomes.csv", text))
+
+    assert done.returncode == 2
+    output = " ".join(done.stdout.split())
+    assert (
+        "outcomes.csv, line 2, column 'at': outcome time '0000-12-01T00:00:00Z' is outside the "
+        "years 1970 to 9999 in UTC; use the time the event happened, with its UTC offset"
+    ) in output
+    assert count(store, outcomes) == 0
+
+
 def test_overflowing_number_rejected(store, tmp_path):
     text = "email,title,company_size,phone\nana@acme.example,CEO,1e400,\neve@corp.example,CTO,250,\n"
     done = run_import(store, "leads", write(tmp_path, "leads.csv", text))

@@ -319,6 +319,21 @@ def test_bad_requests_are_rejected_naming_the_field(service: Service, path, body
     assert error.get("field") == field
 
 
+@pytest.mark.parametrize(
+    "timestamp", ["0000-12-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"]
+)
+def test_timestamp_outside_years_rejected(service: Service, timestamp):
+    answer = service.post("/v1/track", {"userId": "u-year", "event": "ping", "timestamp": timestamp})
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {
+        "code": "invalid_value",
+        "message": f'timestamp "{timestamp}" is outside the years 1970 to 9999 in UTC; '
+        "send the time the event happened",
+        "field": "timestamp",
+    }
+
+
 def test_rejected_batch_stores_nothing(service: Service):
     good = {"type": "track", **ping("u-half", "half-1")}
     bad = {"type": "track", "userId": "u-half", "event": "ping", "timestamp": "not a time"}
