@@ -47,7 +47,8 @@ def create_api_key(
     request: Request,
     session: Annotated[Session, Depends(editor_session)],
     kind: Annotated[str, Form()],
-    name: Annotated[str, Form(max_length=200)] = "",
+    # create_key checks the name's length, and Starlette stops a form field at 1 MiB.
+    name: Annotated[str, Form()] = "",
 ):
     try:
         with request.app.state.store.write() as connection:

@@ -25,6 +25,9 @@ PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
 # The longest unsupported Authorization scheme that a 401 message names;
 # registered schemes, such as Negotiate and Digest, are far shorter.
 MAX_SCHEME_LENGTH = 20
+# The longest key name, in characters: enough to say what a key is for,
+# and short enough to list keys one a line.
+MAX_NAME_LENGTH = 200
 # Scopes of each kind of key. Write keys cannot read and read keys cannot
 # write; an admin key manages keys, webhooks, models and leads, and reads.
 # Write and admin keys record qualifications.
@@ -49,6 +52,11 @@ def create_key(connection: Connection, kind: str, name: str) -> str:
         raise OptionError(
             f"invalid key name {name!r}: it contains a control character such as a "
             "newline or tab; use a name of printable characters"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise OptionError(
+            f"the key name is {len(name)} characters long; use a name of at most "
+            f"{MAX_NAME_LENGTH} characters"
         )
     key = PREFIXES[kind] + secrets.token_urlsafe(24)
     connection.execute(

@@ -319,6 +319,23 @@ def test_keys_create_and_revoke(editor, store):
     assert secret not in editor.get("/dashboard/settings").text
 
 
+@sqlite_only
+def test_keys_create_name_too_long(editor, store):
+    answer = editor.post(
+        "/dashboard/settings/keys",
+        data={"kind": "read", "name": "n" * 201, "csrf_token": editor.csrf},
+    )
+
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/html")
+    assert (
+        "The key was not created: the key name is 201 characters long; use a name "
+        "of at most 200 characters." in answer.text
+    )
+    with store.read() as connection:
+        assert connection.execute(select(api_keys.c.id)).all() == []
+
+
 def add_webhook(client: httpx.Client, url: str, event_type: str) -> httpx.Response:
     data = {"url": url, "event_type": [event_type], "csrf_token": client.csrf}
     return client.post("/dashboard/settings/webhooks", data=data)

@@ -45,6 +45,20 @@ def test_key_name_with_newline_rejected(tmp_path):
     assert "invalid key name 'line1\\nline2'" in done.stderr
 
 
+def test_key_name_too_long_rejected(tmp_path):
+    with database_url("sqlite", tmp_path) as url:
+        longest = leadq("keys", "create", "read", "--name", "n" * 200, "--database", url)
+        done = leadq("keys", "create", "read", "--name", "n" * 201, "--database", url)
+        listed = leadq("keys", "list", "--database", url)
+
+    assert longest.returncode == 0, longest.stderr
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: the key name is 201 characters long; use a name of at most 200 characters\n"
+    )
+    assert [line.split("\t")[2] for line in listed.stdout.splitlines()] == ["n" * 200]
+
+
 @pytest.mark.parametrize("bad_id", ["99999999999999999999999", "0"])
 def test_revoke_id_out_of_range(tmp_path, bad_id):
     done = leadq("keys", "revoke", bad_id, "--database", f"sqlite:///{tmp_path}/leadq.db")
