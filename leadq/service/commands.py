@@ -159,7 +159,6 @@ def activate(
 
 
 def activation_summary(activation) -> str:
-    from leadq.service.lead_records import as_datetime
     from leadq.service.model_versions import ActivationResult
 
     label = activation.active.label
@@ -167,8 +166,7 @@ def activation_summary(activation) -> str:
     if activation.result is ActivationResult.UNCHANGED:
         return f"{label} is active already with this content; nothing changed, so no lead is rescored"
     if activation.result is ActivationResult.REACTIVATED:
-        stored = as_datetime(activation.created_at).isoformat().replace("+00:00", "Z")
-        return f"reactivated {label}, stored at {stored}; {rescored}"
+        return f"reactivated {label}, stored at {_utc_text(activation.created_at)}; {rescored}"
     return f"activated {label}; {rescored}"
 
 
@@ -340,7 +338,6 @@ def create(
 def list_api_keys(database: DatabaseOption = None) -> None:
     """Print every key, newest first: id, kind, name, first characters, created, revoked."""
     from leadq.service.keys import list_keys
-    from leadq.service.lead_records import as_datetime
     from leadq.store.database import open_store
 
     store = open_store(database, create=False)
@@ -350,8 +347,8 @@ def list_api_keys(database: DatabaseOption = None) -> None:
     finally:
         store.dispose()
     for key in stored:
-        revoked = f"revoked {as_datetime(key.revoked_at).isoformat()}" if key.revoked_at else "active"
-        created = as_datetime(key.created_at).isoformat()
+        revoked = f"revoked {_utc_text(key.revoked_at)}" if key.revoked_at else "active"
+        created = _utc_text(key.created_at)
         typer.echo(f"{key.id}\t{key.kind}\t{key.name}\t{key.prefix}...\t{created}\t{revoked}")
 
 
@@ -502,6 +499,13 @@ def erasure_summary(record) -> str:
     )
     redacted = plural(record.webhooks_redacted, "sent webhook", "sent webhooks")
     return f"erased lead {record.lead_id}: removed {removed}; redacted {redacted}"
+
+
+def _utc_text(micros: int) -> str:
+    """Format UTC microseconds since the epoch as ISO 8601 with a Z, as the CLI writes times."""
+    from leadq.service.lead_records import as_datetime
+
+    return as_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
 def _shown(url: str) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from leadq.service.keys import find_key
 from leadq.store import database
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import create_key, leadq
+
+# ISO 8601 in UTC with a Z, as the CLI writes times.
+UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z")
 
 
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
@@ -33,6 +38,8 @@ def test_revoked_key_listed_and_rejected(dialect, tmp_path):
     assert [(row[0], row[1], row[3]) for row in lines] == [("2", "read", read_key[:8] + "..."), ("1", "write", write_key[:8] + "...")]
     assert lines[0][5] == "active"
     assert lines[1][5].startswith("revoked ")
+    assert UTC_TIME.fullmatch(lines[0][4])
+    assert UTC_TIME.fullmatch(lines[1][5].removeprefix("revoked "))
     assert found_write is None
     assert found_read is not None
 
