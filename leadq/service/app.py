@@ -61,8 +61,8 @@ def create_app(
             yield
         finally:
             stop_tracking_writer(app)
-            for worker in running:
-                worker.stop()
+            if workers:
+                stop_workers(running)
 
     app = FastAPI(
         title="leadq",
@@ -87,6 +87,13 @@ def start_workers(
     """Start the background workers. Each has a `stop()` that waits for it."""
     settings = webhook_settings or settings_from_environment()
     return [DeliveryWorker(store, settings).start(), RescoreWorker(store, rescore_every)]
+
+
+def stop_workers(running: list) -> None:
+    """Stop the background workers, each after its work in flight, and log that the service stopped."""
+    for worker in running:
+        worker.stop()
+    log.info("leadq serve stopped")
 
 
 def create_worker_process_app() -> FastAPI:

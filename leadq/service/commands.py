@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from enum import Enum
 from pathlib import Path
@@ -84,6 +85,8 @@ def serve(
     if workers < 1:
         raise OptionError(f"--workers {workers}: give a number of processes of 1 or more, such as 2")
     webhook_settings = settings_from_environment()
+    # A service logs its background work, starts and stops, which are INFO lines.
+    logging.getLogger("leadq").setLevel(logging.INFO)
     store = open_store(database, artefacts=artefacts)
     password = ensure_admin_user(store)
     if password is not None:
@@ -108,7 +111,7 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
     """
     import uvicorn
 
-    from leadq.service.app import PARENT_VARIABLE, start_workers
+    from leadq.service.app import PARENT_VARIABLE, start_workers, stop_workers
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import ARTEFACTS_VARIABLE
 
@@ -128,8 +131,7 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
             log_level="warning",
         )
     finally:
-        for worker in running:
-            worker.stop()
+        stop_workers(running)
         store.dispose()
 
 

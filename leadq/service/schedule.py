@@ -83,12 +83,17 @@ def _stale(connection, ids: list[int], version_id: int) -> list[int]:
 
 class RescoreWorker:
     """Inside `leadq serve`: rescore leads of an older model version within
-    seconds of an activation, and every lead each `every_seconds`."""
+    seconds of an activation, and every lead each `every_seconds`.
+
+    It reads the active version when it starts, so that it logs each later
+    activation once.
+    """
 
     def __init__(self, store: Store, every_seconds: float = 3600.0, poll_seconds: float = 2.0) -> None:
         self.store = store
         self.every = every_seconds
         self.poll = poll_seconds
+        self._active_id = ensure_active_model(store).id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadq-rescore", daemon=True)
         self._thread.start()
@@ -105,8 +110,15 @@ class RescoreWorker:
                 full = waited >= self.every
                 if full:
                     waited = 0.0
+                self._note_activation()
                 report = rescore_all(self.store, only_stale=not full)
                 if report.leads:
                     log.info("rescored %d leads, %d stage changes", report.leads, report.stage_changes)
             except Exception:  # noqa: BLE001 - the worker must outlive one failed run
                 log.exception("scheduled rescore failed; retrying at the next tick")
+
+    def _note_activation(self) -> None:
+        active = ensure_active_model(self.store)
+        if active.id != self._active_id:
+            log.info("model %s is active now; the leads that older versions scored are rescored", active.label)
+            self._active_id = active.id

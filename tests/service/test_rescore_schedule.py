@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
 from leadq.service.schedule import rescore_all
 from leadq.store.tables import leads, stage_history
+from tests.service.servers import Server, free_port, leadq
+from tests.service.webhook_receiver import wait_until
 
 FIRST = """
 name: schedule test model
@@ -47,3 +50,29 @@ def test_activation_moves_leads_once(store):
         ).all()
     assert sorted(rows) == [("mql", second.id), ("mql", second.id)]
     assert [tuple(row) for row in history] == [("mql", "model", f"model {second.label} activated")] * 2
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_logs_activation_and_stop(store, tmp_path, workers):
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(FIRST, encoding="utf-8")
+    second.write_text(SECOND, encoding="utf-8")
+    assert leadq("model", "activate", str(first), "--database", store.url).returncode == 0
+    log = tmp_path / "serve.log"
+    server = Server(store.url, free_port(), log).start("--workers", workers)
+    picked_up = (
+        "INFO leadq.service: model schedule test model v2 (#2) is active now; "
+        "the leads that older versions scored are rescored\n"
+    )
+    try:
+        activated = leadq("model", "activate", str(second), "--database", store.url)
+        wait_until(lambda: picked_up in log.read_text(), 30, "the activation's log line")
+    finally:
+        server.stop()
+
+    assert activated.returncode == 0, activated.stderr
+    output = log.read_text()
+    stopped = "INFO leadq.service: leadq serve stopped\n"
+    assert output.count(picked_up) == 1
+    assert output.count(stopped) == 1
+    assert output.index(picked_up) < output.index(stopped)
