@@ -160,7 +160,7 @@ def _merge(store, lead_id: int, into: int) -> StageAnswer:
     ensure_active_model(store)
     now = now_micros()
     with store.write() as connection:
-        merged, survivor = _lead(connection, lead_id), _lead(connection, into)
+        merged, survivor = _lead(connection, lead_id), _lead(connection, into, "into")
         if merged.id == survivor.id:
             raise ApiError(400, "same_lead", f"lead {lead_id} is already lead {survivor.id}", "into")
         merge(connection, survivor.id, merged.id, now)
@@ -169,7 +169,7 @@ def _merge(store, lead_id: int, into: int) -> StageAnswer:
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
 
 
-def _lead(connection, lead_id: int):
+def _lead(connection, lead_id: int, field: str = "lead_id"):
     resolved = resolve(connection, lead_id)
     row = None
     if resolved is not None:
@@ -177,7 +177,7 @@ def _lead(connection, lead_id: int):
             select(leads.c.id, leads.c.stage, leads.c.lead_key, leads.c.email).where(leads.c.id == resolved)
         ).first()
     if row is None:
-        raise missing_lead(connection, lead_id)
+        raise missing_lead(connection, lead_id, field)
     return row
 
 

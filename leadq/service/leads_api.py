@@ -301,8 +301,11 @@ def _invalid(field: str, value, problem: str) -> ApiError:
     )
 
 
-def missing_lead(connection, lead_id: int) -> ApiError:
-    """Return the error for an id that names no lead: 410 when it was erased, else 404."""
+def missing_lead(connection, lead_id: int, field: str = "lead_id") -> ApiError:
+    """Return the error for an id that names no lead: 410 when it was erased, else 404.
+
+    `field` names the path parameter or body field that holds the id.
+    """
     erased = find_erased_id(connection, lead_id)
     if erased is not None:
         when = as_datetime(erased.at).isoformat().replace("+00:00", "Z")
@@ -313,11 +316,11 @@ def missing_lead(connection, lead_id: int) -> ApiError:
             410,
             "lead_erased",
             f"lead {lead_id} was erased at {when}{merged}",
-            "lead_id",
+            field,
             lead_id,
         )
     return ApiError(
-        404, "lead_not_found", f"no lead has the id {lead_id}", "lead_id", lead_id
+        404, "lead_not_found", f"no lead has the id {lead_id}", field, lead_id
     )
 
 

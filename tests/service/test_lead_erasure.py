@@ -245,6 +245,30 @@ def test_lead_routes_410_after_erasure(client, keys, person, route, body):
         assert response.json()["error"]["code"] == "lead_erased"
 
 
+def test_merge_into_erased_lead(client, keys, rows, person):
+    other = rows.lead(email=OTHER_EMAIL, lead_key="olga")
+    missing = person["erin"] + 1000
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    client.delete(f"/api/leads/{person['erin']}", headers=admin)
+
+    erased = client.post(f"/api/leads/{other}/merge", json={"into": person["erin"]}, headers=admin)
+    unknown = client.post(f"/api/leads/{other}/merge", json={"into": missing}, headers=admin)
+
+    assert erased.status_code == 410, erased.text
+    error = erased.json()["error"]
+    assert error["code"] == "lead_erased"
+    assert error["field"] == "into"
+    assert error["value"] == person["erin"]
+    assert error["message"].startswith(f"lead {person['erin']} was erased at 20")
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"] == {
+        "code": "lead_not_found",
+        "message": f"no lead has the id {missing}",
+        "field": "into",
+        "value": missing,
+    }
+
+
 def test_merge_chain_410_after_erasure(client, keys, rows, person):
     # A lead merged into the tombstone, which was merged into Erin.
     chained = rows.lead(merged_into=person["tombstone"])
