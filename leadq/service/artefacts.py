@@ -171,14 +171,19 @@ def loaded_artefact(
 def artefact_error(
     version_id: int, compiled: CompiledModel, artefacts: Path | None
 ) -> LeadqError | None:
-    """Return the error that keeps a stored version's artefact from loading, or None."""
-    loaded = _load_once(version_id, compiled, artefacts)
+    """Return the error that keeps a stored version's artefact from loading, or None.
+
+    The caller reports the error, so it is not logged. It is not kept
+    either, so a later `loaded_artefact` tries again and logs it.
+    """
+    loaded = _load_once(version_id, compiled, artefacts, report=False)
     return loaded if isinstance(loaded, LeadqError) else None
 
 
 def _load_once(
-    version_id: int, compiled: CompiledModel, artefacts: Path | None
+    version_id: int, compiled: CompiledModel, artefacts: Path | None, *, report: bool = True
 ) -> Artefact | LeadqError:
+    """Load an artefact, or return its error; with `report`, log and keep the error."""
     path = compiled.model.artefact_path()
     with _lock:
         expected = _expected_sha256.get((version_id, str(artefacts)))
@@ -190,6 +195,8 @@ def _load_once(
         loaded = check_artefact(compiled, artefacts, source)
         _check_sha256(loaded, expected, compiled, version_id)
     except LeadqError as error:
+        if not report:
+            return error
         log.error(
             "model version %d: no probabilities, the artefact did not load: %s",
             version_id,

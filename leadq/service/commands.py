@@ -205,7 +205,7 @@ def rescore(
     store = open_store(database, artefacts=artefacts, create=False)
     try:
         active = ensure_active_model(store)
-        _check_active_artefact(active, store.artefacts)
+        _check_active_artefact(active, store.artefacts, "nothing was rescored")
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
         report = rescore_all(store, as_of=moment)
     finally:
@@ -213,12 +213,14 @@ def rescore(
     typer.echo(f"rescored {report.leads} leads with {active.label}; {report.stage_changes} stage changes")
 
 
-def _check_active_artefact(active, artefacts: Path | None) -> None:
-    """Raise LeadqError, before anything is rescored, when the active version's
+def _check_active_artefact(active, artefacts: Path | None, nothing_done: str) -> None:
+    """Raise LeadqError, before anything is written, when the active version's
     artefact does not load or is not the one it was activated with.
 
-    The service scores without probabilities then, and logs the error; a
-    rescore run by hand or by cron reports it instead.
+    The service scores without probabilities then, and logs the error. A
+    rescore or import run by hand or by cron reports it instead, because it
+    would replace the stored probabilities of every lead it scores with none.
+    `nothing_done` begins the message, such as "nothing was rescored".
     """
     from leadq.errors import LeadqError
     from leadq.service.artefacts import artefact_error
@@ -227,7 +229,7 @@ def _check_active_artefact(active, artefacts: Path | None) -> None:
         return
     error = artefact_error(active.id, active.compiled, artefacts)
     if error is not None:
-        raise LeadqError(f"nothing was rescored, because the predictive artefact of {active.label} did not load: {error}")
+        raise LeadqError(f"{nothing_done}, because the predictive artefact of {active.label} did not load: {error}")
 
 
 def import_(
@@ -254,6 +256,7 @@ def import_(
     """
     from leadq.errors import InputError
     from leadq.service.imports import import_file
+    from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
 
     crm = crm_options(crm_format, maps, date_format)
@@ -263,6 +266,7 @@ def import_(
         raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
     store = open_store(database, artefacts=artefacts)
     try:
+        _check_active_artefact(ensure_active_model(store), store.artefacts, "nothing was imported")
         report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
     finally:
         store.dispose()

@@ -354,3 +354,30 @@ def test_rescore_command_missing_artefact(store, folders, tmp_path):
 
     assert done.returncode == 1
     assert f"no model artefact at {directory}" in done.stderr
+    assert done.stderr.count(f"no model artefact at {directory}:") == 1
+    assert done.stderr.startswith("error: nothing was rescored, because")
+
+
+def test_import_command_missing_artefact(store, folders, tmp_path):
+    directory, _, _ = _activated_copy(store, folders, f"import-{tmp_path.name}")
+    ingest_messages(store, [_track(1)])
+    with store.read() as connection:
+        before = connection.execute(select(leads.c.id, leads.c.updated_at)).all()
+    (directory / "model.joblib").unlink()
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,industry,size\nlead-1,health,120\nlead-2,retail,40\n", encoding="utf-8")
+
+    done = leadq(
+        "import", "leads", str(path), "--database", store.url,
+        "--artefacts", str(folders["artefacts"]),
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "error: nothing was imported, because the predictive artefact of "
+        "learning test v1 (#1) did not load: "
+    )
+    assert done.stderr.count(f"no model artefact at {directory}:") == 1
+    assert done.stdout == ""
+    with store.read() as connection:
+        assert connection.execute(select(leads.c.id, leads.c.updated_at)).all() == before
