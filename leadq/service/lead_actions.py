@@ -90,7 +90,7 @@ async def activate(request: Request, response: Response) -> dict:
     stored version with it is active again. Other content under a stored
     name and version gets 409.
     """
-    text = (await request.body()).decode("utf-8", errors="replace")
+    text = _model_text(await request.body())
     activation = await run_in_threadpool(_activate, request.app.state.store, text)
     if activation.result is not ActivationResult.ACTIVATED:
         response.status_code = 200
@@ -101,6 +101,19 @@ async def activate(request: Request, response: Response) -> dict:
         "version": str(active.model.version),
         "result": activation.result.value,
     }
+
+
+def _model_text(body: bytes) -> str:
+    """Decode a model sent as the body, which must be UTF-8 as model files are."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            400,
+            "invalid_model",
+            f"the body is not UTF-8 text: byte 0x{body[error.start]:02x} at position "
+            f"{error.start} is invalid there; send the model's YAML in UTF-8",
+        ) from None
 
 
 def _activate(store, text: str) -> Activation:

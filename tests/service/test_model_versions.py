@@ -189,6 +189,23 @@ def test_api_activation_results(client, keys):
     assert earlier.json() == {**first.json(), "result": "reactivated"}
 
 
+def test_api_body_not_utf8(client, keys, store):
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    body = FIRST.replace("versions test model", "modèle").encode("latin-1")
+    before = stored_versions(store)
+
+    answer = client.post("/api/models", content=body, headers=admin)
+
+    assert answer.status_code == 400, answer.text
+    position = body.index(b"\xe8")
+    assert answer.json()["error"] == {
+        "code": "invalid_model",
+        "message": f"the body is not UTF-8 text: byte 0xe8 at position {position} "
+        "is invalid there; send the model's YAML in UTF-8",
+    }
+    assert stored_versions(store) == before
+
+
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
 def test_activate_command_messages(dialect, tmp_path):
     model = tmp_path / "model.yaml"
