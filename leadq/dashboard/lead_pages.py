@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -22,7 +22,6 @@ from leadq.dashboard.sessions import PageError, Session, current_session, editor
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
-from leadq.service.lead_schemas import LeadIdPath
 from leadq.service.lead_listing import (
     count_leads,
     encode_cursor,
@@ -35,6 +34,21 @@ from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+def page_lead_id(lead_id: Annotated[str, Path()]) -> int:
+    """Return the lead id in a page's path; one that no lead can have gets the not-found page."""
+    digits = len(str(MAX_ID))
+    if lead_id.isascii() and lead_id.isdigit() and len(lead_id) <= digits:
+        if 1 <= int(lead_id) <= MAX_ID:
+            return int(lead_id)
+    raise PageError(404, f"No lead has the id {lead_id}.")
+
+
+# A lead id in a page's path. Routes take it after the session, so that a
+# request without one is sent to sign in first. The API's LeadIdPath
+# answers an invalid id with JSON instead.
+PageLeadId = Annotated[int, Depends(page_lead_id)]
 EXPORT_PAGE = 1000
 SORT_LABELS = {
     "total": "Score",
@@ -130,8 +144,8 @@ def _resumed_id(last_event_id: str, after: int) -> int:
 @router.get("/leads/{lead_id}")
 def lead_page(
     request: Request,
-    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
+    lead_id: PageLeadId,
     before: str | None = None,
     framework: str | None = None,
     qualified: str | None = None,
@@ -182,8 +196,8 @@ def show_lead(
 @router.get("/leads/{lead_id}/recycle")
 def recycle_form(
     request: Request,
-    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
+    lead_id: PageLeadId,
 ):
     return _confirm_page(request, lead_id, "recycle")
 
@@ -191,8 +205,8 @@ def recycle_form(
 @router.post("/leads/{lead_id}/recycle")
 async def recycle_lead(
     request: Request,
-    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(editor_session)],
+    lead_id: PageLeadId,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ):
     store = request.app.state.store
@@ -213,15 +227,15 @@ async def recycle_lead(
 @router.get("/leads/{lead_id}/erase")
 def erase_form(
     request: Request,
-    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(current_session)],
+    lead_id: PageLeadId,
 ):
     return _confirm_page(request, lead_id, "erase")
 
 
 @router.post("/leads/{lead_id}/erase")
 def erase(
-    request: Request, lead_id: LeadIdPath, session: Annotated[Session, Depends(editor_session)]
+    request: Request, session: Annotated[Session, Depends(editor_session)], lead_id: PageLeadId
 ):
     with request.app.state.store.write() as connection:
         survivor = resolve_survivor(connection, lead_id)

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from leadq.dashboard.lead_pages import show_lead
+from leadq.dashboard.lead_pages import PageLeadId, show_lead
 from leadq.dashboard.qualification_form import Submission, submit_qualification
 from leadq.dashboard.sessions import PageError, Session, editor_session
 from leadq.errors import LeadNotFound
 from leadq.qualification.answers import AnswerError
 from leadq.qualification.records import UnknownFramework
-from leadq.service.lead_schemas import LeadIdPath
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -24,8 +23,8 @@ logger = logging.getLogger(__name__)
 @router.post("/leads/{lead_id}/qualifications")
 async def qualify_lead(
     request: Request,
-    lead_id: LeadIdPath,
     session: Annotated[Session, Depends(editor_session)],
+    lead_id: PageLeadId,
 ):
     """Record the sent answers, or show the form again with each error."""
     form = await request.form()

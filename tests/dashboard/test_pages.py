@@ -449,17 +449,33 @@ def test_score_header_toggles_order(editor, rows):
     assert ascending.index(">Low<") < ascending.index(">High<")
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/dashboard/leads/{id}"),
-        ("GET", "/dashboard/leads/{id}/recycle"),
-        ("GET", "/dashboard/leads/{id}/erase"),
-    ],
-)
-def test_lead_page_id_too_large(editor, method, path):
-    # The POST routes are left out: without a form's CSRF token they
-    # reject the request before the id is checked.
-    response = editor.request(method, path.format(id=2**63))
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == "lead_id"
+LEAD_PATHS = [
+    ("GET", "/dashboard/leads/{id}"),
+    ("GET", "/dashboard/leads/{id}/recycle"),
+    ("GET", "/dashboard/leads/{id}/erase"),
+    ("POST", "/dashboard/leads/{id}/recycle"),
+    ("POST", "/dashboard/leads/{id}/erase"),
+    ("POST", "/dashboard/leads/{id}/qualifications"),
+]
+
+
+@pytest.mark.parametrize("lead_id", [str(2**63), "9" * 5000, "0", "abc", "²"])
+@pytest.mark.parametrize(("method", "path"), LEAD_PATHS)
+def test_lead_page_invalid_id(editor, method, path, lead_id):
+    data = {"csrf_token": editor.csrf, "reason": "again"} if method == "POST" else None
+
+    response = editor.request(method, path.format(id=lead_id), data=data)
+
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"No lead has the id {lead_id}." in response.text
+
+
+@sqlite_only
+@pytest.mark.parametrize(("method", "path"), LEAD_PATHS)
+def test_lead_page_invalid_id_needs_sign_in(server, method, path):
+    with httpx.Client(base_url=server, trust_env=False) as client:
+        response = client.request(method, path.format(id=2**63))
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/sign-in"
