@@ -37,7 +37,7 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def page_lead_id(lead_id: Annotated[str, Path()]) -> int:
-    """Return the lead id in a page's path; one that no lead can have gets the not-found page."""
+    """Return the lead id in a page's path; raise the not-found page for an invalid one."""
     digits = len(str(MAX_ID))
     if lead_id.isascii() and lead_id.isdigit() and len(lead_id) <= digits:
         if 1 <= int(lead_id) <= MAX_ID:
@@ -47,7 +47,7 @@ def page_lead_id(lead_id: Annotated[str, Path()]) -> int:
 
 # A lead id in a page's path. Routes take it after the session, so that a
 # request without one is sent to sign in first. The API's LeadIdPath
-# answers an invalid id with JSON instead.
+# rejects an invalid id with a JSON 422 instead.
 PageLeadId = Annotated[int, Depends(page_lead_id)]
 EXPORT_PAGE = 1000
 SORT_LABELS = {
@@ -235,7 +235,9 @@ def erase_form(
 
 @router.post("/leads/{lead_id}/erase")
 def erase(
-    request: Request, session: Annotated[Session, Depends(editor_session)], lead_id: PageLeadId
+    request: Request,
+    session: Annotated[Session, Depends(editor_session)],
+    lead_id: PageLeadId,
 ):
     with request.app.state.store.write() as connection:
         survivor = resolve_survivor(connection, lead_id)

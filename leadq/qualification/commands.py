@@ -63,10 +63,11 @@ def qualify(
         raise OptionError(f"the author {author!r} must be text without NUL characters (\\u0000)")
     store = open_store(database, create=False)
     try:
-        # The store's errors come first, because no answers can fix them.
+        # The store's errors come first, because answering cannot fix them.
         if from_file is None and not sys.stdin.isatty():
             raise OptionError(
-                "no terminal to ask the questions in; pass the answers with --answers FILE"
+                "no terminal to ask the questions in; "
+                "pass the answers with --answers FILE"
             )
         _qualify(store, console(), lead, framework_id, from_file, author, answers)
     finally:

@@ -90,7 +90,7 @@ def start_workers(
 
 
 def stop_workers(running: list) -> None:
-    """Stop the background workers, each after its work in flight, and log that the service stopped."""
+    """Stop the background workers, each after its work in flight, and log the stop."""
     for worker in running:
         worker.stop()
     log.info("leadq serve stopped")

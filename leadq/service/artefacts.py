@@ -181,7 +181,11 @@ def artefact_error(
 
 
 def _load_once(
-    version_id: int, compiled: CompiledModel, artefacts: Path | None, *, report: bool = True
+    version_id: int,
+    compiled: CompiledModel,
+    artefacts: Path | None,
+    *,
+    report: bool = True,
 ) -> Artefact | LeadqError:
     """Load an artefact, or return its error; with `report`, log and keep the error."""
     path = compiled.model.artefact_path()

@@ -168,7 +168,8 @@ def activation_summary(activation) -> str:
     if activation.result is ActivationResult.UNCHANGED:
         return f"{label} is active already with this content; nothing changed, so no lead is rescored"
     if activation.result is ActivationResult.REACTIVATED:
-        return f"reactivated {label}, stored at {_utc_text(activation.created_at)}; {rescored}"
+        stored = _utc_text(activation.created_at)
+        return f"reactivated {label}, stored at {stored}; {rescored}"
     return f"activated {label}; {rescored}"
 
 
@@ -229,7 +230,10 @@ def _check_active_artefact(active, artefacts: Path | None, nothing_done: str) ->
         return
     error = artefact_error(active.id, active.compiled, artefacts)
     if error is not None:
-        raise LeadqError(f"{nothing_done}, because the predictive artefact of {active.label} did not load: {error}")
+        raise LeadqError(
+            f"{nothing_done}, because the predictive artefact of {active.label} "
+            f"did not load: {error}"
+        )
 
 
 def import_(
@@ -266,7 +270,8 @@ def import_(
         raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
     store = open_store(database, artefacts=artefacts)
     try:
-        _check_active_artefact(ensure_active_model(store), store.artefacts, "nothing was imported")
+        active = ensure_active_model(store)
+        _check_active_artefact(active, store.artefacts, "nothing was imported")
         report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
     finally:
         store.dispose()
@@ -508,7 +513,7 @@ def erasure_summary(record) -> str:
 
 
 def _utc_text(micros: int) -> str:
-    """Format UTC microseconds since the epoch as ISO 8601 with a Z, as the CLI writes times."""
+    """Format UTC microseconds since the epoch as the CLI writes times: ISO 8601 with a Z."""
     from leadq.service.lead_records import as_datetime
 
     return as_datetime(micros).isoformat().replace("+00:00", "Z")

@@ -19,7 +19,7 @@ END_OF_YEARS_MICROS = 253_402_300_800 * 1_000_000
 
 
 def event_time_problem(ts: int, now: int | None = None) -> str | None:
-    """Return why an event time in UTC microseconds is rejected, or None when it is accepted.
+    """Return why an event time in UTC microseconds is rejected, or None.
 
     A time outside the years 1970 to 9999 is rejected, and so is one too
     far ahead (see future_time_problem). The text continues a sentence

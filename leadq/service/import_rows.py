@@ -222,7 +222,7 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
 
 
 def _check_time(ts: int, value, column: str, now: int, what: str = "timestamp") -> None:
-    """Reject a time that the tracking API would reject: outside its years or too far ahead."""
+    """Reject a time that the tracking API rejects: outside its years or too far ahead."""
     problem = event_time_problem(ts, now)
     if problem is not None:
         raise ImportRowError(column, f"{what} {_short(_text(value))} {problem}")

@@ -25,8 +25,8 @@ PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
 # The longest unsupported Authorization scheme that a 401 message names;
 # registered schemes, such as Negotiate and Digest, are far shorter.
 MAX_SCHEME_LENGTH = 20
-# The longest key name, in characters: enough to say what a key is for,
-# and short enough to list keys one a line.
+# The maximum length of a key name, in characters: enough to say what a
+# key is for, and short enough to list keys one a line.
 MAX_NAME_LENGTH = 200
 # Scopes of each kind of key. Write keys cannot read and read keys cannot
 # write; an admin key manages keys, webhooks, models and leads, and reads.

@@ -304,7 +304,7 @@ def _invalid(field: str, value, problem: str) -> ApiError:
 def missing_lead(connection, lead_id: int, field: str = "lead_id") -> ApiError:
     """Return the error for an id that names no lead: 410 when it was erased, else 404.
 
-    `field` names the path parameter or body field that holds the id.
+    `field` names the path parameter or body field that contains the id.
     """
     erased = find_erased_id(connection, lead_id)
     if erased is not None:

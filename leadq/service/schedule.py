@@ -120,5 +120,8 @@ class RescoreWorker:
     def _note_activation(self) -> None:
         active = ensure_active_model(self.store)
         if active.id != self._active_id:
-            log.info("model %s is active now; the leads that older versions scored are rescored", active.label)
+            log.info(
+                "model %s is active now; the leads that older versions scored are rescored",
+                active.label,
+            )
             self._active_id = active.id

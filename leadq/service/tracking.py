@@ -284,11 +284,14 @@ def _timestamp(document: dict, where: str) -> int | None:
         except ValueError:
             # datetime has no year 0, so it rejects such a time as malformed.
             year_zero = value.strip().startswith("0000-")
-    if year_zero or (moment is not None and moment.tzinfo is not None and not _plausible(moment)):
+    aware = moment is not None and moment.tzinfo is not None
+    outside_years = aware and not _plausible(moment)
+    if year_zero or outside_years:
         raise ApiError(
             400,
             "invalid_value",
-            f"{where}timestamp {json.dumps(value)[:60]} {YEARS_PROBLEM}; send the time the event happened",
+            f"{where}timestamp {json.dumps(value)[:60]} {YEARS_PROBLEM}; "
+            "send the time the event happened",
             where + "timestamp",
         )
     if moment is None or moment.tzinfo is None:

@@ -138,15 +138,15 @@ def database_url(option: str | None) -> str:
             "or postgresql://user@host:5432/name"
         ) from None
     backend = _engine_url(parsed).get_backend_name()
-    shown = parsed.render_as_string(hide_password=True)
+    masked_url = parsed.render_as_string(hide_password=True)
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise OptionError(
-            f"--database {shown!r} is a database in memory, which keeps nothing after the "
-            "command; name a file, such as sqlite:///leadq.db"
+            f"--database {masked_url!r} is a database in memory, which keeps "
+            "nothing after the command; name a file, such as sqlite:///leadq.db"
         )
     if backend not in ("sqlite", "postgresql"):
         raise OptionError(
-            f"--database {shown!r}: leadq stores its data in SQLite or PostgreSQL; "
+            f"--database {masked_url!r}: leadq stores its data in SQLite or PostgreSQL; "
             "write sqlite:///path/to/leadq.db or postgresql://user@host:5432/name"
         )
     # The URL keeps the driver as given, so that messages show the URL that
@@ -155,7 +155,11 @@ def database_url(option: str | None) -> str:
 
 
 def _engine_url(url: str | URL) -> URL:
-    """Return the URL to connect with: postgresql:// and postgres:// use psycopg, which leadq installs."""
+    """Return the URL to connect with, in which PostgreSQL URLs name psycopg.
+
+    leadq installs psycopg, whichever driver SQLAlchemy picks by default,
+    and SQLAlchemy 2.1 rejects the scheme postgres://.
+    """
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -202,9 +206,9 @@ def _check_sqlite_file(url: str, *, create: bool) -> None:
 
     The file must be a SQLite database that contains a store or no tables,
     so that leadq adds no tables to another application's file. With
-    `create` False it must exist and contain a store. Connecting with the store's engine would create a
-    missing file and switch an existing one to WAL, so this reads the file
-    in read-only mode.
+    `create` False it must exist and contain a store. Connecting with the
+    store's engine would create a missing file and switch an existing one
+    to WAL, so this reads the file in read-only mode.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -240,12 +244,12 @@ def _table_names(path: Path) -> list[str]:
 
 
 def _foreign_tables_message(path: Path, tables: list[str]) -> str:
-    """Describe a SQLite file with tables but no store, which another application owns."""
-    shown = ", ".join(repr(name) for name in tables[:MAX_TABLES_SHOWN])
+    """Return the error for a SQLite file with tables but no store, as another application's."""
+    listed = ", ".join(repr(name) for name in tables[:MAX_TABLES_SHOWN])
     if len(tables) > MAX_TABLES_SHOWN:
-        shown += f" and {len(tables) - MAX_TABLES_SHOWN} more"
+        listed += f" and {len(tables) - MAX_TABLES_SHOWN} more"
     return (
-        f"{path} is not a leadq store: it has the tables {shown} but no "
+        f"{path} is not a leadq store: it has the tables {listed} but no "
         f"{ALEMBIC_VERSION_TABLE} table, which every leadq store has. Check "
         f"--database and ${URL_VARIABLE}; name a leadq store, or a new or empty "
         "file that leadq creates one in"

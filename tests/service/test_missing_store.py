@@ -245,18 +245,18 @@ def test_empty_database_option(command, value, tmp_path):
 def test_unreachable_server_url_as_given(url, tmp_path):
     done = leadq("keys", "list", "--database", url)
 
-    shown = url.replace(":secret@", ":***@")
+    masked_url = url.replace(":secret@", ":***@")
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: cannot open the database {shown}: ")
+    assert done.stderr.startswith(f"error: cannot open the database {masked_url}: ")
     assert done.stderr.endswith(". Check that the server runs and the URL is right\n")
     assert "secret" not in done.stderr
 
 
 def test_empty_postgresql_schema_url_as_given(tmp_path):
     with database_url("postgresql", tmp_path) as url:
-        given = database.make_url(url).set(drivername="postgresql")
-        done = leadq("keys", "list", "--database", given.render_as_string(hide_password=False))
+        given_url = database.make_url(url).set(drivername="postgresql")
+        done = leadq("keys", "list", "--database", given_url.render_as_string(hide_password=False))
 
     assert done.returncode == 2
-    assert done.stderr == f"error: no leadq store at {given.render_as_string()}: {NO_TABLES}. {FIX}"
+    assert done.stderr == f"error: no leadq store at {given_url.render_as_string()}: {NO_TABLES}. {FIX}"
     assert "postgresql+psycopg" not in done.stderr
