@@ -179,6 +179,26 @@ def test_engines_agree(model, rows, embedded_and_postgres):
     assert_same_results(engines, run_engines(model, rows, engines, embedded_and_postgres))
 
 
+def test_ancient_events_decay_to_zero(embedded_and_postgres):
+    # Two years are 1,460 half-lives of half a day: 0.5 ** 1460 underflows a double.
+    document = {
+        "engagement": {
+            "decay": {"half_life_days": 0.5},
+            "rules": [{"id": "opened", "event": "email_opened", "points": 5}],
+        },
+        "stages": [{"id": "hot", "when": {"score": "engagement", "at_least": 1}}, {"id": "cold"}],
+    }
+    two_years = -2 * 365 * 24 * 60
+    rows = [(0, "email_opened", two_years, None, 1), (1, "email_opened", -60, None, 2)]
+    engines = ("duckdb", "sqlite", "postgres")
+    results = run_engines(ScoringModel.model_validate(document), rows, engines, embedded_and_postgres)
+    assert_same_results(engines, results)
+    for result in results:
+        scores = {row["lead_key"]: row["engagement_score"] for row in result}
+        assert scores["lead0"] == 0
+        assert scores["lead1"] > 4.7
+
+
 # Spark takes a second or more per query, so it gets a few examples only. Its
 # executors bind the events, read from a Parquet file.
 @settings(max_examples=min(4, settings.default.max_examples))

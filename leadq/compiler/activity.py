@@ -14,6 +14,13 @@ from leadq.model.schema import ActivityRule, HalfLife, StepDecay, Test
 
 MICROS_PER_DAY = 86_400_000_000
 AS_OF = exp.column("as_of", table="params")
+# PostgreSQL raises "value out of range: underflow" when POWER's result is
+# too small for a double (after about 1,075 half-lives), where DuckDB,
+# SQLite and Spark return 0. An event this many half-lives old decays to 0
+# on every engine; 0.5 ** 1000 is about 1e-301, which rounding removes anyway.
+MAX_HALF_LIVES = 1000
+# No event is older than this: times run from the year 1 to 9999.
+LONGEST_AGE_MICROS = 10_000 * 366 * MICROS_PER_DAY
 
 
 def age_micros(ts: exp.Expression) -> exp.Expression:
@@ -29,17 +36,26 @@ def decay_sql(decay, ts: exp.Expression) -> exp.Expression:
     if decay is None or decay == "none":
         return number(1)
     if isinstance(decay, HalfLife):
-        age_days = exp.Div(
-            this=exp.cast(age_micros(ts), "DOUBLE"),
-            expression=number(decay.half_life_days * MICROS_PER_DAY),
-        )
-        return exp.Pow(this=number(0.5), expression=age_days)
+        return _half_life_sql(decay.half_life_days, ts)
     assert isinstance(decay, StepDecay)
     case = exp.Case()
     for step in reversed(decay.steps):
         reached = exp.GTE(this=age_micros(ts), expression=days_in_micros(step.after_days))
         case = case.when(reached, number(step.factor))
     return case.else_(number(1))
+
+
+def _half_life_sql(half_life_days: float, ts: exp.Expression) -> exp.Expression:
+    half_lives = exp.Div(
+        this=exp.cast(age_micros(ts), "DOUBLE"),
+        expression=number(half_life_days * MICROS_PER_DAY),
+    )
+    factor = exp.Pow(this=number(0.5), expression=half_lives)
+    oldest = round(half_life_days * MAX_HALF_LIVES * MICROS_PER_DAY)
+    if oldest >= LONGEST_AGE_MICROS:
+        return factor
+    too_old = exp.GTE(this=age_micros(ts), expression=integer(oldest))
+    return exp.Case().when(too_old, number(0)).else_(factor)
 
 
 def match_sql(

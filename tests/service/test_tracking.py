@@ -34,6 +34,7 @@ engagement:
     - {id: ping, event: ping, points: 1}
     - {id: demo, event: demo_requested, points: 10}
     - {id: cool_down, event: cool_down, points: -20}
+    - {id: faded, event: faded, points: 5, decay: {half_life_days: 1}}
 stages:
   - {id: sql, sticky: true, when: {score: engagement, at_least: 30}}
   - {id: mql, when: {score: engagement, at_least: 10}}
@@ -332,6 +333,14 @@ def test_timestamp_outside_years_rejected(service: Service, timestamp):
         "send the time the event happened",
         "field": "timestamp",
     }
+
+
+def test_event_of_1975_decays_to_nothing(service: Service):
+    # Over 18,000 half-lives, where PostgreSQL's POWER raises an underflow error.
+    answer = service.post("/v1/track", {**ping("u-1975", "old-1"), "event": "faded", "timestamp": "1975-01-01T00:00:00Z"})
+
+    assert answer.status_code == 200, answer.text
+    assert service.lead("u-1975").engagement == 0
 
 
 def test_rejected_batch_stores_nothing(service: Service):
