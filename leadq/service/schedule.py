@@ -29,6 +29,9 @@ class RescoreReport:
     stage_changes: int = 0
 
 
+# NOTE: a batch whose rescore fails stops the run, and the next run starts
+# again at the first lead, so one lead that cannot be scored keeps every
+# later lead on its old scores. Failing leads are not set aside one by one.
 def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = False) -> RescoreReport:
     active = ensure_active_model(store)
     report = RescoreReport()
