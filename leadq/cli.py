@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from leadq.crm import commands as crm_commands
 from leadq.dashboard import commands as dashboard_commands
-from leadq.errors import LeadNotFound, LeadqError
+from leadq.errors import LeadqError, OptionError
 from leadq.evaluation import commands as evaluation_commands
 from leadq.explain import explain_panel
 from leadq.learning import commands as learning_commands
@@ -215,7 +215,9 @@ def explain(
     for lead_id in lead_ids:
         lead = run.find(lead_id)
         if lead is None:
-            raise LeadNotFound(
+            # A usage error (exit 2), because the id is an argument that names
+            # no lead of the file the user gave.
+            raise OptionError(
                 f"lead {lead_id!r} is not in {leads}; lead ids are matched on the "
                 f"model's key field {run.model.key!r}"
             )

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from leadq.compiler.query import CompiledModel
 from leadq.errors import OptionError
@@ -110,10 +110,30 @@ def run_postgres(
     """Copy the bound tables into temporary tables of the server and run there."""
     engine = create_engine(postgres_url(url))
     try:
-        with engine.begin() as connection:
+        with connect_postgres(engine) as connection, connection.begin():
             return run_on_connection(connection, compiled, tables, as_of_micros)
     finally:
         engine.dispose()
+
+
+def connect_postgres(engine: Engine) -> Connection:
+    """Connect to the server of --database, or raise OptionError when that fails.
+
+    A failed connection (a wrong user or password, a server that does not
+    run) comes from a mistake in the option, so it is a usage error. An
+    error after connecting is not.
+    """
+    try:
+        return engine.connect()
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        url = engine.url.set(drivername="postgresql")
+        masked_url = url.render_as_string(hide_password=True)
+        raise OptionError(
+            f"cannot connect to --database {masked_url}: {reason}. Check that the "
+            "server runs and that the URL's user, password, host, port and database "
+            "are right"
+        ) from None
 
 
 def postgres_url(url: str | None) -> str:

@@ -80,7 +80,7 @@ class OptionError(LeadqError):
 
 
 class LeadNotFound(LeadqError):
-    """A lead id that is not in the scored leads."""
+    """A lead id, lead key or email that names no lead in the store."""
 
     exit_code = 1
 

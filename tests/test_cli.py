@@ -118,8 +118,11 @@ def test_explain_lists_every_rule(files):
 
 def test_explain_unknown_lead(files):
     done = leadq("explain", "nobody@x.example", "--leads", "leads.csv", cwd=files)
-    assert done.returncode == 1
-    assert "lead 'nobody@x.example' is not in leads.csv" in done.stderr
+    assert_clean_error(
+        done,
+        "lead 'nobody@x.example' is not in leads.csv; lead ids are matched on the "
+        "model's key field 'email'",
+    )
 
 
 def test_init_then_validate(tmp_path):

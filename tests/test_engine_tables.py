@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from leadq.engine_options import engine_settings, table_names
 from leadq.engines import EngineSettings
@@ -250,6 +251,29 @@ def test_table_names_defaults():
 
 def test_engine_option_error_exit_code(files):
     assert_clean_error(leadq("score", "--engine", "postgres", cwd=files), "needs --database URL")
+
+
+@pytest.mark.parametrize(
+    "inputs", [["leads.csv", "-e", "events.csv"], []], ids=["files", "tables"]
+)
+@pytest.mark.parametrize("failure", ["unknown role", "closed port"])
+def test_postgres_connect_failure(files, postgres_url, inputs, failure):
+    role = f"leadq_no_role_{secrets.token_hex(3)}"
+    url = make_url(postgres_url).set(username=role, password="S3cretPassw0rd")
+    reason = 'role "' + role + '" does not exist'
+    if failure == "closed port":
+        url, reason = url.set(port=1), "port 1 failed: Connection refused"
+    database = url.render_as_string(hide_password=False)
+    options = ["--engine", "postgres", "--database", database]
+    done = leadq("score", *inputs, *options, cwd=files)
+    assert_clean_error(
+        done,
+        f"cannot connect to --database postgresql://{role}:***@{url.host}:{url.port}/",
+        reason,
+        "Check that the server runs and that the URL's user, password, host, port",
+    )
+    assert done.stderr.count("\n") == 1
+    assert "S3cretPassw0rd" not in done.stderr
 
 
 def test_spark_table_matches_files(files, spark_session):

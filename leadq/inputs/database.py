@@ -17,6 +17,7 @@ import pyarrow as pa
 from sqlalchemy import Column, MetaData, Table, create_engine, select, types
 from sqlalchemy.exc import NoSuchTableError
 
+from leadq.engines import connect_postgres
 from leadq.errors import OptionError
 from leadq.inputs.files import SourceTable
 
@@ -27,11 +28,12 @@ def read_postgres_table(url: str, name: str) -> SourceTable:
     """Read every row of table `name` (optionally `schema.name`) into Arrow.
 
     Rows are fetched in batches through a server-side cursor. Raises
-    OptionError when the table does not exist.
+    OptionError when the server refuses the connection or the table does
+    not exist.
     """
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
+        with connect_postgres(engine) as connection:
             table = _reflected(connection, name)
             result = connection.execution_options(yield_per=BATCH_ROWS).execute(select(table))
             batches = [_record_batch(table.columns, rows) for rows in result.partitions()]

@@ -8,7 +8,10 @@ and `incomplete` when the unknown answers decide it.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -22,6 +25,7 @@ MAX_NOTE_LENGTH = 2000
 AMOUNT_WITH_UNIT = re.compile(
     r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]{1,16})\s*$"
 )
+DOUBLE_RANGE = "a double's range of about ±1.8e308"
 
 
 class AnswerError(LeadqError):
@@ -108,8 +112,39 @@ def value_of(criterion: Criterion, raw: Any) -> Any:
     """Check one answer value; return it in its stored form (None: unknown)."""
     if raw is None or raw == UNKNOWN or raw == "":
         return None
+    _check_numbers(criterion, raw)
     checker = _CHECKERS[criterion.answer]
     return checker(criterion, raw)
+
+
+def _check_numbers(criterion: Criterion, raw: Any, path: str = "") -> None:
+    """Raise AnswerError for a number in an answer that is not a finite double.
+
+    Python's json module and ruamel.yaml read a number beyond a double's
+    range, such as 1e400, as infinity, and both accept NaN. A whole number beyond that range
+    stays an int until the amount is converted to a double.
+    """
+    if isinstance(raw, dict):
+        for key, item in raw.items():
+            _check_numbers(criterion, item, f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(raw, list):
+        for index, item in enumerate(raw):
+            _check_numbers(criterion, item, f"{path}[{index}]")
+        return
+    reason = _non_finite_reason(raw)
+    if reason is not None:
+        raise AnswerError(criterion.id, f"{path or 'the value'} {reason}")
+
+
+def _non_finite_reason(number: Any) -> str | None:
+    if isinstance(number, float) and math.isnan(number):
+        return "is NaN, which is not a number; send a finite number"
+    if isinstance(number, float) and math.isinf(number):
+        return f"is {json.dumps(number)}, beyond {DOUBLE_RANGE}; send a finite number"
+    if isinstance(number, int) and abs(number) > sys.float_info.max:
+        return f"is a whole number beyond {DOUBLE_RANGE}; send a smaller number"
+    return None
 
 
 def _status(criterion: Criterion, raw: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,6 +41,9 @@ class ApiError(Exception):
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # FastAPI raises its 400 "error parsing the body" from the decoding error.
+        if isinstance(error.__cause__, UnicodeDecodeError):
+            return _response(_not_utf8(error.__cause__))
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse(
             ApiError(error.status_code, code, str(error.detail)).body(),
@@ -55,6 +59,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            return _response(_invalid_json(first, error.body))
         field = ".".join(str(part) for part in first["loc"] if part not in ("body", "query", "path"))
         message = f"{field or 'request'}: {first['msg']}"
         value = _rejected_value(first)
@@ -62,6 +68,36 @@ def install_handlers(app: FastAPI) -> None:
             message += f", got {value!r}"
         body = ApiError(422, "invalid_request", message, field or None, value).body()
         return JSONResponse(body, status_code=422)
+
+
+def _response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def _invalid_json(detail: dict, document: Any) -> ApiError:
+    """Return the error of a body that FastAPI could not parse as JSON.
+
+    FastAPI gives json's reason and the offset of the fault in the decoded
+    body, from which json computes the line and column.
+    """
+    # Some of json's reasons end in "at" already, as "Invalid control character at".
+    reason = detail.get("ctx", {}).get("error", "invalid JSON").removesuffix(" at")
+    offset = detail["loc"][-1]
+    where = f"position {offset}"
+    if isinstance(document, str) and isinstance(offset, int):
+        located = json.JSONDecodeError(reason, document, offset)
+        where = f"line {located.lineno}, column {located.colno}"
+    message = f"the body is not valid JSON ({reason} at {where}); send a JSON object"
+    return ApiError(400, "invalid_json", message, "body")
+
+
+def _not_utf8(error: UnicodeDecodeError) -> ApiError:
+    byte = error.object[error.start]
+    message = (
+        f"the body is not UTF-8 text (byte 0x{byte:02x} at position {error.start} "
+        "is invalid there); send JSON in UTF-8"
+    )
+    return ApiError(400, "invalid_json", message, "body")
 
 
 def _rejected_value(error: dict) -> Any:

@@ -175,11 +175,31 @@ def _merge(store, lead_id: int, into: int) -> StageAnswer:
     with store.write() as connection:
         merged, survivor = _lead(connection, lead_id), _lead(connection, into, "into")
         if merged.id == survivor.id:
-            raise ApiError(400, "same_lead", f"lead {lead_id} is already lead {survivor.id}", "into")
+            message = _same_lead_message(lead_id, into, survivor.id)
+            raise ApiError(400, "same_lead", message, "into")
         merge(connection, survivor.id, merged.id, now)
         changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
+
+
+def _same_lead_message(lead_id: int, into: int, survivor: int) -> str:
+    """Return why two ids that resolve to the same surviving lead cannot be merged."""
+    if lead_id == into:
+        return (
+            f"lead {lead_id} cannot be merged into itself; send the id of another "
+            "lead as into"
+        )
+    merged = [merged_id for merged_id in (lead_id, into) if merged_id != survivor]
+    if len(merged) == 1:
+        return (
+            f"lead {merged[0]} was already merged into lead {survivor}, so the two "
+            "are one lead and there is nothing to merge"
+        )
+    return (
+        f"leads {lead_id} and {into} were both merged into lead {survivor} already, "
+        "so they are one lead and there is nothing to merge"
+    )
 
 
 def _lead(connection, lead_id: int, field: str = "lead_id"):

@@ -176,3 +176,43 @@ def test_invalid_number_and_date_rejected(raw, message):
     with pytest.raises(AnswerError) as raised:
         check_answers(DEAL, raw)
     assert raised.value.message == message
+
+
+BEYOND_RANGE = "beyond a double's range of about ±1.8e308"
+
+
+@pytest.mark.parametrize(
+    ("framework", "raw", "message"),
+    [
+        (
+            BANT,
+            {"budget": {"amount": float("inf")}},
+            f"answer 'budget': amount is Infinity, {BEYOND_RANGE}; send a finite number",
+        ),
+        (
+            DEAL,
+            {"budget": {"value": {"amount": float("-inf"), "unit": "USD"}}},
+            f"answer 'budget': amount is -Infinity, {BEYOND_RANGE}; send a finite number",
+        ),
+        (
+            DEAL,
+            {"budget": {"amount": float("nan"), "unit": "USD"}},
+            "answer 'budget': amount is NaN, which is not a number; send a finite number",
+        ),
+        (
+            DEAL,
+            {"budget": {"amount": 10**400, "unit": "USD"}},
+            f"answer 'budget': amount is a whole number {BEYOND_RANGE}; "
+            "send a smaller number",
+        ),
+        (
+            BANT,
+            {"need": float("inf")},
+            f"answer 'need': the value is Infinity, {BEYOND_RANGE}; send a finite number",
+        ),
+    ],
+)
+def test_non_finite_number_rejected(framework, raw, message):
+    with pytest.raises(AnswerError) as raised:
+        check_answers(framework, raw)
+    assert str(raised.value) == message

@@ -133,6 +133,27 @@ def test_invalid_answer_names_criterion(client, keys, rows, store):
     assert count_rows(store, qualifications) == 0
 
 
+def test_infinite_amount_rejected(client, keys, rows, store):
+    # The literal 1e400, as a client writes it; httpx rejects infinity in json=.
+    answers = b'{"budget": {"amount": 1e400}}'
+    body = b'{"framework": "bant", "author": "Ann", "answers": ' + answers + b"}"
+    headers = {
+        "Authorization": f"Bearer {keys.write}",
+        "Content-Type": "application/json",
+    }
+    response = client.post(
+        f"/api/leads/{rows.lead()}/qualifications", content=body, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["field"] == "answers.budget"
+    assert error["message"] == (
+        "answer 'budget': amount is Infinity, beyond a double's range of about "
+        "±1.8e308; send a finite number"
+    )
+    assert count_rows(store, qualifications) == 0
+
+
 def test_nul_in_author_or_note_rejected(client, keys, rows, store):
     lead_id = rows.lead()
     response = post(client, lead_id, bant(BANT_PASSED, author="Sam\u0000"), keys.write)

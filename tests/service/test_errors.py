@@ -1,0 +1,50 @@
+"""Error bodies that the shared handlers send for every JSON route."""
+
+from __future__ import annotations
+
+import pytest
+
+JSON_ROUTES = ["/api/webhooks", "/api/leads/1/recycle", "/api/leads/1/merge"]
+
+
+def post_bytes(client, keys, path: str, body: bytes):
+    headers = {
+        "Authorization": f"Bearer {keys.admin}",
+        "Content-Type": "application/json",
+    }
+    return client.post(path, content=body, headers=headers)
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+def test_body_not_json(client, keys, path):
+    response = post_bytes(client, keys, path, b'{"url": }')
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {
+        "code": "invalid_json",
+        "message": "the body is not valid JSON (Expecting value at line 1, "
+        "column 9); send a JSON object",
+        "field": "body",
+    }
+
+
+def test_body_not_json_names_line(client, keys):
+    body = b'{\n  "reason": "called",\n}'
+    response = post_bytes(client, keys, "/api/leads/1/recycle", body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"] == (
+        "the body is not valid JSON (Expecting property name enclosed in double "
+        "quotes at line 3, column 1); send a JSON object"
+    )
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+def test_body_not_utf8(client, keys, path):
+    response = post_bytes(client, keys, path, '{"reason": "été"}'.encode("latin-1"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {
+        "code": "invalid_json",
+        "message": "the body is not UTF-8 text (byte 0xe9 at position 12 is "
+        "invalid there); send JSON in UTF-8",
+        "field": "body",
+    }
