@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -87,6 +88,7 @@ def serve(
     webhook_settings = settings_from_environment()
     # A service logs its background work, starts and stops, which are INFO lines.
     logging.getLogger("leadq").setLevel(logging.INFO)
+    _log_with_times()
     store = open_store(database, artefacts=artefacts)
     password = ensure_admin_user(store)
     if password is not None:
@@ -517,6 +519,16 @@ def _utc_text(micros: int) -> str:
     from leadq.service.lead_records import as_datetime
 
     return as_datetime(micros).isoformat().replace("+00:00", "Z")
+
+
+def _log_with_times() -> None:
+    """Start each log line with its UTC time, since a service runs for days."""
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ"
+    )
+    formatter.converter = time.gmtime
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
 
 
 def _shown(url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -76,3 +78,5 @@ def test_serve_logs_activation_and_stop(store, tmp_path, workers):
     assert output.count(picked_up) == 1
     assert output.count(stopped) == 1
     assert output.index(picked_up) < output.index(stopped)
+    timed = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO leadq.service: leadq serve stopped$"
+    assert re.search(timed, output, re.MULTILINE)
