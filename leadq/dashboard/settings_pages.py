@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from leadq.dashboard.rendering import render
 from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
 from leadq.errors import OptionError
-from leadq.service.keys import KINDS, create_key, list_keys, revoke_key
+from leadq.service.keys import KINDS, MAX_NAME_LENGTH, create_key, list_keys, revoke_key
 from leadq.service.webhooks import (
     EVENT_TYPES,
     SubscriptionError,
@@ -131,6 +131,7 @@ def _settings(request: Request, status_code: int = 200, **context):
         status_code=status_code,
         keys=keys,
         kinds=KINDS,
+        key_name_length=MAX_NAME_LENGTH,
         subscriptions=subscriptions,
         event_types=EVENT_TYPES,
         **context,

@@ -334,6 +334,7 @@ def test_keys_create_name_too_long(editor, store):
     )
     with store.read() as connection:
         assert connection.execute(select(api_keys.c.id)).all() == []
+    assert 'name="name" maxlength="200"' in editor.get("/dashboard/settings").text
 
 
 def add_webhook(client: httpx.Client, url: str, event_type: str) -> httpx.Response:
