@@ -133,8 +133,9 @@ def database_url(option: str | None) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
+        shown = _masked_password(url)
         raise OptionError(
-            f"--database {url!r} is not a database URL; write sqlite:///path/to/leadq.db "
+            f"--database {shown!r} is not a database URL; write sqlite:///path/to/leadq.db "
             "or postgresql://user@host:5432/name"
         ) from None
     backend = _engine_url(parsed).get_backend_name()
@@ -152,6 +153,16 @@ def database_url(option: str | None) -> str:
     # The URL keeps the driver as given, so that messages show the URL that
     # the user wrote; _engine_url picks the driver when connecting.
     return parsed.render_as_string(hide_password=False)
+
+
+def _masked_password(text: str) -> str:
+    """Hide what looks like a password in text that is not a valid URL: user:***@host."""
+    at = text.rfind("@")
+    colon = text.rfind(":", 0, at)
+    start = text.find("//", 0, at) + 2 if "//" in text[:at] else 0
+    if at < 0 or colon < start:
+        return text
+    return f"{text[: colon + 1]}***{text[at:]}"
 
 
 def _engine_url(url: str | URL) -> URL:

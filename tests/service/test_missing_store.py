@@ -240,6 +240,22 @@ def test_empty_database_option(command, value, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgres ql://bob:secret@db/leadq", "postgres ql://bob:***@db/leadq"),
+        ("bob:secret@db", "bob:***@db"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_invalid_url_hides_password(url, shown, tmp_path):
+    done = leadq("keys", "list", "--database", url, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "secret" not in done.stderr
+    assert done.stderr.startswith(f"error: --database {shown!r} is not a database URL;")
+
+
+@pytest.mark.parametrize(
     "url", ["postgresql://leadq:secret@127.0.0.1:1/leadq", "postgres://leadq:secret@127.0.0.1:1/leadq"]
 )
 def test_unreachable_server_url_as_given(url, tmp_path):
