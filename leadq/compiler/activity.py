@@ -20,7 +20,7 @@ AS_OF = exp.column("as_of", table="params")
 # on every engine; 0.5 ** 1000 is about 1e-301, which rounding removes anyway.
 MAX_HALF_LIVES = 1000
 # No event is older than this: times run from the year 1 to 9999.
-LONGEST_AGE_MICROS = 10_000 * 366 * MICROS_PER_DAY
+MAX_EVENT_AGE_MICROS = 10_000 * 366 * MICROS_PER_DAY
 
 
 def age_micros(ts: exp.Expression) -> exp.Expression:
@@ -52,7 +52,7 @@ def _half_life_sql(half_life_days: float, ts: exp.Expression) -> exp.Expression:
     )
     factor = exp.Pow(this=number(0.5), expression=half_lives)
     oldest = round(half_life_days * MAX_HALF_LIVES * MICROS_PER_DAY)
-    if oldest >= LONGEST_AGE_MICROS:
+    if oldest >= MAX_EVENT_AGE_MICROS:
         return factor
     too_old = exp.GTE(this=age_micros(ts), expression=integer(oldest))
     return exp.Case().when(too_old, number(0)).else_(factor)

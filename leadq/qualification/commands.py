@@ -63,7 +63,7 @@ def qualify(
         raise OptionError(f"the author {author!r} must be text without NUL characters (\\u0000)")
     store = open_store(database, create=False)
     try:
-        # The store's errors come first, because answering cannot fix them.
+        # The store's errors come first, because no answer can fix them.
         if from_file is None and not sys.stdin.isatty():
             raise OptionError(
                 "no terminal to ask the questions in; "

@@ -263,8 +263,9 @@ def _qualification(row) -> Qualification:
     )
 
 
-# Built once: every rescore of a model with qualification conditions runs it.
-_LATEST_COMPLETE = (
+# Complete qualifications, oldest first, with the columns that scoring and
+# the qualification report read.
+COMPLETE_QUALIFICATIONS = (
     select(
         qualifications.c.lead_id,
         qualifications.c.framework,
@@ -272,13 +273,14 @@ _LATEST_COMPLETE = (
         qualifications.c.result,
         qualifications.c.answers,
     )
-    .where(
-        qualifications.c.lead_id.in_(bindparam("ids", expanding=True)),
-        qualifications.c.framework.in_(bindparam("frameworks", expanding=True)),
-        qualifications.c.result.in_(COMPLETE_RESULTS),
-        qualifications.c.at <= bindparam("as_of"),
-    )
+    .where(qualifications.c.result.in_(COMPLETE_RESULTS))
     .order_by(qualifications.c.at, qualifications.c.id)
+)
+# Built once: every rescore of a model with qualification conditions runs it.
+_LATEST_COMPLETE = COMPLETE_QUALIFICATIONS.where(
+    qualifications.c.lead_id.in_(bindparam("ids", expanding=True)),
+    qualifications.c.framework.in_(bindparam("frameworks", expanding=True)),
+    qualifications.c.at <= bindparam("as_of"),
 )
 
 

@@ -19,6 +19,7 @@ from leadq.model.qualification import UNKNOWN, Criterion, Framework
 from leadq.outcomes import CONVERTED_VALUES
 from leadq.output import plural
 from leadq.qualification.answers import COMPLETE_RESULTS, utc_day
+from leadq.qualification.records import COMPLETE_QUALIFICATIONS
 from leadq.store.tables import outcomes, qualifications
 
 
@@ -90,17 +91,7 @@ def framework_report(
 def _latest_per_lead(
     connection: Connection, only: str | None
 ) -> dict[str, dict[int, object]]:
-    query = (
-        select(
-            qualifications.c.lead_id,
-            qualifications.c.framework,
-            qualifications.c.at,
-            qualifications.c.result,
-            qualifications.c.answers,
-        )
-        .where(qualifications.c.result.in_(COMPLETE_RESULTS))
-        .order_by(qualifications.c.at, qualifications.c.id)
-    )
+    query = COMPLETE_QUALIFICATIONS
     if only is not None:
         query = query.where(qualifications.c.framework == only)
     latest: dict[str, dict[int, object]] = defaultdict(dict)

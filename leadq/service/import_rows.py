@@ -221,11 +221,11 @@ def _event_row(row, index, key_field, names, columns, plain, layout, times) -> E
     return EventRow(key, event_id, name, ts, properties)
 
 
-def _check_time(ts: int, value, column: str, now: int, what: str = "timestamp") -> None:
+def _check_time(ts: int, value, column: str, now: int, label: str = "timestamp") -> None:
     """Reject a time that the tracking API rejects: outside its years or too far ahead."""
     problem = event_time_problem(ts, now)
     if problem is not None:
-        raise ImportRowError(column, f"{what} {_short(_text(value))} {problem}")
+        raise ImportRowError(column, f"{label} {_short(_text(value))} {problem}")
 
 
 def _json_properties(value, column: str | None) -> dict:

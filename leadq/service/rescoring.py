@@ -78,8 +78,8 @@ def rescore(
     `release_sticky` lets the computed stage replace a sticky one, as a
     recycle does. `qualification_id` names the qualification that caused
     the rescore in stage history and webhooks. `locked` are the leads' rows
-    as `lock_leads` returned them in this transaction, when nothing has
-    changed them since; without them, the leads are locked and read here.
+    as `lock_leads` returned them earlier in this transaction, when nothing
+    has changed them since. Without them, the leads are locked and read here.
     """
     rows = locked if locked is not None else lock_leads(connection, lead_ids)
     current = {row.id: row for row in rows}

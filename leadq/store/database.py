@@ -133,9 +133,9 @@ def database_url(option: str | None) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        shown = _masked_password(url)
+        masked = _masked_password(url)
         raise OptionError(
-            f"--database {shown!r} is not a database URL; write sqlite:///path/to/leadq.db "
+            f"--database {masked!r} is not a database URL; write sqlite:///path/to/leadq.db "
             "or postgresql://user@host:5432/name"
         ) from None
     backend = _engine_url(parsed).get_backend_name()
