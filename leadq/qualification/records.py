@@ -29,6 +29,7 @@ from leadq.qualification.answers import (
 )
 from leadq.store import MAX_ID
 from leadq.store.tables import leads, qualifications
+from leadq.store.value_lists import in_list
 
 logger = logging.getLogger(__name__)
 MAX_AUTHOR_LENGTH = 200
@@ -278,8 +279,8 @@ COMPLETE_QUALIFICATIONS = (
 )
 # Built once: every rescore of a model with qualification conditions runs it.
 _LATEST_COMPLETE = COMPLETE_QUALIFICATIONS.where(
-    qualifications.c.lead_id.in_(bindparam("ids", expanding=True)),
-    qualifications.c.framework.in_(bindparam("frameworks", expanding=True)),
+    in_list(qualifications.c.lead_id, "ids"),
+    in_list(qualifications.c.framework, "frameworks"),
     qualifications.c.at <= bindparam("as_of"),
 )
 

@@ -38,7 +38,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    bindparam,
     column,
     delete,
     insert,
@@ -52,6 +51,7 @@ from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
 from leadq.store.database import has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
+from leadq.store.value_lists import in_list
 
 # The engine columns that the copy takes from `events` (the event's id and
 # its current lead). A binding row contains all the others, message id, name
@@ -248,7 +248,7 @@ def _copy_statement(bindings: Table, target: str, chosen: str):
     after_baseline = or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at)
     if chosen == "leads":
         joined = with_leads.outerjoin(bindings, matches)
-        in_leads = events.c.lead_id.in_(bindparam("ids", expanding=True))
+        in_leads = in_list(events.c.lead_id, "ids")
         condition = in_leads & or_(after_baseline, bindings.c.stored_id.is_(None))
     else:
         scratch = _scratch(target)

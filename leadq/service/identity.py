@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.service.webhooks import enqueue
 from leadq.store.tables import events, identities, leads, outcomes, score_snapshots, stage_history
+from leadq.store.value_lists import in_list
 
 USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
 EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
@@ -85,9 +86,9 @@ def resolve(connection: Connection, lead_id: int | None) -> int | None:
 _USER_LEADS = (
     select(identities.c.value, identities.c.lead_id, leads.c.merged_into)
     .select_from(identities.join(leads, leads.c.id == identities.c.lead_id))
-    .where(identities.c.kind == USER_ID, identities.c.value.in_(bindparam("values", expanding=True)))
+    .where(identities.c.kind == USER_ID, in_list(identities.c.value, "values"))
 )
-_MERGES = select(leads.c.id, leads.c.merged_into).where(leads.c.id.in_(bindparam("ids", expanding=True)))
+_MERGES = select(leads.c.id, leads.c.merged_into).where(in_list(leads.c.id, "ids"))
 
 
 def leads_with_user_ids(connection: Connection, user_ids) -> dict[str, int]:

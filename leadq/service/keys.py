@@ -13,12 +13,13 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from leadq.errors import LeadqError, OptionError
 from leadq.service.errors import ApiError
 from leadq.store.database import now_micros
 from leadq.store.tables import api_keys
+from leadq.store.value_lists import in_list
 
 KINDS = ("write", "read", "admin")
 PREFIXES = {"write": "lqw_", "read": "lqr_", "admin": "lqa_"}
@@ -127,7 +128,7 @@ def find_key(connection: Connection, key: str) -> ApiKey | None:
 
 
 _ACTIVE_HASHES = select(api_keys.c.key_hash).where(
-    api_keys.c.key_hash.in_(bindparam("hashes", expanding=True)), api_keys.c.revoked_at.is_(None)
+    in_list(api_keys.c.key_hash, "hashes"), api_keys.c.revoked_at.is_(None)
 )
 
 

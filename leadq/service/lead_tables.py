@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, or_, select
 
 from leadq.binding import (
     empty_events,
@@ -28,6 +28,7 @@ from leadq.engines import EngineTables
 from leadq.qualification.records import latest_complete
 from leadq.service.event_bindings import bound_values
 from leadq.store.tables import accounts, events, leads
+from leadq.store.value_lists import in_list
 
 
 @dataclass
@@ -65,14 +66,14 @@ def read_stored_leads(
 _LEADS_WITH_TRAITS = (
     select(leads.c.id, leads.c.attributes, accounts.c.traits)
     .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
-    .where(leads.c.id.in_(bindparam("ids", expanding=True)))
+    .where(in_list(leads.c.id, "ids"))
     .order_by(leads.c.id)
 )
 _EVENTS_OF_LEADS = (
     select(events.c.message_id, events.c.lead_id, events.c.event_name, events.c.ts, events.c.properties)
     .select_from(events.join(leads, events.c.lead_id == leads.c.id))
     .where(
-        events.c.lead_id.in_(bindparam("ids", expanding=True)),
+        in_list(events.c.lead_id, "ids"),
         or_(leads.c.baseline_at.is_(None), events.c.ts > leads.c.baseline_at),
     )
     .order_by(events.c.id)

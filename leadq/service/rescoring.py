@@ -29,6 +29,7 @@ from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.webhooks import enqueue
 from leadq.store.database import artefacts_folder_of
 from leadq.store.tables import leads, score_snapshots, stage_history
+from leadq.store.value_lists import in_list
 
 # Causes of a rescore, kept in stage history and webhooks.
 CAUSES = (
@@ -48,7 +49,7 @@ class StageChange:
 
 _LEADS_TO_LOCK = (
     select(leads.c.id, leads.c.stage, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email)
-    .where(leads.c.id.in_(bindparam("ids", expanding=True)), leads.c.merged_into.is_(None))
+    .where(in_list(leads.c.id, "ids"), leads.c.merged_into.is_(None))
     .order_by(leads.c.id)
 )
 
