@@ -214,6 +214,11 @@ def rescore(
     finally:
         store.dispose()
     typer.echo(f"rescored {report.leads} leads with {active.label}; {report.stage_changes} stage changes")
+    if report.failed:
+        for lead_id, error in sorted(report.failed.items()):
+            typer.echo(f"rescore of lead {lead_id} failed, so it keeps its old scores: {error}", err=True)
+        typer.echo(f"{len(report.failed)} of the leads failed and the others were rescored", err=True)
+        raise typer.Exit(1)
 
 
 def _check_active_artefact(active, artefacts: Path | None, nothing_done: str) -> None:

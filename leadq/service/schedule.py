@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from leadq.service.model_versions import ensure_active_model
+from leadq.service.model_versions import ActiveModel, ensure_active_model
 from leadq.service.rescoring import rescore
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import leads
@@ -27,49 +28,88 @@ BATCH = 500
 class RescoreReport:
     leads: int = 0
     stage_changes: int = 0
+    # Leads that could not be rescored, with the error; they keep their old scores.
+    failed: dict[int, str] = field(default_factory=dict)
 
 
-# NOTE: a batch whose rescore fails stops the run, and the next run starts
-# again at the first lead, so one lead that cannot be scored keeps every
-# later lead on its old scores. Failing leads are not set aside one by one.
-def rescore_all(store: Store, *, as_of: int | None = None, only_stale: bool = False) -> RescoreReport:
+def rescore_all(
+    store: Store, *, as_of: int | None = None, only_stale: bool = False, skip: Collection[int] = ()
+) -> RescoreReport:
+    """Rescore every lead, or with `only_stale` those of an older model version, in batches.
+
+    When a batch fails, its leads are rescored one at a time, so a lead that
+    cannot be scored keeps its old scores and the others are rescored. When
+    every lead of the batch fails alone, the cause is not a lead, so the
+    error is raised. Leads in `skip` are left out.
+    """
     active = ensure_active_model(store)
     report = RescoreReport()
     after = 0
+    stale_for = active.id if only_stale else None
     while True:
-        if only_stale and not _any_stale(store, after, active.id):
+        if only_stale and not _any_stale(store, after, active.id, skip):
             return report
-        with store.write() as connection:
-            ids = _next_batch(connection, after, active.id if only_stale else None)
-            if not ids:
-                return report
-            stale = _stale(connection, ids, active.id)
-            now = as_of if as_of is not None else now_micros()
-            reason = f"model {active.label} activated"
-            changes = rescore(connection, active, stale, now, "model", reason) if stale else []
-            fresh = sorted(set(ids) - set(stale))
-            if fresh:
-                changes += rescore(connection, active, fresh, now, "schedule")
-        report.leads += len(ids)
-        report.stage_changes += len(changes)
+        with store.read() as connection:
+            ids = _next_batch(connection, after, stale_for, skip)
+        if not ids:
+            return report
+        failed_before = len(report.failed)
+        try:
+            report.stage_changes += _rescore_batch(store, active, ids, as_of)
+        except Exception:  # noqa: BLE001 - each lead is tried alone below
+            _rescore_one_by_one(store, active, ids, as_of, report)
+        report.leads += len(ids) - (len(report.failed) - failed_before)
         after = ids[-1]
 
 
-def _any_stale(store: Store, after: int, version_id: int) -> bool:
+def _rescore_batch(store: Store, active: ActiveModel, ids: list[int], as_of: int | None) -> int:
+    """Rescore the leads in one transaction; return the number of stage changes."""
+    with store.write() as connection:
+        stale = _stale(connection, ids, active.id)
+        now = as_of if as_of is not None else now_micros()
+        reason = f"model {active.label} activated"
+        changes = rescore(connection, active, stale, now, "model", reason) if stale else []
+        fresh = sorted(set(ids) - set(stale))
+        if fresh:
+            changes += rescore(connection, active, fresh, now, "schedule")
+    return len(changes)
+
+
+def _rescore_one_by_one(
+    store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport
+) -> None:
+    failed = {}
+    for lead_id in ids:
+        try:
+            report.stage_changes += _rescore_batch(store, active, [lead_id], as_of)
+        except Exception as error:  # noqa: BLE001 - the lead is reported and the run goes on
+            failed[lead_id] = error
+    if len(failed) == len(ids) and len(ids) > 1:
+        raise next(iter(failed.values()))
+    for lead_id, error in failed.items():
+        report.failed[lead_id] = f"{type(error).__name__}: {error}"
+        log.error("rescore of lead %d failed, so it keeps its old scores: %s", lead_id, report.failed[lead_id])
+
+
+def _any_stale(store: Store, after: int, version_id: int, skip: Collection[int]) -> bool:
     """Tell whether a lead after `after` was scored by another model version.
 
     The scheduler polls every few seconds, so the search runs in a read
     transaction, which on SQLite leaves the write lock to tracking requests.
     """
     with store.read() as connection:
-        return bool(_next_batch(connection, after, version_id, limit=1))
+        return bool(_next_batch(connection, after, version_id, skip, limit=1))
 
 
 # NOTE: every poll scans `leads` for an older model version, because
 # model_version_id has no index. A full rescore holds SQLite's write lock
 # batch by batch, so tracking requests wait behind it.
-def _next_batch(connection, after: int, stale_for: int | None, limit: int = BATCH) -> list[int]:
+def _next_batch(
+    connection, after: int, stale_for: int | None, skip: Collection[int], limit: int = BATCH
+) -> list[int]:
     query = select(leads.c.id).where(leads.c.id > after, leads.c.merged_into.is_(None))
+    if skip:
+        query = query.where(leads.c.id.not_in(sorted(skip)))
     if stale_for is not None:
         query = query.where(
             (leads.c.model_version_id.is_(None)) | (leads.c.model_version_id != stale_for)
@@ -97,6 +137,7 @@ class RescoreWorker:
         self.every = every_seconds
         self.poll = poll_seconds
         self._active_id = ensure_active_model(store).id
+        self._failed: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadq-rescore", daemon=True)
         self._thread.start()
@@ -114,7 +155,9 @@ class RescoreWorker:
                 if full:
                     waited = 0.0
                 self._note_activation()
-                report = rescore_all(self.store, only_stale=not full)
+                # Leads that failed are tried again by the next full run, not at every poll.
+                report = rescore_all(self.store, only_stale=not full, skip=() if full else self._failed)
+                self._failed = set(report.failed) if full else self._failed | set(report.failed)
                 if report.leads:
                     log.info("rescored %d leads, %d stage changes", report.leads, report.stage_changes)
             except Exception:  # noqa: BLE001 - the worker must outlive one failed run

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
-from leadq.service.schedule import rescore_all
+from leadq.service.schedule import RescoreWorker, rescore_all
 from leadq.store.tables import leads, stage_history
 from tests.service.servers import Server, free_port, leadq
 from tests.service.webhook_receiver import wait_until
@@ -80,3 +82,64 @@ def test_serve_logs_activation_and_stop(store, tmp_path, workers):
     assert output.index(picked_up) < output.index(stopped)
     timed = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO leadq.service: leadq serve stopped$"
     assert re.search(timed, output, re.MULTILINE)
+
+
+def _three_leads_one_damaged(store) -> int:
+    """Store three leads under FIRST, activate SECOND, and break the middle lead's stored attributes."""
+    with store.write() as connection:
+        activate_model(connection, FIRST, "first.yaml")
+    ingest_messages(store, [demo("u1"), demo("u2"), demo("u3")])
+    with store.write() as connection:
+        activate_model(connection, SECOND, "second.yaml")
+        damaged = connection.execute(select(leads.c.id).order_by(leads.c.id)).scalars().all()[1]
+        connection.execute(update(leads).where(leads.c.id == damaged).values(attributes="{not json"))
+    return damaged
+
+
+def _stages(store) -> dict[int, str]:
+    with store.read() as connection:
+        return dict(connection.execute(select(leads.c.id, leads.c.stage)).all())
+
+
+def test_rescore_all_skips_failing_lead(store):
+    damaged = _three_leads_one_damaged(store)
+
+    report = rescore_all(store, only_stale=True)
+
+    assert (report.leads, report.stage_changes) == (2, 2)
+    assert list(report.failed) == [damaged]
+    assert report.failed[damaged].startswith("JSONDecodeError: ")
+    stages = _stages(store)
+    assert stages.pop(damaged) == "unqualified"
+    assert set(stages.values()) == {"mql"}
+    # A run that leaves the failed lead out finds nothing else to do.
+    assert rescore_all(store, only_stale=True, skip={damaged}).failed == {}
+
+
+def test_rescore_command_names_failed_lead(store):
+    damaged = _three_leads_one_damaged(store)
+
+    done = leadq("rescore", "--database", store.url)
+
+    assert done.returncode == 1
+    assert "rescored 2 leads with schedule test model v2 (#2); 2 stage changes" in done.stdout
+    assert f"rescore of lead {damaged} failed, so it keeps its old scores: JSONDecodeError: " in done.stderr
+    assert "1 of the leads failed and the others were rescored" in done.stderr
+    assert sorted(_stages(store).values()) == ["mql", "mql", "unqualified"]
+
+
+def test_worker_logs_failed_lead_once(store, caplog):
+    damaged = _three_leads_one_damaged(store)
+    caplog.set_level(logging.ERROR, logger="leadq.service")
+
+    worker = RescoreWorker(store, every_seconds=3600, poll_seconds=0.05)
+    try:
+        wait_until(lambda: sorted(_stages(store).values()) == ["mql", "mql", "unqualified"], 30, "the rescore")
+        time.sleep(0.5)
+    finally:
+        worker.stop()
+
+    messages = [record.getMessage() for record in caplog.records]
+    failures = [message for message in messages if message.startswith("rescore of lead")]
+    assert len(failures) == 1
+    assert failures[0].startswith(f"rescore of lead {damaged} failed, so it keeps its old scores: JSONDecodeError")
