@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 import duckdb
@@ -162,9 +164,25 @@ def _hidden_password(url: str) -> str:
         return url
 
 
+@dataclass(frozen=True)
+class AddedEvents:
+    """Events that a caller adds to the engine's events table in SQL, after the bound rows.
+
+    `copy(table)` runs statements that return no rows, so on PostgreSQL they
+    go out in the pipeline that fills the tables and runs the query.
+    `incomplete(table)` is a query that returns a row when the copy left
+    rows to complete, and `complete(table)` completes them, after which
+    the scoring query runs again.
+    """
+
+    copy: Callable[[str], None]
+    incomplete: Callable[[str], str]
+    complete: Callable[[str], None]
+
+
 def run_on_connection(
-    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int, *, add_events=None,
-    ids_unique: bool = False,
+    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int, *,
+    added: AddedEvents | None = None, ids_unique: bool = False,
 ) -> pa.Table:  # fmt: skip
     """Run on an open SQLAlchemy connection to SQLite or PostgreSQL.
 
@@ -173,29 +191,30 @@ def run_on_connection(
     tables live as long as the connection and are named after their
     columns, so the database keeps its prepared query from run to run.
     On PostgreSQL they are emptied at each commit too; on SQLite, before
-    returning.
-    `add_events`, when given, is called with the events table's name after
-    the bound rows are in, to add rows in SQL. With `ids_unique`, the
-    caller states that no event id repeats (as in the store), so the query
-    skips the search for repeats.
+    returning. `added` events join the bound ones before the query runs.
+    With `ids_unique`, the caller states that no event id repeats (as in
+    the store), so the query skips the search for repeats.
     """
     raw = connection.connection.driver_connection
-    postgres = connection.dialect.name == "postgresql"
     names = scratch_tables(tables)
-    roles = (("leads", tables.leads), ("events", tables.events))
-    if postgres:
-        _fill_postgres_tables(raw, [(names[role], table) for role, table in roles])
-    else:
-        for role, table in roles:
-            _fill_sqlite_table(raw, names[role], table)
-    if add_events is not None:
-        add_events(names["events"])
-    if postgres:
-        return _run_postgres(raw, compiled.sql("postgres", names, ids_unique=ids_unique), as_of_micros)
+    named_tables = [(names["leads"], tables.leads), (names["events"], tables.events)]
+    if connection.dialect.name == "postgresql":
+        sql = compiled.sql("postgres", names, ids_unique=ids_unique)
+        return _run_postgres_pipelined(raw, named_tables, names["events"], sql, as_of_micros, added)
+    for name, table in named_tables:
+        _fill_sqlite_table(raw, name, table)
+    if added is not None:
+        _add_sqlite_events(raw, names["events"], added)
     result = _fetched(raw.execute(compiled.sql("sqlite", names, ids_unique=ids_unique), [as_of_micros]))
     for name in names.values():
         raw.execute(f'DELETE FROM "{name}"')
     return result
+
+
+def _add_sqlite_events(raw, target: str, added: AddedEvents) -> None:
+    added.copy(target)
+    if raw.execute(added.incomplete(target)).fetchone() is not None:
+        added.complete(target)
 
 
 def scratch_tables(tables: EngineTables) -> dict[str, str]:
@@ -218,37 +237,58 @@ def _fill_sqlite_table(raw, name: str, table: pa.Table) -> None:
 PIPELINED_ROWS = 1_000
 
 
-def _fill_postgres_tables(raw, named_tables: list[tuple[str, pa.Table]]) -> None:
-    """Create, empty and fill the scratch tables with as few round trips as the sizes allow.
+def _run_postgres_pipelined(
+    raw, named_tables: list[tuple[str, pa.Table]], target: str, sql: str, as_of_micros: int,
+    added: AddedEvents | None,
+) -> pa.Table:  # fmt: skip
+    """Fill the scratch tables, add the caller's events and run the query, in as few round trips as the sizes allow.
 
-    The statements go out in one pipeline, so a rescore of a few leads
-    waits for the server once instead of once per statement. An earlier
-    run in the same transaction may have left rows behind, hence the DELETE.
+    Small tables, the added events and the query go out in one pipeline,
+    so a rescore of a few leads waits for the server once. COPY cannot run
+    in a pipeline, so a larger table is copied between two pipelines.
     """
-    copied = []
-    with raw.pipeline(), raw.cursor() as cursor:
+    import psycopg
+
+    large = [(name, table) for name, table in named_tables if len(table) > PIPELINED_ROWS]
+    with closing(psycopg.RawCursor(raw)) as query, closing(raw.cursor()) as check:
+        with raw.pipeline():
+            _queue_fill(raw, named_tables)
+            if not large:
+                _queue_query(query, check, sql, as_of_micros, target, added)
+        if large:
+            for name, table in large:
+                _copy_rows(raw, name, table)
+            with raw.pipeline():
+                _queue_query(query, check, sql, as_of_micros, target, added)
+        if added is not None and check.fetchone() is not None:
+            added.complete(target)
+            query.execute(sql, [as_of_micros])
+        return _fetched(query)
+
+
+def _queue_fill(raw, named_tables: list[tuple[str, pa.Table]]) -> None:
+    """Create and empty the scratch tables, and insert the rows of the small ones.
+
+    An earlier run in the same transaction may have left rows behind, hence the DELETE.
+    """
+    with raw.cursor() as cursor:
         for name, table in named_tables:
             columns = _column_list(table, _POSTGRES_TYPES)
             cursor.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{name}" ({columns}) ON COMMIT DELETE ROWS')
             cursor.execute(f'DELETE FROM "{name}"')
-            if len(table) > PIPELINED_ROWS:
-                copied.append((name, table))
-            elif len(table) > 0:
+            if 0 < len(table) <= PIPELINED_ROWS:
                 cursor.executemany(_insert_statement(name, table, "%s"), _rows(table))
-    for name, table in copied:
-        _copy_rows(raw, name, table)
+
+
+def _queue_query(query, check, sql: str, as_of_micros: int, target: str, added: AddedEvents | None) -> None:
+    if added is not None:
+        added.copy(target)
+        check.execute(added.incomplete(target))
+    query.execute(sql, [as_of_micros])
 
 
 def _column_list(table: pa.Table, types: dict) -> str:
     return ", ".join(f'"{field.name}" {types.get(field.type, "TEXT")}' for field in table.schema)
-
-
-def _run_postgres(raw, sql: str, as_of_micros: int) -> pa.Table:
-    import psycopg
-
-    with psycopg.RawCursor(raw) as cursor:
-        cursor.execute(sql, [as_of_micros])
-        return _fetched(cursor)
 
 
 _POSTGRES_TYPES = {

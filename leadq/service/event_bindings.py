@@ -49,6 +49,7 @@ from sqlalchemy import (
 
 from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
+from leadq.engines import AddedEvents
 from leadq.store.database import has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 from leadq.store.value_lists import in_list
@@ -171,29 +172,36 @@ def create_binding_table(connection: Connection, compiled: CompiledModel) -> Non
     saw_table(connection, bindings.name)
 
 
-def copy_bound_events(
-    connection: Connection, compiled: CompiledModel, target: str, lead_ids: list[int]
-) -> None:
-    """Copy the leads' events, after each lead's recycle baseline, into `target`.
+def bound_events(connection: Connection, compiled: CompiledModel, lead_ids: list[int]) -> AddedEvents:
+    """Return how a rescore adds the leads' bound events, after each lead's recycle baseline, to the engine's events table.
 
-    `target` is the engine's events table. Its lead_code is the lead's id
-    and its event_row the event's id, which orders events as they were
-    stored. Events without a binding row arrive with a NULL event_id; they
-    are bound, stored and copied again. The table must exist
-    (`create_binding_table`).
+    The table's lead_code is the lead's id and its event_row the event's
+    id, which orders events as they were stored. Events without a binding
+    row arrive with a NULL event_id. They are then bound, stored and copied
+    again. The binding table must exist (`create_binding_table`).
     """
     bindings = binding_table(compiled)
-    connection.execute(_copy_statement(bindings, target, "leads"), {"ids": lead_ids})
-    scratch = _scratch(target)
-    unbound = scratch.c.event_id.is_(None)
-    if connection.execute(select(scratch.c.event_row).where(unbound).limit(1)).first() is None:
-        return
-    # The unbound rows name the events to bind, so no statement lists their
-    # ids: after a model change a lead may have more events than a
-    # statement takes parameters.
-    _bind_events(connection, compiled, bindings, target)
-    connection.execute(_copy_statement(bindings, target, "unbound"))
-    connection.execute(delete(scratch).where(unbound))
+
+    def copy(target: str) -> None:
+        connection.execute(_copy_statement(bindings, target, "leads"), {"ids": lead_ids})
+
+    def complete(target: str) -> None:
+        # The unbound rows name the events to bind, so no statement lists
+        # their ids: after a model change a lead may have more events than
+        # a statement takes parameters.
+        _bind_events(connection, compiled, bindings, target)
+        connection.execute(_copy_statement(bindings, target, "unbound"))
+        scratch = _scratch(target)
+        connection.execute(delete(scratch).where(scratch.c.event_id.is_(None)))
+
+    return AddedEvents(copy, _unbound_row, complete)
+
+
+@lru_cache(maxsize=64)
+def _unbound_row(target: str) -> str:
+    """Return the query for one row of `target` whose event is not bound yet."""
+    # The name comes from engines.scratch_tables, never from user input.
+    return f'SELECT event_row FROM "{target}" WHERE event_id IS NULL LIMIT 1'
 
 
 def _scratch(target: str):

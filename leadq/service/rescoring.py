@@ -22,7 +22,7 @@ from leadq.engines import run_on_connection
 from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
-from leadq.service.event_bindings import binds_in_store, copy_bound_events
+from leadq.service.event_bindings import binds_in_store, bound_events
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
@@ -157,8 +157,8 @@ def _scored_in_store(connection, compiled, lead_ids: list[int], now: int):
     store whose binding table the service has not created yet.
     """
     stored = read_stored_leads(connection, compiled, lead_ids, now, with_events=False)
-    copy = partial(copy_bound_events, connection, compiled, lead_ids=lead_ids)
-    return run_on_connection(connection, compiled, stored.tables, now, add_events=copy, ids_unique=True)
+    added = bound_events(connection, compiled, lead_ids)
+    return run_on_connection(connection, compiled, stored.tables, now, added=added, ids_unique=True)
 
 
 def _reasons(scored, probability: float | None, predictive: str | None) -> list[dict]:

@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, insert, select
 
-from leadq.engines import run_on_connection
+from leadq.engines import PIPELINED_ROWS, run_on_connection
 from leadq.service.erasure import erase_lead
 from leadq.service.event_bindings import binding_table, has_binding_table
 from leadq.service.ingest import Message, ingest_messages
@@ -276,3 +276,27 @@ def _scratch_names(connection) -> list[str]:
     else:
         query = "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
     return [name for name in connection.exec_driver_sql(query).scalars() if name.startswith("scoring_")]
+
+
+def test_rescore_of_many_leads_copies_and_binds(store):
+    """More leads than go into a pipeline, first bound at ingest, then unbound under a new layout."""
+    with store.write() as connection:
+        activate_model(connection, MODEL, "bindings.yaml")
+    count = PIPELINED_ROWS + 200
+
+    def pricing_views(round_: int) -> list[Message]:
+        return [
+            Message("track", f"view-{round_}-{n}", user_id=f"u{n}@example.com", event="page_viewed",
+                    properties={"url": "/pricing"}, timestamp=START + round_ * HOUR)
+            for n in range(count)
+        ]  # fmt: skip
+
+    ingest_messages(store, pricing_views(1))
+    with store.write() as connection:
+        activate_model(connection, WIDER, "wider.yaml")
+    ingest_messages(store, pricing_views(2))
+
+    with store.read() as connection:
+        scores = connection.execute(select(leads.c.engagement)).scalars().all()
+    assert len(scores) == count
+    assert set(scores) == {10}
