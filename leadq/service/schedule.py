@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from leadq.service.model_versions import ActiveModel, ensure_active_model
 from leadq.service.rescoring import rescore
@@ -38,9 +39,9 @@ def rescore_all(
     """Rescore every lead, or with `only_stale` those of an older model version, in batches.
 
     When a batch fails, its leads are rescored one at a time, so a lead that
-    cannot be scored keeps its old scores and the others are rescored. When
-    every lead of the batch fails alone, the cause is not a lead, so the
-    error is raised. Leads in `skip` are left out.
+    cannot be scored keeps its old scores and the others are rescored. An
+    error of the database itself (a lock timeout or a lost connection) is
+    raised at once. Leads in `skip` are left out.
     """
     active = ensure_active_model(store)
     report = RescoreReport()
@@ -56,6 +57,8 @@ def rescore_all(
         failed_before = len(report.failed)
         try:
             report.stage_changes += _rescore_batch(store, active, ids, as_of)
+        except OperationalError:
+            raise
         except Exception:  # noqa: BLE001 - each lead is tried alone below
             _rescore_one_by_one(store, active, ids, as_of, report)
         report.leads += len(ids) - (len(report.failed) - failed_before)
@@ -78,17 +81,13 @@ def _rescore_batch(store: Store, active: ActiveModel, ids: list[int], as_of: int
 def _rescore_one_by_one(
     store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport
 ) -> None:
-    failed = {}
     for lead_id in ids:
         try:
             report.stage_changes += _rescore_batch(store, active, [lead_id], as_of)
+        except OperationalError:
+            raise
         except Exception as error:  # noqa: BLE001 - the lead is reported and the run goes on
-            failed[lead_id] = error
-    if len(failed) == len(ids) and len(ids) > 1:
-        raise next(iter(failed.values()))
-    for lead_id, error in failed.items():
-        report.failed[lead_id] = f"{type(error).__name__}: {error}"
-        log.error("rescore of lead %d failed, so it keeps its old scores: %s", lead_id, report.failed[lead_id])
+            report.failed[lead_id] = f"{type(error).__name__}: {error}"
 
 
 def _any_stale(store: Store, after: int, version_id: int, skip: Collection[int]) -> bool:
@@ -160,6 +159,8 @@ class RescoreWorker:
                 self._failed = set(report.failed) if full else self._failed | set(report.failed)
                 if report.leads:
                     log.info("rescored %d leads, %d stage changes", report.leads, report.stage_changes)
+                for lead_id, error in report.failed.items():
+                    log.error("rescore of lead %d failed, so it keeps its old scores: %s", lead_id, error)
             except Exception:  # noqa: BLE001 - the worker must outlive one failed run
                 log.exception("scheduled rescore failed; retrying at the next tick")
 

@@ -84,16 +84,21 @@ def test_serve_logs_activation_and_stop(store, tmp_path, workers):
     assert re.search(timed, output, re.MULTILINE)
 
 
-def _three_leads_one_damaged(store) -> int:
-    """Store three leads under FIRST, activate SECOND, and break the middle lead's stored attributes."""
+def _damaged_leads(store, users: list[str], damaged: list[int]) -> list[int]:
+    """Store leads under FIRST, activate SECOND, and break the stored attributes of the leads at `damaged` places."""
     with store.write() as connection:
         activate_model(connection, FIRST, "first.yaml")
-    ingest_messages(store, [demo("u1"), demo("u2"), demo("u3")])
+    ingest_messages(store, [demo(user) for user in users])
     with store.write() as connection:
         activate_model(connection, SECOND, "second.yaml")
-        damaged = connection.execute(select(leads.c.id).order_by(leads.c.id)).scalars().all()[1]
-        connection.execute(update(leads).where(leads.c.id == damaged).values(attributes="{not json"))
-    return damaged
+        ids = connection.execute(select(leads.c.id).order_by(leads.c.id)).scalars().all()
+        broken = [ids[place] for place in damaged]
+        connection.execute(update(leads).where(leads.c.id.in_(broken)).values(attributes="{not json"))
+    return broken
+
+
+def _three_leads_one_damaged(store) -> int:
+    return _damaged_leads(store, ["u1", "u2", "u3"], [1])[0]
 
 
 def _stages(store) -> dict[int, str]:
@@ -116,6 +121,15 @@ def test_rescore_all_skips_failing_lead(store):
     assert rescore_all(store, only_stale=True, skip={damaged}).failed == {}
 
 
+def test_rescore_all_reports_every_lead_failing(store):
+    damaged = _damaged_leads(store, ["u1", "u2"], [0, 1])
+
+    report = rescore_all(store, only_stale=True)
+
+    assert report.leads == 0
+    assert sorted(report.failed) == damaged
+
+
 def test_rescore_command_names_failed_lead(store):
     damaged = _three_leads_one_damaged(store)
 
@@ -124,6 +138,7 @@ def test_rescore_command_names_failed_lead(store):
     assert done.returncode == 1
     assert "rescored 2 leads with schedule test model v2 (#2); 2 stage changes" in done.stdout
     assert f"rescore of lead {damaged} failed, so it keeps its old scores: JSONDecodeError: " in done.stderr
+    assert done.stderr.count(f"rescore of lead {damaged} failed") == 1
     assert "1 of the leads failed and the others were rescored" in done.stderr
     assert sorted(_stages(store).values()) == ["mql", "mql", "unqualified"]
 
