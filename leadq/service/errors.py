@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("leadq.service")
 
 
 class ApiError(Exception):
@@ -68,6 +71,44 @@ def install_handlers(app: FastAPI) -> None:
             message += f", got {value!r}"
         body = ApiError(422, "invalid_request", message, field or None, value).body()
         return JSONResponse(body, status_code=422)
+
+
+    app.add_middleware(InternalErrorsAsJson)
+
+
+class InternalErrorsAsJson:
+    """Middleware that sends a JSON 500 for an unexpected error of a JSON route and logs its traceback.
+
+    Starlette's handler for `Exception` sends its response and then raises
+    again. Under uvicorn the client then read a connection reset instead of
+    the response, so this middleware sends the response and raises nothing.
+    """
+
+    # Paths whose errors are JSON; the dashboard's are pages.
+    PREFIXES = ("/v1/", "/api/")
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting_start(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_start)
+        except Exception as error:
+            if started:
+                raise
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            message = f"the server failed to handle the request ({type(error).__name__}); its log has the details"
+            await _response(ApiError(500, "internal_error", message))(scope, receive, send)
 
 
 def _response(error: ApiError) -> JSONResponse:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, update
+
+from leadq.store.tables import events, leads
 
 JSON_ROUTES = ["/api/webhooks", "/api/leads/1/recycle", "/api/leads/1/merge"]
 
@@ -48,3 +51,25 @@ def test_body_not_utf8(client, keys, path):
         "invalid there); send JSON in UTF-8",
         "field": "body",
     }
+
+
+def test_internal_error_is_json(client, keys, store):
+    """A lead row edited by hand into a JSON list fails its requests with a JSON 500."""
+    track = {"userId": "u-damaged", "event": "demo_requested", "messageId": "damaged-1"}
+    assert client.post("/v1/track", json=track, auth=(keys.write, "")).status_code == 200
+    with store.write() as connection:
+        connection.execute(update(leads).values(attributes="[1, 2]"))
+        lead_id = connection.execute(select(leads.c.id)).scalar_one()
+
+    tracked = client.post("/v1/track", json={**track, "messageId": "damaged-2"}, auth=(keys.write, ""))
+    read = client.get(f"/api/leads/{lead_id}")
+
+    for response in (tracked, read):
+        assert response.status_code == 500
+        error = response.json()["error"]
+        assert error["code"] == "internal_error"
+        assert error["message"].startswith("the server failed to handle the request (")
+        assert error["message"].endswith("); its log has the details")
+    with store.read() as connection:
+        stored = connection.execute(select(events.c.message_id)).scalars().all()
+    assert stored == ["damaged-1"]
