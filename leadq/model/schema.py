@@ -38,6 +38,13 @@ RuleId = Annotated[
     Field(description="Rule id: a letter, then letters, digits, '_', '.' or '-'."),
 ]
 Scalar = Union[str, int, float, bool]
+# Limits on point values and score bounds. Within them every score, even a
+# rule's points times millions of events, stays far below the largest
+# double, so sums, rounding to 6 decimals and PostgreSQL stay finite.
+MAX_RULE_POINTS = 1_000_000
+MAX_SCORE = 1e12
+RulePoints = Annotated[float, Field(ge=-MAX_RULE_POINTS, le=MAX_RULE_POINTS)]
+ScoreValue = Annotated[float, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
 FrameworkId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
@@ -239,7 +246,7 @@ PropertyTest = Annotated[
 
 class FitRule(FieldTest):
     id: RuleId
-    points: float = Field(description="Points added when the test is true.")
+    points: RulePoints = Field(description="Points added when the test is true.")
     description: str | None = None
 
 
@@ -255,9 +262,9 @@ class ActivityRule(Strict):
         description="Event property tests: a value (equals), a list (in), "
         "or an operator mapping.",
     )
-    points: float = Field(description="Points per matching event, before decay.")
+    points: RulePoints = Field(description="Points per matching event, before decay.")
     max_points: float | None = Field(
-        None, gt=0, description="Cap of this rule's total for one lead, after decay."
+        None, gt=0, le=MAX_SCORE, description="Cap of this rule's total for one lead, after decay."
     )
     unique_by: str | None = Field(
         None,
@@ -299,8 +306,8 @@ class Bounded(Strict):
 
 
 class FitSection(Bounded):
-    min: float = 0
-    max: float | None = 100
+    min: ScoreValue = 0
+    max: ScoreValue | None = 100
     rules: list[FitRule] = Field(default_factory=list)
 
 
@@ -322,8 +329,8 @@ SectionRule = Annotated[
 
 
 class ActivitySection(Bounded):
-    min: float = 0
-    max: float | None = None
+    min: ScoreValue = 0
+    max: ScoreValue | None = None
     decay: Decay = Field("none", description="Default decay of every event rule.")
     rules: list[SectionRule] = Field(default_factory=list)
 
@@ -334,9 +341,9 @@ class ActivitySection(Bounded):
 class Grades(Strict):
     """Lowest fit score of each grade; below C is D."""
 
-    A: float = 75
-    B: float = 50
-    C: float = 25
+    A: ScoreValue = 75
+    B: ScoreValue = 50
+    C: ScoreValue = 25
 
     @model_validator(mode="after")
     def _descending(self) -> Grades:
@@ -362,8 +369,8 @@ ScoreName = Literal["fit", "engagement", "product", "total"]
 
 class ScoreCondition(Strict):
     score: ScoreName
-    at_least: float | None = None
-    below: float | None = None
+    at_least: ScoreValue | None = None
+    below: ScoreValue | None = None
 
     @model_validator(mode="after")
     def _has_bound(self) -> ScoreCondition:

@@ -66,6 +66,21 @@ def test_wrong_value_type_names_value():
     assert 'got "ten"' in error.message
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "field", "limit"),
+    [
+        ("fit:\n  rules:\n    - {id: r, field: x, equals: 1, points: 1e308}\n", 3, "fit.rules[0].points", "1000000"),
+        ("engagement:\n  rules:\n    - {id: r, event: e, points: -2e6}\n", 3, "engagement.rules[0].points", "-1000000"),
+        ("engagement:\n  max: 1.7e308\n", 2, "engagement.max", "1000000000000"),
+        ("grades: {A: 1e13, B: 50, C: 25}\n", 1, "grades.A", "1000000000000"),
+    ],
+)
+def test_points_beyond_limits_rejected(text, line, field, limit):
+    error = error_of(text + STAGES)
+    assert (error.line, error.field) == (line, field)
+    assert limit in error.message
+
+
 def test_two_operators_rejected():
     error = error_of("fit:\n  rules:\n    - {id: r, field: x, equals: 1, contains: a, points: 1}\n" + STAGES)
     assert error.line == 3
