@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, ProgrammingError
 
 from leadq.errors import OptionError
 from leadq.store.writer_queue import WriterQueue
@@ -205,6 +205,15 @@ def open_store(
         raise OptionError(
             f"cannot open the database {make_url(url).render_as_string()}: "
             f"{_first_line(error)}. Check that the server runs and the URL is right"
+        ) from None
+    except ProgrammingError as error:
+        # For example a search_path that names no existing schema, or a role
+        # without the right to create tables.
+        engine.dispose()
+        raise OptionError(
+            f"cannot create or upgrade the store in {make_url(url).render_as_string()}: "
+            f"{_first_line(error)}. Check that the schema named by the URL's search_path "
+            "exists (CREATE SCHEMA name) and that the role may create tables in it"
         ) from None
     except OptionError:
         engine.dispose()

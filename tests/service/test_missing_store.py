@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 from leadq.errors import OptionError
 from leadq.model.loading import default_model_text
 from leadq.store import database
-from tests.conftest import database_url
+from tests.conftest import POSTGRES_URL, database_url
 from tests.service.servers import LEADQ, leadq
 
 NO_FILE = "the file does not exist"
@@ -276,3 +276,14 @@ def test_empty_postgresql_schema_url_as_given(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"error: no leadq store at {given_url.render_as_string()}: {NO_TABLES}. {FIX}"
     assert "postgresql+psycopg" not in done.stderr
+
+
+def test_missing_postgresql_schema_named(tmp_path):
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3Dleadq_no_such_schema"
+    done = leadq("keys", "create", "write", "--database", url)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: cannot create or upgrade the store in {url}: ")
+    assert "(CREATE SCHEMA name)" in done.stderr
+    assert "Traceback" not in done.stderr
