@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from enum import Enum
@@ -81,7 +82,7 @@ def serve(
 
     if not 1 <= port <= 65535:
         raise OptionError(f"--port {port}: give a TCP port from 1 to 65535, such as 8000")
-    if rescore_every <= 0:
+    if not math.isfinite(rescore_every) or rescore_every <= 0:
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     if workers < 1:
         raise OptionError(f"--workers {workers}: give a number of processes of 1 or more, such as 2")
