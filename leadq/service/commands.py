@@ -150,10 +150,13 @@ def activate(
     file of an earlier version makes that version active again. A changed
     file under a stored name and version is rejected: raise its `version:`.
     """
+    from leadq.model.loading import parse_model
     from leadq.service.model_versions import activate_model_version
     from leadq.store.database import open_store
 
     text = read_model_text(path)
+    # An invalid file is reported before a store is created for it.
+    parse_model(text, source=str(path))
     store = open_store(database, artefacts=artefacts)
     try:
         with store.write() as connection:
@@ -267,6 +270,7 @@ def import_(
     A leads file may be a HubSpot or Salesforce export (docs/crm.md).
     """
     from leadq.errors import InputError
+    from leadq.inputs.files import checked_file
     from leadq.service.imports import import_file
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
@@ -276,6 +280,8 @@ def import_(
         raise OptionError("--format and --map apply to `leadq import leads` only")
     if kind == ImportKind.outcomes and date_format is not None:
         raise OptionError("--date-format applies to leads and events files; outcome times are ISO 8601")
+    # A missing or unsupported file is reported before a store is created for it.
+    checked_file(path)
     store = open_store(database, artefacts=artefacts)
     try:
         active = ensure_active_model(store)
@@ -341,9 +347,10 @@ def create(
     database: DatabaseOption = None,
 ) -> None:
     """Create a key and print it; it is shown only this once."""
-    from leadq.service.keys import create_key
+    from leadq.service.keys import check_new_key, create_key
     from leadq.store.database import open_store
 
+    check_new_key(kind, name or f"{kind} key")
     store = open_store(database)
     try:
         with store.write() as connection:
@@ -413,18 +420,19 @@ def add_webhook(
     database: DatabaseOption = None,
 ) -> None:
     """Subscribe a URL to events and print its id and signing secret."""
-    from leadq.service.webhooks import SubscriptionError, create_subscription
+    from leadq.service.webhooks import SubscriptionError, checked_subscription, create_subscription
     from leadq.store.database import now_micros, open_store
 
-    store = open_store(database)
+    # Bad options are reported before a store is created for them.
     try:
-        with store.write() as connection:
-            subscription, secret = create_subscription(
-                connection, url, event, secret, now_micros()
-            )
+        checked_subscription(url, event, secret)
     except SubscriptionError as error:
         option = WEBHOOK_OPTIONS[error.field.partition(".")[0]]
         raise SubscriptionError(error.field, f"{option}: {error.message}") from None
+    store = open_store(database)
+    try:
+        with store.write() as connection:
+            subscription, secret = create_subscription(connection, url, event, secret, now_micros())
     finally:
         store.dispose()
     typer.echo(f"id: {subscription.id}")

@@ -47,6 +47,22 @@ class ApiKey:
 
 
 def create_key(connection: Connection, kind: str, name: str) -> str:
+    check_new_key(kind, name)
+    key = PREFIXES[kind] + secrets.token_urlsafe(24)
+    connection.execute(
+        insert(api_keys).values(
+            kind=kind,
+            name=name,
+            key_hash=key_hash(key),
+            prefix=key[:8],
+            created_at=now_micros(),
+        )
+    )
+    return key
+
+
+def check_new_key(kind: str, name: str) -> None:
+    """Raise OptionError unless a key of this kind and name can be created."""
     if kind not in KINDS:
         raise OptionError(f"unknown key kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not name.isprintable():
@@ -59,17 +75,6 @@ def create_key(connection: Connection, kind: str, name: str) -> str:
             f"the key name is {len(name)} characters long; use a name of at most "
             f"{MAX_NAME_LENGTH} characters"
         )
-    key = PREFIXES[kind] + secrets.token_urlsafe(24)
-    connection.execute(
-        insert(api_keys).values(
-            kind=kind,
-            name=name,
-            key_hash=key_hash(key),
-            prefix=key[:8],
-            created_at=now_micros(),
-        )
-    )
-    return key
 
 
 @dataclass(frozen=True)

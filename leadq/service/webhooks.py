@@ -153,9 +153,8 @@ def create_subscription(
     now: int,
 ) -> tuple[Subscription, str]:
     """Validate and store a subscription, and return it with its signing secret."""
-    url = check_url(url)
-    types = check_event_types(event_types)
-    secret = check_secret(secret) if secret is not None else generate_secret()
+    url, types, secret = checked_subscription(url, event_types, secret)
+    secret = secret if secret is not None else generate_secret()
 
     subscription_id = connection.execute(
         insert(webhook_subscriptions)
@@ -169,6 +168,13 @@ def create_subscription(
         .returning(webhook_subscriptions.c.id)
     ).scalar_one()
     return Subscription(subscription_id, url, tuple(types), True, now), secret
+
+
+def checked_subscription(
+    url: str, event_types: Iterable[str], secret: str | None
+) -> tuple[str, list[str], str | None]:
+    """Return the URL, event types and secret as checked, or raise SubscriptionError."""
+    return check_url(url), check_event_types(event_types), check_secret(secret) if secret is not None else None
 
 
 def list_subscriptions(connection: Connection) -> list[Subscription]:

@@ -287,3 +287,26 @@ def test_missing_postgresql_schema_named(tmp_path):
     assert done.stderr.startswith(f"error: cannot create or upgrade the store in {url}: ")
     assert "(CREATE SCHEMA name)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["keys", "create", "bogus"], "error: unknown key kind 'bogus'; expected one of write, read, admin\n"),
+        (["model", "activate", "BAD_MODEL"], "invalid YAML"),
+        (["import", "leads", "MISSING"], "file not found"),
+        (["webhooks", "add", "ftp://example.com", "--event", "lead.created"], "URL: the URL must start with http://"),
+    ],
+    ids=lambda part: " ".join(part) if isinstance(part, list) else "",
+)
+def test_create_command_bad_input_creates_no_store(command, message, tmp_path):
+    bad_model = tmp_path / "bad.yaml"
+    bad_model.write_text("name: x\nfit: [\n", encoding="utf-8")
+    paths = {"BAD_MODEL": str(bad_model), "MISSING": str(tmp_path / "missing.csv")}
+    store = tmp_path / "leadq.db"
+
+    done = leadq(*[paths.get(part, part) for part in command], "--database", f"sqlite:///{store}")
+
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not store.exists()
