@@ -271,6 +271,7 @@ def import_(
     """
     from leadq.errors import InputError
     from leadq.inputs.files import checked_file
+    from leadq.output import plural
     from leadq.service.imports import import_file
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
@@ -292,6 +293,11 @@ def import_(
     _print_import_report(report)
     if report.rows and not report.accepted:
         raise InputError("every row was rejected, so nothing was imported; fix the rows listed above", file=report.path)
+    if report.rejected:
+        # A cron job notices a partial import by the exit code.
+        rows = plural(len(report.rejected), "row was", "rows were")
+        typer.echo(f"{report.path}: {rows} rejected and the other rows imported; fix the rows listed above", err=True)
+        raise typer.Exit(1)
 
 
 def _print_import_report(report) -> None:

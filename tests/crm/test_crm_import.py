@@ -99,7 +99,7 @@ def test_import_cli_options(store, tmp_path):
 
 def test_import_cli_lists_rejected_row(store, tmp_path):
     done = leadq("import", "leads", str(FIXTURES / "hubspot_contacts.csv"), "--database", store.url, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "read as a HubSpot contacts export (detected from the header" in done.stdout
     assert "rejected: " in done.stdout
     assert "hubspot_contacts.csv, line 6, column 'Create Date': ambiguous date '11/03/2026 14:05'" in " ".join(

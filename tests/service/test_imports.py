@@ -67,6 +67,11 @@ def counted(output: str, label: str) -> int:
     return int(found.group(1).replace(",", ""))
 
 
+def partial_import_code(done) -> int:
+    """Return the exit code of an import that read its file: 1 when it rejected rows."""
+    return 1 if counted(done.stdout, "rows rejected") else 0
+
+
 def test_demo_import_matches_score(store, tmp_path):
     # A sticky stage in the store can keep what the import's rescore (as of
     # now, after 2026-12-01) reached, but files are scored afresh. So the
@@ -80,10 +85,10 @@ def test_demo_import_matches_score(store, tmp_path):
     started = now_micros()
     done = run_import(store, "events", DEMO / "events.csv")
     finished = now_micros()
-    assert done.returncode == 0, done.stderr
     # The demo has events after its as-of time. Those more than a day after
     # the clock are rejected, and the others do not count as of AS_OF.
     rejected = counted(done.stdout, "rows rejected")
+    assert done.returncode == partial_import_code(done), done.stderr
     assert demo_events_after(finished + FUTURE_TOLERANCE_MICROS) <= rejected
     assert rejected <= demo_events_after(started + FUTURE_TOLERANCE_MICROS)
     done = leadq("rescore", "--as-of", AS_OF, "--database", store.url)
@@ -111,7 +116,8 @@ def demo_events_after(micros: int) -> int:
 
 def test_bad_lead_rows_rejected_with_lines(store, tmp_path):
     done = run_import(store, "leads", write(tmp_path, "leads.csv", LEADS))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.endswith("rows were rejected and the other rows imported; fix the rows listed above\n")
     assert "leads.csv, line 3, column 'email': the lead key 'email' is empty" in done.stdout
     assert "leads.csv, line 4, column 'company_size': 'lots' is not a number" in done.stdout
     assert counted(done.stdout, "rows read") == 4
@@ -122,7 +128,7 @@ def test_bad_lead_rows_rejected_with_lines(store, tmp_path):
 
 def test_bad_event_rows_rejected_with_lines(store, tmp_path):
     done = run_import(store, "events", write(tmp_path, "events.csv", EVENTS))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "line 3, column 'timestamp': timestamp '2026-11-26' has no UTC offset" in done.stdout
     assert "line 4, column 'properties': invalid JSON '{not json'" in done.stdout
     assert "line 5, column 'event': the event name is empty" in done.stdout
@@ -142,7 +148,7 @@ def test_parquet_rows_cite_row_numbers(store, tmp_path):
     })  # fmt: skip
     pq.write_table(table, path)
     done = run_import(store, "events", path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "events.parquet, row 2, column 'timestamp': invalid timestamp 'yesterday'" in done.stdout
 
 
@@ -206,10 +212,11 @@ def test_reimported_events_stored_once(store, tmp_path):
 
 
 def test_demo_events_reimport_stores_nothing(store, tmp_path):
-    assert run_import(store, "events", DEMO / "events.csv").returncode == 0
+    first = run_import(store, "events", DEMO / "events.csv")
+    assert first.returncode == partial_import_code(first), first.stderr
     stored = count(store, events)
     done = run_import(store, "events", DEMO / "events.csv")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == partial_import_code(done), done.stderr
     assert counted(done.stdout, "events stored") == 0
     assert count(store, events) == stored
 
@@ -275,7 +282,7 @@ def test_outcomes(store, tmp_path):
     )
     path = write(tmp_path, "outcomes.csv", text)
     done = run_import(store, "outcomes", path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "line 3, column 'email': no lead has the key 'bob@corp.example'" in done.stdout
     assert "line 5, column 'value': '12k' is not a number, but an outcome's value is an amount of money" in done.stdout
     assert "line 6, column 'outcome': the outcome is empty" in done.stdout
@@ -326,7 +333,7 @@ def test_bad_emails_rejected_with_lines(store, tmp_path):
         "eve@corp.example,CMO,12\n"
     )
     done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     output = " ".join(done.stdout.split())
     assert (
         "leads.csv, line 3, column 'email': the lead key 'not-an-email' is not an email address; "
@@ -342,7 +349,7 @@ def test_bad_email_column_rejected(store, tmp_path):
     assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
     text = "lead_id,email,title,company_size\nL-1,ana@acme.example,CEO,250\nL-2,,CTO,40\nL-3,ana at acme,CFO,10\n"
     done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     output = " ".join(done.stdout.split())
     assert (
         "leads.csv, line 4, column 'email': 'ana at acme' is not an email address; "
@@ -357,7 +364,7 @@ def test_bad_email_column_rejected(store, tmp_path):
 def test_bad_email_key_rejects_event(store, tmp_path):
     text = "email,event,timestamp\nana@acme.example,demo_requested,2026-11-25T10:00:00Z\n,ping,x\nana,ping,2026-11-25T10:00:00Z\n"
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "events.csv, line 4, column 'email': the lead key 'ana' is not an email address" in done.stdout
     assert counted(done.stdout, "events stored") == 1
     assert set(stored_leads(store)) == {"ana@acme.example"}
@@ -372,7 +379,7 @@ def test_future_events_rejected_with_lines(store, tmp_path):
         "ana@acme.example,page_viewed,2026-11-25T10:00:00Z\n"
     )
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     output = " ".join(done.stdout.split())
     assert (
         "events.csv, line 2, column 'timestamp': timestamp '2099-01-01T00:00:00Z' is more than a day "
@@ -396,7 +403,7 @@ def test_events_outside_years_rejected(store, tmp_path):
     )
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     output = " ".join(done.stdout.split())
     fix = "is outside the years 1970 to 9999 in UTC; use the time the event happened, with its UTC offset"
     assert f"events.csv, line 2, column 'timestamp': timestamp '0000-12-01T00:00:00Z' {fix}" in output
@@ -427,7 +434,7 @@ def test_outcome_outside_years_rejected(store, tmp_path):
 def test_overflowing_number_rejected(store, tmp_path):
     text = "email,title,company_size,phone\nana@acme.example,CEO,1e400,\neve@corp.example,CTO,250,\n"
     done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "leads.csv, line 2, column 'company_size': '1e400' is not a finite number" in done.stdout
     assert set(stored_leads(store)) == {"eve@corp.example"}
 
@@ -442,7 +449,7 @@ def test_unstorable_event_values_rejected(store, tmp_path):
         "n5,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
     )
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert "line 2, column 'properties': properties.n is inf, which leadq cannot store" in done.stdout
     assert "line 3, column 'properties': properties.n is nan, which leadq cannot store" in done.stdout
     assert "line 4, column 'properties': properties.note contains a NUL character" in done.stdout
