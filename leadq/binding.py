@@ -232,6 +232,20 @@ def _lead_keys(values, key_name: str, source: SourceTable, column: str) -> pa.Ch
     return keys
 
 
+def _event_names(values, source: SourceTable, column: str) -> pa.ChunkedArray:
+    """Return the event names trimmed; raise InputError at the first empty one, as an import rejects it."""
+    names = pc.utf8_trim_whitespace(_as_text(values))
+    empty = pc.or_kleene(pc.is_null(names), pc.equal(names, ""))
+    if pc.any(empty).as_py():
+        raise InputError(
+            "the event name is empty; every event needs one, such as page_viewed. Fill it in or remove the row",
+            file=source.path,
+            column=column,
+            **source.position(_first_true(empty)),
+        )
+    return names
+
+
 def _last_row_per_key(table: pa.Table) -> tuple[pa.Table, int]:
     """Keep the last row of each lead key, as an import would."""
     indexed = table.append_column("_position", pa.array(range(len(table)), pa.int64()))
@@ -333,7 +347,7 @@ def bind_events(
         "event_row": pa.array(np.arange(first_row, first_row + count, dtype=np.int64)),
         "event_id": _event_ids(table, names.get("event_id"), count, first_row),
         "lead_key": normalized_keys(table[names["key"]], model.key),
-        "event_name": pc.utf8_trim_whitespace(_as_text(table[names["event"]])),
+        "event_name": _event_names(table[names["event"]], source, file_columns.get(names["event"], names["event"])),
         "ts": micros,
         "local_day": days,
         "local_week": weeks,

@@ -70,6 +70,20 @@ def test_empty_lead_key_names_line(tmp_path):
     )
 
 
+def test_empty_event_name_names_line(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id\na\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "lead_id,event,timestamp\na,page_viewed,2026-01-01T00:00:00Z\na, ,2026-01-02T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as caught:
+        score_folder(tmp_path, MODEL)
+    assert str(caught.value).endswith(
+        "events.csv, line 3, column 'event': the event name is empty; every event needs one, "
+        "such as page_viewed. Fill it in or remove the row"
+    )
+
+
 def test_as_of_skipped_local_time():
     model = parse_model("timezone: Europe/Berlin\nstages:\n  - id: all\n", source="m")
     with pytest.raises(InputError) as caught:
