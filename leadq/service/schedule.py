@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from leadq.errors import LeadqError
 from leadq.service.model_versions import ActiveModel, ensure_active_model
 from leadq.service.rescoring import rescore
 from leadq.store.database import Store, now_micros
@@ -87,7 +88,12 @@ def _rescore_one_by_one(
         except OperationalError:
             raise
         except Exception as error:  # noqa: BLE001 - the lead is reported and the run goes on
-            report.failed[lead_id] = f"{type(error).__name__}: {error}"
+            report.failed[lead_id] = _described(error)
+
+
+def _described(error: Exception) -> str:
+    """Return leadq's own message for its errors, and the type and message of others."""
+    return str(error) if isinstance(error, LeadqError) else f"{type(error).__name__}: {error}"
 
 
 def _any_stale(store: Store, after: int, version_id: int, skip: Collection[int]) -> bool:

@@ -113,7 +113,10 @@ def test_rescore_all_skips_failing_lead(store):
 
     assert (report.leads, report.stage_changes) == (2, 2)
     assert list(report.failed) == [damaged]
-    assert report.failed[damaged].startswith("JSONDecodeError: ")
+    assert report.failed[damaged] == (
+        f"the stored attributes of lead {damaged} are not a JSON object ('{{not json'); "
+        "set them to a JSON object such as '{}' in the database, or erase the lead"
+    )
     stages = _stages(store)
     assert stages.pop(damaged) == "unqualified"
     assert set(stages.values()) == {"mql"}
@@ -137,7 +140,7 @@ def test_rescore_command_names_failed_lead(store):
 
     assert done.returncode == 1
     assert "rescored 2 leads with schedule test model v2 (#2); 2 stage changes" in done.stdout
-    assert f"rescore of lead {damaged} failed, so it keeps its old scores: JSONDecodeError: " in done.stderr
+    assert f"rescore of lead {damaged} failed, so it keeps its old scores: the stored attributes of lead {damaged} are not a JSON object" in done.stderr
     assert done.stderr.count(f"rescore of lead {damaged} failed") == 1
     assert "1 of the leads failed and the others were rescored" in done.stderr
     assert sorted(_stages(store).values()) == ["mql", "mql", "unqualified"]
@@ -157,4 +160,4 @@ def test_worker_logs_failed_lead_once(store, caplog):
     messages = [record.getMessage() for record in caplog.records]
     failures = [message for message in messages if message.startswith("rescore of lead")]
     assert len(failures) == 1
-    assert failures[0].startswith(f"rescore of lead {damaged} failed, so it keeps its old scores: JSONDecodeError")
+    assert failures[0].startswith(f"rescore of lead {damaged} failed, so it keeps its old scores: the stored attributes")
