@@ -72,7 +72,6 @@ def install_handlers(app: FastAPI) -> None:
         body = ApiError(422, "invalid_request", message, field or None, value).body()
         return JSONResponse(body, status_code=422)
 
-
     app.add_middleware(InternalErrorsAsJson)
 
 
@@ -96,13 +95,13 @@ class InternalErrorsAsJson:
             return
         started = False
 
-        async def noting_start(message) -> None:
+        async def send_noting_start(message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, receive, noting_start)
+            await self.app(scope, receive, send_noting_start)
         except Exception as error:
             if started:
                 raise
