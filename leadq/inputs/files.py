@@ -324,12 +324,22 @@ def _raise_ragged_row(path: Path, name: str, codec: str, delimiter: str) -> None
                 if len(fields) != len(header):
                     raise InputError(
                         f"expected {len(header)} fields as in the header, "
-                        f"found {len(fields)}",
+                        f"found {len(fields)}; {_ragged_row_fix(fields)}",
                         file=name,
                         line=line,
                     )
     except (csv.Error, UnicodeDecodeError, StopIteration):
         return
+
+
+def _ragged_row_fix(fields: list[str]) -> str:
+    """Return what to change in a record whose field count is not the header's."""
+    if any("\n" in field or "\r" in field for field in fields):
+        return (
+            "a double quote on this line is not closed where it should be, so the "
+            "lines after it were read into one field. Close or remove the quote"
+        )
+    return "add or remove fields, and quote each value that contains the delimiter"
 
 
 class CsvLineNumbers:

@@ -87,7 +87,11 @@ def check_column_names(names: list[str], name: str, line: int | None) -> None:
         seen.add(column)
     if duplicates:
         listed = ", ".join(repr(column) for column in duplicates)
-        raise InputError(f"duplicate column names: {listed}", file=name, line=line)
+        raise InputError(
+            f"duplicate column names: {listed}; rename the columns so that each name appears once",
+            file=name,
+            line=line,
+        )
 
 
 def resolve_encoding(encoding: str | None, name: str) -> str:

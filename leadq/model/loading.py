@@ -118,6 +118,12 @@ def _yaml_kind(document: Any) -> str:
     return f"a single value ({document!r})"
 
 
+YAML_FIX = (
+    "check the indentation on this line and the one before, and quote a value "
+    "that contains ': ' or ' #' or starts with one of [ ] { } , & * ! | > % @"
+)
+
+
 def _parse_yaml(text: str, source: str) -> Any:
     yaml = YAML(typ="rt")
     try:
@@ -126,7 +132,7 @@ def _parse_yaml(text: str, source: str) -> Any:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = error.problem or error.context or "invalid YAML"
-        raise ModelError(f"invalid YAML: {problem}", file=source, line=line) from None
+        raise ModelError(f"invalid YAML: {problem}; {YAML_FIX}", file=source, line=line) from None
     except YAMLError as error:
         raise ModelError(f"invalid YAML: {error}", file=source) from None
 

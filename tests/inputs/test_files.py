@@ -245,7 +245,9 @@ def test_extension_case_insensitive(tmp_path):
 def test_csv_duplicate_headers(tmp_path):
     path = write(tmp_path, "leads.csv", b"id,email,name, email,name\n1,2,3,4,5\n")
     error = read_error(path)
-    assert str(error) == f"{path}, line 1: duplicate column names: 'email', 'name'"
+    assert str(error) == (
+        f"{path}, line 1: duplicate column names: 'email', 'name'; rename the columns so that each name appears once"
+    )
 
 
 def test_csv_empty_header_name(tmp_path):
@@ -257,14 +259,26 @@ def test_csv_empty_header_name(tmp_path):
 def test_csv_ragged_row_short(tmp_path):
     path = write(tmp_path, "leads.csv", b"id,name,city\n1,a,b\n2,c\n3,d,e\n")
     error = read_error(path)
-    assert str(error) == f"{path}, line 3: expected 3 fields as in the header, found 2"
+    assert str(error) == (
+        f"{path}, line 3: expected 3 fields as in the header, found 2; "
+        "add or remove fields, and quote each value that contains the delimiter"
+    )
+
+
+def test_csv_unclosed_quote_named(tmp_path):
+    error = read_error(write(tmp_path, "leads.csv", b'id,name,city\n1,"a,b\n2,c,d\n3,e,f\n'))
+    assert error.line == 2
+    assert error.message == (
+        "expected 3 fields as in the header, found 2; a double quote on this line is not closed where "
+        "it should be, so the lines after it were read into one field. Close or remove the quote"
+    )
 
 
 def test_csv_ragged_row_long(tmp_path):
     data = b'id,name\n1,"a\nb"\n\n2,c,d\n'
     error = read_error(write(tmp_path, "leads.csv", data))
     assert error.line == 5
-    assert error.message == "expected 2 fields as in the header, found 3"
+    assert error.message.startswith("expected 2 fields as in the header, found 3; ")
 
 
 # --- JSON lines ---------------------------------------------------------------
@@ -367,7 +381,7 @@ def test_jsonl_nan_rejected(tmp_path):
 def test_jsonl_keys_stripped_duplicates(tmp_path):
     path = write(tmp_path, "events.jsonl", b'{"a": 1}\n{" a": 2}\n')
     error = read_error(path)
-    assert str(error) == f"{path}, line 2: duplicate column names: 'a'"
+    assert str(error).startswith(f"{path}, line 2: duplicate column names: 'a'; ")
 
 
 def test_jsonl_blank_lines_and_crlf(tmp_path):
