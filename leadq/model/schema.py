@@ -392,6 +392,16 @@ class EventCondition(Strict):
     at_least: int | None = Field(None, ge=0)
     at_most: int | None = Field(None, ge=0)
 
+    @field_validator("at_least", "at_most", mode="before")
+    @classmethod
+    def _whole_count(cls, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(
+                f"an events condition counts whole events, so give a whole number such as "
+                f"{int(value) + 1}, got {value:g}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _has_bound(self) -> EventCondition:
         if self.at_least is None and self.at_most is None:

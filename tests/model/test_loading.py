@@ -81,6 +81,13 @@ def test_points_beyond_limits_rejected(text, line, field, limit):
     assert limit in error.message
 
 
+def test_fractional_event_count_rejected():
+    text = "stages:\n  - {id: mql, when: {events: demo_requested, at_least: 0.5}}\n  - {id: unqualified}\n"
+    error = error_of(text)
+    assert (error.line, error.field) == (2, "stages[0].when.at_least")
+    assert error.message == "an events condition counts whole events, so give a whole number such as 1, got 0.5"
+
+
 def test_two_operators_rejected():
     error = error_of("fit:\n  rules:\n    - {id: r, field: x, equals: 1, contains: a, points: 1}\n" + STAGES)
     assert error.line == 3
