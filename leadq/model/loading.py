@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -135,6 +137,27 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ModelError(f"invalid YAML: {problem}; {YAML_FIX}", file=source, line=line) from None
     except YAMLError as error:
         raise ModelError(f"invalid YAML: {error}", file=source) from None
+    except ValueError as error:
+        raise ModelError(f"invalid YAML: {error}; {DATE_FIX}", file=source, line=invalid_date_line(text)) from None
+    except RecursionError:
+        raise ModelError(f"invalid YAML: {DEPTH_PROBLEM}", file=source) from None
+
+
+# ruamel reads an unquoted value such as 2026-02-30 as a date, and fails on
+# one that is not a real day with a ValueError that carries no line.
+DATE_FIX = "a value written as a date (YYYY-MM-DD) must be a real day; correct it, or quote it to keep it as text"
+DEPTH_PROBLEM = "the document is nested too deep to read; a model nests a few levels"
+
+
+def invalid_date_line(text: str) -> int | None:
+    """Return the first line with a YYYY-MM-DD value that is not a real day, or None."""
+    for number, line in enumerate(text.splitlines(), 1):
+        for year, month, day in re.findall(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", line):
+            try:
+                date(int(year), int(month), int(day))
+            except ValueError:
+                return number
+    return None
 
 
 # Values a model may expand to through YAML aliases; a few nested aliases

@@ -156,6 +156,8 @@ def read_answers_file(path: Path) -> dict[str, Any]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from leadq.model.loading import DATE_FIX, invalid_date_line
+
     try:
         document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -166,6 +168,11 @@ def read_answers_file(path: Path) -> dict[str, Any]:
         raise InputError(
             f"invalid YAML or JSON: {str(error).splitlines()[0]}", file=str(path)
         ) from None
+    except ValueError as error:
+        line = invalid_date_line(path.read_text(encoding="utf-8"))
+        raise InputError(f"invalid YAML or JSON: {error}; {DATE_FIX}", file=str(path), line=line) from None
+    except RecursionError:
+        raise InputError("invalid YAML or JSON: the document is nested too deep to read", file=str(path)) from None
     if not isinstance(document, dict) or not isinstance(document.get("answers"), dict):
         raise InputError(
             "the answers file must be a mapping with `answers:`, a mapping of "

@@ -88,6 +88,17 @@ def test_fractional_event_count_rejected():
     assert error.message == "an events condition counts whole events, so give a whole number such as 1, got 0.5"
 
 
+def test_invalid_date_value_names_line():
+    error = error_of("fit:\n  rules:\n    - {id: r, field: d, equals: 2026-02-30, points: 1}\n" + STAGES)
+    assert error.line == 3
+    assert error.message.startswith("invalid YAML: day is out of range for month; a value written as a date")
+
+
+def test_deep_nesting_rejected():
+    error = error_of("a: " + "[" * 5000 + "\n")
+    assert error.message == "invalid YAML: the document is nested too deep to read; a model nests a few levels"
+
+
 def test_two_operators_rejected():
     error = error_of("fit:\n  rules:\n    - {id: r, field: x, equals: 1, contains: a, points: 1}\n" + STAGES)
     assert error.line == 3

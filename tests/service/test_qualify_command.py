@@ -155,6 +155,17 @@ def test_qualify_bad_answer_names_file_and_field(store, tmp_path):
     )
 
 
+def test_qualify_invalid_date_names_line(store, tmp_path):
+    imported(store, tmp_path)
+    path = tmp_path / "answers.yaml"
+    path.write_text("framework: bant\nanswers:\n  timeline: 2026-02-30\n", encoding="utf-8")
+    done = leadq("qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {path}, line 3: invalid YAML or JSON: day is out of range for month; ")
+    with store.read() as connection:
+        assert connection.execute(select(qualifications)).all() == []
+
+
 def test_qualify_unknown_lead(store, tmp_path):
     imported(store, tmp_path)
     path = tmp_path / "answers.yaml"
