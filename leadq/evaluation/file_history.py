@@ -8,6 +8,8 @@ named by the caller) or at its first event, whichever is earlier.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,7 +79,7 @@ def file_history(
     )
     history.fields = _group_fields(table, keys, rows, leads, columns.groups + present)
     if outcomes.file is not None:
-        _add_outcome_file(history, model, outcomes, timezone, encoding)
+        _add_outcome_file(history, model, outcomes, timezone, encoding, known=set(rows))
     else:
         _add_outcome_columns(history, table, keys, rows, leads, outcomes, timezone)
     history.latest = _latest(history, bound)
@@ -201,14 +203,18 @@ def _number(value, source: SourceTable, column: str, row: int) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise InputError(
-            f"{value!r} is not a number; write the deal value as a plain number, such as 1200.50",
-            file=source.path,
-            column=column,
-            **source.position(row),
-        ) from None
+        number = None
+    if number is not None and math.isfinite(number):
+        return number
+    problem = "is not a number" if number is None else "is not a finite number"
+    raise InputError(
+        f"{value!r} {problem}; write the deal value as a plain number, such as 1200.50",
+        file=source.path,
+        column=column,
+        **source.position(row),
+    )
 
 
 def _add_outcome_file(
@@ -217,7 +223,9 @@ def _add_outcome_file(
     outcomes: OutcomeSource,
     timezone,
     encoding,
+    known: set[str],
 ) -> None:
+    """Add the outcomes of the leads in `known`; those of other keys are counted in a note."""
     source = read_source(outcomes.file, encoding=encoding)
     table = source.table
     keys = normalized_keys(table[_key_column(source, model)], model.key).to_pylist()
@@ -235,7 +243,15 @@ def _add_outcome_file(
         "value" if "value" in table.column_names else None
     )
     values = _values(table, value_column, rows, source)
+    unknown = sum(key not in known for key in keys)
+    if unknown:
+        history.notes.append(
+            f"outcomes file rows whose lead key the leads file does not have (or that have none): "
+            f"{unknown:,}; they are left out"
+        )
     for index, key in enumerate(keys):
+        if key not in known:
+            continue
         merged = merge_outcome(
             history.outcomes.get(key), kinds[index], times.get(index), values.get(index)
         )

@@ -29,6 +29,7 @@ from leadq.errors import InputError
 from leadq.evaluation.history import PROBABILITY, LeadHistory
 from leadq.evaluation.point_in_time import DAY, format_time, plan_cutoffs, take_snapshot
 from leadq.model.schema import ScoringModel
+from leadq.output import plural
 
 GRADES = ["A", "B", "C", "D"]
 
@@ -283,6 +284,6 @@ def _forecast(
         average = statistics.fmean(won)
         values = [average] * len(open_rows)
         value_source = (
-            f"the average value of {len(won):,} converted leads ({average:,.2f})"
+            f"the average value of {plural(len(won), 'converted lead', 'converted leads')} ({average:,.2f})"
         )
     return forecast(probabilities, values, settings.level, source, value_source)

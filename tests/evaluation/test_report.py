@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -236,3 +237,39 @@ def test_empty_store_rejected(store, models):
             build_report(evaluation, model, ReportSettings(CUTOFF))
         with pytest.raises(OptionError, match="there are no leads to evaluate"):
             plan_cutoffs(evaluation.history, [CUTOFF], 30)
+
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+DEMO_LEAD = "aaberg@willowwing-health.example"
+
+
+def _demo_report(tmp_path, outcomes: str):
+    path = tmp_path / "outcomes.csv"
+    path.write_text("email,outcome,at,value\n" + outcomes, encoding="utf-8")
+    return leadq(
+        "report", str(DEMO / "leads.csv"), "--events", str(DEMO / "events.csv"),
+        "--outcomes", str(path), "--as-of", "2026-12-01", "--format", "json",
+    )  # fmt: skip
+
+
+def test_outcomes_of_unknown_leads_left_out(tmp_path):
+    result = _demo_report(
+        tmp_path,
+        f"{DEMO_LEAD},won,2026-11-20T00:00:00Z,100\nnobody@x.example,won,2026-11-20T00:00:00Z,1000\n",
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["forecast"]["value_source"] == "the average value of 1 converted lead (100.00)"
+    assert (
+        "outcomes file rows whose lead key the leads file does not have (or that have none): 1; they are left out"
+        in document["notes"]
+    )
+
+
+def test_infinite_outcome_value_rejected(tmp_path):
+    result = _demo_report(tmp_path, f"{DEMO_LEAD},won,2026-11-20T00:00:00Z,1e999\n")
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "outcomes.csv, line 2, column 'value': '1e999' is not a finite number; "
+        "write the deal value as a plain number, such as 1200.50\n"
+    )
