@@ -199,6 +199,7 @@ def qualify_report(
 ) -> None:
     """Show how often each answer occurs and how many of those leads converted."""
     from leadq.output import console
+    from leadq.qualification.records import UnknownFramework
     from leadq.qualification.report import framework_report, report_tables
     from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import open_store
@@ -206,10 +207,11 @@ def qualify_report(
     store = open_store(database, create=False)
     try:
         active = ensure_active_model(store)
+        frameworks = active.model.all_frameworks()
+        if framework is not None and framework not in frameworks:
+            raise UnknownFramework(framework, list(frameworks))
         with store.read() as connection:
-            reports = framework_report(
-                connection, active.model.all_frameworks(), framework
-            )
+            reports = framework_report(connection, frameworks, framework)
     finally:
         store.dispose()
     if output_format == ReportFormat.json:

@@ -249,3 +249,9 @@ def test_qualify_report_table(store, rows):
     assert done.returncode == 0, done.stderr
     assert "BANT (bant): 1 lead" in done.stdout
     assert "confirmed" in done.stdout
+
+
+def test_qualify_report_unknown_framework(store):
+    done = leadq("qualify-report", "--framework", "nope", "--database", store.url)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: unknown framework 'nope'; use one of: bant, champ")
