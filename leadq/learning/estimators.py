@@ -229,6 +229,10 @@ class Calibrator:
         return clip_probabilities(self.mapping_.predict_proba(scores.reshape(-1, 1))[:, 1])
 
 
+# Folds of a model's training rows on which it chooses its setting and calibration.
+INNER_FOLDS = 3
+
+
 class CalibratedModel:
     """A fitted model with its calibrator, chosen by inner cross-validation.
 
@@ -241,7 +245,9 @@ class CalibratedModel:
     this for both kinds and calibrates the blend of their out-of-fold scores.
     """
 
-    def __init__(self, kind: str, spec_columns: tuple[list[str], list[str]], *, quick=False, folds=3, seed=0):
+    def __init__(
+        self, kind: str, spec_columns: tuple[list[str], list[str]], *, quick=False, folds=INNER_FOLDS, seed=0
+    ):
         self.kind = kind
         self.categorical, self.numeric = spec_columns
         self.quick = quick

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from leadq.learning.estimators import CalibratedModel
+from leadq.learning.estimators import INNER_FOLDS, CalibratedModel
 from leadq.learning.metrics import Metrics, evaluate, mean_metrics
 from leadq.learning.training_sets import TrainingSet
 
@@ -53,6 +53,7 @@ def _fit(kind: str, data: TrainingSet, *, quick: bool, seed: int) -> CalibratedM
 
 def cross_validate(data: TrainingSet, *, folds: int = 5, quick=False, seed=0) -> Evaluation:
     """Evaluate each kind on stratified folds (grouped by lead); metrics are fold means."""
+    _check_folds(data, folds)
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(data.features, data.labels, data.lead_keys))
     results = {}
@@ -97,6 +98,25 @@ def time_split(data: TrainingSet, test_from: int, horizon_micros: int, *, quick=
     evaluation = Evaluation("time split", results, len(train_rows), len(test_rows))
     evaluation.rules_roc_auc = _rules_roc_auc(test)
     return evaluation
+
+
+def _check_folds(data: TrainingSet, folds: int) -> None:
+    """Raise OptionError unless each fold's training rows can be split again by the calibration.
+
+    Each kind chooses its setting and calibration on `INNER_FOLDS` folds of
+    a fold's training rows, so those need a few leads of each outcome too.
+    """
+    from leadq.errors import OptionError
+
+    needed = folds * INNER_FOLDS
+    converted = len(set(data.lead_keys[data.labels == 1]))
+    unconverted = len(set(data.lead_keys[data.labels == 0]))
+    if min(converted, unconverted) < needed:
+        raise OptionError(
+            f"{folds}-fold cross-validation needs at least {needed} converted and {needed} unconverted "
+            f"leads, and the data has {converted} converted and {unconverted} unconverted; add leads"
+            + (", or lower --folds (at least 2)" if folds > 2 else "")
+        )
 
 
 def _check_split(data: TrainingSet, train_rows: np.ndarray, test_rows: np.ndarray) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from leadq.errors import OptionError
 from leadq.learning.artefact import ArtefactError, load_artefact
 from leadq.learning.evaluation import cross_validate
 from leadq.learning.metrics import evaluate
@@ -57,6 +58,20 @@ def test_calibrated_ece_bound(training_set):
         assert held_out.metrics.ece < 0.06, kind
         pooled = evaluate(held_out.labels, held_out.probabilities)
         assert pooled.ece < 0.06, kind
+
+
+def test_too_few_leads_for_folds(training_set):
+    converted = np.flatnonzero(training_set.labels == 1)[:5]
+    unconverted = np.flatnonzero(training_set.labels == 0)[:5]
+    small = training_set.subset(np.concatenate([converted, unconverted]))
+    converted_leads = len(set(small.lead_keys[small.labels == 1]))
+    unconverted_leads = len(set(small.lead_keys[small.labels == 0]))
+    with pytest.raises(OptionError) as caught:
+        cross_validate(small, folds=5, quick=True)
+    assert str(caught.value) == (
+        "5-fold cross-validation needs at least 15 converted and 15 unconverted leads, and the data has "
+        f"{converted_leads} converted and {unconverted_leads} unconverted; add leads, or lower --folds (at least 2)"
+    )
 
 
 def test_artefact_round_trip(trained, learning_files):
