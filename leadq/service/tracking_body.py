@@ -170,8 +170,8 @@ def _decode_utf8(body: bytes) -> str:
     """
     try:
         text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", _not_utf8_message(body)) from None
+    except UnicodeDecodeError as error:
+        raise ApiError(400, "invalid_json", _not_utf8_message(body, error)) from None
     # JSON text starts with white space or a value, never with NUL, but
     # UTF-16 or UTF-32 text of ASCII characters without a byte order mark
     # does, and it decodes as UTF-8.
@@ -180,12 +180,16 @@ def _decode_utf8(body: bytes) -> str:
     return text
 
 
-def _not_utf8_message(body: bytes) -> str:
+def _not_utf8_message(body: bytes, error: UnicodeDecodeError) -> str:
     if body.startswith(GZIP_MAGIC):
         return "the body is compressed with gzip but has no Content-Encoding header; add Content-Encoding: gzip"
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
         return UTF16_MESSAGE
-    return "the body is not UTF-8 text; send JSON in UTF-8"
+    byte = error.object[error.start]
+    return (
+        f"the body is not UTF-8 text (byte 0x{byte:02x} at position {error.start} is invalid there); "
+        "send JSON in UTF-8"
+    )
 
 
 class _HugeInteger(float):

@@ -550,15 +550,16 @@ UTF16_MESSAGE = "the body is UTF-16 or UTF-32 text, not UTF-8; send JSON in UTF-
         ("utf-16-be", UTF16_MESSAGE),
         ("utf-32", UTF16_MESSAGE),
         ("utf-32-be", UTF16_MESSAGE),
-        ("latin-1", "the body is not UTF-8 text; send JSON in UTF-8"),
+        ("latin-1", "the body is not UTF-8 text (byte 0xe9 at position {position} is invalid there); send JSON in UTF-8"),
     ],
 )
 def test_body_not_utf8_rejected(service: Service, codec, message):
     user = f"u-{codec}"
-    body = json.dumps(ping(user, f"{codec}-1", event="café"), ensure_ascii=False)
-    answer = service.post("/v1/track", body.encode(codec))
+    body = json.dumps(ping(user, f"{codec}-1", event="café"), ensure_ascii=False).encode(codec)
+    answer = service.post("/v1/track", body)
     assert answer.status_code == 400, answer.text
-    assert answer.json()["error"] == {"code": "invalid_json", "message": message}
+    expected = message.format(position=body.find(b"\xe9"))
+    assert answer.json()["error"] == {"code": "invalid_json", "message": expected}
     assert service.lead(user) is None
 
 
