@@ -46,18 +46,18 @@ def format_for(output: Path | None, requested: str | None) -> str:
     return EXTENSIONS[suffix]
 
 
-def check_output_path(output: Path, inputs: list[Path | None]) -> None:
+def check_output_path(output: Path, inputs: list[Path | None], option: str = "--output") -> None:
     """Reject an output path that would replace an input or cannot be written."""
     if output.is_dir():
-        raise OptionError(f"--output {output} is a directory; name a file")
+        raise OptionError(f"{option} {output} is a directory; name a file")
     if not output.parent.is_dir():
-        raise OptionError(f"--output folder {output.parent} does not exist; create it first")
+        raise OptionError(f"{option} folder {output.parent} does not exist; create it first")
     for source in inputs:
         if source is None or not (source.exists() and output.exists()):
             continue
         if output.resolve() == source.resolve():
             raise OptionError(
-                f"--output {output} is also an input file; write the results to another file"
+                f"{option} {output} is also an input file; write the results to another file"
             )
 
 

@@ -367,8 +367,11 @@ def report(
     from leadq.evaluation.point_in_time import parse_cutoff
     from leadq.evaluation.report import ReportSettings, build_report
     from leadq.evaluation.terminal import report_tables
+    from leadq.output import check_output_path
     from leadq.store.database import now_micros
 
+    if html is not None:
+        check_output_path(html, [leads, events, outcomes], option="--html")
     moment = parse_cutoff(as_of, "--as-of") if as_of else now_micros()
     groups = (source_column,) if source_column else ()
     history = HistoryOptions(

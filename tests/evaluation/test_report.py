@@ -273,3 +273,13 @@ def test_infinite_outcome_value_rejected(tmp_path):
         "outcomes.csv, line 2, column 'value': '1e999' is not a finite number; "
         "write the deal value as a plain number, such as 1200.50\n"
     )
+
+
+def test_html_into_missing_folder_rejected(tmp_path):
+    html = tmp_path / "missing" / "report.html"
+    result = leadq(
+        "report", str(DEMO / "leads.csv"), "--events", str(DEMO / "events.csv"), "--outcome-column", "converted",
+        "--html", str(html),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == f"error: --html folder {html.parent} does not exist; create it first\n"
