@@ -9,7 +9,6 @@ named by the caller) or at its first event, whichever is earlier.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, replace
 from pathlib import Path
 
