@@ -18,16 +18,21 @@ def post_bytes(client, keys, path: str, body: bytes):
     return client.post(path, content=body, headers=headers)
 
 
+INVALID_BODIES = [
+    (b'{"url": }', "the body is not valid JSON (Expecting value at line 1, column 9); send a JSON object"),
+    (
+        '{"reason": "été"}'.encode("latin-1"),
+        "the body is not UTF-8 text (byte 0xe9 at position 12 is invalid there); send JSON in UTF-8",
+    ),
+]
+
+
 @pytest.mark.parametrize("path", JSON_ROUTES)
-def test_body_not_json(client, keys, path):
-    response = post_bytes(client, keys, path, b'{"url": }')
+@pytest.mark.parametrize(("body", "message"), INVALID_BODIES, ids=["not_json", "not_utf8"])
+def test_invalid_body_rejected(client, keys, path, body, message):
+    response = post_bytes(client, keys, path, body)
     assert response.status_code == 400, response.text
-    assert response.json()["error"] == {
-        "code": "invalid_json",
-        "message": "the body is not valid JSON (Expecting value at line 1, "
-        "column 9); send a JSON object",
-        "field": "body",
-    }
+    assert response.json()["error"] == {"code": "invalid_json", "message": message, "field": "body"}
 
 
 def test_body_not_json_names_line(client, keys):
@@ -39,18 +44,6 @@ def test_body_not_json_names_line(client, keys):
         "the body is not valid JSON (Expecting property name enclosed in double "
         "quotes at line 3, column 1); send a JSON object"
     )
-
-
-@pytest.mark.parametrize("path", JSON_ROUTES)
-def test_body_not_utf8(client, keys, path):
-    response = post_bytes(client, keys, path, '{"reason": "été"}'.encode("latin-1"))
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == {
-        "code": "invalid_json",
-        "message": "the body is not UTF-8 text (byte 0xe9 at position 12 is "
-        "invalid there); send JSON in UTF-8",
-        "field": "body",
-    }
 
 
 def test_internal_error_is_json(client, keys, store):
