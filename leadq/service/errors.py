@@ -132,12 +132,16 @@ def _invalid_json(detail: dict, document: Any) -> ApiError:
 
 
 def _not_utf8(error: UnicodeDecodeError) -> ApiError:
+    return ApiError(400, "invalid_json", not_utf8_message(error), "body")
+
+
+def not_utf8_message(error: UnicodeDecodeError) -> str:
+    """Return the message for a body that is not UTF-8, naming the first invalid byte."""
     byte = error.object[error.start]
-    message = (
+    return (
         f"the body is not UTF-8 text (byte 0x{byte:02x} at position {error.start} "
         "is invalid there); send JSON in UTF-8"
     )
-    return ApiError(400, "invalid_json", message, "body")
 
 
 def _rejected_value(error: dict) -> Any:

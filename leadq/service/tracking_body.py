@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import Request
 
-from leadq.service.errors import ApiError
+from leadq.service.errors import ApiError, not_utf8_message
 
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
@@ -185,11 +185,7 @@ def _not_utf8_message(body: bytes, error: UnicodeDecodeError) -> str:
         return "the body is compressed with gzip but has no Content-Encoding header; add Content-Encoding: gzip"
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
         return UTF16_MESSAGE
-    byte = error.object[error.start]
-    return (
-        f"the body is not UTF-8 text (byte 0x{byte:02x} at position {error.start} is invalid there); "
-        "send JSON in UTF-8"
-    )
+    return not_utf8_message(error)
 
 
 class _HugeInteger(float):
