@@ -39,6 +39,7 @@ from leadq.spark_binding import (
     fill_report,
     pandas_version_warning_ignored,
 )
+from leadq.spark_masters import check_spark_master
 
 log = logging.getLogger("leadq.scoring")
 
@@ -90,11 +91,37 @@ def spark_session(master: str | None):
     # Every value the query reads is an integer or a double, so the session
     # time zone changes nothing; UTC keeps any timestamp display unambiguous.
     builder = builder.config("spark.sql.session.timeZone", "UTC")
-    with pandas_version_warning_ignored():
-        session = builder.getOrCreate()
+    if master and launches_jvm:
+        check_spark_master(master)
+    session = _started_session(builder, master if launches_jvm else None)
     if launches_jvm:
         quiet_spark_logs(session)
     return session
+
+
+def _started_session(builder, master: str | None):
+    """Return the builder's session; raise OptionError if Spark fails to start it on `master`."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        with pandas_version_warning_ignored():
+            return builder.getOrCreate()
+    except (Py4JJavaError, PySparkException) as error:
+        if master is None:
+            raise
+        raise OptionError(
+            f"Spark failed to start a session on master {master!r}: {_first_line(error)}; "
+            f"check --spark-master and that the cluster has free workers"
+        ) from None
+
+
+def _first_line(error: Exception) -> str:
+    """Return the Java exception of a Py4J error, or the first line of another error."""
+    java_exception = getattr(error, "java_exception", None)
+    if java_exception is not None:
+        return str(java_exception.toString())
+    return str(error).strip().splitlines()[0]
 
 
 def quiet_spark_logs(session) -> None:

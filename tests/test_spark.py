@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import datetime, timezone
 
 from pathlib import Path
@@ -14,12 +15,13 @@ import pytest
 from leadq.binding import BindReport, bind_leads
 from leadq.compiler.query import compile_model
 from leadq.engines import DEFAULT_SPARK_MASTER, EngineSettings
-from leadq.errors import InputError
+from leadq.errors import InputError, OptionError
 from leadq.inputs import read_source
 from leadq.model.loading import load_default_model
 from leadq.scoring import micros_since_epoch, score_files, score_tables
-from leadq.spark import LOCAL_RELATION_THRESHOLD, _local_threads, run_spark_events
+from leadq.spark import LOCAL_RELATION_THRESHOLD, _local_threads, _started_session, run_spark_events
 from leadq.spark_binding import EventBinder, SparkEvents, bound_events_frame
+from leadq.spark_masters import check_spark_master
 from tests.test_cli import EVENTS, LEADS, leadq
 
 
@@ -274,3 +276,71 @@ def test_cli_shows_untranslated_spark_error(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "FAILED_READ_FILE" in done.stderr
     assert "events.parquet" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "master",
+    ["local", "local[2]", "local[*]", "local[4,3]", "local-cluster[2,1,1024]", "yarn", "k8s://https://host:443"],
+)
+def test_master_forms_accepted(master):
+    check_spark_master(master)
+
+
+@pytest.mark.parametrize(
+    ("master", "message"),
+    [
+        ("nope", "--spark-master 'nope' is not a Spark master URL; use local[N], local[*], "
+                 "spark://HOST:PORT, yarn or k8s://HOST:PORT"),
+        ("local[0]", "--spark-master 'local[0]' is not a Spark master URL; use local[N], local[*], "
+                     "spark://HOST:PORT, yarn or k8s://HOST:PORT"),
+        ("spark://host", "--spark-master 'spark://host': 'host' is not HOST:PORT; write a standalone "
+                         "master as spark://HOST:PORT, such as spark://host:7077"),
+        ("spark://host:99999", "--spark-master 'spark://host:99999': 'host:99999' is not HOST:PORT; "
+                               "write a standalone master as spark://HOST:PORT, such as spark://host:7077"),
+    ],
+)  # fmt: skip
+def test_master_forms_rejected(master, message):
+    with pytest.raises(OptionError) as raised:
+        check_spark_master(master)
+
+    assert str(raised.value) == message
+
+
+def test_unreachable_master_fails_before_spark_starts(tmp_path):
+    write_inputs(tmp_path, PARQUET_EVENTS)
+    port = closed_port()
+
+    done = leadq("score", "leads.csv", "--events", "events.parquet", "--engine", "spark",
+                 "--spark-master", f"spark://127.0.0.1:{port},127.0.0.1:{port}", cwd=tmp_path)  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"error: --spark-master 'spark://127.0.0.1:{port},127.0.0.1:{port}': cannot connect to "
+        f"127.0.0.1:{port} (Connection refused), 127.0.0.1:{port} (Connection refused); start the "
+        f"Spark master or correct the URL, or use local[2] to run Spark on this machine\n"
+    )
+
+
+def test_failed_session_start_names_master():
+    from pyspark.errors import PySparkRuntimeError
+
+    class FailingBuilder:
+        def getOrCreate(self):
+            raise PySparkRuntimeError(
+                errorClass="JAVA_GATEWAY_EXITED", messageParameters={}
+            )
+
+    with pytest.raises(OptionError) as raised:
+        _started_session(FailingBuilder(), "k8s://127.0.0.1:1")
+
+    assert str(raised.value).startswith(
+        "Spark failed to start a session on master 'k8s://127.0.0.1:1': [JAVA_GATEWAY_EXITED] "
+    )
+    assert str(raised.value).endswith("; check --spark-master and that the cluster has free workers")
+
+
+def closed_port() -> int:
+    """Return a port of 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
