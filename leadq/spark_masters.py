@@ -1,4 +1,4 @@
-"""Spark master URLs: the forms Spark accepts, and a check that a standalone master accepts connections.
+"""Spark master URLs: the forms Spark accepts, and whether a standalone master is reachable.
 
 Spark itself reports a bad master late and at length. An unknown form
 makes its JVM exit before PySpark connects, and a standalone master that
