@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import socket
 import time
 from enum import Enum
 from pathlib import Path
@@ -86,6 +88,7 @@ def serve(
         raise OptionError(f"--rescore-every {rescore_every:g}: give a number of seconds above 0, such as 3600")
     if workers < 1:
         raise OptionError(f"--workers {workers}: give a number of processes of 1 or more, such as 2")
+    _check_can_listen(host, port)
     webhook_settings = settings_from_environment()
     # A service logs its background work, starts and stops, which are INFO lines.
     logging.getLogger("leadq").setLevel(logging.INFO)
@@ -103,6 +106,33 @@ def serve(
         return
     app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Raise OptionError if this process cannot listen on `host` and `port`, before the store opens.
+
+    uvicorn 0.55 reports a port in use only after the service started, and then
+    exits with status 3. The check binds the way uvicorn does, with
+    SO_REUSEADDR, so a port whose last connections wait in TIME_WAIT passes.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise OptionError(
+                f"--host {host} --port {port}: cannot listen there "
+                f"({error.strerror or error}); {_listen_fix(error)}"
+            ) from None
+
+
+def _listen_fix(error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "stop the program that uses the port, or choose another --port"
+    if error.errno == errno.EACCES:
+        return "choose a --port above 1023, or run as a user allowed to use ports below 1024"
+    return "give --host an address of this machine, such as 127.0.0.1 or 0.0.0.0"
 
 
 def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every: float, webhook_settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.service.servers import leadq
@@ -24,4 +26,35 @@ def test_serve_rejects_option(option, value, message, tmp_path):
 
     assert done.returncode == 2
     assert done.stderr == f"error: {message}\n"
+    assert not store.exists()
+
+
+def test_serve_rejects_port_in_use(tmp_path):
+    store = tmp_path / "leadq.db"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        done = leadq("serve", "--port", str(port), "--database", f"sqlite:///{store}")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use); "
+        f"stop the program that uses the port, or choose another --port\n"
+    )
+    assert not store.exists()
+
+
+def test_serve_rejects_foreign_address(tmp_path):
+    store = tmp_path / "leadq.db"
+
+    # 203.0.113.0/24 is reserved for documentation (RFC 5737), so normally no interface has it.
+    done = leadq("serve", "--host", "203.0.113.1", "--database", f"sqlite:///{store}")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --host 203.0.113.1 --port 8000: cannot listen there (Cannot assign requested address); "
+        "give --host an address of this machine, such as 127.0.0.1 or 0.0.0.0\n"
+    )
     assert not store.exists()
