@@ -31,20 +31,35 @@ def read_outcomes(run, leads_path: Path, column: str, encoding: str | None) -> d
     values = pc.cast(table[column], "string").to_pylist()
     outcomes = {}
     for row, (key, value) in enumerate(zip(keys.to_pylist(), values)):
-        outcomes[key] = _converted(value, source, row, column)
+        outcomes[key] = is_converted(value, source, row, column)
     return outcomes
 
 
-def _converted(value: str | None, source, row: int, column: str) -> bool:
+def is_converted(value: str | None, source, row: int, column: str) -> bool:
+    """Read one value of a converted-or-not column, such as a CRM's Converted.
+
+    `row` is the 0-based data row of `source`. Raises InputError naming the
+    file, line (or row) and column for a value that is neither.
+    """
     text = (value or "").strip().lower()
     if text in CONVERTED_VALUES:
         return True
     if text in NOT_CONVERTED_VALUES:
         return False
-    kind, number = source.line_numbers(row)
     raise InputError(
-        f"{value!r} is not an outcome; use 1 or 0 (also true/false, yes/no)",
+        f"{value!r} is not an outcome; {converted_fix()}",
         file=source.path,
         column=column,
-        **{kind: number},
+        **source.position(row),
+    )
+
+
+def converted_fix() -> str:
+    """Return the sentence that lists the values of a converted-or-not column."""
+    return (
+        "use one of "
+        + ", ".join(sorted(CONVERTED_VALUES))
+        + " for a converted lead, or "
+        + ", ".join(sorted(NOT_CONVERTED_VALUES - {""}))
+        + " (or an empty cell) for one that did not convert"
     )

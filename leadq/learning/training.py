@@ -70,7 +70,7 @@ def build_training_set(request: TrainingRequest) -> TrainingSet:
     )
     if request.label_column:
         as_of = micros_since_epoch(datetime.now(timezone.utc))
-        return snapshot_set(data, spec, request.label_column, as_of)
+        return snapshot_set(data, spec, leads, request.label_column, as_of)
     history = read_outcome_file(request.outcomes, request.model, request.timezone, request.encoding)
     cutoffs = cutoff_range(request.cutoff_start, request.cutoff_end, request.every_days)
     return point_in_time_set(data, spec, cutoffs, request.horizon_days, history)

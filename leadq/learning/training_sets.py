@@ -13,11 +13,15 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from leadq.binding import normalized_keys, renamed_table
 from leadq.errors import InputError
+from leadq.inputs import SourceTable
 from leadq.learning.features import DAY_MICROS, FeatureSpec, LeadData, features_as_of
 from leadq.learning.labels import Outcome, conversion_times
-from leadq.outcomes import CONVERTED_VALUES, NOT_CONVERTED_VALUES
+from leadq.outcomes import is_converted
 from leadq.scoring import micros_since_epoch
 
 # Cut-off of a snapshot of data without timestamps.
@@ -70,9 +74,11 @@ def point_in_time_set(
     return _stacked(parts, spec)
 
 
-def snapshot_set(data: LeadData, spec: FeatureSpec, label_column: str, as_of: int) -> TrainingSet:
-    """Return every lead once, labelled by a leads file column such as Converted."""
-    labels = _column_labels(data, label_column)
+def snapshot_set(
+    data: LeadData, spec: FeatureSpec, leads: SourceTable, label_column: str, as_of: int
+) -> TrainingSet:
+    """Return every lead once, labelled by a column of the leads file such as Converted."""
+    labels = _column_labels(data, leads, label_column)
     features = features_as_of(data, spec, as_of)
     return _stacked([(features, labels, SNAPSHOT, data.first_seen.to_numpy())], spec)
 
@@ -91,25 +97,26 @@ def _stacked(parts, spec: FeatureSpec) -> TrainingSet:
     )
 
 
-def _column_labels(data: LeadData, column: str) -> np.ndarray:
-    if column not in data.attributes.columns:
+def _column_labels(data: LeadData, leads: SourceTable, column: str) -> np.ndarray:
+    """Return each lead's label from its row of the leads file.
+
+    Every row is checked, so an invalid value is reported at its line even
+    when a later row of the same lead key replaces it.
+    """
+    table = renamed_table(leads, data.model.columns, "columns")
+    if column not in table.column_names:
         raise InputError(
             f"missing the label column {column!r}; the leads file's columns are: "
-            + ", ".join(repr(name) for name in data.attributes.columns)
+            + ", ".join(repr(name) for name in table.column_names),
+            file=leads.path,
         )
-    labels = []
-    for key, value in data.attributes[column].items():
-        text = "" if pd.isna(value) else str(value).strip().lower()
-        if text in CONVERTED_VALUES:
-            labels.append(1)
-        elif text in NOT_CONVERTED_VALUES:
-            labels.append(0)
-        else:
-            raise InputError(
-                f"{value!r} in the label column {column!r} of lead {key!r} is not "
-                "an outcome; use 1 or 0 (also true/false, yes/no)"
-            )
-    return np.asarray(labels, dtype=int)
+    values = pc.cast(table[column], pa.string()).to_pylist()
+    labels = [int(is_converted(value, leads, row, column)) for row, value in enumerate(values)]
+    keys = normalized_keys(pc.cast(table[data.model.key], pa.string()), data.model.key)
+    by_key = pd.Series(labels, index=keys.to_pylist())
+    # The last row of a repeated key wins, as in binding.
+    by_key = by_key[~by_key.index.duplicated(keep="last")]
+    return by_key.reindex(data.attributes.index).to_numpy(dtype=int)
 
 
 def cutoff_range(start: datetime, end: datetime, every_days: float) -> list[int]:
