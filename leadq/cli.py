@@ -411,9 +411,9 @@ def main() -> None:
     try:
         app()
     except LeadqError as error:
-        _fail(str(error), error.exit_code)
+        _fail(error.lines(), error.exit_code)
     except OSError as error:
-        _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+        _fail([f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")], 1)
 
 
 def configure_logging() -> None:
@@ -430,8 +430,10 @@ class _EchoedPipelineError(logging.Filter):
         return not record.getMessage().startswith("error ignored terminating")
 
 
-def _fail(message: str, code: int) -> None:
-    console(stderr=True).print(f"error: {message}", markup=False, soft_wrap=True)
+def _fail(lines: list[str], code: int) -> None:
+    out = console(stderr=True)
+    for line in lines:
+        out.print(f"error: {line}", markup=False, soft_wrap=True)
     sys.exit(code)
 
 

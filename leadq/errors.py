@@ -8,6 +8,10 @@ class LeadqError(Exception):
 
     exit_code = 1
 
+    def lines(self) -> list[str]:
+        """Return the lines of the message. The CLI writes `error: ` before each line."""
+        return [str(self)]
+
 
 class LocatedError(LeadqError):
     """An error in a file, with where it is: file, line, row, lead or event id, column, field.
@@ -71,6 +75,19 @@ class InputError(LocatedError):
     CSV and JSON lines files report the line in the file (the CSV header is
     line 1); Parquet files report the 1-based row.
     """
+
+
+class InputErrors(LeadqError):
+    """Several errors in one input, such as every invalid answer of an answers file."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[LocatedError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+    def lines(self) -> list[str]:
+        return [str(error) for error in self.errors]
 
 
 class OptionError(LeadqError):

@@ -21,7 +21,7 @@ from leadq.model.qualification import (
     Criterion,
     Framework,
 )
-from leadq.qualification.answers import AnswerError, check_answers
+from leadq.qualification.answers import InvalidAnswers, check_answers
 from leadq.qualification.records import (
     Qualification,
     Recorded,
@@ -116,14 +116,12 @@ def raw_answers(framework: Framework, fields: Mapping[str, str]) -> dict[str, di
 
 
 def answer_errors(framework: Framework, raw: dict[str, dict]) -> dict[str, str]:
-    """Check each criterion's answer alone; return the errors by criterion id."""
-    errors = {}
-    for criterion_id, answer in raw.items():
-        try:
-            check_answers(framework, {criterion_id: answer})
-        except AnswerError as error:
-            errors[error.criterion] = error.message
-    return errors
+    """Check every answer and return the errors by criterion id."""
+    try:
+        check_answers(framework, raw)
+    except InvalidAnswers as invalid:
+        return {error.criterion: error.message for error in invalid.errors}
+    return {}
 
 
 def submit_qualification(

@@ -13,7 +13,7 @@ from leadq.dashboard.lead_pages import PageLeadId, show_lead
 from leadq.dashboard.qualification_form import Submission, submit_qualification
 from leadq.dashboard.sessions import PageError, Session, editor_session
 from leadq.errors import LeadNotFound
-from leadq.qualification.answers import AnswerError
+from leadq.qualification.answers import InvalidAnswers
 from leadq.qualification.records import UnknownFramework
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -38,14 +38,15 @@ async def qualify_lead(
         raise PageError(400, f"The form was not recorded: {error}.") from None
     except LeadNotFound:
         raise PageError(404, f"No lead has the id {lead_id}.") from None
-    except AnswerError as error:
+    except InvalidAnswers as invalid:
         # The active model changed between the check and the record.
         logger.warning(
             "qualification of lead %d rejected after the form check: %s",
             lead_id,
-            error,
+            invalid,
         )
-        submission = Submission(None, {error.criterion: error.message})
+        errors = {error.criterion: error.message for error in invalid.errors}
+        submission = Submission(None, errors)
 
     if submission.recorded is None:
         return show_lead(

@@ -23,9 +23,12 @@ PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
 COMPLETE_RESULTS = (PASSED, FAILED)
 MAX_NOTE_LENGTH = 2000
 AMOUNT_WITH_UNIT = re.compile(
-    r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]{1,16})\s*$"
+    r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]{1,16})\s*$"
 )
 DOUBLE_RANGE = "a double's range of about ±1.8e308"
+# The largest amount of a number answer, 10^12, which is also the bound of
+# score values in a model (MAX_SCORE in leadq.model.schema).
+MAX_AMOUNT = 10**12
 
 
 class AnswerError(LeadqError):
@@ -37,6 +40,16 @@ class AnswerError(LeadqError):
         super().__init__(f"answer {criterion!r}: {message}")
         self.criterion = criterion
         self.message = message
+
+
+class InvalidAnswers(LeadqError):
+    """Every invalid answer of one qualification, in the order they were written."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[AnswerError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -63,20 +76,39 @@ def check_answers(framework: Framework, raw: dict[str, Any]) -> dict[str, Answer
     """Check raw answers, keyed by criterion id; unanswered criteria are unknown.
 
     A raw answer is a value, or a mapping with `value` and `note`. Raises
-    AnswerError naming the criterion.
+    InvalidAnswers with one AnswerError for each invalid answer.
     """
     if not isinstance(raw, dict):
-        raise AnswerError(
-            "answers", "write the answers as a mapping of criterion id to answer"
+        raise InvalidAnswers(
+            [
+                AnswerError(
+                    "answers",
+                    "write the answers as a mapping of criterion id to answer",
+                )
+            ]
         )
-    known = [criterion.id for criterion in framework.criteria]
-    for name in raw:
-        if name not in known:
-            raise AnswerError(
-                str(name),
-                f"{framework.name} has no criterion {name!r}; its criteria are: {', '.join(known)}",
-            )
-    return {c.id: _answer(c, raw.get(c.id)) for c in framework.criteria}
+    criteria = {criterion.id: criterion for criterion in framework.criteria}
+    checked: dict[str, Answer] = {}
+    errors = []
+    for name, answer in raw.items():
+        try:
+            checked[name] = _known_answer(framework, criteria, name, answer)
+        except AnswerError as error:
+            errors.append(error)
+    if errors:
+        raise InvalidAnswers(errors)
+    return {name: checked.get(name, Answer(None)) for name in criteria}
+
+
+def _known_answer(
+    framework: Framework, criteria: dict[str, Criterion], name: Any, raw: Any
+) -> Answer:
+    if name not in criteria:
+        raise AnswerError(
+            str(name),
+            f"{framework.name} has no criterion {name!r}; its criteria are: {', '.join(criteria)}",
+        )
+    return _answer(criteria[name], raw)
 
 
 def _answer(criterion: Criterion, raw: Any) -> Answer:
@@ -193,8 +225,10 @@ def _amount_and_unit(criterion: Criterion, raw: Any) -> tuple[float, str]:
     example = f"write an amount and a unit, such as 50000 {criterion.units[0]}"
     if isinstance(raw, dict) and set(raw) == {"amount", "unit"}:
         amount, unit = raw["amount"], raw["unit"]
+        written = repr(amount)
     elif isinstance(raw, str) and (match := AMOUNT_WITH_UNIT.match(raw)):
-        amount, unit = float(match.group(1).replace("_", "")), match.group(2)
+        written = match.group(1)
+        amount, unit = float(written.replace("_", "")), match.group(2)
     else:
         raise AnswerError(
             criterion.id, f"{raw!r} is not an amount with a unit; {example}"
@@ -205,11 +239,28 @@ def _amount_and_unit(criterion: Criterion, raw: Any) -> tuple[float, str]:
         or amount != amount
     ):
         raise AnswerError(criterion.id, f"amount {amount!r} is not a number; {example}")
-    if abs(amount) == float("inf") or not isinstance(unit, str):
+    if not isinstance(unit, str):
         raise AnswerError(
             criterion.id, f"{raw!r} is not an amount with a unit; {example}"
         )
-    return float(amount), unit.strip().upper()
+    _check_amount_range(criterion, amount, written)
+    # Adding 0.0 turns an amount of -0 into 0.
+    return float(amount) + 0.0, unit.strip().upper()
+
+
+def _check_amount_range(criterion: Criterion, amount: float, written: str) -> None:
+    if amount < 0:
+        raise AnswerError(
+            criterion.id,
+            f"amount {written} is negative, but amounts cannot be negative; "
+            f"write 0 or more, such as 50000 {criterion.units[0]}",
+        )
+    if amount > MAX_AMOUNT:
+        raise AnswerError(
+            criterion.id,
+            f"amount {written} is too large; the maximum is 10^12 "
+            f"({MAX_AMOUNT:,}), so write a smaller amount",
+        )
 
 
 def _date(criterion: Criterion, raw: Any) -> str:

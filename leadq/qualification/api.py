@@ -1,7 +1,8 @@
 """The qualification API: record a lead's qualification and list its history.
 
-POST takes a write or admin key, GET a read or admin key. An invalid answer
-gets a 400 error whose `field` names the criterion, as `answers.budget`.
+POST takes a write or admin key, GET a read or admin key. Invalid answers
+get a 400 error whose `errors` list has one entry for each invalid answer,
+with a `field` that names the criterion, as `answers.budget`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from leadq.errors import LeadNotFound
-from leadq.qualification.answers import AnswerError
+from leadq.qualification.answers import InvalidAnswers
 from leadq.qualification.records import (
     Qualification,
     UnknownFramework,
@@ -122,10 +123,8 @@ def _record(store, lead_id: int, body: QualificationCreate) -> QualificationReco
         recorded = record_for_lead(
             store, lead_id, body.framework, body.answers, body.author
         )
-    except AnswerError as error:
-        raise ApiError(
-            400, "invalid_answer", str(error), f"answers.{error.criterion}"
-        ) from None
+    except InvalidAnswers as invalid:
+        raise _invalid_answers_error(invalid) from None
     except UnknownFramework as error:
         raise ApiError(
             400, "unknown_framework", str(error), "framework", body.framework
@@ -138,6 +137,17 @@ def _record(store, lead_id: int, body: QualificationCreate) -> QualificationReco
         **public.model_dump(),
         previous_stage=recorded.previous_stage,
         stage=recorded.stage,
+    )
+
+
+def _invalid_answers_error(invalid: InvalidAnswers) -> ApiError:
+    """Return a 400 error that names the first invalid answer and lists them all."""
+    errors = [
+        ApiError(400, "invalid_answer", str(error), f"answers.{error.criterion}")
+        for error in invalid.errors
+    ]
+    return ApiError(
+        400, "invalid_answer", str(invalid), errors[0].field, errors=errors
     )
 
 

@@ -7,12 +7,16 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from leadq.errors import InputError, OptionError
+from leadq.errors import InputError, InputErrors, OptionError
+from leadq.qualification.answers_file import read_answers_file
 from leadq.service.commands import DatabaseOption
+
+if TYPE_CHECKING:
+    from leadq.qualification.answers import InvalidAnswers
 
 # The store and Rich prompts load inside each command, so that `leadq score`
 # starts without SQLAlchemy.
@@ -83,7 +87,7 @@ def _qualify(
     author: str,
     path: Path | None,
 ) -> None:
-    from leadq.qualification.answers import AnswerError, check_answers, evaluate
+    from leadq.qualification.answers import InvalidAnswers, check_answers, evaluate
     from leadq.qualification.questionnaire import (
         ask_answers,
         confirm_save,
@@ -127,11 +131,20 @@ def _qualify(
                 author,
                 now_micros(),
             )
-    except AnswerError as error:
-        raise InputError(
-            error.message, file=str(path), field=f"answers.{error.criterion}"
-        ) from None
+    except InvalidAnswers as invalid:
+        raise _located(invalid, path) from None
     _print_recorded(out, framework.name, recorded)
+
+
+def _located(invalid: InvalidAnswers, path: Path | None) -> InputErrors:
+    """Name the file and the field of each invalid answer."""
+    file = str(path) if path is not None else None
+    return InputErrors(
+        [
+            InputError(error.message, file=file, field=f"answers.{error.criterion}")
+            for error in invalid.errors
+        ]
+    )
 
 
 def _print_recorded(out, framework_name: str, recorded) -> None:
@@ -149,43 +162,6 @@ def _print_recorded(out, framework_name: str, recorded) -> None:
         )
     else:
         out.print(f"stage: {recorded.stage} (unchanged)", highlight=False)
-
-
-def read_answers_file(path: Path) -> dict[str, Any]:
-    """Read `answers:` (and optional `framework:`, `author:`) from YAML or JSON."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    from leadq.model.loading import DATE_FIX, invalid_date_line
-
-    try:
-        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            "answers file not found; check the path", file=str(path)
-        ) from None
-    except (YAMLError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"invalid YAML or JSON: {str(error).splitlines()[0]}", file=str(path)
-        ) from None
-    except ValueError as error:
-        line = invalid_date_line(path.read_text(encoding="utf-8"))
-        raise InputError(f"invalid YAML or JSON: {error}; {DATE_FIX}", file=str(path), line=line) from None
-    except RecursionError:
-        raise InputError("invalid YAML or JSON: the document is nested too deep to read", file=str(path)) from None
-    if not isinstance(document, dict) or not isinstance(document.get("answers"), dict):
-        raise InputError(
-            "the answers file must be a mapping with `answers:`, a mapping of "
-            "criterion id to answer, such as {answers: {budget: confirmed}}",
-            file=str(path),
-        )
-    unknown = sorted(set(document) - {"answers", "framework", "author"})
-    if unknown:
-        raise InputError(
-            f"unknown key {unknown[0]!r}; use answers, framework and author",
-            file=str(path),
-        )
-    return document
 
 
 def qualify_report(

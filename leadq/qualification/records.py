@@ -108,7 +108,7 @@ def record_qualification(
 ) -> Recorded:
     """Check, store and act on one qualification, in the caller's transaction.
 
-    Raises UnknownFramework or AnswerError before anything is written.
+    Raises UnknownFramework or InvalidAnswers before anything is written.
     """
     from leadq.service.rescoring import lock_leads, rescore
     from leadq.service.webhooks import enqueue
@@ -157,7 +157,7 @@ def record_for_lead(
     """Record a qualification now with the active model, in its own transaction.
 
     A merged lead's id records for the lead it was merged into. Raises
-    LeadNotFound, UnknownFramework or AnswerError, and then writes nothing.
+    LeadNotFound, UnknownFramework or InvalidAnswers, and then writes nothing.
     """
     from leadq.service.merges import resolve_survivor
     from leadq.service.model_versions import active_model, ensure_active_model

@@ -15,7 +15,11 @@ log = logging.getLogger("leadq.service")
 
 
 class ApiError(Exception):
-    """An error response: status, a stable code, a message, the field and value."""
+    """An error response: status, a stable code, a message, the field and value.
+
+    `errors` lists each problem of a request that has several, such as
+    every invalid answer of a qualification.
+    """
 
     def __init__(
         self,
@@ -24,6 +28,7 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         value: Any = None,
+        errors: list[ApiError] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -31,6 +36,7 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.value = value
+        self.errors = errors
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
@@ -38,6 +44,8 @@ class ApiError(Exception):
             error["field"] = self.field
         if self.value is not None:
             error["value"] = self.value
+        if self.errors is not None:
+            error["errors"] = [item.body()["error"] for item in self.errors]
         return {"error": error}
 
 

@@ -244,6 +244,11 @@ class ErrorDetail(BaseModel):
     message: str = Field(description="What is wrong and how to fix it.")
     field: str | None = Field(None, description="Parameter at fault.")
     value: Any = Field(None, description="Rejected value of the parameter.")
+    errors: list[ErrorDetail] | None = Field(
+        None,
+        description="Each problem of a request that has several, such as "
+        "every invalid answer of a qualification; `message` contains them all.",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -6,7 +6,7 @@ import pytest
 
 from leadq.model.loading import parse_framework
 from leadq.model.qualification import builtin_frameworks
-from leadq.qualification.answers import AnswerError, check_answers, evaluate
+from leadq.qualification.answers import InvalidAnswers, check_answers, evaluate
 
 T0 = 1_777_593_600_000_000  # 2026-05-01T00:00:00Z in microseconds
 BANT = builtin_frameworks()["bant"]
@@ -153,9 +153,10 @@ def test_notes_kept_and_trimmed():
     ],
 )
 def test_invalid_answers_rejected(raw, message):
-    with pytest.raises(AnswerError) as raised:
+    with pytest.raises(InvalidAnswers) as raised:
         check_answers(BANT, raw)
     assert str(raised.value) == message
+    assert raised.value.exit_code == 2
 
 
 @pytest.mark.parametrize(
@@ -173,9 +174,9 @@ def test_invalid_answers_rejected(raw, message):
     ],
 )
 def test_invalid_number_and_date_rejected(raw, message):
-    with pytest.raises(AnswerError) as raised:
+    with pytest.raises(InvalidAnswers) as raised:
         check_answers(DEAL, raw)
-    assert raised.value.message == message
+    assert [error.message for error in raised.value.errors] == [message]
 
 
 BEYOND_RANGE = "beyond a double's range of about ±1.8e308"
@@ -213,6 +214,74 @@ BEYOND_RANGE = "beyond a double's range of about ±1.8e308"
     ],
 )
 def test_non_finite_number_rejected(framework, raw, message):
-    with pytest.raises(AnswerError) as raised:
+    with pytest.raises(InvalidAnswers) as raised:
         check_answers(framework, raw)
     assert str(raised.value) == message
+
+
+NEGATIVE = "is negative, but amounts cannot be negative; write 0 or more, such as 50000 USD"
+TOO_LARGE = "is too large; the maximum is 10^12 (1,000,000,000,000), so write a smaller amount"
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("-5 USD", f"amount -5 {NEGATIVE}"),
+        ("-0.5USD", f"amount -0.5 {NEGATIVE}"),
+        ({"amount": -5, "unit": "USD"}, f"amount -5 {NEGATIVE}"),
+        ({"amount": -1.5e3, "unit": "USD"}, f"amount -1500.0 {NEGATIVE}"),
+        ("1e400 USD", f"amount 1e400 {TOO_LARGE}"),
+        ("1_000_000_000_001 USD", f"amount 1_000_000_000_001 {TOO_LARGE}"),
+        ("1" + "0" * 400 + " USD", f"amount 1{'0' * 400} {TOO_LARGE}"),
+        ({"amount": 10**13, "unit": "USD"}, f"amount {10**13} {TOO_LARGE}"),
+        ({"amount": 1e300, "unit": "USD"}, f"amount 1e+300 {TOO_LARGE}"),
+    ],
+)
+def test_amount_out_of_range_rejected(amount, message):
+    with pytest.raises(InvalidAnswers) as raised:
+        check_answers(DEAL, {"budget": amount})
+    assert [error.criterion for error in raised.value.errors] == ["budget"]
+    assert [error.message for error in raised.value.errors] == [message]
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [
+        ("0 USD", 0.0),
+        ("-0 USD", 0.0),
+        ("2.5e3 usd", 2500.0),
+        ("1e12 USD", 1e12),
+        ({"amount": 10**12, "unit": "USD"}, 1e12),
+    ],
+)
+def test_amount_in_range_accepted(amount, stored):
+    answers = check_answers(DEAL, {"budget": amount})
+    assert answers["budget"].value == {"amount": stored, "unit": "USD"}
+    assert str(answers["budget"].value["amount"]) == str(stored)
+
+
+def test_every_invalid_answer_reported():
+    raw = {
+        "need": 7,
+        "bugdet": "confirmed",
+        "budget": "confirmed",
+        "timeline": "soon",
+        "authority": {"value": "champion", "note": 5},
+    }
+    with pytest.raises(InvalidAnswers) as raised:
+        check_answers(BANT, raw)
+    errors = raised.value.errors
+    assert [error.criterion for error in errors] == [
+        "need",
+        "bugdet",
+        "timeline",
+        "authority",
+    ]
+    assert str(raised.value) == (
+        "answer 'need': 7 is not on the scale; use a whole number from 0 to 3, or unknown\n"
+        "answer 'bugdet': BANT has no criterion 'bugdet'; its criteria are: "
+        "budget, authority, need, timeline\n"
+        "answer 'timeline': 'soon' is not an option; use one of: this_quarter, "
+        "next_quarter, this_year, no_date, or unknown\n"
+        "answer 'authority': the note must be text, got 5"
+    )

@@ -130,6 +130,50 @@ def test_invalid_answer_names_criterion(client, keys, rows, store):
     assert error["message"] == (
         "answer 'need': 7 is not on the scale; use a whole number from 0 to 3, or unknown"
     )
+    assert error["errors"] == [
+        {"code": "invalid_answer", "message": error["message"], "field": "answers.need"}
+    ]
+    assert count_rows(store, qualifications) == 0
+
+
+def test_every_invalid_answer_listed(client, keys, rows, store):
+    answers = {**BANT_PASSED, "need": 7, "timeline": "soon", "bugdet": "confirmed"}
+    response = post(client, rows.lead(), bant(answers), keys.write)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    need = "answer 'need': 7 is not on the scale; use a whole number from 0 to 3, or unknown"
+    timeline = (
+        "answer 'timeline': 'soon' is not an option; use one of: this_quarter, "
+        "next_quarter, this_year, no_date, or unknown"
+    )
+    bugdet = (
+        "answer 'bugdet': BANT has no criterion 'bugdet'; its criteria are: "
+        "budget, authority, need, timeline"
+    )
+    assert error["code"] == "invalid_answer"
+    assert error["field"] == "answers.need"
+    assert error["message"] == f"{need}\n{timeline}\n{bugdet}"
+    assert error["errors"] == [
+        {"code": "invalid_answer", "message": need, "field": "answers.need"},
+        {"code": "invalid_answer", "message": timeline, "field": "answers.timeline"},
+        {"code": "invalid_answer", "message": bugdet, "field": "answers.bugdet"},
+    ]
+    assert count_rows(store, qualifications) == 0
+
+
+def test_negative_amount_rejected(client, keys, rows, store):
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    activated = client.post("/api/models", content=MEDDIC_MODEL.encode(), headers=admin)
+    assert activated.status_code == 201, activated.text
+    body = {"framework": "meddic", "answers": {"decision_budget": "-5 EUR"}, "author": "Ann"}
+    response = post(client, rows.lead(), body, keys.write)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "answers.decision_budget"
+    assert error["message"] == (
+        "answer 'decision_budget': amount -5 is negative, but amounts cannot be "
+        "negative; write 0 or more, such as 50000 USD"
+    )
     assert count_rows(store, qualifications) == 0
 
 

@@ -155,13 +155,63 @@ def test_qualify_bad_answer_names_file_and_field(store, tmp_path):
     )
 
 
+def test_qualify_every_invalid_answer_reported(store, tmp_path):
+    imported(store, tmp_path)
+    path = tmp_path / "answers.json"
+    answers = {"need": 7, "budget": "confirmed", "bugdet": "yes", "timeline": "soon"}
+    path.write_text(json.dumps({"answers": answers}), encoding="utf-8")
+    done = leadq(
+        "qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {path}, field answers.need: 7 is not on the scale; use a whole "
+        "number from 0 to 3, or unknown",
+        f"error: {path}, field answers.bugdet: BANT has no criterion 'bugdet'; "
+        "its criteria are: budget, authority, need, timeline",
+        f"error: {path}, field answers.timeline: 'soon' is not an option; use one "
+        "of: this_quarter, next_quarter, this_year, no_date, or unknown",
+    ]
+    with store.read() as connection:
+        assert connection.execute(select(qualifications)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "encoding", "after_path"),
+    [
+        (
+            "answers.json",
+            '{"answers": {"budget": "confirmed",\n  "need": 3,}}\n',
+            "utf-8",
+            ", line 2: invalid JSON: Expecting property name enclosed in double "
+            "quotes at column 13; correct the JSON there: write keys and text in "
+            "double quotes, separate items with commas and leave no comma after "
+            "the last item",
+        ),
+        (
+            "answers.yaml",
+            "answers:\n  budget: confirmed\n",
+            "utf-16",
+            ": the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
+            "not UTF-8; save it as UTF-8",
+        ),
+    ],
+)
+def test_qualify_unreadable_answers_file(store, tmp_path, name, text, encoding, after_path):
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding)
+    done = leadq("qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {path}{after_path}\n"
+
+
 def test_qualify_invalid_date_names_line(store, tmp_path):
     imported(store, tmp_path)
     path = tmp_path / "answers.yaml"
     path.write_text("framework: bant\nanswers:\n  timeline: 2026-02-30\n", encoding="utf-8")
     done = leadq("qualify", "bo@babbage.example", "--answers", str(path), "--database", store.url)
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: {path}, line 3: invalid YAML or JSON: day is out of range for month; ")
+    assert done.stderr.startswith(f"error: {path}, line 3: invalid YAML: day is out of range for month; ")
     with store.read() as connection:
         assert connection.execute(select(qualifications)).all() == []
 
