@@ -152,10 +152,10 @@ def _parse_yaml(text: str, name: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from leadq.model.loading import DATE_FIX, YAML_FIX, invalid_date_line
+    from leadq.model.loading import DATE_FIX, MAX_VALUES, YAML_FIX, invalid_date_line
 
     try:
-        return YAML(typ="safe").load(text)
+        document = YAML(typ="safe").load(text)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "the YAML is not valid"
@@ -176,6 +176,31 @@ def _parse_yaml(text: str, name: str) -> Any:
         raise InputError(f"invalid YAML: {error}; {DATE_FIX}", file=name, line=line) from None
     except RecursionError:
         raise InputError(f"invalid YAML: {DEPTH_PROBLEM}", file=name) from None
+    _check_expansion(document, name, MAX_VALUES)
+    return document
+
+
+def _check_expansion(document: Any, name: str, limit: int) -> None:
+    """Raise InputError if YAML aliases expand the document beyond `limit` values.
+
+    A few nested aliases can stand for billions of values, which the
+    answer checks would then walk one by one.
+    """
+    budget = limit
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        budget -= 1
+        if budget < 0:
+            raise InputError(
+                f"the answers file expands to more than {limit:,} values through "
+                "YAML anchors and aliases; write the values out or use fewer aliases",
+                file=name,
+            )
+        if isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
 
 
 def _check_layout(document: Any, name: str) -> None:

@@ -93,6 +93,19 @@ def test_json_nested_too_deep_rejected(tmp_path):
     )
 
 
+def test_yaml_alias_expansion_rejected(tmp_path):
+    path = tmp_path / "answers.yaml"
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        levels.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    path.write_text("\n".join(levels) + "\nanswers: {budget: *a8}\n", encoding="utf-8")
+
+    assert str(rejected(path)) == (
+        f"{path}: the answers file expands to more than 200,000 values through YAML "
+        "anchors and aliases; write the values out or use fewer aliases"
+    )
+
+
 def test_yaml_syntax_error_located(tmp_path):
     path = tmp_path / "answers.yaml"
     path.write_text("answers:\n  budget: [confirmed\n  need: 3\n", encoding="utf-8")
