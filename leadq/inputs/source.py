@@ -150,10 +150,11 @@ def raise_decode_error(path: Path, name: str, codec: str) -> None:
         return
     line, data = found
     bad_bytes = " ".join(f"0x{byte:02X}" for byte in data[:4])
-    if is_utf8(codec) and _starts_with_utf16_mark(path):
+    marked = _byte_order_mark_encoding(path) if is_utf8(codec) else None
+    if marked is not None:
         message = (
-            "the file is UTF-16 text (it starts with a UTF-16 byte order mark), "
-            "not UTF-8; name the encoding with --encoding utf-16"
+            f"the file is {marked} text (it starts with a {marked} byte order mark), "
+            f"not UTF-8; name the encoding with --encoding {marked.lower()}"
         )
     elif is_utf8(codec):
         message = f"the file is not valid UTF-8 (byte {bad_bytes}); {ENCODING_FIX}"
@@ -165,7 +166,13 @@ def raise_decode_error(path: Path, name: str, codec: str) -> None:
     raise InputError(message, file=name, line=line)
 
 
-def _starts_with_utf16_mark(path: Path) -> bool:
+def _byte_order_mark_encoding(path: Path) -> str | None:
+    """Return UTF-16 or UTF-32 if the file starts with that encoding's byte order mark."""
     with path.open("rb") as stream:
-        start = stream.read(2)
-    return start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        start = stream.read(4)
+    # The UTF-32 LE mark starts with the UTF-16 LE mark, so it is checked first.
+    if start in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        return "UTF-32"
+    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "UTF-16"
+    return None

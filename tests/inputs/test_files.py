@@ -453,10 +453,18 @@ def test_semicolon_in_quoted_header(tmp_path):
     assert table.column_names == ["email", "UTM; source; medium"]
 
 
-def test_utf16_needs_encoding(tmp_path):
-    path = tmp_path / "u16.csv"
-    path.write_bytes("email,x\na@b.example,1\n".encode("utf-16"))
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_marked_unicode_needs_encoding(tmp_path, encoding):
+    path = tmp_path / "marked.csv"
+    text = "email,x\na@b.example,1\n"
+    if encoding.endswith("-be"):
+        text = "\ufeff" + text
+    path.write_bytes(text.encode(encoding))
+    family = encoding.removesuffix("-be").upper()
     with pytest.raises(InputError) as caught:
         read_table(path)
-    assert "--encoding utf-16" in str(caught.value)
-    assert read_table(path, encoding="utf-16").num_rows == 1
+    assert str(caught.value) == (
+        f"{path}, line 1: the file is {family} text (it starts with a {family} byte order "
+        f"mark), not UTF-8; name the encoding with --encoding {family.lower()}"
+    )
+    assert read_table(path, encoding=family.lower()).num_rows == 1
