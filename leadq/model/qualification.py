@@ -20,6 +20,8 @@ STATUS_VALUES = ("confirmed", "not_confirmed", "unknown")
 # The answer of a criterion that was not answered, in every answer type.
 UNKNOWN = "unknown"
 SCALE_MAX = 3
+# The largest amount of a number answer, and of a number criterion's at_least.
+MAX_AMOUNT = 10**12
 
 AnswerType = Literal["status", "scale", "choice", "number", "date"]
 CriterionId = Annotated[
@@ -71,7 +73,10 @@ class Criterion(_Strict):
         description="Number criteria: the units an amount may have, such as USD, EUR.",
     )
     at_least: float | None = Field(
-        None, description="Number criteria: the lowest amount that meets it (any unit)."
+        None,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="Number criteria: the lowest amount that meets it (any unit).",
     )
     within_days: int | None = Field(
         None,

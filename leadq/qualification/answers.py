@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from leadq.errors import LeadqError
-from leadq.model.qualification import SCALE_MAX, UNKNOWN, Criterion, Framework
+from leadq.model.qualification import MAX_AMOUNT, SCALE_MAX, UNKNOWN, Criterion, Framework
 
 PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
 COMPLETE_RESULTS = (PASSED, FAILED)
@@ -26,9 +26,6 @@ AMOUNT_WITH_UNIT = re.compile(
     r"^\s*([+-]?[0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]{1,16})\s*$"
 )
 DOUBLE_RANGE = "a double's range of about ±1.8e308"
-# The largest amount of a number answer, 10^12, which is also the bound of
-# score values in a model (MAX_SCORE in leadq.model.schema).
-MAX_AMOUNT = 10**12
 
 
 class AnswerError(LeadqError):

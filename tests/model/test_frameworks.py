@@ -149,3 +149,20 @@ def test_misspelled_criterion_key():
     assert message.startswith(
         "m.yaml, line 16, field frameworks.gpct.criteria[3].questoin: unknown field"
     )
+
+
+@pytest.mark.parametrize(
+    ("at_least", "reason"),
+    [
+        ("-1", "Input should be greater than or equal to 0, got -1"),
+        ("2e12", "Input should be less than or equal to 1000000000000, got 2000000000000.0"),
+    ],
+)
+def test_number_bound_out_of_range(at_least, reason):
+    budget = (
+        "      - {id: budget, label: Budget, question: How much?, answer: number, "
+        f"units: [USD], at_least: {at_least}}}\n"
+    )
+    text = GPCT.replace("    pass:\n", budget + "    pass:\n") + "stages:\n  - id: all\n"
+    message = error_of(text)
+    assert message == f"m.yaml, line 17, field frameworks.gpct.criteria[4].at_least: {reason}"
