@@ -177,10 +177,24 @@ def _merge(store, lead_id: int, into: int) -> StageAnswer:
         if merged.id == survivor.id:
             message = _same_lead_message(lead_id, into, survivor.id)
             raise ApiError(400, "same_lead", message, "into")
+        if merged.id != lead_id:
+            raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
         merge(connection, survivor.id, merged.id, now)
         changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
+
+
+def _stale_source_message(lead_id: int, survivor: int, into: int) -> str:
+    """Return why a merge from an id that already resolves to another lead is rejected.
+
+    Following the id would merge its survivor, with every lead merged into
+    it, which a caller holding an old duplicate's id rarely means.
+    """
+    return (
+        f"lead {lead_id} was already merged into lead {survivor}; to merge lead {survivor} "
+        f"and every lead merged into it into lead {into}, send POST /api/leads/{survivor}/merge"
+    )
 
 
 def _same_lead_message(lead_id: int, into: int, survivor: int) -> str:

@@ -49,3 +49,22 @@ def test_merge_into_itself(admin, rows):
         f"lead {lead_id} cannot be merged into itself; send the id of another "
         "lead as into"
     )
+
+
+def test_merge_from_merged_id_rejected(admin, rows, store):
+    survivor = rows.lead()
+    merged = rows.lead(merged_into=survivor)
+    other = rows.lead()
+
+    response = admin.post(f"/api/leads/{merged}/merge", json={"into": other})
+
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "lead_merged"
+    assert error["field"] == "lead_id"
+    assert error["message"] == (
+        f"lead {merged} was already merged into lead {survivor}; to merge lead {survivor} "
+        f"and every lead merged into it into lead {other}, send POST /api/leads/{survivor}/merge"
+    )
+    assert admin.get(f"/api/leads/{survivor}").json()["id"] == survivor
+    assert admin.get(f"/api/leads/{other}").json()["id"] == other
