@@ -51,7 +51,7 @@ def test_merge_into_itself(admin, rows):
     )
 
 
-def test_merge_from_merged_id_rejected(admin, rows, store):
+def test_merge_from_merged_id_rejected(admin, rows):
     survivor = rows.lead()
     merged = rows.lead(merged_into=survivor)
     other = rows.lead()
