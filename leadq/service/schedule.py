@@ -35,16 +35,23 @@ class RescoreReport:
 
 
 def rescore_all(
-    store: Store, *, as_of: int | None = None, only_stale: bool = False, skip: Collection[int] = ()
+    store: Store,
+    *,
+    as_of: int | None = None,
+    only_stale: bool = False,
+    skip: Collection[int] = (),
+    active: ActiveModel | None = None,
 ) -> RescoreReport:
     """Rescore every lead, or with `only_stale` those of an older model version, in batches.
 
-    When a batch fails, its leads are rescored one at a time, so a lead that
-    cannot be scored keeps its old scores and the others are rescored. An
-    error of the database itself (a lock timeout or a lost connection) is
-    raised at once. Leads in `skip` are left out.
+    `active` is the active version as the caller read it; without it, the
+    run reads it. When a batch fails, its leads are rescored one at a time,
+    so a lead that cannot be scored keeps its old scores and the others are
+    rescored. An error of the database itself (a lock timeout or a lost
+    connection) is raised at once. Leads in `skip` are left out.
     """
-    active = ensure_active_model(store)
+    if active is None:
+        active = ensure_active_model(store)
     report = RescoreReport()
     after = 0
     stale_for = active.id if only_stale else None
@@ -159,9 +166,11 @@ class RescoreWorker:
                 full = waited >= self.every
                 if full:
                     waited = 0.0
-                self._note_activation()
+                active = ensure_active_model(self.store)
+                self._note_activation(active)
                 # Leads that failed are tried again by the next full run, not at every poll.
-                report = rescore_all(self.store, only_stale=not full, skip=() if full else self._failed)
+                skip = () if full else self._failed
+                report = rescore_all(self.store, only_stale=not full, skip=skip, active=active)
                 self._failed = set(report.failed) if full else self._failed | set(report.failed)
                 if report.leads:
                     log.info("rescored %d leads, %d stage changes", report.leads, report.stage_changes)
@@ -170,8 +179,7 @@ class RescoreWorker:
             except Exception:  # noqa: BLE001 - the worker must outlive one failed run
                 log.exception("scheduled rescore failed; retrying at the next tick")
 
-    def _note_activation(self) -> None:
-        active = ensure_active_model(self.store)
+    def _note_activation(self, active: ActiveModel) -> None:
         if active.id != self._active_id:
             log.info(
                 "model %s is active now; the leads that older versions scored are rescored",
