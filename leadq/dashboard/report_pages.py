@@ -81,8 +81,15 @@ def _entry_bars(entries: Entries) -> list:
 
 @router.get("/model")
 def model_page(request: Request, session: Annotated[Session, Depends(current_session)]):
-    text, version = _active_text(request.app.state.store)
-    return _model_view(request, version, text, edited=False)
+    store = request.app.state.store
+    text, version, active = _active_text(store)
+    # The active version is shown as the service reads it, so one stored by
+    # an older leadq with values beyond today's limits shows its rules and
+    # those values instead of a validation error.
+    check = ModelCheck(active.model, None, text.splitlines())
+    return _model_view(
+        request, version, text, edited=False, check=check, beyond_limits=active.beyond_limits
+    )
 
 
 @router.post("/model/validate")
@@ -92,7 +99,7 @@ def validate_model(
     text: Annotated[str, Form(max_length=MAX_MODEL_TEXT)],
 ):
     """Validate an edited model; nothing is stored."""
-    _, version = _active_text(request.app.state.store)
+    _, version, _ = _active_text(request.app.state.store)
     return _model_view(request, version, text, edited=True)
 
 
@@ -105,7 +112,7 @@ def backtest_model(
 ):
     """Validate an edited model, then backtest it against the active one."""
     store = request.app.state.store
-    _, version = _active_text(store)
+    _, version, _ = _active_text(store)
     check = check_model_text(text)
     if check.model is None:
         return _model_view(request, version, text, edited=True, check=check)
@@ -128,6 +135,7 @@ def _model_view(
     text: str,
     edited: bool,
     check: ModelCheck | None = None,
+    beyond_limits: tuple = (),
     **backtest,
 ):
     check = check or check_model_text(text)
@@ -141,6 +149,7 @@ def _model_view(
         check=check,
         rules=rule_rows(check.model) if check.model else [],
         edited=edited,
+        beyond_limits=beyond_limits,
         differences_shown=DIFFERENCES_SHOWN,
         **backtest,
     )
@@ -153,4 +162,4 @@ def _active_text(store):
         version = connection.execute(
             select(model_versions).where(model_versions.c.id == active.id)
         ).one()
-    return version.body, version
+    return version.body, version, active

@@ -22,11 +22,13 @@ from leadq.model.schema import (
     AnyOf,
     EventCondition,
     FieldTest,
+    LIMIT_ERROR,
     NotOf,
     QualificationCondition,
     STORED_CONTEXT,
     ScoringModel,
     Test,
+    UNLIMITED_CONTEXT,
 )
 
 BUILTIN_LISTS = ("free_email",)
@@ -68,9 +70,49 @@ def default_model_text() -> str:
 def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel:
     """Parse and validate a model's YAML text; raise ModelError naming the line.
 
-    `stored` marks the text of a stored model version, whose `version:` is
-    kept as an older leadq accepted it.
+    `stored` marks the text of a stored model version, which is read as
+    parse_stored_model reads it.
     """
+    if stored:
+        return parse_stored_model(text, source)[0]
+    document, plain = _document(text, source)
+    try:
+        model = ScoringModel.model_validate(plain)
+    except ValidationError as error:
+        raise _first_error(error, document, source) from None
+    check_references(model, document, source)
+    return model
+
+
+def parse_stored_model(text: str, source: str) -> tuple[ScoringModel, list[ModelError]]:
+    """Parse a stored model version's text; return the model and its values beyond the limits.
+
+    Older leadq releases stored versions without some of today's checks,
+    and a store keeps scoring with its active version. So the `version:`
+    is kept as it was accepted, and points and score bounds beyond
+    MAX_RULE_POINTS and MAX_SCORE are kept too. Each such value comes back
+    as a ModelError that names its line and field. Any other invalid value
+    raises ModelError.
+    """
+    document, plain = _document(text, source)
+    try:
+        model = ScoringModel.model_validate(plain, context={STORED_CONTEXT: True})
+        beyond_limits = []
+    except ValidationError as limited:
+        try:
+            model = ScoringModel.model_validate(plain, context={STORED_CONTEXT: True, UNLIMITED_CONTEXT: True})
+        except ValidationError as error:
+            raise _first_error(error, document, source) from None
+        # Only the limits differ between the two validations, so the first
+        # one failed on limit errors alone.
+        details = [detail for detail in limited.errors() if detail["type"] == LIMIT_ERROR]
+        beyond_limits = [_detail_error(detail, document, source) for detail in details]
+    check_references(model, document, source)
+    return model, beyond_limits
+
+
+def _document(text: str, source: str) -> tuple[Any, Any]:
+    """Return the model's YAML document (with line positions) and its plain dicts and lists."""
     document = _parse_yaml(text, source)
     if not isinstance(document, dict):
         kind = "empty" if document is None else _yaml_kind(document)
@@ -81,12 +123,7 @@ def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel
         )
     plain = _plain_or_error(document, source)
     _reject_nul(plain, [], document, source)
-    try:
-        model = ScoringModel.model_validate(plain, context={STORED_CONTEXT: stored})
-    except ValidationError as error:
-        raise _first_error(error, document, source) from None
-    check_references(model, document, source)
-    return model
+    return document, plain
 
 
 def _reject_nul(node: Any, path: list[Any], document: Any, source: str) -> None:
@@ -192,6 +229,11 @@ def _first_error(error: ValidationError, document: Any, source: str) -> ModelErr
     # A misspelled key also makes the right key missing: name the misspelling.
     details = error.errors()
     detail = next((d for d in details if d["type"] == "extra_forbidden"), details[0])
+    return _detail_error(detail, document, source)
+
+
+def _detail_error(detail: dict, document: Any, source: str) -> ModelError:
+    """Build the ModelError of one Pydantic error, with its line, field and value."""
     location = list(detail["loc"])
     line, field = locate(document, location)
     message = detail["msg"].removeprefix("Value error, ")

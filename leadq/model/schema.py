@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +19,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PrivateAttr,
     StringConstraints,
     Tag,
@@ -25,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from leadq.model.qualification import (
     BUILTIN_FRAMEWORKS,
@@ -43,8 +47,49 @@ Scalar = Union[str, int, float, bool]
 # double, so sums, rounding to 6 decimals and PostgreSQL stay finite.
 MAX_RULE_POINTS = 1_000_000
 MAX_SCORE = 1e12
-RulePoints = Annotated[float, Field(ge=-MAX_RULE_POINTS, le=MAX_RULE_POINTS)]
-ScoreValue = Annotated[float, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
+# The validation context key that lifts these limits. A stored model version
+# may predate them, and the service keeps scoring with it (see
+# leadq.model.loading.parse_stored_model).
+UNLIMITED_CONTEXT = "unlimited"
+# The Pydantic error type of a value beyond its limit.
+LIMIT_ERROR = "beyond_limit"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Annotation of a number that is at most `maximum` either way.
+
+    The check is skipped when the validation context sets UNLIMITED_CONTEXT.
+    The JSON Schema publishes the limit as `minimum` and `maximum`.
+    """
+
+    maximum: float
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict:
+        json_schema = handler(schema)
+        json_schema["maximum"] = self.maximum
+        # A number that must be above 0 (`gt=0`) publishes that bound instead.
+        if "exclusiveMinimum" not in json_schema:
+            json_schema["minimum"] = -self.maximum
+        return json_schema
+
+    def _check(self, value: float, info: ValidationInfo) -> float:
+        if info.context and info.context.get(UNLIMITED_CONTEXT):
+            return value
+        # Written as a whole number, as Pydantic's own `le` message writes 1e12.
+        bound = int(self.maximum)
+        if value > self.maximum:
+            raise PydanticCustomError(LIMIT_ERROR, "Input should be less than or equal to {le}", {"le": bound})
+        if value < -self.maximum:
+            raise PydanticCustomError(LIMIT_ERROR, "Input should be greater than or equal to {ge}", {"ge": -bound})
+        return value
+
+
+RulePoints = Annotated[float, Limit(MAX_RULE_POINTS)]
+ScoreValue = Annotated[float, Limit(MAX_SCORE)]
 FrameworkId = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
@@ -263,8 +308,8 @@ class ActivityRule(Strict):
         "or an operator mapping.",
     )
     points: RulePoints = Field(description="Points per matching event, before decay.")
-    max_points: float | None = Field(
-        None, gt=0, le=MAX_SCORE, description="Cap of this rule's total for one lead, after decay."
+    max_points: Annotated[float, Field(gt=0), Limit(MAX_SCORE)] | None = Field(
+        None, description="Cap of this rule's total for one lead, after decay."
     )
     unique_by: str | None = Field(
         None,

@@ -22,7 +22,7 @@ from leadq.service.delivery import (
 )
 from leadq.service.errors import install_handlers
 from leadq.service.leads_api import router as leads_router
-from leadq.service.model_versions import ensure_active_model
+from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
 from leadq.service.schedule import RescoreWorker
 from leadq.service.tracking_writer import stop_tracking_writer
 from leadq.service.webhooks_api import router as webhooks_router
@@ -50,7 +50,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        ensure_active_model(store)
+        active = ensure_active_model(store)
+        # In `leadq serve --workers N` the parent process, which runs the
+        # background workers, logs the warning once for all processes.
+        if workers:
+            warn_beyond_limits(active)
         # The modules and the compiled model loaded so far live as long as
         # the process. Frozen, they drop out of the cyclic garbage collector's
         # full collections, which paused every request for 100 ms and more

@@ -145,10 +145,10 @@ def _serve_in_processes(store, host: str, port: int, workers: int, rescore_every
     import uvicorn
 
     from leadq.service.app import PARENT_VARIABLE, start_workers, stop_workers
-    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
     from leadq.store.database import ARTEFACTS_VARIABLE
 
-    ensure_active_model(store)
+    warn_beyond_limits(ensure_active_model(store))
     # The worker processes start fresh (spawn) and open the same store from these variables.
     os.environ[URL_VARIABLE] = store.url
     os.environ[ARTEFACTS_VARIABLE] = str(store.artefacts)
@@ -214,13 +214,14 @@ def show(database: DatabaseOption = None) -> None:
     """Print the active model's YAML text."""
     from sqlalchemy import select
 
-    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
     from leadq.store.database import open_store
     from leadq.store.tables import model_versions
 
     store = open_store(database, create=False)
     try:
         active = ensure_active_model(store)
+        warn_beyond_limits(active)
         with store.read() as connection:
             body = connection.execute(select(model_versions.c.body).where(model_versions.c.id == active.id)).scalar_one()
     finally:
@@ -235,13 +236,14 @@ def rescore(
 ) -> None:
     """Rescore every stored lead with the active model: decay, new versions (for cron)."""
     from leadq.scoring import micros_since_epoch, parse_as_of
-    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
     from leadq.service.schedule import rescore_all
     from leadq.store.database import open_store
 
     store = open_store(database, artefacts=artefacts, create=False)
     try:
         active = ensure_active_model(store)
+        warn_beyond_limits(active)
         _check_active_artefact(active, store.artefacts, "nothing was rescored")
         moment = micros_since_epoch(parse_as_of(as_of, active.model)) if as_of else None
         report = rescore_all(store, as_of=moment)
@@ -303,7 +305,7 @@ def import_(
     from leadq.inputs.files import checked_file
     from leadq.output import plural
     from leadq.service.imports import import_file
-    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
     from leadq.store.database import open_store
 
     crm = crm_options(crm_format, maps, date_format)
@@ -316,6 +318,7 @@ def import_(
     store = open_store(database, artefacts=artefacts)
     try:
         active = ensure_active_model(store)
+        warn_beyond_limits(active)
         _check_active_artefact(active, store.artefacts, "nothing was imported")
         report = import_file(store, kind.value, path, encoding=encoding, timezone=timezone, crm=crm)
     finally:

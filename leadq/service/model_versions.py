@@ -15,9 +15,10 @@ with VersionConflict, so one version never means two models.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text as sql_text, 
 
 from leadq.compiler.query import CompiledModel, compile_model
 from leadq.errors import ModelError
-from leadq.model.loading import default_model_text, locate, parse_model
+from leadq.model.loading import default_model_text, locate, parse_model, parse_stored_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, expect_artefact_sha256, record_artefact_path
 from leadq.service.event_bindings import create_binding_table, has_binding_table
@@ -39,10 +40,39 @@ class ActiveModel:
     id: int
     model: ScoringModel
     compiled: CompiledModel
+    # Values beyond the limits on points and score bounds, which a version
+    # stored by an older leadq may have (leadq.model.loading.parse_stored_model).
+    beyond_limits: tuple[ModelError, ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.model.name} v{self.model.version} (#{self.id})"
+
+    def limits_text(self) -> str:
+        """Return the values beyond the limits, each with its line, field and limit."""
+        values = "; ".join(_located(error) for error in self.beyond_limits[:SHOWN_LIMIT_ERRORS])
+        more = len(self.beyond_limits) - SHOWN_LIMIT_ERRORS
+        return f"{values}; and {more} more" if more > 0 else values
+
+    def limits_warning(self) -> str | None:
+        """Return the warning about values beyond the limits, with the fix, or None without them."""
+        if not self.beyond_limits:
+            return None
+        return (
+            f"the active model, {self.label}, has values beyond the limits of this "
+            f"leadq release: {self.limits_text()}. leadq keeps scoring with them, "
+            f"but `leadq model activate` rejects them; {LIMITS_FIX}"
+        )
+
+
+# The values beyond the limits that a message lists before "and N more".
+SHOWN_LIMIT_ERRORS = 3
+LIMITS_FIX = "correct them in the model file, raise its `version:` and activate it with `leadq model activate FILE`"
+
+
+def _located(error: ModelError) -> str:
+    """Return a ModelError's line, field and message without its source."""
+    return str(ModelError(error.message, line=error.line, field=error.field))
 
 
 class ActivationResult(str, Enum):
@@ -82,11 +112,21 @@ class _Content:
         return row.digest == self.digest and same_artefact
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """A model text parsed and compiled, with the values beyond the limits of a stored one."""
+
+    model: ScoringModel
+    compiled: CompiledModel
+    beyond_limits: tuple[ModelError, ...] = ()
+
+
 # Model text digest -> the parsed and compiled model. `_stored_compiled`
-# contains the texts of stored versions parsed without the version checks.
-_compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
-_stored_compiled: dict[str, tuple[ScoringModel, CompiledModel]] = {}
+# contains the texts of stored versions parsed as parse_stored_model does.
+_compiled: dict[str, _Parsed] = {}
+_stored_compiled: dict[str, _Parsed] = {}
 _lock = threading.Lock()
+log = logging.getLogger("leadq.service")
 # The PostgreSQL advisory lock that makes activations wait for each other,
 # so that two of them cannot store one name and version twice. The value
 # is arbitrary ("leadqact" in ASCII), and binding tables lock other keys.
@@ -112,13 +152,15 @@ def activate_model_version(
     does not load, is a ModelError. Other content under a name and version
     that the store has raises VersionConflict.
     """
-    model, compiled = _compiled_text(text, source)
+    parsed = _compiled_text(text, source)
+    model, compiled = parsed.model, parsed.compiled
     _check_catch_all(model, source)
     artefact_sha256 = None
     if model.predictive is not None:
         artefacts = artefacts_folder_of(connection)
         text = record_artefact_path(text, folder, source, artefacts)
-        model, compiled = _compiled_text(text, source)
+        parsed = _compiled_text(text, source)
+        model, compiled = parsed.model, parsed.compiled
         artefact_sha256 = check_artefact(compiled, artefacts, source).metadata["model_sha256"]
     content = _Content(_digest(text), artefact_sha256)
 
@@ -294,8 +336,19 @@ def active_model(connection: Connection) -> ActiveModel | None:
     if cached is None:
         body = connection.execute(_VERSION_BODY, {"id": row.id}).scalar_one()
         cached = _compiled_text(body, f"model version {row.id}", stored=True)
-    model, compiled = cached
-    return _active_version(connection, row.id, model, compiled, row.artefact_sha256)
+    active = _active_version(connection, row.id, cached.model, cached.compiled, row.artefact_sha256)
+    return replace(active, beyond_limits=cached.beyond_limits) if cached.beyond_limits else active
+
+
+def warn_beyond_limits(active: ActiveModel) -> None:
+    """Log the warning about the active version's values beyond the limits, if it has any.
+
+    `leadq serve` calls this when it starts, and so do the commands that
+    rescore, since they run often and unattended.
+    """
+    warning = active.limits_warning()
+    if warning is not None:
+        log.warning(warning)
 
 
 _ACTIVE_VERSION = select(
@@ -334,19 +387,23 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _compiled_text(text: str, source: str, *, stored: bool = False) -> tuple[ScoringModel, CompiledModel]:
+def _compiled_text(text: str, source: str, *, stored: bool = False) -> _Parsed:
     """Parse and compile a model's text once per process; events reuse it.
 
-    `stored` text comes from a model version, whose `version:` older leadq
-    releases accepted unchecked. Such a parse is cached only for reading
-    stored versions, so activating the same text checks it.
+    `stored` text comes from a model version, which older leadq releases
+    accepted with fewer checks (leadq.model.loading.parse_stored_model).
+    Such a parse is cached only for reading stored versions, so activating
+    the same text checks it.
     """
     digest = _digest(text)
     with _lock:
         cached = _compiled.get(digest) or (_stored_compiled.get(digest) if stored else None)
     if cached is None:
-        model = parse_model(text, source=source, stored=stored)
-        cached = (model, compile_model(model))
+        if stored:
+            model, beyond_limits = parse_stored_model(text, source)
+        else:
+            model, beyond_limits = parse_model(text, source=source), []
+        cached = _Parsed(model, compile_model(model), tuple(beyond_limits))
         with _lock:
             (_stored_compiled if stored else _compiled)[digest] = cached
     return cached

@@ -12,6 +12,7 @@ from leadq.model.loading import default_model_text
 from leadq.store.tables import api_keys, outbox
 from tests.dashboard.conftest import PASSWORD, post_sign_in
 from tests.service.conftest import HOUR, T0
+from tests.service.test_model_versions import store_active_version
 
 # Tests whose SQL is the same on every database (sign-in, roles, forms,
 # escaping, and service functions that the service tests run on PostgreSQL)
@@ -274,6 +275,23 @@ def test_model_validation_shows_line(editor):
     assert (
         'class="bad" aria-current="true"><code>    sticky: maybe</code>' in answer.text
     )
+
+
+@sqlite_only
+def test_model_page_shows_values_beyond_limits(editor, store):
+    body = default_model_text().replace("points: 25", "points: 5000000", 1)
+    store_active_version(store, body)
+
+    answer = editor.get("/dashboard/model")
+
+    assert answer.status_code == 200
+    assert "<td>title_decision_maker</td>" in answer.text
+    assert "<td class=\"num\">+5e+06</td>" in answer.text
+    assert 'id="limits-warning"' in answer.text
+    assert (
+        "<li>Line 41, field fit.rules[0].points: Input should be less than or equal to 1000000, "
+        "got 5000000</li>"
+    ) in answer.text
 
 
 @sqlite_only

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
+import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
-from leadq.errors import ModelError
+from leadq.compiler.query import compile_model
+from leadq.errors import LeadqError, ModelError
+from leadq.model.loading import parse_model
+from leadq.service.event_bindings import create_binding_table
 from leadq.service.ingest import ingest_messages
 from leadq.service.model_versions import (
     ActivationResult,
@@ -16,9 +21,10 @@ from leadq.service.model_versions import (
     active_model,
 )
 from leadq.service.schedule import rescore_all
-from leadq.store.tables import model_versions, stage_history
+from leadq.store.database import open_store
+from leadq.store.tables import leads, model_versions, stage_history
 from tests.conftest import STORE_DIALECTS, database_url
-from tests.service.servers import leadq
+from tests.service.servers import Server, create_key, free_port, leadq
 from tests.service.test_rescore_schedule import FIRST as SCHEDULE_MODEL
 from tests.service.test_rescore_schedule import demo
 
@@ -287,3 +293,150 @@ def test_conflict_proposes_next_free_version(store, stored, conflicting, propose
         activate(store, CHANGED.replace("version: 1", f'version: "{conflicting}"'))
 
     assert f"raise `version:` in the file, for example to {proposed}," in str(raised.value)
+
+
+# A version that a leadq release from before the limits on points stored.
+BEYOND = FIRST.replace("points: 10", "points: 5000000")
+BEYOND_POINTS = (
+    "line 6, field engagement.rules[0].points: Input should be less than or equal to 1000000, got 5000000"
+)
+LIMITS_FIX = (
+    "correct them in the model file, raise its `version:` and activate it with `leadq model activate FILE`"
+)
+
+
+def limits_warning(version_id: int, values: str = BEYOND_POINTS) -> str:
+    return (
+        f"the active model, versions test model v1 (#{version_id}), has values beyond the "
+        f"limits of this leadq release: {values}. leadq keeps scoring with them, but "
+        f"`leadq model activate` rejects them; {LIMITS_FIX}"
+    )
+
+
+def store_active_version(store, body: str) -> int:
+    """Store a version as an older leadq did, without today's checks, and make it the only active one.
+
+    That leadq created the version's binding table when it activated it.
+    """
+    with store.write() as connection:
+        connection.execute(update(model_versions).values(is_active=False))
+        version_id = connection.execute(
+            insert(model_versions)
+            .values(
+                name="versions test model", version="1", body=body,
+                digest=hashlib.sha256(body.encode()).hexdigest(),
+                created_at=1, activated_at=1, is_active=True,
+            )
+            .returning(model_versions.c.id)
+        ).scalar_one()  # fmt: skip
+        model = parse_model(body, source="older leadq", stored=True)
+        create_binding_table(connection, compile_model(model))
+    return version_id
+
+
+def test_stored_points_beyond_limits_keep_scoring(store):
+    version_id = store_active_version(store, BEYOND)
+    ingest_messages(store, [demo("u1")])
+    report = rescore_all(store)
+    with store.read() as connection:
+        found = active_model(connection)
+        scored = connection.execute(select(leads.c.total, leads.c.stage, leads.c.model_version_id)).one()
+
+    assert found.id == version_id
+    assert [str(error) for error in found.beyond_limits] == [f"model version {version_id}, {BEYOND_POINTS}"]
+    assert found.limits_warning() == limits_warning(version_id)
+    assert tuple(scored) == (5_000_000.0, "mql", version_id)
+    assert (report.leads, report.failed) == (1, {})
+
+
+def test_beyond_limits_not_activated_again(store):
+    store_active_version(store, BEYOND)
+
+    with store.write() as connection, pytest.raises(ModelError) as raised:
+        activate_model_version(connection, BEYOND, "model.yaml")
+
+    assert str(raised.value) == f"model.yaml, {BEYOND_POINTS}"
+
+
+def test_limits_warning_lists_three_values(store):
+    body = BEYOND.replace("at_least: 20", "at_least: 2e12").replace(
+        "engagement:\n", "engagement:\n  min: -3e12\n  max: 4e12\n"
+    )
+    version_id = store_active_version(store, body)
+    with store.read() as connection:
+        found = active_model(connection)
+
+    values = (
+        "line 5, field engagement.min: Input should be greater than or equal to -1000000000000, "
+        "got -3000000000000.0; "
+        "line 6, field engagement.max: Input should be less than or equal to 1000000000000, "
+        "got 4000000000000.0; "
+        "line 8, field engagement.rules[0].points: Input should be less than or equal to 1000000, "
+        "got 5000000; and 1 more"
+    )
+    assert len(found.beyond_limits) == 4
+    assert found.beyond_limits[3].field == "stages[0].when.at_least"
+    assert found.limits_warning() == limits_warning(version_id, values)
+
+
+def test_stored_values_too_large_to_score(store):
+    version_id = store_active_version(store, FIRST.replace("points: 10", "points: 1e308"))
+
+    with pytest.raises(LeadqError) as raised:
+        ingest_messages(store, [demo("u1")])
+
+    assert str(raised.value) == (
+        f"scoring with the active model, versions test model v1 (#{version_id}), failed: "
+        "overflow occurred during rounding. Its values beyond the limits of this leadq "
+        "release can make scores overflow: line 6, field engagement.rules[0].points: "
+        f"Input should be less than or equal to 1000000, got 1e+308; {LIMITS_FIX}"
+    )
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_commands_warn_of_values_beyond_limits(dialect, tmp_path):
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(BEYOND.replace("version: 1", "version: 2").replace("points: 5000000", "points: 50"))
+    with database_url(dialect, tmp_path) as url:
+        store = open_store(url)
+        try:
+            version_id = store_active_version(store, BEYOND)
+        finally:
+            store.dispose()
+        shown = leadq("model", "show", "--database", url)
+        rescored = leadq("rescore", "--database", url)
+        activated = leadq("model", "activate", str(fixed), "--database", url)
+        fixed_run = leadq("rescore", "--database", url)
+
+    warning = f"WARNING leadq.service: {limits_warning(version_id)}\n"
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == BEYOND
+    assert shown.stderr == warning
+    assert rescored.returncode == 0, rescored.stderr
+    assert rescored.stdout == f"rescored 0 leads with versions test model v1 (#{version_id}); 0 stage changes\n"
+    assert rescored.stderr == warning
+    assert activated.returncode == 0, activated.stderr
+    assert fixed_run.returncode == 0, fixed_run.stderr
+    assert fixed_run.stderr == ""
+
+
+def test_serve_starts_with_values_beyond_limits(store, tmp_path):
+    version_id = store_active_version(store, BEYOND)
+    write_key = create_key(store.url, "write")
+    log = tmp_path / "serve.log"
+    server = Server(store.url, free_port(), log).start()
+    try:
+        tracked = httpx.post(
+            f"{server.base}/v1/track",
+            json={"userId": "u1", "event": "demo_requested", "messageId": "m-1"},
+            auth=(write_key, ""),
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    with store.read() as connection:
+        scored = connection.execute(select(leads.c.total, leads.c.stage)).one()
+
+    assert tracked.status_code == 200, tracked.text
+    assert tuple(scored) == (5_000_000.0, "mql")
+    assert f"WARNING leadq.service: {limits_warning(version_id)}\n" in log.read_text()
