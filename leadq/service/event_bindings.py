@@ -15,16 +15,17 @@ A binding row is deleted with its event (ON DELETE CASCADE), so erasure
 leaves none behind and a reused event id never meets an old row. Merges
 and visitor claims change an event's lead, which the copy reads from the
 events table each time. Models that differ only in points or stages
-share one table.
-
-NOTE: a binding table stays when no model uses its layout any more. It
-contains no personal data beyond the events' own, and erasure empties it.
+share one table. Only the active version's table is read or written, so
+each activation drops the tables of other layouts
+(drop_unused_binding_tables); activating an earlier layout again creates
+its table anew, and rescores bind its events again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from functools import lru_cache
 
 import pyarrow as pa
@@ -41,16 +42,18 @@ from sqlalchemy import (
     column,
     delete,
     insert,
+    inspect,
     or_,
     select,
     table,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
 from leadq.engines import AddedEvents
-from leadq.store.database import has_table, saw_table
+from leadq.store.database import forget_table, has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 from leadq.store.value_lists import in_list
 
@@ -62,6 +65,17 @@ _FROM_EVENTS = ("event_row", "lead_code")
 # Part of every table's name: raise it when binding changes how it turns a
 # stored value into columns, so that no table of the old code is read.
 BINDING_VERSION = 1
+
+# How long an activation waits on PostgreSQL for the locks that dropping an
+# unused binding table takes. The drop locks `events` (ACCESS EXCLUSIVE,
+# because of the foreign key), and while it waits every reader and writer
+# of `events` queues behind it, so a busy table is left for a later
+# activation instead.
+DROP_LOCK_TIMEOUT = "1s"
+# PostgreSQL's SQLSTATE for a lock wait that reached lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
+
+log = logging.getLogger("leadq.service")
 
 _SQL_TYPES = {pa.string(): Text, pa.int64(): BigInteger, pa.int32(): Integer, pa.float64(): Float(53)}
 
@@ -163,13 +177,78 @@ def create_binding_table(connection: Connection, compiled: CompiledModel) -> Non
     An advisory lock keeps two processes from creating the table at once.
     """
     bindings = binding_table(compiled)
-    if has_table(connection, bindings.name):
+    # The catalog decides, not has_table's memory of this connection, since
+    # another activation may have dropped a table that it remembers.
+    if connection.dialect.has_table(connection, bindings.name):
+        saw_table(connection, bindings.name)
         return
     if connection.dialect.name == "postgresql":
         key = int(bindings.name.rsplit("_", 1)[1][:15], 16)
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     bindings.create(connection, checkfirst=True)
     saw_table(connection, bindings.name)
+
+
+def drop_unused_binding_tables(connection: Connection, compiled: CompiledModel) -> list[str]:
+    """Drop every binding table but this model's, in the caller's transaction; return the names dropped.
+
+    Activation calls this with the version it made active, while it holds
+    the activation lock, so no other activation can make a dropped layout
+    active before the commit. Work that read an older version, such as a
+    long rescore run, reads the active version again in each transaction
+    (model_versions.still_active). On PostgreSQL a table whose locks are
+    not granted within DROP_LOCK_TIMEOUT is left, and a later activation
+    drops it.
+
+    NOTE: on PostgreSQL a transaction that read the older version just
+    before the activation committed fails when it reaches the dropped
+    table. Tracking groups and import batches are retried
+    (ingest.is_retryable); admin actions and qualifications are not.
+    """
+    active_table = binding_table(compiled).name
+    names = sorted(
+        name
+        for name in inspect(connection).get_table_names()
+        if name.startswith(BINDING_TABLE_PREFIX) and name != active_table
+    )
+    return [name for name in names if _drop_binding_table(connection, name)]
+
+
+def _drop_binding_table(connection: Connection, name: str) -> bool:
+    """Drop one binding table; return False when PostgreSQL did not grant its locks in time."""
+    unused = Table(name, MetaData())
+    if connection.dialect.name == "postgresql":
+        try:
+            _drop_within_lock_timeout(connection, unused)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.info(
+                "binding table %s was not dropped, because its locks were not granted within %s",
+                name, DROP_LOCK_TIMEOUT,
+            )  # fmt: skip
+            return False
+    else:
+        unused.drop(connection)
+    forget_table(connection, name)
+    log.info("dropped binding table %s, which the active model version does not use", name)
+    return True
+
+
+def _drop_within_lock_timeout(connection: Connection, unused: Table) -> None:
+    """Drop a table in a savepoint whose lock waits end after DROP_LOCK_TIMEOUT.
+
+    The transaction's own lock_timeout applies again afterwards, and a
+    failed drop rolls back only the savepoint.
+    """
+    previous = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    with connection.begin_nested():
+        connection.execute(_SET_LOCK_TIMEOUT, {"timeout": DROP_LOCK_TIMEOUT})
+        unused.drop(connection)
+        connection.execute(_SET_LOCK_TIMEOUT, {"timeout": previous})
+
+
+_SET_LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
 
 
 def bound_events(connection: Connection, compiled: CompiledModel, lead_ids: list[int]) -> AddedEvents:

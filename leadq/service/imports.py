@@ -35,7 +35,7 @@ from leadq.service.import_rows import (
     check_outcomes,
 )
 from leadq.service.ingest import RETRIES, is_retryable
-from leadq.service.model_versions import ActiveModel, ensure_active_model
+from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import lock_leads, rescore
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import events, leads, outcomes
@@ -184,7 +184,10 @@ def _add(report: ImportReport, result: BatchResult) -> None:
 def _rescore(connection: Connection, active: ActiveModel, lead_ids, now: int, result: BatchResult) -> None:
     touched = {resolve(connection, lead_id) for lead_id in lead_ids} - {None}
     if touched:
-        result.stage_changes = len(rescore(connection, active, touched, now, "import"))
+        # A model activated since the import began scores the leads, because
+        # the activation may have dropped the binding table of `active`.
+        current = still_active(connection, active)
+        result.stage_changes = len(rescore(connection, current, touched, now, "import"))
         result.rescored = len(touched)
 
 

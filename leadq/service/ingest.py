@@ -36,12 +36,14 @@ from leadq.service.identity import (
 from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
 from leadq.store.database import Store, now_micros
-from leadq.store.tables import accounts, events, leads
+from leadq.store.tables import BINDING_TABLE_PREFIX, accounts, events, leads
 
 log = logging.getLogger("leadq.service")
 
 PAGE_EVENT = "page_viewed"
 RETRIES = 8
+# PostgreSQL's SQLSTATE for a table that does not exist.
+UNDEFINED_TABLE = "42P01"
 
 
 @dataclass
@@ -133,9 +135,16 @@ def _apply_requests(connection: Connection, requests: list[list[Message]], scree
 
 
 def is_retryable(error: DBAPIError) -> bool:
-    """Deadlocks, serialization failures, lock timeouts and racing inserts."""
+    """Deadlocks, serialization failures, lock timeouts, racing inserts and dropped binding tables.
+
+    On PostgreSQL a transaction may read the active version just before an
+    activation commits and drops that version's binding table. Run again,
+    it reads the version that is active now.
+    """
     code = getattr(error.orig, "sqlstate", None)
     if code in ("40P01", "40001", "55P03", "23505"):
+        return True
+    if code == UNDEFINED_TABLE and BINDING_TABLE_PREFIX in str(error.orig):
         return True
     return "database is locked" in str(error.orig)
 

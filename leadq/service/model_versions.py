@@ -30,7 +30,7 @@ from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, locate, parse_model, parse_stored_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, expect_artefact_sha256, record_artefact_path
-from leadq.service.event_bindings import create_binding_table, has_binding_table
+from leadq.service.event_bindings import create_binding_table, drop_unused_binding_tables, has_binding_table
 from leadq.store.database import Store, artefacts_folder_of, now_micros
 from leadq.store.tables import model_versions
 
@@ -174,6 +174,7 @@ def activate_model_version(
     else:
         activation = _store_version(connection, text, content, model, compiled)
     create_binding_table(connection, compiled)
+    drop_unused_binding_tables(connection, compiled)
     return activation
 
 
@@ -338,6 +339,19 @@ def active_model(connection: Connection) -> ActiveModel | None:
         cached = _compiled_text(body, f"model version {row.id}", stored=True)
     active = _active_version(connection, row.id, cached.model, cached.compiled, row.artefact_sha256)
     return replace(active, beyond_limits=cached.beyond_limits) if cached.beyond_limits else active
+
+
+def still_active(connection: Connection, active: ActiveModel) -> ActiveModel:
+    """Return `active` if it is still the active version, else the version active now.
+
+    Work that spans several transactions, such as a rescore run or an
+    import, calls this in each one, because an activation since `active`
+    was read may have dropped its binding table.
+    """
+    row = connection.execute(_ACTIVE_VERSION).first()
+    if row is None or row.id == active.id:
+        return active
+    return active_model(connection)
 
 
 def warn_beyond_limits(active: ActiveModel) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from leadq.errors import LeadqError
-from leadq.service.model_versions import ActiveModel, ensure_active_model
+from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import rescore
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import leads
@@ -45,8 +45,10 @@ def rescore_all(
     """Rescore every lead, or with `only_stale` those of an older model version, in batches.
 
     `active` is the active version as the caller read it; without it, the
-    run reads it. When a batch fails, its leads are rescored one at a time,
-    so a lead that cannot be scored keeps its old scores and the others are
+    run reads it. Each batch checks that it is still active, and when
+    another version was activated during the run, the rest of the run uses
+    that one. When a batch fails, its leads are rescored one at a time, so
+    a lead that cannot be scored keeps its old scores and the others are
     rescored. An error of the database itself (a lock timeout or a lost
     connection) is raised at once. Leads in `skip` are left out.
     """
@@ -54,28 +56,31 @@ def rescore_all(
         active = ensure_active_model(store)
     report = RescoreReport()
     after = 0
-    stale_for = active.id if only_stale else None
     while True:
         if only_stale and not _any_stale(store, after, active.id, skip):
             return report
         with store.read() as connection:
-            ids = _next_batch(connection, after, stale_for, skip)
+            ids = _next_batch(connection, after, active.id if only_stale else None, skip)
         if not ids:
             return report
         failed_before = len(report.failed)
         try:
-            report.stage_changes += _rescore_batch(store, active, ids, as_of)
+            active, changes = _rescore_batch(store, active, ids, as_of)
+            report.stage_changes += changes
         except OperationalError:
             raise
         except Exception:  # noqa: BLE001 - each lead is tried alone below
-            _rescore_one_by_one(store, active, ids, as_of, report)
+            active = _rescore_one_by_one(store, active, ids, as_of, report)
         report.leads += len(ids) - (len(report.failed) - failed_before)
         after = ids[-1]
 
 
-def _rescore_batch(store: Store, active: ActiveModel, ids: list[int], as_of: int | None) -> int:
-    """Rescore the leads in one transaction; return the number of stage changes."""
+def _rescore_batch(
+    store: Store, active: ActiveModel, ids: list[int], as_of: int | None
+) -> tuple[ActiveModel, int]:
+    """Rescore the leads in one transaction; return the version used and the number of stage changes."""
     with store.write() as connection:
+        active = still_active(connection, active)
         stale = _stale(connection, ids, active.id)
         now = as_of if as_of is not None else now_micros()
         reason = f"model {active.label} activated"
@@ -83,19 +88,22 @@ def _rescore_batch(store: Store, active: ActiveModel, ids: list[int], as_of: int
         fresh = sorted(set(ids) - set(stale))
         if fresh:
             changes += rescore(connection, active, fresh, now, "schedule")
-    return len(changes)
+    return active, len(changes)
 
 
 def _rescore_one_by_one(
     store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport
-) -> None:
+) -> ActiveModel:
+    """Rescore each lead in a transaction of its own; return the version that the last one used."""
     for lead_id in ids:
         try:
-            report.stage_changes += _rescore_batch(store, active, [lead_id], as_of)
+            active, changes = _rescore_batch(store, active, [lead_id], as_of)
+            report.stage_changes += changes
         except OperationalError:
             raise
         except Exception as error:  # noqa: BLE001 - the lead is reported and the run goes on
             report.failed[lead_id] = _described(error)
+    return active
 
 
 def _described(error: Exception) -> str:

@@ -425,8 +425,9 @@ def has_table(connection: Connection, name: str) -> bool:
 
     A table found by the open transaction is remembered only once that
     transaction commits, because the transaction may have created it.
-    NOTE: only a schema downgrade drops tables, with the service stopped;
-    a connection that knew a dropped table would not notice.
+    NOTE: a connection that knew a table which another connection dropped
+    (a schema downgrade, or an activation that drops binding tables) still
+    returns True for it.
     """
     info = connection.connection.info
     if name in info.get(_KNOWN_TABLES, ()) or name in info.get(_SEEN_TABLES, ()):
@@ -440,6 +441,13 @@ def has_table(connection: Connection, name: str) -> bool:
 def saw_table(connection: Connection, name: str) -> None:
     """Record that the open transaction found or created the table."""
     connection.connection.info.setdefault(_SEEN_TABLES, set()).add(name)
+
+
+def forget_table(connection: Connection, name: str) -> None:
+    """Record that the open transaction dropped the table."""
+    info = connection.connection.info
+    for key in (_KNOWN_TABLES, _SEEN_TABLES):
+        info.get(key, set()).discard(name)
 
 
 def _keep_seen_tables(connection: Connection) -> None:

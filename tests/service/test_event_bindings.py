@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, inspect, select
 
 from leadq.engines import PIPELINED_ROWS, run_on_connection
 from leadq.service.erasure import erase_lead
 from leadq.service.event_bindings import binding_table, has_binding_table
-from leadq.service.ingest import Message, ingest_messages
+from leadq.service.ingest import Message, ingest_messages, ingest_requests
 from leadq.service.lead_tables import read_stored_leads
-from leadq.service.model_versions import activate_model
+from leadq.service.model_versions import activate_model, active_model
 from leadq.service.rescoring import _scored, rescore
-from leadq.store.tables import events, leads
+from leadq.service.schedule import rescore_all
+from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 
 # Every kind of bound column: a property as folded text, as a number and
 # through a regular expression, and calendar days and weeks.
@@ -300,3 +302,113 @@ def test_rescore_of_many_leads_copies_and_binds(store):
         scores = connection.execute(select(leads.c.engagement)).scalars().all()
     assert len(scores) == count
     assert set(scores) == {10}
+
+
+def _binding_tables(store) -> set[str]:
+    with store.engine.connect() as connection:
+        names = inspect(connection).get_table_names()
+    return {name for name in names if name.startswith(BINDING_TABLE_PREFIX)}
+
+
+def _activate(store, text: str):
+    with store.write() as connection:
+        return activate_model(connection, text, "model.yaml")
+
+
+def test_activation_drops_unused_binding_table(store):
+    first = _activate(store, MODEL)
+    ingest_messages(store, _messages("u1@example.com"))
+
+    wider = _activate(store, WIDER)
+    after_wider = _binding_tables(store)
+    wider_scores, wider_in_python = _scored_both_ways(store, wider)
+    # The first model again: its table is created anew and its events bound again.
+    again = _activate(store, MODEL)
+    after_again = _binding_tables(store)
+    report = rescore_all(store)
+    again_scores, again_in_python = _scored_both_ways(store, again)
+
+    assert after_wider == {binding_table(wider.compiled).name}
+    assert wider_scores == wider_in_python
+    assert again.id == first.id
+    assert after_again == {binding_table(first.compiled).name}
+    assert (report.leads, report.failed) == (1, {})
+    assert again_scores == again_in_python
+    assert again_scores[0]["engagement_score"] == 5 + 7 + 3 + 2 * 2 + 1 * 2
+    assert _count(store, binding_table(first.compiled)) == _count(store, events)
+
+
+def test_activation_keeps_shared_binding_table(store):
+    first = _activate(store, MODEL)
+    ingest_messages(store, _messages("u1@example.com"))
+
+    # Other points and stages keep the layout, so the bindings stay.
+    second = _activate(store, MODEL.replace("version: 1", "version: 2").replace("points: 5", "points: 6"))
+
+    assert binding_table(second.compiled).name == binding_table(first.compiled).name
+    assert _binding_tables(store) == {binding_table(first.compiled).name}
+    assert _count(store, binding_table(first.compiled)) == _count(store, events) == len(_messages("u1"))
+
+
+def test_rescore_run_follows_new_activation(store):
+    """A run that read the first version goes on with the one activated since, whose table exists."""
+    first = _activate(store, MODEL)
+    ingest_messages(store, _messages("u1@example.com") + _messages("u2@example.com"))
+    wider = _activate(store, WIDER)
+
+    report = rescore_all(store, active=first)
+    with store.read() as connection:
+        versions = connection.execute(select(leads.c.model_version_id, leads.c.total)).all()
+
+    assert (report.leads, report.failed) == (2, {})
+    assert sorted(versions) == [(wider.id, 5 + 7 + 3 + 2 * 2 + 1 * 2 + 4)] * 2
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_tracking_retries_after_table_dropped(store):
+    """A group that read the active version just before an activation dropped its table is written again."""
+    first = _activate(store, MODEL)
+    versions_seen = []
+
+    def activate_during_first_attempt(connection, active) -> list:
+        versions_seen.append(active.id)
+        if len(versions_seen) == 1:
+            # This transaction has found the table. Another one activates
+            # WIDER, which drops it, and commits before this one goes on.
+            assert has_binding_table(connection, active.compiled)
+            other = threading.Thread(target=_activate, args=(store, WIDER))
+            other.start()
+            other.join(timeout=30)
+        return [None]
+
+    [result] = ingest_requests(store, [_messages("u1@example.com")], activate_during_first_attempt)
+    with store.read() as connection:
+        wider = active_model(connection)
+        version_id = connection.execute(select(leads.c.model_version_id)).scalar_one()
+
+    assert versions_seen == [first.id, wider.id]
+    assert result.stored == len(_messages("u1"))
+    assert version_id == wider.id
+    assert _binding_tables(store) == {binding_table(wider.compiled).name}
+    assert _count(store, binding_table(wider.compiled)) == _count(store, events)
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_busy_binding_table_dropped_later(store):
+    first = _activate(store, MODEL)
+    ingest_messages(store, _messages("u1@example.com"))
+    first_table = binding_table(first.compiled)
+
+    with store.engine.connect() as reader:
+        # An open transaction that read the table holds a lock that the drop must wait for.
+        reader.execute(select(func.count()).select_from(first_table))
+        started = time.monotonic()
+        wider = _activate(store, WIDER)
+        waited = time.monotonic() - started
+        while_busy = _binding_tables(store)
+        reader.rollback()
+    _activate(store, WIDER)
+
+    assert waited < 10
+    assert while_busy == {first_table.name, binding_table(wider.compiled).name}
+    assert _binding_tables(store) == {binding_table(wider.compiled).name}
