@@ -28,6 +28,8 @@ from leadq.service.tracking_body import MESSAGE_LIMIT, SHRINK_MESSAGE, read_json
 from leadq.service.tracking_writer import TrackingRequest, tracking_writer
 
 TYPES = ("track", "page", "identify", "group")
+# The maximum length of a userId, anonymousId, messageId or groupId, in characters after trimming.
+MAX_ID_LENGTH = 512
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
@@ -213,8 +215,13 @@ def _identifier(document: dict, name: str, where: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ApiError(400, "invalid_type", f"{where}{name} must be a string, got {json.dumps(value)[:60]}", where + name)
     text = str(value).strip()
-    if len(text) > 512:
-        raise ApiError(400, "invalid_value", f"{where}{name} is longer than 512 characters", where + name)
+    if len(text) > MAX_ID_LENGTH:
+        message = (
+            f"{where}{name} has {len(text)} characters, more than the limit of {MAX_ID_LENGTH}; "
+            f"send an id of at most {MAX_ID_LENGTH} characters, "
+            "such as a database key or a hash of a longer id"
+        )
+        raise ApiError(400, "invalid_value", message, where + name)
     return text or None
 
 

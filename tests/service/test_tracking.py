@@ -321,6 +321,36 @@ def test_bad_requests_are_rejected_naming_the_field(service: Service, path, body
 
 
 @pytest.mark.parametrize(
+    ("path", "body", "field", "length"),
+    [
+        ("/v1/track", {"userId": "u" * 513, "event": "ping"}, "userId", 513),
+        ("/v1/track", {"anonymousId": " " + "a" * 600 + " ", "event": "ping"}, "anonymousId", 600),
+        ("/v1/track", {"userId": "u-long-id", "event": "ping", "messageId": "m" * 1000}, "messageId", 1000),
+        ("/v1/batch", {"batch": [{"type": "group", "userId": "u-long-id", "groupId": "g" * 513}]}, "batch[0].groupId", 513),
+    ],
+)
+def test_too_long_id_names_limit_and_fix(service: Service, path, body, field, length):
+    answer = service.post(path, body)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {
+        "code": "invalid_value",
+        "message": f"{field} has {length} characters, more than the limit of 512; send an id of at most "
+        "512 characters, such as a database key or a hash of a longer id",
+        "field": field,
+    }
+    assert service.lead("u-long-id") is None
+
+
+def test_id_at_limit_accepted(service: Service):
+    user = "u" * 512
+    answer = service.post("/v1/track", {"userId": f"  {user}  ", "event": "ping", "messageId": "at-limit-1"})
+
+    assert answer.status_code == 200, answer.text
+    assert service.lead(user) is not None
+
+
+@pytest.mark.parametrize(
     "timestamp", ["0000-12-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"]
 )
 def test_timestamp_outside_years_rejected(service: Service, timestamp):
