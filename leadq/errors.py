@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class LeadqError(Exception):
-    """Base class of every error that leadq reports to a user."""
+    """Base class of every error that leadq reports to a user.
+
+    The command exits with `exit_code`: 2 for invalid input (an option, a
+    file, or an argument that names nothing in the store), 1 for a failure
+    of the work itself.
+    """
 
     exit_code = 1
 
@@ -99,7 +104,7 @@ class OptionError(LeadqError):
 class LeadNotFound(LeadqError):
     """A lead id, lead key or email that names no lead in the store."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class ImportRowError(LeadqError):

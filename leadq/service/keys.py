@@ -92,6 +92,8 @@ class StoredKey:
 class KeyNotFound(LeadqError):
     """No unrevoked API key has the id given."""
 
+    exit_code = 2
+
     def __init__(self, key_id: int) -> None:
         super().__init__(f"no active API key has id {key_id}; `leadq keys list` shows the ids")
         self.key_id = key_id

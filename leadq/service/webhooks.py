@@ -51,6 +51,8 @@ class SubscriptionError(LeadqError):
 class SubscriptionNotFound(LeadqError):
     """No active webhook subscription has the id given."""
 
+    exit_code = 2
+
     def __init__(self, subscription_id: int) -> None:
         super().__init__(f"no webhook subscription has id {subscription_id}")
         self.subscription_id = subscription_id

@@ -32,8 +32,8 @@ def test_revoked_key_listed_and_rejected(dialect, tmp_path):
             store.dispose()
 
     assert revoked.returncode == 0, revoked.stderr
-    assert again.returncode == 1
-    assert "no active API key has id 1" in again.stderr
+    assert again.returncode == 2
+    assert again.stderr == "error: no active API key has id 1; `leadq keys list` shows the ids\n"
     lines = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [(row[0], row[1], row[3]) for row in lines] == [("2", "read", read_key[:8] + "..."), ("1", "write", write_key[:8] + "...")]
     assert lines[0][5] == "active"

@@ -325,7 +325,7 @@ def test_erase_command(store, person, other):
 def test_erase_command_unknown_email(store, person):
     before = table_counts(store)
     done = leadq("erase", "nobody@privacy.example", "--database", store.url)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr == (
         "error: no lead has the email 'nobody@privacy.example'; check the spelling, "
         "or list leads with GET /api/leads?q=PREFIX\n"

@@ -223,8 +223,8 @@ def test_qualify_unknown_lead(store, tmp_path):
     done = leadq(
         "qualify", "nobody@example.com", "--answers", str(path), "--database", store.url
     )
-    assert done.returncode == 1
-    assert "no lead has the id, lead key or email 'nobody@example.com'" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr == "error: no lead has the id, lead key or email 'nobody@example.com'\n"
 
 
 # "²" is a digit to str.isdigit, but int() rejects it.

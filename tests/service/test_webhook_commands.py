@@ -91,7 +91,7 @@ def test_list_and_remove(store):
 
 def test_remove_unknown(store):
     done = leadq(store, "remove", "99")
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr == "error: no webhook subscription has id 99\n"
 
 
