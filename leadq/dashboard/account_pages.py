@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from leadq.dashboard.rendering import render
+from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import (
     LIFETIME_SECONDS,
     SESSION_COOKIE,
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
-@router.get("/sign-in")
+@router.api_route("/sign-in", methods=PAGE_METHODS)
 def sign_in_form(request: Request):
     token = secrets.token_urlsafe(32)
     response = render(request, "sign_in.html", csrf_token=token, failed=False)

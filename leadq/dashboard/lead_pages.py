@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -17,7 +17,8 @@ from leadq.dashboard.lead_query import parse_lead_query
 from leadq.dashboard.lead_rows import read_page
 from leadq.dashboard.qualification_form import build_form
 from leadq.dashboard.live import last_change_id, stage_events
-from leadq.dashboard.rendering import render
+from leadq.dashboard.path_ids import PageLeadId
+from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
@@ -34,21 +35,6 @@ from leadq.store import MAX_ID
 from leadq.store.database import now_micros
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-
-
-def page_lead_id(lead_id: Annotated[str, Path()]) -> int:
-    """Return the lead id in a page's path; raise the not-found page for an invalid one."""
-    digits = len(str(MAX_ID))
-    if lead_id.isascii() and lead_id.isdigit() and len(lead_id) <= digits:
-        if 1 <= int(lead_id) <= MAX_ID:
-            return int(lead_id)
-    raise PageError(404, f"No lead has the id {lead_id}.")
-
-
-# A lead id in a page's path. Routes take it after the session, so that a
-# request without one is sent to sign in first. The API's LeadIdPath
-# rejects an invalid id with a JSON 422 instead.
-PageLeadId = Annotated[int, Depends(page_lead_id)]
 EXPORT_PAGE = 1000
 SORT_LABELS = {
     "total": "Score",
@@ -60,7 +46,7 @@ SORT_LABELS = {
 }
 
 
-@router.get("/leads")
+@router.api_route("/leads", methods=PAGE_METHODS)
 def leads_page(request: Request, session: Annotated[Session, Depends(current_session)]):
     with request.app.state.store.read() as connection:
         stages = _stages(connection)
@@ -85,7 +71,7 @@ def leads_page(request: Request, session: Annotated[Session, Depends(current_ses
     )
 
 
-@router.get("/leads.csv")
+@router.api_route("/leads.csv", methods=PAGE_METHODS)
 def leads_csv(request: Request, session: Annotated[Session, Depends(current_session)]):
     """Stream every lead of the current view (all pages) as CSV."""
     store = request.app.state.store
@@ -141,7 +127,7 @@ def _resumed_id(last_event_id: str, after: int) -> int:
     return after
 
 
-@router.get("/leads/{lead_id}")
+@router.api_route("/leads/{lead_id}", methods=PAGE_METHODS)
 def lead_page(
     request: Request,
     session: Annotated[Session, Depends(current_session)],
@@ -193,7 +179,7 @@ def show_lead(
     )
 
 
-@router.get("/leads/{lead_id}/recycle")
+@router.api_route("/leads/{lead_id}/recycle", methods=PAGE_METHODS)
 def recycle_form(
     request: Request,
     session: Annotated[Session, Depends(current_session)],
@@ -224,7 +210,7 @@ async def recycle_lead(
     )
 
 
-@router.get("/leads/{lead_id}/erase")
+@router.api_route("/leads/{lead_id}/erase", methods=PAGE_METHODS)
 def erase_form(
     request: Request,
     session: Annotated[Session, Depends(current_session)],

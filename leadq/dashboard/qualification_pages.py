@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from leadq.dashboard.lead_pages import PageLeadId, show_lead
+from leadq.dashboard.lead_pages import show_lead
+from leadq.dashboard.path_ids import PageLeadId
 from leadq.dashboard.qualification_form import Submission, submit_qualification
 from leadq.dashboard.sessions import PageError, Session, editor_session
 from leadq.errors import LeadNotFound

@@ -17,6 +17,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from leadq.service.lead_records import as_datetime
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Methods of a page's route. FastAPI's APIRoute, unlike Starlette's Route,
+# does not add HEAD to a GET route, and uvicorn sends no body for HEAD.
+# The server-sent event stream stays GET only, because a HEAD request
+# would hold it open for nothing.
+PAGE_METHODS = ["GET", "HEAD"]
 # Sent with every page: no script, style or frame from another origin, and
 # no inline script, so an injected <script> could not run even unescaped.
 SECURITY_HEADERS = {

@@ -25,7 +25,7 @@ from leadq.dashboard.model_backtest import (
     side_by_side,
 )
 from leadq.dashboard.model_check import ModelCheck, check_model_text, rule_rows
-from leadq.dashboard.rendering import format_percent, render
+from leadq.dashboard.rendering import PAGE_METHODS, format_percent, render
 from leadq.dashboard.sessions import Session, checked_session, current_session
 from leadq.errors import LeadqError
 from leadq.service.model_versions import active_model, ensure_active_model
@@ -36,7 +36,7 @@ MAX_MODEL_TEXT = 1_000_000
 logger = logging.getLogger(__name__)
 
 
-@router.get("/funnel")
+@router.api_route("/funnel", methods=PAGE_METHODS)
 def funnel_page(
     request: Request, session: Annotated[Session, Depends(current_session)]
 ):
@@ -79,7 +79,7 @@ def _entry_bars(entries: Entries) -> list:
     return bars([(group, total, f"{total:,}") for group, total in totals])
 
 
-@router.get("/model")
+@router.api_route("/model", methods=PAGE_METHODS)
 def model_page(request: Request, session: Annotated[Session, Depends(current_session)]):
     store = request.app.state.store
     text, version, active = _active_text(store)

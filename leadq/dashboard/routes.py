@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,10 +16,12 @@ from leadq.dashboard import (
     report_pages,
     settings_pages,
 )
-from leadq.dashboard.rendering import render
+from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, SignInRequired
+from leadq.service.errors import invalid_request_error, invalid_request_response
 
 STATIC = Path(__file__).parent / "static"
+PREFIX = "/dashboard/"
 
 
 def install(app: FastAPI) -> None:
@@ -34,9 +37,20 @@ def install(app: FastAPI) -> None:
     ):
         app.include_router(module.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=PAGE_METHODS, include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/dashboard/leads", status_code=303)
+
+    _install_handlers(app)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    """Render the dashboard's errors as pages.
+
+    The handler of RequestValidationError replaces that of
+    leadq.service.errors, which create_app installs first, and keeps its
+    JSON responses outside the dashboard.
+    """
 
     @app.exception_handler(SignInRequired)
     async def sign_in(request: Request, _error: SignInRequired) -> RedirectResponse:
@@ -47,3 +61,24 @@ def install(app: FastAPI) -> None:
         return render(
             request, "error.html", status_code=error.status, message=error.message
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError):
+        if not request.url.path.startswith(PREFIX):
+            return invalid_request_response(error)
+        return render(request, "error.html", status_code=422, message=_rejection(error))
+
+
+def _rejection(error: RequestValidationError) -> str:
+    """Return the error page's message for the first field that FastAPI rejected."""
+    field = invalid_request_error(error).field or "the request"
+    first = error.errors()[0]
+    if first["type"] == "missing":
+        return f"The request was rejected because {field} is missing."
+    problem = first["msg"][:1].lower() + first["msg"][1:]
+    return _sentence(f"The request was rejected because {field} is invalid: {problem}")
+
+
+def _sentence(text: str) -> str:
+    """Start the text with a capital letter and end it with a full stop, as the pages' messages are."""
+    return f"{text[:1].upper()}{text[1:].rstrip('.')}."

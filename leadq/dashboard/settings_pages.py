@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from leadq.dashboard.rendering import render
+from leadq.dashboard.path_ids import PageKeyId, PageSubscriptionId
+from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
 from leadq.errors import OptionError
 from leadq.service.keys import KINDS, MAX_NAME_LENGTH, create_key, list_keys, revoke_key
@@ -35,7 +36,7 @@ NOTICES = {
 }
 
 
-@router.get("")
+@router.api_route("", methods=PAGE_METHODS)
 def settings_page(
     request: Request, session: Annotated[Session, Depends(current_session)]
 ):
@@ -60,7 +61,9 @@ def create_api_key(
 
 @router.post("/keys/{key_id}/revoke")
 def revoke_api_key(
-    request: Request, key_id: int, session: Annotated[Session, Depends(editor_session)]
+    request: Request,
+    session: Annotated[Session, Depends(editor_session)],
+    key_id: PageKeyId,
 ):
     with request.app.state.store.write() as connection:
         if not revoke_key(connection, key_id, now_micros()):
@@ -92,8 +95,8 @@ def add_webhook(
 @router.post("/webhooks/{subscription_id}/test")
 def send_test(
     request: Request,
-    subscription_id: int,
     session: Annotated[Session, Depends(editor_session)],
+    subscription_id: PageSubscriptionId,
 ):
     with request.app.state.store.write() as connection:
         if find_subscription(connection, subscription_id) is None:
@@ -107,8 +110,8 @@ def send_test(
 @router.post("/webhooks/{subscription_id}/remove")
 def remove_webhook(
     request: Request,
-    subscription_id: int,
     session: Annotated[Session, Depends(editor_session)],
+    subscription_id: PageSubscriptionId,
 ):
     with request.app.state.store.write() as connection:
         if not delete_subscription(connection, subscription_id):

@@ -69,16 +69,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        if first["type"] == "json_invalid":
-            return _response(_invalid_json(first, error.body))
-        field = ".".join(str(part) for part in first["loc"] if part not in ("body", "query", "path"))
-        message = f"{field or 'request'}: {first['msg']}"
-        value = _rejected_value(first)
-        if value is not None:
-            message += f", got {value!r}"
-        body = ApiError(422, "invalid_request", message, field or None, value).body()
-        return JSONResponse(body, status_code=422)
+        return invalid_request_response(error)
 
     app.add_middleware(InternalErrorsAsJson)
 
@@ -116,6 +107,25 @@ class InternalErrorsAsJson:
             log.exception("%s %s failed", scope["method"], scope["path"])
             message = f"the server failed to handle the request ({type(error).__name__}); its log has the details"
             await _response(ApiError(500, "internal_error", message))(scope, receive, send)
+
+
+def invalid_request_response(error: RequestValidationError) -> JSONResponse:
+    """Return the JSON error of a request that FastAPI rejected: 400 for a body that is not JSON, else 422."""
+    first = error.errors()[0]
+    if first["type"] == "json_invalid":
+        return _response(_invalid_json(first, error.body))
+    return _response(invalid_request_error(error))
+
+
+def invalid_request_error(error: RequestValidationError) -> ApiError:
+    """Return the 422 `invalid_request` error that names the first field FastAPI rejected."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if part not in ("body", "query", "path"))
+    message = f"{field or 'request'}: {first['msg']}"
+    value = _rejected_value(first)
+    if value is not None:
+        message += f", got {value!r}"
+    return ApiError(422, "invalid_request", message, field or None, value)
 
 
 def _response(error: ApiError) -> JSONResponse:

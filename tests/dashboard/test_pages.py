@@ -6,8 +6,10 @@ import json
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 
+from leadq.dashboard import account_pages, lead_pages, qualification_pages, report_pages, settings_pages
 from leadq.model.loading import default_model_text
 from leadq.store.tables import api_keys, outbox
 from tests.dashboard.conftest import PASSWORD, post_sign_in
@@ -427,7 +429,11 @@ def test_live_stream_sends_stage_changes(editor, rows):
 def test_live_stream_after_too_large(editor):
     answer = editor.get("/dashboard/live/stages", params={"after": 2**63})
     assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["field"] == "after"
+    assert answer.headers["content-type"].startswith("text/html")
+    assert (
+        "The request was rejected because after is invalid: input should be less than "
+        "or equal to 9223372036854775807." in answer.text
+    )
 
 
 # b"\xb2" arrives as "\u00b2" (superscript two), which str.isdigit accepts.
@@ -498,3 +504,103 @@ def test_lead_page_invalid_id_needs_sign_in(server, method, path):
 
     assert response.status_code == 303
     assert response.headers["location"] == "/dashboard/sign-in"
+
+
+SETTINGS_ID_PATHS = [
+    ("/dashboard/settings/keys/{id}/revoke", "No unrevoked API key has the id {id}."),
+    ("/dashboard/settings/webhooks/{id}/test", "No active webhook subscription has the id {id}."),
+    ("/dashboard/settings/webhooks/{id}/remove", "No active webhook subscription has the id {id}."),
+]
+
+
+@sqlite_only
+@pytest.mark.parametrize("item_id", ["999", "abc", str(2**63), "0", "²"])
+@pytest.mark.parametrize(("path", "message"), SETTINGS_ID_PATHS)
+def test_settings_unknown_id_page(editor, path, message, item_id):
+    response = editor.post(path.format(id=item_id), data={"csrf_token": editor.csrf})
+
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert f'<p class="error" role="alert">{message.format(id=item_id)}</p>' in response.text
+
+
+@sqlite_only
+@pytest.mark.parametrize(("path", "_message"), SETTINGS_ID_PATHS)
+def test_settings_invalid_id_needs_sign_in(server, path, _message):
+    with httpx.Client(base_url=server, trust_env=False) as client:
+        response = client.post(path.format(id="abc"))
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/sign-in"
+
+
+@sqlite_only
+def test_recycle_without_reason_page(editor, rows):
+    lead_id = rows.scored_lead(80, 10, 0, stage="mql")
+
+    response = editor.post(f"/dashboard/leads/{lead_id}/recycle", data={"csrf_token": editor.csrf})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "The request was rejected because reason is missing." in response.text
+
+
+@sqlite_only
+def test_live_stream_invalid_after_page(editor):
+    response = editor.get("/dashboard/live/stages", params={"after": "abc"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert (
+        "The request was rejected because after is invalid: input should be a valid integer, "
+        "unable to parse string as an integer." in response.text
+    )
+
+
+@sqlite_only
+def test_api_invalid_request_stays_json(editor, keys):
+    response = editor.get("/api/leads/abc", headers={"Authorization": f"Bearer {keys.read}"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+@sqlite_only
+def test_head_answers_like_get(server, editor, rows):
+    lead_id = rows.scored_lead(80, 10, 0)
+    signed_in_paths = [
+        "/dashboard/leads",
+        "/dashboard/leads.csv",
+        f"/dashboard/leads/{lead_id}",
+        f"/dashboard/leads/{lead_id}/recycle",
+        f"/dashboard/leads/{lead_id}/erase",
+        "/dashboard/leads/999",
+        "/dashboard/funnel",
+        "/dashboard/model",
+        "/dashboard/settings",
+    ]
+    with httpx.Client(base_url=server, trust_env=False) as anonymous:
+        checks = [(anonymous, path) for path in ("/", "/dashboard/sign-in", "/dashboard/leads")]
+        checks += [(editor, path) for path in signed_in_paths]
+        for client, path in checks:
+            got = client.get(path)
+            head = client.head(path)
+
+            assert head.status_code == got.status_code, path
+            assert head.headers.get("content-type") == got.headers.get("content-type"), path
+            assert head.headers.get("location") == got.headers.get("location"), path
+            assert head.content == b"", path
+
+
+def test_every_dashboard_page_answers_head():
+    get_routes = [
+        route
+        for module in (account_pages, lead_pages, qualification_pages, report_pages, settings_pages)
+        for route in module.router.routes
+        if isinstance(route, APIRoute) and "GET" in route.methods
+    ]
+
+    assert len(get_routes) == 10
+    for route in get_routes:
+        expected = {"GET"} if route.path == "/dashboard/live/stages" else {"GET", "HEAD"}
+        assert route.methods == expected, route.path
