@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from leadq.crm.export import ExportLead
 from leadq.crm.reading import CrmOptions, model_names, read_lead_file
 from leadq.scoring import ScoreRun, micros_since_epoch
+from leadq.service.stored_json import lead_attributes, lead_reasons
 from leadq.store.database import Store
 from leadq.store.tables import leads
 
@@ -19,6 +19,8 @@ def leads_from_store(store: Store) -> list[ExportLead]:
     """Return every scored lead of the store, highest total score first.
 
     Merged leads are left out: their data lives on the lead they were merged into.
+    Raises DamagedLeadRow, before anything is exported, for a lead whose
+    stored attributes or reasons are not the JSON they should be.
     """
     query = (
         select(leads)
@@ -32,12 +34,12 @@ def leads_from_store(store: Store) -> list[ExportLead]:
 
 def _stored_lead(row) -> ExportLead:
     # Factors of the probability (section `predictive`) are not points, as in `leadq score`.
-    stored = json.loads(row.reasons or "[]")
-    reasons = [(item["rule"], item["points"]) for item in stored if item.get("section") != "predictive"]
+    stored = lead_reasons(row.reasons, row.id)
+    reasons = [(item["rule"], item["points"]) for item in stored if item["section"] != "predictive"]
     return ExportLead(
         key=row.lead_key,
         email=row.email,
-        attributes=json.loads(row.attributes),
+        attributes=lead_attributes(row.attributes, row.id),
         fit=row.fit or 0.0,
         engagement=row.engagement or 0.0,
         product=row.product or 0.0,

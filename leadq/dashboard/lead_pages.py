@@ -24,10 +24,12 @@ from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
 from leadq.service.lead_listing import (
+    Cursor,
     count_leads,
     encode_cursor,
     known_stages,
     model_stage_order,
+    naming_damaged_attributes,
 )
 from leadq.service.merges import resolve_survivor
 from leadq.service.model_versions import ensure_active_model
@@ -48,7 +50,8 @@ SORT_LABELS = {
 
 @router.api_route("/leads", methods=PAGE_METHODS)
 def leads_page(request: Request, session: Annotated[Session, Depends(current_session)]):
-    with request.app.state.store.read() as connection:
+    store = request.app.state.store
+    with naming_damaged_attributes(store), store.read() as connection:
         stages = _stages(connection)
         query = parse_lead_query(request.query_params, stages)
         rows, next_position = read_page(
@@ -78,21 +81,23 @@ def leads_csv(request: Request, session: Annotated[Session, Depends(current_sess
     with store.read() as connection:
         query = parse_lead_query(request.query_params, _stages(connection))
 
+    def read_export_page(after: Cursor | None):
+        with store.read() as connection:
+            return read_page(
+                connection, query.filters, query.sort, query.order, after, EXPORT_PAGE
+            )
+
+    # The first page is read before the response starts, so that its errors
+    # get an error page instead of a cut-off download.
+    with naming_damaged_attributes(store):
+        first = read_export_page(None)
+
     def pages():
-        after = None
-        while True:
-            with store.read() as connection:
-                rows, after = read_page(
-                    connection,
-                    query.filters,
-                    query.sort,
-                    query.order,
-                    after,
-                    EXPORT_PAGE,
-                )
+        rows, after = first
+        yield rows
+        while after is not None:
+            rows, after = read_export_page(after)
             yield rows
-            if after is None:
-                return
 
     headers = {"Content-Disposition": 'attachment; filename="leads.csv"'}
     return StreamingResponse(

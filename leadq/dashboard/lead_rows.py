@@ -8,17 +8,19 @@ page's ids, so a page costs the same at any store size.
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection, func, select
 
 from leadq.service.lead_listing import SUMMARY_COLUMNS, Cursor, LeadFilters, list_leads
+from leadq.service.stored_json import DamagedLeadRow, lead_attributes, lead_reasons
 from leadq.store.tables import events, leads
 
 PAGE_COLUMNS = (*SUMMARY_COLUMNS, leads.c.attributes, leads.c.reasons)
 PAGE_SIZE = 50
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class LeadRow:
     updated_at: int
     last_activity: int | None
     top_reason: str | None
+    # The DamagedLeadRow message of a row whose attributes or reasons are
+    # not the JSON they should be. The row's other columns still show.
+    damaged: str | None = None
 
 
 def read_page(
@@ -53,7 +58,11 @@ def read_page(
         connection, filters, sort, order, limit, after, columns=PAGE_COLUMNS
     )
     activity = last_activity(connection, [row.id for row in rows])
-    return [lead_row(row, activity.get(row.id)) for row in rows], next_position
+    page = [lead_row(row, activity.get(row.id)) for row in rows]
+    damaged = [row.id for row in page if row.damaged]
+    if damaged:
+        logger.warning("leads %s have damaged stored rows; their lead pages name the repair", damaged)
+    return page, next_position
 
 
 def last_activity(connection: Connection, lead_ids: list[int]) -> dict[int, int]:
@@ -69,7 +78,10 @@ def last_activity(connection: Connection, lead_ids: list[int]) -> dict[int, int]
 
 
 def lead_row(row, activity: int | None) -> LeadRow:
-    attributes = _loads(row.attributes, {})
+    """Build a row of the table. A damaged JSON column shows as empty and sets `damaged`."""
+    problems: list[str] = []
+    attributes = _read_or_note(lead_attributes, row.attributes, row.id, {}, problems)
+    reasons = _read_or_note(lead_reasons, row.reasons, row.id, [], problems)
     return LeadRow(
         id=row.id,
         lead_key=row.lead_key,
@@ -86,7 +98,8 @@ def lead_row(row, activity: int | None) -> LeadRow:
         stage=row.stage,
         updated_at=row.updated_at,
         last_activity=activity,
-        top_reason=top_reason(_loads(row.reasons, [])),
+        top_reason=top_reason(reasons),
+        damaged=problems[0] if problems else None,
     )
 
 
@@ -123,10 +136,10 @@ def _text(value) -> str | None:
     return str(value)
 
 
-def _loads(text: str | None, default):
-    if not text:
-        return default
+def _read_or_note(read, text: str | None, lead_id: int, default, problems: list[str]):
+    """Return `read(text, lead_id)`, or `default` after adding the DamagedLeadRow message to `problems`."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return read(text, lead_id)
+    except DamagedLeadRow as error:
+        problems.append(str(error))
         return default

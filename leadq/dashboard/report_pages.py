@@ -28,6 +28,7 @@ from leadq.dashboard.model_check import ModelCheck, check_model_text, rule_rows
 from leadq.dashboard.rendering import PAGE_METHODS, format_percent, render
 from leadq.dashboard.sessions import Session, checked_session, current_session
 from leadq.errors import LeadqError
+from leadq.service.lead_listing import naming_damaged_attributes
 from leadq.service.model_versions import active_model, ensure_active_model
 from leadq.store.tables import model_versions
 
@@ -43,7 +44,7 @@ def funnel_page(
     store = request.app.state.store
     model = ensure_active_model(store).model
     stages = funnel_stages(model)
-    with store.read() as connection:
+    with naming_damaged_attributes(store), store.read() as connection:
         steps = funnel_steps(connection, stages)
         times = time_in_stage(connection, [stage.id for stage in model.stages])
         by_source, by_month = stage_entries(connection, stages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -18,10 +19,16 @@ from leadq.dashboard import (
 )
 from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, SignInRequired
-from leadq.service.errors import invalid_request_error, invalid_request_response
+from leadq.service.errors import (
+    damaged_lead_response,
+    invalid_request_error,
+    invalid_request_response,
+)
+from leadq.service.stored_json import DamagedLeadRow
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/dashboard/"
+log = logging.getLogger("leadq.service")
 
 
 def install(app: FastAPI) -> None:
@@ -47,9 +54,9 @@ def install(app: FastAPI) -> None:
 def _install_handlers(app: FastAPI) -> None:
     """Render the dashboard's errors as pages.
 
-    The handler of RequestValidationError replaces that of
-    leadq.service.errors, which create_app installs first, and keeps its
-    JSON responses outside the dashboard.
+    The handlers of DamagedLeadRow and RequestValidationError replace those
+    of leadq.service.errors, which create_app installs first, and keep
+    their JSON responses outside the dashboard.
     """
 
     @app.exception_handler(SignInRequired)
@@ -61,6 +68,13 @@ def _install_handlers(app: FastAPI) -> None:
         return render(
             request, "error.html", status_code=error.status, message=error.message
         )
+
+    @app.exception_handler(DamagedLeadRow)
+    async def damaged_lead(request: Request, error: DamagedLeadRow):
+        if not request.url.path.startswith(PREFIX):
+            return damaged_lead_response(request, error)
+        log.error("%s %s failed: %s", request.method, request.url.path, error)
+        return render(request, "error.html", status_code=500, message=_sentence(str(error)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):

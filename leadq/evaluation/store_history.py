@@ -7,12 +7,12 @@ carries. Outcomes of a lead merged into another count for the survivor.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from sqlalchemy import Connection, func, select
 
 from leadq.evaluation.history import LeadHistory, merge_outcome, outcome_kind
+from leadq.service.stored_json import lead_fields
 from leadq.store.tables import accounts, events, leads, outcomes
 
 
@@ -26,6 +26,7 @@ def store_history(
             leads.c.lead_key,
             leads.c.created_at,
             leads.c.attributes,
+            leads.c.account_id,
             accounts.c.traits,
         )
         .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
@@ -45,8 +46,7 @@ def store_history(
 
 
 def _group_fields(row, names: tuple[str, ...]) -> dict:
-    fields = json.loads(row.traits) if row.traits else {}
-    fields.update(json.loads(row.attributes))
+    fields = lead_fields(row)
     return {name: fields.get(name) for name in names}
 
 

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leadq.service.stored_json import DamagedLeadRow
+
 log = logging.getLogger("leadq.service")
 
 
@@ -71,6 +73,10 @@ def install_handlers(app: FastAPI) -> None:
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
         return invalid_request_response(error)
 
+    @app.exception_handler(DamagedLeadRow)
+    async def damaged_lead(request: Request, error: DamagedLeadRow) -> JSONResponse:
+        return damaged_lead_response(request, error)
+
     app.add_middleware(InternalErrorsAsJson)
 
 
@@ -126,6 +132,12 @@ def invalid_request_error(error: RequestValidationError) -> ApiError:
     if value is not None:
         message += f", got {value!r}"
     return ApiError(422, "invalid_request", message, field or None, value)
+
+
+def damaged_lead_response(request: Request, error: DamagedLeadRow) -> JSONResponse:
+    """Log a request that failed on a damaged stored row and return its JSON 500 `damaged_lead`."""
+    log.error("%s %s failed: %s", request.method, request.url.path, error)
+    return _response(ApiError(500, "damaged_lead", str(error)))
 
 
 def _response(error: ApiError) -> JSONResponse:

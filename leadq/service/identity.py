@@ -16,6 +16,7 @@ import re
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadq.service.stored_json import lead_attributes, reached_stages
 from leadq.service.webhooks import enqueue
 from leadq.store.tables import events, identities, leads, outcomes, score_snapshots, stage_history
 from leadq.store.value_lists import in_list
@@ -218,8 +219,13 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
             .where(leads.c.id.in_([survivor, merged]))
         )
     }
-    attributes = {**json.loads(rows[merged].attributes), **json.loads(rows[survivor].attributes)}
-    reached = list(dict.fromkeys(json.loads(rows[survivor].reached) + json.loads(rows[merged].reached)))
+    merged_row, survivor_row = rows[merged], rows[survivor]
+    attributes = {
+        **lead_attributes(merged_row.attributes, merged),
+        **lead_attributes(survivor_row.attributes, survivor),
+    }
+    reached = reached_stages(survivor_row.reached, survivor) + reached_stages(merged_row.reached, merged)
+    reached = list(dict.fromkeys(reached))
     for table in (events, identities, stage_history, score_snapshots, outcomes):
         connection.execute(update(table).where(table.c.lead_id == merged).values(lead_id=survivor))
     connection.execute(update(leads).where(leads.c.merged_into == merged).values(merged_into=survivor))

@@ -27,6 +27,7 @@ from leadq.binding import NUMBER_PATTERN, event_column_names, is_finite_number, 
 from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
+from leadq.inputs.source import Position
 from leadq.model.schema import ScoringModel
 from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
 from leadq.learning.labels import REOPENED
@@ -45,7 +46,7 @@ NOT_AN_EMAIL = "is not an email address; write an address such as ana@example.co
 class Rejection:
     """A row left out of an import: where it is in the file, the column and why."""
 
-    place: tuple[str, int]
+    place: Position
     column: str | None
     reason: str
 
@@ -61,6 +62,8 @@ class LeadRow:
     email: str | None
     # Cells by the file's column names; blank cells are left out.
     attributes: dict[str, object]
+    # The row's line or row number in the file, set once the row is accepted.
+    place: Position | None = None
 
 
 @dataclass
@@ -70,6 +73,7 @@ class EventRow:
     name: str
     ts: int
     properties: dict[str, object]
+    place: Position | None = None
 
 
 @dataclass
@@ -78,6 +82,7 @@ class OutcomeRow:
     outcome: str
     at: int | None
     value: float | None
+    place: Position | None = None
 
 
 @dataclass
@@ -127,6 +132,7 @@ def check_leads(
             continue
         if by_key.pop(lead.key, None) is not None:
             checked.superseded += 1
+        lead.place = source.line_numbers(index)
         by_key[lead.key] = lead
     checked.accepted = list(by_key.values())
     checked.missing_fields = sorted(set(layout.lead_fields) - set(fields.values()))
@@ -198,6 +204,7 @@ def check_events(
             continue
         if not event.message_id:
             event.message_id = _content_id(event, occurrences)
+        event.place = source.line_numbers(index)
         checked.accepted.append(event)
     return checked
 
@@ -281,9 +288,12 @@ def check_outcomes(
     for index, row in enumerate(table.to_pylist()):
         try:
             check_storable_cells(row)
-            checked.accepted.append(_outcome_row(row, index, model.key, key_column, times, find_lead))
+            outcome = _outcome_row(row, index, model.key, key_column, times, find_lead)
         except ImportRowError as error:
             checked.reject(source, index, error)
+            continue
+        outcome.place = source.line_numbers(index)
+        checked.accepted.append(outcome)
     return checked
 
 

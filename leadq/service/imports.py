@@ -37,6 +37,7 @@ from leadq.service.import_rows import (
 from leadq.service.ingest import RETRIES, is_retryable
 from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import lock_leads, rescore
+from leadq.service.stored_json import DamagedLeadRow, lead_attributes
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import events, leads, outcomes
 
@@ -123,9 +124,8 @@ def import_file(
     report.missing_fields = checked.missing_fields
     if crm_leads is not None:
         report.crm_format, report.crm_detected = crm_leads.format, crm_leads.detected
-    write = WRITERS[kind]
     for batch in _batches(kind, checked.accepted):
-        _add(report, _write_batch(store, lambda connection, now: write(connection, active, batch, now)))
+        _add(report, _write_rows(store, active, kind, batch, report))
 
     log.info(
         "imported %s %s: %d rows, %d rejected, %d leads rescored in %.1f s",
@@ -160,6 +160,45 @@ def _batches(kind: str, rows: list) -> list[list]:
             batches.append([])
         batches[-1].extend(group)
     return [batch for batch in batches if batch]
+
+
+def _write_rows(store: Store, active: ActiveModel, kind: str, rows: list, report: ImportReport) -> BatchResult:
+    """Write a batch of rows, and reject the rows of a lead whose stored row is damaged.
+
+    The batch is written again without those rows, so each damaged lead
+    costs it one rolled-back attempt.
+    """
+    write = WRITERS[kind]
+    while rows:
+        batch = rows
+        try:
+            return _write_batch(store, lambda connection, now: write(connection, active, batch, now))
+        except DamagedLeadRow as error:
+            damaged = _rows_of_lead(store, active, batch, error.lead_id)
+            if not damaged:
+                raise
+            report.rejected += [Rejection(row.place, None, str(error)) for row in damaged]
+            rejected = {id(row) for row in damaged}
+            rows = [row for row in batch if id(row) not in rejected]
+    return BatchResult()
+
+
+def _rows_of_lead(store: Store, active: ActiveModel, rows: list, lead_id: int | None) -> list:
+    """Return the rows that write to a stored lead: by their key, a leads row's email, or an outcome's lead."""
+    if lead_id is None:
+        return []
+    key_kind = EMAIL if active.model.key == "email" else USER_ID
+    with store.read() as connection:
+
+        def lead_of(kind: str, value: str | None) -> int | None:
+            return None if value is None else resolve(connection, find_identity(connection, kind, value))
+
+        def writes_to_lead(row) -> bool:
+            if isinstance(row, OutcomeRow):
+                return resolve(connection, row.lead_id) == lead_id
+            return lead_id in (lead_of(key_kind, row.key), lead_of(EMAIL, getattr(row, "email", None)))
+
+        return [row for row in rows if writes_to_lead(row)]
 
 
 def _write_batch(store: Store, write: Callable[[Connection, int], BatchResult]) -> BatchResult:
@@ -219,7 +258,7 @@ def write_leads(connection: Connection, active: ActiveModel, rows: list[LeadRow]
 def _update_attributes(connection: Connection, lead_id: int, row: LeadRow, now: int) -> None:
     """Set the row's attributes; attributes the row leaves blank keep their values."""
     stored = connection.execute(select(leads.c.attributes).where(leads.c.id == lead_id)).scalar_one()
-    attributes = {**json.loads(stored), **row.attributes}
+    attributes = {**lead_attributes(stored, lead_id), **row.attributes}
     values = {"attributes": json.dumps(attributes), "updated_at": now}
     if row.email is not None:
         values["email"] = row.email

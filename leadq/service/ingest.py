@@ -35,6 +35,7 @@ from leadq.service.identity import (
 )
 from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
+from leadq.service.stored_json import account_traits, lead_attributes
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import BINDING_TABLE_PREFIX, accounts, events, leads
 
@@ -243,9 +244,8 @@ def _lead_of(connection, message: Message, now: int, result: IngestResult, known
 def _identify(connection, message: Message, lead_id: int | None, now: int) -> None:
     if lead_id is None:
         return
-    attributes = json.loads(
-        connection.execute(select(leads.c.attributes).where(leads.c.id == lead_id)).scalar_one()
-    )
+    stored = connection.execute(select(leads.c.attributes).where(leads.c.id == lead_id)).scalar_one()
+    attributes = lead_attributes(stored, lead_id)
     attributes.update(message.traits)
     values = {"attributes": json.dumps(attributes), "updated_at": now}
     email = normalized_email(message.traits.get("email"))
@@ -264,7 +264,7 @@ def _group(connection, message: Message, lead_id: int | None, now: int) -> None:
     account = connection.execute(
         select(accounts.c.id, accounts.c.traits).where(accounts.c.group_id == message.group_id)
     ).one()
-    traits = {**json.loads(account.traits), **message.traits}
+    traits = {**account_traits(account.traits, account.id, lead_id), **message.traits}
     connection.execute(
         update(accounts).where(accounts.c.id == account.id).values(traits=json.dumps(traits), updated_at=now)
     )

@@ -13,18 +13,27 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Connection, Select, Text, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, Select, Text, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, parse_model
+from leadq.service.stored_json import DamagedLeadRow, lead_attributes
+from leadq.store.database import Store
 from leadq.store.tables import leads, model_versions
 
 logger = logging.getLogger(__name__)
+# PostgreSQL's SQLSTATE for text that a cast cannot read, such as text that is not JSON.
+INVALID_TEXT_REPRESENTATION = "22P02"
+# Leads that first_damaged_attributes reads per fetch.
+SCAN_ROWS = 1000
 
 SORT_COLUMNS = {
     "total": leads.c.total,
@@ -212,13 +221,50 @@ class attribute_text(FunctionElement):
 def _attribute_text_sqlite(element, compiler, **kw) -> str:
     column, name = list(element.clauses)
     path = literal("$.") + func.json_quote(name)
-    return compiler.process(func.json_extract(column, path), **kw)
+    # json_extract raises on text that is not JSON, as a damaged row's may be.
+    guarded = case((func.json_valid(column) == 1, func.json_extract(column, path)))
+    return compiler.process(guarded, **kw)
 
 
 @compiles(attribute_text, "postgresql")
 def _attribute_text_postgresql(element, compiler, **kw) -> str:
+    # NOTE: the cast fails the whole query on one lead whose attributes are
+    # not JSON. PostgreSQL 16's `IS JSON` could skip that lead, but 15 has no
+    # such test, so naming_damaged_attributes names the lead instead.
     column, name = list(element.clauses)
     return f"(CAST({compiler.process(column, **kw)} AS JSONB) ->> {compiler.process(name, **kw)})"
+
+
+@contextmanager
+def naming_damaged_attributes(store: Store) -> Iterator[None]:
+    """Turn PostgreSQL's failure to cast a lead's attributes to JSONB into DamagedLeadRow for that lead.
+
+    The lead is found by reading every lead's attributes, which costs a
+    full scan, but only after such a failure.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != INVALID_TEXT_REPRESENTATION:
+            raise
+        with store.read() as connection:
+            damaged = first_damaged_attributes(connection)
+        if damaged is None:
+            raise
+        raise damaged from error
+
+
+def first_damaged_attributes(connection: Connection) -> DamagedLeadRow | None:
+    """Return the error of the first lead, by id, whose stored attributes are not a JSON object."""
+    query = select(leads.c.id, leads.c.attributes).order_by(leads.c.id)
+    # Closing the result ends PostgreSQL's server-side cursor of yield_per.
+    with connection.execution_options(yield_per=SCAN_ROWS).execute(query) as result:
+        for row in result:
+            try:
+                lead_attributes(row.attributes, row.id)
+            except DamagedLeadRow as error:
+                return error
+    return None
 
 
 def _ordering(sort: str, order: str) -> list:

@@ -26,6 +26,7 @@ from leadq.service.lead_schemas import (
 )
 from leadq.service.merges import merged_ids, resolve_survivor
 from leadq.service.predictions import PROBABILITY_RULE
+from leadq.service.stored_json import account_traits, lead_attributes, lead_reasons
 from leadq.store.tables import (
     accounts,
     events,
@@ -61,7 +62,8 @@ def lead_summary(row) -> LeadSummary:
 def read_lead_detail(connection: Connection, lead_id: int) -> LeadDetail | None:
     """Read the record of a lead, or of the lead it was merged into.
 
-    Returns None when no lead has the id.
+    Returns None when no lead has the id. Raises DamagedLeadRow when a JSON
+    column of the lead or of its account does not contain what it should.
     """
     survivor_id = resolve_survivor(connection, lead_id)
     if survivor_id is None:
@@ -73,8 +75,8 @@ def read_lead_detail(connection: Connection, lead_id: int) -> LeadDetail | None:
         merged_from=lead_id if lead_id != survivor_id else None,
         merged_ids=merged,
         **_reasons_and_probability(row),
-        attributes=_json(row.attributes, {}, f"lead {row.id} attributes"),
-        account=_read_account(connection, row.account_id),
+        attributes=lead_attributes(row.attributes, row.id),
+        account=_read_account(connection, row.account_id, row.id),
         stage_history=_read_stage_history(connection, survivor_id),
         score_history=_read_score_history(connection, survivor_id),
         recent_events=_read_recent_events(connection, [survivor_id, *merged]),
@@ -85,7 +87,7 @@ def _reasons_and_probability(row) -> dict[str, Any]:
     """Split the stored reasons: the probability entry is returned on its own."""
     probability = None
     reasons = []
-    for item in _json(row.reasons, [], f"lead {row.id} reasons"):
+    for item in lead_reasons(row.reasons, row.id):
         if item.get("section") == "predictive" and item.get("rule") == PROBABILITY_RULE:
             probability = item.get("points")
         else:
@@ -113,7 +115,7 @@ def _summary_fields(row) -> dict[str, Any]:
 
 
 def _json(text: str | None, default: Any, column: str) -> Any:
-    """Parse a JSON column. Log a warning and return `default` for invalid JSON."""
+    """Parse an event's JSON column. Log a warning and return `default` for invalid JSON."""
     if text is None:
         return default
     try:
@@ -123,7 +125,7 @@ def _json(text: str | None, default: Any, column: str) -> Any:
         return default
 
 
-def _read_account(connection: Connection, account_id: int | None) -> Account | None:
+def _read_account(connection: Connection, account_id: int | None, lead_id: int) -> Account | None:
     if account_id is None:
         return None
     row = connection.execute(
@@ -131,7 +133,7 @@ def _read_account(connection: Connection, account_id: int | None) -> Account | N
     ).first()
     if row is None:
         return None
-    traits = _json(row.traits, {}, f"account {account_id} traits")
+    traits = account_traits(row.traits, account_id, lead_id)
     return Account(id=row.id, group_id=row.group_id, traits=traits)
 
 

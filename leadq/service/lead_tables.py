@@ -9,7 +9,6 @@ recycle baseline are left out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +24,9 @@ from leadq.binding import (
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
-from leadq.errors import LeadqError
 from leadq.qualification.records import latest_complete
 from leadq.service.event_bindings import bound_values
+from leadq.service.stored_json import lead_fields
 from leadq.store.tables import accounts, events, leads
 from leadq.store.value_lists import in_list
 
@@ -65,7 +64,7 @@ def read_stored_leads(
 
 # Built once: the statements of a rescore run on every tracked event.
 _LEADS_WITH_TRAITS = (
-    select(leads.c.id, leads.c.attributes, accounts.c.traits)
+    select(leads.c.id, leads.c.attributes, leads.c.account_id, accounts.c.traits)
     .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
     .where(in_list(leads.c.id, "ids"))
     .order_by(leads.c.id)
@@ -81,30 +80,9 @@ _EVENTS_OF_LEADS = (
 )
 
 
-class DamagedLeadRow(LeadqError):
-    """A stored lead or account row whose JSON column does not contain a JSON object."""
-
-
 def _lead_fields(row, mapping: dict[str, str]) -> dict:
-    fields = _stored_object(row.traits, row.id, "account's traits") if row.traits else {}
-    fields.update(_stored_object(row.attributes, row.id, "attributes"))
     # The model's `columns:` renames input names to fields, as for files.
-    return {mapping.get(name, name): value for name, value in fields.items()}
-
-
-def _stored_object(text: str, lead_id: int, described: str) -> dict:
-    """Return a stored JSON object; raise DamagedLeadRow for text that is not one, such as a row edited by hand."""
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        value = None
-    if not isinstance(value, dict):
-        excerpt = text if len(text) <= 60 else text[:57] + "..."
-        raise DamagedLeadRow(
-            f"the stored {described} of lead {lead_id} are not a JSON object ({excerpt!r}); "
-            "set them to a JSON object such as '{}' in the database, or erase the lead"
-        )
-    return value
+    return {mapping.get(name, name): value for name, value in lead_fields(row).items()}
 
 
 def _lead_table(layout: Layout, codes: dict[int, int], attributes: list[dict]) -> pa.Table:

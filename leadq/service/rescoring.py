@@ -28,6 +28,7 @@ from leadq.service.event_bindings import binds_in_store, bound_events
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import LIMITS_FIX, ActiveModel
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
+from leadq.service.stored_json import reached_stages
 from leadq.service.webhooks import enqueue
 from leadq.store.database import artefacts_folder_of
 from leadq.store.tables import leads, score_snapshots, stage_history
@@ -275,7 +276,7 @@ class _Move:
 
 def _change_stage(connection, active, current, moved: _Move, now, cause: _Cause, release_sticky) -> _Change:
     stage, rule = moved.stage, moved.rule
-    reached = [] if release_sticky else json.loads(current.reached or "[]")
+    reached = [] if release_sticky else reached_stages(current.reached, current.id)
     first_time = stage not in reached
     # A recycle always sends a webhook, so a CRM that mirrors stages follows.
     fired = release_sticky or (first_time and not _is_catch_all(active.model, stage))

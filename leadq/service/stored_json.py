@@ -1,0 +1,108 @@
+"""Read the JSON columns of stored lead and account rows.
+
+leadq writes these columns itself, so text that is not the JSON value a
+column should contain comes from an edit by hand or another program that
+wrote to the database. Every reader raises DamagedLeadRow for such text,
+with the lead, an excerpt of the text and the repair.
+"""
+
+from __future__ import annotations
+
+import json
+
+from leadq.errors import LeadqError
+
+EXCERPT_LENGTH = 60
+ATTRIBUTES_FIX = "set them to a JSON object such as '{}' in the database, or erase the lead"
+TRAITS_FIX = "set them to a JSON object such as '{}' in the database"
+# A rescore writes a lead's reasons anew without reading them.
+REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
+REACHED_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
+REASONS_SHAPE = "a JSON array of objects with a text rule, a text section and numeric points"
+
+
+class DamagedLeadRow(LeadqError):
+    """A stored lead or account row whose JSON column does not contain the JSON value it should.
+
+    `lead_id` is the lead being read, or None when an account was read for
+    no lead.
+    """
+
+    def __init__(self, lead_id: int | None, message: str) -> None:
+        super().__init__(message)
+        self.lead_id = lead_id
+
+
+def lead_attributes(text: str | None, lead_id: int) -> dict:
+    """Return a lead's stored attributes (column leads.attributes)."""
+    value = _parsed(text)
+    if not isinstance(value, dict):
+        problem = f"the stored attributes of lead {lead_id} are not a JSON object"
+        raise _damaged(lead_id, problem, text, ATTRIBUTES_FIX)
+    return value
+
+
+def account_traits(text: str | None, account_id: int, lead_id: int | None = None) -> dict:
+    """Return an account's stored traits (column accounts.traits), read for `lead_id` if given."""
+    value = _parsed(text)
+    if not isinstance(value, dict):
+        account = f"account {account_id}"
+        if lead_id is not None:
+            account += f", the account of lead {lead_id},"
+        raise _damaged(lead_id, f"the stored traits of {account} are not a JSON object", text, TRAITS_FIX)
+    return value
+
+
+def lead_fields(row) -> dict:
+    """Return a lead's fields: its account's traits, overridden by its own attributes.
+
+    `row` has the lead's `id`, `attributes`, `account_id` and its account's
+    `traits` (None without an account).
+    """
+    fields = account_traits(row.traits, row.account_id, row.id) if row.traits is not None else {}
+    fields.update(lead_attributes(row.attributes, row.id))
+    return fields
+
+
+def lead_reasons(text: str | None, lead_id: int) -> list[dict]:
+    """Return a lead's stored reasons (column leads.reasons), or none for a lead never scored."""
+    if text is None:
+        return []
+    value = _parsed(text)
+    if not isinstance(value, list) or not all(map(_is_reason, value)):
+        problem = f"the stored reasons of lead {lead_id} are not {REASONS_SHAPE}"
+        raise _damaged(lead_id, problem, text, REASONS_FIX)
+    return value
+
+
+def reached_stages(text: str | None, lead_id: int) -> list[str]:
+    """Return the stages a lead reached since its last recycle (column leads.reached)."""
+    if text is None:
+        return []
+    value = _parsed(text)
+    if not isinstance(value, list) or not all(isinstance(stage, str) for stage in value):
+        message = f"the stored reached stages of lead {lead_id} are not a JSON array of stage ids"
+        raise _damaged(lead_id, message, text, REACHED_FIX)
+    return value
+
+
+def _parsed(text: str | None):
+    """Return the JSON value of the text, or None for text that is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_reason(item) -> bool:
+    if not isinstance(item, dict):
+        return False
+    points = item.get("points")
+    number = isinstance(points, (int, float)) and not isinstance(points, bool)
+    return isinstance(item.get("rule"), str) and isinstance(item.get("section"), str) and number
+
+
+def _damaged(lead_id: int | None, problem: str, text: str | None, fix: str) -> DamagedLeadRow:
+    if text is not None and len(text) > EXCERPT_LENGTH:
+        text = text[: EXCERPT_LENGTH - 3] + "..."
+    return DamagedLeadRow(lead_id, f"{problem} ({text!r}); {fix}")

@@ -1,0 +1,274 @@
+"""Stored rows whose JSON columns were damaged by hand: each reader names the lead and the repair."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from leadq.service.ingest import Message, ingest_messages
+from leadq.service.schedule import rescore_all
+from leadq.store.tables import accounts, events, leads, outcomes
+from tests.service.conftest import HOUR, T0
+from tests.service.servers import leadq
+
+
+def attributes_error(lead_id: int, text: str = "{not json") -> str:
+    return (
+        f"the stored attributes of lead {lead_id} are not a JSON object ({text!r}); "
+        "set them to a JSON object such as '{}' in the database, or erase the lead"
+    )
+
+
+def reasons_error(lead_id: int, text: str) -> str:
+    return (
+        f"the stored reasons of lead {lead_id} are not a JSON array of objects with a text rule, "
+        f"a text section and numeric points ({text!r}); run `leadq rescore` to write them anew, "
+        "or erase the lead"
+    )
+
+
+def traits_error(account_id: int, lead_id: int, text: str) -> str:
+    return (
+        f"the stored traits of account {account_id}, the account of lead {lead_id}, "
+        f"are not a JSON object ({text!r}); set them to a JSON object such as '{{}}' in the database"
+    )
+
+
+def reached_error(lead_id: int, text: str) -> str:
+    return (
+        f"the stored reached stages of lead {lead_id} are not a JSON array of stage ids ({text!r}); "
+        "set them to a JSON array such as '[]' in the database, or erase the lead"
+    )
+
+
+def damage(store, table, row_id: int, **values) -> None:
+    """Write the values straight into the row, as a hand edit in the database would."""
+    with store.write() as connection:
+        connection.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+def lead_id_of(store, lead_key: str) -> int:
+    with store.read() as connection:
+        return connection.execute(select(leads.c.id).where(leads.c.lead_key == lead_key)).scalar_one()
+
+
+def stored_attributes(store, lead_key: str) -> str:
+    with store.read() as connection:
+        return connection.execute(select(leads.c.attributes).where(leads.c.lead_key == lead_key)).scalar_one()
+
+
+def count(store, table, *where) -> int:
+    with store.read() as connection:
+        return connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+# Lead detail
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "expected"),
+    [
+        ("attributes", "{not json", attributes_error),
+        ("attributes", "[1, 2]", attributes_error),
+        ("reasons", "[oops", reasons_error),
+        ("reasons", "[1]", reasons_error),
+        ("reasons", '[{"rule": "demo", "section": "fit"}]', reasons_error),
+        ("reasons", '[{"rule": "demo", "section": "fit", "points": "5"}]', reasons_error),
+    ],
+)
+def test_lead_record_names_damaged_column(client, rows, store, column, text, expected):
+    lead_id = rows.scored_lead(80, 10, 0, reasons="[]")
+    damage(store, leads, lead_id, **{column: text})
+
+    answer = client.get(f"/api/leads/{lead_id}")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "damaged_lead", "message": expected(lead_id, text)}}
+
+
+def test_lead_record_names_damaged_account(client, rows, store):
+    account_id = rows.account("acme", {"industry": "software"})
+    lead_id = rows.scored_lead(80, 10, 0, account_id=account_id)
+    damage(store, accounts, account_id, traits="nope")
+
+    answer = client.get(f"/api/leads/{lead_id}")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "damaged_lead", "message": traits_error(account_id, lead_id, "nope")}}
+
+
+def test_lead_record_shortens_long_text(client, rows, store):
+    lead_id = rows.scored_lead(80, 10, 0)
+    damage(store, leads, lead_id, attributes="{" + "x" * 100)
+
+    answer = client.get(f"/api/leads/{lead_id}")
+
+    assert answer.json()["error"]["message"] == attributes_error(lead_id, "{" + "x" * 56 + "...")
+
+
+def test_leads_list_keeps_damaged_lead(client, rows, store):
+    damaged = rows.scored_lead(80, 10, 0)
+    other = rows.scored_lead(20, 0, 0)
+    damage(store, leads, damaged, attributes="{not json", reasons="[oops")
+
+    answer = client.get("/api/leads")
+
+    assert answer.status_code == 200, answer.text
+    assert [lead["id"] for lead in answer.json()["leads"]] == [damaged, other]
+
+
+# Writes through the API
+
+
+def test_identify_of_damaged_lead_fails_alone(server, keys, store):
+    ingest_messages(store, [Message("identify", "m-1", user_id="u1"), Message("identify", "m-2", user_id="u2")])
+    damaged = lead_id_of(store, "u1")
+    damage(store, leads, damaged, attributes="{not json")
+    auth = (keys.write, "")
+
+    with httpx.Client(base_url=server, auth=auth, trust_env=False, timeout=30) as http:
+        failed = http.post("/v1/identify", json={"userId": "u1", "traits": {"plan": "team"}})
+        stored = http.post("/v1/identify", json={"userId": "u2", "traits": {"plan": "team"}})
+
+    assert failed.status_code == 500
+    assert failed.json() == {"error": {"code": "damaged_lead", "message": attributes_error(damaged)}}
+    assert stored.status_code == 200, stored.text
+    assert json.loads(stored_attributes(store, "u2")) == {"plan": "team"}
+
+
+def test_group_call_names_damaged_account(server, keys, rows, store):
+    account_id = rows.account("acme", {"industry": "software"})
+    damage(store, accounts, account_id, traits="{broken")
+    ingest_messages(store, [Message("identify", "m-1", user_id="u1")])
+    lead_id = lead_id_of(store, "u1")
+    body = {"userId": "u1", "groupId": "acme", "traits": {"employees": 40}}
+
+    with httpx.Client(base_url=server, auth=(keys.write, ""), trust_env=False, timeout=30) as http:
+        answer = http.post("/v1/group", json=body)
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "damaged_lead", "message": traits_error(account_id, lead_id, "{broken")}}
+    assert rows.record(lead_id)["account_id"] is None
+
+
+def test_merge_into_damaged_lead_fails(server, keys, rows, store):
+    survivor = rows.scored_lead(80, 10, 0)
+    merged = rows.scored_lead(20, 0, 0)
+    damage(store, leads, survivor, reached="oops")
+    headers = {"Authorization": f"Bearer {keys.admin}"}
+
+    with httpx.Client(base_url=server, headers=headers, trust_env=False, timeout=30) as http:
+        answer = http.post(f"/api/leads/{merged}/merge", json={"into": survivor})
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "damaged_lead", "message": reached_error(survivor, "oops")}}
+    assert rows.record(merged)["merged_into"] is None
+
+
+def test_rescore_names_damaged_reached_stages(rows, store):
+    lead_id = rows.lead(reached='{"mql": true}')
+
+    report = rescore_all(store)
+
+    assert report.failed == {lead_id: reached_error(lead_id, '{"mql": true}')}
+
+
+# Commands
+
+
+def test_export_names_damaged_lead(rows, store, tmp_path):
+    damaged = rows.scored_lead(80, 10, 0)
+    rows.scored_lead(20, 0, 0)
+    damage(store, leads, damaged, reasons="[oops")
+    output = tmp_path / "leads.csv"
+
+    done = leadq("export", "--format", "generic", "--output", str(output), "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr == f"error: {reasons_error(damaged, '[oops')}\n"
+    assert not output.exists()
+
+
+def test_report_names_damaged_lead(rows, store):
+    damaged = rows.scored_lead(80, 10, 0)
+    rows.outcome(damaged, T0 + HOUR)
+    damage(store, leads, damaged, attributes="{not json")
+
+    done = leadq("report", "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr == f"error: {attributes_error(damaged)}\n"
+
+
+LEADS = """email,title,company_size,phone
+ana@acme.example,VP Marketing,250,555-0100
+bob@corp.example,Manager,40,
+"""
+# Per kind: the file, and the lines that write to ana's lead.
+IMPORTS = {
+    "leads": (LEADS, [2]),
+    "events": (
+        "event_id,email,event,timestamp\n"
+        "e1,bob@corp.example,demo_requested,2026-11-25T10:00:00Z\n"
+        "e2,ana@acme.example,demo_requested,2026-11-25T10:00:00Z\n"
+        "e3,ana@acme.example,page_viewed,2026-11-26T10:00:00Z\n",
+        [3, 4],
+    ),
+    "outcomes": (
+        "email,outcome,at\n"
+        "ana@acme.example,won,2026-11-20T00:00:00Z\n"
+        "bob@corp.example,lost,2026-11-20T00:00:00Z\n",
+        [2],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMPORTS))
+def test_import_rejects_rows_of_damaged_lead(store, tmp_path, kind):
+    first = tmp_path / "first.csv"
+    first.write_text(LEADS, encoding="utf-8")
+    assert leadq("import", "leads", str(first), "--database", store.url).returncode == 0
+    ana = lead_id_of(store, "ana@acme.example")
+    damage(store, leads, ana, attributes="{not json")
+    text, lines = IMPORTS[kind]
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text, encoding="utf-8")
+
+    done = leadq("import", kind, str(path), "--database", store.url)
+
+    assert done.returncode == 1, done.stderr
+    for line in lines:
+        assert f"rejected: {path}, line {line}: {attributes_error(ana)}\n" in done.stdout
+    assert done.stdout.count("rejected: ") == len(lines)
+    rejected = "1 row was" if len(lines) == 1 else f"{len(lines)} rows were"
+    assert done.stderr == f"{path}: {rejected} rejected and the other rows imported; fix the rows listed above\n"
+    bob = lead_id_of(store, "bob@corp.example")
+    if kind == "events":
+        assert count(store, events, events.c.lead_id == bob) == 1
+        assert count(store, events, events.c.lead_id == ana) == 0
+    if kind == "outcomes":
+        assert count(store, outcomes, outcomes.c.lead_id == bob) == 1
+        assert count(store, outcomes, outcomes.c.lead_id == ana) == 0
+
+
+def test_import_of_only_damaged_lead_stores_nothing(store, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text(LEADS, encoding="utf-8")
+    assert leadq("import", "leads", str(first), "--database", store.url).returncode == 0
+    ana = lead_id_of(store, "ana@acme.example")
+    damage(store, leads, ana, attributes="{not json")
+    path = tmp_path / "ana.csv"
+    path.write_text("email,title,company_size,phone\nana@acme.example,CEO,300,\n", encoding="utf-8")
+
+    done = leadq("import", "leads", str(path), "--database", store.url)
+
+    assert done.returncode == 2
+    assert f"rejected: {path}, line 2: {attributes_error(ana)}\n" in done.stdout
+    assert done.stderr == (
+        f"error: {path}: every row was rejected, so nothing was imported; fix the rows listed above\n"
+    )
+    assert stored_attributes(store, "ana@acme.example") == "{not json"
+
