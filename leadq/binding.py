@@ -24,6 +24,7 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
+from leadq.lead_columns import LeadColumns, lead_columns
 from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
 
@@ -111,14 +112,14 @@ def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> p
 
 
 def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -> pa.Table:
-    table = renamed_table(source, model.columns, "columns")
-    key = required_column(table, model.key, source, "the lead key (`key:` in the model)")
-    file_columns = {field: column for column, field in model.columns.items()}
-    keys = _lead_keys(key, model.key, source, file_columns.get(model.key, model.key))
+    table = renamed_leads(source, model.columns)
+    names = lead_columns(source.table.column_names, model.columns)
+    key = required_lead_key(table, model, source)
+    keys = _lead_keys(key, model.key, source, names.column_of(model.key))
     columns = {"lead_key": keys}
     for name, value_columns in layout.lead_fields.items():
-        values = _field_values(table, name, source)
-        column = file_columns.get(name, name)
+        values = _field_values(table, name, source, names)
+        column = names.column_of(name)
         columns.update(_value_columns(values, value_columns, source, name, column))
     columns.update(absent_qualification_columns(layout, len(keys)))
     bound = pa.table(columns)
@@ -138,11 +139,30 @@ def with_probability(leads: pa.Table, layout: Layout, values=None) -> pa.Table:
     return leads.append_column("probability", column)
 
 
-def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
-    """Rename a file's columns by a model mapping (`columns:` or `event_columns:`).
+def renamed_leads(source: SourceTable, mapping: dict[str, str]) -> pa.Table:
+    """Rename a leads file's columns to lead fields by the model's `columns:` (leadq.lead_columns).
 
-    Raises InputError when the mapping names a column the file lacks, or when
-    two columns end up with one name.
+    A mapped column that the file lacks is left out, so its field is missing.
+    Raises InputError when two columns end up as one field.
+    """
+    fields = lead_columns(source.table.column_names, mapping).fields
+    for name in dict.fromkeys(fields.values()):
+        columns = [column for column, field in fields.items() if field == name]
+        if len(columns) > 1:
+            raise InputError(
+                f"the columns {_list(columns)} all become the lead field {name!r} under the model's "
+                "`columns:`, whose names match without regard to case; keep one of them, or change the mapping",
+                file=source.path,
+            )
+    return _decoded_binary(source.table, source).rename_columns(list(fields.values()))
+
+
+def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
+    """Rename a file's columns by a model mapping, as events files are by `event_columns:`.
+
+    Names match exactly. Raises InputError when the mapping names a column
+    the file lacks, or when two columns end up with one name. Leads files
+    use renamed_leads instead.
     """
     table = source.table
     names = list(table.column_names)
@@ -206,15 +226,34 @@ def required_column(table: pa.Table, name: str, source: SourceTable, role: str):
     return table[name]
 
 
-def _field_values(table: pa.Table, field: str, source: SourceTable):
-    if field not in table.column_names:
+def required_lead_key(table: pa.Table, model: ScoringModel, source: SourceTable):
+    """Return the lead key column of a renamed leads table; raise InputError naming the column it lacks."""
+    if model.key in table.column_names:
+        return table[model.key]
+    names = lead_columns(source.table.column_names, model.columns)
+    column = names.column_of(model.key)
+    if column in names.absent:
         raise InputError(
-            f"a rule of the model reads the lead field {field!r}, which the file "
-            f"does not have; its columns are: {_list(source.table.column_names)}. Add the "
-            "column, or map an existing one to it under `columns:` in the model",
+            f"missing column {column!r}, which the model's `columns:` maps to the lead key "
+            f"{model.key!r}; the file's columns are: {_list(source.table.column_names)}",
             file=source.path,
         )
-    return table[field]
+    return required_column(table, model.key, source, "the lead key (`key:` in the model)")
+
+
+def _field_values(table: pa.Table, field: str, source: SourceTable, names: LeadColumns):
+    if field in table.column_names:
+        return table[field]
+    read = f"the lead field {field!r}"
+    column = names.column_of(field)
+    if column in names.absent:
+        read += f" from the column {column!r} (the model's `columns:` maps it)"
+    raise InputError(
+        f"a rule of the model reads {read}, which the file does not have; "
+        f"its columns are: {_list(source.table.column_names)}. Add the "
+        f"column, or map an existing one to {field!r} under `columns:` in the model",
+        file=source.path,
+    )
 
 
 def _lead_keys(values, key_name: str, source: SourceTable, column: str) -> pa.ChunkedArray:

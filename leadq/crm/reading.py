@@ -1,10 +1,13 @@
 """Turn a CRM contacts or leads export into leadq's standard lead columns.
 
 The columns are renamed in this order of precedence: a `--map COLUMN=FIELD`
-option, then the model (a column that its `columns:` maps, or that a rule
-reads as a field, keeps its name), then the vendor's column names
-(leadq.crm.vendors).
-Columns none of them know keep their names. Values are then normalized:
+option; the model's `columns:`, whose columns get the model's spelling; a
+column named exactly as a field that a rule reads, which keeps its name;
+the vendor's column names (leadq.crm.vendors); and last a column whose
+name differs from such a field only in case, which gets the field's name.
+Names match without regard to case or surrounding spaces
+(leadq.lead_columns). Columns none of them know keep their names.
+Values are then normalized:
 HubSpot lifecycle stage labels become internal values, and dates become
 ISO 8601 text (leadq.crm.dates). A value that cannot be read rejects its
 row, never the file, and an empty cell stays empty.
@@ -31,6 +34,7 @@ from leadq.binding import event_column_names, renamed_table
 from leadq.compiler.layout import Layout
 from leadq.errors import ImportRowError, InputError, OptionError
 from leadq.inputs import SourceTable, read_source
+from leadq.lead_columns import folded, match_names
 from leadq.model.schema import ScoringModel
 
 
@@ -89,16 +93,26 @@ def parse_maps(options: list[str]) -> dict[str, str]:
     return maps
 
 
-def model_names(model: ScoringModel, layout: Layout) -> set[str]:
-    """Return the column names a model uses as they are: its `columns:` and its fields."""
-    return set(model.columns) | set(layout.lead_fields)
+@dataclass(frozen=True)
+class ModelNames:
+    """The names that a model reads in a leads file, which come before the vendor's column names."""
+
+    # The model's `columns:` keys.
+    columns: frozenset[str] = frozenset()
+    # The lead fields that its rules read.
+    fields: frozenset[str] = frozenset()
 
 
-def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: set[str]) -> CrmLeads:
+def model_names(model: ScoringModel, layout: Layout) -> ModelNames:
+    """Return the names a model reads in a leads file: its `columns:` keys and its fields."""
+    return ModelNames(frozenset(model.columns), frozenset(layout.lead_fields))
+
+
+def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: ModelNames) -> CrmLeads:
     """Rename a leads file's columns to leadq's fields and normalize its values.
 
-    Columns named in `fixed_names` (model_names) keep their names unless `--map`
-    names them.
+    Columns that `fixed_names` (model_names) names get the model's spelling
+    unless `--map` names them.
     """
     header = source.table.column_names
     chosen = options.format or detect_format(header)
@@ -118,7 +132,7 @@ def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: set[st
 
 
 def read_lead_file(
-    path: str | Path, *, encoding: str | None, options: CrmOptions, fixed_names: set[str]
+    path: str | Path, *, encoding: str | None, options: CrmOptions, fixed_names: ModelNames
 ) -> SourceTable:
     """Read a leads file for scoring; the first unreadable value raises InputError."""
     crm = read_crm_leads(read_source(path, encoding=encoding), options, fixed_names)
@@ -150,22 +164,35 @@ def declared_event_times(source: SourceTable, model: ScoringModel, order: str) -
     return rewritten
 
 
-def _renames(source: SourceTable, chosen: str, maps: dict[str, str], fixed_names: set[str]) -> dict[str, str]:
+def _renames(source: SourceTable, chosen: str, maps: dict[str, str], fixed_names: ModelNames) -> dict[str, str]:
+    """Return each column's new name, by the order of precedence in the module's docstring.
+
+    A field that differs from a column only in case comes after the
+    vendor's names, so `Employees` becomes the vendor's company_size, the
+    column that the built-in model maps to its field `employees`.
+    """
     header = source.table.column_names
+    mapped = match_names(header, maps)
     for column in maps:
-        if column not in header:
+        if column not in mapped.values():
             raise InputError(
                 f"--map names the column {column!r}, which the file does not have; "
                 f"its columns are: {_listed(header)}",
                 file=source.path,
             )
+    model_columns = match_names(header, fixed_names.columns)
+    fields = match_names(header, fixed_names.fields)
     vendor = VENDORS[chosen]
     renames = {}
     for column in header:
-        if column in maps:
-            renames[column] = maps[column]
-        elif column not in fixed_names:
-            renames[column] = vendor.columns.get(column.strip().lower(), column)
+        if column in mapped:
+            renames[column] = maps[mapped[column]]
+        elif column in model_columns:
+            renames[column] = model_columns[column]
+        elif column in fixed_names.fields:
+            renames[column] = column
+        else:
+            renames[column] = vendor.columns.get(folded(column), fields.get(column, column))
     _check_unique(source, [renames.get(column, column) for column in header])
     return renames
 
@@ -176,10 +203,15 @@ def _check_unique(source: SourceTable, names: list[str]) -> None:
         columns = [column for column, renamed in zip(header, names) if renamed == name]
         if len(columns) > 1:
             raise InputError(
-                f"the columns {_listed(columns)} all become the lead field {name!r}; "
-                "keep one of them, or map the others elsewhere with --map COLUMN=FIELD",
+                f"the columns {_listed(columns)} all become the lead field {name!r}; {_keep_one(columns)}",
                 file=source.path,
             )
+
+
+def _keep_one(columns: list[str]) -> str:
+    if len({folded(column) for column in columns}) == 1:
+        return "their names differ only in case, which leadq ignores, so rename or remove all but one of them"
+    return "keep one of them, or map the others elsewhere with --map COLUMN=FIELD"
 
 
 def _set_column(table: pa.Table, name: str, values: list) -> pa.Table:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import normalized_keys, renamed_table, required_column
+from leadq.binding import normalized_keys, renamed_leads, required_column
 from leadq.engines import EngineTables
 from leadq.errors import InputError, OptionError
 from leadq.evaluation.history import (
@@ -64,7 +64,7 @@ def file_history(
     encoding: str | None = None,
 ) -> LeadHistory:
     """Build the history of the leads in `bound`, the leads file bound to a model."""
-    table = renamed_table(leads, model.columns, "columns")
+    table = renamed_leads(leads, model.columns)
     keys = normalized_keys(
         required_column(table, model.key, leads, "the lead key"), model.key
     )

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import bind, renamed_table
+from leadq.binding import bind, renamed_leads
 from leadq.compiler.query import SCORE_DECIMALS, CompiledModel
 from leadq.engines import EngineTables, run
 from leadq.errors import InputError
@@ -137,7 +137,7 @@ def bound_lead_data(
 
 
 def _attributes(model: ScoringModel, source: SourceTable, keys: list[str]) -> pd.DataFrame:
-    table = renamed_table(source, model.columns, "columns")
+    table = renamed_leads(source, model.columns)
     frame = table.to_pandas(types_mapper=None)
     key_text = frame[model.key].astype("string").str.strip()
     if model.key == "email":

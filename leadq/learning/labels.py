@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
-from leadq.binding import renamed_table, required_column
+from leadq.binding import renamed_leads, required_column
 from leadq.inputs import read_source, to_utc_micros
 from leadq.outcomes import CONVERTED_VALUES, NOT_CONVERTED_VALUES
 from leadq.store.tables import leads, outcomes
@@ -82,7 +82,7 @@ def stored_outcomes(connection: Connection) -> list[Outcome]:
 def read_outcome_file(path, model, timezone: str | None, encoding: str | None) -> list[Outcome]:
     """Read an outcomes file: the lead key, `outcome` and `at`, as `leadq import outcomes` reads."""
     source = read_source(path, encoding=encoding)
-    table = renamed_table(source, model.columns, "columns")
+    table = renamed_leads(source, model.columns)
     keys = required_column(table, model.key, source, "the lead key (`key:` in the model)")
     kinds = required_column(table, "outcome", source, "the outcome, such as won, lost or reopened")
     times = required_column(table, "at", source, "the time of the outcome")

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadq.binding import normalized_keys, renamed_table
+from leadq.binding import normalized_keys, renamed_leads
 from leadq.errors import InputError
 from leadq.inputs import SourceTable
 from leadq.learning.features import DAY_MICROS, FeatureSpec, LeadData, features_as_of
@@ -103,7 +103,7 @@ def _column_labels(data: LeadData, leads: SourceTable, column: str) -> np.ndarra
     Every row is checked, so an invalid value is reported at its line even
     when a later row of the same lead key replaces it.
     """
-    table = renamed_table(leads, data.model.columns, "columns")
+    table = renamed_leads(leads, data.model.columns)
     if column not in table.column_names:
         raise InputError(
             f"missing the label column {column!r}; the leads file's columns are: "

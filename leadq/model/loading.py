@@ -367,8 +367,8 @@ def _check_unique(rule_id, path, seen, document, source) -> None:
 def _check_one_column_per_field(mapping: dict[str, str], section: str, document, source) -> None:
     """Raise when a `columns:` or `event_columns:` mapping maps two columns to one field.
 
-    No file can bind with such a mapping: binding rejects a file that lacks
-    a mapped column and one whose columns end up with the same name.
+    A file with both columns cannot bind, because they end up with the same
+    name, and binding rejects an events file that lacks a mapped column.
     """
     columns_by_field: dict[str, str] = {}
     for column, field in mapping.items():

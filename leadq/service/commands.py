@@ -338,7 +338,7 @@ def _print_import_report(report) -> None:
 
     from leadq.crm.vendors import FORMAT_NAMES
     from leadq.errors import InputError
-    from leadq.output import console, plural
+    from leadq.output import console
 
     out = console()
     out.print(f"imported {report.kind} from {report.path} with {report.model}", markup=False)
@@ -354,15 +354,28 @@ def _print_import_report(report) -> None:
     for rejection in report.rejected:
         error = InputError(rejection.reason, file=report.path, column=rejection.column, **dict([rejection.place]))
         out.print(f"rejected: {error}", markup=False, soft_wrap=True)
+    for note in _import_notes(report):
+        out.print(f"note: {note}", markup=False)
+
+
+def _import_notes(report) -> list[str]:
+    from leadq.output import plural
+
+    notes = []
     if report.superseded:
         rows = plural(report.superseded, "row repeats", "rows repeat")
-        out.print(f"note: {rows} an earlier lead key; the last row of each key was imported", markup=False)
+        notes.append(f"{rows} an earlier lead key; the last row of each key was imported")
+    missing = "stored values stay, and rules see a field as missing for leads without a stored value"
     if report.missing_fields:
+        fields = "fields" if len(report.missing_fields) > 1 else "field"
         names = ", ".join(repr(name) for name in report.missing_fields)
-        out.print(
-            f"note: the model reads the lead fields {names}, which the file lacks; stored values stay",
-            markup=False,
+        notes.append(f"the model reads the lead {fields} {names}, which the file lacks; {missing}")
+    for column, field in report.absent_columns.items():
+        notes.append(
+            f"the file lacks the column {column!r}, which the model's `columns:` maps to the lead "
+            f"field {field!r}; {missing}"
         )
+    return notes
 
 
 def _import_counts(report) -> list[tuple[str, int]]:

@@ -1,8 +1,10 @@
 """Read and check every row of an import file before anything is written.
 
 The checks follow `leadq score`: the same readers, column names, mappings
-and value rules. A problem with the whole file (a missing key column, a
-mapping to a column the file lacks) raises InputError. A problem in one row
+and value rules. A problem with the whole file (a missing key column, two
+columns that become one field) raises InputError. A lead field that the
+file lacks, under its own name or a mapped column's, keeps its stored
+values. A problem in one row
 rejects only that row: an empty key, an email key or email column that is
 not an email address, a value the model compares as a number that is not
 one, a bad time or an event time more than a day ahead, invalid JSON
@@ -23,11 +25,20 @@ from datetime import date, datetime
 
 import pyarrow as pa
 
-from leadq.binding import NUMBER_PATTERN, event_column_names, is_finite_number, renamed_table, required_column
+from leadq.binding import (
+    NUMBER_PATTERN,
+    event_column_names,
+    is_finite_number,
+    renamed_leads,
+    renamed_table,
+    required_column,
+    required_lead_key,
+)
 from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.inputs.source import Position
+from leadq.lead_columns import lead_columns
 from leadq.model.schema import ScoringModel
 from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
 from leadq.learning.labels import REOPENED
@@ -95,8 +106,12 @@ class CheckedFile:
     rejected: list[Rejection] = field(default_factory=list)
     # Rows replaced by a later row of the same lead key.
     superseded: int = 0
-    # Lead fields that a rule reads and the file does not have.
+    # Lead fields that a rule reads and the file does not have, except
+    # those of absent_columns.
     missing_fields: list[str] = field(default_factory=list)
+    # Columns that the model's `columns:` maps to a field that a rule reads,
+    # which the file does not have: column -> field.
+    absent_columns: dict[str, str] = field(default_factory=dict)
 
     def reject(self, source: SourceTable, index: int, error: ImportRowError) -> None:
         self.rejected.append(Rejection(source.line_numbers(index), error.column, error.reason))
@@ -135,15 +150,28 @@ def check_leads(
         lead.place = source.line_numbers(index)
         by_key[lead.key] = lead
     checked.accepted = list(by_key.values())
-    checked.missing_fields = sorted(set(layout.lead_fields) - set(fields.values()))
+    checked.absent_columns = _absent_mapped_columns(source, model, layout)
+    missing = set(layout.lead_fields) - set(fields.values()) - set(checked.absent_columns.values())
+    checked.missing_fields = sorted(missing)
     return checked
 
 
 def _lead_fields(source: SourceTable, model: ScoringModel) -> dict[str, str]:
     """Map each column of the file to its field under the model's `columns:`."""
-    renamed = renamed_table(source, model.columns, "columns")
-    required_column(renamed, model.key, source, "the lead key (`key:` in the model)")
+    renamed = renamed_leads(source, model.columns)
+    required_lead_key(renamed, model, source)
     return dict(zip(source.table.column_names, renamed.column_names))
+
+
+def _absent_mapped_columns(source: SourceTable, model: ScoringModel, layout: Layout) -> dict[str, str]:
+    """Return the mapped columns that the file lacks, with their fields, where a rule reads the field."""
+    names = lead_columns(source.table.column_names, model.columns)
+    present = set(names.fields.values())
+    return {
+        column: field
+        for column, field in names.absent.items()
+        if field in layout.lead_fields and field not in present
+    }
 
 
 def _lead_row(row: dict, key_field: str, key_column: str, email_column: str | None, numbers: dict) -> LeadRow:

@@ -60,6 +60,8 @@ class ImportReport:
     rejected: list[Rejection] = field(default_factory=list)
     superseded: int = 0
     missing_fields: list[str] = field(default_factory=list)
+    # Mapped columns that the file lacks: column -> the lead field a rule reads.
+    absent_columns: dict[str, str] = field(default_factory=dict)
     created: int = 0
     updated: int = 0
     stored: int = 0
@@ -121,7 +123,7 @@ def import_file(
         checked = _check(store, active, kind, source, timezone)
 
     report = ImportReport(kind, checked.path, active.label, checked.rows, checked.rejected, checked.superseded)
-    report.missing_fields = checked.missing_fields
+    report.missing_fields, report.absent_columns = checked.missing_fields, checked.absent_columns
     if crm_leads is not None:
         report.crm_format, report.crm_detected = crm_leads.format, crm_leads.detected
     for batch in _batches(kind, checked.accepted):

@@ -9,7 +9,9 @@ import pytest
 
 from leadq.crm.reading import CrmOptions
 from leadq.errors import InputError
+from leadq.model.loading import default_model_text, load_model
 from leadq.scoring import score_files
+from tests.service.servers import leadq
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AS_OF = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -59,3 +61,78 @@ def test_score_events_bad_declared_time(tmp_path):
     with pytest.raises(InputError) as raised:
         score_files(FIXTURES / "hubspot_contacts.csv", events, as_of=AS_OF, crm=CrmOptions(date_format="day-first"))
     assert str(raised.value) == f"{events}, line 2, column 'timestamp': invalid date '11/28/2026': no such day"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+FIELDS = "industry,country,phone,company"
+VALUES = "SaaS,Germany,555-0100,Acme"
+
+
+def test_score_absent_mapped_column_rejected(tmp_path):
+    write(tmp_path, "leads.csv", f"email,title,{FIELDS}\nana@acme.example,CEO,{VALUES}\n")
+    done = leadq("score", "leads.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert " ".join(done.stderr.split()) == (
+        "error: leads.csv: a rule of the model reads the lead field 'employees' from the column "
+        "'company_size' (the model's `columns:` maps it), which the file does not have; its columns are: "
+        "'email', 'title', 'industry', 'country', 'phone', 'company'. Add the column, or map an existing "
+        "one to 'employees' under `columns:` in the model"
+    )
+
+
+def test_score_model_names_any_case(tmp_path):
+    lower = write(tmp_path, "lower.csv", f"email,title,company_size,{FIELDS}\nana@acme.example,CEO,300,{VALUES}\n")
+    mixed = write(
+        tmp_path, "mixed.csv",
+        f"EMAIL ,Title,Company_Size,{FIELDS.title()}\nana@acme.example,CEO,300,{VALUES}\n",
+    )  # fmt: skip
+    expected = score_files(lower, as_of=AS_OF).find("ana@acme.example")
+    ana = score_files(mixed, as_of=AS_OF).find("ana@acme.example")
+    assert expected.fit_score == 75.0
+    assert ana.fit_score == expected.fit_score
+    assert [reason.rule_id for reason in ana.reasons()] == [reason.rule_id for reason in expected.reasons()]
+
+
+def test_score_unread_mapped_column_absent(tmp_path):
+    text = default_model_text().replace("columns:\n", 'columns:\n  "Lead Score": crm_score\n')
+    model = write(tmp_path, "model.yaml", text)
+    leads = write(tmp_path, "leads.csv", f"email,title,company_size,{FIELDS}\nana@acme.example,CEO,300,{VALUES}\n")
+    run = score_files(leads, model=load_model(model), as_of=AS_OF)
+    assert run.find("ana@acme.example").fit_score == 75.0
+
+
+KEY_MODEL = """
+name: mapped key
+key: lead_id
+columns:
+  Prospect ID: lead_id
+fit:
+  rules:
+    - id: software
+      field: industry
+      equals: software
+      points: 20
+stages:
+  - id: fit
+    when: {score: fit, at_least: 20}
+  - id: other
+"""
+
+
+def test_score_absent_mapped_key(tmp_path):
+    model = write(tmp_path, "model.yaml", KEY_MODEL)
+    write(tmp_path, "leads.csv", "id,industry\np-1,Software\n")
+    done = leadq("score", "leads.csv", "--model", str(model), cwd=tmp_path)
+    assert done.returncode == 2
+    assert " ".join(done.stderr.split()) == (
+        "error: leads.csv: missing column 'Prospect ID', which the model's `columns:` maps to the lead key "
+        "'lead_id'; the file's columns are: 'id', 'industry'"
+    )
+    write(tmp_path, "leads.csv", "prospect id,industry\np-1,Software\n")
+    run = score_files(tmp_path / "leads.csv", model=load_model(model), as_of=AS_OF)
+    assert run.find("p-1").fit_score == 20.0

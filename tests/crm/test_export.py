@@ -9,7 +9,7 @@ from pathlib import Path
 
 from leadq.crm.export import ExportLead, build_export, hubspot_stage, value_maps, write_export
 from leadq.crm.export_sources import leads_from_store
-from leadq.crm.reading import CrmOptions, read_crm_leads
+from leadq.crm.reading import CrmOptions, ModelNames, read_crm_leads
 from leadq.crm.vendors import VENDORS
 from leadq.inputs import read_source
 from leadq.service.imports import import_file
@@ -134,7 +134,7 @@ def test_vendor_columns_read_back(store, tmp_path):
         path = tmp_path / f"{crm_format}.csv"
         with path.open("w", encoding="utf-8", newline="") as stream:
             write_export(build_export(crm_format, leads_from_store(store), value_maps(crm_format, {}, {})), stream)
-        crm = read_crm_leads(read_source(path), CrmOptions(format=crm_format), set())
+        crm = read_crm_leads(read_source(path), CrmOptions(format=crm_format), ModelNames())
         standard = [name for name in crm.source.table.column_names if not name.lower().startswith("leadq_")]
         assert set(standard) <= set(VENDORS[crm_format].columns.values()), crm_format
 

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from leadq.crm.reading import CrmOptions, parse_maps, read_crm_leads, read_lead_file
+from leadq.crm.reading import CrmOptions, ModelNames, parse_maps, read_crm_leads, read_lead_file
 from leadq.crm.vendors import detect_format
 from leadq.errors import InputError, OptionError
 from leadq.inputs import read_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The built-in model's `columns:` and the fields its rules read.
-MODEL_NAMES = {"title", "company_size", "job_title", "employees", "industry", "country", "email", "phone", "company"}
+MODEL_NAMES = ModelNames(
+    columns=frozenset({"title", "company_size"}),
+    fields=frozenset({"job_title", "employees", "industry", "country", "email", "phone", "company"}),
+)
 
 
 def read(name: str, **options):
@@ -105,7 +108,7 @@ def test_map_option_wins():
 
 def test_model_columns_keep_their_name():
     source = read_source(FIXTURES / "hubspot_contacts.csv")
-    crm = read_crm_leads(source, CrmOptions(), {"Job Title", "Number of Employees"})
+    crm = read_crm_leads(source, CrmOptions(), ModelNames(columns=frozenset({"Job Title", "Number of Employees"})))
     assert "Job Title" in crm.source.table.column_names
     assert "title" not in crm.source.table.column_names
 
@@ -114,8 +117,43 @@ def test_two_columns_one_field(tmp_path):
     path = tmp_path / "leads.csv"
     path.write_text("Email,Email Address\na@x.example,b@x.example\n", encoding="utf-8")
     with pytest.raises(InputError) as raised:
-        read_crm_leads(read_source(path), CrmOptions(), set())
+        read_crm_leads(read_source(path), CrmOptions(), ModelNames())
     assert "the columns 'Email', 'Email Address' all become the lead field 'email'" in str(raised.value)
+
+
+def header_file(tmp_path, header: str) -> Path:
+    path = tmp_path / "leads.csv"
+    path.write_text(header + "\n" + ",".join(["x"] * len(header.split(","))) + "\n", encoding="utf-8")
+    return path
+
+
+def test_model_names_match_any_case(tmp_path):
+    path = header_file(tmp_path, "EMAIL ,Title,Company_Size, Industry,Plan")
+    crm = read_crm_leads(read_source(path), CrmOptions(), MODEL_NAMES)
+    assert crm.source.table.column_names == ["email", "title", "company_size", "industry", "Plan"]
+
+
+def test_vendor_name_before_case_of_field(tmp_path):
+    # `employees` is a field of the model, which maps company_size to it;
+    # the generic name Employees means company_size.
+    crm = read_crm_leads(read_source(header_file(tmp_path, "email,Employees")), CrmOptions(), MODEL_NAMES)
+    assert crm.source.table.column_names == ["email", "company_size"]
+
+
+def test_columns_differing_in_case(tmp_path):
+    path = header_file(tmp_path, "email,Title,title")
+    with pytest.raises(InputError) as raised:
+        read_crm_leads(read_source(path), CrmOptions(), MODEL_NAMES)
+    assert str(raised.value) == (
+        f"{path}: the columns 'Title', 'title' all become the lead field 'title'; their names differ "
+        "only in case, which leadq ignores, so rename or remove all but one of them"
+    )
+
+
+def test_map_matches_any_case(tmp_path):
+    path = header_file(tmp_path, "email,Signed Up")
+    crm = read_crm_leads(read_source(path), CrmOptions(maps={"signed up": "signup"}), MODEL_NAMES)
+    assert crm.source.table.column_names == ["email", "signup"]
 
 
 def test_map_unknown_column():
@@ -132,7 +170,7 @@ def test_map_option_parsed():
 
 def test_score_reading_raises_first_problem():
     with pytest.raises(InputError) as raised:
-        read_lead_file(FIXTURES / "hubspot_contacts.csv", encoding=None, options=CrmOptions(), fixed_names=set())
+        read_lead_file(FIXTURES / "hubspot_contacts.csv", encoding=None, options=CrmOptions(), fixed_names=ModelNames())
     assert "hubspot_contacts.csv, line 6, column 'Create Date': ambiguous date" in str(raised.value)
 
 

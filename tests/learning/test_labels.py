@@ -53,3 +53,15 @@ def test_stored_reopening_cancels(tmp_path):
     store.engine.dispose()
     assert len(history) == 3
     assert conversion_times(history) == {"kept": 5 * DAY}
+
+
+def test_outcome_file_ignores_lead_columns(tmp_path):
+    from leadq.learning.labels import read_outcome_file
+    from leadq.model.loading import load_default_model
+
+    # The built-in model maps the leads columns title and company_size,
+    # which an outcomes file does not have.
+    path = tmp_path / "outcomes.csv"
+    path.write_text("email,outcome,at\nAna@acme.example,won,2026-01-06T00:00:00Z\n", encoding="utf-8")
+    history = read_outcome_file(path, load_default_model(), None, None)
+    assert history == [Outcome("ana@acme.example", "won", 20_459 * DAY)]

@@ -235,8 +235,9 @@ def test_message_id_shared_with_tracking_api(store, tmp_path):
     ("name", "text", "message"),
     [
         ("leads.csv", "name,title,company_size\nAna,CEO,10\n", "leads.csv: missing column 'email', the lead key"),
-        ("leads.csv", "email,company_size\nana@acme.example,10\n",
-         "leads.csv: the model's `columns:` maps column 'title', which the file does not have"),
+        ("leads.csv", "email,Title,title\nana@acme.example,CEO,CTO\n",
+         "leads.csv: the columns 'Title', 'title' all become the lead field 'title'; their names differ only "
+         "in case, which leadq ignores, so rename or remove all but one of them"),
         ("events.csv", "email,event\nana@acme.example,demo_requested\n",
          "events.csv: missing the timestamp column (expected 'timestamp')"),
         ("leads.xlsx", "email\nana@acme.example\n", "leads.xlsx: unsupported file type"),
@@ -250,6 +251,34 @@ def test_file_error_stores_nothing(store, tmp_path, name, text, message):
     assert message in " ".join(done.stderr.split())
     assert count(store, leads) == 0
     assert count(store, events) == 0
+
+
+def test_absent_columns_keep_stored_values(store, tmp_path):
+    full = "email,title,company_size,phone\nana@acme.example,Manager,250,555-0100\n"
+    assert run_import(store, "leads", write(tmp_path, "full.csv", full)).returncode == 0
+    partial = "email,Title\nana@acme.example,CEO\nnew@acme.example,CTO\n"
+    done = run_import(store, "leads", write(tmp_path, "partial.csv", partial))
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    missing = "stored values stay, and rules see a field as missing for leads without a stored value"
+    assert (
+        f"note: the model reads the lead fields 'company', 'country', 'industry', 'phone', which the file "
+        f"lacks; {missing}"
+    ) in output
+    assert (
+        "note: the file lacks the column 'company_size', which the model's `columns:` maps to the lead field "
+        f"'employees'; {missing}"
+    ) in output
+    by_key = stored_leads(store)
+    ana, new = by_key["ana@acme.example"], by_key["new@acme.example"]
+    assert json.loads(ana["attributes"]) == {
+        "email": "ana@acme.example", "title": "CEO", "company_size": "250", "phone": "555-0100",
+    }  # fmt: skip
+    assert json.loads(new["attributes"]) == {"email": "new@acme.example", "title": "CTO"}
+    # Ana: decision maker +25, 50 to 5000 employees +25, no company -10.
+    assert ana["fit"] == 40.0
+    # New: decision maker +25, no phone -5, no company -10.
+    assert new["fit"] == 10.0
 
 
 def test_missing_file_is_an_error(store, tmp_path):
