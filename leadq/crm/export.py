@@ -17,7 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from leadq.crm.vendors import HUBSPOT_ORDER, HUBSPOT_STAGES, SALESFORCE_RATINGS, SALESFORCE_STATUSES
+from leadq.crm.vendors import (
+    HUBSPOT_ORDER,
+    HUBSPOT_STAGES,
+    LEADQ_COLUMNS,
+    SALESFORCE_LEADQ_COLUMNS,
+    SALESFORCE_RATINGS,
+    SALESFORCE_STATUSES,
+)
 from leadq.errors import OptionError
 from leadq.output import guard_formula
 
@@ -127,10 +134,6 @@ HUBSPOT_FIELDS = {
     "country": "country",
     "website": "website",
 }
-LEADQ_COLUMNS = [
-    "leadq_fit_score", "leadq_engagement_score", "leadq_product_score", "leadq_total_score",
-    "leadq_grade", "leadq_stage", "leadq_top_reasons", "leadq_scored_at",
-]  # fmt: skip
 
 
 def _hubspot(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
@@ -181,10 +184,6 @@ SALESFORCE_FIELDS = {
     "Website": "website",
 }
 SALESFORCE_NUMBERS = {"AnnualRevenue": ("annual_revenue", NUMBER), "NumberOfEmployees": ("company_size", INTEGER)}
-SALESFORCE_LEADQ_COLUMNS = [
-    "Leadq_Fit_Score__c", "Leadq_Engagement_Score__c", "Leadq_Product_Score__c", "Leadq_Total_Score__c",
-    "Leadq_Grade__c", "Leadq_Stage__c", "Leadq_Top_Reasons__c", "Leadq_Scored_At__c",
-]  # fmt: skip
 
 
 def _salesforce(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
@@ -207,7 +206,10 @@ def _salesforce(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
 
 
 def _generic(leads: list[ExportLead], maps: ValueMaps) -> ExportFile:
-    names = list(dict.fromkeys(name for lead in leads for name in lead.attributes if name != "email"))
+    # Attributes named as the file's own columns, such as those of an
+    # earlier generic export, would repeat a column name.
+    own = {"lead_id", "email", *LEADQ_COLUMNS}
+    names = list(dict.fromkeys(name for lead in leads for name in lead.attributes if name not in own))
     header = ["lead_id", "email", *names, *LEADQ_COLUMNS]
     rows = []
     for lead in leads:

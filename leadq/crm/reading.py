@@ -7,7 +7,8 @@ the vendor's column names (leadq.crm.vendors); and last a column whose
 name differs from such a field only in case, which gets the field's name.
 Names match without regard to case or surrounding spaces
 (leadq.lead_columns). Columns none of them know keep their names.
-Values are then normalized:
+leadq's own score columns, from an earlier `leadq export`, are left out
+unless `--map` or the model names them. Values are then normalized:
 HubSpot lifecycle stage labels become internal values, and dates become
 ISO 8601 text (leadq.crm.dates). A value that cannot be read rejects its
 row, never the file, and an empty cell stays empty.
@@ -26,7 +27,9 @@ from leadq.crm.vendors import (
     DATE_FIELDS,
     FORMATS,
     HUBSPOT_LIFECYCLE,
+    LEADQ_COLUMNS,
     LIFECYCLE_STAGE,
+    SALESFORCE_LEADQ_COLUMNS,
     VENDORS,
     detect_format,
 )
@@ -63,6 +66,8 @@ class CrmLeads:
     source: SourceTable
     format: str
     detected: bool
+    # leadq's score columns of an earlier export, which were left out.
+    score_columns: list[str] = field(default_factory=list)
     # Row index -> why the row is rejected; the file's own column is named.
     problems: dict[int, ImportRowError] = field(default_factory=dict)
 
@@ -114,11 +119,12 @@ def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: ModelN
     Columns that `fixed_names` (model_names) names get the model's spelling
     unless `--map` names them.
     """
+    chosen = options.format or detect_format(source.table.column_names)
+    source, score_columns = _without_score_columns(source, options.maps, fixed_names)
     header = source.table.column_names
-    chosen = options.format or detect_format(header)
     renames = _renames(source, chosen, options.maps, fixed_names)
     table = source.table.rename_columns([renames.get(column, column) for column in header])
-    crm = CrmLeads(source, chosen, options.format is None)
+    crm = CrmLeads(source, chosen, options.format is None, score_columns)
 
     original = {renames.get(column, column): column for column in header}
     if LIFECYCLE_STAGE in table.column_names:
@@ -162,6 +168,20 @@ def declared_event_times(source: SourceTable, model: ScoringModel, order: str) -
     rewritten, problems = read_event_times(source, model, order)
     raise_first_problem(rewritten, problems)
     return rewritten
+
+
+def _without_score_columns(
+    source: SourceTable, maps: dict[str, str], fixed_names: ModelNames
+) -> tuple[SourceTable, list[str]]:
+    """Leave out leadq's score columns, which leadq computes itself, unless `--map` or the model names them."""
+    header = source.table.column_names
+    named = set(match_names(header, {*maps, *fixed_names.columns, *fixed_names.fields}))
+    exported = {folded(name) for name in LEADQ_COLUMNS + SALESFORCE_LEADQ_COLUMNS}
+    dropped = [column for column in header if folded(column) in exported and column not in named]
+    if not dropped:
+        return source, []
+    table = source.table.drop_columns(dropped)
+    return SourceTable(table, source.path, source.format, source.line_numbers), dropped
 
 
 def _renames(source: SourceTable, chosen: str, maps: dict[str, str], fixed_names: ModelNames) -> dict[str, str]:

@@ -47,6 +47,17 @@ FORMAT_NAMES = {
     "generic": "a generic leads CSV",
 }
 
+# leadq's own score columns, as `leadq export` writes them: HubSpot
+# property names (also in the generic format) and Salesforce custom fields.
+LEADQ_COLUMNS = [
+    "leadq_fit_score", "leadq_engagement_score", "leadq_product_score", "leadq_total_score",
+    "leadq_grade", "leadq_stage", "leadq_top_reasons", "leadq_scored_at",
+]  # fmt: skip
+SALESFORCE_LEADQ_COLUMNS = [
+    "Leadq_Fit_Score__c", "Leadq_Engagement_Score__c", "Leadq_Product_Score__c", "Leadq_Total_Score__c",
+    "Leadq_Grade__c", "Leadq_Stage__c", "Leadq_Top_Reasons__c", "Leadq_Scored_At__c",
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Vendor:
@@ -228,10 +239,16 @@ MIN_SIGNATURE_COLUMNS = 3
 
 
 def detect_format(header: list[str]) -> str:
-    """Return the vendor whose own columns the header has most of, else generic."""
+    """Return the vendor whose own columns the header has most of, else generic.
+
+    leadq's HubSpot export has two HubSpot-only columns (jobtitle and
+    lifecyclestage), so its leadq score columns count as a third.
+    """
     names = {column.strip().lower() for column in header}
     hubspot = len(names & HUBSPOT.signature)
     salesforce = len(names & SALESFORCE.signature)
+    if names >= set(LEADQ_COLUMNS):
+        hubspot += 1
     if max(hubspot, salesforce) < MIN_SIGNATURE_COLUMNS or hubspot == salesforce:
         return "generic"
     return "hubspot" if hubspot > salesforce else "salesforce"

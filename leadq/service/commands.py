@@ -375,6 +375,12 @@ def _import_notes(report) -> list[str]:
             f"the file lacks the column {column!r}, which the model's `columns:` maps to the lead "
             f"field {field!r}; {missing}"
         )
+    if report.score_columns:
+        names = ", ".join(repr(name) for name in report.score_columns)
+        notes.append(
+            f"the columns {names} hold scores of an earlier leadq export; they were not imported, "
+            "because leadq scores the leads itself"
+        )
     return notes
 
 

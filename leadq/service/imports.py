@@ -62,6 +62,8 @@ class ImportReport:
     missing_fields: list[str] = field(default_factory=list)
     # Mapped columns that the file lacks: column -> the lead field a rule reads.
     absent_columns: dict[str, str] = field(default_factory=dict)
+    # leadq's score columns of an earlier export, which are not stored.
+    score_columns: list[str] = field(default_factory=list)
     created: int = 0
     updated: int = 0
     stored: int = 0
@@ -126,6 +128,7 @@ def import_file(
     report.missing_fields, report.absent_columns = checked.missing_fields, checked.absent_columns
     if crm_leads is not None:
         report.crm_format, report.crm_detected = crm_leads.format, crm_leads.detected
+        report.score_columns = crm_leads.score_columns
     for batch in _batches(kind, checked.accepted):
         _add(report, _write_rows(store, active, kind, batch, report))
 

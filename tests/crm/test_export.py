@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
+
+from sqlalchemy import select
 
 from leadq.crm.export import ExportLead, build_export, hubspot_stage, value_maps, write_export
 from leadq.crm.export_sources import leads_from_store
 from leadq.crm.reading import CrmOptions, ModelNames, read_crm_leads
-from leadq.crm.vendors import VENDORS
+from leadq.crm.vendors import LEADQ_COLUMNS, SALESFORCE_LEADQ_COLUMNS, VENDORS
 from leadq.inputs import read_source
 from leadq.service.imports import import_file
+from leadq.store.tables import leads
 from tests.service.servers import leadq
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -118,6 +122,30 @@ def test_unmapped_stage_reported():
     assert built.rows[0][built.header.index("Status")] == ""
 
 
+def stored_attributes(store) -> dict[str, dict]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(leads.c.lead_key, leads.c.attributes)).all()
+    return {row.lead_key: json.loads(row.attributes) for row in rows}
+
+
+def export_and_import(store, tmp_path: Path, crm_format: str) -> str:
+    """Export the store's leads in a format, import the file back and return the import's output."""
+    path = tmp_path / f"{crm_format}.csv"
+    done = leadq("export", "--format", crm_format, "--database", store.url, "--output", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = leadq("import", "leads", str(path), "--database", store.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return " ".join(done.stdout.split())
+
+
+def score_columns_note(columns: list[str]) -> str:
+    names = ", ".join(repr(name) for name in columns)
+    return (
+        f"note: the columns {names} hold scores of an earlier leadq export; they were not imported, "
+        "because leadq scores the leads itself"
+    )
+
+
 def test_generic_export_imports_back(store, tmp_path):
     import_file(store, "leads", FIXTURES / "hubspot_contacts.csv", crm=CrmOptions(date_format="day-first"))
     path = tmp_path / "leads.csv"
@@ -126,6 +154,37 @@ def test_generic_export_imports_back(store, tmp_path):
     assert f"wrote 5 leads to {path} as a generic leads CSV" in done.stderr
     report = import_file(store, "leads", path)
     assert (report.rows, report.rejected, report.created, report.updated) == (5, [], 0, 5)
+    assert report.score_columns == LEADQ_COLUMNS
+    assert not any(name.startswith("leadq_") for lead in stored_attributes(store).values() for name in lead)
+    # The file's lead_id column is now a stored attribute too, and appears once.
+    header = exported(store, "generic")[0].keys()
+    assert list(header).count("lead_id") == 1
+    assert len(header) == len(set(header))
+
+
+def test_hubspot_export_imports_back(store, tmp_path):
+    import_file(store, "leads", FIXTURES / "hubspot_contacts.csv", crm=CrmOptions(date_format="day-first"))
+    output = export_and_import(store, tmp_path, "hubspot")
+    assert "read as a HubSpot contacts export (detected from the header; --format overrides it)" in output
+    # The export leaves out HubSpot's industry and numemployees dropdowns.
+    missing = "stored values stay, and rules see a field as missing for leads without a stored value"
+    assert f"note: the model reads the lead field 'industry', which the file lacks; {missing}" in output
+    assert (
+        "note: the file lacks the column 'company_size', which the model's `columns:` maps to the lead "
+        f"field 'employees'; {missing}"
+    ) in output
+    assert score_columns_note(LEADQ_COLUMNS) in output
+    ana = stored_attributes(store)["ana.silva@acme.example"]
+    assert (ana["title"], ana["company_size"], ana["industry"]) == ("VP Marketing", "260", "Software")
+    assert not any(name.startswith("leadq_") for name in ana)
+
+
+def test_salesforce_export_imports_back(store, tmp_path):
+    import_file(store, "leads", FIXTURES / "salesforce_leads_api.csv")
+    output = export_and_import(store, tmp_path, "salesforce")
+    assert "read as a Salesforce leads export (detected from the header; --format overrides it)" in output
+    assert score_columns_note(SALESFORCE_LEADQ_COLUMNS) in output
+    assert not any(name.lower().startswith("leadq_") for lead in stored_attributes(store).values() for name in lead)
 
 
 def test_vendor_columns_read_back(store, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from leadq.crm.reading import CrmOptions, ModelNames, parse_maps, read_crm_leads, read_lead_file
-from leadq.crm.vendors import detect_format
+from leadq.crm.vendors import LEADQ_COLUMNS, detect_format
 from leadq.errors import InputError, OptionError
 from leadq.inputs import read_source
 
@@ -156,6 +156,21 @@ def test_map_matches_any_case(tmp_path):
     assert crm.source.table.column_names == ["email", "signup"]
 
 
+def test_score_columns_left_out(tmp_path):
+    path = header_file(tmp_path, "email,leadq_total_score,Leadq_Grade__c,LEADQ_STAGE,leadq_notes")
+    crm = read_crm_leads(read_source(path), CrmOptions(), MODEL_NAMES)
+    assert crm.source.table.column_names == ["email", "leadq_notes"]
+    assert crm.score_columns == ["leadq_total_score", "Leadq_Grade__c", "LEADQ_STAGE"]
+
+
+def test_score_columns_kept_when_named(tmp_path):
+    path = header_file(tmp_path, "email,leadq_total_score,Leadq_Grade__c")
+    names = ModelNames(columns=frozenset({"leadq_total_score"}), fields=frozenset({"email"}))
+    crm = read_crm_leads(read_source(path), CrmOptions(maps={"Leadq_Grade__c": "old_grade"}), names)
+    assert crm.source.table.column_names == ["email", "leadq_total_score", "old_grade"]
+    assert crm.score_columns == []
+
+
 def test_map_unknown_column():
     with pytest.raises(InputError) as raised:
         read("generic_leads.csv", maps={"Signup": "created_at"})
@@ -185,6 +200,10 @@ def test_score_reading_raises_first_problem():
         (["email", "first_name", "company_size"], "generic"),
         # The X Education leads file has two Salesforce report labels.
         (["Prospect ID", "Lead Source", "Last Activity", "Country"], "generic"),
+        # leadq's HubSpot export: two HubSpot-only columns and leadq's.
+        (["email", "firstname", "jobtitle", "lifecyclestage", *LEADQ_COLUMNS], "hubspot"),
+        (["email", "firstname", "jobtitle", *LEADQ_COLUMNS], "generic"),
+        (["lead_id", "email", "first_name", "title", *LEADQ_COLUMNS], "generic"),
     ],
 )  # fmt: skip
 def test_format_detected(header, expected):
