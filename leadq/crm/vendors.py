@@ -46,6 +46,12 @@ FORMAT_NAMES = {
     "salesforce": "a Salesforce leads export",
     "generic": "a generic leads CSV",
 }
+# A generic leads file is named by its file format (leadq.inputs).
+GENERIC_FILE_NAMES = {
+    "csv": "a generic leads CSV",
+    "parquet": "a generic leads Parquet file",
+    "jsonl": "a generic leads JSON lines file",
+}
 
 # leadq's own score columns, as `leadq export` writes them: HubSpot
 # property names (also in the generic format) and Salesforce custom fields.
@@ -252,3 +258,10 @@ def detect_format(header: list[str]) -> str:
     if max(hubspot, salesforce) < MIN_SIGNATURE_COLUMNS or hubspot == salesforce:
         return "generic"
     return "hubspot" if hubspot > salesforce else "salesforce"
+
+
+def read_format_name(crm_format: str, file_format: str) -> str:
+    """Name the format that a leads file was read as; a generic one by its file format."""
+    if crm_format != "generic":
+        return FORMAT_NAMES[crm_format]
+    return GENERIC_FILE_NAMES.get(file_format, "a generic leads file")

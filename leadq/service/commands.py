@@ -336,7 +336,7 @@ def import_(
 def _print_import_report(report) -> None:
     from rich.table import Table
 
-    from leadq.crm.vendors import FORMAT_NAMES
+    from leadq.crm.vendors import read_format_name
     from leadq.errors import InputError
     from leadq.output import console
 
@@ -344,7 +344,8 @@ def _print_import_report(report) -> None:
     out.print(f"imported {report.kind} from {report.path} with {report.model}", markup=False)
     if report.crm_format is not None:
         chosen_by = "detected from the header; --format overrides it" if report.crm_detected else "as --format names"
-        out.print(f"read as {FORMAT_NAMES[report.crm_format]} ({chosen_by})", markup=False)
+        name = read_format_name(report.crm_format, report.file_format)
+        out.print(f"read as {name} ({chosen_by})", markup=False)
     table = Table(show_header=False)
     table.add_column("count")
     table.add_column("rows", justify="right")

@@ -70,10 +70,12 @@ class ImportReport:
     repeated: int = 0
     rescored: int = 0
     stage_changes: int = 0
-    # How a leads file was read: hubspot, salesforce or generic, and
-    # whether that was detected from the header.
+    # How a leads file was read: hubspot, salesforce or generic, whether
+    # that was detected from the header, and the file's format (csv,
+    # parquet or jsonl).
     crm_format: str | None = None
     crm_detected: bool = False
+    file_format: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -128,7 +130,7 @@ def import_file(
     report.missing_fields, report.absent_columns = checked.missing_fields, checked.absent_columns
     if crm_leads is not None:
         report.crm_format, report.crm_detected = crm_leads.format, crm_leads.detected
-        report.score_columns = crm_leads.score_columns
+        report.file_format, report.score_columns = source.format, crm_leads.score_columns
     for batch in _batches(kind, checked.accepted):
         _add(report, _write_rows(store, active, kind, batch, report))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from leadq.crm.reading import CrmOptions
@@ -105,6 +107,16 @@ def test_import_cli_lists_rejected_row(store, tmp_path):
     assert "hubspot_contacts.csv, line 6, column 'Create Date': ambiguous date '11/03/2026 14:05'" in " ".join(
         done.stdout.split()
     )
+
+
+def test_import_names_file_format(store, tmp_path):
+    table = pa.table({"email": ["ana@acme.example"], "title": ["CEO"], "company_size": [300]})
+    pq.write_table(table, tmp_path / "leads.parquet")
+    (tmp_path / "leads.jsonl").write_text('{"email": "bo@acme.example", "title": "CTO"}\n', encoding="utf-8")
+    for name, kind in [("leads.parquet", "Parquet file"), ("leads.jsonl", "JSON lines file")]:
+        done = leadq("import", "leads", str(tmp_path / name), "--database", store.url, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"read as a generic leads {kind} (detected from the header; --format overrides it)" in done.stdout
 
 
 def test_crm_options_only_for_leads(store, tmp_path):
