@@ -31,6 +31,7 @@ from leadq.inputs.files import (
     checked_file,
     csv_header,
     csv_options,
+    larger_block_size,
     nested_as_json,
     parquet_row,
     raise_csv_error,
@@ -166,15 +167,44 @@ def _csv_batches(
 def _csv_chunks(
     path: Path, name: str, codec: str, header: CsvHeader
 ) -> Iterator[pa.RecordBatch]:
-    options = csv_options(codec, header, block_size=CSV_BLOCK_BYTES)
-    try:
-        reader = pa_csv.open_csv(path, **options)
-        header.check_parsed(reader.schema.names, name)
-        with reader:
-            for batch in reader:
-                yield batch.rename_columns(header.names)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise_csv_error(path, name, codec, header.delimiter, exc)
+    """Yield the file's record batches.
+
+    A row longer than a block restarts the read with blocks twice as large,
+    which skips the rows that were already yielded.
+    """
+    block_size = CSV_BLOCK_BYTES
+    yielded = 0
+    while True:
+        try:
+            batches = _csv_block_batches(path, name, codec, header, block_size)
+            for batch in _skip_rows(batches, yielded):
+                yielded += len(batch)
+                yield batch
+            return
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            block_size = larger_block_size(block_size, exc)
+            if block_size is None:
+                raise_csv_error(path, name, codec, header.delimiter, exc)
+
+
+def _csv_block_batches(
+    path: Path, name: str, codec: str, header: CsvHeader, block_size: int
+) -> Iterator[pa.RecordBatch]:
+    reader = pa_csv.open_csv(path, **csv_options(codec, header, block_size))
+    header.check_parsed(reader.schema.names, name)
+    with reader:
+        for batch in reader:
+            yield batch.rename_columns(header.names)
+
+
+def _skip_rows(batches: Iterable[pa.RecordBatch], count: int) -> Iterator[pa.RecordBatch]:
+    """Yield the batches without their first `count` rows."""
+    for batch in batches:
+        if count >= len(batch):
+            count -= len(batch)
+            continue
+        yield batch.slice(count)
+        count = 0
 
 
 # JSON lines

@@ -45,6 +45,13 @@ DELIMITERS = (",", ";", "\t", "|")
 
 SAMPLE_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+# pyarrow parses CSV in blocks and fails on a row longer than one block
+# ("straddling object straddles two block boundaries", pyarrow 26). A read
+# that fails this way is repeated with blocks twice as large, up to the
+# maximum, so rows of up to MAX_CSV_BLOCK_BYTES read.
+FIRST_CSV_BLOCK_BYTES = 1024 * 1024  # pyarrow's default
+MAX_CSV_BLOCK_BYTES = 64 * 1024 * 1024
+STRADDLING_ROW = "straddling object straddles two block boundaries"
 # Data records after the header that the delimiter sniffer compares.
 SNIFF_RECORDS = 20
 
@@ -252,13 +259,27 @@ def _sniff_delimiter(sample: str, whole_file: bool) -> str:
 
 
 def _parse_csv(path: Path, name: str, codec: str, header: CsvHeader) -> pa.Table:
-    options = csv_options(codec, header)
-    try:
-        table = pa_csv.read_csv(path, **options)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise_csv_error(path, name, codec, header.delimiter, exc)
+    block_size = FIRST_CSV_BLOCK_BYTES
+    while True:
+        try:
+            table = pa_csv.read_csv(path, **csv_options(codec, header, block_size))
+            break
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            block_size = larger_block_size(block_size, exc)
+            if block_size is None:
+                raise_csv_error(path, name, codec, header.delimiter, exc)
     header.check_parsed(table.column_names, name)
     return table.rename_columns(header.names)
+
+
+def larger_block_size(block_size: int, exc: Exception) -> int | None:
+    """Return the block size to read with again after `exc`, or None if a retry cannot help.
+
+    Only a row longer than a block is read by a retry with larger blocks.
+    """
+    if STRADDLING_ROW not in str(exc) or block_size >= MAX_CSV_BLOCK_BYTES:
+        return None
+    return min(2 * block_size, MAX_CSV_BLOCK_BYTES)
 
 
 def csv_options(codec: str, header: CsvHeader, block_size: int | None = None) -> dict:
@@ -290,11 +311,20 @@ def raise_csv_error(
 ) -> NoReturn:
     """Raise InputError for a CSV file that pyarrow failed to parse.
 
-    The first undecodable bytes or the first record with the wrong field
-    count is reported with its line; any other failure with pyarrow's message.
+    The first undecodable bytes, the first record with the wrong field count
+    or the first record over MAX_CSV_BLOCK_BYTES is reported with its line;
+    any other failure with pyarrow's message.
     """
     raise_decode_error(path, name, codec)
     _raise_ragged_row(path, name, codec, delimiter)
+    if STRADDLING_ROW in str(exc):
+        _raise_large_row(path, name, codec, delimiter)
+        raise InputError(
+            f"a row is larger than {_mebibytes(MAX_CSV_BLOCK_BYTES)}, and leadq reads CSV rows "
+            f"of up to {_mebibytes(MAX_CSV_BLOCK_BYTES)}; shorten its values or remove columns "
+            "that hold long text",
+            file=name,
+        ) from exc
     raise InputError(f"invalid CSV: {exc}", file=name) from exc
 
 
@@ -306,6 +336,7 @@ def _iter_csv_records(
     This is the slow, exact path: pyarrow does not report line numbers when
     it parses in parallel.
     """
+    _allow_csv_fields_of(path.stat().st_size)
     with path.open(encoding=codec, newline="") as stream:
         reader = csv.reader(stream, delimiter=delimiter)
         start = 1
@@ -330,6 +361,57 @@ def _raise_ragged_row(path: Path, name: str, codec: str, delimiter: str) -> None
                     )
     except (csv.Error, UnicodeDecodeError, StopIteration):
         return
+
+
+def _allow_csv_fields_of(size: int) -> None:
+    """Let Python's csv module read fields of up to `size` characters.
+
+    Its default limit is 131,072 characters, below the rows that pyarrow
+    reads. The limit is process-wide, and is only ever raised here.
+    """
+    if csv.field_size_limit() < size:
+        csv.field_size_limit(size)
+
+
+def _raise_large_row(path: Path, name: str, codec: str, delimiter: str) -> None:
+    """Raise InputError for the first record over MAX_CSV_BLOCK_BYTES, naming its largest value."""
+    try:
+        with contextlib.closing(_iter_csv_records(path, codec, delimiter)) as records:
+            _, header = next(records)
+            for line, fields in records:
+                sizes = [_encoded_size(field, codec) for field in fields]
+                if sum(sizes) > MAX_CSV_BLOCK_BYTES:
+                    _raise_row_size(name, line, header, sizes)
+    except (csv.Error, UnicodeDecodeError, StopIteration):
+        return
+
+
+def _encoded_size(field: str, codec: str) -> int:
+    # Encoding with utf-8-sig would count a byte order mark in each field.
+    return len(field.encode("utf-8" if is_utf8(codec) else codec, errors="replace"))
+
+
+def _raise_row_size(name: str, line: int, header: list[str], sizes: list[int]) -> NoReturn:
+    largest = max(range(len(sizes)), key=sizes.__getitem__)
+    limit = f"leadq reads CSV rows of up to {_mebibytes(MAX_CSV_BLOCK_BYTES)}"
+    if sizes[largest] > MAX_CSV_BLOCK_BYTES and largest < len(header):
+        raise InputError(
+            f"the value is {_mebibytes(sizes[largest])}, and {limit}; "
+            "shorten the value or remove the column from the file",
+            file=name,
+            line=line,
+            column=header[largest].strip(),
+        )
+    raise InputError(
+        f"the row is {_mebibytes(sum(sizes))}, and {limit}; "
+        "shorten its values or remove columns that hold long text",
+        file=name,
+        line=line,
+    )
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size % 2**20 else f"{size // 2**20} MiB"
 
 
 def _ragged_row_fix(fields: list[str]) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from leadq.errors import InputError
 from leadq.inputs import read_source
+from leadq.inputs import batches as batches_module
 from leadq.inputs.batches import read_source_batches
 
 TEXT_FILES = {
@@ -99,6 +100,21 @@ def test_batches_of_large_csv(tmp_path):
     assert [len(batch.table) for batch in batches] == [20_000, 20_000, 10_000]
     assert batches[2].line_numbers(0) == ("line", 40_002)
     assert batches[2].table["id"][9_999].as_py() == "49999"
+
+
+def test_csv_row_over_block_restarts(tmp_path, monkeypatch):
+    # Batches read 8 MiB blocks; with 1 MiB ones, a 3 MB row comes after
+    # batches that were already yielded, and the restart must skip them.
+    monkeypatch.setattr(batches_module, "CSV_BLOCK_BYTES", 2**20)
+    rows = [f"{index},{'n' * 20}" for index in range(60_000)]
+    rows.insert(50_000, f"big,{'B' * 3_000_000}")
+    path = write(tmp_path, "events.csv", ("id,note\n" + "\n".join(rows) + "\n").encode())
+    batches = read_all(path, batch_rows=7_000)
+    ids = [value for batch in batches for value in batch.table["id"].to_pylist()]
+    assert ids == read_source(path).table["id"].to_pylist()
+    assert len(ids) == 60_001
+    assert ids[50_000] == "big"
+    assert batches[7].line_numbers(1_001) == ("line", 50_003)
 
 
 def test_batch_size_must_be_positive(tmp_path):

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadq.errors import InputError
-from leadq.inputs import SourceTable, read_source, read_table
+from leadq.inputs import SourceTable, files, read_source, read_table
 
 EXTENSIONS = ".csv, .tsv, .txt, .parquet, .pq, .jsonl, .ndjson, .json"
 
@@ -279,6 +279,48 @@ def test_csv_ragged_row_long(tmp_path):
     error = read_error(write(tmp_path, "leads.csv", data))
     assert error.line == 5
     assert error.message.startswith("expected 2 fields as in the header, found 3; ")
+
+
+# --- CSV: rows longer than pyarrow's block -----------------------------------
+
+
+def test_csv_row_over_first_block(tmp_path):
+    # pyarrow's first block is 1 MiB; a row over 2 MiB straddles two block ends.
+    note = "B" * 3_000_000
+    data = f'email,notes\na@x.co,"{note}"\nb@x.co,short\n'.encode()
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.table.column("notes").to_pylist() == [note, "short"]
+    assert source.line_numbers(1) == ("line", 3)
+
+
+def test_csv_row_over_limit_named(tmp_path, monkeypatch):
+    # The real limit is 64 MiB; a lower one keeps the file small.
+    monkeypatch.setattr(files, "MAX_CSV_BLOCK_BYTES", 2**20)
+    data = b"email,notes\na@x.co,x\n" + b"b@x.co," + b"B" * 3_000_000 + b"\nc@x.co,y\n"
+    path = write(tmp_path, "leads.csv", data)
+    assert str(read_error(path)) == (
+        f"{path}, line 3, column 'notes': the value is 2.9 MiB, and leadq reads CSV rows of up to 1 MiB; "
+        "shorten the value or remove the column from the file"
+    )
+
+
+def test_csv_wide_row_over_limit_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "MAX_CSV_BLOCK_BYTES", 2 * 2**20)
+    big = "B" * 1_800_000
+    data = f"id,a,b,c\n1,x,y,z\n2,{big},{big},{big}\n".encode()
+    path = write(tmp_path, "leads.csv", data)
+    assert str(read_error(path)) == (
+        f"{path}, line 3: the row is 5.1 MiB, and leadq reads CSV rows of up to 2 MiB; "
+        "shorten its values or remove columns that hold long text"
+    )
+
+
+def test_csv_line_numbers_after_long_field(tmp_path):
+    # Python's csv module limits fields to 131,072 characters by default.
+    note = "B" * 200_000
+    data = f'id,note\n1,"{note}"\n2,"two\nlines"\n3,x\n'.encode()
+    source = read_source(write(tmp_path, "leads.csv", data))
+    assert source.line_numbers(2) == ("line", 5)
 
 
 # --- JSON lines ---------------------------------------------------------------
