@@ -32,6 +32,7 @@ FIRST_SERIAL = 61
 LAST_SERIAL = 2_958_465  # 9999-12-31
 FORMS = "ISO 8601 such as 2026-03-11, text such as 11/03/2026 14:05, or an Excel serial number such as 45231"
 DECLARE = "declare the order with --date-format day-first or --date-format month-first"
+TIME_FIX = "write hours from 0 to 23 and minutes and seconds from 0 to 59, such as 14:05"
 
 
 class DateError(ValueError):
@@ -61,7 +62,7 @@ def _iso(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value.replace(",", "."))
     except ValueError:
-        raise DateError(f"invalid date {value!r}: no such day or time") from None
+        raise DateError(f"invalid date {value!r}: no such day or time; correct the day, month, hour or minute") from None
     if len(value) == 10:
         return parsed.date().isoformat()
     return parsed.isoformat()
@@ -85,16 +86,17 @@ def _from_numeric(value: str, found: re.Match, order: str | None) -> str:
         raise DateError(f"date {value!r} has a {len(found['year'])}-digit year; write the year with 4 digits")
     first, second = int(found["first"]), int(found["second"])
     day, month = _day_and_month(value, first, second, order)
+    year = int(found["year"])
     try:
-        day_part = date(int(found["year"]), month, day)
+        day_part = date(year, month, day)
     except ValueError:
-        raise DateError(f"invalid date {value!r}: no such day") from None
+        raise DateError(_no_such_day(value, year, month, day, order)) from None
     if found["hour"] is None:
         return day_part.isoformat()
     hour = _hour(value, int(found["hour"]), found["half"])
     minute, second_of_minute = int(found["minute"]), int(found["second_of_minute"] or 0)
     if minute > 59 or second_of_minute > 59:
-        raise DateError(f"invalid time in {value!r}")
+        raise DateError(f"invalid time in {value!r}; {TIME_FIX}")
     return datetime(day_part.year, day_part.month, day_part.day, hour, minute, second_of_minute).isoformat()
 
 
@@ -115,6 +117,17 @@ def _day_and_month(value: str, first: int, second: int, order: str | None) -> tu
     )
 
 
+def _no_such_day(value: str, year: int, month: int, day: int, order: str | None) -> str:
+    if month > 12 and order is None:
+        return f"invalid date {value!r}: {month} is not a month; correct the date"
+    if month > 12:
+        return (
+            f"invalid date {value!r}: read {order} as --date-format declares, its month is {month}; "
+            "correct the date, or check the file's order and --date-format"
+        )
+    return f"invalid date {value!r}: {date(year, month, 1):%B %Y} has no day {day}; correct the date"
+
+
 def _spelled(day: int, month: int) -> str:
     return date(2000, month, day).strftime(f"{day} %B")
 
@@ -122,8 +135,11 @@ def _spelled(day: int, month: int) -> str:
 def _hour(value: str, hour: int, half: str | None) -> int:
     if half is None:
         if hour > 23:
-            raise DateError(f"invalid time in {value!r}")
+            raise DateError(f"invalid time in {value!r}; {TIME_FIX}")
         return hour
     if not 1 <= hour <= 12:
-        raise DateError(f"invalid time in {value!r}: with AM or PM the hour is 1 to 12")
+        raise DateError(
+            f"invalid time in {value!r}: with AM or PM the hour is 1 to 12; "
+            "correct the hour, or leave out AM or PM and write 0 to 23"
+        )
     return hour % 12 + (12 if half.lower() == "pm" else 0)

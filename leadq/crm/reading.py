@@ -160,7 +160,9 @@ def read_event_times(
     problems: dict[int, ImportRowError] = {}
     times = _dates(source.table[column].to_pylist(), column, order, problems)
     table = _set_column(source.table, column, times)
-    return SourceTable(table, source.path, source.format, source.line_numbers), problems
+    written = {**source.written_values, column: source.table[column]}
+    rewritten = SourceTable(table, source.path, source.format, source.line_numbers, written_values=written)
+    return rewritten, problems
 
 
 def declared_event_times(source: SourceTable, model: ScoringModel, order: str) -> SourceTable:

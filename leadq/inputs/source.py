@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +38,9 @@ class SourceTable:
     path: str
     format: str
     line_numbers: Callable[[int], Position]
+    # The file's own values of columns rewritten after reading, such as event
+    # times that --date-format turned into ISO 8601, for messages to quote.
+    written_values: dict[str, pa.ChunkedArray] = field(default_factory=dict)
 
     def position(self, row_index: int) -> dict[str, int]:
         """Return the `line=` or `row=` keyword argument of InputError for a row."""

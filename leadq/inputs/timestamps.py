@@ -53,7 +53,8 @@ def to_utc_micros(
     with a time zone are used as they are, and naive ones are local times in
     `timezone`. Fractions below a microsecond are truncated. Raises
     InputError naming the file position, column and value of the first
-    missing, malformed, or ambiguous or skipped local time.
+    missing, malformed, or ambiguous or skipped local time. The value is
+    quoted from `source.written_values` when the column was rewritten.
     """
     zone = check_timezone(timezone) if timezone is not None else None
     array = _as_array(values)
@@ -67,7 +68,9 @@ def to_utc_micros(
         kind = array.type
 
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        instants = _parse_text(array, source, column, zone)
+        written = source.written_values.get(column)
+        file_values = array if written is None else _as_array(written)
+        instants = _parse_text(array, file_values, source, column, zone)
     elif pa.types.is_timestamp(kind) and kind.tz is not None:
         _raise_first_null(array, source, column)
         instants = _to_micros_unit(array)
@@ -196,9 +199,13 @@ def _missing_error(row_index: int, source: SourceTable, column: str) -> InputErr
 
 
 def _parse_text(
-    array: pa.Array, source: SourceTable, column: str, zone: str | None
+    array: pa.Array,
+    file_values: pa.Array,
+    source: SourceTable,
+    column: str,
+    zone: str | None,
 ) -> pa.Array:
-    """Parse ISO 8601 strings to timestamp[us, UTC]."""
+    """Parse ISO 8601 strings to timestamp[us, UTC]; messages quote `file_values`."""
     text = pc.utf8_trim_whitespace(array)
     missing = pc.or_kleene(pc.is_null(text), pc.equal(pc.utf8_length(text), 0))
     malformed = pc.invert(pc.match_substring_regex(text, ISO_8601))
@@ -209,7 +216,7 @@ def _parse_text(
         problems = pc.or_kleene(problems, pc.invert(has_offset))
     row_index = _first_true(problems)
     if row_index >= 0:
-        raise _text_error(array, row_index, missing, malformed, source, column)
+        raise _text_error(file_values, row_index, missing, malformed, source, column)
 
     # Arrow's ISO 8601 cast takes an upper-case T and Z, a "." before the
     # fraction and at most 6 fraction digits for microseconds.
@@ -219,15 +226,15 @@ def _parse_text(
 
     # pc.all of an empty array is NULL, so test for "no row lacks an offset".
     if not pc.any(pc.invert(has_offset)).as_py():
-        return _cast_text(normalized, UTC_MICROS, array, source, column)
+        return _cast_text(normalized, UTC_MICROS, file_values, source, column)
 
     with_offset = pc.if_else(has_offset, normalized, None)
     without_offset = pc.if_else(has_offset, None, normalized)
-    aware = _cast_text(with_offset, UTC_MICROS, array, source, column)
-    naive = _cast_text(without_offset, NAIVE_MICROS, array, source, column)
+    aware = _cast_text(with_offset, UTC_MICROS, file_values, source, column)
+    naive = _cast_text(without_offset, NAIVE_MICROS, file_values, source, column)
     assert zone is not None
     date_only = pc.match_substring_regex(text, DATE_ONLY)
-    localized = _localize(naive, array, zone, source, column, date_only)
+    localized = _localize(naive, file_values, zone, source, column, date_only)
     return pc.if_else(has_offset, aware, localized.cast(UTC_MICROS))
 
 

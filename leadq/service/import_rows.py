@@ -213,7 +213,9 @@ def check_events(
     names = event_column_names(table, model.key, source)
     columns = dict(zip(table.column_names, source.table.column_names))
     plain = [name for name in table.column_names if name not in names.values()]
-    times = RowTimes.convert(source, table[names["timestamp"]], columns[names["timestamp"]], timezone)
+    time_column = columns[names["timestamp"]]
+    times = RowTimes.convert(source, table[names["timestamp"]], time_column, timezone)
+    written_times = source.written_values.get(time_column, table[names["timestamp"]]).to_pylist()
 
     checked = CheckedFile(source.path, len(table))
     occurrences: Counter[str] = Counter()
@@ -226,7 +228,7 @@ def check_events(
             check_storable_cells(row, columns)
             event = _event_row(row, index, model.key, names, columns, plain, layout, times)
             check_storable(event.properties, columns.get(names.get("properties")), "properties")
-            _check_time(event.ts, row[names["timestamp"]], columns[names["timestamp"]], now)
+            _check_time(event.ts, written_times[index], time_column, now)
         except ImportRowError as error:
             checked.reject(source, index, error)
             continue
@@ -398,8 +400,12 @@ class RowTimes:
 
 def _utc_micros(source: SourceTable, values, column: str, rows: list[int], timezone) -> list[int]:
     """Convert the times of some rows, with errors citing the rows' own positions."""
-    taken = values.take(pa.array(rows, pa.int64()))
-    positions = SourceTable(source.table, source.path, source.format, lambda index: source.line_numbers(rows[index]))
+    indices = pa.array(rows, pa.int64())
+    taken = values.take(indices)
+    written = {name: file_values.take(indices) for name, file_values in source.written_values.items()}
+    positions = SourceTable(
+        source.table, source.path, source.format, lambda index: source.line_numbers(rows[index]), written_values=written
+    )
     return to_utc_micros(taken, source=positions, column=column, timezone=timezone).to_pylist()
 
 

@@ -141,7 +141,9 @@ def test_events_date_format(store, tmp_path):
     path.write_text(EVENTS, encoding="utf-8")
     options = CrmOptions(date_format="day-first")
     report = import_file(store, "events", path, timezone="Europe/Berlin", crm=options)
-    assert rejections(report) == [("line 4", "timestamp", "invalid date '31/02/2026 09:00': no such day")]
+    assert rejections(report) == [
+        ("line 4", "timestamp", "invalid date '31/02/2026 09:00': February 2026 has no day 31; correct the date")
+    ]
     assert report.stored == 3
     with store.engine.connect() as connection:
         times = sorted(connection.execute(select(events.c.ts)).scalars())
@@ -155,3 +157,25 @@ def test_events_without_date_format_unchanged(store, tmp_path):
     report = import_file(store, "events", path, timezone="Europe/Berlin")
     assert [where for where, _, _ in rejections(report)] == ["line 2", "line 3", "line 4"]
     assert report.rejected[0].reason.startswith("invalid timestamp '11/03/2026 14:05'")
+
+
+def test_events_date_format_quotes_file(store, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "email,event,timestamp\n"
+        "ana@acme.example,demo_requested,29/03/2026 02:30\n"
+        "ana@acme.example,page_viewed,11/03/2036 14:05\n"
+        "ana@acme.example,page_viewed,2026-03-12T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    options = CrmOptions(date_format="day-first")
+    report = import_file(store, "events", path, timezone="Europe/Berlin", crm=options)
+    [(where, column, reason), (later_where, later_column, later_reason)] = rejections(report)
+    assert (where, column) == ("line 2", "timestamp")
+    assert reason == (
+        "local time '29/03/2026 02:30' in Europe/Berlin does not exist: clocks skip it when they go forward; "
+        "add the UTC offset to the value, for example 2026-03-01T09:30:00+01:00"
+    )
+    assert (later_where, later_column) == ("line 3", "timestamp")
+    assert later_reason.startswith("timestamp '11/03/2036 14:05' is more than a day after this machine's clock")
+    assert report.stored == 1

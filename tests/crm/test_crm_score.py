@@ -60,7 +60,10 @@ def test_score_events_bad_declared_time(tmp_path):
     events.write_text("email,event,timestamp\nbo.chen@globex.example,demo_requested,11/28/2026\n", encoding="utf-8")
     with pytest.raises(InputError) as raised:
         score_files(FIXTURES / "hubspot_contacts.csv", events, as_of=AS_OF, crm=CrmOptions(date_format="day-first"))
-    assert str(raised.value) == f"{events}, line 2, column 'timestamp': invalid date '11/28/2026': no such day"
+    assert str(raised.value) == (
+        f"{events}, line 2, column 'timestamp': invalid date '11/28/2026': read day-first as --date-format "
+        "declares, its month is 28; correct the date, or check the file's order and --date-format"
+    )
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -136,3 +139,23 @@ def test_score_absent_mapped_key(tmp_path):
     write(tmp_path, "leads.csv", "prospect id,industry\np-1,Software\n")
     run = score_files(tmp_path / "leads.csv", model=load_model(model), as_of=AS_OF)
     assert run.find("p-1").fit_score == 20.0
+
+
+# DuckDB reads the events file in batches, SQLite reads it whole.
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_score_events_declared_time_quoted(tmp_path, engine):
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "email,event,timestamp\n"
+        "bo.chen@globex.example,page_viewed,2026-11-01T10:00:00Z\n"
+        "bo.chen@globex.example,demo_requested,28/11/2026 14:05\n",
+        encoding="utf-8",
+    )
+    options = CrmOptions(date_format="day-first")
+    with pytest.raises(InputError) as raised:
+        score_files(FIXTURES / "hubspot_contacts.csv", events, as_of=AS_OF, crm=options, engine=engine)
+    assert str(raised.value) == (
+        f"{events}, line 3, column 'timestamp': timestamp '28/11/2026 14:05' has no UTC offset; add one, "
+        "for example 2026-03-01T09:30:00+01:00, or name the time zone of local times with --timezone, "
+        "for example --timezone Europe/Berlin"
+    )

@@ -36,13 +36,23 @@ def test_date_read(text, order, expected):
         ("11/03/2026 14:05", None,
          "ambiguous date '11/03/2026 14:05': it is 11 March day-first or 3 November month-first; "
          "declare the order with --date-format day-first or --date-format month-first"),
-        ("13/03/2026", "month-first", "invalid date '13/03/2026': no such day"),
+        ("13/03/2026", "month-first",
+         "invalid date '13/03/2026': read month-first as --date-format declares, its month is 13; "
+         "correct the date, or check the file's order and --date-format"),
+        ("31/02/2026 10:00", "day-first", "invalid date '31/02/2026 10:00': February 2026 has no day 31; correct the date"),
+        ("31/04/2026", None, "invalid date '31/04/2026': April 2026 has no day 31; correct the date"),
+        ("13/13/2026", None, "invalid date '13/13/2026': 13 is not a month; correct the date"),
+        ("1/2/2026 24:00", "day-first",
+         "invalid time in '1/2/2026 24:00'; write hours from 0 to 23 and minutes and seconds from 0 to 59, "
+         "such as 14:05"),
+        ("1/2/2026 10:60", "day-first", "invalid time in '1/2/2026 10:60'; write hours from 0 to 23"),
         ("11/03/2026", "ISO", "'11/03/2026' is not ISO 8601 as --date-format ISO declares"),
         ("11/03/26", "day-first", "date '11/03/26' has a 2-digit year; write the year with 4 digits"),
-        ("2026-02-30", None, "invalid date '2026-02-30': no such day or time"),
+        ("2026-02-30", None, "invalid date '2026-02-30': no such day or time; correct the day, month, hour or minute"),
         ("30", None, "'30' is not an Excel date serial number"),
         ("13/14/2026", None, "invalid date '13/14/2026': neither 13 nor 14 is a month"),
-        ("3/13/2026 13:05 PM", None, "with AM or PM the hour is 1 to 12"),
+        ("3/13/2026 13:05 PM", None,
+         "with AM or PM the hour is 1 to 12; correct the hour, or leave out AM or PM and write 0 to 23"),
         ("next Tuesday", None, "invalid date 'next Tuesday'; write ISO 8601 such as 2026-03-11"),
     ],
 )  # fmt: skip
