@@ -24,6 +24,7 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
+from leadq.inputs.source import find_unpaired_surrogate, unpaired_surrogate_message
 from leadq.lead_columns import LeadColumns, lead_columns
 from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
@@ -37,6 +38,8 @@ EVENT_COLUMN_NAMES = {
     "properties": ("properties",),
 }
 NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# The result of parsing text that is not JSON.
+_INVALID = object()
 
 
 def is_finite_number(value) -> bool:
@@ -539,23 +542,28 @@ def _json_property(values, name: str, source: SourceTable, column: str):
 
 def _raise_bad_json(text, valid, source: SourceTable, column: str):
     row = _first_true(pc.invert(valid))
-    value = text[row].as_py()
-    problem = f"{_short(value)} is JSON but not an object" if _parses(value) else f"invalid JSON {_short(value)}"
-    raise InputError(
-        f"{problem}; write the properties as a JSON object, "
-        'for example {"url": "/pricing"}',
-        file=source.path,
-        column=column,
-        **source.position(row),
-    )
+    raise InputError(_bad_json_problem(text[row].as_py()), file=source.path, column=column, **source.position(row))
 
 
-def _parses(text: str) -> bool:
+def _bad_json_problem(text: str) -> str:
+    """Say why DuckDB rejected a properties cell, and how to write it."""
     try:
-        json.loads(text)
+        parsed = json.loads(text)
     except ValueError:
-        return False
-    return True
+        parsed = _INVALID
+    if isinstance(parsed, dict):
+        # Python's json module reads the escape of an unpaired surrogate, such
+        # as "\\ud800", which DuckDB rejects. An object that DuckDB rejects
+        # for another reason is reported as invalid JSON.
+        found = find_unpaired_surrogate(parsed, "properties")
+        if found:
+            return unpaired_surrogate_message(*found)
+        parsed = _INVALID
+    if parsed is _INVALID:
+        problem = f"invalid JSON {_short(text)}"
+    else:
+        problem = f"{_short(text)} is JSON but not an object"
+    return f"{problem}; write the properties as a JSON object, " 'for example {"url": "/pricing"}'
 
 
 # Values

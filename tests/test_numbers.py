@@ -181,7 +181,10 @@ def test_json_lines_nested_beyond_double(tmp_path):
     line = '{{"email": "a@x.co", "event": "page_viewed", "timestamp": "2026-01-01T00:00:00Z", "properties": {0}}}\n'
     events.write_text(line.format('{"seats": 3}') + line.format('{"seats": 1e400}'), encoding="utf-8")
     message = error_of(leads, events)
-    assert message.startswith(f"{events}, line 2: field 'properties' contains a number beyond the range of a double")
+    assert message == (
+        f"{events}, line 2, column 'properties': properties.seats is a number beyond the range of a double, "
+        "such as 1e400; write numbers between -1.8e308 and 1.8e308"
+    )
 
 
 def test_first_bad_number_reported(tmp_path):

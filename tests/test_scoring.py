@@ -177,6 +177,26 @@ def test_properties_not_an_object_are_rejected(tmp_path):
     assert """'["/pricing"]' is JSON but not an object""" in message
 
 
+PRICING_MODEL = (
+    "key: email\nengagement:\n  rules:\n    - {id: pricing, event: page_viewed, where: {url: {contains: pricing}}, points: 5}\n"
+    "stages:\n  - id: all\n"
+)
+
+
+def test_properties_surrogate_rejected(tmp_path):
+    # Python's json module reads the escape of an unpaired surrogate; DuckDB rejects it.
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    model = parse_model(PRICING_MODEL, source="m")
+    write_events_parquet(tmp_path / "events.parquet", properties=['{"url": "/pricing\\ud800"}'])
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", tmp_path / "events.parquet", model=model)
+    assert str(caught.value) == (
+        f"{tmp_path / 'events.parquet'}, row 1, column 'properties': properties.url '/pricing\\ud800' contains "
+        "an unpaired UTF-16 surrogate (\\ud800), which is not valid Unicode text; remove it or replace it "
+        "with the intended character"
+    )
+
+
 def test_bytes_that_are_not_utf8_are_rejected(tmp_path):
     (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
     write_events_parquet(tmp_path / "events.parquet", email=[b"caf\xe9@x.co"])

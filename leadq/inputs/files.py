@@ -55,19 +55,23 @@ STRADDLING_ROW = "straddling object straddles two block boundaries"
 # Data records after the header that the delimiter sniffer compares.
 SNIFF_RECORDS = 20
 
-def read_source(path: str | Path, encoding: str | None = None) -> SourceTable:
+def read_source(
+    path: str | Path, encoding: str | None = None, *, skip_invalid_lines: bool = False
+) -> SourceTable:
     """Read a leads or events file, choosing the format from its extension.
 
     `encoding` applies to CSV and JSON lines files. Without it the file must
     be UTF-8 (a byte order mark is skipped). Raises InputError for a missing,
-    empty or malformed file.
+    empty or malformed file. With `skip_invalid_lines`, a line of a JSON
+    lines file that is not a valid JSON object is left out and listed in
+    `skipped_lines` instead.
     """
     file_path, name, extension = checked_file(path)
     if extension in PARQUET_EXTENSIONS:
         return _read_parquet(file_path, name)
     codec = resolve_encoding(encoding, name)
     if extension in JSON_LINES_EXTENSIONS:
-        return read_json_lines(file_path, name, codec)
+        return read_json_lines(file_path, name, codec, skip_invalid_lines)
     delimiter = "\t" if extension == ".tsv" else None
     return _read_csv(file_path, name, codec, delimiter)
 

@@ -8,9 +8,11 @@ text files and the line of the first bytes that cannot be decoded.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -18,6 +20,11 @@ from leadq.errors import InputError
 
 SCAN_CHUNK_BYTES = 1024 * 1024
 ENCODING_FIX = "name the encoding with --encoding, for example --encoding cp1252"
+MAX_SHOWN_CHARS = 60
+# Code points U+D800 to U+DFFF. In a Python str they are unpaired halves of
+# UTF-16 surrogate pairs (a JSON escape such as "\udc00" decodes to one),
+# which UTF-8 cannot encode, so Arrow and the databases reject them.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 # ("line", n), ("row", n), or for a table's row with a key ("lead_id", key)
 # or ("event_id", id).
@@ -38,6 +45,9 @@ class SourceTable:
     path: str
     format: str
     line_numbers: Callable[[int], Position]
+    # Lines that the reader left out of `table`, with the reason for each,
+    # when it was asked to skip invalid lines (JSON lines only).
+    skipped_lines: tuple[InputError, ...] = ()
     # The file's own values of columns rewritten after reading, such as event
     # times that --date-format turned into ISO 8601, for messages to quote.
     written_values: dict[str, pa.ChunkedArray] = field(default_factory=dict)
@@ -95,6 +105,43 @@ def check_column_names(names: list[str], name: str, line: int | None) -> None:
             file=name,
             line=line,
         )
+
+
+def shown_value(value: Any) -> str:
+    """Return a value as it appears in messages: its repr, escapes included, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "...'"
+
+
+def find_unpaired_surrogate(value: Any, where: str) -> tuple[str, str, str] | None:
+    """Find the first text of a JSON value, keys included, with an unpaired surrogate.
+
+    Returns where it is (`where`, `where.key`, `where[0]` or `a key of
+    where`), the text and the surrogate, or None.
+    """
+    if isinstance(value, str):
+        found = SURROGATE.search(value)
+        return (where, value, found.group()) if found else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = find_unpaired_surrogate(str(key), f"a key of {where}")
+            found = found or find_unpaired_surrogate(item, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            found = find_unpaired_surrogate(item, f"{where}[{position}]")
+            if found:
+                return found
+    return None
+
+
+def unpaired_surrogate_message(where: str, text: str, surrogate: str) -> str:
+    return (
+        f"{where} {shown_value(text)} contains an unpaired UTF-16 surrogate "
+        f"(\\u{ord(surrogate):04x}), which is not valid Unicode text; remove it "
+        "or replace it with the intended character"
+    )
 
 
 def resolve_encoding(encoding: str | None, name: str) -> str:

@@ -37,7 +37,7 @@ from leadq.binding import (
 from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
-from leadq.inputs.source import Position
+from leadq.inputs.source import SURROGATE, Position, shown_value, unpaired_surrogate_message
 from leadq.lead_columns import lead_columns
 from leadq.model.schema import ScoringModel
 from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
@@ -50,6 +50,10 @@ from leadq.store.database import now_micros
 # converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
 MAX_SHOWN_CHARS = 60
+# The largest text cell that an import stores. The tracking API takes
+# messages of up to 32 KB. Imports allow more, for long CRM text fields such
+# as notes, but every rescore and lead record reads the stored values.
+MAX_VALUE_BYTES = 2**20
 NOT_AN_EMAIL = "is not an email address; write an address such as ana@example.com"
 
 
@@ -115,6 +119,17 @@ class CheckedFile:
 
     def reject(self, source: SourceTable, index: int, error: ImportRowError) -> None:
         self.rejected.append(Rejection(source.line_numbers(index), error.column, error.reason))
+
+    def reject_lines(self, errors: tuple[InputError, ...]) -> None:
+        """Count and reject lines that the reader skipped, keeping rejections in line order.
+
+        Only JSON lines files skip lines, and each of their rows has a line.
+        """
+        if not errors:
+            return
+        self.rows += len(errors)
+        skipped = [Rejection(("line", error.line), error.column, error.message) for error in errors]
+        self.rejected = sorted(self.rejected + skipped, key=lambda rejection: rejection.place[1])
 
 
 # Leads
@@ -474,7 +489,22 @@ def check_storable_cells(row: dict, columns: dict[str, str] | None = None) -> No
         if isinstance(value, float):
             continue
         column = (columns or {}).get(name, name)
-        check_storable(value, column, f"column {column!r}")
+        _check_value_size(value, column)
+        check_storable(value, column, "the value")
+
+
+def _check_value_size(value, column: str) -> None:
+    """Reject text over MAX_VALUE_BYTES in UTF-8, which would bloat every read of its lead."""
+    if not isinstance(value, str) or len(value) * 4 <= MAX_VALUE_BYTES:
+        return
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_VALUE_BYTES:
+        raise ImportRowError(
+            column,
+            f"the value is {size / 2**20:.1f} MiB ({size:,} bytes), more than the "
+            f"{MAX_VALUE_BYTES // 2**20} MiB that an import stores in one value; "
+            "shorten it or leave it out of the file",
+        )
 
 
 def check_storable(value, column: str | None, where: str) -> None:
@@ -496,11 +526,10 @@ def check_storable(value, column: str | None, where: str) -> None:
 
 def _check_storable_text(text: str, column: str | None, where: str) -> None:
     if "\x00" in text:
-        raise ImportRowError(column, f"{where} contains a NUL character; remove it")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ImportRowError(column, f"{where} contains an unpaired UTF-16 surrogate; remove it") from None
+        raise ImportRowError(column, f"{where} {shown_value(text)} contains a NUL character; remove it")
+    found = SURROGATE.search(text)
+    if found:
+        raise ImportRowError(column, unpaired_surrogate_message(where, text, found.group()))
 
 
 def _text(value) -> str | None:

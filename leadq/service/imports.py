@@ -111,12 +111,15 @@ def import_file(
     started = time.perf_counter()
     if timezone is not None:
         check_timezone(timezone)
-    source = read_source(path, encoding=encoding)
+    source = read_source(path, encoding=encoding, skip_invalid_lines=True)
     active = ensure_active_model(store)
     # NOTE: the file and its checked rows stay in memory until the last batch
     # is written; nothing streams yet.
     crm_leads = None
-    if kind == "leads":
+    if source.skipped_lines and not source.table.num_columns:
+        # Every line was skipped, so there are no columns to check.
+        checked = CheckedFile(source.path, 0)
+    elif kind == "leads":
         fixed_names = model_names(active.model, active.compiled.layout)
         crm_leads = read_crm_leads(source, crm or CrmOptions(), fixed_names)
         checked = check_leads(crm_leads.source, active.model, active.compiled.layout, crm_leads.problems)
@@ -126,6 +129,7 @@ def import_file(
     else:
         checked = _check(store, active, kind, source, timezone)
 
+    checked.reject_lines(source.skipped_lines)
     report = ImportReport(kind, checked.path, active.label, checked.rows, checked.rejected, checked.superseded)
     report.missing_fields, report.absent_columns = checked.missing_fields, checked.absent_columns
     if crm_leads is not None:

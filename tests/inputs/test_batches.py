@@ -154,7 +154,8 @@ def test_json_lines_array_after_first_batch(tmp_path):
     with pytest.raises(InputError) as caught:
         read_all(path, batch_rows=2)
     assert str(caught.value) == (
-        f"{path}, line 3: expected a JSON object on each line, found an array"
+        f"{path}, line 3: expected a JSON object on each line, found an array; "
+        'write the line as one JSON object, such as {"email": "ana@example.com"}'
     )
 
 

@@ -12,6 +12,8 @@ from leadq.errors import InputError
 from leadq.inputs import SourceTable, files, read_source, read_table
 
 EXTENSIONS = ".csv, .tsv, .txt, .parquet, .pq, .jsonl, .ndjson, .json"
+JSON_LINE_FIX = 'write the line as one JSON object, such as {"email": "ana@example.com"}'
+SURROGATE_FIX = "which is not valid Unicode text; remove it or replace it with the intended character"
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -389,18 +391,23 @@ def test_jsonl_bad_line(tmp_path):
     path = write(tmp_path, "events.jsonl", b'{"a": 1}\n{"a": 2\n{"a": 3}\n')
     error = read_error(path)
     assert str(error) == (
-        f"{path}, line 2: invalid JSON: Expecting ',' delimiter at column 8"
+        f"{path}, line 2: invalid JSON: Expecting ',' delimiter at column 8; {JSON_LINE_FIX}"
     )
+
+
+def test_jsonl_unterminated_string(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": "x}\n'))
+    assert error.message == f"invalid JSON: Unterminated string starting at column 7; {JSON_LINE_FIX}"
 
 
 def test_jsonl_two_objects_one_line(tmp_path):
     error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1}{"a": 2}\n'))
-    assert error.message == "invalid JSON: Extra data at column 9"
+    assert error.message == f"invalid JSON: Extra data at column 9; {JSON_LINE_FIX}"
 
 
 def test_jsonl_not_object(tmp_path):
     error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1}\n[1, 2]\n'))
-    assert error.message == "expected a JSON object on each line, found an array"
+    assert error.message == f"expected a JSON object on each line, found an array; {JSON_LINE_FIX}"
     assert error.line == 2
 
 
@@ -412,12 +419,95 @@ def test_jsonl_json_array_file(tmp_path):
 
 def test_jsonl_duplicate_key(tmp_path):
     error = read_error(write(tmp_path, "events.jsonl", b'{"a": 1, "a": 2}\n'))
-    assert error.message == "invalid JSON: duplicate key 'a'"
+    assert error.message == "invalid JSON: duplicate key 'a'; write each key once per object"
 
 
 def test_jsonl_nan_rejected(tmp_path):
     error = read_error(write(tmp_path, "events.jsonl", b'{"a": NaN}\n'))
-    assert error.message == "invalid JSON: NaN is not valid JSON"
+    assert error.message == "invalid JSON: NaN is not valid JSON; write a number or null"
+
+
+def test_jsonl_surrogate_in_field(tmp_path):
+    path = write(tmp_path, "leads.jsonl", b'{"email": "a@x.co"}\n{"email": "s@x.co", "title": "\\udc00CEO"}\n')
+    error = read_error(path)
+    assert str(error) == (
+        f"{path}, line 2, column 'title': the value '\\udc00CEO' contains an unpaired "
+        f"UTF-16 surrogate (\\udc00), {SURROGATE_FIX}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "message"),
+    [
+        (b'{"p": {"url": "\\ud800"}}', "p", "p.url '\\ud800' contains an unpaired UTF-16 surrogate (\\ud800)"),
+        (b'{"p": {"\\ud800x": 1}}', "p", "a key of p '\\ud800x' contains an unpaired UTF-16 surrogate (\\ud800)"),
+        (b'{"tags": ["ok", "a\\udfffb"]}', "tags", "tags[1] 'a\\udfffb' contains an unpaired UTF-16 surrogate (\\udfff)"),
+        (b'{"\\udc00": 1}', None, "the key '\\udc00' contains an unpaired UTF-16 surrogate (\\udc00)"),
+    ],
+)  # fmt: skip
+def test_jsonl_surrogate_anywhere(tmp_path, line, column, message):
+    error = read_error(write(tmp_path, "events.jsonl", line + b"\n"))
+    assert error.line == 1
+    assert error.column == column
+    assert error.message == f"{message}, {SURROGATE_FIX}"
+
+
+def test_jsonl_surrogate_pair_read(tmp_path):
+    table = read_table(write(tmp_path, "events.jsonl", b'{"a": "\\ud83d\\ude00", "p": {"b": "\\ud83d\\ude00"}}\n'))
+    assert table.column("a").to_pylist() == ["\U0001f600"]
+    assert table.column("p").to_pylist() == ['{"b":"\\ud83d\\ude00"}']
+
+
+def test_jsonl_surrogate_from_codec(tmp_path):
+    # UTF-7 decodes +2AA- to U+D800 without any JSON escape.
+    error = read_error(write(tmp_path, "events.jsonl", b'{"a": "x+2AA-"}\n'), encoding="utf-7")
+    assert error.column == "a"
+    assert error.message == f"the value 'x\\ud800' contains an unpaired UTF-16 surrogate (\\ud800), {SURROGATE_FIX}"
+
+
+def test_jsonl_nested_infinity_path(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"p": {"x": [1, {"y": -1e400}]}}\n'))
+    assert error.column == "p"
+    assert error.message == (
+        "p.x[1].y is a number beyond the range of a double, such as 1e400; write numbers between -1.8e308 and 1.8e308"
+    )
+
+
+def test_jsonl_skip_invalid_lines(tmp_path):
+    data = (
+        b'{"a": 1}\n'
+        b"not json\n"
+        b"\n"
+        b'{"a": 2, "a": 3}\n'
+        b'{"a": 4, "b": "\\udc00"}\n'
+        b'{"a": 5, "p": {"n": 1e400}}\n'
+        b"[1, 2]\n"
+        b'{"a": 6}\n'
+    )
+    source = read_source(write(tmp_path, "events.jsonl", data), skip_invalid_lines=True)
+    assert source.table.column_names == ["a"]
+    assert source.table.column("a").to_pylist() == [1, 6]
+    assert source.line_numbers(1) == ("line", 8)
+    skipped = [(error.line, error.column, error.message.split(";")[0]) for error in source.skipped_lines]
+    assert skipped == [
+        (2, None, "invalid JSON: Expecting value at column 1"),
+        (4, None, "invalid JSON: duplicate key 'a'"),
+        (5, "b", "the value '\\udc00' contains an unpaired UTF-16 surrogate (\\udc00), which is not valid Unicode text"),
+        (6, "p", "p.n is a number beyond the range of a double, such as 1e400"),
+        (7, None, "expected a JSON object on each line, found an array"),
+    ]
+
+
+def test_jsonl_skip_every_line(tmp_path):
+    source = read_source(write(tmp_path, "events.jsonl", b"{\n{\n"), skip_invalid_lines=True)
+    assert source.table.num_rows == 0
+    assert [error.line for error in source.skipped_lines] == [1, 2]
+
+
+def test_jsonl_skip_keeps_file_errors(tmp_path):
+    path = write(tmp_path, "events.json", b'[{"a": 1}]\n')
+    error = read_error(path, skip_invalid_lines=True)
+    assert error.message.startswith("expected JSON lines (one object per line) but the file starts with a JSON array")
 
 
 def test_jsonl_keys_stripped_duplicates(tmp_path):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from leadq.model.loading import default_model_text
 from leadq.scoring import micros_since_epoch
 from leadq.service.event_times import FUTURE_TOLERANCE_MICROS
+from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
 from leadq.store.database import now_micros
 from leadq.store.tables import events, identities, leads, outcomes, stage_history
@@ -24,6 +25,8 @@ from tests.service.servers import leadq
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
 AS_OF = "2026-12-01T00:00:00Z"
+JSON_LINE_FIX = 'write the line as one JSON object, such as {"email": "ana@example.com"}'
+SURROGATE_FIX = "which is not valid Unicode text; remove it or replace it with the intended character"
 
 LEADS = """email,title,company_size,phone
 ana@acme.example,VP Marketing,250,555-0100
@@ -476,28 +479,103 @@ def test_unstorable_event_values_rejected(store, tmp_path):
         'n3,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""note"": ""a\\u0000b""}"\n'
         "n4,ana@acme.example,page\x00viewed,2026-11-25T10:00:00Z,\n"
         "n5,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
+        'n6,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""url"": ""/a\\ud800""}"\n'
     )
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
     assert done.returncode == 1, done.stderr
     assert "line 2, column 'properties': properties.n is inf, which leadq cannot store" in done.stdout
     assert "line 3, column 'properties': properties.n is nan, which leadq cannot store" in done.stdout
-    assert "line 4, column 'properties': properties.note contains a NUL character" in done.stdout
-    assert "line 5, column 'event': column 'event' contains a NUL character" in done.stdout
-    assert counted(done.stdout, "rows rejected") == 4
+    assert "line 4, column 'properties': properties.note 'a\\x00b' contains a NUL character; remove it" in done.stdout
+    assert "line 5, column 'event': the value 'page\\x00viewed' contains a NUL character; remove it" in done.stdout
+    assert (
+        "line 7, column 'properties': properties.url '/a\\ud800' contains an unpaired UTF-16 surrogate (\\ud800), "
+        f"{SURROGATE_FIX}"
+    ) in done.stdout
+    assert counted(done.stdout, "rows rejected") == 5
     with store.engine.connect() as connection:
         stored = connection.execute(select(events.c.message_id)).scalars().all()
     assert stored == ["n5"]
 
 
-def test_json_lines_infinite_property_stops_import(store, tmp_path):
-    text = (
-        '{"event_id": "j1", "email": "ana@acme.example", "event": "page_viewed", '
-        '"timestamp": "2026-11-25T10:00:00Z", "properties": {"n": 1e400}}\n'
-        '{"event_id": "j2", "email": "ana@acme.example", "event": "page_viewed", '
-        '"timestamp": "2026-11-25T10:00:00Z", "properties": {"n": 1}}\n'
-    )
-    done = run_import(store, "events", write(tmp_path, "events.jsonl", text))
-    assert done.returncode == 2, done.stderr
-    assert "events.jsonl, line 1: field 'properties' contains a number beyond the range of a double" in done.stderr
+def rejected_lines(output: str) -> list[str]:
+    return [line.removeprefix("rejected: ") for line in output.splitlines() if line.startswith("rejected: ")]
+
+
+def json_event(event_id: str, **fields) -> str:
+    record = {"event_id": event_id, "email": "ana@acme.example", "event": "page_viewed"}
+    record |= {"timestamp": "2026-11-25T10:00:00Z"} | fields
+    return json.dumps(record)
+
+
+def test_json_lines_bad_lines_rejected(store, tmp_path):
+    text = "\n".join([
+        json_event("j1", properties={"plan": "team"}).replace('"team"', '"team", "n": 1e400'),
+        json_event("j2"),
+        json_event("j3").replace('"email"', '"email": "bob@corp.example", "email"'),
+        json_event("j4")[:40],
+        "",
+        json_event("j5", url="/pricing").replace("/pricing", "\\ud800"),
+        json_event("j6", url="/pricing"),
+    ]) + "\n"  # fmt: skip
+    path = write(tmp_path, "events.jsonl", text)
+    done = run_import(store, "events", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 1, column 'properties': properties.n is a number beyond the range of a double, "
+        "such as 1e400; write numbers between -1.8e308 and 1.8e308",
+        f"{path}, line 3: invalid JSON: duplicate key 'email'; write each key once per object",
+        f"{path}, line 4: invalid JSON: Unterminated string starting at column 29; {JSON_LINE_FIX}",
+        f"{path}, line 6, column 'url': the value '\\ud800' contains an unpaired UTF-16 surrogate (\\ud800), "
+        f"{SURROGATE_FIX}",
+    ]
+    assert done.stderr == f"{path}: 4 rows were rejected and the other rows imported; fix the rows listed above\n"
+    assert counted(done.stdout, "rows read") == 6
+    assert counted(done.stdout, "rows rejected") == 4
     with store.engine.connect() as connection:
-        assert connection.execute(select(events.c.message_id)).scalars().all() == []
+        stored = connection.execute(select(events.c.message_id).order_by(events.c.message_id)).scalars().all()
+    assert stored == ["j2", "j6"]
+
+
+def test_json_lines_every_line_invalid(store, tmp_path):
+    path = write(tmp_path, "leads.jsonl", '{"email": "ana@acme.example"\nnot json\n')
+    done = run_import(store, "leads", path)
+    assert done.returncode == 2, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 1: invalid JSON: Expecting ',' delimiter at column 29; {JSON_LINE_FIX}",
+        f"{path}, line 2: invalid JSON: Expecting value at column 1; {JSON_LINE_FIX}",
+    ]
+    assert done.stderr == f"error: {path}: every row was rejected, so nothing was imported; fix the rows listed above\n"
+    assert count(store, leads) == 0
+
+
+def test_csv_value_over_limit_rejected(store, tmp_path):
+    # 3 MB is also more than the 2 MiB that pyarrow's first block reads.
+    notes = "B" * 3_000_000
+    text = f"email,title,company_size,notes\nh@acme.example,CEO,10,{notes}\nh2@acme.example,CEO,10,x\n"
+    path = write(tmp_path, "leads.csv", text)
+    done = run_import(store, "leads", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 2, column 'notes': the value is 2.9 MiB (3,000,000 bytes), more than the 1 MiB "
+        "that an import stores in one value; shorten it or leave it out of the file"
+    ]
+    assert set(stored_leads(store)) == {"h2@acme.example"}
+
+
+def test_json_lines_value_over_limit_rejected(store, tmp_path):
+    lines = [
+        json.dumps({"email": "big@acme.example", "title": "CEO", "company_size": 5, "notes": "é" * 600_000}),
+        json.dumps({"email": "nested@acme.example", "company_size": 5, "tags": ["x" * 2**20]}),
+        json.dumps({"email": "ok@acme.example", "title": "CEO", "notes": "é" * 500_000}),
+    ]
+    report = import_file(store, "leads", write(tmp_path, "leads.jsonl", "\n".join(lines) + "\n"))
+    reasons = [(rejection.where, rejection.column, rejection.reason) for rejection in report.rejected]
+    assert reasons == [
+        ("line 1", "notes", "the value is 1.1 MiB (1,200,000 bytes), more than the 1 MiB that an import stores "
+         "in one value; shorten it or leave it out of the file"),
+        ("line 2", "tags", "the value is 1.0 MiB (1,048,580 bytes), more than the 1 MiB that an import stores "
+         "in one value; shorten it or leave it out of the file"),
+    ]  # fmt: skip
+    assert set(stored_leads(store)) == {"ok@acme.example"}
+
+
