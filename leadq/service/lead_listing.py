@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, parse_model
 from leadq.service.stored_json import DamagedLeadRow, lead_attributes
+from leadq.store import MAX_ID
 from leadq.store.database import Store
 from leadq.store.tables import leads, model_versions
 
@@ -43,6 +45,8 @@ SORT_COLUMNS = {
     "updated_at": leads.c.updated_at,
     "created_at": leads.c.created_at,
 }
+# Sort columns of int64 microseconds; the others are doubles.
+INTEGER_SORTS = frozenset({"updated_at", "created_at"})
 SUMMARY_COLUMNS = (
     leads.c.id,
     leads.c.lead_key,
@@ -108,15 +112,28 @@ def decode_cursor(text: str, sort: str, order: str) -> Cursor:
             f"was written for sort={sort_name}&order={order_name}; "
             "use the same sort and order on every page"
         )
-    if not _valid_position(value, lead_id):
+    if not _valid_value(value, sort in INTEGER_SORTS) or not _valid_id(lead_id):
         raise InvalidCursor("is not a cursor of this API")
     return Cursor(sort, order, value, lead_id)
 
 
-def _valid_position(value: object, lead_id: object) -> bool:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    plain_id = isinstance(lead_id, int) and not isinstance(lead_id, bool)
-    return (value is None or number) and plain_id
+def _valid_value(value: object, integer: bool) -> bool:
+    """Return whether a sort value fits its column: an int64, or a finite double.
+
+    The databases reject a parameter beyond either range with an error
+    instead of comparing it.
+    """
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -MAX_ID - 1 <= value <= MAX_ID
+    return isinstance(value, float) and not integer and math.isfinite(value)
+
+
+def _valid_id(lead_id: object) -> bool:
+    return isinstance(lead_id, int) and not isinstance(lead_id, bool) and 1 <= lead_id <= MAX_ID
 
 
 def list_leads(

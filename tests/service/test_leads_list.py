@@ -325,6 +325,58 @@ def test_list_invalid_cursor(client, cursor):
     assert error["message"] == f"cursor {cursor!r} is not a cursor of this API"
 
 
+def raw_cursor(text: str) -> str:
+    """Encode cursor JSON text as the API does, keeping literals such as 1e999."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+MAX_ID = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("sort", "text"),
+    [
+        ("total", '["total", "desc", null, 99999999999999999999999]'),
+        ("total", f'["total", "desc", 5.0, {MAX_ID + 1}]'),
+        ("total", '["total", "desc", 5.0, 0]'),
+        ("total", '["total", "desc", 5.0, -3]'),
+        ("total", '["total", "desc", 1e999, 3]'),
+        ("total", '["total", "desc", -Infinity, 3]'),
+        ("total", '["total", "desc", NaN, 3]'),
+        ("total", f'["total", "desc", {MAX_ID + 1}, 3]'),
+        ("updated_at", f'["updated_at", "desc", {-MAX_ID - 2}, 3]'),
+        ("updated_at", '["updated_at", "desc", 1777593600000000.5, 3]'),
+    ],
+)
+def test_list_cursor_out_of_range(client, rows, sort, text):
+    rows.scored_lead(50, 0, 0)
+    cursor = raw_cursor(text)
+    response = client.get("/api/leads", params={"cursor": cursor, "sort": sort})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {
+        "code": "invalid_cursor",
+        "message": f"cursor {cursor!r} is not a cursor of this API",
+        "field": "cursor",
+        "value": cursor,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sort", "text", "listed"),
+    [
+        ("total", f'["total", "desc", 100.0, {MAX_ID}]', 1),
+        ("total", f'["total", "desc", {MAX_ID}, 1]', 1),
+        ("updated_at", f'["updated_at", "desc", {-MAX_ID - 1}, {MAX_ID}]', 0),
+        ("updated_at", f'["updated_at", "asc", {MAX_ID}, 1]', 0),
+    ],
+)
+def test_list_cursor_at_int64_limits(client, rows, sort, text, listed):
+    rows.scored_lead(50, 0, 0)
+    order = json.loads(text)[1]
+    response = client.get("/api/leads", params={"cursor": raw_cursor(text), "sort": sort, "order": order})
+    assert len(ids_of(response)) == listed
+
+
 def test_cursor_bound_to_sort(client, rows):
     for total in range(3):
         rows.scored_lead(total, 0, 0)
