@@ -146,7 +146,9 @@ def too_large(kind: str, detail: str) -> ApiError:
 def parse_json(body: bytes) -> Any:
     text = _decode_utf8(body)
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        document = json.loads(
+            text, parse_constant=_reject_constant, parse_int=_parse_int, object_pairs_hook=_json_object
+        )
     except RecursionError:
         raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
     except json.JSONDecodeError as error:
@@ -206,6 +208,32 @@ def _parse_int(text: str) -> int | float:
     return value
 
 
+class _RepeatedKeyObject(dict):
+    """A JSON object in which `key` occurs more than once, kept for check_values to name its path."""
+
+    key: str
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    """Build a JSON object, marking one with a repeated key.
+
+    Python's json keeps the last value of a repeated key, but RFC 8259
+    (section 4) calls the result unpredictable across parsers, so a sender
+    and leadq could read different values.
+    """
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    marked = _RepeatedKeyObject(document)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.key = key
+            break
+        seen.add(key)
+    return marked
+
+
 def _reject_constant(name: str):
     raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
 
@@ -218,7 +246,8 @@ MAX_NESTING = 32
 
 def check_values(document: Any) -> None:
     """Reject text that a database cannot store (NUL characters, lone surrogates),
-    infinite numbers, and objects or lists nested deeper than MAX_NESTING.
+    infinite numbers, objects with a repeated key, and objects or lists
+    nested deeper than MAX_NESTING.
 
     The error names the path of the first such value, in document order.
     """
@@ -245,11 +274,23 @@ def check_values(document: Any) -> None:
         elif isinstance(value, dict):
             for key in value:
                 _check_text(key, f"a key of {where or 'the body'}", where)
+            if isinstance(value, _RepeatedKeyObject):
+                raise _repeated_key_error(where, value.key)
             children = [(f"{where}.{key}" if where else key, item, depth + 1) for key, item in value.items()]
             pending.extend(reversed(children))
         elif isinstance(value, list):
             items = [(f"{where}[{index}]", item, depth + 1) for index, item in enumerate(value)]
             pending.extend(reversed(items))
+
+
+def _repeated_key_error(where: str, key: str) -> ApiError:
+    path = f"{where}.{key}" if where else key
+    return ApiError(
+        400,
+        "duplicate_key",
+        f"{where or 'the body'} contains the key {json.dumps(key)[:60]} more than once; send each key once",
+        path,
+    )
 
 
 def _check_text(text: str, subject: str, where: str) -> None:

@@ -491,6 +491,55 @@ def test_deeper_nesting_is_rejected(service: Service):
     assert service.lead("u-deeper") is None
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "where", "key", "field"),
+    [
+        ("/v1/identify", b'{"userId": "u-700", "userId": "u-701", "traits": {}}', "the body", "userId", "userId"),
+        (
+            "/v1/identify",
+            b'{"userId": "u-702", "traits": {"title": "CEO", "plan": "team", "title": "CTO"}}',
+            "traits",
+            "title",
+            "traits.title",
+        ),
+        (
+            "/v1/batch",
+            b'{"batch": [{"type": "track", "userId": "u-703", "event": "ping"},'
+            b' {"type": "track", "userId": "u-703", "event": "ping", "event": "demo_requested"}]}',
+            "batch[1]",
+            "event",
+            "batch[1].event",
+        ),
+        (
+            "/v1/batch",
+            b'{"batch": [{"type": "identify", "userId": "u-704", "context": {"traits": {"a": 1, "a": 1}}}]}',
+            "batch[0].context.traits",
+            "a",
+            "batch[0].context.traits.a",
+        ),
+    ],
+)
+def test_repeated_key_rejected(service: Service, path, body, where, key, field):
+    answer = service.post(path, body)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {
+        "code": "duplicate_key",
+        "message": f'{where} contains the key "{key}" more than once; send each key once',
+        "field": field,
+    }
+    for user in ("u-700", "u-701", "u-702", "u-703", "u-704"):
+        assert service.lead(user) is None
+
+
+def test_same_key_in_two_objects_accepted(service: Service):
+    body = {"userId": "u-705", "traits": {"userId": "u-705", "title": "CEO"}, "context": {"traits": {"title": "CTO"}}}
+    answer = service.post("/v1/identify", body)
+
+    assert answer.status_code == 200, answer.text
+    assert json.loads(service.lead("u-705").attributes) == {"userId": "u-705", "title": "CEO"}
+
+
 @pytest.mark.parametrize("email", ["", "   ", "not-an-email", "ann@", "@acme.io", "ann@acme", "ann@acme..io", "a@b@c.io"])
 def test_identify_rejects_implausible_email(service: Service, email):
     answer = service.post("/v1/identify", {"userId": "u-bad-email", "traits": {"email": email}})
