@@ -201,11 +201,19 @@ def find_subscription(
     return _subscription(row) if row else None
 
 
+def stored_subscription(connection: Connection, subscription_id: int) -> Subscription | None:
+    """Return the subscription with this id, active or deleted, or None."""
+    row = connection.execute(
+        select(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+    ).first()
+    return _subscription(row) if row else None
+
+
 def delete_subscription(connection: Connection, subscription_id: int) -> bool:
     """Deactivate a subscription and cancel its unsent webhooks.
 
-    The row stays, with its outbox rows and delivery log, because the
-    outbox refers to it. Returns False if no active subscription has the id.
+    The row stays, with its outbox rows, so its delivery log stays
+    readable. Returns False if no active subscription has the id.
     A webhook in flight still completes, but is not retried.
     """
     deactivated = connection.execute(

@@ -30,6 +30,7 @@ from leadq.service.webhooks import (
     find_subscription,
     list_subscriptions,
     retry_delivery,
+    stored_subscription,
 )
 from leadq.store import MAX_ID
 from leadq.store.database import now_micros
@@ -155,7 +156,7 @@ def delete_webhook(webhook_id: WebhookId, request: Request) -> Response:
     """Delete a subscription and cancel its webhooks not yet delivered."""
     with request.app.state.store.write() as connection:
         if not delete_subscription(connection, webhook_id):
-            raise _not_found(webhook_id)
+            raise _not_found(connection, webhook_id)
     return Response(status_code=204)
 
 
@@ -172,9 +173,13 @@ def list_deliveries(
         StatusName | None, Query(description="Only webhooks in this state.")
     ] = None,
 ) -> DeliveryList:
-    """Return a subscription's delivery log: webhooks, newest first, and attempts."""
+    """Return a subscription's delivery log: webhooks, newest first, and attempts.
+
+    The log of a deleted subscription stays readable, with its cancelled webhooks.
+    """
     with request.app.state.store.read() as connection:
-        _found(connection, webhook_id)
+        if stored_subscription(connection, webhook_id) is None:
+            raise _not_found(connection, webhook_id)
         entries = delivery_log(
             connection, webhook_id, limit=limit, before=before, status=status
         )
@@ -213,14 +218,23 @@ def retry_webhook(
 
 
 def _found(connection, webhook_id: int) -> Subscription:
+    """Return the active subscription with this id, or raise the 404 of `_not_found`."""
     subscription = find_subscription(connection, webhook_id)
     if subscription is None:
-        raise _not_found(webhook_id)
+        raise _not_found(connection, webhook_id)
     return subscription
 
 
-def _not_found(webhook_id: int) -> ApiError:
-    return ApiError(404, "not_found", f"no webhook subscription has id {webhook_id}")
+def _not_found(connection, webhook_id: int) -> ApiError:
+    """Return the 404 of an id that no active subscription has, pointing to a deleted one's log."""
+    if stored_subscription(connection, webhook_id) is None:
+        return ApiError(404, "not_found", f"no webhook subscription has id {webhook_id}")
+    return ApiError(
+        404,
+        "not_found",
+        f"webhook subscription {webhook_id} was deleted; its delivery log stays readable "
+        f"at GET /api/webhooks/{webhook_id}/deliveries",
+    )
 
 
 def _public(subscription: Subscription) -> WebhookPublic:

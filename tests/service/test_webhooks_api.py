@@ -80,13 +80,50 @@ def test_get_one(api):
 
 def test_delete_then_not_found(api):
     created = create(api)
-    assert api.delete(f"/api/webhooks/{created['id']}").status_code == 204
+    webhook_id = created["id"]
+    assert api.delete(f"/api/webhooks/{webhook_id}").status_code == 204
     assert api.get("/api/webhooks").json()["count"] == 0
-    error = error_of(api.delete(f"/api/webhooks/{created['id']}"), 404)
-    assert error["message"] == f"no webhook subscription has id {created['id']}"
-    assert (
-        error_of(api.get(f"/api/webhooks/{created['id']}/deliveries"), 404)["code"]
-        == "not_found"
+    deleted = {
+        "code": "not_found",
+        "message": f"webhook subscription {webhook_id} was deleted; its delivery log "
+        f"stays readable at GET /api/webhooks/{webhook_id}/deliveries",
+    }
+    assert error_of(api.delete(f"/api/webhooks/{webhook_id}"), 404) == deleted
+    assert error_of(api.get(f"/api/webhooks/{webhook_id}"), 404) == deleted
+
+
+def test_unknown_id_not_found(api):
+    unknown = {"code": "not_found", "message": "no webhook subscription has id 999"}
+    assert error_of(api.get("/api/webhooks/999"), 404) == unknown
+    assert error_of(api.delete("/api/webhooks/999"), 404) == unknown
+    assert error_of(api.get("/api/webhooks/999/deliveries"), 404) == unknown
+
+
+def test_deleted_subscription_log_readable(store, api):
+    created = create(api)
+    webhook_id = created["id"]
+    stage_change(store, lead_id=5)
+    path = f"/api/webhooks/{webhook_id}/deliveries"
+    pending = api.get(path).json()["data"][0]
+    assert api.delete(f"/api/webhooks/{webhook_id}").status_code == 204
+
+    response = api.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["next_before"] is None
+    assert len(body["data"]) == 1
+    cancelled = body["data"][0]
+    assert cancelled["delivery_id"] == pending["delivery_id"]
+    assert cancelled["event_type"] == "lead.stage_changed"
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["next_attempt_at"] is None
+    assert cancelled["delivered_at"] is None
+    assert cancelled["attempts"] == []
+    assert api.get(path, params={"status": "cancelled"}).json()["data"] == [cancelled]
+    retry = api.post(f"{path}/{pending['delivery_id']}/retry")
+    assert error_of(retry, 404)["message"] == (
+        f"webhook subscription {webhook_id} was deleted; its delivery log "
+        f"stays readable at GET /api/webhooks/{webhook_id}/deliveries"
     )
 
 
