@@ -98,9 +98,15 @@ def funnel_steps(connection: Connection, stages: list[str]) -> list[Step]:
 
 
 def _furthest_positions(connection: Connection, stages: list[str]) -> list[int]:
-    """Return, per lead that reached a funnel stage, the furthest one's index."""
+    """Return, per lead that reached a funnel stage, the furthest one's index.
+
+    The stages in the history of a lead merged into another count for that
+    survivor, whose own history does not contain them.
+    """
     visits = union(
-        select(stage_history.c.lead_id, stage_history.c.new_stage.label("stage")),
+        select(
+            _survivor_id(leads).label("lead_id"), stage_history.c.new_stage.label("stage")
+        ).select_from(stage_history.join(leads, leads.c.id == stage_history.c.lead_id)),
         select(leads.c.id, leads.c.stage).where(
             leads.c.stage.is_not(None), leads.c.merged_into.is_(None)
         ),
@@ -111,6 +117,15 @@ def _furthest_positions(connection: Connection, stages: list[str]) -> list[int]:
         if stage in position:
             furthest[lead_id] = max(furthest.get(lead_id, -1), position[stage])
     return list(furthest.values())
+
+
+def _survivor_id(table):
+    """Return the id of the lead that a row of `table` (leads or an alias) is, or was merged into.
+
+    A merge points every lead merged into the merged lead to the survivor
+    as well (leadq.service.identity.merge), so one step reaches it.
+    """
+    return func.coalesce(table.c.merged_into, table.c.id)
 
 
 def time_in_stage(connection: Connection, stages: list[str]) -> list[StageTime]:
@@ -145,11 +160,16 @@ def time_in_stage(connection: Connection, stages: list[str]) -> list[StageTime]:
 
 
 def stage_entries(connection: Connection, stages: list[str]) -> tuple[Entries, Entries]:
-    """Count entries into each stage by lead source and by month (UTC)."""
+    """Count entries into each stage by lead source and by month (UTC).
+
+    An entry of a lead merged into another counts with the survivor's source.
+    """
     source = func.coalesce(attribute_text("source"), literal(UNKNOWN_SOURCE))
-    query = select(stage_history.c.new_stage, stage_history.c.at, source).join(
-        leads, leads.c.id == stage_history.c.lead_id
+    history_lead = leads.alias("history_lead")
+    joined = stage_history.join(history_lead, history_lead.c.id == stage_history.c.lead_id).join(
+        leads, leads.c.id == _survivor_id(history_lead)
     )
+    query = select(stage_history.c.new_stage, stage_history.c.at, source).select_from(joined)
     by_source: dict[str, Counter] = defaultdict(Counter)
     by_month: dict[str, Counter] = defaultdict(Counter)
     for stage, at, lead_source in connection.execute(query):

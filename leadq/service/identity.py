@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.service.stored_json import lead_attributes, reached_stages
 from leadq.service.webhooks import enqueue
-from leadq.store.tables import events, identities, leads, outcomes, score_snapshots, stage_history
+from leadq.store.tables import events, identities, leads, outcomes
 from leadq.store.value_lists import in_list
 
 USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
@@ -210,13 +210,17 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
 
     The survivor's attribute values win; the merged lead's fill the gaps.
     The merged lead's row stays as a pointer, so its id resolves to the
-    survivor. The caller rescores the survivor.
+    survivor. Its stage history and score snapshots stay with it, because
+    they describe its own stages. Moved to the survivor, they would break
+    the chain of the survivor's stage changes. The caller rescores the
+    survivor.
     """
     rows = {
         row.id: row
         for row in connection.execute(
-            select(leads.c.id, leads.c.attributes, leads.c.account_id, leads.c.email, leads.c.reached)
-            .where(leads.c.id.in_([survivor, merged]))
+            select(
+                leads.c.id, leads.c.lead_key, leads.c.attributes, leads.c.account_id, leads.c.email, leads.c.reached
+            ).where(leads.c.id.in_([survivor, merged]))
         )
     }
     merged_row, survivor_row = rows[merged], rows[survivor]
@@ -226,7 +230,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
     }
     reached = reached_stages(survivor_row.reached, survivor) + reached_stages(merged_row.reached, merged)
     reached = list(dict.fromkeys(reached))
-    for table in (events, identities, stage_history, score_snapshots, outcomes):
+    for table in (events, identities, outcomes):
         connection.execute(update(table).where(table.c.lead_id == merged).values(lead_id=survivor))
     connection.execute(update(leads).where(leads.c.merged_into == merged).values(merged_into=survivor))
     connection.execute(
@@ -234,15 +238,26 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
         .where(leads.c.id == merged)
         .values(merged_into=survivor, attributes="{}", email=None, stage=None, updated_at=now)
     )
+    email = rows[survivor].email or rows[merged].email
     connection.execute(
         update(leads)
         .where(leads.c.id == survivor)
         .values(
             attributes=json.dumps(attributes),
             account_id=rows[survivor].account_id or rows[merged].account_id,
-            email=rows[survivor].email or rows[merged].email,
+            email=email,
             reached=json.dumps(reached),
             updated_at=now,
         )
     )
-    enqueue(connection, "lead.merged", {"lead": {"id": survivor}, "merged_lead_id": merged}, now)
+    enqueue(connection, "lead.merged", merged_payload(rows[survivor], rows[merged], email), now)
+
+
+def merged_payload(survivor, merged, email: str | None) -> dict:
+    """Return the data of a lead.merged webhook: the survivor as it is after
+    the merge, and the merged lead as it was before it."""
+    return {
+        "lead": {"id": survivor.id, "lead_key": survivor.lead_key, "email": email},
+        "merged_lead": {"id": merged.id, "lead_key": merged.lead_key, "email": merged.email},
+        "merged_lead_id": merged.id,
+    }

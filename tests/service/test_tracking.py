@@ -232,6 +232,23 @@ def test_same_email_merges_two_leads(service: Service):
     assert service.lead("u-merge-a").engagement == 3.0
 
 
+def test_merge_keeps_newest_history_row_true(service: Service):
+    service.post("/v1/identify", {"userId": "u-hist-a", "traits": {"email": "hist@example.com"}})
+    for index in range(3):
+        service.post("/v1/track", ping("u-hist-a", f"hist-a-{index}", "demo_requested"))
+    service.post("/v1/identify", {"userId": "u-hist-b"})
+    service.post("/v1/identify", {"userId": "u-hist-b", "traits": {"email": "hist@example.com"}})
+    first, second = service.lead("u-hist-a"), service.lead("u-hist-b")
+    record = httpx.get(f"{service.server.base}/api/leads/{second.id}", auth=(service.keys["read"], ""), timeout=60)
+
+    assert record.status_code == 200, record.text
+    body = record.json()
+    assert (body["id"], body["stage"]) == (first.id, "sql")
+    changes = [(change["old_stage"], change["new_stage"]) for change in body["stage_history"]]
+    assert changes == [("mql", "sql"), ("unqualified", "mql"), (None, "unqualified")]
+    assert service.history(second.id) == [(None, "unqualified")]
+
+
 def test_group_email_describes_the_company(service: Service):
     for user in ("u-group-a", "u-group-b"):
         service.post("/v1/identify", {"userId": user, "traits": {"email": f"{user}@acme.example"}})

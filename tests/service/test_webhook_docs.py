@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from leadq.service.delivery import ENVIRONMENT, SETTINGS, DeliverySettings
+from leadq.service.identity import merged_payload
 from leadq.service.signing import SignatureError, signed_headers, verify
+from leadq.service.webhooks import EVENT_TYPES, TEST_EVENT_TYPE
 
 DOCS = Path(__file__).parents[2] / "docs" / "webhooks.md"
 SECRET = "whsec_docs-example-secret-0123456789"
@@ -63,3 +67,22 @@ def test_settings_documented_with_defaults():
 
 def test_every_setting_has_variable():
     assert set(ENVIRONMENT) == {field.name for field in fields(DeliverySettings)}
+
+
+def documented_payloads() -> dict[str, dict]:
+    """Return the `data` example of each event type in the Payloads section."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Payloads", 1)[1].split("\n## ", 1)[0]
+    examples = re.findall(r"^`([a-z_.]+)`:\n\n```json\n(.*?)```", section, re.S | re.M)
+    return {event_type: json.loads(example) for event_type, example in examples}
+
+
+def test_every_event_type_has_payload():
+    assert set(documented_payloads()) == {*EVENT_TYPES, TEST_EVENT_TYPE}
+
+
+def test_merged_payload_matches_code():
+    survivor = SimpleNamespace(id=42, lead_key="u-1001", email="ann@acme.example")
+    merged = SimpleNamespace(id=57, lead_key="u-2002", email="ann.smith@acme.example")
+    built = merged_payload(survivor, merged, survivor.email)
+    assert documented_payloads()["lead.merged"] == built
