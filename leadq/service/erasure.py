@@ -1,8 +1,8 @@
 """Privacy erasure: remove a lead and everything stored about the person.
 
 An erasure removes the lead, the leads merged into it, their identities,
-events (with anonymous events of their anonymous ids), stage history, score
-snapshots and outcomes. Pending webhooks that name the lead are deleted and
+events (with anonymous events and traits of their anonymous ids), stage
+history, score snapshots and outcomes. Pending webhooks that name the lead are deleted and
 sent or failed ones lose their payload, so no email, key or attribute
 stays behind. One row in `erasures` records the time, the lead id and the
 counts. One more row for each merged lead records its id and the erased
@@ -33,6 +33,7 @@ from leadq.store.tables import (
     qualifications,
     score_snapshots,
     stage_history,
+    visitor_traits,
 )
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def _record_erasure(connection: Connection, record: ErasureRecord) -> None:
 def _erase_rows(connection: Connection, person: _Person) -> dict[str, int]:
     ids = person.lead_ids
     removed_webhooks, redacted_webhooks = _erase_webhooks(connection, person)
+    _erase_visitor_traits(connection, person)
     counts = {
         "webhooks_removed": removed_webhooks,
         "webhooks_redacted": redacted_webhooks,
@@ -209,6 +211,18 @@ def _erase_events(connection: Connection, person: _Person) -> int:
     )
     condition = or_(events.c.lead_id.in_(person.lead_ids), anonymous)
     return connection.execute(delete(events).where(condition)).rowcount
+
+
+def _erase_visitor_traits(connection: Connection, person: _Person) -> None:
+    """Delete the traits that the person's anonymous ids sent before they were linked.
+
+    Linking a visitor gives its traits to the lead and deletes their rows,
+    as does any later message of the anonymous id. Rows are left only when
+    a visitor's identify call committed after the link took the rows, and
+    no message of that anonymous id came since. They are not counted.
+    """
+    condition = visitor_traits.c.anonymous_id.in_(person.identity_values)
+    connection.execute(delete(visitor_traits).where(condition))
 
 
 def _erase_identities(connection: Connection, person: _Person) -> int:

@@ -219,7 +219,13 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
         row.id: row
         for row in connection.execute(
             select(
-                leads.c.id, leads.c.lead_key, leads.c.attributes, leads.c.account_id, leads.c.email, leads.c.reached
+                leads.c.id,
+                leads.c.lead_key,
+                leads.c.attributes,
+                leads.c.attribute_times,
+                leads.c.account_id,
+                leads.c.email,
+                leads.c.reached,
             ).where(leads.c.id.in_([survivor, merged]))
         )
     }
@@ -236,7 +242,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
     connection.execute(
         update(leads)
         .where(leads.c.id == merged)
-        .values(merged_into=survivor, attributes="{}", email=None, stage=None, updated_at=now)
+        .values(merged_into=survivor, attributes="{}", attribute_times=None, email=None, stage=None, updated_at=now)
     )
     email = rows[survivor].email or rows[merged].email
     connection.execute(
@@ -244,6 +250,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
         .where(leads.c.id == survivor)
         .values(
             attributes=json.dumps(attributes),
+            attribute_times=_merged_attribute_times(rows[survivor], rows[merged]),
             account_id=rows[survivor].account_id or rows[merged].account_id,
             email=email,
             reached=json.dumps(reached),
@@ -251,6 +258,18 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
         )
     )
     enqueue(connection, "lead.merged", merged_payload(rows[survivor], rows[merged], email), now)
+
+
+def _merged_attribute_times(survivor, merged) -> str:
+    """Return the `attribute_times` JSON of the survivor's combined attributes:
+    each value's time from the lead whose value was kept."""
+    survivor_names = json.loads(survivor.attributes).keys()
+    survivor_times = json.loads(survivor.attribute_times or "{}")
+    times = {
+        name: at for name, at in json.loads(merged.attribute_times or "{}").items() if name not in survivor_names
+    }
+    times.update({name: at for name, at in survivor_times.items() if name in survivor_names})
+    return json.dumps(times)
 
 
 def merged_payload(survivor, merged, email: str | None) -> dict:

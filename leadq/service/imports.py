@@ -38,6 +38,7 @@ from leadq.service.ingest import RETRIES, is_retryable
 from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import lock_leads, rescore
 from leadq.service.stored_json import DamagedLeadRow, lead_attributes
+from leadq.service.traits import set_attribute_times
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import events, leads, outcomes
 
@@ -267,10 +268,22 @@ def write_leads(connection: Connection, active: ActiveModel, rows: list[LeadRow]
 
 
 def _update_attributes(connection: Connection, lead_id: int, row: LeadRow, now: int) -> None:
-    """Set the row's attributes; attributes the row leaves blank keep their values."""
-    stored = connection.execute(select(leads.c.attributes).where(leads.c.id == lead_id)).scalar_one()
-    attributes = {**lead_attributes(stored, lead_id), **row.attributes}
-    values = {"attributes": json.dumps(attributes), "updated_at": now}
+    """Set the row's attributes, with the import's time as their event time.
+
+    Attributes the row leaves blank keep their values. A file contains
+    current values, so they replace attributes whatever their times, and a
+    trait replaces them only when its event time is at or after the import
+    (leadq.service.traits).
+    """
+    stored = connection.execute(
+        select(leads.c.attributes, leads.c.attribute_times).where(leads.c.id == lead_id)
+    ).one()
+    attributes = {**lead_attributes(stored.attributes, lead_id), **row.attributes}
+    values = {
+        "attributes": json.dumps(attributes),
+        "attribute_times": set_attribute_times(stored.attribute_times, row.attributes, now),
+        "updated_at": now,
+    }
     if row.email is not None:
         values["email"] = row.email
     connection.execute(update(leads).where(leads.c.id == lead_id).values(**values))

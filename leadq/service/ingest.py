@@ -36,6 +36,7 @@ from leadq.service.identity import (
 from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
 from leadq.service.stored_json import account_traits, lead_attributes
+from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import BINDING_TABLE_PREFIX, accounts, events, leads
 
@@ -158,7 +159,8 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     lead queue up instead of deadlocking.
     """
     result = IngestResult()
-    lead_ids = _leads_of(connection, messages, now, result)
+    visitors: dict[str, int] = {}
+    lead_ids = _leads_of(connection, messages, now, result, visitors)
     locked = lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
     # Read the clock again once the locks are held. A request that committed
     # while this one waited may have stored events after the first reading,
@@ -166,6 +168,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     now = max(now, now_micros())
     survivor_of = _survivors_after_lock(connection, lead_ids, locked)
     lead_ids = [survivor_of.get(lead_id) for lead_id in lead_ids]
+    took_traits = claim_visitor_traits(connection, visitors, now)
     result.outcomes = [None] * len(messages)
     pending = _EventRows()
     for index, (message, lead_id) in enumerate(zip(messages, lead_ids)):
@@ -178,7 +181,8 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     pending.insert(connection, result, active)
     touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
-        current = locked if _leaves_rows_unchanged(messages, touched, locked) else None
+        unchanged = not took_traits and _leaves_rows_unchanged(messages, touched, locked)
+        current = locked if unchanged else None
         result.changes = rescore(connection, active, touched, now, "event", locked=current)
     return result
 
@@ -207,22 +211,28 @@ def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dic
     return survivors(connection, lead_ids)
 
 
-def _leads_of(connection, messages: list[Message], now: int, result: IngestResult) -> list[int | None]:
+def _leads_of(
+    connection, messages: list[Message], now: int, result: IngestResult, visitors: dict[str, int]
+) -> list[int | None]:
     """Return each message's lead, looking up known user ids in one query first.
 
     Only a message with an email can merge two leads, so the looked-up
-    leads are used until the first such message and looked up one by one after it.
+    leads are used until the first such message and looked up one by one
+    after it. `visitors` gets each anonymous id that belongs to its
+    message's lead, mapped to that lead.
     """
     known = leads_with_user_ids(connection, {m.user_id for m in messages if m.user_id is not None})
     lead_ids = []
     for message in messages:
-        lead_ids.append(_lead_of(connection, message, now, result, known))
+        lead_ids.append(_lead_of(connection, message, now, result, known, visitors))
         if message.person_email() is not None:
             known = {}
     return lead_ids
 
 
-def _lead_of(connection, message: Message, now: int, result: IngestResult, known: dict[str, int]) -> int | None:
+def _lead_of(
+    connection, message: Message, now: int, result: IngestResult, known: dict[str, int], visitors: dict[str, int]
+) -> int | None:
     """Return the lead a message is about, creating it for an unknown user id or email."""
     email = message.person_email()
     lead_id = None
@@ -234,24 +244,27 @@ def _lead_of(connection, message: Message, now: int, result: IngestResult, known
         lead_id = lead_with_email(connection, lead_id, email, now, result.created)
     if lead_id is None and message.anonymous_id is not None:
         lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
+        if lead_id is not None:
+            visitors[message.anonymous_id] = lead_id
     elif lead_id is not None and message.anonymous_id is not None:
         holder = link(connection, ANONYMOUS_ID, message.anonymous_id, lead_id, now)
         if holder == lead_id:
             claim_visitor_events(connection, message.anonymous_id, lead_id)
+            visitors[message.anonymous_id] = lead_id
     return lead_id
 
 
 def _identify(connection, message: Message, lead_id: int | None, now: int) -> None:
+    """Apply an identify call's traits at its event time, or keep a visitor's for later."""
+    at = message.timestamp if message.timestamp is not None else now
+    if lead_id is None and message.anonymous_id is not None:
+        # A later message of this group may have linked the anonymous id to
+        # a lead. Its claim of the visitor's traits ran before this message.
+        lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
     if lead_id is None:
-        return
-    stored = connection.execute(select(leads.c.attributes).where(leads.c.id == lead_id)).scalar_one()
-    attributes = lead_attributes(stored, lead_id)
-    attributes.update(message.traits)
-    values = {"attributes": json.dumps(attributes), "updated_at": now}
-    email = normalized_email(message.traits.get("email"))
-    if email is not None:
-        values["email"] = email
-    connection.execute(update(leads).where(leads.c.id == lead_id).values(**values))
+        store_visitor_traits(connection, message.anonymous_id, message.message_id, message.traits, at, now)
+    else:
+        apply_traits(connection, lead_id, message.traits, at, now)
 
 
 def _group(connection, message: Message, lead_id: int | None, now: int) -> None:

@@ -109,6 +109,10 @@ leads = Table(
     # Stages already fired for this lead since its last recycle (JSON list),
     # so a threshold crossed again after a dip fires nothing.
     Column("reached", Text, nullable=False, default="[]"),
+    # JSON object: attribute name -> event time of its value in `attributes`.
+    # An attribute without one (NULL in rows stored before leadq recorded
+    # times) yields to any trait that has a time (leadq.service.traits).
+    Column("attribute_times", Text),
     # SQLite would otherwise give a new lead the id of an erased one.
     sqlite_autoincrement=True,
 )
@@ -130,6 +134,20 @@ identities = Table(
     _lead_ref(nullable=True),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("kind", "value"),
+)
+
+# Traits of identify calls that carried only an anonymous id, one row per
+# message, until a call links the anonymous id to a lead and the lead takes
+# them (leadq.service.traits). `ts` is the message's event time.
+visitor_traits = Table(
+    "visitor_traits",
+    metadata,
+    _id(),
+    Column("message_id", Text, nullable=False, unique=True),
+    Column("anonymous_id", Text, nullable=False, index=True),
+    Column("traits", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
 )
 
 events = Table(

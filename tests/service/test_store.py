@@ -259,6 +259,35 @@ def test_lead_id_migration_counts_erased_ids(tmp_path):
     assert lead_ids == [1, 8]
 
 
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_trait_times_migration_keeps_leads(dialect, tmp_path):
+    with _store_at(dialect, tmp_path, "0009") as store:
+        with store.engine.begin() as connection:
+            _insert_lead_with_history(connection)
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            times = connection.execute(text("SELECT attribute_times FROM leads")).scalars().all()
+            traits = connection.execute(text("SELECT count(*) FROM visitor_traits")).scalar_one()
+        _migrate(store, "0009", down=True)
+        with store.engine.connect() as connection:
+            columns = {column["name"] for column in inspect(connection).get_columns("leads")}
+            tables = set(inspect(connection).get_table_names())
+            lead_rows = connection.execute(text("SELECT id, lead_key FROM leads")).all()
+            definition = (
+                connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'leads'")).scalar_one()
+                if dialect == "sqlite"
+                else ""
+            )
+
+    assert times == [None]
+    assert traits == 0
+    assert "attribute_times" not in columns
+    assert "visitor_traits" not in tables
+    assert [tuple(row) for row in lead_rows] == [(1, "u1")]
+    if dialect == "sqlite":
+        assert "AUTOINCREMENT" in definition
+
+
 def _set_revision(store, revision: str | None) -> None:
     with store.write() as connection:
         connection.execute(text("DELETE FROM alembic_version"))

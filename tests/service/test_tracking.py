@@ -206,6 +206,23 @@ def test_visitor_event_and_identify_in_one_batch(service: Service):
     assert service.count(events, events.c.anonymous_id == "anon-8", events.c.lead_id.is_(None)) == 0
 
 
+def test_visitor_traits_reach_lead(service: Service):
+    visitor = {"anonymousId": "anon-10", "traits": {"title": "CEO", "company_size": 250}, "messageId": "an10"}
+    first = service.post("/v1/identify", visitor)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"success": True, "stored": 0, "repeated": 0}
+    assert service.lead("anon10@acme.example") is None
+    linking = {"anonymousId": "anon-10", "traits": {"email": "anon10@acme.example"}, "messageId": "an10b"}
+    assert service.post("/v1/identify", linking).status_code == 200
+
+    lead = service.lead("anon10@acme.example")
+    record = httpx.get(f"{service.server.base}/api/leads/{lead.id}", auth=(service.keys["read"], ""), timeout=60)
+    assert record.status_code == 200, record.text
+    body = record.json()
+    assert body["attributes"] == {"title": "CEO", "company_size": 250, "email": "anon10@acme.example"}
+    assert body["fit"] == 20.0
+
+
 def test_revoked_write_key_stores_nothing(service: Service):
     key = create_key(service.url, "write")
     first = httpx.post(service.server.base + "/v1/track", json=ping("u-revoked", "revoked-1"), auth=(key, ""), timeout=30)
