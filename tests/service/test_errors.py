@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 
 from leadq.store.tables import events, leads
 
@@ -47,15 +47,22 @@ def test_body_not_json_names_line(client, keys):
 
 
 def test_internal_error_is_json(client, keys, store):
-    """A lead row edited by hand into a JSON list fails its requests with a JSON 500."""
-    track = {"userId": "u-damaged", "event": "demo_requested", "messageId": "damaged-1"}
-    assert client.post("/v1/track", json=track, auth=(keys.write, "")).status_code == 200
-    with store.write() as connection:
-        connection.execute(update(leads).values(attributes="[1, 2]"))
-        lead_id = connection.execute(select(leads.c.id)).scalar_one()
+    """A request that fails in a way leadq does not expect gets a JSON 500.
 
-    tracked = client.post("/v1/track", json={**track, "messageId": "damaged-2"}, auth=(keys.write, ""))
-    read = client.get(f"/api/leads/{lead_id}")
+    Renaming the events table under the running service stands for such a
+    failure: both requests read or write that table.
+    """
+    track = {"userId": "u-failing", "event": "demo_requested", "messageId": "failing-1"}
+    assert client.post("/v1/track", json=track, auth=(keys.write, "")).status_code == 200
+    with store.read() as connection:
+        lead_id = connection.execute(select(leads.c.id)).scalar_one()
+    rename_events(store, "events", "events_moved")
+
+    try:
+        tracked = client.post("/v1/track", json={**track, "messageId": "failing-2"}, auth=(keys.write, ""))
+        read = client.get(f"/api/leads/{lead_id}")
+    finally:
+        rename_events(store, "events_moved", "events")
 
     for response in (tracked, read):
         assert response.status_code == 500
@@ -65,4 +72,9 @@ def test_internal_error_is_json(client, keys, store):
         assert error["message"].endswith("); its log has the details")
     with store.read() as connection:
         stored = connection.execute(select(events.c.message_id)).scalars().all()
-    assert stored == ["damaged-1"]
+    assert stored == ["failing-1"]
+
+
+def rename_events(store, old: str, new: str) -> None:
+    with store.write() as connection:
+        connection.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
