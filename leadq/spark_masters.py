@@ -2,7 +2,7 @@
 
 Spark itself reports a bad master late and at length. An unknown form
 makes its JVM exit before PySpark connects, and a standalone master that
-does not answer costs three registration attempts of 20 seconds each
+accepts no connection costs three registration attempts of 20 seconds each
 before the SparkContext stops, each with a Java stack trace. leadq checks
 both before it starts a JVM.
 """

@@ -103,8 +103,8 @@ def test_batches_of_large_csv(tmp_path):
 
 
 def test_csv_row_over_block_restarts(tmp_path, monkeypatch):
-    # Batches read 8 MiB blocks; with 1 MiB ones, a 3 MB row comes after
-    # batches that were already yielded, and the restart must skip them.
+    # Batches read 8 MiB blocks. With 1 MiB blocks a 3 MB row comes after
+    # batches that were already yielded, so the restart must skip them.
     monkeypatch.setattr(batches_module, "CSV_BLOCK_BYTES", 2**20)
     rows = [f"{index},{'n' * 20}" for index in range(60_000)]
     rows.insert(50_000, f"big,{'B' * 3_000_000}")
