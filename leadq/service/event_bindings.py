@@ -24,7 +24,6 @@ its table anew, and rescores bind its events again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from functools import lru_cache
 
@@ -53,6 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
 from leadq.engines import AddedEvents
+from leadq.service.stored_json import properties_of_events
 from leadq.store.database import forget_table, has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 from leadq.store.value_lists import in_list
@@ -80,12 +80,16 @@ log = logging.getLogger("leadq.service")
 _SQL_TYPES = {pa.string(): Text, pa.int64(): BigInteger, pa.int32(): Integer, pa.float64(): Float(53)}
 
 
-def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
+def bound_values(
+    compiled: CompiledModel, stamps, texts, event_ids, lead_ids
+) -> dict[str, pa.Array]:
     """Bind events' times and property texts to the layout's value columns.
 
     `stamps` are microseconds since the epoch and `texts` the stored JSON
-    properties, one of each per event. Returns the columns after the
-    fixed ones (local_day, local_week and the property columns).
+    properties, one of each per event. `event_ids` and `lead_ids` are the
+    events' stored ids and leads, which DamagedLeadRow names for properties
+    that are not a JSON object. Returns the columns after the fixed ones
+    (local_day, local_week and the property columns).
     """
     layout = compiled.layout
     micros = pa.array(stamps, pa.int64())
@@ -93,7 +97,7 @@ def bound_values(compiled: CompiledModel, stamps, texts) -> dict[str, pa.Array]:
     columns = {"local_day": days, "local_week": weeks}
     # Decoding the JSON is the largest cost of binding, so it is skipped
     # when no rule reads a property.
-    properties = list(map(json.loads, texts)) if layout.properties else []
+    properties = properties_of_events(texts, event_ids, lead_ids) if layout.properties else []
     fields = [
         ([props.get(name) for props in properties], value_columns)
         for name, value_columns in layout.properties.items()
@@ -290,8 +294,8 @@ def _scratch(target: str):
 def bind_stored_events(connection: Connection, compiled: CompiledModel, rows) -> None:
     """Store the bindings of events just stored, so the rescore that follows copies them.
 
-    `rows` contain each event's stored id, message id, name, time (microseconds)
-    and properties (JSON text). The binding table must exist
+    `rows` contain each event's stored id, lead id, message id, name, time
+    (microseconds) and properties (JSON text). The binding table must exist
     (`binds_in_store`).
     """
     if rows:
@@ -303,9 +307,9 @@ def _bind_events(connection: Connection, compiled: CompiledModel, bindings: Tabl
 
 
 def _insert_bindings(connection: Connection, compiled: CompiledModel, bindings: Table, rows) -> None:
-    stored_ids, message_ids, event_names, stamps, texts = zip(*rows)
+    stored_ids, lead_ids, message_ids, event_names, stamps, texts = zip(*rows)
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
-    for name, values in bound_values(compiled, stamps, texts).items():
+    for name, values in bound_values(compiled, stamps, texts, stored_ids, lead_ids).items():
         columns[name] = values.to_pylist()
     column_names = list(columns)
     rows_to_insert = [dict(zip(column_names, values)) for values in zip(*columns.values())]
@@ -316,7 +320,14 @@ def _insert_bindings(connection: Connection, compiled: CompiledModel, bindings: 
 def _events_to_bind(target: str):
     scratch = _scratch(target)
     return (
-        select(events.c.id, events.c.message_id, events.c.event_name, events.c.ts, events.c.properties)
+        select(
+            events.c.id,
+            events.c.lead_id,
+            events.c.message_id,
+            events.c.event_name,
+            events.c.ts,
+            events.c.properties,
+        )
         .select_from(events.join(scratch, scratch.c.event_row == events.c.id))
         .where(scratch.c.event_id.is_(None))
     )

@@ -336,6 +336,10 @@ class _EventRows:
             result.repeated += not stored
 
     def _bound(self, inserted) -> tuple:
-        """Return what binding reads of an inserted event: stored id, message id, name, time, properties."""
+        """Return the fields of an inserted event that binding reads.
+
+        These are its stored id, lead id, message id, name, time and properties.
+        """
         row = self.rows[inserted.message_id]
-        return inserted.id, inserted.message_id, row["event_name"], row["ts"], row["properties"]
+        stored = (inserted.id, row["lead_id"], inserted.message_id)
+        return (*stored, row["event_name"], row["ts"], row["properties"])

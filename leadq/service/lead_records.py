@@ -7,7 +7,6 @@ datetimes and JSON text into objects.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -26,7 +25,13 @@ from leadq.service.lead_schemas import (
 )
 from leadq.service.merges import merged_ids, resolve_survivor
 from leadq.service.predictions import PROBABILITY_RULE
-from leadq.service.stored_json import account_traits, lead_attributes, lead_reasons
+from leadq.service.stored_json import (
+    DamagedLeadRow,
+    account_traits,
+    event_properties,
+    lead_attributes,
+    lead_reasons,
+)
 from leadq.store.tables import (
     accounts,
     events,
@@ -114,15 +119,20 @@ def _summary_fields(row) -> dict[str, Any]:
     }
 
 
-def _json(text: str | None, default: Any, column: str) -> Any:
-    """Parse an event's JSON column. Log a warning and return `default` for invalid JSON."""
-    if text is None:
-        return default
+def _shown_properties(row, lead_id: int) -> dict:
+    """Return an event's stored properties for the record of `lead_id`.
+
+    Damaged properties are logged and shown empty, so that one event does
+    not keep the record from being read.
+    """
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        logger.warning("%s is not JSON (%s); shown empty", column, error)
-        return default
+        return event_properties(row.properties, row.id, row.lead_id)
+    except DamagedLeadRow as error:
+        logger.warning(
+            "the record of lead %d shows event %d with no properties: %s",
+            lead_id, row.id, error,
+        )  # fmt: skip
+        return {}
 
 
 def _read_account(connection: Connection, account_id: int | None, lead_id: int) -> Account | None:
@@ -219,7 +229,7 @@ def _read_recent_events(connection: Connection, lead_ids: list[int]) -> list[Lea
             event=row.event_name,
             timestamp=as_datetime(row.ts),
             received_at=as_datetime(row.received_at),
-            properties=_json(row.properties, {}, f"event {row.id} properties"),
+            properties=_shown_properties(row, lead_ids[0]),
             source=row.source,
             anonymous_id=row.anonymous_id,
         )

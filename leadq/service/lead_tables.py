@@ -70,7 +70,14 @@ _LEADS_WITH_TRAITS = (
     .order_by(leads.c.id)
 )
 _EVENTS_OF_LEADS = (
-    select(events.c.message_id, events.c.lead_id, events.c.event_name, events.c.ts, events.c.properties)
+    select(
+        events.c.id,
+        events.c.message_id,
+        events.c.lead_id,
+        events.c.event_name,
+        events.c.ts,
+        events.c.properties,
+    )
     .select_from(events.join(leads, events.c.lead_id == leads.c.id))
     .where(
         in_list(events.c.lead_id, "ids"),
@@ -107,14 +114,14 @@ def _event_table(connection: Connection, compiled: CompiledModel, codes: dict[in
     if not rows:
         return empty_events(layout)
     # One pass over the rows turns them into columns, in _EVENTS_OF_LEADS's order.
-    message_ids, lead_ids, names, stamps, texts = zip(*rows)
+    event_ids, message_ids, lead_ids, names, stamps, texts = zip(*rows)
     columns = {
         "event_row": pa.array(np.arange(len(rows), dtype=np.int64)),
         "event_id": pa.array(message_ids, pa.string()),
         "lead_code": pa.array(list(map(codes.__getitem__, lead_ids)), pa.int64()),
         "event_name": pa.array(names, pa.string()),
         "ts": pa.array(stamps, pa.int64()),
-        **bound_values(compiled, stamps, texts),
+        **bound_values(compiled, stamps, texts, event_ids, lead_ids),
     }
     schema = empty_events(layout).schema
     # Binding returns a property's columns in its own order; the schema decides.

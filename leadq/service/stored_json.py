@@ -1,29 +1,33 @@
-"""Read the JSON columns of stored lead and account rows.
+"""Read the JSON columns of the rows stored for a lead.
 
-leadq writes these columns itself, so text that is not the JSON value a
-column should contain comes from an edit by hand or another program that
-wrote to the database. Every reader raises DamagedLeadRow for such text,
-with the lead, an excerpt of the text and the repair.
+Those are the lead's own row, its account's and its events'. leadq writes
+these columns itself, so text that is not the JSON value a column should
+contain comes from an edit by hand or another program that wrote to the
+database. Every reader raises DamagedLeadRow for such text, with the
+lead, the row, an excerpt of the text and the repair.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from leadq.errors import LeadqError
 
 EXCERPT_LENGTH = 60
-ATTRIBUTES_FIX = "set them to a JSON object such as '{}' in the database, or erase the lead"
+# Erasing a lead deletes its events too.
+OBJECT_FIX = "set them to a JSON object such as '{}' in the database, or erase the lead"
 TRAITS_FIX = "set them to a JSON object such as '{}' in the database"
 # A rescore writes a lead's reasons anew without reading them.
 REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
-REACHED_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
+ARRAY_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
 REASONS_SHAPE = "a JSON array of objects with a text rule, a text section and numeric points"
 
 
 class DamagedLeadRow(LeadqError):
-    """A stored lead or account row whose JSON column does not contain the JSON value it should.
+    """A stored row of a lead whose JSON column does not contain the JSON value it should.
 
+    The row is the lead's own, its account's, or one of its events.
     `lead_id` is the lead being read, or None when an account was read for
     no lead.
     """
@@ -38,7 +42,7 @@ def lead_attributes(text: str | None, lead_id: int) -> dict:
     value = _parsed(text)
     if not isinstance(value, dict):
         problem = f"the stored attributes of lead {lead_id} are not a JSON object"
-        raise _damaged(lead_id, problem, text, ATTRIBUTES_FIX)
+        raise _damaged(lead_id, problem, text, OBJECT_FIX)
     return value
 
 
@@ -82,7 +86,36 @@ def reached_stages(text: str | None, lead_id: int) -> list[str]:
     value = _parsed(text)
     if not isinstance(value, list) or not all(isinstance(stage, str) for stage in value):
         message = f"the stored reached stages of lead {lead_id} are not a JSON array of stage ids"
-        raise _damaged(lead_id, message, text, REACHED_FIX)
+        raise _damaged(lead_id, message, text, ARRAY_FIX)
+    return value
+
+
+def properties_of_events(
+    texts: Sequence[str], event_ids: Sequence[int], lead_ids: Sequence[int]
+) -> list[dict]:
+    """Return the stored properties of events (column events.properties), one dict per text.
+
+    The error for a damaged text names its event from `event_ids` and its
+    lead from `lead_ids`.
+    """
+    # Decoding is most of the cost of binding events, so the texts are
+    # decoded one at a time, to find the damaged one, only when one is damaged.
+    try:
+        values = list(map(json.loads, texts))
+    except (TypeError, ValueError):
+        values = []
+    if len(values) == len(texts) and all(isinstance(value, dict) for value in values):
+        return values
+    return list(map(event_properties, texts, event_ids, lead_ids))
+
+
+def event_properties(text: str | None, event_id: int, lead_id: int) -> dict:
+    """Return an event's stored properties (column events.properties)."""
+    value = _parsed(text)
+    if not isinstance(value, dict):
+        event = f"event {event_id} of lead {lead_id}"
+        problem = f"the stored properties of {event} are not a JSON object"
+        raise _damaged(lead_id, problem, text, OBJECT_FIX)
     return value
 
 

@@ -12,7 +12,12 @@ from markupsafe import escape
 from leadq.store.tables import leads, qualifications
 from tests.dashboard.test_qualification_form import BANT_FORM
 from tests.service.conftest import T0
-from tests.service.test_damaged_rows import attributes_error, count, damage, reasons_error
+from tests.service.test_damaged_rows import (
+    attributes_error,
+    count,
+    damage,
+    reasons_error,
+)
 
 DAMAGED_MARK = "Stored row damaged; the lead's page says how to repair it."
 
@@ -54,6 +59,16 @@ def test_lead_page_names_damaged_reasons(editor, rows, store):
 
     assert answer.status_code == 500
     assert sentence(reasons_error(lead_id, "[oops")) in answer.text
+
+
+def test_lead_page_shows_damaged_event_text(editor, rows, store):
+    lead_id = rows.scored_lead(80, 10, 0)
+    rows.event(lead_id, "page_viewed", T0, properties="{oops")
+
+    answer = editor.get(f"/dashboard/leads/{lead_id}")
+
+    assert answer.status_code == 200, answer.text
+    assert "<code>{oops</code>" in answer.text
 
 
 @pytest.mark.parametrize(

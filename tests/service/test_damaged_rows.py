@@ -44,6 +44,13 @@ def reached_error(lead_id: int, text: str) -> str:
     )
 
 
+def properties_error(event_id: int, lead_id: int, text: str) -> str:
+    return (
+        f"the stored properties of event {event_id} of lead {lead_id} are not a JSON object ({text!r}); "
+        "set them to a JSON object such as '{}' in the database, or erase the lead"
+    )
+
+
 def damage(store, table, row_id: int, **values) -> None:
     """Write the values straight into the row, as a hand edit in the database would."""
     with store.write() as connection:
@@ -272,3 +279,98 @@ def test_import_of_only_damaged_lead_stores_nothing(store, tmp_path):
     )
     assert stored_attributes(store, "ana@acme.example") == "{not json"
 
+
+# Events
+
+
+DAMAGED_PROPERTIES = ["{oops", "[1, 2]", '"page"', "null"]
+
+
+@pytest.mark.parametrize("text", DAMAGED_PROPERTIES)
+def test_rescore_names_damaged_event(rows, store, text):
+    damaged = rows.lead()
+    other = rows.lead()
+    event_id = rows.event(damaged, "page_viewed", T0, properties=text)
+    rows.event(other, "page_viewed", T0, properties='{"path": "/pricing"}')
+
+    report = rescore_all(store)
+
+    assert report.failed == {damaged: properties_error(event_id, damaged, text)}
+    assert report.leads == 1
+    assert rows.record(damaged)["scored_at"] is None
+    assert rows.record(other)["scored_at"] is not None
+
+
+def test_rescore_command_names_damaged_event(rows, store):
+    damaged = rows.lead()
+    rows.lead()
+    event_id = rows.event(damaged, "page_viewed", T0, properties="{oops")
+
+    done = leadq("rescore", "--database", store.url)
+
+    assert done.returncode == 1
+    failed = f"rescore of lead {damaged} failed, so it keeps its old scores: "
+    assert f"{failed}{properties_error(event_id, damaged, '{oops')}\n" in done.stderr
+    assert "1 of the leads failed and the others were rescored" in done.stderr
+
+
+def test_track_with_damaged_event_fails_alone(server, keys, rows, store):
+    ingest_messages(store, [Message("identify", "m-1", user_id="u1"), Message("identify", "m-2", user_id="u2")])
+    damaged, other = lead_id_of(store, "u1"), lead_id_of(store, "u2")
+    event_id = rows.event(damaged, "page_viewed", T0, properties="[oops")
+    auth = (keys.write, "")
+
+    with httpx.Client(base_url=server, auth=auth, trust_env=False, timeout=30) as http:
+        failed = http.post("/v1/track", json={"userId": "u1", "event": "demo_requested"})
+        stored = http.post("/v1/track", json={"userId": "u2", "event": "demo_requested"})
+
+    assert failed.status_code == 500
+    message = properties_error(event_id, damaged, "[oops")
+    assert failed.json() == {"error": {"code": "damaged_lead", "message": message}}
+    assert stored.status_code == 200, stored.text
+    assert count(store, events, events.c.lead_id == damaged) == 1
+    assert count(store, events, events.c.lead_id == other) == 1
+
+
+@pytest.mark.parametrize("text", ["{oops", "[1]"])
+def test_lead_record_shows_damaged_event_empty(client, rows, store, caplog, text):
+    lead_id = rows.scored_lead(80, 10, 0)
+    event_id = rows.event(lead_id, "page_viewed", T0, properties=text)
+
+    answer = client.get(f"/api/leads/{lead_id}")
+
+    assert answer.status_code == 200, answer.text
+    assert [event["id"] for event in answer.json()["recent_events"]] == [event_id]
+    assert answer.json()["recent_events"][0]["properties"] == {}
+    logged = f"the record of lead {lead_id} shows event {event_id} with no properties: "
+    assert logged + properties_error(event_id, lead_id, text) in caplog.messages
+
+
+def test_report_names_damaged_event(rows, store):
+    lead_id = rows.scored_lead(80, 10, 0)
+    rows.outcome(lead_id, T0 + HOUR)
+    event_id = rows.event(lead_id, "page_viewed", T0, properties="{oops")
+
+    done = leadq("report", "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr == f"error: {properties_error(event_id, lead_id, '{oops')}\n"
+
+
+def test_import_with_damaged_event_rejects_rows(store, rows, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text(LEADS, encoding="utf-8")
+    assert leadq("import", "leads", str(first), "--database", store.url).returncode == 0
+    ana, bob = lead_id_of(store, "ana@acme.example"), lead_id_of(store, "bob@corp.example")
+    event_id = rows.event(ana, "page_viewed", T0, properties="{oops")
+    text, lines = IMPORTS["events"]
+    path = tmp_path / "events.csv"
+    path.write_text(text, encoding="utf-8")
+
+    done = leadq("import", "events", str(path), "--database", store.url)
+
+    assert done.returncode == 1, done.stderr
+    for line in lines:
+        assert f"rejected: {path}, line {line}: {properties_error(event_id, ana, '{oops')}\n" in done.stdout
+    assert count(store, events, events.c.lead_id == bob) == 1
+    assert count(store, events, events.c.lead_id == ana) == 1
