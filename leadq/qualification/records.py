@@ -27,6 +27,7 @@ from leadq.qualification.answers import (
     check_answers,
     evaluate,
 )
+from leadq.service.stored_json import qualification_answers, qualification_reasons
 from leadq.store import MAX_ID
 from leadq.store.tables import leads, qualifications
 from leadq.store.value_lists import in_list
@@ -235,7 +236,11 @@ def as_document(stored: Qualification, framework_name: str | None = None) -> dic
 
 
 def list_qualifications(connection: Connection, lead_id: int) -> list[Qualification]:
-    """Return a lead's qualifications, newest first."""
+    """Return a lead's qualifications, newest first.
+
+    Raises DamagedLeadRow for a qualification whose stored answers or
+    reasons are not the JSON they should be.
+    """
     rows = connection.execute(
         select(qualifications)
         .where(qualifications.c.lead_id == lead_id)
@@ -245,9 +250,10 @@ def list_qualifications(connection: Connection, lead_id: int) -> list[Qualificat
 
 
 def _qualification(row) -> Qualification:
+    stored = qualification_answers(row["answers"], row["id"], row["lead_id"])
     answers = {
         name: Answer(answer["value"], answer.get("note"))
-        for name, answer in json.loads(row["answers"]).items()
+        for name, answer in stored.items()
     }
     return Qualification(
         id=row["id"],
@@ -258,7 +264,7 @@ def _qualification(row) -> Qualification:
         author=row["author"],
         at=row["at"],
         result=row["result"],
-        reasons=json.loads(row["reasons"]),
+        reasons=qualification_reasons(row["reasons"], row["id"], row["lead_id"]),
         score=row["score"],
         model_version_id=row["model_version_id"],
     )
@@ -268,6 +274,7 @@ def _qualification(row) -> Qualification:
 # the qualification report read.
 COMPLETE_QUALIFICATIONS = (
     select(
+        qualifications.c.id,
         qualifications.c.lead_id,
         qualifications.c.framework,
         qualifications.c.at,
@@ -291,7 +298,8 @@ def latest_complete(
     """Return, per lead in order, its latest complete qualification per framework.
 
     Qualifications after `as_of` are left out, so a score as of a time reads
-    only what was known then.
+    only what was known then. Raises DamagedLeadRow for stored answers that
+    are not the JSON they should be.
     """
     parameters = {"ids": list(lead_ids), "frameworks": list(frameworks), "as_of": as_of}
     rows = connection.execute(_LATEST_COMPLETE, parameters).all()
@@ -299,10 +307,8 @@ def latest_complete(
         lead_id: {} for lead_id in lead_ids
     }
     for row in rows:
-        answers = {
-            name: bound_value(answer["value"])
-            for name, answer in json.loads(row.answers).items()
-        }
+        stored = qualification_answers(row.answers, row.id, row.lead_id)
+        answers = {name: bound_value(answer["value"]) for name, answer in stored.items()}
         # Rows come oldest first, so the last one of each framework stays.
         latest[row.lead_id][row.framework] = LatestQualification(
             row.result, row.at, answers

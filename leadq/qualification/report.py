@@ -7,7 +7,6 @@ that qualification's time.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -20,6 +19,7 @@ from leadq.outcomes import CONVERTED_VALUES
 from leadq.output import plural
 from leadq.qualification.answers import COMPLETE_RESULTS, utc_day
 from leadq.qualification.records import COMPLETE_QUALIFICATIONS
+from leadq.service.stored_json import qualification_answers
 from leadq.store.tables import outcomes, qualifications
 
 
@@ -121,7 +121,7 @@ def _rates(
     for row in rows:
         converted = any(at >= row.at for at in converted_at.get(row.lead_id, []))
         _count(results[row.result], converted)
-        answers = json.loads(row.answers)
+        answers = qualification_answers(row.answers, row.id, row.lead_id)
         for criterion in framework.criteria:
             value = answers.get(criterion.id, {}).get("value")
             name = answer_bucket(criterion, value, row.at)

@@ -1,10 +1,11 @@
 """Read the JSON columns of the rows stored for a lead.
 
-Those are the lead's own row, its account's and its events'. leadq writes
-these columns itself, so text that is not the JSON value a column should
-contain comes from an edit by hand or another program that wrote to the
-database. Every reader raises DamagedLeadRow for such text, with the
-lead, the row, an excerpt of the text and the repair.
+Those are the lead's own row, its account's, its events' and its
+qualifications'. leadq writes these columns itself, so text that is not
+the JSON value a column should contain comes from an edit by hand or
+another program that wrote to the database. Every reader raises
+DamagedLeadRow for such text, with the lead, the row, an excerpt of the
+text and the repair.
 """
 
 from __future__ import annotations
@@ -15,21 +16,24 @@ from collections.abc import Sequence
 from leadq.errors import LeadqError
 
 EXCERPT_LENGTH = 60
-# Erasing a lead deletes its events too.
+# Erasing a lead deletes its events and qualifications too.
 OBJECT_FIX = "set them to a JSON object such as '{}' in the database, or erase the lead"
 TRAITS_FIX = "set them to a JSON object such as '{}' in the database"
 # A rescore writes a lead's reasons anew without reading them.
 REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
 ARRAY_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
 REASONS_SHAPE = "a JSON array of objects with a text rule, a text section and numeric points"
+ANSWERS_SHAPE = (
+    'a JSON object of criterion ids to answers such as {"value": "confirmed", "note": null}'
+)
 
 
 class DamagedLeadRow(LeadqError):
     """A stored row of a lead whose JSON column does not contain the JSON value it should.
 
-    The row is the lead's own, its account's, or one of its events.
-    `lead_id` is the lead being read, or None when an account was read for
-    no lead.
+    The row is the lead's own, its account's, or one of its events or
+    qualifications. `lead_id` is the lead being read, or None when an
+    account was read for no lead.
     """
 
     def __init__(self, lead_id: int | None, message: str) -> None:
@@ -119,6 +123,30 @@ def event_properties(text: str | None, event_id: int, lead_id: int) -> dict:
     return value
 
 
+def qualification_answers(
+    text: str | None, qualification_id: int, lead_id: int
+) -> dict[str, dict]:
+    """Return a qualification's stored answers (column qualifications.answers), by criterion id."""
+    value = _parsed(text)
+    if not isinstance(value, dict) or not all(map(_is_answer, value.values())):
+        qualification = f"qualification {qualification_id} of lead {lead_id}"
+        problem = f"the stored answers of {qualification} are not {ANSWERS_SHAPE}"
+        raise _damaged(lead_id, problem, text, OBJECT_FIX)
+    return value
+
+
+def qualification_reasons(
+    text: str | None, qualification_id: int, lead_id: int
+) -> list[str]:
+    """Return the reasons of a qualification's result (column qualifications.reasons)."""
+    value = _parsed(text)
+    if not isinstance(value, list) or not all(isinstance(reason, str) for reason in value):
+        qualification = f"qualification {qualification_id} of lead {lead_id}"
+        problem = f"the stored reasons of {qualification} are not a JSON array of text"
+        raise _damaged(lead_id, problem, text, ARRAY_FIX)
+    return value
+
+
 def _parsed(text: str | None):
     """Return the JSON value of the text, or None for text that is not JSON."""
     try:
@@ -130,9 +158,25 @@ def _parsed(text: str | None):
 def _is_reason(item) -> bool:
     if not isinstance(item, dict):
         return False
-    points = item.get("points")
-    number = isinstance(points, (int, float)) and not isinstance(points, bool)
+    number = _is_number(item.get("points"))
     return isinstance(item.get("rule"), str) and isinstance(item.get("section"), str) and number
+
+
+def _is_answer(item) -> bool:
+    """Tell whether an item is an answer as leadq stores it, with a value and a text or null note.
+
+    A value that is an object is an amount, whose `amount` must be a number.
+    """
+    if not isinstance(item, dict) or "value" not in item:
+        return False
+    value, note = item["value"], item.get("note")
+    if isinstance(value, dict) and not _is_number(value.get("amount")):
+        return False
+    return note is None or isinstance(note, str)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _damaged(lead_id: int | None, problem: str, text: str | None, fix: str) -> DamagedLeadRow:

@@ -13,6 +13,7 @@ from leadq.store.tables import leads, qualifications
 from tests.dashboard.test_qualification_form import BANT_FORM
 from tests.service.conftest import T0
 from tests.service.test_damaged_rows import (
+    answers_error,
     attributes_error,
     count,
     damage,
@@ -59,6 +60,30 @@ def test_lead_page_names_damaged_reasons(editor, rows, store):
 
     assert answer.status_code == 500
     assert sentence(reasons_error(lead_id, "[oops")) in answer.text
+
+
+def test_lead_page_names_damaged_qualification(editor, rows, store):
+    lead_id = rows.scored_lead(80, 10, 0)
+    qualification_id = rows.qualification(lead_id, T0, {"budget": "confirmed"})
+    damage(store, qualifications, qualification_id, answers="{oops")
+
+    answer = editor.get(f"/dashboard/leads/{lead_id}")
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("text/html")
+    assert sentence(answers_error(qualification_id, lead_id, "{oops")) in answer.text
+
+
+def test_qualify_form_names_damaged_qualification(editor, rows, store):
+    lead_id = rows.scored_lead(80, 10, 0)
+    qualification_id = rows.qualification(lead_id, T0, {"budget": "confirmed"})
+    damage(store, qualifications, qualification_id, answers="[]")
+
+    answer = editor.post(f"/dashboard/leads/{lead_id}/qualifications", data={**BANT_FORM, "csrf_token": editor.csrf})
+
+    assert answer.status_code == 500
+    assert sentence(answers_error(qualification_id, lead_id, "[]")) in answer.text
+    assert count(store, qualifications) == 1
 
 
 def test_lead_page_shows_damaged_event_text(editor, rows, store):

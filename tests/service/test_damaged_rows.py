@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.schedule import rescore_all
-from leadq.store.tables import accounts, events, leads, outcomes
+from leadq.store.tables import accounts, events, leads, outcomes, qualifications
 from tests.service.conftest import HOUR, T0
 from tests.service.servers import leadq
 
@@ -48,6 +48,21 @@ def properties_error(event_id: int, lead_id: int, text: str) -> str:
     return (
         f"the stored properties of event {event_id} of lead {lead_id} are not a JSON object ({text!r}); "
         "set them to a JSON object such as '{}' in the database, or erase the lead"
+    )
+
+
+def answers_error(qualification_id: int, lead_id: int, text: str) -> str:
+    return (
+        f"the stored answers of qualification {qualification_id} of lead {lead_id} are not a JSON object "
+        f'of criterion ids to answers such as {{"value": "confirmed", "note": null}} ({text!r}); '
+        "set them to a JSON object such as '{}' in the database, or erase the lead"
+    )
+
+
+def qualification_reasons_error(qualification_id: int, lead_id: int, text: str) -> str:
+    return (
+        f"the stored reasons of qualification {qualification_id} of lead {lead_id} are not a JSON array "
+        f"of text ({text!r}); set them to a JSON array such as '[]' in the database, or erase the lead"
     )
 
 
@@ -374,3 +389,84 @@ def test_import_with_damaged_event_rejects_rows(store, rows, tmp_path):
         assert f"rejected: {path}, line {line}: {properties_error(event_id, ana, '{oops')}\n" in done.stdout
     assert count(store, events, events.c.lead_id == bob) == 1
     assert count(store, events, events.c.lead_id == ana) == 1
+
+
+# Qualifications
+
+
+DAMAGED_QUALIFICATIONS = [
+    ("answers", "{oops", answers_error),
+    ("answers", "[]", answers_error),
+    ("answers", '{"budget": "confirmed"}', answers_error),
+    ("answers", '{"budget": {"note": null}}', answers_error),
+    ("answers", '{"budget": {"value": {"unit": "EUR"}, "note": null}}', answers_error),
+    ("answers", '{"budget": {"value": "confirmed", "note": 7}}', answers_error),
+    ("reasons", "[oops", qualification_reasons_error),
+    ("reasons", '[{"rule": "budget"}]', qualification_reasons_error),
+]
+
+
+@pytest.mark.parametrize(("column", "text", "expected"), DAMAGED_QUALIFICATIONS)
+def test_qualification_history_names_damaged_column(client, rows, store, column, text, expected):
+    lead_id = rows.lead()
+    rows.qualification(lead_id, T0, {"budget": "confirmed"})
+    damaged = rows.qualification(lead_id, T0 + HOUR, {"need": 2})
+    damage(store, qualifications, damaged, **{column: text})
+
+    answer = client.get(f"/api/leads/{lead_id}/qualifications")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "damaged_lead", "message": expected(damaged, lead_id, text)}}
+
+
+def test_qualification_history_keeps_amount_answer(client, rows, store):
+    lead_id = rows.lead()
+    amount = {"value": {"amount": 50000.0, "unit": "EUR"}, "note": "approved"}
+    qualification_id = rows.qualification(lead_id, T0, {})
+    damage(store, qualifications, qualification_id, answers=json.dumps({"budget": amount}))
+
+    answer = client.get(f"/api/leads/{lead_id}/qualifications")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["items"][0]["answers"] == {"budget": amount}
+
+
+def test_rescore_names_damaged_answers(rows, store):
+    damaged = rows.lead()
+    other = rows.lead()
+    qualification_id = rows.qualification(damaged, T0, {})
+    damage(store, qualifications, qualification_id, answers="{oops")
+    rows.qualification(other, T0, {"budget": "confirmed"})
+
+    report = rescore_all(store)
+
+    assert report.failed == {damaged: answers_error(qualification_id, damaged, "{oops")}
+    assert report.leads == 1
+    assert rows.record(other)["scored_at"] is not None
+
+
+def test_qualify_command_names_damaged_answers(rows, store, tmp_path):
+    lead_id = rows.lead(email="ana@acme.example")
+    qualification_id = rows.qualification(lead_id, T0, {})
+    damage(store, qualifications, qualification_id, answers="[]")
+    path = tmp_path / "answers.yaml"
+    path.write_text("answers:\n  budget: confirmed\n", encoding="utf-8")
+
+    done = leadq("qualify", "ana@acme.example", "--answers", str(path), "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr == f"error: {answers_error(qualification_id, lead_id, '[]')}\n"
+    assert count(store, qualifications) == 1
+
+
+def test_qualify_report_names_damaged_answers(rows, store):
+    lead_id = rows.lead()
+    rows.qualification(rows.lead(), T0, {"budget": "confirmed"})
+    text = '{"budget": 1}'
+    qualification_id = rows.qualification(lead_id, T0, {})
+    damage(store, qualifications, qualification_id, answers=text)
+
+    done = leadq("qualify-report", "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr == f"error: {answers_error(qualification_id, lead_id, text)}\n"
