@@ -19,7 +19,6 @@ from pathlib import Path
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from leadq.crm.reading import CrmOptions, model_names, read_crm_leads, read_event_times
 from leadq.inputs import SourceTable, check_timezone, read_source
@@ -34,9 +33,9 @@ from leadq.service.import_rows import (
     check_leads,
     check_outcomes,
 )
-from leadq.service.ingest import RETRIES, is_retryable
 from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import lock_leads, rescore
+from leadq.service.retries import write_with_retries
 from leadq.service.stored_json import DamagedLeadRow, lead_attributes
 from leadq.service.traits import set_attribute_times
 from leadq.store.database import Store, now_micros
@@ -215,16 +214,7 @@ def _rows_of_lead(store: Store, active: ActiveModel, rows: list, lead_id: int | 
 
 def _write_batch(store: Store, write: Callable[[Connection, int], BatchResult]) -> BatchResult:
     """Run one batch in its own transaction, retried on a deadlock or a busy database."""
-    for attempt in range(RETRIES):
-        try:
-            with store.write() as connection:
-                return write(connection, now_micros())
-        except DBAPIError as error:
-            if attempt == RETRIES - 1 or not is_retryable(error):
-                raise
-            log.info("retrying an import batch after %s", type(error.orig).__name__)
-            time.sleep(0.005 * 2**attempt)
-    raise AssertionError("unreachable")
+    return write_with_retries(store, lambda connection: write(connection, now_micros()), "an import batch")
 
 
 def _add(report: ImportReport, result: BatchResult) -> None:

@@ -10,13 +10,10 @@ lock timeout; when the function returns, everything is committed.
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import DBAPIError
 
 from leadq.service.event_bindings import bind_stored_events, binds_in_store
 from leadq.service.identity import (
@@ -35,17 +32,14 @@ from leadq.service.identity import (
 )
 from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
+from leadq.service.retries import write_with_retries
 from leadq.service.stored_json import account_traits, lead_attributes
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.database import Store, now_micros
-from leadq.store.tables import BINDING_TABLE_PREFIX, accounts, events, leads
+from leadq.store.tables import accounts, events, leads
 
-log = logging.getLogger("leadq.service")
 
 PAGE_EVENT = "page_viewed"
-RETRIES = 8
-# PostgreSQL's SQLSTATE for a table that does not exist.
-UNDEFINED_TABLE = "42P01"
 
 
 @dataclass
@@ -104,20 +98,14 @@ def ingest_requests(store: Store, requests: list[list[Message]], screen: Screen 
 
     `screen` runs inside the transaction, with the active model, and names
     the requests to leave out. Each outcome is the request's IngestResult,
-    or the error that the screen gave it. The transaction is retried on a
-    deadlock or a lock timeout. When the function returns, everything is
-    committed.
+    or the error that the screen gave it. The transaction is retried after
+    a deadlock, a lock timeout or another failure that
+    leadq.service.retries.is_retryable accepts. When the function returns,
+    everything is committed.
     """
-    for attempt in range(RETRIES):
-        try:
-            with store.write() as connection:
-                return _apply_requests(connection, requests, screen)
-        except DBAPIError as error:
-            if attempt == RETRIES - 1 or not is_retryable(error):
-                raise
-            log.info("retrying a tracking request after %s", type(error.orig).__name__)
-            time.sleep(0.005 * 2**attempt)
-    raise AssertionError("unreachable")
+    return write_with_retries(
+        store, lambda connection: _apply_requests(connection, requests, screen), "a tracking request"
+    )
 
 
 def _apply_requests(connection: Connection, requests: list[list[Message]], screen: Screen | None) -> list:
@@ -134,21 +122,6 @@ def _apply_requests(connection: Connection, requests: list[list[Message]], scree
         outcomes[index] = IngestResult(stored, repeated, written.created, written.changes)
         start = stop
     return outcomes
-
-
-def is_retryable(error: DBAPIError) -> bool:
-    """Deadlocks, serialization failures, lock timeouts, racing inserts and dropped binding tables.
-
-    On PostgreSQL a transaction may read the active version just before an
-    activation commits and drops that version's binding table. Run again,
-    it reads the version that is active now.
-    """
-    code = getattr(error.orig, "sqlstate", None)
-    if code in ("40P01", "40001", "55P03", "23505"):
-        return True
-    if code == UNDEFINED_TABLE and BINDING_TABLE_PREFIX in str(error.orig):
-        return True
-    return "database is locked" in str(error.orig)
 
 
 def apply_messages(connection: Connection, active: ActiveModel, messages: list[Message], now: int) -> IngestResult:
