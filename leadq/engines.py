@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from leadq.compiler.query import CompiledModel
 from leadq.errors import OptionError
@@ -194,7 +194,23 @@ def run_on_connection(
     returning. `added` events join the bound ones before the query runs.
     With `ids_unique`, the caller states that no event id repeats (as in
     the store), so the query skips the search for repeats.
+
+    The run uses the driver's own connection, whose errors SQLAlchemy does
+    not wrap. They are raised as SQLAlchemy's DBAPIError, like the errors
+    of the connection's own statements, so that the retries of store
+    transactions (leadq.service.retries) see them.
     """
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        return _run_on_driver(connection, compiled, tables, as_of_micros, added, ids_unique)
+    except driver_error as error:
+        raise DBAPIError.instance(None, None, error, driver_error, dialect=connection.dialect) from error
+
+
+def _run_on_driver(
+    connection, compiled: CompiledModel, tables: EngineTables, as_of_micros: int,
+    added: AddedEvents | None, ids_unique: bool,
+) -> pa.Table:  # fmt: skip
     raw = connection.connection.driver_connection
     names = scratch_tables(tables)
     named_tables = [(names["leads"], tables.leads), (names["events"], tables.events)]
