@@ -93,12 +93,8 @@ def _qualify(
         confirm_save,
         show_summary,
     )
-    from leadq.qualification.records import (
-        find_lead,
-        framework_of,
-        record_qualification,
-    )
-    from leadq.service.model_versions import active_model, ensure_active_model
+    from leadq.qualification.records import find_lead, framework_of, record_for_lead
+    from leadq.service.model_versions import ensure_active_model
     from leadq.store.database import now_micros
 
     active = ensure_active_model(store)
@@ -121,16 +117,7 @@ def _qualify(
     else:
         raw = from_file.get("answers", {})
     try:
-        with store.write() as connection:
-            recorded = record_qualification(
-                connection,
-                active_model(connection),
-                lead_id,
-                framework_id,
-                raw,
-                author,
-                now_micros(),
-            )
+        recorded = record_for_lead(store, lead_id, framework_id, raw, author)
     except InvalidAnswers as invalid:
         raise _located(invalid, path) from None
     _print_recorded(out, framework.name, recorded)

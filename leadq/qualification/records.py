@@ -159,25 +159,46 @@ def record_for_lead(
 
     A merged lead's id records for the lead it was merged into. Raises
     LeadNotFound, UnknownFramework or InvalidAnswers, and then writes nothing.
+    The transaction is retried after a failure that a new attempt can pass
+    (leadq.service.retries), such as an activation that dropped the binding
+    table of the version it read.
     """
-    from leadq.service.merges import resolve_survivor
-    from leadq.service.model_versions import active_model, ensure_active_model
-    from leadq.store.database import now_micros
+    from leadq.service.model_versions import ensure_active_model
+    from leadq.service.retries import write_with_retries
 
     ensure_active_model(store)
-    with store.write() as connection:
-        survivor = resolve_survivor(connection, lead_id)
-        if survivor is None:
-            raise LeadNotFound(f"no lead has the id {lead_id}")
-        return record_qualification(
-            connection,
-            active_model(connection),
-            survivor,
-            framework_id,
-            raw_answers,
-            author,
-            now_micros(),
+
+    def record(connection: Connection) -> Recorded:
+        return _record_for_survivor(
+            connection, lead_id, framework_id, raw_answers, author
         )
+
+    return write_with_retries(store, record, "a qualification")
+
+
+def _record_for_survivor(
+    connection: Connection,
+    lead_id: int,
+    framework_id: str,
+    raw_answers: dict[str, Any],
+    author: str,
+) -> Recorded:
+    from leadq.service.merges import resolve_survivor
+    from leadq.service.model_versions import active_model
+    from leadq.store.database import now_micros
+
+    survivor = resolve_survivor(connection, lead_id)
+    if survivor is None:
+        raise LeadNotFound(f"no lead has the id {lead_id}")
+    return record_qualification(
+        connection,
+        active_model(connection),
+        survivor,
+        framework_id,
+        raw_answers,
+        author,
+        now_micros(),
+    )
 
 
 def _insert(

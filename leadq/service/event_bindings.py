@@ -204,10 +204,12 @@ def drop_unused_binding_tables(connection: Connection, compiled: CompiledModel) 
     not granted within DROP_LOCK_TIMEOUT is left, and a later activation
     drops it.
 
-    NOTE: on PostgreSQL a transaction that read the older version just
-    before the activation committed fails when it reaches the dropped
-    table. Tracking groups and import batches are retried
-    (ingest.is_retryable); admin actions and qualifications are not.
+    On PostgreSQL a transaction that read the older version just before
+    the activation committed fails when it reaches the dropped table
+    (42P01). Tracking groups, import batches, admin actions and
+    qualifications then run again with the version active now
+    (leadq.service.retries), and a rescore run rescores that batch lead by
+    lead.
     """
     active_table = binding_table(compiled).name
     names = sorted(

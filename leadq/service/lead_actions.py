@@ -9,6 +9,7 @@ a lead back takes a recycle with a reason.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -29,6 +30,7 @@ from leadq.service.model_versions import (
     ensure_active_model,
 )
 from leadq.service.rescoring import rescore
+from leadq.service.retries import write_with_retries
 from leadq.service.webhooks import enqueue
 from leadq.store import MAX_ID
 from leadq.store.database import now_micros
@@ -129,18 +131,21 @@ def _activate(store, text: str) -> Activation:
 def recycle(store, lead_id: int, reason: str) -> StageAnswer:
     """Recycle a lead: set its baseline to now and decide its stage afresh."""
     ensure_active_model(store)
+    return write_with_retries(store, partial(_recycle, lead_id=lead_id, reason=reason), "a recycle")
+
+
+def _recycle(connection, lead_id: int, reason: str) -> StageAnswer:
     now = now_micros()
-    with store.write() as connection:
-        found = _lead(connection, lead_id)
-        # The lead starts over: no stage counts as reached, so each fires again.
-        connection.execute(
-            update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now, reached="[]")
-        )
-        changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
-        if not changes:
-            reached = json.dumps([found.stage] if found.stage else [])
-            connection.execute(update(leads).where(leads.c.id == found.id).values(reached=reached))
-            _record(connection, found, found.stage, "recycled", "recycle", reason, now)
+    found = _lead(connection, lead_id)
+    # The lead starts over: no stage counts as reached, so each fires again.
+    connection.execute(
+        update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now, reached="[]")
+    )
+    changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
+    if not changes:
+        reached = json.dumps([found.stage] if found.stage else [])
+        connection.execute(update(leads).where(leads.c.id == found.id).values(reached=reached))
+        _record(connection, found, found.stage, "recycled", "recycle", reason, now)
     stage = changes[0].new if changes else found.stage
     return StageAnswer(lead_id=found.id, stage=stage, previous_stage=found.stage)
 
@@ -150,37 +155,44 @@ def _set_stage(store, lead_id: int, body: StageRequest) -> StageAnswer:
     order = [stage.id for stage in active.model.stages]
     if body.stage not in order:
         raise ApiError(400, "unknown_stage", f"stage {body.stage!r} is not in the active model; its stages are {', '.join(order)}", "stage")
+    write = partial(_move_stage, lead_id=lead_id, body=body, order=order)
+    return write_with_retries(store, write, "a stage change")
+
+
+def _move_stage(connection, lead_id: int, body: StageRequest, order: list[str]) -> StageAnswer:
     now = now_micros()
-    with store.write() as connection:
-        found = _lead(connection, lead_id)
-        if found.stage in order and order.index(body.stage) > order.index(found.stage):
-            raise ApiError(
-                409,
-                "stage_backwards",
-                f"lead {found.id} is {found.stage}; moving it back to {body.stage} needs a recycle: "
-                f"POST /api/leads/{found.id}/recycle with a reason",
-                "stage",
-            )
-        if body.stage != found.stage:
-            connection.execute(
-                update(leads).where(leads.c.id == found.id).values(stage=body.stage, stage_rule="manual", stage_since=now, updated_at=now)
-            )
-            _record(connection, found, body.stage, "manual", "manual", body.reason, now)
+    found = _lead(connection, lead_id)
+    if found.stage in order and order.index(body.stage) > order.index(found.stage):
+        raise ApiError(
+            409,
+            "stage_backwards",
+            f"lead {found.id} is {found.stage}; moving it back to {body.stage} needs a recycle: "
+            f"POST /api/leads/{found.id}/recycle with a reason",
+            "stage",
+        )
+    if body.stage != found.stage:
+        connection.execute(
+            update(leads).where(leads.c.id == found.id).values(stage=body.stage, stage_rule="manual", stage_since=now, updated_at=now)
+        )
+        _record(connection, found, body.stage, "manual", "manual", body.reason, now)
     return StageAnswer(lead_id=found.id, stage=body.stage, previous_stage=found.stage)
 
 
 def _merge(store, lead_id: int, into: int) -> StageAnswer:
     ensure_active_model(store)
+    return write_with_retries(store, partial(_merge_leads, lead_id=lead_id, into=into), "a merge")
+
+
+def _merge_leads(connection, lead_id: int, into: int) -> StageAnswer:
     now = now_micros()
-    with store.write() as connection:
-        merged, survivor = _lead(connection, lead_id), _lead(connection, into, "into")
-        if merged.id == survivor.id:
-            message = _same_lead_message(lead_id, into, survivor.id)
-            raise ApiError(400, "same_lead", message, "into")
-        if merged.id != lead_id:
-            raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
-        merge(connection, survivor.id, merged.id, now)
-        changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
+    merged, survivor = _lead(connection, lead_id), _lead(connection, into, "into")
+    if merged.id == survivor.id:
+        message = _same_lead_message(lead_id, into, survivor.id)
+        raise ApiError(400, "same_lead", message, "into")
+    if merged.id != lead_id:
+        raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
+    merge(connection, survivor.id, merged.id, now)
+    changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
 
