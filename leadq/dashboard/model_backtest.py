@@ -15,6 +15,7 @@ from leadq.evaluation.backtest import Backtest, StageResult, run_backtest
 from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import store_evaluation
 from leadq.model.schema import ScoringModel
+from leadq.service.model_versions import ActiveModel, naming_values_beyond_limits
 
 LABELS = ("active model", "edited model")
 DEFAULT_HORIZON_DAYS = 90.0
@@ -48,27 +49,29 @@ def parse_horizon(text: str) -> float:
 
 
 def backtest_edited(
-    store, active: ScoringModel, edited: ScoringModel, horizon_days: float
+    store, active: ActiveModel, edited: ScoringModel, horizon_days: float
 ) -> Backtest:
     """Backtest the edited model (B) against the active one (A) in one read.
 
     Raises OptionError when the store's history cannot be backtested, such
-    as when it is too short for a cut-off followed by the horizon.
+    as when it is too short for a cut-off followed by the horizon, and a
+    LeadqError that names the active version's values beyond the limits
+    when they make a score overflow.
     """
-    if active.key != edited.key:
+    if active.model.key != edited.key:
         raise OptionError(
-            f"the active model keys leads by {active.key!r} but the edited one by "
-            f"{edited.key!r}; a backtest compares the same leads, so keep `key: "
-            f"{active.key}`"
+            f"the active model keys leads by {active.model.key!r} but the edited "
+            f"one by {edited.key!r}; a backtest compares the same leads, so keep "
+            f"`key: {active.model.key}`"
         )
     with store_evaluation(store) as evaluation:
         history = evaluation.history
         plan = plan_cutoffs(history, [], horizon_days)
-        snapshots = [
-            take_snapshot(history, evaluation.scorer, model, plan)
-            for model in (active, edited)
-        ]
-        result = run_backtest(*snapshots, plan, history.label, LABELS)
+        # The edited model passed the limits, so only the active one can overflow.
+        with naming_values_beyond_limits(active):
+            baseline = take_snapshot(history, evaluation.scorer, active.model, plan)
+        candidate = take_snapshot(history, evaluation.scorer, edited, plan)
+        result = run_backtest(baseline, candidate, plan, history.label, LABELS)
     result.notes += history.notes
     return result
 

@@ -120,9 +120,7 @@ def backtest_model(
     shown: dict = {"horizon": horizon}
     try:
         days = parse_horizon(horizon)
-        backtest = backtest_edited(
-            store, ensure_active_model(store).model, check.model, days
-        )
+        backtest = backtest_edited(store, ensure_active_model(store), check.model, days)
         shown.update(backtest=backtest, stage_rows=side_by_side(backtest))
     except LeadqError as error:
         logger.info("backtest of an edited model did not run: %s", error)

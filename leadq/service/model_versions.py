@@ -18,15 +18,18 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
+import pyarrow as pa
 from ruamel.yaml import YAML
 from sqlalchemy import Connection, bindparam, insert, select, text as sql_text, update
 
 from leadq.compiler.query import CompiledModel, compile_model
-from leadq.errors import ModelError
+from leadq.errors import LeadqError, ModelError
 from leadq.model.loading import default_model_text, locate, parse_model, parse_stored_model
 from leadq.model.schema import ScoringModel
 from leadq.service.artefacts import check_artefact, expect_artefact_sha256, record_artefact_path
@@ -68,6 +71,28 @@ class ActiveModel:
 # The values beyond the limits that a message lists before "and N more".
 SHOWN_LIMIT_ERRORS = 3
 LIMITS_FIX = "correct them in the model file, raise its `version:` and activate it with `leadq model activate FILE`"
+
+
+@contextmanager
+def naming_values_beyond_limits(active: ActiveModel) -> Iterator[None]:
+    """Raise a score overflow of the active version as a LeadqError that names its values beyond the limits.
+
+    Points or score bounds beyond the limits, which a version stored by an
+    older leadq may have, can make a score too large to round (Arrow:
+    overflow occurred during rounding). The error names those values and
+    the fix. Other Arrow errors, and any of a version without such values,
+    are raised as they are.
+    """
+    try:
+        yield
+    except pa.ArrowInvalid as error:
+        if not active.beyond_limits:
+            raise
+        raise LeadqError(
+            f"scoring with the active model, {active.label}, failed: {error}. "
+            f"Its values beyond the limits of this leadq release can make scores "
+            f"overflow: {active.limits_text()}; {LIMITS_FIX}"
+        ) from error
 
 
 def _located(error: ModelError) -> str:

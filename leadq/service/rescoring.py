@@ -16,17 +16,15 @@ import json
 from dataclasses import dataclass, field
 from functools import partial
 
-import pyarrow as pa
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadq.engines import run_on_connection
-from leadq.errors import LeadqError
 from leadq.learning.predictive import with_prediction
 from leadq.model.schema import ScoringModel
 from leadq.results import lead_from_row, rank_result
 from leadq.service.event_bindings import binds_in_store, bound_events
 from leadq.service.lead_tables import read_stored_leads
-from leadq.service.model_versions import LIMITS_FIX, ActiveModel
+from leadq.service.model_versions import ActiveModel, naming_values_beyond_limits
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.stored_json import reached_stages
 from leadq.service.webhooks import enqueue
@@ -135,21 +133,13 @@ _LEAD_UPDATE = update(leads).where(leads.c.id == bindparam("lead_id"))
 def _ranked(connection, active: ActiveModel, lead_ids: list[int], now: int):
     """Score the leads (see _scored) and rank the result.
 
-    A stored version with points or score bounds beyond the limits can make
-    a score too large to round (Arrow: overflow occurred during rounding).
-    That error is raised as a LeadqError that names the values and the fix.
+    A score that overflows because of the version's values beyond the
+    limits raises a LeadqError that names them and the fix
+    (model_versions.naming_values_beyond_limits).
     """
-    try:
+    with naming_values_beyond_limits(active):
         result, predicted = _scored(connection, active, lead_ids, now)
         return rank_result(active.compiled, result), predicted
-    except pa.ArrowInvalid as error:
-        if not active.beyond_limits:
-            raise
-        raise LeadqError(
-            f"scoring with the active model, {active.label}, failed: {error}. "
-            f"Its values beyond the limits of this leadq release can make scores "
-            f"overflow: {active.limits_text()}; {LIMITS_FIX}"
-        ) from error
 
 
 def _scored(connection, active: ActiveModel, lead_ids: list[int], now: int):

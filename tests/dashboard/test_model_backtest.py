@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from leadq.model.loading import default_model_text
 from tests.dashboard.lead_history import EDITED, store_history
+from tests.service.test_model_versions import store_active_version
 
 sqlite_only = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+PHONE_MISSING = "    - id: phone_missing\n      field: phone\n      missing: true\n      points: -5\n"
 
 
 def backtest(client, text: str, horizon: str = "30"):
@@ -66,6 +69,28 @@ def test_backtest_errors_reported(editor, rows):
     assert "too short for a month start followed by a horizon of 400 days" in (
         too_long.text
     )
+
+
+def test_backtest_overflow_names_values_beyond_limits(editor, rows, store):
+    store_history(rows)
+    # An older leadq stored points beyond today's limits, for a rule that
+    # every lead without a phone matches.
+    body = default_model_text().replace(PHONE_MISSING, PHONE_MISSING.replace("-5", "-1e308"))
+    version_id = store_active_version(store, body)
+
+    answer = backtest(editor, EDITED)
+
+    assert answer.status_code == 200
+    error = answer.text.split('id="backtest-error"><p>')[1].split("</p>")[0]
+    assert error == (
+        f"The backtest did not run: scoring with the active model, Default B2B software "
+        f"model v1 (#{version_id}), failed: overflow occurred during rounding. Its values "
+        f"beyond the limits of this leadq release can make scores overflow: line 77, field "
+        f"fit.rules[9].points: Input should be greater than or equal to -1000000, got -1e+308; "
+        f"correct them in the model file, raise its `version:` and activate it with `leadq "
+        f"model activate FILE`."
+    )
+    assert 'id="backtest"' not in answer.text
 
 
 @sqlite_only
