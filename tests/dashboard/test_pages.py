@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from leadq.dashboard import account_pages, lead_pages, qualification_pages, report_pages, settings_pages
 from leadq.model.loading import default_model_text
@@ -185,6 +185,34 @@ def test_csv_export_follows_filters(editor, rows):
     text = editor.get("/dashboard/leads.csv", params={"stage": "sql"}).text
     assert "Kept" in text
     assert "Dropped" not in text
+
+
+def test_csv_export_head_reads_no_leads(editor, rows, store):
+    rows.scored_lead(90, 0, 0, stage="sql")
+    statements: list[str] = []
+
+    def before_cursor_execute(connection, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    got = editor.get("/dashboard/leads.csv", params={"stage": "sql"})
+    event.listen(store.engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        head = editor.head("/dashboard/leads.csv", params={"stage": "sql"})
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before_cursor_execute)
+    # The session check reads dashboard_sessions and users, and only the export reads leads.
+    read_leads = [statement for statement in statements if "FROM leads" in statement]
+
+    assert got.status_code == head.status_code == 200
+    assert len(got.text.splitlines()) == 2
+    assert head.content == b""
+    for name in ("content-type", "content-disposition"):
+        assert head.headers.get(name) == got.headers.get(name), name
+    # The length is unknown before the export runs, so neither response has a Content-Length.
+    assert "content-length" not in head.headers
+    assert "content-length" not in got.headers
+    assert statements, "the session check ran no statement"
+    assert read_leads == []
 
 
 @sqlite_only
