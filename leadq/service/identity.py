@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.service.stored_json import lead_attributes, reached_stages
 from leadq.service.webhooks import enqueue
-from leadq.store.tables import events, identities, leads, outcomes
+from leadq.store.tables import events, identities, leads, outcomes, qualifications
 from leadq.store.value_lists import in_list
 
 USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
@@ -160,11 +160,19 @@ def lead_with_user_id(connection: Connection, user_id: str, email: str | None, n
     return lead_id
 
 
-def lead_with_email(connection: Connection, lead_id: int | None, email: str, now: int, created: list[int]) -> int:
+def lead_with_email(
+    connection: Connection,
+    lead_id: int | None,
+    email: str,
+    now: int,
+    created: list[int],
+    merged_leads: list[int] | None = None,
+) -> int:
     """Give the lead this email, or find or create the lead of the email.
 
     When another lead already has the email, the two are merged into the
-    older one, whose id is returned.
+    older one, whose id is returned, and the newer one's id is appended to
+    `merged_leads`.
     """
     if lead_id is None:
         holder = resolve(connection, find_identity(connection, EMAIL, email))
@@ -174,14 +182,18 @@ def lead_with_email(connection: Connection, lead_id: int | None, email: str, now
     # lead for the email still end with one lead.
     holder = link(connection, EMAIL, email, lead_id, now)
     if holder is not None and holder != lead_id:
-        lead_id = merge_pair(connection, lead_id, holder, now)
+        lead_id = merge_pair(connection, lead_id, holder, now, merged_leads)
     return lead_id
 
 
-def merge_pair(connection: Connection, first: int, second: int, now: int) -> int:
+def merge_pair(
+    connection: Connection, first: int, second: int, now: int, merged_leads: list[int] | None = None
+) -> int:
     """Merge the newer of two leads into the older and return the older.
 
     Both rows are locked first, and merges committed meanwhile are followed.
+    The id of the lead merged away is appended to `merged_leads`; leads that
+    are one lead already append nothing.
     """
     query = select(leads.c.id).where(leads.c.id.in_([first, second])).order_by(leads.c.id)
     if connection.dialect.name == "postgresql":
@@ -192,7 +204,17 @@ def merge_pair(connection: Connection, first: int, second: int, now: int) -> int
         return first
     survivor, merged = min(first, second), max(first, second)
     merge(connection, survivor, merged, now)
+    if merged_leads is not None:
+        merged_leads.append(merged)
     return survivor
+
+
+def merge_reason(merged_ids) -> str:
+    """Return the `reason` of a stage change that merging these leads into a survivor caused."""
+    ids = [str(merged_id) for merged_id in sorted(merged_ids)]
+    if len(ids) == 1:
+        return f"merged lead {ids[0]}"
+    return f"merged leads {', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int) -> int:
@@ -209,6 +231,8 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
     """Merge lead `merged` into `survivor`: every event once, attributes combined.
 
     The survivor's attribute values win; the merged lead's fill the gaps.
+    Events, identities, outcomes and qualifications move to the survivor,
+    so its stage conditions read the latest qualification of either lead.
     The merged lead's row stays as a pointer, so its id resolves to the
     survivor. Its stage history and score snapshots stay with it, because
     they describe its own stages. Moved to the survivor, they would break
@@ -236,7 +260,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
     }
     reached = reached_stages(survivor_row.reached, survivor) + reached_stages(merged_row.reached, merged)
     reached = list(dict.fromkeys(reached))
-    for table in (events, identities, outcomes):
+    for table in (events, identities, outcomes, qualifications):
         connection.execute(update(table).where(table.c.lead_id == merged).values(lead_id=survivor))
     connection.execute(update(leads).where(leads.c.merged_into == merged).values(merged_into=survivor))
     connection.execute(

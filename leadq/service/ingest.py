@@ -26,6 +26,7 @@ from leadq.service.identity import (
     lead_with_user_id,
     leads_with_user_ids,
     link,
+    merge_reason,
     normalized_email,
     resolve,
     survivors,
@@ -75,6 +76,8 @@ class IngestResult:
     repeated: int = 0
     created: list[int] = field(default_factory=list)
     changes: list[StageChange] = field(default_factory=list)
+    # Leads that a message merged into another lead in this transaction.
+    merged: list[int] = field(default_factory=list)
     # Per message in order: True stored, False a repeated message id, None not an event.
     outcomes: list[bool | None] = field(default_factory=list)
 
@@ -156,8 +159,28 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     if touched:
         unchanged = not took_traits and _leaves_rows_unchanged(messages, touched, locked)
         current = locked if unchanged else None
-        result.changes = rescore(connection, active, touched, now, "event", locked=current)
+        result.changes = _rescore(connection, active, touched, result.merged, now, current)
     return result
+
+
+def _rescore(connection, active: ActiveModel, touched: set[int], merged: list[int], now: int, locked):
+    """Rescore the touched leads and return their stage changes.
+
+    A lead that took in other leads by a merge in this transaction is
+    rescored with cause `merge` and a reason that names them, the others
+    with cause `event`.
+    """
+    took_in: dict[int, list[int]] = {}
+    for merged_id in merged:
+        took_in.setdefault(resolve(connection, merged_id), []).append(merged_id)
+    changes = []
+    for survivor, merged_ids in sorted(took_in.items()):
+        changes += rescore(connection, active, [survivor], now, "merge", merge_reason(merged_ids))
+    others = touched - took_in.keys()
+    if others:
+        current = None if locked is None else [row for row in locked if row.id in others]
+        changes += rescore(connection, active, others, now, "event", locked=current)
+    return changes
 
 
 def _leaves_rows_unchanged(messages: list[Message], touched: set[int], locked) -> bool:
@@ -214,7 +237,7 @@ def _lead_of(
         if lead_id is None:
             lead_id = lead_with_user_id(connection, message.user_id, email, now, result.created)
     if email is not None:
-        lead_id = lead_with_email(connection, lead_id, email, now, result.created)
+        lead_id = lead_with_email(connection, lead_id, email, now, result.created, result.merged)
     if lead_id is None and message.anonymous_id is not None:
         lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
         if lead_id is not None:

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
-from leadq.service.identity import merge, resolve
+from leadq.service.identity import merge, merge_reason, resolve
 from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody, LeadIdPath
 from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_admin_key
 from leadq.service.model_versions import (
@@ -192,7 +192,8 @@ def _merge_leads(connection, lead_id: int, into: int) -> StageAnswer:
     if merged.id != lead_id:
         raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
     merge(connection, survivor.id, merged.id, now)
-    changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", f"merged lead {merged.id}")
+    reason = merge_reason([merged.id])
+    changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", reason)
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
 

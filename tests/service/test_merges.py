@@ -1,4 +1,4 @@
-"""Merges of two leads: the lead.merged webhook, stage history and the funnel."""
+"""Merges of two leads: the lead.merged webhook, stage history, qualifications and the funnel."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from sqlalchemy import insert, select, update
 
 from leadq.dashboard.funnel import funnel_steps, stage_entries
 from leadq.service.erasure import erase_lead
-from leadq.service.identity import merge
+from leadq.qualification.records import list_qualifications, record_for_lead
+from leadq.service.identity import merge, merge_reason
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.lead_records import read_lead_detail
 from leadq.service.model_versions import activate_model
+from leadq.store.database import now_micros
 from leadq.store.tables import leads, outbox, score_snapshots, stage_history, webhook_subscriptions
 from tests.service.conftest import HOUR, T0
 
@@ -28,6 +30,18 @@ stages:
   - {id: mql, when: {score: engagement, at_least: 10}}
   - {id: unqualified}
 """
+
+QUALIFIED_MODEL = """
+name: merge qualification model
+version: 1
+key: email
+stages:
+  - {id: sql, when: {qualification: {framework: bant, result: passed, within_days: 90}}}
+  - {id: no_authority, when: {answer: {framework: bant, criterion: authority, is: no_role}}}
+  - {id: unqualified}
+"""
+BANT_PASSED = {"budget": "confirmed", "authority": "decision_maker", "need": 3, "timeline": "next_quarter"}
+BANT_FAILED = {"budget": "confirmed", "authority": "no_role", "need": 3, "timeline": "next_quarter"}
 
 
 @pytest.fixture()
@@ -59,11 +73,48 @@ def lead_ids(store) -> dict[str, int]:
 
 
 def merged_payloads(store) -> list[dict]:
+    return payloads_of(store, "lead.merged")
+
+
+def payloads_of(store, event_type: str) -> list[dict]:
     with store.read() as connection:
         payloads = connection.execute(
-            select(outbox.c.payload).where(outbox.c.event_type == "lead.merged").order_by(outbox.c.id)
+            select(outbox.c.payload).where(outbox.c.event_type == event_type).order_by(outbox.c.id)
         ).scalars()
         return [json.loads(payload) for payload in payloads]
+
+
+def stage_webhooks(store, lead_id: int) -> list[dict]:
+    payloads = payloads_of(store, "lead.stage_changed")
+    return [payload["data"] for payload in payloads if payload["data"]["lead"]["id"] == lead_id]
+
+
+@pytest.fixture()
+def qualified(store, rows) -> None:
+    """Activate the model whose stages read BANT qualifications, and subscribe to stage changes."""
+    with store.write() as connection:
+        activate_model(connection, QUALIFIED_MODEL, "qualified.yaml")
+    rows.subscription()
+
+
+def changes(store, lead_id: int) -> list[tuple]:
+    """Return the lead's stage changes: old and new stage, cause and reason."""
+    with store.read() as connection:
+        found = connection.execute(
+            select(
+                stage_history.c.old_stage, stage_history.c.new_stage, stage_history.c.cause, stage_history.c.reason
+            )
+            .where(stage_history.c.lead_id == lead_id)
+            .order_by(stage_history.c.id)
+        )
+        return [tuple(row) for row in found]
+
+
+def qualification_leads(store, lead_ids: list[int]) -> list[list[int]]:
+    """Return, per lead, the lead ids of its listed qualifications."""
+    with store.read() as connection:
+        listed = [list_qualifications(connection, lead_id) for lead_id in lead_ids]
+    return [[found.lead_id for found in qualifications] for qualifications in listed]
 
 
 def history(store, lead_id: int) -> list[tuple]:
@@ -157,3 +208,123 @@ def test_funnel_counts_merged_history_for_survivor(store, rows):
     assert by_source.groups == ["webinar"]
     assert by_source.counts["webinar"] == {"unqualified": 2, "mql": 1}
     assert by_month.counts["2026-05"] == {"unqualified": 2, "mql": 1}
+
+
+def two_leads(store) -> tuple[int, int]:
+    """Identify two leads; return the id of the older, which survives a merge, and the newer."""
+    identify(store, "u-first", "i-1", email="first@acme.example")
+    identify(store, "u-second", "i-2", email="second@acme.example")
+    ids = lead_ids(store)
+    return ids["u-first"], ids["u-second"]
+
+
+def merge_by_identify(store) -> None:
+    """Give the newer lead of `two_leads` the older one's email, which merges them."""
+    identify(store, "u-second", "i-3", email="first@acme.example")
+
+
+def test_merge_reason_names_merged_leads():
+    assert merge_reason([7]) == "merged lead 7"
+    assert merge_reason([9, 7]) == "merged leads 7 and 9"
+    assert merge_reason([12, 7, 9]) == "merged leads 7, 9 and 12"
+
+
+def test_merge_api_moves_qualifications(store, rows, client, keys, qualified):
+    survivor, merged = rows.lead(lead_key="crm-1"), rows.lead(lead_key="u-web")
+    recorded = record_for_lead(store, merged, "bant", BANT_PASSED, "Sam Seller")
+    assert recorded.stage == "sql"
+
+    headers = {"Authorization": f"Bearer {keys.admin}"}
+    response = client.post(f"/api/leads/{merged}/merge", json={"into": survivor}, headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"lead_id": survivor, "stage": "sql", "previous_stage": None}
+    assert qualification_leads(store, [survivor, merged]) == [[survivor], []]
+    assert changes(store, survivor) == [(None, "sql", "merge", f"merged lead {merged}")]
+    listed = client.get(f"/api/leads/{survivor}/qualifications", headers=headers).json()["items"]
+    assert [item["id"] for item in listed] == [recorded.qualification.id]
+
+
+def test_identify_merge_moves_qualifications(store, qualified):
+    survivor, merged = two_leads(store)
+    record_for_lead(store, merged, "bant", BANT_PASSED, "Sam Seller")
+
+    merge_by_identify(store)
+
+    assert qualification_leads(store, [survivor, merged]) == [[survivor], []]
+    assert changes(store, survivor) == [
+        (None, "unqualified", "event", None),
+        ("unqualified", "sql", "merge", f"merged lead {merged}"),
+    ]
+    # The merged lead reached sql and fired its webhook, so the survivor does not fire again.
+    assert stage_webhooks(store, survivor) == []
+
+
+def test_identify_merge_webhook_names_merge(store, rows):
+    with store.write() as connection:
+        activate_model(connection, MODEL, "merge.yaml")
+    rows.subscription()
+    survivor, merged = two_leads(store)
+    demos = [demo("u-first", "demo-1"), demo("u-first", "demo-2"), demo("u-second", "demo-3")]
+    ingest_messages(store, demos)
+
+    merge_by_identify(store)
+
+    assert changes(store, survivor)[-1] == ("mql", "sql", "merge", f"merged lead {merged}")
+    webhooks = stage_webhooks(store, survivor)
+    assert [data["stage"] for data in webhooks] == ["mql", "sql"]
+    assert webhooks[-1]["cause"] == "merge"
+    assert webhooks[-1]["reason"] == f"merged lead {merged}"
+
+
+def test_newer_merged_qualification_decides(store, qualified):
+    survivor, merged = two_leads(store)
+    record_for_lead(store, survivor, "bant", BANT_PASSED, "Sam Seller")
+    later = record_for_lead(store, merged, "bant", BANT_FAILED, "Sam Seller")
+    assert later.qualification.result == "failed"
+
+    merge_by_identify(store)
+
+    assert changes(store, survivor)[-1] == ("sql", "no_authority", "merge", f"merged lead {merged}")
+    with store.read() as connection:
+        stage = connection.execute(select(leads.c.stage).where(leads.c.id == survivor)).scalar_one()
+    assert stage == "no_authority"
+
+
+def test_older_merged_qualification_ignored(store, qualified):
+    survivor, merged = two_leads(store)
+    record_for_lead(store, merged, "bant", BANT_FAILED, "Sam Seller")
+    record_for_lead(store, survivor, "bant", BANT_PASSED, "Sam Seller")
+
+    merge_by_identify(store)
+
+    assert qualification_leads(store, [survivor]) == [[survivor, survivor]]
+    assert [change[:3] for change in changes(store, survivor)] == [
+        (None, "unqualified", "event"),
+        ("unqualified", "sql", "qualification"),
+    ]
+
+
+def test_batch_merges_name_every_merged_lead(store, qualified):
+    for user, message_id in (("u-first", "i-1"), ("u-second", "i-2"), ("u-third", "i-3")):
+        identify(store, user, message_id, email=f"{user}@acme.example")
+    ids = lead_ids(store)
+    record_for_lead(store, ids["u-third"], "bant", BANT_PASSED, "Sam Seller")
+    merging = [
+        Message("identify", "i-4", user_id="u-second", traits={"email": "u-first@acme.example"}),
+        Message("identify", "i-5", user_id="u-third", traits={"email": "u-first@acme.example"}),
+        Message("track", "t-1", user_id="u-first", event="ping"),
+    ]
+
+    ingest_messages(store, merging)
+
+    reason = f"merged leads {ids['u-second']} and {ids['u-third']}"
+    assert changes(store, ids["u-first"])[-1] == ("unqualified", "sql", "merge", reason)
+
+
+def test_identify_merge_without_change_records_nothing(store, qualified):
+    survivor, _ = two_leads(store)
+
+    merge_by_identify(store)
+
+    assert changes(store, survivor) == [(None, "unqualified", "event", None)]

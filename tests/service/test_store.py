@@ -288,6 +288,38 @@ def test_trait_times_migration_keeps_leads(dialect, tmp_path):
         assert "AUTOINCREMENT" in definition
 
 
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_qualification_migration_moves_to_survivor(dialect, tmp_path):
+    with _store_at(dialect, tmp_path, "0010") as store:
+        with store.engine.begin() as connection:
+            # Lead 3 was merged into lead 2, then lead 2 into lead 1, and lead 4 never.
+            for lead_id, merged_into in ((1, None), (2, 1), (3, 2), (4, None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached, merged_into) "
+                        "VALUES (:id, :key, '{}', 1, 1, '[]', :merged_into)"
+                    ),
+                    {"id": lead_id, "key": f"u{lead_id}", "merged_into": merged_into},
+                )
+            for lead_id in (1, 2, 3, 4):
+                connection.execute(
+                    text(
+                        "INSERT INTO qualifications (lead_id, framework, framework_version, answers, author, at, "
+                        "result, reasons, score) VALUES (:lead_id, 'bant', '1', '{}', 'a', :at, 'passed', '[]', 0)"
+                    ),
+                    {"lead_id": lead_id, "at": lead_id},
+                )
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            moved = connection.execute(text("SELECT at, lead_id FROM qualifications ORDER BY at")).all()
+        _migrate(store, "0010", down=True)
+        with store.engine.connect() as connection:
+            kept = connection.execute(text("SELECT count(*) FROM qualifications")).scalar_one()
+
+    assert [tuple(row) for row in moved] == [(1, 1), (2, 1), (3, 1), (4, 4)]
+    assert kept == 4
+
+
 def _set_revision(store, revision: str | None) -> None:
     with store.write() as connection:
         connection.execute(text("DELETE FROM alembic_version"))
