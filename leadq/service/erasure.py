@@ -33,6 +33,7 @@ from leadq.store.tables import (
     qualifications,
     score_snapshots,
     stage_history,
+    visitor_groups,
     visitor_traits,
 )
 
@@ -167,7 +168,7 @@ def _record_erasure(connection: Connection, record: ErasureRecord) -> None:
 def _erase_rows(connection: Connection, person: _Person) -> dict[str, int]:
     ids = person.lead_ids
     removed_webhooks, redacted_webhooks = _erase_webhooks(connection, person)
-    _erase_visitor_traits(connection, person)
+    _erase_visitor_calls(connection, person)
     counts = {
         "webhooks_removed": removed_webhooks,
         "webhooks_redacted": redacted_webhooks,
@@ -213,16 +214,18 @@ def _erase_events(connection: Connection, person: _Person) -> int:
     return connection.execute(delete(events).where(condition)).rowcount
 
 
-def _erase_visitor_traits(connection: Connection, person: _Person) -> None:
-    """Delete the traits that the person's anonymous ids sent before they were linked.
+def _erase_visitor_calls(connection: Connection, person: _Person) -> None:
+    """Delete the identify traits and group calls that the person's visitors left waiting.
 
-    Linking a visitor gives its traits to the lead and deletes their rows,
-    as does any later message of the anonymous id. Rows are left only when
-    a visitor's identify call committed after the link took the rows, and
-    no message of that anonymous id came since. They are not counted.
+    Linking a visitor gives its traits and account to the lead and deletes
+    their rows, as does any later message of the anonymous id. Rows are
+    left only when a visitor's call committed after the link took the
+    rows, and no message of that anonymous id came since. They are not
+    counted.
     """
-    condition = visitor_traits.c.anonymous_id.in_(person.identity_values)
-    connection.execute(delete(visitor_traits).where(condition))
+    for table in (visitor_traits, visitor_groups):
+        condition = table.c.anonymous_id.in_(person.identity_values)
+        connection.execute(delete(table).where(condition))
 
 
 def _erase_identities(connection: Connection, person: _Person) -> int:

@@ -248,6 +248,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
                 leads.c.attributes,
                 leads.c.attribute_times,
                 leads.c.account_id,
+                leads.c.account_at,
                 leads.c.email,
                 leads.c.reached,
             ).where(leads.c.id.in_([survivor, merged]))
@@ -269,13 +270,16 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
         .values(merged_into=survivor, attributes="{}", attribute_times=None, email=None, stage=None, updated_at=now)
     )
     email = rows[survivor].email or rows[merged].email
+    # The survivor's account wins, as its attributes do, with its membership time.
+    in_account = survivor_row if survivor_row.account_id is not None else merged_row
     connection.execute(
         update(leads)
         .where(leads.c.id == survivor)
         .values(
             attributes=json.dumps(attributes),
             attribute_times=_merged_attribute_times(rows[survivor], rows[merged]),
-            account_id=rows[survivor].account_id or rows[merged].account_id,
+            account_id=in_account.account_id,
+            account_at=in_account.account_at,
             email=email,
             reached=json.dumps(reached),
             updated_at=now,

@@ -13,14 +13,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from leadq.service.event_bindings import bind_stored_events, binds_in_store
 from leadq.service.identity import (
     ANONYMOUS_ID,
     claim_visitor_events,
     find_identity,
-    insert_ignoring_conflict,
     insert_ignoring_statement,
     lead_with_email,
     lead_with_user_id,
@@ -31,13 +30,13 @@ from leadq.service.identity import (
     resolve,
     survivors,
 )
+from leadq.service.groups import claim_visitor_groups, join_account, store_visitor_group, update_account
 from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads, rescore
 from leadq.service.retries import write_with_retries
-from leadq.service.stored_json import account_traits, lead_attributes
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.database import Store, now_micros
-from leadq.store.tables import accounts, events, leads
+from leadq.store.tables import events
 
 
 PAGE_EVENT = "page_viewed"
@@ -144,7 +143,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     now = max(now, now_micros())
     survivor_of = _survivors_after_lock(connection, lead_ids, locked)
     lead_ids = [survivor_of.get(lead_id) for lead_id in lead_ids]
-    took_traits = claim_visitor_traits(connection, visitors, now)
+    claimed = claim_visitor_traits(connection, visitors, now) | claim_visitor_groups(connection, visitors, now)
     result.outcomes = [None] * len(messages)
     pending = _EventRows()
     for index, (message, lead_id) in enumerate(zip(messages, lead_ids)):
@@ -157,7 +156,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     pending.insert(connection, result, active)
     touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
-        unchanged = not took_traits and _leaves_rows_unchanged(messages, touched, locked)
+        unchanged = not claimed and _leaves_rows_unchanged(messages, touched, locked)
         current = locked if unchanged else None
         result.changes = _rescore(connection, active, touched, result.merged, now, current)
     return result
@@ -264,21 +263,16 @@ def _identify(connection, message: Message, lead_id: int | None, now: int) -> No
 
 
 def _group(connection, message: Message, lead_id: int | None, now: int) -> None:
-    insert_ignoring_conflict(
-        connection,
-        accounts,
-        {"group_id": message.group_id, "traits": "{}", "created_at": now, "updated_at": now},
-        ["group_id"],
-    )
-    account = connection.execute(
-        select(accounts.c.id, accounts.c.traits).where(accounts.c.group_id == message.group_id)
-    ).one()
-    traits = {**account_traits(account.traits, account.id, lead_id), **message.traits}
-    connection.execute(
-        update(accounts).where(accounts.c.id == account.id).values(traits=json.dumps(traits), updated_at=now)
-    )
-    if lead_id is not None:
-        connection.execute(update(leads).where(leads.c.id == lead_id).values(account_id=account.id))
+    """Update the account and put the lead in it by event time, or keep a visitor's call for later."""
+    at = message.timestamp if message.timestamp is not None else now
+    if lead_id is None and message.anonymous_id is not None:
+        # As in _identify: a later message of this group may have linked the anonymous id.
+        lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
+    account_id = update_account(connection, message.group_id, message.traits, lead_id, now)
+    if lead_id is None:
+        store_visitor_group(connection, message.anonymous_id, message.message_id, account_id, at, now)
+    else:
+        join_account(connection, lead_id, account_id, at, now)
 
 
 def _event_row(connection, message: Message, lead_id: int | None, now: int) -> dict:

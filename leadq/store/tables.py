@@ -113,6 +113,9 @@ leads = Table(
     # An attribute without one (NULL in rows stored before leadq recorded
     # times) yields to any trait that has a time (leadq.service.traits).
     Column("attribute_times", Text),
+    # Event time of the group call that put the lead in its account; NULL
+    # for a lead put there before leadq recorded it (leadq.service.groups).
+    Column("account_at", BigInteger),
     # SQLite would otherwise give a new lead the id of an erased one.
     sqlite_autoincrement=True,
 )
@@ -146,6 +149,20 @@ visitor_traits = Table(
     Column("message_id", Text, nullable=False, unique=True),
     Column("anonymous_id", Text, nullable=False, index=True),
     Column("traits", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# Group calls that carried only an anonymous id, one row per message,
+# until a call links the anonymous id to a lead and the lead joins the
+# account (leadq.service.groups). `ts` is the message's event time.
+visitor_groups = Table(
+    "visitor_groups",
+    metadata,
+    _id(),
+    Column("message_id", Text, nullable=False, unique=True),
+    Column("anonymous_id", Text, nullable=False, index=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
 )

@@ -259,16 +259,21 @@ def test_lead_id_migration_counts_erased_ids(tmp_path):
     assert lead_ids == [1, 8]
 
 
+# Revisions before one that adds a time column to leads and a table of visitor calls.
+VISITOR_MIGRATIONS = [("0009", "attribute_times", "visitor_traits"), ("0011", "account_at", "visitor_groups")]
+
+
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
-def test_trait_times_migration_keeps_leads(dialect, tmp_path):
-    with _store_at(dialect, tmp_path, "0009") as store:
+@pytest.mark.parametrize(("before", "column", "table"), VISITOR_MIGRATIONS)
+def test_visitor_migrations_keep_leads(dialect, before, column, table, tmp_path):
+    with _store_at(dialect, tmp_path, before) as store:
         with store.engine.begin() as connection:
             _insert_lead_with_history(connection)
         _migrate(store, "head")
         with store.engine.connect() as connection:
-            times = connection.execute(text("SELECT attribute_times FROM leads")).scalars().all()
-            traits = connection.execute(text("SELECT count(*) FROM visitor_traits")).scalar_one()
-        _migrate(store, "0009", down=True)
+            times = connection.execute(text(f"SELECT {column} FROM leads")).scalars().all()
+            waiting = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+        _migrate(store, before, down=True)
         with store.engine.connect() as connection:
             columns = {column["name"] for column in inspect(connection).get_columns("leads")}
             tables = set(inspect(connection).get_table_names())
@@ -280,9 +285,9 @@ def test_trait_times_migration_keeps_leads(dialect, tmp_path):
             )
 
     assert times == [None]
-    assert traits == 0
-    assert "attribute_times" not in columns
-    assert "visitor_traits" not in tables
+    assert waiting == 0
+    assert column not in columns
+    assert table not in tables
     assert [tuple(row) for row in lead_rows] == [(1, "u1")]
     if dialect == "sqlite":
         assert "AUTOINCREMENT" in definition

@@ -223,6 +223,23 @@ def test_visitor_traits_reach_lead(service: Service):
     assert body["fit"] == 20.0
 
 
+def test_visitor_group_reaches_lead(service: Service):
+    visitor = {"anonymousId": "anon-11", "groupId": "initech", "traits": {"company_size": 250}, "messageId": "g11"}
+    first = service.post("/v1/group", visitor)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"success": True, "stored": 0, "repeated": 0}
+    linking = {"anonymousId": "anon-11", "traits": {"email": "anon11@acme.example"}, "messageId": "g11b"}
+    assert service.post("/v1/identify", linking).status_code == 200
+
+    lead = service.lead("anon11@acme.example")
+    record = httpx.get(f"{service.server.base}/api/leads/{lead.id}", auth=(service.keys["read"], ""), timeout=60)
+    assert record.status_code == 200, record.text
+    body = record.json()
+    assert body["account"]["group_id"] == "initech"
+    assert body["account"]["traits"] == {"company_size": 250}
+    assert body["fit"] == 20.0
+
+
 def test_revoked_write_key_stores_nothing(service: Service):
     key = create_key(service.url, "write")
     first = httpx.post(service.server.base + "/v1/track", json=ping("u-revoked", "revoked-1"), auth=(key, ""), timeout=30)
