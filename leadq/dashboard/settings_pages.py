@@ -114,7 +114,7 @@ def remove_webhook(
     subscription_id: PageSubscriptionId,
 ):
     with request.app.state.store.write() as connection:
-        if not delete_subscription(connection, subscription_id):
+        if not delete_subscription(connection, subscription_id, now_micros()):
             raise PageError(
                 404, f"No active webhook subscription has the id {subscription_id}."
             )

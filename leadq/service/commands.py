@@ -530,15 +530,24 @@ def remove_webhook(
     database: DatabaseOption = None,
 ) -> None:
     """Delete a subscription and cancel its webhooks not yet delivered."""
-    from leadq.service.webhooks import SubscriptionNotFound, delete_subscription
-    from leadq.store.database import open_store
+    from leadq.service.webhooks import (
+        SubscriptionAlreadyRemoved,
+        SubscriptionNotFound,
+        delete_subscription,
+        stored_subscription,
+    )
+    from leadq.store.database import now_micros, open_store
 
     store = open_store(database, create=False)
     try:
         with store.write() as connection:
-            removed = delete_subscription(connection, webhook_id)
+            removed = delete_subscription(connection, webhook_id, now_micros())
+            earlier = None if removed else stored_subscription(connection, webhook_id)
     finally:
         store.dispose()
+    if earlier is not None:
+        removed_at = _utc_text(earlier.deleted_at) if earlier.deleted_at is not None else None
+        raise SubscriptionAlreadyRemoved(webhook_id, removed_at)
     if not removed:
         raise SubscriptionNotFound(webhook_id)
     typer.echo(f"removed webhook subscription {webhook_id}")

@@ -58,6 +58,21 @@ class SubscriptionNotFound(LeadqError):
         self.subscription_id = subscription_id
 
 
+class SubscriptionAlreadyRemoved(LeadqError):
+    """A request to remove a webhook subscription that was deleted before."""
+
+    exit_code = 2
+
+    def __init__(self, subscription_id: int, removed_at: str | None) -> None:
+        """`removed_at` is the time of the removal as text, or None when it was not recorded."""
+        when = f"at {removed_at}" if removed_at is not None else "at a time that leadq did not record"
+        super().__init__(
+            f"webhook subscription {subscription_id} was already removed {when}; "
+            "`leadq webhooks list` shows the active subscriptions"
+        )
+        self.subscription_id = subscription_id
+
+
 @dataclass(frozen=True)
 class Subscription:
     id: int
@@ -65,6 +80,7 @@ class Subscription:
     event_types: tuple[str, ...]
     active: bool
     created_at: int
+    deleted_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +225,8 @@ def stored_subscription(connection: Connection, subscription_id: int) -> Subscri
     return _subscription(row) if row else None
 
 
-def delete_subscription(connection: Connection, subscription_id: int) -> bool:
-    """Deactivate a subscription and cancel its unsent webhooks.
+def delete_subscription(connection: Connection, subscription_id: int, now: int) -> bool:
+    """Deactivate a subscription as of `now` and cancel its unsent webhooks.
 
     The row stays, with its outbox rows, so its delivery log stays
     readable. Returns False if no active subscription has the id.
@@ -222,7 +238,7 @@ def delete_subscription(connection: Connection, subscription_id: int) -> bool:
             webhook_subscriptions.c.id == subscription_id,
             webhook_subscriptions.c.active.is_(True),
         )
-        .values(active=False)
+        .values(active=False, deleted_at=now)
     ).rowcount
     if not deactivated:
         return False
@@ -358,7 +374,7 @@ def generate_secret() -> str:
 
 def _subscription(row) -> Subscription:
     return Subscription(
-        row.id, row.url, tuple(json.loads(row.event_types)), row.active, row.created_at
+        row.id, row.url, tuple(json.loads(row.event_types)), row.active, row.created_at, row.deleted_at
     )
 
 

@@ -155,7 +155,7 @@ def get_webhook(webhook_id: WebhookId, request: Request) -> WebhookPublic:
 def delete_webhook(webhook_id: WebhookId, request: Request) -> Response:
     """Delete a subscription and cancel its webhooks not yet delivered."""
     with request.app.state.store.write() as connection:
-        if not delete_subscription(connection, webhook_id):
+        if not delete_subscription(connection, webhook_id, now_micros()):
             raise _not_found(connection, webhook_id)
     return Response(status_code=204)
 

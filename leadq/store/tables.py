@@ -258,6 +258,9 @@ webhook_subscriptions = Table(
     Column("event_types", Text, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", BigInteger, nullable=False),
+    # When the subscription was deleted; NULL while it is active, and for
+    # one deleted before leadq recorded the time.
+    Column("deleted_at", BigInteger),
 )
 
 # One row per webhook to send: a lead event for one subscription. It is

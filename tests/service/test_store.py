@@ -325,6 +325,27 @@ def test_qualification_migration_moves_to_survivor(dialect, tmp_path):
     assert kept == 4
 
 
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_deletion_time_migration_keeps_subscriptions(dialect, tmp_path):
+    with _store_at(dialect, tmp_path, "0012") as store:
+        with store.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO webhook_subscriptions (url, secret, event_types, active, created_at) "
+                "VALUES ('http://127.0.0.1:9/', 's', '[]', false, 1)"
+            ))  # fmt: skip
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            upgraded = connection.execute(text("SELECT url, deleted_at FROM webhook_subscriptions")).all()
+        _migrate(store, "0012", down=True)
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("webhook_subscriptions")}
+            kept = connection.execute(text("SELECT url FROM webhook_subscriptions")).scalars().all()
+
+    assert [tuple(row) for row in upgraded] == [("http://127.0.0.1:9/", None)]
+    assert "deleted_at" not in columns
+    assert kept == ["http://127.0.0.1:9/"]
+
+
 def _set_revision(store, revision: str | None) -> None:
     with store.write() as connection:
         connection.execute(text("DELETE FROM alembic_version"))

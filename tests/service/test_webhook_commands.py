@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from leadq.service.webhooks import EVENT_TYPES, list_subscriptions
+from sqlalchemy import update
+
+from leadq.service.lead_records import as_datetime
+from leadq.service.webhooks import EVENT_TYPES, list_subscriptions, stored_subscription
+from leadq.store.tables import webhook_subscriptions
 
 URL = "https://hooks.example/leadq"
 
@@ -93,6 +97,41 @@ def test_remove_unknown(store):
     done = leadq(store, "remove", "99")
     assert done.returncode == 2
     assert done.stderr == "error: no webhook subscription has id 99\n"
+
+
+def test_remove_twice_says_when(store):
+    added = leadq(store, "add", URL, "--event", "lead.created")
+    subscription_id = int(added.stdout.splitlines()[0].removeprefix("id: "))
+    assert leadq(store, "remove", str(subscription_id)).returncode == 0
+
+    again = leadq(store, "remove", str(subscription_id))
+
+    with store.read() as connection:
+        deleted_at = stored_subscription(connection, subscription_id).deleted_at
+    removed_at = as_datetime(deleted_at).isoformat().replace("+00:00", "Z")
+    assert again.returncode == 2
+    assert " ".join(again.stderr.split()) == (
+        f"error: webhook subscription {subscription_id} was already removed at "
+        f"{removed_at}; `leadq webhooks list` shows the active subscriptions"
+    )
+    assert again.stdout == ""
+
+
+def test_remove_untimed_removal(store):
+    # As a subscription deleted before leadq recorded the time.
+    added = leadq(store, "add", URL, "--event", "lead.created")
+    subscription_id = int(added.stdout.splitlines()[0].removeprefix("id: "))
+    with store.write() as connection:
+        connection.execute(update(webhook_subscriptions).values(active=False))
+
+    again = leadq(store, "remove", str(subscription_id))
+
+    assert again.returncode == 2
+    assert " ".join(again.stderr.split()) == (
+        f"error: webhook subscription {subscription_id} was already removed at a "
+        "time that leadq did not record; `leadq webhooks list` shows the active "
+        "subscriptions"
+    )
 
 
 def test_remove_id_too_large(store):

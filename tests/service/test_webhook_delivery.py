@@ -16,7 +16,7 @@ from leadq.service.delivery import (
     settings_from_environment,
 )
 from leadq.service.webhooks import delete_subscription
-from leadq.store.database import open_store
+from leadq.store.database import now_micros, open_store
 from leadq.store.tables import deliveries, outbox
 
 
@@ -173,7 +173,7 @@ def test_deleted_subscription_not_delivered(store, receiver, start_worker):
     dropped = subscribe(store, receiver.url + "/dropped")
     stage_change(store, lead_id=1)
     with store.write() as connection:
-        delete_subscription(connection, dropped)
+        delete_subscription(connection, dropped, now_micros())
     start_worker(store)
 
     arrived = receiver.wait_for(1)

@@ -135,7 +135,8 @@ def test_record_retry_sets_next_attempt(store, subscribe_two):
 def test_delete_subscription_cancels_rows(store, subscribe_two):
     first, second = subscribe_two(store)
     with store.write() as connection:
-        assert delete_subscription(connection, first)
+        assert delete_subscription(connection, first, now_micros())
+        assert not delete_subscription(connection, first, now_micros())
     statuses = {(row.subscription_id, row.status) for row in rows(store)}
     assert statuses == {(first, "cancelled"), (second, PENDING)}
     claims = claim_due(store, later(), 10, LEASE)
