@@ -24,7 +24,7 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
-from leadq.inputs.source import find_unpaired_surrogate, unpaired_surrogate_message
+from leadq.inputs.source import find_unpaired_surrogate, shown_value, unpaired_surrogate_message
 from leadq.lead_columns import LeadColumns, lead_columns
 from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
@@ -204,7 +204,7 @@ def _utf8_text(values, source: SourceTable, column: str) -> pa.ChunkedArray:
     except pa.ArrowInvalid:
         row, value = next((row, value) for row, value in enumerate(values.to_pylist()) if not _is_utf8(value))
         raise InputError(
-            f"{_short(value)} is not UTF-8 text; write the column's text in UTF-8",
+            f"{shown_value(value)} is not UTF-8 text; write the column's text in UTF-8",
             file=source.path,
             column=column,
             **source.position(row),
@@ -560,9 +560,9 @@ def _bad_json_problem(text: str) -> str:
             return unpaired_surrogate_message(*found)
         parsed = _INVALID
     if parsed is _INVALID:
-        problem = f"invalid JSON {_short(text)}"
+        problem = f"invalid JSON {shown_value(text)}"
     else:
-        problem = f"{_short(text)} is JSON but not an object"
+        problem = f"{shown_value(text)} is JSON but not an object"
     return f"{problem}; write the properties as a JSON object, " 'for example {"url": "/pricing"}'
 
 
@@ -669,7 +669,7 @@ def _as_number(values, text, source: SourceTable, name: str, column: str):
         numbers = pc.cast(pc.if_else(valid, text, pa.scalar(None, pa.string())), pa.float64())
         _check_finite(numbers.slice(0, row), text, source, name, column)
         raise InputError(
-            f"{_short(text[row].as_py())} is not a number, but a rule compares "
+            f"{shown_value(text[row].as_py())} is not a number, but a rule compares "
             f"{_field_name(name, column)} as one; write a plain number such as 1200 "
             "(no thousands separators, currency or units), or leave the cell empty",
             file=source.path,
@@ -696,7 +696,7 @@ def _check_finite(numbers, written, source: SourceTable, name: str, column: str)
     if math.isnan(numbers[row].as_py()):
         problem, fix = "the value is NaN (not a number)", "write a number"
     else:
-        problem = f"{_short(written[row].as_py())} is not a finite number"
+        problem = f"{shown_value(written[row].as_py())} is not a finite number"
         fix = "write a number between -1.8e308 and 1.8e308 (a larger one, such as 1e400, reads as infinity)"
     raise InputError(
         f"{problem}, but a rule compares "
@@ -721,11 +721,6 @@ def _all_true(mask) -> bool:
 
 def _first_true(mask) -> int:
     return pc.index(mask, True).as_py()
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def _list(names) -> str:

@@ -49,7 +49,6 @@ from leadq.store.database import now_micros
 # Times are converted this many rows at a time. A chunk with a bad time is
 # converted again row by row, so every bad row is found.
 TIME_CHUNK_ROWS = 2000
-MAX_SHOWN_CHARS = 60
 # The largest text cell that an import stores. The tracking API takes
 # messages of up to 32 KB. Imports allow more, for long CRM text fields such
 # as notes, but every rescore and lead record reads the stored values.
@@ -205,7 +204,7 @@ def _email(value, column: str) -> str | None:
     """Return a lead's email, normalized; a blank cell is None and keeps the stored email."""
     email = _normalized_key(value, "email")
     if email is not None and not is_email_address(email):
-        raise ImportRowError(column, f"{_short(_text(value))} {NOT_AN_EMAIL}, or leave the cell empty")
+        raise ImportRowError(column, f"{shown_value(_text(value))} {NOT_AN_EMAIL}, or leave the cell empty")
     return email
 
 
@@ -277,7 +276,7 @@ def _check_time(ts: int, value, column: str, now: int, label: str = "timestamp")
     """Reject a time that the tracking API rejects: outside its years or too far ahead."""
     problem = event_time_problem(ts, now)
     if problem is not None:
-        raise ImportRowError(column, f"{label} {_short(_text(value))} {problem}")
+        raise ImportRowError(column, f"{label} {shown_value(_text(value))} {problem}")
 
 
 def _json_properties(value, column: str | None) -> dict:
@@ -292,7 +291,7 @@ def _json_properties(value, column: str | None) -> dict:
     if not isinstance(parsed, dict):
         raise ImportRowError(
             column,
-            f"invalid JSON {_short(value)}; write the properties as a JSON object, "
+            f"invalid JSON {shown_value(value)}; write the properties as a JSON object, "
             'for example {"url": "/pricing"}',
         )
     return parsed
@@ -359,7 +358,7 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
         raise ImportRowError("outcome", "the outcome is empty; write what happened, such as won, lost or converted")
     if outcome.lower() not in OUTCOME_VALUES:
         accepted = ", ".join(sorted(OUTCOME_VALUES - {""}))
-        raise ImportRowError("outcome", f"{_short(outcome)} is not an outcome; write one of {accepted}")
+        raise ImportRowError("outcome", f"{shown_value(outcome)} is not an outcome; write one of {accepted}")
     at = None
     if not _is_blank(row.get("at")):
         at = times.get(index)
@@ -370,7 +369,7 @@ def _outcome_row(row, index, key_field, key_column, times, find_lead) -> Outcome
         value = float(value.strip()) if isinstance(value, str) else float(value)
     lead_id = find_lead(key)
     if lead_id is None:
-        message = f"no lead has the key {_short(key)}; import the lead first with `leadq import leads`"
+        message = f"no lead has the key {shown_value(key)}; import the lead first with `leadq import leads`"
         raise ImportRowError(key_column, message)
     return OutcomeRow(lead_id, outcome, at, None if _is_blank(value) else value)
 
@@ -434,7 +433,7 @@ def _lead_key(value, key_field: str, column: str) -> str:
             column, f"the lead key {key_field!r} is empty; every lead needs one. Fill it in or remove the row"
         )
     if key_field == "email" and not is_email_address(key):
-        raise ImportRowError(column, f"the lead key {_short(_text(value))} {NOT_AN_EMAIL}, or remove the row")
+        raise ImportRowError(column, f"the lead key {shown_value(_text(value))} {NOT_AN_EMAIL}, or remove the row")
     return key
 
 
@@ -459,7 +458,7 @@ def _check_number(value, column: str | None, name: str, reason: str | None = Non
         problem = "is not a finite number (a double ranges from about -1.8e308 to 1.8e308)"
     raise ImportRowError(
         column,
-        f"{_short(_text(value))} {problem}, but {reason or f'a rule compares {name!r} as one'}; "
+        f"{shown_value(_text(value))} {problem}, but {reason or f'a rule compares {name!r} as one'}; "
         "write a plain number such as 1200 (no thousands separators, currency or units), "
         "or leave the cell empty",
     )
@@ -552,8 +551,3 @@ def _json_value(value) -> object:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return str(value)
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "...'"
