@@ -15,7 +15,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +23,8 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
-from leadq.inputs.source import find_unpaired_surrogate, shown_value, unpaired_surrogate_message
+from leadq.inputs.source import shown_value
+from leadq.json_properties import check_properties_column, json_property
 from leadq.lead_columns import LeadColumns, lead_columns
 from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
@@ -38,8 +38,6 @@ EVENT_COLUMN_NAMES = {
     "properties": ("properties",),
 }
 NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-# The result of parsing text that is not JSON.
-_INVALID = object()
 
 
 def is_finite_number(value) -> bool:
@@ -394,12 +392,22 @@ def bind_events(
         "local_day": days,
         "local_week": weeks,
     }
-    for name, value_columns in layout.properties.items():
-        values = _property_values(table, name, names.get("properties"), source, file_columns)
-        column = file_columns.get(name, name)
-        columns.update(_value_columns(values, value_columns, source, name, column))
+    columns.update(_property_columns(layout, table, names.get("properties"), source, file_columns))
     report.events += count
     return pa.table(columns)
+
+
+def _property_columns(layout: Layout, table: pa.Table, json_column: str | None, source, file_columns) -> dict:
+    """Bind the properties that rules read; the JSON column is checked first, when one is read."""
+    if json_column is not None and layout.properties:
+        file_column = file_columns.get(json_column, json_column)
+        check_properties_column(_as_text(table[json_column]), source, file_column)
+    columns = {}
+    for name, value_columns in layout.properties.items():
+        values = _property_values(table, name, json_column)
+        column = file_columns.get(name, name)
+        columns.update(_value_columns(values, value_columns, source, name, column))
+    return columns
 
 
 def column_type(columns: ValueColumns, name: str) -> pa.DataType:
@@ -498,10 +506,8 @@ def _per_chunk(kernel, values, kind: pa.DataType = pa.string()) -> pa.ChunkedArr
         return pa.chunked_array(list(pool.map(kernel, text.chunks)), kind)
 
 
-def _property_values(
-    table: pa.Table, name: str, json_column: str | None, source: SourceTable, file_columns: dict[str, str]
-):
-    """Return a property's values from its own column and the JSON column.
+def _property_values(table: pa.Table, name: str, json_column: str | None):
+    """Return a property's values from its own column and the checked JSON column.
 
     A file with neither has no such property on any event: the values are
     NULL, so rules that test the property match none of its events.
@@ -510,60 +516,12 @@ def _property_values(
         if name in table.column_names:
             return table[name]
         return pa.nulls(len(table), pa.string())
-    from_json = _json_property(table[json_column], name, source, file_columns.get(json_column, json_column))
+    from_json = json_property(_as_text(table[json_column]), name)
     if name not in table.column_names:
         return from_json
     # Both forms: a row's own column wins, and a blank cell falls back to JSON.
     own = _trimmed_text(table[name])
     return pc.coalesce(own, from_json)
-
-
-def _json_property(values, name: str, source: SourceTable, column: str):
-    """Extract one property from JSON object text; DuckDB parses it fast."""
-    text = _as_text(values)
-    connection = duckdb.connect(":memory:")
-    try:
-        connection.register("input", pa.table({"properties": text}))
-        valid = connection.sql(
-            "SELECT properties IS NULL OR CASE WHEN json_valid(properties) "
-            "THEN json_type(properties) IN ('OBJECT', 'NULL') ELSE false END AS ok FROM input"
-        ).to_arrow_table()["ok"]
-        if not _all_true(valid):
-            _raise_bad_json(text, valid, source, column)
-        path = "$." + json.dumps(name)
-        extracted = connection.sql(
-            "SELECT json_extract_string(properties, ?) AS value FROM input",
-            params=[path],
-        ).to_arrow_table()["value"]
-    finally:
-        connection.close()
-    return extracted
-
-
-def _raise_bad_json(text, valid, source: SourceTable, column: str):
-    row = _first_true(pc.invert(valid))
-    raise InputError(_bad_json_problem(text[row].as_py()), file=source.path, column=column, **source.position(row))
-
-
-def _bad_json_problem(text: str) -> str:
-    """Say why DuckDB rejected a properties cell, and how to write it."""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = _INVALID
-    if isinstance(parsed, dict):
-        # Python's json module reads the escape of an unpaired surrogate, such
-        # as "\\ud800", which DuckDB rejects. An object that DuckDB rejects
-        # for another reason is reported as invalid JSON.
-        found = find_unpaired_surrogate(parsed, "properties")
-        if found:
-            return unpaired_surrogate_message(*found)
-        parsed = _INVALID
-    if parsed is _INVALID:
-        problem = f"invalid JSON {shown_value(text)}"
-    else:
-        problem = f"{shown_value(text)} is JSON but not an object"
-    return f"{problem}; write the properties as a JSON object, " 'for example {"url": "/pricing"}'
 
 
 # Values

@@ -225,8 +225,8 @@ def _json_lines_batches(path: Path, name: str, codec: str, rows: int) -> Iterato
 
 def _json_lines_columns(
     path: Path, name: str, codec: str, rows: int
-) -> tuple[dict[str, str], dict[str, set[type]]]:
-    """Return the file's column names by key and the Python types of each column's values.
+) -> tuple[list[str], dict[str, set[type]]]:
+    """Return the file's column names and the Python types of each column's values.
 
     Raises InputError for the first line that is not a JSON object.
     """
@@ -244,13 +244,13 @@ def _json_lines_columns(
             collect()
     collect()
     reader.check_not_empty()
-    return reader.names, kinds
+    return list(reader.columns), kinds
 
 
 def _json_lines_batch(
-    reader: JsonLinesReader, names: dict[str, str], kinds: dict[str, set[type]]
+    reader: JsonLinesReader, names: list[str], kinds: dict[str, set[type]]
 ) -> SourceTable:
     columns, count, lines = reader.take_rows()
-    arrays = [json_column_array(columns.get(key, []), count, kinds[key]) for key in names]
-    table = pa.Table.from_arrays(arrays, names=list(names.values()))
+    arrays = [json_column_array(columns.get(name, []), count, kinds[name]) for name in names]
+    table = pa.Table.from_arrays(arrays, names=names)
     return SourceTable(table, reader.name, "jsonl", JsonLineNumbers(lines))

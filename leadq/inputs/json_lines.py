@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,17 +13,26 @@ from typing import Any
 import pyarrow as pa
 
 from leadq.errors import InputError
+from leadq.inputs.json_numbers import (
+    MAX_DOUBLE_DIGITS,
+    WrittenNumber,
+    first_non_finite,
+    parse_written_numbers,
+)
 from leadq.inputs.source import (
     SURROGATE,
     Position,
     SourceTable,
-    check_column_names,
     find_unpaired_surrogate,
     raise_decode_error,
+    shown_value,
     unpaired_surrogate_message,
 )
 
 JSON_LINE_FIX = 'write the line as one JSON object, such as {"email": "ana@example.com"}'
+# Digits of an integer that may be beyond a double, which only a line
+# longer than MAX_DOUBLE_DIGITS can contain.
+LONG_NUMBER = re.compile(f"[0-9]{{{MAX_DOUBLE_DIGITS}}}")
 
 
 class _JsonText(str):
@@ -54,7 +64,7 @@ def read_json_lines(
         json_column_array(values, reader.row_count)
         for values in reader.columns.values()
     ]
-    table = pa.Table.from_arrays(arrays, names=list(reader.names.values()))
+    table = pa.Table.from_arrays(arrays, names=list(reader.columns))
     return SourceTable(
         table=table,
         path=name,
@@ -82,10 +92,6 @@ class InvalidLineError(InputError):
     """A line that is not a valid JSON object, while the rest of the file may be."""
 
 
-def _reject_constant(constant: str) -> None:
-    raise ValueError(f"{constant} is not valid JSON; write a number or null")
-
-
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     record = dict(pairs)
     if len(record) != len(pairs):
@@ -106,27 +112,13 @@ def _may_contain_surrogates(text: str) -> bool:
     return "\\u" in text or (not text.isascii() and SURROGATE.search(text) is not None)
 
 
-def _infinite_number_path(value: Any, where: str) -> str | None:
-    """Return the path of the first infinite number in a nested JSON value, as `where.key[0]`."""
-    if type(value) is float and math.isinf(value):
-        return where
-    if type(value) is dict:
-        items = [(item, f"{where}.{key}") for key, item in value.items()]
-    elif type(value) is list:
-        items = [(item, f"{where}[{position}]") for position, item in enumerate(value)]
-    else:
-        return None
-    for item, path in items:
-        found = _infinite_number_path(item, path)
-        if found is not None:
-            return found
-    return None
-
-
 class JsonLinesReader:
     """Column values of a JSON lines file, as one Python list per column.
 
-    With `record_lines`, the line of every row is stored, and `take_rows`
+    A column is named by a key trimmed of surrounding spaces, so `"title"`
+    and `" title"` on two lines are one column. A blank key, or two keys
+    of one line that are equal once trimmed, make the line invalid. With
+    `record_lines`, the line of every row is stored, and `take_rows`
     hands out the rows read so far, so a file can be read in batches. With
     `skip_invalid_lines`, a line that is not a valid JSON object is stored
     in `skipped_lines` instead of raising InvalidLineError.
@@ -134,9 +126,10 @@ class JsonLinesReader:
 
     def __init__(self, name: str, record_lines: bool = False, skip_invalid_lines: bool = False):
         self.name = name
-        # Values by key as written in the file, and the stripped column names.
+        # Values by column name, in the order the columns first appear.
         self.columns: dict[str, list[Any]] = {}
-        self.names: dict[str, str] = {}
+        # Keys seen so far that are column names as they are: not blank, not padded.
+        self._plain_keys: set[str] = set()
         self.row_count = 0
         # Rows handed out by take_rows before the current ones.
         self.rows_taken = 0
@@ -144,10 +137,9 @@ class JsonLinesReader:
         self.lines: array[int] | None = array("q") if record_lines else None
         self.skip_invalid_lines = skip_invalid_lines
         self.skipped_lines: list[InvalidLineError] = []
-        self._decode = json.JSONDecoder(
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-        ).decode
+        # NaN and Infinity parse as floats here, and a line with a non-finite
+        # number is parsed again to name it (_check_numbers).
+        self._decode = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys).decode
         self._encode = json.JSONEncoder(
             sort_keys=True, separators=(",", ":"), allow_nan=False
         ).encode
@@ -168,7 +160,7 @@ class JsonLinesReader:
         for key, value in record.items():
             values = self.columns.get(key)
             if values is None:
-                values = self._add_column(key, line)
+                values = self.columns[key] = []
             if len(values) < row_index:
                 values.extend([None] * (row_index - len(values)))
             values.append(value)
@@ -179,7 +171,7 @@ class JsonLinesReader:
     def take_rows(self) -> tuple[dict[str, list[Any]], int, array[int] | None]:
         """Return the column values, row count and lines read since the last call.
 
-        The column names stay, so the next rows are checked against them.
+        The column names stay, so the columns keep the order in which they first appeared.
         """
         taken = (self.columns, self.row_count, self.lines)
         self.columns = {key: [] for key in self.columns}
@@ -198,7 +190,7 @@ class JsonLinesReader:
             return
         if self.rows_taken + self.row_count == 0:
             raise InputError("the file is empty: it has no JSON objects", file=self.name)
-        if not self.names:
+        if not self.columns:
             raise InputError("the JSON objects have no fields", file=self.name)
 
     def _record_lines(self) -> None:
@@ -206,28 +198,47 @@ class JsonLinesReader:
         if self.lines is None:
             self.lines = array("q", range(1, self.row_count + 1))
 
-    def _add_column(self, key: str, line: int) -> list[Any]:
-        names = [*self.names.values(), key.strip()]
-        check_column_names(names, self.name, line)
-        self.names[key] = key.strip()
-        values: list[Any] = []
-        self.columns[key] = values
-        return values
-
     def _row_values(self, line: int, text: str) -> dict[str, Any]:
-        """Parse a line and check its values; nested values become JSON text."""
-        record = self._parse_object(line, text)
+        """Parse a line and check its keys and values. Nested values become JSON text."""
+        record = self._by_column(line, self._parse_object(line, text))
         if _may_contain_surrogates(text):
             self._check_unicode(line, record)
+        if len(text) > MAX_DOUBLE_DIGITS and LONG_NUMBER.search(text):
+            self._check_numbers(line, text)
         for key, value in record.items():
             value_type = type(value)
             if value_type is dict or value_type is list:
-                record[key] = _JsonText(self._encode_nested(line, key, value))
+                record[key] = _JsonText(self._encode_nested(line, text, value))
+            elif value_type is float and not math.isfinite(value):
+                self._check_numbers(line, text)
         return record
+
+    def _by_column(self, line: int, record: dict[str, Any]) -> dict[str, Any]:
+        """Return the line's values by column name: each key trimmed of surrounding spaces."""
+        if self._plain_keys.issuperset(record):
+            return record
+        self._plain_keys.update(key for key in record if key and key == key.strip())
+        columns: dict[str, Any] = {}
+        keys: dict[str, str] = {}
+        for key, value in record.items():
+            name = key.strip()
+            if not name:
+                message = f'the key {shown_value(key)} is blank; name the field, such as "title", or remove the key'
+                raise InvalidLineError(message, file=self.name, line=line)
+            if name in columns:
+                raise InvalidLineError(
+                    f"the keys {shown_value(keys[name])} and {shown_value(key)} name one column once "
+                    "surrounding spaces are trimmed; write each key once per object",
+                    file=self.name,
+                    line=line,
+                )
+            columns[name] = value
+            keys[name] = key
+        return columns
 
     def _check_unicode(self, line: int, record: dict[str, Any]) -> None:
         for key, value in record.items():
-            column = key.strip()
+            column = key
             found = find_unpaired_surrogate(key, "the key")
             if found:
                 column = None
@@ -238,19 +249,27 @@ class JsonLinesReader:
                 message = unpaired_surrogate_message(*found)
                 raise InvalidLineError(message, file=self.name, line=line, column=column)
 
-    def _encode_nested(self, line: int, key: str, value: Any) -> str:
+    def _encode_nested(self, line: int, text: str, value: Any) -> str:
         try:
             return self._encode(value)
         except ValueError:
-            # Python's JSON decoder reads a literal such as 1e400 as infinity.
-            where = _infinite_number_path(value, key.strip()) or key.strip()
-            raise InvalidLineError(
-                f"{where} is a number beyond the range of a double, such as 1e400; "
-                "write numbers between -1.8e308 and 1.8e308",
-                file=self.name,
-                line=line,
-                column=key.strip(),
-            ) from None
+            # The encoder rejects NaN and infinity, which the decoder reads.
+            self._check_numbers(line, text)
+            raise
+
+    def _check_numbers(self, line: int, text: str) -> None:
+        """Raise InvalidLineError for the line's first NaN, Infinity or number beyond a double.
+
+        The line is parsed again, to show the number as the file writes it.
+        """
+        record, has_non_finite = parse_written_numbers(text.rstrip("\r\n"))
+        if not has_non_finite:
+            return
+        for key, value in record.items():
+            column = key.strip()
+            found = first_non_finite(value, "the value" if type(value) is WrittenNumber else column)
+            if found is not None:
+                raise InvalidLineError(str(found), file=self.name, line=line, column=column)
 
     def _parse_object(self, line: int, text: str) -> dict[str, Any]:
         try:

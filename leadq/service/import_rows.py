@@ -38,6 +38,7 @@ from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
 from leadq.inputs.source import SURROGATE, Position, shown_value, unpaired_surrogate_message
+from leadq.json_properties import parse_properties
 from leadq.lead_columns import lead_columns
 from leadq.model.schema import ScoringModel
 from leadq.evaluation.history import CONVERTED_VALUES, LOST_VALUES, OPEN_VALUES
@@ -280,21 +281,16 @@ def _check_time(ts: int, value, column: str, now: int, label: str = "timestamp")
 
 
 def _json_properties(value, column: str | None) -> dict:
+    """Return a `properties` cell as a dict, checked as `leadq score` checks it (leadq.json_properties)."""
     if _is_blank(value):
         return {}
     if isinstance(value, dict):
         return dict(value)
     try:
-        parsed = json.loads(value) if isinstance(value, str) else value
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise ImportRowError(
-            column,
-            f"invalid JSON {shown_value(value)}; write the properties as a JSON object, "
-            'for example {"url": "/pricing"}',
-        )
-    return parsed
+        parsed = parse_properties(value if isinstance(value, str) else json.dumps(value, default=str))
+    except ValueError as error:
+        raise ImportRowError(column, str(error)) from None
+    return parsed or {}
 
 
 def _content_id(event: EventRow, occurrences: Counter) -> str:

@@ -26,6 +26,8 @@ TEXT_FILES = {
     "empty_cells.csv": b"id,name\n1,\n,Bob\n3,Cy\n",
     "plain.jsonl": b'{"id": 1, "name": "Ann"}\n{"id": 2, "name": "Bob"}\n{"id": 3}\n',
     "blank_lines.jsonl": b'{"id": 1}\n\n{"id": 2}\n\n\n{"id": 3}\n{"id": 4}\n',
+    # Keys with surrounding spaces name the column of the trimmed key.
+    "padded_keys.jsonl": b'{"id": 1, " name": "Ann"}\n{" id ": 2, "name": "Bob"}\n{"id": 3, "name ": "Cy"}\n',
     # Types that only the whole file decides: an integer column that turns
     # into floats, a column that appears late, strings that become JSON text
     # because a later row has a nested value, and mixed kinds.

@@ -422,9 +422,28 @@ def test_jsonl_duplicate_key(tmp_path):
     assert error.message == "invalid JSON: duplicate key 'a'; write each key once per object"
 
 
-def test_jsonl_nan_rejected(tmp_path):
-    error = read_error(write(tmp_path, "events.jsonl", b'{"a": NaN}\n'))
-    assert error.message == "invalid JSON: NaN is not valid JSON; write a number or null"
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_jsonl_nan_rejected(tmp_path, constant):
+    error = read_error(write(tmp_path, "events.jsonl", f'{{"b": 1, "a": {constant}}}\n'.encode()))
+    assert (error.line, error.column) == (1, "a")
+    assert error.message == f"the value is {constant}, which is not valid JSON; write a number or null"
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"), [("2.5e308", "2.5e308"), ("-1" + "0" * 309, "-1" + "0" * 35 + "...")]
+)
+def test_jsonl_beyond_double_rejected(tmp_path, number, shown):
+    error = read_error(write(tmp_path, "events.jsonl", f'{{"a": 1}}\n{{"b": "x", "a": {number}}}\n'.encode()))
+    assert (error.line, error.column) == (2, "a")
+    assert error.message == (
+        f"the value is {shown}, a number beyond the range of a double; write numbers between -1.8e308 and 1.8e308"
+    )
+
+
+def test_jsonl_nested_integer_beyond_double(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"p": {"n": [3, 1' + b"0" * 400 + b"]}}\n"))
+    assert error.column == "p"
+    assert error.message.startswith(f"p.n[1] is 1{'0' * 36}..., a number beyond the range of a double")
 
 
 def test_jsonl_surrogate_in_field(tmp_path):
@@ -469,8 +488,22 @@ def test_jsonl_nested_infinity_path(tmp_path):
     error = read_error(write(tmp_path, "events.jsonl", b'{"p": {"x": [1, {"y": -1e400}]}}\n'))
     assert error.column == "p"
     assert error.message == (
-        "p.x[1].y is a number beyond the range of a double, such as 1e400; write numbers between -1.8e308 and 1.8e308"
+        "p.x[1].y is -1e400, a number beyond the range of a double; write numbers between -1.8e308 and 1.8e308"
     )
+
+
+def test_jsonl_nested_nan_path(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", b'{"p": {"x": 1, "y": [NaN]}}\n'))
+    assert error.column == "p"
+    assert error.message == "p.y[0] is NaN, which is not valid JSON; write a number or null"
+
+
+def test_jsonl_large_numbers_kept(tmp_path):
+    big = "17" + "0" * 307
+    data = f'{{"a": 1.7e308, "p": {{"big": {big}, "small": 1e-400}}, "note": "{"1" * 400}"}}\n'
+    source = read_source(write(tmp_path, "events.jsonl", data.encode()))
+    assert source.table.column("a").to_pylist() == [1.7e308]
+    assert source.table.column("p").to_pylist() == [f'{{"big":{big},"small":0.0}}']
 
 
 def test_jsonl_skip_invalid_lines(tmp_path):
@@ -483,6 +516,8 @@ def test_jsonl_skip_invalid_lines(tmp_path):
         b'{"a": 5, "p": {"n": 1e400}}\n'
         b"[1, 2]\n"
         b'{"a": 6}\n'
+        b'{"a": 7, "": 1}\n'
+        b'{"a": 8, " a ": 9}\n'
     )
     source = read_source(write(tmp_path, "events.jsonl", data), skip_invalid_lines=True)
     assert source.table.column_names == ["a"]
@@ -493,8 +528,10 @@ def test_jsonl_skip_invalid_lines(tmp_path):
         (2, None, "invalid JSON: Expecting value at column 1"),
         (4, None, "invalid JSON: duplicate key 'a'"),
         (5, "b", "the value '\\udc00' contains an unpaired UTF-16 surrogate (\\udc00), which is not valid Unicode text"),
-        (6, "p", "p.n is a number beyond the range of a double, such as 1e400"),
+        (6, "p", "p.n is 1e400, a number beyond the range of a double"),
         (7, None, "expected a JSON object on each line, found an array"),
+        (9, None, "the key '' is blank"),
+        (10, None, "the keys 'a' and ' a ' name one column once surrounding spaces are trimmed"),
     ]
 
 
@@ -510,10 +547,27 @@ def test_jsonl_skip_keeps_file_errors(tmp_path):
     assert error.message.startswith("expected JSON lines (one object per line) but the file starts with a JSON array")
 
 
-def test_jsonl_keys_stripped_duplicates(tmp_path):
-    path = write(tmp_path, "events.jsonl", b'{"a": 1}\n{" a": 2}\n')
+def test_jsonl_padded_key_same_column(tmp_path):
+    source = read_source(write(tmp_path, "events.jsonl", b'{"a": 1}\n{" a": 2, "b ": 3}\n{"b": 4}\n'))
+    assert source.table.column_names == ["a", "b"]
+    assert source.table.column("a").to_pylist() == [1, 2, None]
+    assert source.table.column("b").to_pylist() == [None, 3, 4]
+
+
+@pytest.mark.parametrize("key", ["", "  "])
+def test_jsonl_blank_key_rejected(tmp_path, key):
+    path = write(tmp_path, "leads.jsonl", f'{{"email": "a@x.co"}}\n{{"email": "b@x.co", "{key}": 1}}\n'.encode())
     error = read_error(path)
-    assert str(error).startswith(f"{path}, line 2: duplicate column names: 'a'; ")
+    assert str(error) == f"""{path}, line 2: the key '{key}' is blank; name the field, such as "title", or remove the key"""
+
+
+def test_jsonl_keys_equal_once_trimmed(tmp_path):
+    path = write(tmp_path, "leads.jsonl", b'{"email": "a@x.co", "title": "CEO", " title ": "CTO"}\n')
+    error = read_error(path)
+    assert str(error) == (
+        f"{path}, line 1: the keys 'title' and ' title ' name one column once surrounding spaces "
+        "are trimmed; write each key once per object"
+    )
 
 
 def test_jsonl_blank_lines_and_crlf(tmp_path):

@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
+from leadq.errors import InputError
 from leadq.model.loading import default_model_text
-from leadq.scoring import micros_since_epoch
+from leadq.scoring import micros_since_epoch, score_files
 from leadq.service.event_times import FUTURE_TOLERANCE_MICROS
 from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
@@ -483,8 +484,11 @@ def test_unstorable_event_values_rejected(store, tmp_path):
     )
     done = run_import(store, "events", write(tmp_path, "events.csv", text))
     assert done.returncode == 1, done.stderr
-    assert "line 2, column 'properties': properties.n is inf, which leadq cannot store" in done.stdout
-    assert "line 3, column 'properties': properties.n is nan, which leadq cannot store" in done.stdout
+    assert (
+        "line 2, column 'properties': properties.n is 1e400, a number beyond the range of a double; "
+        "write numbers between -1.8e308 and 1.8e308"
+    ) in done.stdout
+    assert "line 3, column 'properties': properties.n is NaN, which is not valid JSON; write a number or null" in done.stdout
     assert "line 4, column 'properties': properties.note 'a\\x00b' contains a NUL character; remove it" in done.stdout
     assert "line 5, column 'event': the value 'page\\x00viewed' contains a NUL character; remove it" in done.stdout
     assert (
@@ -521,8 +525,8 @@ def test_json_lines_bad_lines_rejected(store, tmp_path):
     done = run_import(store, "events", path)
     assert done.returncode == 1, done.stderr
     assert rejected_lines(done.stdout) == [
-        f"{path}, line 1, column 'properties': properties.n is a number beyond the range of a double, "
-        "such as 1e400; write numbers between -1.8e308 and 1.8e308",
+        f"{path}, line 1, column 'properties': properties.n is 1e400, a number beyond the range of a double; "
+        "write numbers between -1.8e308 and 1.8e308",
         f"{path}, line 3: invalid JSON: duplicate key 'email'; write each key once per object",
         f"{path}, line 4: invalid JSON: Unterminated string starting at column 29; {JSON_LINE_FIX}",
         f"{path}, line 6, column 'url': the value '\\ud800' contains an unpaired UTF-16 surrogate (\\ud800), "
@@ -534,6 +538,55 @@ def test_json_lines_bad_lines_rejected(store, tmp_path):
     with store.engine.connect() as connection:
         stored = connection.execute(select(events.c.message_id).order_by(events.c.message_id)).scalars().all()
     assert stored == ["j2", "j6"]
+
+
+def test_json_lines_key_problems_reject_line(store, tmp_path):
+    text = "\n".join([
+        json.dumps({"email": "ana@acme.example", "title": "CEO"}),
+        json.dumps({"email": "bob@corp.example", "": "x"}),
+        '{"email": "eve@corp.example", "title": "CTO", " title ": "CFO"}',
+        json.dumps({"email": "dan@corp.example", " title": "VP"}),
+    ]) + "\n"  # fmt: skip
+    path = write(tmp_path, "leads.jsonl", text)
+    done = run_import(store, "leads", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f'{path}, line 2: the key \'\' is blank; name the field, such as "title", or remove the key',
+        f"{path}, line 3: the keys 'title' and ' title ' name one column once surrounding spaces are trimmed; "
+        "write each key once per object",
+    ]
+    stored = stored_leads(store)
+    assert set(stored) == {"ana@acme.example", "dan@corp.example"}
+    assert json.loads(stored["dan@corp.example"]["attributes"])["title"] == "VP"
+
+
+def test_property_numbers_rejected_as_score_does(store, tmp_path):
+    header = "event_id,email,event,timestamp,properties\n"
+    rows = [
+        'n1,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""plan"": ""team"", ""n"": [1, -Infinity]}"\n',
+        'n2,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""plan"": ""team"", ""n"": inf}"\n',
+        'n3,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""plan"": ""team"",}"\n',
+        "n4,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,null\n",
+    ]
+    path = write(tmp_path, "events.csv", header + "".join(rows))
+    done = run_import(store, "events", path)
+    assert done.returncode == 1, done.stderr
+    fix = 'write the properties as a JSON object, for example {"url": "/pricing"}'
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 2, column 'properties': properties.n[1] is -Infinity, which is not valid JSON; "
+        "write a number or null",
+        f"""{path}, line 3, column 'properties': invalid JSON '{{"plan": "team", "n": inf}}'; {fix}""",
+        f"""{path}, line 4, column 'properties': invalid JSON '{{"plan": "team",}}'; {fix}""",
+    ]
+    with store.engine.connect() as connection:
+        assert connection.execute(select(events.c.message_id)).scalars().all() == ["n4"]
+
+    # `leadq score` stops at the first bad row, with the import's message.
+    for index, rejected in enumerate(rejected_lines(done.stdout)):
+        alone = write(tmp_path, "events.csv", header + "\n" * index + rows[index])
+        with pytest.raises(InputError) as caught:
+            score_files(DEMO / "leads.csv", alone, as_of=datetime(2026, 12, 1, tzinfo=timezone.utc))
+        assert str(caught.value) == rejected
 
 
 def test_json_lines_every_line_invalid(store, tmp_path):

@@ -1,0 +1,106 @@
+"""Check and read the JSON `properties` column of an events file.
+
+A cell is a JSON object, JSON null or empty. `leadq score` checks a whole
+column with DuckDB, which parses JSON several times faster than Python's
+json module, and parses in Python only the cells that DuckDB rejects or
+that may contain a number leadq rejects. `leadq import` parses every cell
+with parse_properties. Both reject the same cells with the same message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadq.errors import InputError
+from leadq.inputs import SourceTable
+from leadq.inputs.json_numbers import parse_finite_json
+from leadq.inputs.source import find_unpaired_surrogate, shown_value, unpaired_surrogate_message
+
+PROPERTIES_FIX = 'write the properties as a JSON object, for example {"url": "/pricing"}'
+# Cells that DuckDB may accept but leadq rejects. DuckDB 2.0 reads NaN, Inf
+# and Infinity in any case, and a comma before a closing bracket. A number
+# with a three-digit exponent or 309 digits may be beyond a double's range.
+# A match inside a string, or a large finite number such as 1e300, only
+# costs a parse in Python.
+SUSPECT_CELL = r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]"
+
+
+def parse_properties(text: str) -> dict | None:
+    """Parse a `properties` cell: a JSON object whose numbers are finite, or null (None).
+
+    Raises ValueError with the problem, the cell and the fix: NonFiniteNumber
+    (leadq.inputs.json_numbers) names the number's path, such as
+    `properties.seats`.
+    """
+    try:
+        parsed = parse_finite_json(text, "properties")
+    except json.JSONDecodeError:
+        raise ValueError(f"invalid JSON {shown_value(text)}; {PROPERTIES_FIX}") from None
+    if parsed is not None and type(parsed) is not dict:
+        raise ValueError(f"{shown_value(text)} is JSON but not an object; {PROPERTIES_FIX}")
+    return parsed
+
+
+def check_properties_column(text: pa.ChunkedArray, source: SourceTable, column: str) -> None:
+    """Raise InputError for the first cell of a `properties` column that parse_properties rejects.
+
+    `text` is the column as text and `column` its name in the file.
+    """
+    valid, suspect = _cell_masks(text)
+    checked = pc.or_kleene(pc.invert(valid), pc.fill_null(suspect, False))
+    for row in np.flatnonzero(checked.to_numpy(zero_copy_only=False)).tolist():
+        problem = _cell_problem(text[row].as_py(), valid[row].as_py())
+        if problem is not None:
+            raise InputError(problem, file=source.path, column=column, **source.position(row))
+
+
+def _cell_masks(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Return whether DuckDB reads each cell as a JSON object or null, and whether it matches SUSPECT_CELL."""
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.register("input", pa.table({"properties": text}))
+        masks = connection.sql(
+            "SELECT properties IS NULL OR CASE WHEN json_valid(properties) "
+            "THEN json_type(properties) IN ('OBJECT', 'NULL') ELSE false END AS ok, "
+            "regexp_matches(properties, ?) AS suspect FROM input",
+            params=[SUSPECT_CELL],
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return masks["ok"], masks["suspect"]
+
+
+def _cell_problem(text: str, valid_in_duckdb: bool) -> str | None:
+    try:
+        parse_properties(text)
+    except ValueError as error:
+        return str(error)
+    if valid_in_duckdb:
+        return None
+    # Python's json module reads the escape of an unpaired surrogate, such
+    # as "\\ud800", which DuckDB rejects. An object that DuckDB rejects for
+    # another reason is reported as invalid JSON.
+    found = find_unpaired_surrogate(json.loads(text), "properties")
+    if found:
+        return unpaired_surrogate_message(*found)
+    return f"invalid JSON {shown_value(text)}; {PROPERTIES_FIX}"
+
+
+def json_property(text: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """Extract one property from checked JSON object text, as text; DuckDB parses it fast."""
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.register("input", pa.table({"properties": text}))
+        path = "$." + json.dumps(name)
+        extracted = connection.sql(
+            "SELECT json_extract_string(properties, ?) AS value FROM input",
+            params=[path],
+        ).to_arrow_table()["value"]
+    finally:
+        connection.close()
+    return extracted
