@@ -267,6 +267,20 @@ def test_validate_two_columns_one_field(files):
     )
 
 
+def test_validate_columns_differing_in_case(files):
+    (files / "model.yaml").write_text(
+        "key: email\ncolumns:\n  Job Title: title\n  job title: role\nstages:\n  - id: all\n",
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done,
+        "model.yaml, line 4, field columns.job title:",
+        "columns 'Job Title' (line 3) and 'job title' differ only in case or surrounding spaces",
+        "keep one of the two mappings",
+    )
+
+
 def test_cp1252_needs_encoding(files):
     text = LEADS.replace("Acme,Software", "Acmé GmbH,Software")
     (files / "leads.csv").write_bytes(text.encode("cp1252"))

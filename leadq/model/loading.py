@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from leadq.errors import ModelError
+from leadq.lead_columns import folded
 from leadq.model.qualification import UNKNOWN, Framework
 from leadq.model.schema import (
     AllOf,
@@ -81,6 +82,7 @@ def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel
     except ValidationError as error:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
+    _check_column_spellings(model.columns, document, source)
     return model
 
 
@@ -91,7 +93,9 @@ def parse_stored_model(text: str, source: str) -> tuple[ScoringModel, list[Model
     and a store keeps scoring with its active version. So the `version:`
     is kept as it was accepted, and points and score bounds beyond
     MAX_RULE_POINTS and MAX_SCORE are kept too. Each such value comes back
-    as a ModelError that names its line and field. Any other invalid value
+    as a ModelError that names its line and field. `columns:` keys that
+    differ only in case are kept without one, and a leads file column
+    matches neither of them (leadq.lead_columns). Any other invalid value
     raises ModelError.
     """
     document, plain = _document(text, source)
@@ -381,6 +385,26 @@ def _check_one_column_per_field(mapping: dict[str, str], section: str, document,
             f"field {field!r}; map only one column to each field, and remove or "
             "rename the other mapping",
             document, [section, column], source,
+        )
+
+
+def _check_column_spellings(mapping: dict[str, str], document, source) -> None:
+    """Raise when two `columns:` keys differ only in case or surrounding spaces.
+
+    Leads file columns match the keys without regard to either, so a
+    column would match neither of the two keys.
+    """
+    first_of: dict[str, str] = {}
+    for column in mapping:
+        first = first_of.setdefault(folded(column), column)
+        if first == column:
+            continue
+        first_line, _ = locate(document, ["columns", first])
+        _raise_at(
+            f"columns {first!r} (line {first_line}) and {column!r} differ only in case or "
+            "surrounding spaces, and leadq matches a leads file's columns without regard to "
+            "either; keep one of the two mappings",
+            document, ["columns", column], source,
         )
 
 

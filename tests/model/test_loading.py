@@ -146,6 +146,28 @@ def test_two_columns_to_one_field(section):
     assert "map only one column to each field" in error.message
 
 
+@pytest.mark.parametrize("second", ["TITLE", "'title '", "' Title'"])
+def test_columns_differing_in_case(second):
+    text = f"columns:\n  Title: job_title\n  email: email\n  {second}: role\n" + STAGES
+    error = error_of(text)
+    key = second.strip("'")
+    assert (error.file, error.line, error.field) == ("m.yaml", 4, f"columns.{key}")
+    assert error.message == (
+        f"columns 'Title' (line 2) and {key!r} differ only in case or surrounding spaces, and leadq "
+        "matches a leads file's columns without regard to either; keep one of the two mappings"
+    )
+
+
+def test_stored_columns_differing_in_case_kept():
+    model = parse_model("columns:\n  Title: job_title\n  TITLE: role\n" + STAGES, source="v1", stored=True)
+    assert model.columns == {"Title": "job_title", "TITLE": "role"}
+
+
+def test_event_columns_differing_in_case_valid():
+    model = parse_model("event_columns:\n  Kind: event\n  kind: page\n" + STAGES, source="m.yaml")
+    assert model.event_columns == {"Kind": "event", "kind": "page"}
+
+
 def test_distinct_mapped_fields_valid():
     model = parse_model("event_columns:\n  kind: event\n  ts: timestamp\n" + STAGES, source="m.yaml")
     assert model.event_columns == {"kind": "event", "ts": "timestamp"}
