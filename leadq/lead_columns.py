@@ -1,4 +1,4 @@
-"""Match a leads file's column names to the model's names.
+"""Match a leads file's column names, and stored attribute names, to the model's names.
 
 Names match without regard to case or surrounding spaces, as CRM column
 names do (leadq.crm.vendors). A column that the model's `columns:` maps
@@ -17,6 +17,23 @@ def folded(name: str) -> str:
     return name.strip().lower()
 
 
+class _Names:
+    """Names that columns match: an equal name, or else the one name that
+    differs from the column only in case or surrounding spaces."""
+
+    def __init__(self, names: Iterable[str]):
+        self.exact = set(names)
+        self.by_folded: dict[str, list[str]] = {}
+        for name in sorted(self.exact):
+            self.by_folded.setdefault(folded(name), []).append(name)
+
+    def match(self, column: str) -> str | None:
+        if column in self.exact:
+            return column
+        candidates = self.by_folded.get(folded(column), [])
+        return candidates[0] if len(candidates) == 1 else None
+
+
 def match_names(header: list[str], names: Iterable[str]) -> dict[str, str]:
     """Return each column of `header` that matches one of `names`, with that name.
 
@@ -26,18 +43,12 @@ def match_names(header: list[str], names: Iterable[str]) -> dict[str, str]:
     that differ only in case both match a name, which callers reject as two
     columns for one field.
     """
-    exact = set(names)
-    by_folded: dict[str, list[str]] = {}
-    for name in sorted(exact):
-        by_folded.setdefault(folded(name), []).append(name)
+    known = _Names(names)
     matched = {}
     for column in header:
-        if column in exact:
-            matched[column] = column
-            continue
-        candidates = by_folded.get(folded(column), [])
-        if len(candidates) == 1:
-            matched[column] = candidates[0]
+        name = known.match(column)
+        if name is not None:
+            matched[column] = name
     return matched
 
 
@@ -64,3 +75,29 @@ def lead_columns(header: list[str], mapping: dict[str, str]) -> LeadColumns:
     found = set(matched.values())
     absent = {column: field for column, field in mapping.items() if column not in found}
     return LeadColumns(fields, absent)
+
+
+class AttributeFields:
+    """The lead field of each stored attribute name, as leadq.crm.reading names a column.
+
+    A name that a `columns:` key matches gets that key's field. Otherwise a
+    name that matches one of `fields`, the fields that rules read, gets
+    that field's name. Other names stay. Several names can get one field,
+    such as `Title`, stored before names matched without regard to case,
+    and `title`.
+    """
+
+    def __init__(self, mapping: dict[str, str], fields: Iterable[str]):
+        self.mapping = mapping
+        self._columns = _Names(mapping)
+        self._fields = _Names(fields)
+        # Names looked up before: the leads of a rescore share most names.
+        self._known: dict[str, str] = {}
+
+    def field_of(self, name: str) -> str:
+        field = self._known.get(name)
+        if field is None:
+            column = self._columns.match(name)
+            field = self.mapping[column] if column is not None else self._fields.match(name) or name
+            self._known[name] = field
+        return field

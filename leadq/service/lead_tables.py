@@ -9,6 +9,7 @@ recycle baseline are left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,15 @@ from leadq.binding import (
 from leadq.compiler.layout import Layout
 from leadq.compiler.query import CompiledModel
 from leadq.engines import EngineTables
+from leadq.lead_columns import AttributeFields
 from leadq.qualification.records import latest_complete
 from leadq.service.event_bindings import bound_values
-from leadq.service.stored_json import lead_fields
+from leadq.service.stored_json import account_traits, attribute_times, lead_attributes
 from leadq.store.tables import accounts, events, leads
 from leadq.store.value_lists import in_list
+
+# The attribute time of a value stored before leadq recorded times.
+UNTIMED = float("-inf")
 
 
 @dataclass
@@ -36,7 +41,7 @@ class StoredLeads:
     """Stored leads bound for the engine, with the fields they were bound from."""
 
     tables: EngineTables
-    # One dict per row of tables.leads: traits renamed by the model's `columns:`.
+    # One dict per row of tables.leads: traits and attributes by lead field (_lead_fields).
     attributes: list[dict]
 
 
@@ -52,7 +57,8 @@ def read_stored_leads(
     rows = connection.execute(_LEADS_WITH_TRAITS, {"ids": list(lead_ids)}).all()
     ids = [row.id for row in rows]
     codes = dict(zip(ids, range(len(ids)) if with_events else ids))
-    attributes = [_lead_fields(row, compiled.model.columns) for row in rows]
+    names = AttributeFields(compiled.model.columns, layout.lead_fields)
+    attributes = [_lead_fields(row, names) for row in rows]
     lead_table = _lead_table(layout, codes, attributes)
     if layout.qualifications:
         latest = latest_complete(connection, ids, list(layout.qualifications), as_of)
@@ -64,7 +70,7 @@ def read_stored_leads(
 
 # Built once: the statements of a rescore run on every tracked event.
 _LEADS_WITH_TRAITS = (
-    select(leads.c.id, leads.c.attributes, leads.c.account_id, accounts.c.traits)
+    select(leads.c.id, leads.c.attributes, leads.c.attribute_times, leads.c.account_id, accounts.c.traits)
     .select_from(leads.outerjoin(accounts, leads.c.account_id == accounts.c.id))
     .where(in_list(leads.c.id, "ids"))
     .order_by(leads.c.id)
@@ -87,9 +93,39 @@ _EVENTS_OF_LEADS = (
 )
 
 
-def _lead_fields(row, mapping: dict[str, str]) -> dict:
-    # The model's `columns:` renames input names to fields, as for files.
-    return {mapping.get(name, name): value for name, value in lead_fields(row).items()}
+def _lead_fields(row, names: AttributeFields) -> dict:
+    """Return a lead's fields: its account's traits, overridden by its own attributes.
+
+    Names become fields as a leads file's columns do, so `Title`, stored
+    before names matched without regard to case, is the field `title`.
+    """
+    traits = account_traits(row.traits, row.account_id, row.id) if row.traits is not None else {}
+    fields = _one_value_per_field(traits, names, dict)
+    attributes = lead_attributes(row.attributes, row.id)
+    fields.update(_one_value_per_field(attributes, names, lambda: attribute_times(row.attribute_times, row.id)))
+    return fields
+
+
+def _one_value_per_field(values: dict, names: AttributeFields, times: Callable[[], dict]) -> dict:
+    """Rename stored values to fields. Of several names of one field, the latest value wins.
+
+    `times` returns each name's attribute time; it is called only when
+    names collide. A value without a time is older than any with one. On
+    equal times, a name spelled as the model spells it (a `columns:` key
+    or the field) wins, then the name stored later.
+    """
+    fields = {name: names.field_of(name) for name in values}
+    if len(set(fields.values())) == len(fields):
+        return {fields[name]: value for name, value in values.items()}
+    known_times = times()
+    chosen: dict[str, tuple[tuple, object]] = {}
+    for position, (name, value) in enumerate(values.items()):
+        field = fields[name]
+        spelled = name in names.mapping or name == field
+        rank = (known_times.get(name, UNTIMED), spelled, position)
+        if field not in chosen or rank > chosen[field][0]:
+            chosen[field] = (rank, value)
+    return {field: value for field, (_, value) in chosen.items()}
 
 
 def _lead_table(layout: Layout, codes: dict[int, int], attributes: list[dict]) -> pa.Table:

@@ -19,6 +19,7 @@ EXCERPT_LENGTH = 60
 # Erasing a lead deletes its events and qualifications too.
 OBJECT_FIX = "set them to a JSON object such as '{}' in the database, or erase the lead"
 TRAITS_FIX = "set them to a JSON object such as '{}' in the database"
+TIMES_FIX = "set them to a JSON object such as '{}' in the database, which leaves every attribute without a time"
 # A rescore writes a lead's reasons anew without reading them.
 REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
 ARRAY_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
@@ -59,6 +60,24 @@ def account_traits(text: str | None, account_id: int, lead_id: int | None = None
             account += f", the account of lead {lead_id},"
         raise _damaged(lead_id, f"the stored traits of {account} are not a JSON object", text, TRAITS_FIX)
     return value
+
+
+def attribute_times(text: str | None, lead_id: int) -> dict[str, int]:
+    """Return the event times of a lead's attributes (column leads.attribute_times), in microseconds.
+
+    NULL has none: the lead's attributes were stored before leadq recorded times.
+    """
+    if text is None:
+        return {}
+    value = _parsed(text)
+    if not isinstance(value, dict) or not all(map(_is_time, value.values())):
+        problem = f"the stored attribute times of lead {lead_id} are not a JSON object of whole numbers"
+        raise _damaged(lead_id, problem, text, TIMES_FIX)
+    return value
+
+
+def _is_time(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def lead_fields(row) -> dict:

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadq.binding import is_finite_number
 from leadq.compiler.layout import Layout
+from leadq.lead_columns import AttributeFields
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
 from leadq.service.event_times import YEARS_PROBLEM, future_time_problem
@@ -111,14 +112,15 @@ async def _authorize_tracking(request: Request) -> str:
 def screen_requests(connection, active, requests: list[TrackingRequest]) -> list[Exception | None]:
     """Reject requests whose key is now revoked or whose numbers the active model cannot compare."""
     active_keys = active_key_hashes(connection, {request.key_hash for request in requests})
-    layout, columns = active.compiled.layout, active.model.columns
+    layout = active.compiled.layout
+    trait_fields = AttributeFields(active.model.columns, layout.lead_fields)
     errors: list[Exception | None] = []
     for request in requests:
         try:
             if request.key_hash not in active_keys:
                 raise unknown_key_error()
             for message, where in zip(request.messages, request.places):
-                check_numbers(message, where, layout, columns)
+                check_numbers(message, where, layout, trait_fields)
         except ApiError as error:
             errors.append(error)
         else:
@@ -156,13 +158,20 @@ def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
     return messages, places
 
 
-def check_numbers(message: Message, where: str, layout: Layout, columns: dict[str, str]) -> None:
+def check_numbers(message: Message, where: str, layout: Layout, trait_fields: AttributeFields) -> None:
     """Reject a trait or property that the active model compares as a number
-    but that is not one, as `leadq score` rejects such a cell."""
-    tests = [("traits", message.traits, layout.lead_fields, columns), ("properties", message.properties, layout.properties, {})]
-    for section, values, fields, mapping in tests:
+    but that is not one, as `leadq score` rejects such a cell.
+
+    Traits become lead fields as stored leads' attributes do when they are
+    scored (leadq.service.lead_tables).
+    """
+    tests = [
+        ("traits", message.traits, layout.lead_fields, trait_fields.field_of),
+        ("properties", message.properties, layout.properties, lambda name: name),
+    ]
+    for section, values, fields, field_of in tests:
         for name, value in values.items():
-            bound = fields.get(mapping.get(name, name))
+            bound = fields.get(field_of(name))
             if bound is None or bound.number is None or _is_number(value):
                 continue
             raise ApiError(

@@ -356,6 +356,7 @@ def test_concurrent_same_email_one_lead(service: Service):
         ("/v1/identify", {"userId": "u", "context": {"traits": {"email": "ann@localhost"}}}, 400, "context.traits.email"),
         ("/v1/batch", {"batch": [{"type": "identify", "userId": "u", "traits": {"email": "a b@c.io"}}]}, 400, "batch[0].traits.email"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": "about 50"}}, 400, "traits.company_size"),
+        ("/v1/identify", {"userId": "u", "traits": {" Company_Size": "about 50"}}, 400, "traits. Company_Size"),
         ("/v1/identify", {"userId": "u", "traits": {"company_size": True}}, 400, "traits.company_size"),
         ("/v1/batch", {"batch": "no"}, 400, "batch"),
         ("/v1/batch", {"batch": [{"type": "alias", "userId": "u"}]}, 400, "batch[0].type"),
