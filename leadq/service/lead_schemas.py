@@ -63,7 +63,11 @@ class LeadSummary(BaseModel):
     stage: str | None = Field(
         description="Current stage, or null until the lead is scored."
     )
-    stage_rule: str | None = Field(description="Rule that decided the stage.")
+    stage_rule: str | None = Field(
+        description="Rule that keeps the lead in its stage: the stage condition as text, "
+        "`sticky` when a sticky stage holds it after its condition stopped holding, "
+        "or `manual` after a move by hand."
+    )
     stage_since: datetime | None = Field(description="Time the lead entered the stage.")
     fit: float | None = Field(
         description="Fit score, or null until the lead is scored."

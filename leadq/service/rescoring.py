@@ -49,7 +49,9 @@ class StageChange:
 
 
 _LEADS_TO_LOCK = (
-    select(leads.c.id, leads.c.stage, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email)
+    select(
+        leads.c.id, leads.c.stage, leads.c.stage_rule, leads.c.reached, leads.c.total, leads.c.lead_key, leads.c.email
+    )
     .where(in_list(leads.c.id, "ids"), leads.c.merged_into.is_(None))
     .order_by(leads.c.id)
 )
@@ -236,17 +238,33 @@ def _apply(
     }
     change = None
     scores_moved = current.total is None or round(current.total, 1) != round(scored.total_score, 1)
+    rule = _stage_rule(current, stage, scored)
     if stage != current.stage:
-        rule = scored.stage_rule if stage == scored.stage else "sticky"
         moved = _Move(stage, rule, predicted.probability)
         change = _change_stage(connection, active, current, moved, now, cause, release_sticky)
-        values.update(stage=stage, stage_rule=rule, stage_since=now, reached=json.dumps(change.reached))
-    if change is not None or scores_moved:
+        values.update(stage=stage, stage_since=now, reached=json.dumps(change.reached))
+    values["stage_rule"] = rule
+    if change is not None or scores_moved or rule != current.stage_rule:
         values["updated_at"] = now
     writes.update(current.id, values)
     if change is not None or scores_moved or cause.kind != "schedule":
         writes.snapshots.append(_snapshot(active, current.id, scored, stage, predicted.probability, now))
     return change.event if change is not None else None
+
+
+def _stage_rule(current, stage: str, scored) -> str:
+    """Return the rule that keeps the lead in `stage` now.
+
+    That is the computed stage's rule when the model decided `stage`, and
+    `sticky` when a sticky stage kept the lead although its rule no longer
+    holds, such as after a later failed BANT. A stage moved by hand keeps
+    the rule `manual` while it is held.
+    """
+    if stage == scored.stage:
+        return scored.stage_rule
+    if stage == current.stage and current.stage_rule == "manual":
+        return "manual"
+    return "sticky"
 
 
 @dataclass
