@@ -24,6 +24,14 @@ TIMES_FIX = "set them to a JSON object such as '{}' in the database, which leave
 REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
 ARRAY_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
 REASONS_SHAPE = "a JSON array of objects with a text rule, a text section and numeric points"
+# Answers of '{}' would leave the stored result, score and reasons standing,
+# so the repair removes the whole qualification. Stage history rows may name
+# it, and PostgreSQL enforces that reference.
+ANSWERS_FIX = (
+    "restore them from a backup, or delete the qualification in the database with "
+    "`UPDATE stage_history SET qualification_id = NULL WHERE qualification_id = {id}; "
+    "DELETE FROM qualifications WHERE id = {id};` and run `leadq rescore`, or erase the lead"
+)
 ANSWERS_SHAPE = (
     'a JSON object of criterion ids to answers such as {"value": "confirmed", "note": null}'
 )
@@ -150,7 +158,7 @@ def qualification_answers(
     if not isinstance(value, dict) or not all(map(_is_answer, value.values())):
         qualification = f"qualification {qualification_id} of lead {lead_id}"
         problem = f"the stored answers of {qualification} are not {ANSWERS_SHAPE}"
-        raise _damaged(lead_id, problem, text, OBJECT_FIX)
+        raise _damaged(lead_id, problem, text, ANSWERS_FIX.format(id=qualification_id))
     return value
 
 

@@ -8,11 +8,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from leadq.qualification.records import record_for_lead
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.schedule import rescore_all
-from leadq.store.tables import accounts, events, leads, outcomes, qualifications
+from leadq.store.tables import accounts, events, leads, outcomes, qualifications, stage_history
 from tests.service.conftest import HOUR, T0
 from tests.service.servers import leadq
+
+BANT_PASSED = {"budget": "confirmed", "authority": "decision_maker", "need": 3, "timeline": "next_quarter"}
 
 
 def attributes_error(lead_id: int, text: str = "{not json") -> str:
@@ -55,7 +58,9 @@ def answers_error(qualification_id: int, lead_id: int, text: str) -> str:
     return (
         f"the stored answers of qualification {qualification_id} of lead {lead_id} are not a JSON object "
         f'of criterion ids to answers such as {{"value": "confirmed", "note": null}} ({text!r}); '
-        "set them to a JSON object such as '{}' in the database, or erase the lead"
+        "restore them from a backup, or delete the qualification in the database with "
+        f"`UPDATE stage_history SET qualification_id = NULL WHERE qualification_id = {qualification_id}; "
+        f"DELETE FROM qualifications WHERE id = {qualification_id};` and run `leadq rescore`, or erase the lead"
     )
 
 
@@ -443,6 +448,26 @@ def test_rescore_names_damaged_answers(rows, store):
     assert report.failed == {damaged: answers_error(qualification_id, damaged, "{oops")}
     assert report.leads == 1
     assert rows.record(other)["scored_at"] is not None
+
+
+def test_answers_repair_leaves_consistent_lead(rows, store):
+    lead_id = rows.lead()
+    recorded = record_for_lead(store, lead_id, "bant", BANT_PASSED, "Sam Seller")
+    assert recorded.stage == "sql"
+    damage(store, qualifications, recorded.qualification.id, answers="oops")
+    repair = rescore_all(store).failed[lead_id].split("`")[1]
+
+    with store.write() as connection:
+        for statement in filter(str.strip, repair.split(";")):
+            connection.exec_driver_sql(statement)
+    report = rescore_all(store)
+
+    assert report.failed == {}
+    assert count(store, qualifications) == 0
+    assert count(store, stage_history, stage_history.c.lead_id == lead_id) == 1
+    # sql is sticky, so the lead keeps it, and its rule no longer names the removed BANT.
+    assert rows.record(lead_id)["stage"] == "sql"
+    assert rows.record(lead_id)["stage_rule"] == "sticky"
 
 
 def test_qualify_command_names_damaged_answers(rows, store, tmp_path):
