@@ -10,7 +10,8 @@ from sqlalchemy import select
 from leadq.crm.export import ExportLead
 from leadq.crm.reading import CrmOptions, model_names, read_lead_file
 from leadq.scoring import ScoreRun, micros_since_epoch
-from leadq.service.stored_json import lead_attributes, lead_reasons
+from leadq.service.damaged_leads import errors_of, raise_damaged
+from leadq.service.stored_json import DamagedLeadRow, lead_attributes, lead_reasons
 from leadq.store.database import Store
 from leadq.store.tables import leads
 
@@ -20,7 +21,8 @@ def leads_from_store(store: Store) -> list[ExportLead]:
 
     Merged leads are left out: their data lives on the lead they were merged into.
     Raises DamagedLeadRow, before anything is exported, for a lead whose
-    stored attributes or reasons are not the JSON they should be.
+    stored attributes or reasons are not the JSON they should be, or
+    DamagedLeads when several such columns are damaged.
     """
     query = (
         select(leads)
@@ -29,7 +31,18 @@ def leads_from_store(store: Store) -> list[ExportLead]:
     )
     with store.read() as connection:
         rows = connection.execute(query).all()
-    return [_stored_lead(row) for row in rows]
+    try:
+        return [_stored_lead(row) for row in rows]
+    except DamagedLeadRow:
+        # Only a damaged store pays for reading every row again to list them all.
+        damaged = [error for row in rows for error in _damaged_columns(row)]
+        raise_damaged(damaged, "nothing was exported")
+        raise
+
+
+def _damaged_columns(row) -> list[DamagedLeadRow]:
+    attributes = errors_of(lead_attributes, row.attributes, row.id)
+    return attributes + errors_of(lead_reasons, row.reasons, row.id)
 
 
 def _stored_lead(row) -> ExportLead:

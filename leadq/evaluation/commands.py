@@ -26,6 +26,7 @@ from leadq.model.loading import load_model, parse_model
 from leadq.output import console
 from leadq.scoring import resolve_model
 from leadq.service.commands import URL_VARIABLE, read_model_text
+from leadq.service.stored_json import DamagedLeadRow
 
 
 class Format(str, Enum):
@@ -484,8 +485,20 @@ def _open_store_report(model_path, database, groups, as_of):
                 evaluation.scorer.connection, as_of, scoring_model.ranked_stage_ids()
             )
             yield evaluation, scoring_model, times
+    except DamagedLeadRow:
+        _raise_every_damaged_row(store)
+        raise
     finally:
         store.dispose()
+
+
+def _raise_every_damaged_row(store) -> None:
+    """Raise DamagedLeads naming every damaged row that the report reads, when there are several."""
+    from leadq.service.damaged_leads import damaged_rows, raise_damaged
+
+    with store.read() as connection:
+        damaged = damaged_rows(connection)
+    raise_damaged(damaged, "no report was written")
 
 
 @contextmanager

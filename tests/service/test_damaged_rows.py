@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from leadq.qualification.records import record_for_lead
+from leadq.service.damaged_leads import MAX_LISTED
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.schedule import rescore_all
 from leadq.store.tables import accounts, events, leads, outcomes, qualifications, stage_history
@@ -228,6 +229,67 @@ def test_report_names_damaged_lead(rows, store):
 
     assert done.returncode == 1
     assert done.stderr == f"error: {attributes_error(damaged)}\n"
+
+
+def damaged_leads_error(rows: int, leads: int, outcome: str) -> str:
+    return (
+        f"{rows} stored rows of {leads} leads do not contain the JSON they should, so {outcome}; "
+        "repair each one and run the command again:"
+    )
+
+
+def test_export_names_every_damaged_lead(rows, store, tmp_path):
+    first, second = rows.scored_lead(80, 10, 0), rows.scored_lead(50, 0, 0)
+    rows.scored_lead(20, 0, 0)
+    damage(store, leads, first, reasons="[oops", attributes="[1]")
+    damage(store, leads, second, attributes="{not json")
+    output = tmp_path / "leads.csv"
+
+    done = leadq("export", "--format", "generic", "--output", str(output), "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: {damaged_leads_error(3, 2, 'nothing was exported')}",
+        f"error: {attributes_error(first, '[1]')}",
+        f"error: {reasons_error(first, '[oops')}",
+        f"error: {attributes_error(second)}",
+    ]
+    assert not output.exists()
+
+
+def test_export_counts_damaged_rows_beyond_cap(rows, store, tmp_path):
+    damaged = [rows.scored_lead(80, 10, 0, attributes="[1]") for _ in range(MAX_LISTED + 2)]
+
+    done = leadq("export", "--format", "generic", "--database", store.url)
+
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert lines[0] == f"error: {damaged_leads_error(MAX_LISTED + 2, MAX_LISTED + 2, 'nothing was exported')}"
+    assert lines[1:-1] == [f"error: {attributes_error(lead_id, '[1]')}" for lead_id in damaged[:MAX_LISTED]]
+    assert lines[-1] == "error: and 2 more damaged rows, which the command lists once these are repaired"
+
+
+def test_report_names_every_damaged_lead(rows, store, tmp_path):
+    first, second, third = rows.lead(), rows.lead(), rows.lead()
+    rows.outcome(first, T0 + HOUR)
+    damage(store, leads, first, attributes="{not json")
+    event_id = rows.event(second, "demo_requested", T0)
+    damage(store, events, event_id, properties="[oops")
+    qualification_id = rows.qualification(third, T0, {})
+    damage(store, qualifications, qualification_id, answers="{oops")
+    html = tmp_path / "report.html"
+
+    done = leadq("report", "--html", str(html), "--database", store.url)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: {damaged_leads_error(3, 3, 'no report was written')}",
+        f"error: {attributes_error(first)}",
+        f"error: {properties_error(event_id, second, '[oops')}",
+        f"error: {answers_error(qualification_id, third, '{oops')}",
+    ]
+    assert not html.exists()
 
 
 LEADS = """email,title,company_size,phone
