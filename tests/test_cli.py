@@ -267,6 +267,19 @@ def test_validate_two_columns_one_field(files):
     )
 
 
+def test_validate_blank_column_key(files):
+    (files / "model.yaml").write_text(
+        'key: email\ncolumns:\n  title: job_title\n  "": industry\nstages:\n  - id: all\n',
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done,
+        "model.yaml, line 4, field columns: the key '' is blank, so it names no column",
+        "or remove the mapping",
+    )
+
+
 def test_validate_columns_differing_in_case(files):
     (files / "model.yaml").write_text(
         "key: email\ncolumns:\n  Job Title: title\n  job title: role\nstages:\n  - id: all\n",

@@ -82,6 +82,7 @@ def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel
     except ValidationError as error:
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
+    _check_blank_columns(model, document, source)
     _check_column_spellings(model.columns, document, source)
     return model
 
@@ -386,6 +387,25 @@ def _check_one_column_per_field(mapping: dict[str, str], section: str, document,
             "rename the other mapping",
             document, [section, column], source,
         )
+
+
+def _check_blank_columns(model: ScoringModel, document, source) -> None:
+    """Raise for a `columns:` key that is blank after trimming, or an empty `event_columns:` key.
+
+    Readers reject files with an empty column name, and `columns:` keys
+    match without surrounding spaces, so such a key matches no column.
+    """
+    for section, blank in (("columns", str.strip), ("event_columns", str)):
+        for column in getattr(model, section):
+            if blank(column) == "":
+                line, _ = locate(document, [section, column])
+                raise ModelError(
+                    f"the key {column!r} is blank, so it names no column; write the file's column "
+                    'name, such as "Job Title": job_title, or remove the mapping',
+                    file=source,
+                    line=line,
+                    field=section,
+                )
 
 
 def _check_column_spellings(mapping: dict[str, str], document, source) -> None:

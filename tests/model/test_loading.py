@@ -146,6 +146,23 @@ def test_two_columns_to_one_field(section):
     assert "map only one column to each field" in error.message
 
 
+@pytest.mark.parametrize(
+    ("section", "key"), [("columns", '""'), ("columns", "'  '"), ("event_columns", '""')]
+)
+def test_blank_column_key(section, key):
+    error = error_of(f"{section}:\n  title: job_title\n  {key}: industry\n" + STAGES)
+    assert (error.file, error.line, error.field) == ("m.yaml", 3, section)
+    assert error.message == (
+        f"the key {key.strip(chr(34) + chr(39))!r} is blank, so it names no column; write the file's "
+        'column name, such as "Job Title": job_title, or remove the mapping'
+    )
+
+
+def test_spaced_event_column_key_valid():
+    model = parse_model("event_columns:\n  ' ': page\n" + STAGES, source="m.yaml")
+    assert model.event_columns == {" ": "page"}
+
+
 @pytest.mark.parametrize("second", ["TITLE", "'title '", "' Title'"])
 def test_columns_differing_in_case(second):
     text = f"columns:\n  Title: job_title\n  email: email\n  {second}: role\n" + STAGES
