@@ -23,9 +23,9 @@ from leadq.compiler.layout import VISIT_EVENT, Layout, ValueColumns, counted_eve
 from leadq.engines import EngineTables
 from leadq.errors import InputError
 from leadq.inputs import SourceTable, local_days, to_utc_micros, week_of_day
-from leadq.inputs.source import shown_value
+from leadq.inputs.source import raise_first_nul, shown_value
 from leadq.json_properties import check_properties_column, json_property
-from leadq.lead_columns import LeadColumns, lead_columns
+from leadq.lead_columns import LeadColumns, folded, lead_columns
 from leadq.model.qualification import UNKNOWN
 from leadq.model.schema import ScoringModel
 
@@ -114,13 +114,14 @@ def _with_lead_codes(events: pa.Table, leads: pa.Table, report: BindReport) -> p
 
 def bind_leads(model, layout: Layout, source: SourceTable, report: BindReport) -> pa.Table:
     table = renamed_leads(source, model.columns)
+    raise_first_nul(table, source)
     names = lead_columns(source.table.column_names, model.columns)
     key = required_lead_key(table, model, source)
-    keys = _lead_keys(key, model.key, source, names.column_of(model.key))
+    keys = _lead_keys(key, model.key, source, source.file_column(names.column_of(model.key)))
     columns = {"lead_key": keys}
     for name, value_columns in layout.lead_fields.items():
         values = _field_values(table, name, source, names)
-        column = names.column_of(name)
+        column = source.file_column(names.column_of(name))
         columns.update(_value_columns(values, value_columns, source, name, column))
     columns.update(absent_qualification_columns(layout, len(keys)))
     bound = pa.table(columns)
@@ -148,14 +149,24 @@ def renamed_leads(source: SourceTable, mapping: dict[str, str]) -> pa.Table:
     """
     fields = lead_columns(source.table.column_names, mapping).fields
     for name in dict.fromkeys(fields.values()):
-        columns = [column for column, field in fields.items() if field == name]
+        columns = [source.file_column(column) for column, field in fields.items() if field == name]
         if len(columns) > 1:
-            raise InputError(
-                f"the columns {_list(columns)} all become the lead field {name!r} under the model's "
-                "`columns:`, whose names match without regard to case; keep one of them, or change the mapping",
-                file=source.path,
-            )
+            raise InputError(_one_field_message(columns, name), file=source.path)
     return _decoded_binary(source.table, source).rename_columns(list(fields.values()))
+
+
+def _one_field_message(columns: list[str], name: str) -> str:
+    """Say that the file's `columns` all become the lead field `name`, and how to keep one."""
+    become = f"the columns {_list(columns)} all become the lead field {name!r}"
+    if len({folded(column) for column in columns}) == 1:
+        return (
+            f"{become}; their names differ only in case, which leadq ignores, "
+            "so rename or remove all but one of them"
+        )
+    return (
+        f"{become} under the model's `columns:`, whose names match without regard to case; "
+        "keep one of them, or change the mapping"
+    )
 
 
 def renamed_table(source: SourceTable, mapping: dict[str, str], section: str) -> pa.Table:
@@ -221,7 +232,7 @@ def required_column(table: pa.Table, name: str, source: SourceTable, role: str):
     if name not in table.column_names:
         raise InputError(
             f"missing column {name!r}, {role}; the file's columns are: "
-            f"{_list(source.table.column_names)}",
+            f"{_list(source.file_header())}",
             file=source.path,
         )
     return table[name]
@@ -236,7 +247,7 @@ def required_lead_key(table: pa.Table, model: ScoringModel, source: SourceTable)
     if column in names.absent:
         raise InputError(
             f"missing column {column!r}, which the model's `columns:` maps to the lead key "
-            f"{model.key!r}; the file's columns are: {_list(source.table.column_names)}",
+            f"{model.key!r}; the file's columns are: {_list(source.file_header())}",
             file=source.path,
         )
     return required_column(table, model.key, source, "the lead key (`key:` in the model)")
@@ -251,7 +262,7 @@ def _field_values(table: pa.Table, field: str, source: SourceTable, names: LeadC
         read += f" from the column {column!r} (the model's `columns:` maps it)"
     raise InputError(
         f"a rule of the model reads {read}, which the file does not have; "
-        f"its columns are: {_list(source.table.column_names)}. Add the "
+        f"its columns are: {_list(source.file_header())}. Add the "
         f"column, or map an existing one to {field!r} under `columns:` in the model",
         file=source.path,
     )
@@ -374,6 +385,7 @@ def bind_events(
     without one), so batches of one file bind as the whole file does.
     """
     table = renamed_table(source, model.event_columns, "event_columns")
+    raise_first_nul(table, source)
     file_columns = {field: column for column, field in model.event_columns.items()}
     names = event_column_names(table, model.key, source)
     count = len(table)
@@ -446,7 +458,7 @@ def event_column_names(table: pa.Table, key: str, source: SourceTable) -> dict[s
         if role not in names:
             raise InputError(
                 f"missing the {role if role != 'key' else 'lead key'} column "
-                f"(expected {default!r}); the file's columns are: {_list(source.table.column_names)}. "
+                f"(expected {default!r}); the file's columns are: {_list(source.file_header())}. "
                 "Rename it, or map it under `event_columns:` in the model",
                 file=source.path,
             )

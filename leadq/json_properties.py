@@ -19,15 +19,23 @@ import pyarrow.compute as pc
 from leadq.errors import InputError
 from leadq.inputs import SourceTable
 from leadq.inputs.json_numbers import parse_finite_json
-from leadq.inputs.source import find_unpaired_surrogate, shown_value, unpaired_surrogate_message
+from leadq.inputs.source import (
+    NUL,
+    find_text,
+    find_unpaired_surrogate,
+    nul_message,
+    shown_value,
+    unpaired_surrogate_message,
+)
 
 PROPERTIES_FIX = 'write the properties as a JSON object, for example {"url": "/pricing"}'
 # Cells that DuckDB may accept but leadq rejects. DuckDB 2.0 reads NaN, Inf
 # and Infinity in any case, and a comma before a closing bracket. A number
 # with a three-digit exponent or 309 digits may be beyond a double's range.
+# The escape \u0000 is a NUL character, which PostgreSQL cannot store.
 # A match inside a string, or a large finite number such as 1e300, only
 # costs a parse in Python.
-SUSPECT_CELL = r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]"
+SUSPECT_CELL = r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]|\\u0000"
 
 
 def parse_properties(text: str) -> dict | None:
@@ -77,9 +85,12 @@ def _cell_masks(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray
 
 def _cell_problem(text: str, valid_in_duckdb: bool) -> str | None:
     try:
-        parse_properties(text)
+        parsed = parse_properties(text)
     except ValueError as error:
         return str(error)
+    found = find_text(parsed, "properties", NUL)
+    if found:
+        return nul_message(*found[:2])
     if valid_in_duckdb:
         return None
     # Python's json module reads the escape of an unpaired surrogate, such

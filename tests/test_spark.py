@@ -229,6 +229,20 @@ def test_infinite_property_names_event_id(tmp_path, spark_session):
     )
 
 
+def test_nul_character_names_event_id(tmp_path, spark_session):
+    names = PARQUET_EVENTS["event"].to_pylist()
+    names[5] = "page\x00viewed"
+    events = PARQUET_EVENTS.set_column(2, "event", pa.array(names))
+    leads, path = write_inputs(tmp_path, events)
+
+    with pytest.raises(InputError) as raised:
+        score_on("spark", leads, path)
+
+    assert str(raised.value) == (
+        f"{path}, event id '5', column 'event': the value 'page\\x00viewed' contains a NUL character; remove it"
+    )
+
+
 def test_missing_column_fails_on_driver(tmp_path, spark_session):
     leads, path = write_inputs(tmp_path, PARQUET_EVENTS.drop_columns(["event"]))
 

@@ -106,11 +106,13 @@ class ModelNames:
     columns: frozenset[str] = frozenset()
     # The lead fields that its rules read.
     fields: frozenset[str] = frozenset()
+    # The model's `columns:`: column -> lead field, for messages to name the field.
+    mapping: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def model_names(model: ScoringModel, layout: Layout) -> ModelNames:
     """Return the names a model reads in a leads file: its `columns:` keys and its fields."""
-    return ModelNames(frozenset(model.columns), frozenset(layout.lead_fields))
+    return ModelNames(frozenset(model.columns), frozenset(layout.lead_fields), dict(model.columns))
 
 
 def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: ModelNames) -> CrmLeads:
@@ -133,7 +135,8 @@ def read_crm_leads(source: SourceTable, options: CrmOptions, fixed_names: ModelN
         if name in table.column_names:
             values = _dates(table[name].to_pylist(), original[name], options.date_format, crm.problems)
             table = _set_column(table, name, values)
-    crm.source = SourceTable(table, source.path, source.format, source.line_numbers)
+    renamed = {name: column for name, column in original.items() if name != column}
+    crm.source = SourceTable(table, source.path, source.format, source.line_numbers, file_columns=renamed)
     return crm
 
 
@@ -215,17 +218,19 @@ def _renames(source: SourceTable, chosen: str, maps: dict[str, str], fixed_names
             renames[column] = column
         else:
             renames[column] = vendor.columns.get(folded(column), fields.get(column, column))
-    _check_unique(source, [renames.get(column, column) for column in header])
+    _check_unique(source, [renames.get(column, column) for column in header], fixed_names.mapping)
     return renames
 
 
-def _check_unique(source: SourceTable, names: list[str]) -> None:
+def _check_unique(source: SourceTable, names: list[str], mapping: dict[str, str]) -> None:
+    """Raise InputError when two columns get one name; the message names the field that `mapping` makes of it."""
     header = source.table.column_names
     for name in dict.fromkeys(names):
         columns = [column for column, renamed in zip(header, names) if renamed == name]
         if len(columns) > 1:
+            field_name = mapping.get(name, name)
             raise InputError(
-                f"the columns {_listed(columns)} all become the lead field {name!r}; {_keep_one(columns)}",
+                f"the columns {_listed(columns)} all become the lead field {field_name!r}; {_keep_one(columns)}",
                 file=source.path,
             )
 

@@ -37,7 +37,7 @@ from leadq.binding import (
 from leadq.compiler.layout import Layout, ValueColumns
 from leadq.errors import ImportRowError, InputError
 from leadq.inputs import SourceTable, to_utc_micros
-from leadq.inputs.source import SURROGATE, Position, shown_value, unpaired_surrogate_message
+from leadq.inputs.source import SURROGATE, Position, nul_message, shown_value, unpaired_surrogate_message
 from leadq.json_properties import parse_properties
 from leadq.lead_columns import lead_columns
 from leadq.model.schema import ScoringModel
@@ -118,7 +118,9 @@ class CheckedFile:
     absent_columns: dict[str, str] = field(default_factory=dict)
 
     def reject(self, source: SourceTable, index: int, error: ImportRowError) -> None:
-        self.rejected.append(Rejection(source.line_numbers(index), error.column, error.reason))
+        """Reject a row; the error's column is named as in the file, before a CRM reader renamed it."""
+        column = None if error.column is None else source.file_column(error.column)
+        self.rejected.append(Rejection(source.line_numbers(index), column, error.reason))
 
     def reject_lines(self, errors: tuple[InputError, ...]) -> None:
         """Count and reject lines that the reader skipped, keeping rejections in line order.
@@ -521,7 +523,7 @@ def check_storable(value, column: str | None, where: str) -> None:
 
 def _check_storable_text(text: str, column: str | None, where: str) -> None:
     if "\x00" in text:
-        raise ImportRowError(column, f"{where} {shown_value(text)} contains a NUL character; remove it")
+        raise ImportRowError(column, nul_message(where, text))
     found = SURROGATE.search(text)
     if found:
         raise ImportRowError(column, unpaired_surrogate_message(where, text, found.group()))

@@ -159,3 +159,38 @@ def test_score_events_declared_time_quoted(tmp_path, engine):
         "for example 2026-03-01T09:30:00+01:00, or name the time zone of local times with --timezone, "
         "for example --timezone Europe/Berlin"
     )
+
+
+def score_error(path: Path) -> str:
+    with pytest.raises(InputError) as raised:
+        score_files(path, as_of=AS_OF)
+    return str(raised.value)
+
+
+def test_columns_one_field_named_as_in_file(tmp_path):
+    # The vendor's name makes `Employees` company_size, which the default model maps to `employees`.
+    path = write(tmp_path, "leads.csv", "email,employees,Employees\na@x.io,100,5\n")
+    assert score_error(path) == (
+        f"{path}: the columns 'employees', 'Employees' all become the lead field 'employees'; their names "
+        "differ only in case, which leadq ignores, so rename or remove all but one of them"
+    )
+
+
+def test_missing_field_lists_file_columns(tmp_path):
+    path = write(tmp_path, "leads.jsonl", '{"email": "a@x.io", "job_title": "CEO", "Employees": 5}\n')
+    assert "its columns are: 'email', 'job_title', 'Employees'. Add the column" in score_error(path)
+
+
+def test_case_twins_name_model_field(tmp_path):
+    path = write(tmp_path, "leads.jsonl", '{"email": "a@x.io", "company_size": 100, "COMPANY_SIZE": 5}\n')
+    assert score_error(path).startswith(
+        f"{path}: the columns 'company_size', 'COMPANY_SIZE' all become the lead field 'employees'; "
+    )
+
+
+def test_bad_value_names_file_column(tmp_path):
+    path = write(tmp_path, "leads.csv", f"email,title,Employees,{FIELDS}\nana@acme.example,CEO,lots,{VALUES}\n")
+    assert score_error(path).startswith(
+        f"{path}, line 2, column 'Employees': 'lots' is not a number, but a rule compares 'employees' "
+        "(mapped from column 'Employees') as one"
+    )

@@ -130,6 +130,15 @@ def test_bad_lead_rows_rejected_with_lines(store, tmp_path):
     assert set(stored_leads(store)) == {"ana@acme.example", "eve@corp.example"}
 
 
+def test_rejection_names_file_column(store, tmp_path):
+    text = "email,Employees,Job Title\nana@acme.example,lots,CEO\nbob@acme.example,10,C\x00TO\neve@corp.example,5,CTO\n"
+    done = run_import(store, "leads", write(tmp_path, "leads.csv", text))
+    assert done.returncode == 1, done.stderr
+    assert "leads.csv, line 2, column 'Employees': 'lots' is not a number" in done.stdout
+    assert "leads.csv, line 3, column 'Job Title': the value 'C\\x00TO' contains a NUL character" in done.stdout
+    assert set(stored_leads(store)) == {"eve@corp.example"}
+
+
 def test_bad_event_rows_rejected_with_lines(store, tmp_path):
     done = run_import(store, "events", write(tmp_path, "events.csv", EVENTS))
     assert done.returncode == 1, done.stderr
@@ -240,7 +249,7 @@ def test_message_id_shared_with_tracking_api(store, tmp_path):
     [
         ("leads.csv", "name,title,company_size\nAna,CEO,10\n", "leads.csv: missing column 'email', the lead key"),
         ("leads.csv", "email,Title,title\nana@acme.example,CEO,CTO\n",
-         "leads.csv: the columns 'Title', 'title' all become the lead field 'title'; their names differ only "
+         "leads.csv: the columns 'Title', 'title' all become the lead field 'job_title'; their names differ only "
          "in case, which leadq ignores, so rename or remove all but one of them"),
         ("events.csv", "email,event\nana@acme.example,demo_requested\n",
          "events.csv: missing the timestamp column (expected 'timestamp')"),
