@@ -126,8 +126,10 @@ def raise_first_nul(table: pa.Table, source: SourceTable) -> None:
 
     `table` has the columns of `source.table` in the same order, such as the
     table renamed for binding. PostgreSQL cannot store NUL, and a rule's test
-    would not match "Ger\\0many". A scan of each text column's bytes finds no
-    zero byte in a common file, which costs about 1 ms per million cells.
+    would not match "Ger\\0many". Each text column's bytes are scanned for a
+    zero byte first: 11 ms for 10 million cells of 25 bytes on a shared
+    2-core x86_64 machine. Arrow's match_substring takes 0.4 s for the same
+    cells, so it runs only to find the row after the scan finds a zero byte.
     """
     found: list[tuple[int, int]] = []
     for index, column in enumerate(table.columns):
