@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from leadq.engines import EngineSettings
 from leadq.errors import InputError
-from leadq.inputs.source import _has_zero_byte
+from leadq.inputs.source import SourceTable, _has_zero_byte, raise_first_nul
 from leadq.scoring import score_files
 from tests.test_cli import leadq
 
@@ -131,6 +132,16 @@ def test_zero_byte_outside_slice_ignored():
     assert _has_zero_byte(values.slice(3, 1))
     assert not _has_zero_byte(values.slice(4, 0))
     assert _has_zero_byte(pa.array(["x", "\x00"], pa.large_string()))
+
+
+def test_zero_byte_under_null_slot_passes():
+    # Arrow lets a null slot cover any bytes, so the byte scan can find a
+    # zero byte that belongs to no value.
+    offsets = pa.py_buffer(np.array([0, 2, 4], np.int32).tobytes())
+    validity = pa.py_buffer(np.packbits([0, 1], bitorder="little").tobytes())
+    values = pa.Array.from_buffers(pa.string(), 2, [validity, offsets, pa.py_buffer(b"a\x00bc")], null_count=1)
+    table = pa.table({"country": values})
+    raise_first_nul(table, SourceTable(table, "leads.csv", "csv", lambda row: ("line", row + 2)))
 
 
 def test_score_command_exits_2(tmp_path):

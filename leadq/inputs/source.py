@@ -135,7 +135,10 @@ def raise_first_nul(table: pa.Table, source: SourceTable) -> None:
     for index, column in enumerate(table.columns):
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             if any(_has_zero_byte(chunk) for chunk in column.chunks):
-                found.append((pc.index(pc.match_substring(column, "\x00"), True).as_py(), index))
+                row = pc.index(pc.match_substring(column, "\x00"), True).as_py()
+                # The bytes under a null slot may hold a zero byte that belongs to no value.
+                if row >= 0:
+                    found.append((row, index))
     if not found:
         return
     row, index = min(found)
