@@ -446,15 +446,18 @@ def revoke(
     database: DatabaseOption = None,
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from leadq.service.keys import KeyNotFound, revoke_key
+    from leadq.service.keys import KeyAlreadyRevoked, KeyNotFound, revoke_key, revoked_time
     from leadq.store.database import now_micros, open_store
 
     store = open_store(database, create=False)
     try:
         with store.write() as connection:
             revoked = revoke_key(connection, key_id, now_micros())
+            earlier = None if revoked else revoked_time(connection, key_id)
     finally:
         store.dispose()
+    if earlier is not None:
+        raise KeyAlreadyRevoked(key_id, _utc_text(earlier))
     if not revoked:
         raise KeyNotFound(key_id)
     typer.echo(f"revoked key {key_id}")

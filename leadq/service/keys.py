@@ -99,6 +99,24 @@ class KeyNotFound(LeadqError):
         self.key_id = key_id
 
 
+class KeyAlreadyRevoked(LeadqError):
+    """A request to revoke a key that is revoked already."""
+
+    exit_code = 2
+
+    def __init__(self, key_id: int, revoked_at: str) -> None:
+        super().__init__(
+            f"API key {key_id} was already revoked at {revoked_at}; `leadq keys list` shows the active keys"
+        )
+        self.key_id = key_id
+
+
+def revoked_time(connection: Connection, key_id: int) -> int | None:
+    """Return when the key with `key_id` was revoked, or None when it is active or missing."""
+    query = select(api_keys.c.revoked_at).where(api_keys.c.id == key_id)
+    return connection.execute(query).scalar_one_or_none()
+
+
 def list_keys(connection: Connection) -> list[StoredKey]:
     """Return every key, revoked ones too, newest first."""
     query = select(

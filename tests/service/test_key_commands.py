@@ -33,7 +33,10 @@ def test_revoked_key_listed_and_rejected(dialect, tmp_path):
 
     assert revoked.returncode == 0, revoked.stderr
     assert again.returncode == 2
-    assert again.stderr == "error: no active API key has id 1; `leadq keys list` shows the ids\n"
+    revoked_at = listed.stdout.splitlines()[1].split("\t")[5].removeprefix("revoked ")
+    assert " ".join(again.stderr.split()) == (
+        f"error: API key 1 was already revoked at {revoked_at}; `leadq keys list` shows the active keys"
+    )
     lines = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [(row[0], row[1], row[3]) for row in lines] == [("2", "read", read_key[:8] + "..."), ("1", "write", write_key[:8] + "...")]
     assert lines[0][5] == "active"
@@ -42,6 +45,15 @@ def test_revoked_key_listed_and_rejected(dialect, tmp_path):
     assert UTC_TIME.fullmatch(lines[1][5].removeprefix("revoked "))
     assert found_write is None
     assert found_read is not None
+
+
+def test_revoke_unknown_key_rejected(tmp_path):
+    with database_url("sqlite", tmp_path) as url:
+        create_key(url, "write")
+        done = leadq("keys", "revoke", "2", "--database", url)
+
+    assert done.returncode == 2
+    assert done.stderr == "error: no active API key has id 2; `leadq keys list` shows the ids\n"
 
 
 def test_key_name_with_newline_rejected(tmp_path):
