@@ -257,7 +257,7 @@ def _stage_rule(current, stage: str, scored) -> str:
 
     That is the computed stage's rule when the model decided `stage`, and
     `sticky` when a sticky stage kept the lead although its rule no longer
-    holds, such as after a later failed BANT. A stage moved by hand keeps
+    applies, such as after a later failed BANT. A stage moved by hand keeps
     the rule `manual` while it is held.
     """
     if stage == scored.stage:

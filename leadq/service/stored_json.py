@@ -24,7 +24,7 @@ TIMES_FIX = "set them to a JSON object such as '{}' in the database, which leave
 REASONS_FIX = "run `leadq rescore` to write them anew, or erase the lead"
 ARRAY_FIX = "set them to a JSON array such as '[]' in the database, or erase the lead"
 REASONS_SHAPE = "a JSON array of objects with a text rule, a text section and numeric points"
-# Answers of '{}' would leave the stored result, score and reasons standing,
+# Answers of '{}' would leave the stored result, score and reasons in place,
 # so the repair removes the whole qualification. Stage history rows may name
 # it, and PostgreSQL enforces that reference.
 ANSWERS_FIX = (
