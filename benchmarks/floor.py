@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -127,10 +128,13 @@ def _timed(connection, query: str, params: dict) -> float:
     return time.perf_counter() - started
 
 
-def report(measured: list[Step], pandas_seconds: float | None, events: int) -> str:
+def report(
+    measured: list[Step], pandas_seconds: float | None, events: int, load: tuple[float, float]
+) -> str:
     bare = measured[0].seconds
     rows = [
-        f"{events:,} events. Each step alone, fastest of the runs:",
+        f"{events:,} events, 1-minute load average {load[0]:.1f} before and "
+        f"{load[1]:.1f} after. Each step alone, fastest of the runs:",
         "",
         "| step | seconds | / bare scan |",
         "| --- | ---: | ---: |",
@@ -192,9 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = data_folder(args)
     events = json.loads((data / "meta.json").read_text())["events"]
+    load_before = os.getloadavg()[0]
     measured = time_steps(data, args.repeat)
     pandas_seconds = None if args.no_pandas else spawn_case("pandas", data).seconds
-    text = report(measured, pandas_seconds, events)
+    text = report(measured, pandas_seconds, events, (load_before, os.getloadavg()[0]))
     print(text)
     if args.record:
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
