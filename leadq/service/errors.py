@@ -20,7 +20,8 @@ class ApiError(Exception):
     """An error response: status, a stable code, a message, the field and value.
 
     `errors` lists each problem of a request that has several, such as
-    every invalid answer of a qualification.
+    every invalid answer of a qualification. `details` are more members of
+    the error object, such as the `deleted_at` time of a deleted resource.
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class ApiError(Exception):
         field: str | None = None,
         value: Any = None,
         errors: list[ApiError] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -39,6 +41,7 @@ class ApiError(Exception):
         self.field = field
         self.value = value
         self.errors = errors
+        self.details = details
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
@@ -48,6 +51,8 @@ class ApiError(Exception):
             error["value"] = self.value
         if self.errors is not None:
             error["errors"] = [item.body()["error"] for item in self.errors]
+        if self.details is not None:
+            error.update(self.details)
         return {"error": error}
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
+from leadq.service.lead_schemas import ErrorBody, ErrorDetail
 from leadq.service.webhooks import (
     DELIVERED,
     EVENT_TYPES,
@@ -44,6 +45,30 @@ WebhookId = Annotated[
 
 def require_admin(request: Request) -> None:
     authorize(request, "manage")
+
+
+class DeletedWebhookDetail(ErrorDetail):
+    deleted_at: str | None = Field(
+        description="When the subscription was deleted; null when it was deleted "
+        "before leadq recorded the time of deletions."
+    )
+
+
+class DeletedWebhookBody(BaseModel):
+    """The body of a 410 response for a deleted subscription."""
+
+    error: DeletedWebhookDetail
+
+
+def _errors(*statuses: int) -> dict:
+    """Return the documented error responses: the key's 401 and 403, and `statuses`."""
+    responses: dict = {status: {"model": ErrorBody} for status in (401, 403, *statuses)}
+    if 410 in statuses:
+        responses[410] = {
+            "model": DeletedWebhookBody,
+            "description": "The subscription was deleted; `deleted_at` says when.",
+        }
+    return responses
 
 
 router = APIRouter(
@@ -120,7 +145,7 @@ class RetryAccepted(BaseModel):
     status: str
 
 
-@router.post("", status_code=201, response_model=WebhookCreated)
+@router.post("", status_code=201, response_model=WebhookCreated, responses=_errors(422))
 def create_webhook(body: WebhookCreate, request: Request) -> WebhookCreated:
     """Subscribe a URL to event types and return the signing secret once."""
     try:
@@ -135,7 +160,7 @@ def create_webhook(body: WebhookCreate, request: Request) -> WebhookCreated:
     return WebhookCreated(**_public(subscription).model_dump(), secret=secret)
 
 
-@router.get("", response_model=WebhookList)
+@router.get("", response_model=WebhookList, responses=_errors())
 def list_webhooks(request: Request) -> WebhookList:
     """List the active subscriptions, oldest first."""
     with request.app.state.store.read() as connection:
@@ -145,22 +170,29 @@ def list_webhooks(request: Request) -> WebhookList:
     )
 
 
-@router.get("/{webhook_id}", response_model=WebhookPublic)
+@router.get(
+    "/{webhook_id}", response_model=WebhookPublic, responses=_errors(404, 410, 422)
+)
 def get_webhook(webhook_id: WebhookId, request: Request) -> WebhookPublic:
     with request.app.state.store.read() as connection:
         return _public(_found(connection, webhook_id))
 
 
-@router.delete("/{webhook_id}", status_code=204)
+@router.delete("/{webhook_id}", status_code=204, responses=_errors(404, 410, 422))
 def delete_webhook(webhook_id: WebhookId, request: Request) -> Response:
-    """Delete a subscription and cancel its webhooks not yet delivered."""
+    """Delete a subscription and cancel its webhooks not yet delivered.
+
+    A subscription deleted before gets 410 with the time of its deletion.
+    """
     with request.app.state.store.write() as connection:
         if not delete_subscription(connection, webhook_id, now_micros()):
-            raise _not_found(connection, webhook_id)
+            raise _missing(connection, webhook_id)
     return Response(status_code=204)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
+@router.get(
+    "/{webhook_id}/deliveries", response_model=DeliveryList, responses=_errors(404, 422)
+)
 def list_deliveries(
     webhook_id: WebhookId,
     request: Request,
@@ -179,7 +211,7 @@ def list_deliveries(
     """
     with request.app.state.store.read() as connection:
         if stored_subscription(connection, webhook_id) is None:
-            raise _not_found(connection, webhook_id)
+            raise _missing(connection, webhook_id)
         entries = delivery_log(
             connection, webhook_id, limit=limit, before=before, status=status
         )
@@ -193,6 +225,7 @@ def list_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/retry",
     status_code=202,
     response_model=RetryAccepted,
+    responses=_errors(404, 409, 410, 422),
 )
 def retry_webhook(
     webhook_id: WebhookId, delivery_id: str, request: Request
@@ -218,22 +251,32 @@ def retry_webhook(
 
 
 def _found(connection, webhook_id: int) -> Subscription:
-    """Return the active subscription with this id, or raise the 404 of `_not_found`."""
+    """Return the active subscription with this id, or raise the error of `_missing`."""
     subscription = find_subscription(connection, webhook_id)
     if subscription is None:
-        raise _not_found(connection, webhook_id)
+        raise _missing(connection, webhook_id)
     return subscription
 
 
-def _not_found(connection, webhook_id: int) -> ApiError:
-    """Return the 404 of an id that no active subscription has, pointing to a deleted one's log."""
-    if stored_subscription(connection, webhook_id) is None:
+def _missing(connection, webhook_id: int) -> ApiError:
+    """Return the error of an id that no active subscription has.
+
+    That is 404 for an id that no subscription ever had, and 410 with the
+    time of the deletion, pointing to the delivery log, for a deleted one.
+    """
+    subscription = stored_subscription(connection, webhook_id)
+    if subscription is None:
         return ApiError(404, "not_found", f"no webhook subscription has id {webhook_id}")
+    deleted_at = subscription.deleted_at
+    when = "at a time that leadq did not record"
+    if deleted_at is not None:
+        when = f"at {_iso(deleted_at)}"
     return ApiError(
-        404,
-        "not_found",
-        f"webhook subscription {webhook_id} was deleted; its delivery log stays readable "
-        f"at GET /api/webhooks/{webhook_id}/deliveries",
+        410,
+        "webhook_deleted",
+        f"webhook subscription {webhook_id} was deleted {when}; its delivery log stays "
+        f"readable at GET /api/webhooks/{webhook_id}/deliveries",
+        details={"deleted_at": None if deleted_at is None else _iso(deleted_at)},
     )
 
 

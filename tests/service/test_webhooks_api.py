@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import httpx
 import pytest
+from sqlalchemy import update
 from tests.service.webhook_receiver import QUICK, free_port, serve_in_thread, stage_change, wait_until
 
 from leadq.service.app import create_app
 from leadq.service.keys import create_key
 from leadq.service.signing import verify
 from leadq.service.webhooks import EVENT_TYPES
+from leadq.store.tables import webhook_subscriptions
 
 SCHEME_ERROR = "url: the URL must start with http:// or https://"
 VALID = {"url": "https://hooks.example/leadq", "event_types": ["lead.stage_changed"]}
@@ -78,18 +81,53 @@ def test_get_one(api):
     }
 
 
-def test_delete_then_not_found(api):
+def test_delete_then_gone(api):
     created = create(api)
     webhook_id = created["id"]
     assert api.delete(f"/api/webhooks/{webhook_id}").status_code == 204
     assert api.get("/api/webhooks").json()["count"] == 0
-    deleted = {
-        "code": "not_found",
-        "message": f"webhook subscription {webhook_id} was deleted; its delivery log "
-        f"stays readable at GET /api/webhooks/{webhook_id}/deliveries",
+
+    again = error_of(api.delete(f"/api/webhooks/{webhook_id}"), 410)
+    deleted_at = again["deleted_at"]
+    created_at = datetime.fromisoformat(created["created_at"])
+    assert datetime.fromisoformat(deleted_at) >= created_at
+    assert again == {
+        "code": "webhook_deleted",
+        "message": f"webhook subscription {webhook_id} was deleted at {deleted_at}; its "
+        f"delivery log stays readable at GET /api/webhooks/{webhook_id}/deliveries",
+        "deleted_at": deleted_at,
     }
-    assert error_of(api.delete(f"/api/webhooks/{webhook_id}"), 404) == deleted
-    assert error_of(api.get(f"/api/webhooks/{webhook_id}"), 404) == deleted
+    assert error_of(api.get(f"/api/webhooks/{webhook_id}"), 410) == again
+
+
+def test_delete_without_recorded_time_gone(store, api):
+    webhook_id = create(api)["id"]
+    assert api.delete(f"/api/webhooks/{webhook_id}").status_code == 204
+    # Subscriptions deleted before migration 0013 have no deletion time.
+    with store.write() as connection:
+        connection.execute(update(webhook_subscriptions).values(deleted_at=None))
+
+    assert error_of(api.delete(f"/api/webhooks/{webhook_id}"), 410) == {
+        "code": "webhook_deleted",
+        "message": f"webhook subscription {webhook_id} was deleted at a time that leadq "
+        f"did not record; its delivery log stays readable at GET "
+        f"/api/webhooks/{webhook_id}/deliveries",
+        "deleted_at": None,
+    }
+
+
+def test_openapi_documents_gone(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    delete = paths["/api/webhooks/{webhook_id}"]["delete"]["responses"]
+    retry = paths["/api/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"]["post"]
+
+    assert set(delete) == {"204", "401", "403", "404", "410", "422"}
+    assert set(retry["responses"]) == {"202", "401", "403", "404", "409", "410", "422"}
+    schema = delete["410"]["content"]["application/json"]["schema"]["$ref"]
+    assert schema == "#/components/schemas/DeletedWebhookBody"
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    error = schemas["DeletedWebhookDetail"]
+    assert {"code", "message", "deleted_at"} <= set(error["properties"])
 
 
 def test_unknown_id_not_found(api):
@@ -121,10 +159,9 @@ def test_deleted_subscription_log_readable(store, api):
     assert cancelled["attempts"] == []
     assert api.get(path, params={"status": "cancelled"}).json()["data"] == [cancelled]
     retry = api.post(f"{path}/{pending['delivery_id']}/retry")
-    assert error_of(retry, 404)["message"] == (
-        f"webhook subscription {webhook_id} was deleted; its delivery log "
-        f"stays readable at GET /api/webhooks/{webhook_id}/deliveries"
-    )
+    deleted = error_of(retry, 410)
+    assert deleted["code"] == "webhook_deleted"
+    assert deleted == error_of(api.get(f"/api/webhooks/{webhook_id}"), 410)
 
 
 def test_unknown_event_type_lists_valid(api):
