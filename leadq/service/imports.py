@@ -3,9 +3,10 @@
 An import reads and checks every row first (leadq.service.import_rows), so
 a rejected row never half-writes a lead. Then it writes the accepted rows
 in batches. Each batch is one transaction that also rescores the leads it
-touched with the active model (cause "import"), so stages, stage history
-and webhooks follow as they do for the tracking API, and a crash leaves
-whole batches.
+touched with the active model (cause "import", or "merge" for a lead that
+a row's email merged another lead into), so stages, stage history and
+webhooks follow as they do for the tracking API, and a crash leaves whole
+batches.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from leadq.service.import_rows import (
     check_outcomes,
 )
 from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
-from leadq.service.rescoring import lock_leads, rescore
+from leadq.service.merge_rescoring import rescore_after_merges
+from leadq.service.rescoring import lock_leads
 from leadq.service.retries import write_with_retries
 from leadq.service.stored_json import DamagedLeadRow, lead_attributes
 from leadq.service.traits import set_attribute_times
@@ -222,23 +224,33 @@ def _add(report: ImportReport, result: BatchResult) -> None:
         setattr(report, name, getattr(report, name) + getattr(result, name))
 
 
-def _rescore(connection: Connection, active: ActiveModel, lead_ids, now: int, result: BatchResult) -> None:
+def _rescore(
+    connection: Connection, active: ActiveModel, lead_ids, now: int, result: BatchResult, merged: list[int]
+) -> None:
+    """Rescore the batch's leads with cause `import`, and a lead that took in
+    the `merged` leads with cause `merge`."""
     touched = {resolve(connection, lead_id) for lead_id in lead_ids} - {None}
     if touched:
         # A model activated since the import began scores the leads, because
         # the activation may have dropped the binding table of `active`.
         current = still_active(connection, active)
-        result.stage_changes = len(rescore(connection, current, touched, now, "import"))
+        changes = rescore_after_merges(connection, current, touched, merged, now, SOURCE)
+        result.stage_changes = len(changes)
         result.rescored = len(touched)
 
 
-def _lead_of_key(connection: Connection, active: ActiveModel, key: str, email: str | None, now, created) -> int:
-    """Find or create the lead of a key: an email, or a user id with an optional email."""
+def _lead_of_key(
+    connection: Connection, active: ActiveModel, key: str, email: str | None, now, created, merged: list[int]
+) -> int:
+    """Find or create the lead of a key: an email, or a user id with an optional email.
+
+    A lead that the email merges into another is appended to `merged`.
+    """
     if active.model.key == "email":
-        return lead_with_email(connection, None, key, now, created)
+        return lead_with_email(connection, None, key, now, created, merged)
     lead_id = lead_with_user_id(connection, key, email, now, created)
     if email is not None:
-        lead_id = lead_with_email(connection, lead_id, email, now, created)
+        lead_id = lead_with_email(connection, lead_id, email, now, created, merged)
     return lead_id
 
 
@@ -247,13 +259,14 @@ def _lead_of_key(connection: Connection, active: ActiveModel, key: str, email: s
 
 def write_leads(connection: Connection, active: ActiveModel, rows: list[LeadRow], now: int) -> BatchResult:
     created: list[int] = []
-    lead_ids = [_lead_of_key(connection, active, row.key, row.email, now, created) for row in rows]
+    merged: list[int] = []
+    lead_ids = [_lead_of_key(connection, active, row.key, row.email, now, created, merged) for row in rows]
     lock_leads(connection, lead_ids)
     for row, lead_id in zip(rows, lead_ids):
         _update_attributes(connection, resolve(connection, lead_id), row, now)
 
     result = BatchResult(created=len(created), updated=len(rows) - len(created))
-    _rescore(connection, active, lead_ids, now, result)
+    _rescore(connection, active, lead_ids, now, result, merged)
     return result
 
 
@@ -284,15 +297,16 @@ def _update_attributes(connection: Connection, lead_id: int, row: LeadRow, now: 
 
 def write_events(connection: Connection, active: ActiveModel, rows: list[EventRow], now: int) -> BatchResult:
     created: list[int] = []
+    merged: list[int] = []
     keys = dict.fromkeys(row.key for row in rows)
-    lead_of = {key: _lead_of_key(connection, active, key, None, now, created) for key in keys}
+    lead_of = {key: _lead_of_key(connection, active, key, None, now, created, merged) for key in keys}
     lock_leads(connection, lead_of.values())
     lead_of = {key: resolve(connection, lead_id) for key, lead_id in lead_of.items()}
     stored_for = _insert_events(connection, rows, lead_of, now)
 
     result = BatchResult(created=len(created), stored=len(stored_for), repeated=len(rows) - len(stored_for))
     # A lead whose events were all stored before needs no new score.
-    _rescore(connection, active, set(stored_for) | set(created), now, result)
+    _rescore(connection, active, set(stored_for) | set(created), now, result, merged)
     return result
 
 
@@ -340,7 +354,7 @@ def write_outcomes(connection: Connection, active: ActiveModel, rows: list[Outco
         )
         result.stored += 1
         touched.append(lead_id)
-    _rescore(connection, active, touched, now, result)
+    _rescore(connection, active, touched, now, result, merged=[])
     return result
 
 

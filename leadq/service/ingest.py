@@ -25,14 +25,14 @@ from leadq.service.identity import (
     lead_with_user_id,
     leads_with_user_ids,
     link,
-    merge_reason,
     normalized_email,
     resolve,
     survivors,
 )
 from leadq.service.groups import claim_visitor_groups, join_account, store_visitor_group, update_account
+from leadq.service.merge_rescoring import rescore_after_merges
 from leadq.service.model_versions import ActiveModel, active_or_default_model
-from leadq.service.rescoring import StageChange, lock_leads, rescore
+from leadq.service.rescoring import StageChange, lock_leads
 from leadq.service.retries import write_with_retries
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.database import Store, now_micros
@@ -158,28 +158,8 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     if touched:
         unchanged = not claimed and _leaves_rows_unchanged(messages, touched, locked)
         current = locked if unchanged else None
-        result.changes = _rescore(connection, active, touched, result.merged, now, current)
+        result.changes = rescore_after_merges(connection, active, touched, result.merged, now, "event", current)
     return result
-
-
-def _rescore(connection, active: ActiveModel, touched: set[int], merged: list[int], now: int, locked):
-    """Rescore the touched leads and return their stage changes.
-
-    A lead that took in other leads by a merge in this transaction is
-    rescored with cause `merge` and a reason that names them, the others
-    with cause `event`.
-    """
-    took_in: dict[int, list[int]] = {}
-    for merged_id in merged:
-        took_in.setdefault(resolve(connection, merged_id), []).append(merged_id)
-    changes = []
-    for survivor, merged_ids in sorted(took_in.items()):
-        changes += rescore(connection, active, [survivor], now, "merge", merge_reason(merged_ids))
-    others = touched - took_in.keys()
-    if others:
-        current = None if locked is None else [row for row in locked if row.id in others]
-        changes += rescore(connection, active, others, now, "event", locked=current)
-    return changes
 
 
 def _leaves_rows_unchanged(messages: list[Message], touched: set[int], locked) -> bool:

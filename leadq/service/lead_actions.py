@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 
 from leadq.errors import ModelError
 from leadq.service.errors import ApiError
-from leadq.service.identity import merge, merge_reason, resolve
+from leadq.service.identity import merge, resolve
 from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody, LeadIdPath
 from leadq.service.leads_api import KEY_SCHEMES, missing_lead, require_admin_key
 from leadq.service.model_versions import (
@@ -29,6 +29,7 @@ from leadq.service.model_versions import (
     active_model,
     ensure_active_model,
 )
+from leadq.service.merge_rescoring import rescore_after_merges
 from leadq.service.rescoring import rescore
 from leadq.service.retries import write_with_retries
 from leadq.service.webhooks import enqueue
@@ -192,8 +193,7 @@ def _merge_leads(connection, lead_id: int, into: int) -> StageAnswer:
     if merged.id != lead_id:
         raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
     merge(connection, survivor.id, merged.id, now)
-    reason = merge_reason([merged.id])
-    changes = rescore(connection, active_model(connection), [survivor.id], now, "merge", reason)
+    changes = rescore_after_merges(connection, active_model(connection), {survivor.id}, [merged.id], now, "merge")
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
 

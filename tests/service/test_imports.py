@@ -366,6 +366,29 @@ def test_import_records_stage_changes(store, tmp_path):
     assert causes == ["import"]
 
 
+def test_import_merge_records_merge_cause(store, tmp_path):
+    model = default_model_text().replace("key: email ", "key: lead_id")
+    assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
+    first = "lead_id,email,title,company_size\nL-1,ana@acme.example,VP Sales,250\n"
+    assert run_import(store, "leads", write(tmp_path, "first.csv", first)).returncode == 0
+    # L-2 has L-1's email, so the import merges L-2 into L-1, and L-2's title
+    # disqualifies L-1.
+    second = "lead_id,email,title,company_size\nL-2,ana@acme.example,Student,250\n"
+
+    done = run_import(store, "leads", write(tmp_path, "second.csv", second))
+
+    assert done.returncode == 0, done.stderr
+    with store.engine.connect() as connection:
+        ids = dict(connection.execute(select(leads.c.lead_key, leads.c.id)).all())
+        history = connection.execute(
+            select(stage_history.c.lead_id, stage_history.c.cause, stage_history.c.reason).order_by(stage_history.c.id)
+        ).all()
+    assert [tuple(row) for row in history] == [
+        (ids["L-1"], "import", None),
+        (ids["L-1"], "merge", f"merged lead {ids['L-2']}"),
+    ]
+
+
 def test_bad_emails_rejected_with_lines(store, tmp_path):
     text = (
         "email,title,company_size\n"
