@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,22 @@ USER_ID, EMAIL, ANONYMOUS_ID = "user_id", "email", "anonymous_id"
 EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 # Counted in octets, because RFC 5321 limits a mail path to 256 octets with its angle brackets.
 MAX_EMAIL_LENGTH = 254
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One lead merged into another: their ids, keys and emails.
+
+    `email` is the survivor's email after the merge, and `merged_email` the
+    merged lead's before it.
+    """
+
+    survivor_id: int
+    survivor_key: str
+    email: str | None
+    merged_id: int
+    merged_key: str
+    merged_email: str | None
 
 
 def insert_ignoring_conflict(connection: Connection, table, values: dict, keys: list[str]) -> bool:
@@ -166,13 +183,12 @@ def lead_with_email(
     email: str,
     now: int,
     created: list[int],
-    merged_leads: list[int] | None = None,
+    merges: list[Merge] | None = None,
 ) -> int:
     """Give the lead this email, or find or create the lead of the email.
 
     When another lead already has the email, the two are merged into the
-    older one, whose id is returned, and the newer one's id is appended to
-    `merged_leads`.
+    older one, whose id is returned, and the merge is appended to `merges`.
     """
     if lead_id is None:
         holder = resolve(connection, find_identity(connection, EMAIL, email))
@@ -182,18 +198,16 @@ def lead_with_email(
     # lead for the email still end with one lead.
     holder = link(connection, EMAIL, email, lead_id, now)
     if holder is not None and holder != lead_id:
-        lead_id = merge_pair(connection, lead_id, holder, now, merged_leads)
+        lead_id = merge_pair(connection, lead_id, holder, now, merges)
     return lead_id
 
 
-def merge_pair(
-    connection: Connection, first: int, second: int, now: int, merged_leads: list[int] | None = None
-) -> int:
+def merge_pair(connection: Connection, first: int, second: int, now: int, merges: list[Merge] | None = None) -> int:
     """Merge the newer of two leads into the older and return the older.
 
     Both rows are locked first, and merges committed meanwhile are followed.
-    The id of the lead merged away is appended to `merged_leads`; leads that
-    are one lead already append nothing.
+    The merge is appended to `merges`; leads that are one lead already
+    append nothing.
     """
     query = select(leads.c.id).where(leads.c.id.in_([first, second])).order_by(leads.c.id)
     if connection.dialect.name == "postgresql":
@@ -203,9 +217,9 @@ def merge_pair(
     if first == second:
         return first
     survivor, merged = min(first, second), max(first, second)
-    merge(connection, survivor, merged, now)
-    if merged_leads is not None:
-        merged_leads.append(merged)
+    merge_record = merge(connection, survivor, merged, now)
+    if merges is not None:
+        merges.append(merge_record)
     return survivor
 
 
@@ -227,7 +241,7 @@ def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int
     return result.rowcount
 
 
-def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
+def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge:
     """Merge lead `merged` into `survivor`: every event once, attributes combined.
 
     The survivor's attribute values win; the merged lead's fill the gaps.
@@ -237,7 +251,9 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
     survivor. Its stage history and score snapshots stay with it, because
     they describe its own stages. Moved to the survivor, they would break
     the chain of the survivor's stage changes. The caller rescores the
-    survivor.
+    survivor and then sends the lead.merged webhook
+    (leadq.service.merge_rescoring), so that it carries the survivor's
+    new stage and scores.
     """
     rows = {
         row.id: row
@@ -285,7 +301,14 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> None:
             updated_at=now,
         )
     )
-    enqueue(connection, "lead.merged", merged_payload(rows[survivor], rows[merged], email), now)
+    return Merge(
+        survivor_id=survivor,
+        survivor_key=survivor_row.lead_key,
+        email=email,
+        merged_id=merged,
+        merged_key=merged_row.lead_key,
+        merged_email=merged_row.email,
+    )
 
 
 def _merged_attribute_times(survivor, merged) -> str:
@@ -298,13 +321,3 @@ def _merged_attribute_times(survivor, merged) -> str:
     }
     times.update({name: at for name, at in survivor_times.items() if name in survivor_names})
     return json.dumps(times)
-
-
-def merged_payload(survivor, merged, email: str | None) -> dict:
-    """Return the data of a lead.merged webhook: the survivor as it is after
-    the merge, and the merged lead as it was before it."""
-    return {
-        "lead": {"id": survivor.id, "lead_key": survivor.lead_key, "email": email},
-        "merged_lead": {"id": merged.id, "lead_key": merged.lead_key, "email": merged.email},
-        "merged_lead_id": merged.id,
-    }

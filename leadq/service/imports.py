@@ -23,7 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.crm.reading import CrmOptions, model_names, read_crm_leads, read_event_times
 from leadq.inputs import SourceTable, check_timezone, read_source
-from leadq.service.identity import EMAIL, USER_ID, find_identity, lead_with_email, lead_with_user_id, resolve
+from leadq.service.identity import (
+    EMAIL,
+    USER_ID,
+    Merge,
+    find_identity,
+    lead_with_email,
+    lead_with_user_id,
+    resolve,
+)
 from leadq.service.import_rows import (
     CheckedFile,
     EventRow,
@@ -225,32 +233,32 @@ def _add(report: ImportReport, result: BatchResult) -> None:
 
 
 def _rescore(
-    connection: Connection, active: ActiveModel, lead_ids, now: int, result: BatchResult, merged: list[int]
+    connection: Connection, active: ActiveModel, lead_ids, now: int, result: BatchResult, merges: list[Merge]
 ) -> None:
-    """Rescore the batch's leads with cause `import`, and a lead that took in
-    the `merged` leads with cause `merge`."""
+    """Rescore the batch's leads with cause `import`, and the survivors of
+    `merges` with cause `merge`."""
     touched = {resolve(connection, lead_id) for lead_id in lead_ids} - {None}
     if touched:
         # A model activated since the import began scores the leads, because
         # the activation may have dropped the binding table of `active`.
         current = still_active(connection, active)
-        changes = rescore_after_merges(connection, current, touched, merged, now, SOURCE)
+        changes = rescore_after_merges(connection, current, touched, merges, now, SOURCE)
         result.stage_changes = len(changes)
         result.rescored = len(touched)
 
 
 def _lead_of_key(
-    connection: Connection, active: ActiveModel, key: str, email: str | None, now, created, merged: list[int]
+    connection: Connection, active: ActiveModel, key: str, email: str | None, now, created, merges: list[Merge]
 ) -> int:
     """Find or create the lead of a key: an email, or a user id with an optional email.
 
-    A lead that the email merges into another is appended to `merged`.
+    A merge of the lead that has the email and the key's lead is appended to `merges`.
     """
     if active.model.key == "email":
-        return lead_with_email(connection, None, key, now, created, merged)
+        return lead_with_email(connection, None, key, now, created, merges)
     lead_id = lead_with_user_id(connection, key, email, now, created)
     if email is not None:
-        lead_id = lead_with_email(connection, lead_id, email, now, created, merged)
+        lead_id = lead_with_email(connection, lead_id, email, now, created, merges)
     return lead_id
 
 
@@ -259,14 +267,14 @@ def _lead_of_key(
 
 def write_leads(connection: Connection, active: ActiveModel, rows: list[LeadRow], now: int) -> BatchResult:
     created: list[int] = []
-    merged: list[int] = []
-    lead_ids = [_lead_of_key(connection, active, row.key, row.email, now, created, merged) for row in rows]
+    merges: list[Merge] = []
+    lead_ids = [_lead_of_key(connection, active, row.key, row.email, now, created, merges) for row in rows]
     lock_leads(connection, lead_ids)
     for row, lead_id in zip(rows, lead_ids):
         _update_attributes(connection, resolve(connection, lead_id), row, now)
 
     result = BatchResult(created=len(created), updated=len(rows) - len(created))
-    _rescore(connection, active, lead_ids, now, result, merged)
+    _rescore(connection, active, lead_ids, now, result, merges)
     return result
 
 
@@ -297,16 +305,16 @@ def _update_attributes(connection: Connection, lead_id: int, row: LeadRow, now: 
 
 def write_events(connection: Connection, active: ActiveModel, rows: list[EventRow], now: int) -> BatchResult:
     created: list[int] = []
-    merged: list[int] = []
+    merges: list[Merge] = []
     keys = dict.fromkeys(row.key for row in rows)
-    lead_of = {key: _lead_of_key(connection, active, key, None, now, created, merged) for key in keys}
+    lead_of = {key: _lead_of_key(connection, active, key, None, now, created, merges) for key in keys}
     lock_leads(connection, lead_of.values())
     lead_of = {key: resolve(connection, lead_id) for key, lead_id in lead_of.items()}
     stored_for = _insert_events(connection, rows, lead_of, now)
 
     result = BatchResult(created=len(created), stored=len(stored_for), repeated=len(rows) - len(stored_for))
     # A lead whose events were all stored before needs no new score.
-    _rescore(connection, active, set(stored_for) | set(created), now, result, merged)
+    _rescore(connection, active, set(stored_for) | set(created), now, result, merges)
     return result
 
 
@@ -354,7 +362,7 @@ def write_outcomes(connection: Connection, active: ActiveModel, rows: list[Outco
         )
         result.stored += 1
         touched.append(lead_id)
-    _rescore(connection, active, touched, now, result, merged=[])
+    _rescore(connection, active, touched, now, result, merges=[])
     return result
 
 

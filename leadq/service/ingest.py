@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from leadq.service.event_bindings import bind_stored_events, binds_in_store
 from leadq.service.identity import (
     ANONYMOUS_ID,
+    Merge,
     claim_visitor_events,
     find_identity,
     insert_ignoring_statement,
@@ -75,8 +76,8 @@ class IngestResult:
     repeated: int = 0
     created: list[int] = field(default_factory=list)
     changes: list[StageChange] = field(default_factory=list)
-    # Leads that a message merged into another lead in this transaction.
-    merged: list[int] = field(default_factory=list)
+    # Merges of leads that messages made in this transaction, in order.
+    merges: list[Merge] = field(default_factory=list)
     # Per message in order: True stored, False a repeated message id, None not an event.
     outcomes: list[bool | None] = field(default_factory=list)
 
@@ -158,7 +159,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     if touched:
         unchanged = not claimed and _leaves_rows_unchanged(messages, touched, locked)
         current = locked if unchanged else None
-        result.changes = rescore_after_merges(connection, active, touched, result.merged, now, "event", current)
+        result.changes = rescore_after_merges(connection, active, touched, result.merges, now, "event", current)
     return result
 
 
@@ -216,7 +217,7 @@ def _lead_of(
         if lead_id is None:
             lead_id = lead_with_user_id(connection, message.user_id, email, now, result.created)
     if email is not None:
-        lead_id = lead_with_email(connection, lead_id, email, now, result.created, result.merged)
+        lead_id = lead_with_email(connection, lead_id, email, now, result.created, result.merges)
     if lead_id is None and message.anonymous_id is not None:
         lead_id = resolve(connection, find_identity(connection, ANONYMOUS_ID, message.anonymous_id))
         if lead_id is not None:

@@ -192,8 +192,8 @@ def _merge_leads(connection, lead_id: int, into: int) -> StageAnswer:
         raise ApiError(400, "same_lead", message, "into")
     if merged.id != lead_id:
         raise ApiError(409, "lead_merged", _stale_source_message(lead_id, merged.id, into), "lead_id")
-    merge(connection, survivor.id, merged.id, now)
-    changes = rescore_after_merges(connection, active_model(connection), {survivor.id}, [merged.id], now, "merge")
+    merge_record = merge(connection, survivor.id, merged.id, now)
+    changes = rescore_after_merges(connection, active_model(connection), {survivor.id}, [merge_record], now, "merge")
     stage = changes[0].new if changes else survivor.stage
     return StageAnswer(lead_id=survivor.id, stage=stage, previous_stage=survivor.stage)
 

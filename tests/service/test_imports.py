@@ -20,7 +20,7 @@ from leadq.service.event_times import FUTURE_TOLERANCE_MICROS
 from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
 from leadq.store.database import now_micros
-from leadq.store.tables import events, identities, leads, outcomes, stage_history
+from leadq.store.tables import events, identities, leads, outbox, outcomes, stage_history
 from tests.service.servers import leadq
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -366,7 +366,7 @@ def test_import_records_stage_changes(store, tmp_path):
     assert causes == ["import"]
 
 
-def test_import_merge_records_merge_cause(store, tmp_path):
+def test_import_merge_rescored_as_merge(store, tmp_path):
     model = default_model_text().replace("key: email ", "key: lead_id")
     assert leadq("model", "activate", str(write(tmp_path, "model.yaml", model)), "--database", store.url).returncode == 0
     first = "lead_id,email,title,company_size\nL-1,ana@acme.example,VP Sales,250\n"
@@ -374,12 +374,15 @@ def test_import_merge_records_merge_cause(store, tmp_path):
     # L-2 has L-1's email, so the import merges L-2 into L-1, and L-2's title
     # disqualifies L-1.
     second = "lead_id,email,title,company_size\nL-2,ana@acme.example,Student,250\n"
+    subscribe = ("webhooks", "add", "http://127.0.0.1:9/merged", "--event", "lead.merged")
+    assert leadq(*subscribe, "--database", store.url).returncode == 0
 
     done = run_import(store, "leads", write(tmp_path, "second.csv", second))
 
     assert done.returncode == 0, done.stderr
     with store.engine.connect() as connection:
         ids = dict(connection.execute(select(leads.c.lead_key, leads.c.id)).all())
+        payloads = connection.execute(select(outbox.c.payload).where(outbox.c.event_type == "lead.merged")).scalars().all()
         history = connection.execute(
             select(stage_history.c.lead_id, stage_history.c.cause, stage_history.c.reason).order_by(stage_history.c.id)
         ).all()
@@ -387,6 +390,10 @@ def test_import_merge_records_merge_cause(store, tmp_path):
         (ids["L-1"], "import", None),
         (ids["L-1"], "merge", f"merged lead {ids['L-2']}"),
     ]
+    assert len(payloads) == 1
+    merged = json.loads(payloads[0])["data"]
+    assert (merged["lead"]["id"], merged["merged_lead_id"]) == (ids["L-1"], ids["L-2"])
+    assert merged["stage"] == "disqualified"
 
 
 def test_bad_emails_rejected_with_lines(store, tmp_path):

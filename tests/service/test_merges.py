@@ -13,6 +13,7 @@ from leadq.qualification.records import list_qualifications, record_for_lead
 from leadq.service.identity import merge, merge_reason
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.lead_records import read_lead_detail
+from leadq.service.merge_rescoring import SURVIVOR_FIELDS
 from leadq.service.model_versions import activate_model
 from leadq.store.database import now_micros
 from leadq.store.tables import leads, outbox, score_snapshots, stage_history, webhook_subscriptions
@@ -127,6 +128,14 @@ def history(store, lead_id: int) -> list[tuple]:
         return [tuple(row) for row in rows]
 
 
+def survivor_state(store, lead_id: int) -> dict:
+    """Return the lead's stored stage and scores, as a lead.merged webhook names them."""
+    with store.read() as connection:
+        row = connection.execute(select(leads).where(leads.c.id == lead_id)).one()
+    scores = {"fit": row.fit, "engagement": row.engagement, "product": row.product, "total": row.total}
+    return {"stage": row.stage, "rule": row.stage_rule, "grade": row.grade, "scores": scores}
+
+
 def test_merged_webhook_names_both_leads(store, merged_webhooks):
     identify(store, "u-first", "i-1", email="first@acme.example")
     identify(store, "u-second", "i-2", email="second@acme.example")
@@ -140,20 +149,76 @@ def test_merged_webhook_names_both_leads(store, merged_webhooks):
         "lead": {"id": ids["u-first"], "lead_key": "u-first", "email": "first@acme.example"},
         "merged_lead": {"id": ids["u-second"], "lead_key": "u-second", "email": "second@acme.example"},
         "merged_lead_id": ids["u-second"],
+        **survivor_state(store, ids["u-first"]),
+        "probability": None,
+        "model_version": {"id": 1, "name": "Default B2B software model", "version": "1"},
     }
+    assert payloads[0]["data"]["stage"] == "unqualified"
 
 
-def test_merged_webhook_fills_survivor_email(store, rows, merged_webhooks):
+def test_merged_webhook_fills_survivor_email(store, rows, client, keys, merged_webhooks):
     survivor = rows.lead(lead_key="crm-17", email=None)
     merged = rows.lead(lead_key="u-web", email="web@acme.example")
-    with store.write() as connection:
-        merge(connection, survivor, merged, T0)
 
-    assert merged_payloads(store)[0]["data"] == {
-        "lead": {"id": survivor, "lead_key": "crm-17", "email": "web@acme.example"},
-        "merged_lead": {"id": merged, "lead_key": "u-web", "email": "web@acme.example"},
-        "merged_lead_id": merged,
-    }
+    headers = {"Authorization": f"Bearer {keys.admin}"}
+    response = client.post(f"/api/leads/{merged}/merge", json={"into": survivor}, headers=headers)
+
+    assert response.status_code == 200, response.text
+    data = merged_payloads(store)[0]["data"]
+    assert data["lead"] == {"id": survivor, "lead_key": "crm-17", "email": "web@acme.example"}
+    assert data["merged_lead"] == {"id": merged, "lead_key": "u-web", "email": "web@acme.example"}
+    assert data["merged_lead_id"] == merged
+    assert data["stage"] == response.json()["stage"]
+
+
+def test_merged_webhook_carries_new_stage(store, rows):
+    with store.write() as connection:
+        activate_model(connection, MODEL, "merge.yaml")
+    subscription = rows.subscription()
+    with store.write() as connection:
+        event_types = json.dumps(["lead.stage_changed", "lead.merged"])
+        connection.execute(
+            update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription).values(event_types=event_types)
+        )
+    survivor, merged = two_leads(store)
+    ingest_messages(store, [demo("u-first", "demo-1"), demo("u-first", "demo-2"), demo("u-second", "demo-3")])
+
+    merge_by_identify(store)
+
+    data = merged_payloads(store)[0]["data"]
+    # The survivor was mql with 20 engagement points; the merged lead's demo made it sql.
+    assert data["stage"] == "sql"
+    assert data["rule"] == "sql: engagement >= 30"
+    assert data["grade"] == "D"
+    assert data["scores"] == {"fit": 0.0, "engagement": 30.0, "product": 0.0, "total": 30.0}
+    assert data["probability"] is None
+    assert data["model_version"]["name"] == "merge test model"
+    assert data == {**data, **survivor_state(store, survivor)}
+    # The merge's stage change is written first, in the same transaction.
+    with store.read() as connection:
+        types = connection.execute(select(outbox.c.event_type).order_by(outbox.c.id)).scalars().all()
+    assert types[-2:] == ["lead.stage_changed", "lead.merged"]
+    assert stage_webhooks(store, survivor)[-1]["stage"] == "sql"
+
+
+def test_chained_merges_leave_first_stage_null(store, merged_webhooks):
+    for user, message_id in (("u-first", "i-1"), ("u-second", "i-2"), ("u-third", "i-3")):
+        identify(store, user, message_id, email=f"{user}@acme.example")
+    ids = lead_ids(store)
+    chain = [
+        Message("identify", "i-4", user_id="u-third", traits={"email": "u-second@acme.example"}),
+        Message("identify", "i-5", user_id="u-second", traits={"email": "u-first@acme.example"}),
+    ]
+
+    ingest_messages(store, chain)
+
+    first, second = (payload["data"] for payload in merged_payloads(store))
+    assert (first["lead"]["id"], first["merged_lead_id"]) == (ids["u-second"], ids["u-third"])
+    assert (second["lead"]["id"], second["merged_lead_id"]) == (ids["u-first"], ids["u-second"])
+    for name in SURVIVOR_FIELDS:
+        assert first[name] is None, name
+    assert second["stage"] == "unqualified"
+    assert second["scores"] == survivor_state(store, ids["u-first"])["scores"]
 
 
 def test_erasure_redacts_sent_merged_webhook(store, merged_webhooks):

@@ -17,7 +17,7 @@ from leadq.model.loading import load_model
 from leadq.scoring import micros_since_epoch, score_files
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.model_versions import activate_model
-from leadq.store.tables import leads, model_versions, outbox
+from leadq.store.tables import leads, model_versions, outbox, score_snapshots
 from tests.dashboard.conftest import signed_in
 from tests.learning.conftest import (
     MODEL,
@@ -231,6 +231,34 @@ def test_probability_recorded_without_stage_test(store, trained, client):
         assert record["probability"] == probability, row.lead_key
         assert row.stage == expected[row.lead_key]["stage"], row.lead_key
         assert [snapshot["probability"] for snapshot in record["score_history"]] == [probability]
+
+
+def test_merged_webhook_carries_probability(store, trained):
+    model = trained["folder"] / "merged.yaml"
+    section = "predictive:\n  artefact: artefact\nstages:\n"
+    model.write_text(MODEL.replace("stages:\n", section), encoding="utf-8")
+    _activate(store, model)
+    subscribe(store, "http://127.0.0.1:9/hook", event_types=("lead.merged",))
+    ingest_messages(store, _messages(trained))
+    first, second = (key for key, *_ in trained["leads"][:2])
+    same_email = {"email": "same@acme.example"}
+
+    ingest_messages(store, [Message("identify", "merge-1", user_id=first, traits=same_email)])
+    ingest_messages(store, [Message("identify", "merge-2", user_id=second, traits=same_email)])
+
+    with store.read() as connection:
+        payloads = connection.execute(select(outbox.c.payload)).scalars().all()
+        survivor = connection.execute(
+            select(score_snapshots.c.lead_id, score_snapshots.c.probability)
+            .order_by(score_snapshots.c.id.desc())
+            .limit(1)
+        ).one()
+    assert len(payloads) == 1
+    data = json.loads(payloads[0])["data"]
+    assert data["lead"]["id"] == survivor.lead_id
+    assert survivor.probability is not None
+    assert data["probability"] == survivor.probability
+    assert data["model_version"]["name"] == load_model(model).name
 
 
 def test_activation_records_absolute_path(store, trained):

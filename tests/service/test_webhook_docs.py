@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from leadq.service.delivery import ENVIRONMENT, SETTINGS, DeliverySettings
-from leadq.service.identity import merged_payload
+from leadq.service.identity import Merge
+from leadq.service.merge_rescoring import merged_payload
 from leadq.service.signing import SignatureError, signed_headers, verify
 from leadq.service.webhooks import EVENT_TYPES, TEST_EVENT_TYPE
 
@@ -82,7 +83,11 @@ def test_every_event_type_has_payload():
 
 
 def test_merged_payload_matches_code():
-    survivor = SimpleNamespace(id=42, lead_key="u-1001", email="ann@acme.example")
-    merged = SimpleNamespace(id=57, lead_key="u-2002", email="ann.smith@acme.example")
-    built = merged_payload(survivor, merged, survivor.email)
+    merge_record = Merge(42, "u-1001", "ann@acme.example", 57, "u-2002", "ann.smith@acme.example")
+    survivor = SimpleNamespace(
+        merged_into=None, stage="sql", stage_rule="sql: total >= 80", grade="A",
+        fit=80.0, engagement=35.0, product=0.0, total=115.0,
+    )  # fmt: skip
+    model = SimpleNamespace(name="Default B2B software model", version=2)
+    built = merged_payload(merge_record, survivor, None, SimpleNamespace(id=3, model=model))
     assert documented_payloads()["lead.merged"] == built
