@@ -20,6 +20,7 @@ from leadq.dashboard.live import last_change_id, stage_events
 from leadq.dashboard.path_ids import PageLeadId
 from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, Session, current_session, editor_session
+from leadq.service.damaged_leads import DOWNLOAD, PAGE
 from leadq.service.erasure import erase_lead, find_erasure
 from leadq.service.errors import ApiError
 from leadq.service.lead_actions import recycle
@@ -51,7 +52,10 @@ SORT_LABELS = {
 @router.api_route("/leads", methods=PAGE_METHODS)
 def leads_page(request: Request, session: Annotated[Session, Depends(current_session)]):
     store = request.app.state.store
-    with naming_damaged_attributes(store), store.read() as connection:
+    with (
+        naming_damaged_attributes(store, "no lead was listed", PAGE),
+        store.read() as connection,
+    ):
         stages = _stages(connection)
         query = parse_lead_query(request.query_params, stages)
         rows, next_position = read_page(
@@ -95,7 +99,7 @@ def leads_csv(request: Request, session: Annotated[Session, Depends(current_sess
 
     # The first page is read before the response starts, so that its errors
     # get an error page instead of a cut-off download.
-    with naming_damaged_attributes(store):
+    with naming_damaged_attributes(store, "nothing was exported", DOWNLOAD):
         first = read_export_page(None)
 
     def pages():

@@ -15,12 +15,15 @@ from leadq.evaluation.backtest import Backtest, StageResult, run_backtest
 from leadq.evaluation.point_in_time import plan_cutoffs, take_snapshot
 from leadq.evaluation.sources import store_evaluation
 from leadq.model.schema import ScoringModel
+from leadq.service.damaged_leads import DamagedLeads, Rerun, damaged_error, damaged_rows
 from leadq.service.model_versions import ActiveModel, naming_values_beyond_limits
+from leadq.service.stored_json import DamagedLeadRow
 
 LABELS = ("active model", "edited model")
 DEFAULT_HORIZON_DAYS = 90.0
 MAX_HORIZON_DAYS = 3650.0
 DIFFERENCES_SHOWN = 20
+BACKTEST = Rerun(again="run the backtest again", lister="the backtest")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def backtest_edited(
     Raises OptionError when the store's history cannot be backtested, such
     as when it is too short for a cut-off followed by the horizon, and a
     LeadqError that names the active version's values beyond the limits
-    when they make a score overflow.
+    when they make a score overflow. A damaged stored row raises its
+    DamagedLeadRow, or DamagedLeads that lists every damaged row.
     """
     if active.model.key != edited.key:
         raise OptionError(
@@ -64,16 +68,29 @@ def backtest_edited(
             f"one by {edited.key!r}; a backtest compares the same leads, so keep "
             f"`key: {active.model.key}`"
         )
-    with store_evaluation(store) as evaluation:
-        history = evaluation.history
-        plan = plan_cutoffs(history, [], horizon_days)
-        # The edited model passed the limits, so only the active one can overflow.
-        with naming_values_beyond_limits(active):
-            baseline = take_snapshot(history, evaluation.scorer, active.model, plan)
-        candidate = take_snapshot(history, evaluation.scorer, edited, plan)
-        result = run_backtest(baseline, candidate, plan, history.label, LABELS)
+    try:
+        with store_evaluation(store) as evaluation:
+            history = evaluation.history
+            plan = plan_cutoffs(history, [], horizon_days)
+            # The edited model passed the limits, so only the active one can overflow.
+            with naming_values_beyond_limits(active):
+                baseline = take_snapshot(history, evaluation.scorer, active.model, plan)
+            candidate = take_snapshot(history, evaluation.scorer, edited, plan)
+            result = run_backtest(baseline, candidate, plan, history.label, LABELS)
+    except DamagedLeadRow as error:
+        every = _every_damaged_row(store)
+        if every is None:
+            raise
+        raise every from error
     result.notes += history.notes
     return result
+
+
+def _every_damaged_row(store) -> DamagedLeadRow | DamagedLeads | None:
+    """Return the error that names every damaged row that scoring the stored leads reads."""
+    with store.read() as connection:
+        damaged = damaged_rows(connection)
+    return damaged_error(damaged, "the models could not score the leads", BACKTEST)
 
 
 def side_by_side(backtest: Backtest) -> list[StageRow]:

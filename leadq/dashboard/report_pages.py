@@ -28,6 +28,7 @@ from leadq.dashboard.model_check import ModelCheck, check_model_text, rule_rows
 from leadq.dashboard.rendering import PAGE_METHODS, format_percent, render
 from leadq.dashboard.sessions import Session, checked_session, current_session
 from leadq.errors import LeadqError
+from leadq.service.damaged_leads import PAGE, DamagedLeads
 from leadq.service.lead_listing import naming_damaged_attributes
 from leadq.service.model_versions import active_model, ensure_active_model
 from leadq.store.tables import model_versions
@@ -44,7 +45,10 @@ def funnel_page(
     store = request.app.state.store
     model = ensure_active_model(store).model
     stages = funnel_stages(model)
-    with naming_damaged_attributes(store), store.read() as connection:
+    with (
+        naming_damaged_attributes(store, "the funnel was not shown", PAGE),
+        store.read() as connection,
+    ):
         steps = funnel_steps(connection, stages)
         times = time_in_stage(connection, [stage.id for stage in model.stages])
         by_source, by_month = stage_entries(connection, stages)
@@ -123,8 +127,10 @@ def backtest_model(
         backtest = backtest_edited(store, ensure_active_model(store), check.model, days)
         shown.update(backtest=backtest, stage_rows=side_by_side(backtest))
     except LeadqError as error:
-        logger.info("backtest of an edited model did not run: %s", error)
+        logger.info("backtest of an edited model did not run: %s", "; ".join(error.lines()))
         shown["backtest_error"] = error
+        # DamagedLeads lists each damaged row after its summary.
+        shown["backtest_details"] = error.lines()[1:] if isinstance(error, DamagedLeads) else []
     return _model_view(request, version, text, edited=True, check=check, **shown)
 
 

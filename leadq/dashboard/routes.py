@@ -19,6 +19,7 @@ from leadq.dashboard import (
 )
 from leadq.dashboard.rendering import PAGE_METHODS, render
 from leadq.dashboard.sessions import PageError, SignInRequired
+from leadq.service.damaged_leads import DamagedLeads
 from leadq.service.errors import (
     damaged_lead_response,
     invalid_request_error,
@@ -75,6 +76,15 @@ def _install_handlers(app: FastAPI) -> None:
             return damaged_lead_response(request, error)
         log.error("%s %s failed: %s", request.method, request.url.path, error)
         return render(request, "error.html", status_code=500, message=_sentence(str(error)))
+
+    # Only dashboard pages raise DamagedLeads in the service, so it gets no JSON response.
+    @app.exception_handler(DamagedLeads)
+    async def damaged_leads(request: Request, error: DamagedLeads):
+        lines = error.lines()
+        log.error("%s %s failed: %s", request.method, request.url.path, "; ".join(lines))
+        message = _sentence(lines[0].removesuffix(":"))
+        details = [_sentence(line) for line in lines[1:]]
+        return render(request, "error.html", status_code=500, message=message, details=details)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):

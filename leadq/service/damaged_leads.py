@@ -8,6 +8,8 @@ enough.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, select
 
 from leadq.errors import LeadqError
@@ -26,23 +28,40 @@ from leadq.store.tables import accounts, events, leads, qualifications
 MAX_LISTED = 20
 
 
-class DamagedLeads(LeadqError):
-    """Several damaged stored rows, of one lead or more, found by one command."""
+@dataclass(frozen=True)
+class Rerun:
+    """The step that a DamagedLeads error asks for once the rows are repaired, and who lists the rest."""
 
-    def __init__(self, errors: list[DamagedLeadRow], outcome: str) -> None:
+    # Completes "repair each one and ...".
+    again: str = "run the command again"
+    # The subject of "... lists once these are repaired".
+    lister: str = "the command"
+
+
+COMMAND = Rerun()
+PAGE = Rerun(again="load the page again", lister="the page")
+DOWNLOAD = Rerun(again="download the file again", lister="the download")
+
+
+class DamagedLeads(LeadqError):
+    """Several damaged stored rows, of one lead or more, found by one command or page."""
+
+    def __init__(self, errors: list[DamagedLeadRow], outcome: str, rerun: Rerun = COMMAND) -> None:
         self.errors = sorted(errors, key=_lead_order)
+        self.rerun = rerun
         lead_count = len({error.lead_id for error in errors})
         leads_text = "1 lead" if lead_count == 1 else f"{lead_count} leads"
         super().__init__(
             f"{len(errors)} stored rows of {leads_text} do not contain the JSON they should, "
-            f"so {outcome}; repair each one and run the command again"
+            f"so {outcome}; repair each one and {rerun.again}"
         )
 
     def lines(self) -> list[str]:
+        """Return the summary, each of the first MAX_LISTED rows' errors and a count of the rest."""
         listed = [str(error) for error in self.errors[:MAX_LISTED]]
         hidden = len(self.errors) - MAX_LISTED
         if hidden > 0:
-            listed.append(f"and {hidden} more damaged rows, which the command lists once these are repaired")
+            listed.append(f"and {hidden} more damaged rows, which {self.rerun.lister} lists once these are repaired")
         return [f"{self}:", *listed]
 
 
@@ -52,10 +71,30 @@ def _lead_order(error: DamagedLeadRow) -> tuple[bool, int]:
 
 def raise_damaged(errors: list[DamagedLeadRow], outcome: str) -> None:
     """Raise the one damaged row's own error, or DamagedLeads for several; do nothing for none."""
+    error = damaged_error(errors, outcome)
+    if error is not None:
+        raise error
+
+
+def damaged_error(
+    errors: list[DamagedLeadRow], outcome: str, rerun: Rerun = COMMAND
+) -> DamagedLeadRow | DamagedLeads | None:
+    """Return the one damaged row's own error, DamagedLeads for several, or None for none."""
     if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise DamagedLeads(errors, outcome)
+        return errors[0]
+    return DamagedLeads(errors, outcome, rerun) if errors else None
+
+
+def damaged_attributes(connection: Connection, batch_rows: int) -> list[DamagedLeadRow]:
+    """Return the errors of every lead whose stored attributes are not a JSON object, by id.
+
+    The leads are read `batch_rows` at a time, so a large store is never
+    held in memory at once.
+    """
+    query = select(leads.c.id, leads.c.attributes).order_by(leads.c.id)
+    # Closing the result ends PostgreSQL's server-side cursor of yield_per.
+    with connection.execution_options(yield_per=batch_rows).execute(query) as result:
+        return [error for row in result for error in errors_of(lead_attributes, row.attributes, row.id)]
 
 
 def damaged_rows(connection: Connection) -> list[DamagedLeadRow]:

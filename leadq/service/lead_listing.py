@@ -26,7 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from leadq.errors import ModelError
 from leadq.model.loading import default_model_text, parse_model
-from leadq.service.stored_json import DamagedLeadRow, lead_attributes
+from leadq.service.damaged_leads import Rerun, damaged_attributes, damaged_error
 from leadq.store import MAX_ID
 from leadq.store.database import Store
 from leadq.store.tables import leads, model_versions
@@ -34,7 +34,7 @@ from leadq.store.tables import leads, model_versions
 logger = logging.getLogger(__name__)
 # PostgreSQL's SQLSTATE for text that a cast cannot read, such as text that is not JSON.
 INVALID_TEXT_REPRESENTATION = "22P02"
-# Leads that first_damaged_attributes reads per fetch.
+# Leads that naming_damaged_attributes reads per fetch.
 SCAN_ROWS = 1000
 
 SORT_COLUMNS = {
@@ -247,17 +247,19 @@ def _attribute_text_sqlite(element, compiler, **kw) -> str:
 def _attribute_text_postgresql(element, compiler, **kw) -> str:
     # NOTE: the cast fails the whole query on one lead whose attributes are
     # not JSON. PostgreSQL 16's `IS JSON` could skip that lead, but 15 has no
-    # such test, so naming_damaged_attributes names the lead instead.
+    # such test, so naming_damaged_attributes names the leads instead.
     column, name = list(element.clauses)
     return f"(CAST({compiler.process(column, **kw)} AS JSONB) ->> {compiler.process(name, **kw)})"
 
 
 @contextmanager
-def naming_damaged_attributes(store: Store) -> Iterator[None]:
-    """Turn PostgreSQL's failure to cast a lead's attributes to JSONB into DamagedLeadRow for that lead.
+def naming_damaged_attributes(store: Store, outcome: str, rerun: Rerun) -> Iterator[None]:
+    """Turn PostgreSQL's failure to cast a lead's attributes to JSONB into an error that names the leads.
 
-    The lead is found by reading every lead's attributes, which costs a
-    full scan, but only after such a failure.
+    That is the one damaged lead's DamagedLeadRow, or DamagedLeads that
+    lists every lead whose attributes are damaged, with `outcome` and
+    `rerun` in its message. The leads are found by reading every lead's
+    attributes, which costs a full scan, but only after such a failure.
     """
     try:
         yield
@@ -265,23 +267,10 @@ def naming_damaged_attributes(store: Store) -> Iterator[None]:
         if getattr(error.orig, "sqlstate", None) != INVALID_TEXT_REPRESENTATION:
             raise
         with store.read() as connection:
-            damaged = first_damaged_attributes(connection)
+            damaged = damaged_error(damaged_attributes(connection, SCAN_ROWS), outcome, rerun)
         if damaged is None:
             raise
         raise damaged from error
-
-
-def first_damaged_attributes(connection: Connection) -> DamagedLeadRow | None:
-    """Return the error of the first lead, by id, whose stored attributes are not a JSON object."""
-    query = select(leads.c.id, leads.c.attributes).order_by(leads.c.id)
-    # Closing the result ends PostgreSQL's server-side cursor of yield_per.
-    with connection.execution_options(yield_per=SCAN_ROWS).execute(query) as result:
-        for row in result:
-            try:
-                lead_attributes(row.attributes, row.id)
-            except DamagedLeadRow as error:
-                return error
-    return None
 
 
 def _ordering(sort: str, order: str) -> list:
