@@ -480,7 +480,7 @@ def _open_store_report(model_path, database, groups, as_of):
         scoring_model = (
             load_model(model_path) if model_path else ensure_active_model(store).model
         )
-        with store_evaluation(store, groups) as evaluation:
+        with store_evaluation(store, groups, scoring_model.columns) as evaluation:
             times = stage_times(
                 evaluation.scorer.connection, as_of, scoring_model.ranked_stage_ids()
             )

@@ -84,11 +84,14 @@ def open_store_history(
 
 
 @contextmanager
-def store_evaluation(store, groups: tuple[str, ...] = ()) -> Iterator[Evaluation]:
+def store_evaluation(
+    store, groups: tuple[str, ...] = (), columns: dict[str, str] | None = None
+) -> Iterator[Evaluation]:
+    """Read the store's history with the `groups` fields, named by the model's `columns:`."""
     from leadq.evaluation.store_history import store_history
 
     with store.read() as connection:
-        history, lead_ids = store_history(connection, groups)
+        history, lead_ids = store_history(connection, groups, columns)
         yield Evaluation(history, StoreScorer(connection, lead_ids), _shown(store.url))
 
 

@@ -3,6 +3,9 @@
 A stored lead is first seen at the earlier of its row's creation and its
 first event, because an import creates rows long after the events it
 carries. Outcomes of a lead merged into another count for the survivor.
+Stored attribute and trait names match the fields that a report groups
+by as scoring matches them (leadq.lead_columns.AttributeFields): through
+the model's `columns:`, and without regard to case or surrounding spaces.
 """
 
 from __future__ import annotations
@@ -12,20 +15,29 @@ from collections import Counter
 from sqlalchemy import Connection, func, select
 
 from leadq.evaluation.history import LeadHistory, merge_outcome, outcome_kind
-from leadq.service.stored_json import lead_fields
+from leadq.lead_columns import AttributeFields
+from leadq.service.lead_tables import stored_lead_fields
 from leadq.store.tables import accounts, events, leads, outcomes
 
 
 def store_history(
-    connection: Connection, groups: tuple[str, ...] = ()
+    connection: Connection,
+    groups: tuple[str, ...] = (),
+    columns: dict[str, str] | None = None,
 ) -> tuple[LeadHistory, list[int]]:
-    """Return the history of the stored leads that were not merged, and their ids."""
+    """Return the history of the stored leads that were not merged, and their ids.
+
+    `groups` are the lead fields to read for each lead, and `columns` the
+    model's `columns:` mapping of stored names to fields.
+    """
+    names = AttributeFields(columns or {}, groups)
     rows = connection.execute(
         select(
             leads.c.id,
             leads.c.lead_key,
             leads.c.created_at,
             leads.c.attributes,
+            leads.c.attribute_times,
             leads.c.account_id,
             accounts.c.traits,
         )
@@ -38,16 +50,16 @@ def store_history(
         key = str(row.id)
         history.first_seen[key] = row.created_at
         history.labels[key] = row.lead_key
-        history.fields[key] = _group_fields(row, groups)
+        history.fields[key] = _group_fields(row, names, groups)
     _add_first_events(connection, history)
     _add_outcomes(connection, history)
     history.latest = _latest(connection, history)
     return history, [row.id for row in rows]
 
 
-def _group_fields(row, names: tuple[str, ...]) -> dict:
-    fields = lead_fields(row)
-    return {name: fields.get(name) for name in names}
+def _group_fields(row, names: AttributeFields, groups: tuple[str, ...]) -> dict:
+    fields = stored_lead_fields(row, names)
+    return {name: fields.get(name) for name in groups}
 
 
 def _add_first_events(connection: Connection, history: LeadHistory) -> None:

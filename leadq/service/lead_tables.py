@@ -41,7 +41,7 @@ class StoredLeads:
     """Stored leads bound for the engine, with the fields they were bound from."""
 
     tables: EngineTables
-    # One dict per row of tables.leads: traits and attributes by lead field (_lead_fields).
+    # One dict per row of tables.leads: traits and attributes by lead field (stored_lead_fields).
     attributes: list[dict]
 
 
@@ -58,7 +58,7 @@ def read_stored_leads(
     ids = [row.id for row in rows]
     codes = dict(zip(ids, range(len(ids)) if with_events else ids))
     names = AttributeFields(compiled.model.columns, layout.lead_fields)
-    attributes = [_lead_fields(row, names) for row in rows]
+    attributes = [stored_lead_fields(row, names) for row in rows]
     lead_table = _lead_table(layout, codes, attributes)
     if layout.qualifications:
         latest = latest_complete(connection, ids, list(layout.qualifications), as_of)
@@ -93,11 +93,13 @@ _EVENTS_OF_LEADS = (
 )
 
 
-def _lead_fields(row, names: AttributeFields) -> dict:
+def stored_lead_fields(row, names: AttributeFields) -> dict:
     """Return a lead's fields: its account's traits, overridden by its own attributes.
 
     Names become fields as a leads file's columns do, so `Title`, stored
     before names matched without regard to case, is the field `title`.
+    `row` has the lead's `id`, `attributes`, `attribute_times`,
+    `account_id` and its account's `traits` (None without an account).
     """
     traits = account_traits(row.traits, row.account_id, row.id) if row.traits is not None else {}
     fields = _one_value_per_field(traits, names, dict)

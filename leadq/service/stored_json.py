@@ -88,17 +88,6 @@ def _is_time(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def lead_fields(row) -> dict:
-    """Return a lead's fields: its account's traits, overridden by its own attributes.
-
-    `row` has the lead's `id`, `attributes`, `account_id` and its account's
-    `traits` (None without an account).
-    """
-    fields = account_traits(row.traits, row.account_id, row.id) if row.traits is not None else {}
-    fields.update(lead_attributes(row.attributes, row.id))
-    return fields
-
-
 def lead_reasons(text: str | None, lead_id: int) -> list[dict]:
     """Return a lead's stored reasons (column leads.reasons), or none for a lead never scored."""
     if text is None:

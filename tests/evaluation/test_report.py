@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from leadq.evaluation.file_history import LeadColumns, OutcomeSource
 from leadq.evaluation.html_report import render_html
@@ -225,6 +225,61 @@ def test_report_command_on_store(history_store, models, tmp_path):
         "unqualified",
     ]
     assert "Days in stage" in html.read_text(encoding="utf-8")
+
+
+# Stored attribute names as CRM imports and identify calls leave them:
+# another case, surrounding spaces, and a name that the model's `columns:` maps.
+STORED_SOURCES = {
+    "early@acme.example": {"Source": "webinar"},
+    "late@acme.example": {" SOURCE ": "ads"},
+    "lost@acme.example": {"Lead Source": "ads"},
+    "slow@acme.example": {"source": "ads", "Source": "webinar"},
+}
+
+
+def _store_sources(store) -> None:
+    with store.write() as connection:
+        for key, names in STORED_SOURCES.items():
+            attributes = json.dumps({"industry": "software", **names})
+            connection.execute(update(leads).where(leads.c.lead_key == key).values(attributes=attributes))
+
+
+def _mapped_model(models) -> Path:
+    models[0].write_text(models[0].read_text(encoding="utf-8") + "columns:\n  Lead Source: source\n", encoding="utf-8")
+    return models[0]
+
+
+def test_store_report_matches_source_names(history_store, models):
+    _store_sources(history_store)
+    model = load_model(_mapped_model(models))
+
+    with store_evaluation(history_store, ("source",), model.columns) as evaluation:
+        history = evaluation.history
+        sources = {history.labels[key]: fields["source"] for key, fields in history.fields.items()}
+
+    assert sources["early@acme.example"] == "webinar"
+    assert sources["late@acme.example"] == "ads"
+    assert sources["lost@acme.example"] == "ads"
+    assert sources["new@acme.example"] is None
+    # Two names of one field and no attribute times: the name spelled as
+    # the field wins, as in scoring.
+    assert sources["slow@acme.example"] == "ads"
+
+
+def test_report_command_groups_stored_sources(history_store, models):
+    _store_sources(history_store)
+    model = _mapped_model(models)
+
+    result = leadq(
+        "report", "--database", history_store.url, "--model", str(model),
+        "--as-of", "2026-05-26", "--horizon", "30", "--format", "json",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    funnel = json.loads(result.stdout)["funnel"]
+    by_source = next(item for item in funnel if item["dimension"] == "source")
+    counts = {group["group"]: group["leads"] for group in by_source["groups"]}
+    assert counts == {"webinar": 1, "ads": 3, "(none)": 1}
 
 
 def test_empty_store_rejected(store, models):
