@@ -280,6 +280,19 @@ def test_validate_blank_column_key(files):
     )
 
 
+def test_validate_blank_mapped_field(files):
+    (files / "model.yaml").write_text(
+        'key: email\ncolumns:\n  title: job_title\n  "Job Title": " "\nstages:\n  - id: all\n',
+        encoding="utf-8",
+    )
+    done = leadq("validate", "model.yaml", cwd=files)
+    assert_clean_error(
+        done,
+        "model.yaml, line 4, field columns.Job Title: the column 'Job Title' maps to the blank field ' '",
+        "write the field's name, such as \"Job Title\": job_title, or remove the mapping",
+    )
+
+
 def test_validate_columns_differing_in_case(files):
     (files / "model.yaml").write_text(
         "key: email\ncolumns:\n  Job Title: title\n  job title: role\nstages:\n  - id: all\n",

@@ -83,6 +83,7 @@ def parse_model(text: str, *, source: str, stored: bool = False) -> ScoringModel
         raise _first_error(error, document, source) from None
     check_references(model, document, source)
     _check_blank_columns(model, document, source)
+    _check_blank_fields(model, document, source)
     _check_column_spellings(model.columns, document, source)
     return model
 
@@ -96,7 +97,8 @@ def parse_stored_model(text: str, source: str) -> tuple[ScoringModel, list[Model
     MAX_RULE_POINTS and MAX_SCORE are kept too. Each such value comes back
     as a ModelError that names its line and field. `columns:` keys that
     differ only in case are kept without one, and a leads file column
-    matches neither of them (leadq.lead_columns). Any other invalid value
+    matches neither of them (leadq.lead_columns). Blank `columns:` and
+    `event_columns:` keys and fields are kept too. Any other invalid value
     raises ModelError.
     """
     document, plain = _document(text, source)
@@ -405,6 +407,22 @@ def _check_blank_columns(model: ScoringModel, document, source) -> None:
                     file=source,
                     line=line,
                     field=section,
+                )
+
+
+def _check_blank_fields(model: ScoringModel, document, source) -> None:
+    """Raise for a `columns:` or `event_columns:` value that is blank after trimming.
+
+    A column mapped to a blank field fills no field that a rule can read.
+    """
+    examples = {"columns": '"Job Title": job_title', "event_columns": '"Event Type": event'}
+    for section, example in examples.items():
+        for column, field in getattr(model, section).items():
+            if field.strip() == "":
+                _raise_at(
+                    f"the column {column!r} maps to the blank field {field!r}, so it fills no "
+                    f"field; write the field's name, such as {example}, or remove the mapping",
+                    document, [section, column], source,
                 )
 
 

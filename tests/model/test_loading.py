@@ -158,6 +158,29 @@ def test_blank_column_key(section, key):
     )
 
 
+@pytest.mark.parametrize(
+    ("section", "value", "example"),
+    [
+        ("columns", '""', '"Job Title": job_title'),
+        ("columns", "'  '", '"Job Title": job_title'),
+        ("event_columns", '""', '"Event Type": event'),
+        ("event_columns", "' '", '"Event Type": event'),
+    ],
+)
+def test_blank_mapped_field(section, value, example):
+    error = error_of(f"{section}:\n  title: job_title\n  Job Title: {value}\n" + STAGES)
+    assert (error.file, error.line, error.field) == ("m.yaml", 3, f"{section}.Job Title")
+    assert error.message == (
+        f"the column 'Job Title' maps to the blank field {value.strip(chr(34) + chr(39))!r}, so it "
+        f"fills no field; write the field's name, such as {example}, or remove the mapping"
+    )
+
+
+def test_stored_blank_mapped_field_kept():
+    model = parse_model("columns:\n  Job Title: ''\n" + STAGES, source="v1", stored=True)
+    assert model.columns == {"Job Title": ""}
+
+
 def test_spaced_event_column_key_valid():
     model = parse_model("event_columns:\n  ' ': page\n" + STAGES, source="m.yaml")
     assert model.event_columns == {" ": "page"}
