@@ -277,14 +277,12 @@ class JsonLinesReader:
             # at its last column instead of column 1 of the next line.
             value = self._decode(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
-            # Some messages end in "at", such as "Unterminated string starting at".
-            position = f"column {exc.colno}" if exc.msg.endswith(" at") else f"at column {exc.colno}"
-            raise InvalidLineError(
-                f"invalid JSON: {exc.msg} {position}; {JSON_LINE_FIX}",
-                file=self.name,
-                line=line,
-            ) from None
+            raise _syntax_error(exc, self.name, line) from None
         except ValueError as exc:
+            # Since Python 3.11, int() rejects an integer of over 4,300 digits
+            # (sys.get_int_max_str_digits()). Such a number is beyond a double.
+            if LONG_NUMBER.search(text):
+                self._check_long_integers(line, text)
             raise InvalidLineError(
                 f"invalid JSON: {exc}", file=self.name, line=line
             ) from None
@@ -304,8 +302,23 @@ class JsonLinesReader:
             line=line,
         )
 
+    def _check_long_integers(self, line: int, text: str) -> None:
+        """Raise InvalidLineError for the line's first number beyond a double, or its syntax error."""
+        try:
+            self._check_numbers(line, text)
+        except json.JSONDecodeError as exc:
+            raise _syntax_error(exc, self.name, line) from None
+
     def _is_first_object(self) -> bool:
         return self.rows_taken + self.row_count == 0 and not self.skipped_lines
+
+
+def _syntax_error(error: json.JSONDecodeError, name: str, line: int) -> InvalidLineError:
+    # Some messages end in "at", such as "Unterminated string starting at".
+    position = f"column {error.colno}" if error.msg.endswith(" at") else f"at column {error.colno}"
+    return InvalidLineError(
+        f"invalid JSON: {error.msg} {position}; {JSON_LINE_FIX}", file=name, line=line
+    )
 
 
 def json_column_array(

@@ -446,6 +446,32 @@ def test_jsonl_nested_integer_beyond_double(tmp_path):
     assert error.message.startswith(f"p.n[1] is 1{'0' * 36}..., a number beyond the range of a double")
 
 
+# Python's int() rejects integers of over 4,300 digits.
+LONG_INTEGER = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "shown"),
+    [
+        (LONG_INTEGER, "a", f"the value is {'9' * 37}..."),
+        (f'{{"n": [-{LONG_INTEGER}]}}', "p", f"p.n[0] is -{'9' * 36}..."),
+    ],
+)
+def test_jsonl_integer_over_int_limit(tmp_path, value, column, shown):
+    line = f'{{"b": "x", "{column}": {value}}}\n'
+    error = read_error(write(tmp_path, "events.jsonl", b'{"b": "y"}\n' + line.encode()))
+    assert (error.line, error.column) == (2, column)
+    assert error.message == (
+        f"{shown}, a number beyond the range of a double; write numbers between -1.8e308 and 1.8e308"
+    )
+
+
+def test_jsonl_integer_over_int_limit_then_syntax_error(tmp_path):
+    error = read_error(write(tmp_path, "events.jsonl", f'{{"a": {LONG_INTEGER}, oops}}\n'.encode()))
+    assert (error.line, error.column) == (1, None)
+    assert error.message == f"invalid JSON: Expecting property name enclosed in double quotes at column 5009; {JSON_LINE_FIX}"
+
+
 def test_jsonl_surrogate_in_field(tmp_path):
     path = write(tmp_path, "leads.jsonl", b'{"email": "a@x.co"}\n{"email": "s@x.co", "title": "\\udc00CEO"}\n')
     error = read_error(path)

@@ -579,6 +579,27 @@ def test_json_lines_bad_lines_rejected(store, tmp_path):
     assert stored == ["j2", "j6"]
 
 
+def test_json_lines_integer_over_int_limit(store, tmp_path):
+    # Python's int() rejects integers of over 4,300 digits.
+    long = "9" * 5000
+    text = "\n".join([
+        json_event("j1", seats=1).replace('"seats": 1', f'"seats": {long}'),
+        json_event("j2", properties={"n": 1}).replace('"n": 1', f'"n": -{long}'),
+        json_event("j3"),
+    ]) + "\n"  # fmt: skip
+    path = write(tmp_path, "events.jsonl", text)
+    done = run_import(store, "events", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 1, column 'seats': the value is {'9' * 37}..., a number beyond the range of a double; "
+        "write numbers between -1.8e308 and 1.8e308",
+        f"{path}, line 2, column 'properties': properties.n is -{'9' * 36}..., a number beyond the range of a "
+        "double; write numbers between -1.8e308 and 1.8e308",
+    ]
+    with store.engine.connect() as connection:
+        assert connection.execute(select(events.c.message_id)).scalars().all() == ["j3"]
+
+
 def test_json_lines_key_problems_reject_line(store, tmp_path):
     text = "\n".join([
         json.dumps({"email": "ana@acme.example", "title": "CEO"}),
