@@ -411,12 +411,14 @@ def bind_events(
 
 def _property_columns(layout: Layout, table: pa.Table, json_column: str | None, source, file_columns) -> dict:
     """Bind the properties that rules read; the JSON column is checked first, when one is read."""
+    json_text = None
     if json_column is not None and layout.properties:
+        json_text = _blank_as_null(_as_text(table[json_column]))
         file_column = file_columns.get(json_column, json_column)
-        check_properties_column(_as_text(table[json_column]), source, file_column)
+        check_properties_column(json_text, source, file_column)
     columns = {}
     for name, value_columns in layout.properties.items():
-        values = _property_values(table, name, json_column)
+        values = _property_values(table, name, json_text)
         column = file_columns.get(name, name)
         columns.update(_value_columns(values, value_columns, source, name, column))
     return columns
@@ -518,17 +520,17 @@ def _per_chunk(kernel, values, kind: pa.DataType = pa.string()) -> pa.ChunkedArr
         return pa.chunked_array(list(pool.map(kernel, text.chunks)), kind)
 
 
-def _property_values(table: pa.Table, name: str, json_column: str | None):
-    """Return a property's values from its own column and the checked JSON column.
+def _property_values(table: pa.Table, name: str, json_text: pa.ChunkedArray | None):
+    """Return a property's values from its own column and the checked JSON text.
 
     A file with neither has no such property on any event: the values are
     NULL, so rules that test the property match none of its events.
     """
-    if json_column is None:
+    if json_text is None:
         if name in table.column_names:
             return table[name]
         return pa.nulls(len(table), pa.string())
-    from_json = json_property(_as_text(table[json_column]), name)
+    from_json = json_property(json_text, name)
     if name not in table.column_names:
         return from_json
     # Both forms: a row's own column wins, and a blank cell falls back to JSON.
@@ -614,6 +616,11 @@ def _trimmed_text(values) -> pa.ChunkedArray:
         return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
     return _per_chunk(trim, values)
+
+
+def _blank_as_null(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Make blank text NULL and keep other text as it is."""
+    return pc.if_else(pc.is_null(_trimmed_text(text)), pa.scalar(None, pa.string()), text)
 
 
 def _as_text(values) -> pa.ChunkedArray:

@@ -1,10 +1,12 @@
 """Check and read the JSON `properties` column of an events file.
 
-A cell is a JSON object, JSON null or empty. `leadq score` checks a whole
-column with DuckDB, which parses JSON several times faster than Python's
-json module, and parses in Python only the cells that DuckDB rejects or
-that may contain a number leadq rejects. `leadq import` parses every cell
-with parse_properties. Both reject the same cells with the same message.
+A cell is a JSON object, JSON null, or empty or blank text, and the last
+three mean no properties. `leadq score` makes blank cells NULL before it
+checks a whole column with DuckDB (leadq.binding), which parses JSON
+several times faster than Python's json module, and parses in Python only
+the cells that DuckDB rejects or that may contain a number leadq rejects.
+`leadq import` skips blank cells and parses every other cell with
+parse_properties. Both reject the same cells with the same message.
 """
 
 from __future__ import annotations

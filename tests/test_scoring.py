@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -195,6 +197,45 @@ def test_properties_surrogate_rejected(tmp_path):
         "an unpaired UTF-16 surrogate (\\ud800), which is not valid Unicode text; remove it or replace it "
         "with the intended character"
     )
+
+
+BLANK_PROPERTIES_MODEL = (
+    "key: email\nengagement:\n  rules:\n    - {id: seen, event: page_viewed, points: 1}\n"
+    "    - {id: pricing, event: page_viewed, where: {url: {contains: pricing}}, points: 5}\n"
+    "stages:\n  - id: all\n"
+)
+
+
+def write_blank_properties(path, cells: list[str]) -> None:
+    """Write events of a@x.co with these `properties` cells, then one that visits /pricing."""
+    rows = [
+        {"email": "a@x.co", "event": "page_viewed", "timestamp": f"2026-01-10T00:0{minute}:00Z", "properties": cell}
+        for minute, cell in enumerate([*cells, '{"url": "/pricing"}'])
+    ]
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    else:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+@pytest.mark.parametrize("name", ["events.csv", "events.jsonl", "events.parquet"])
+def test_blank_properties_cell_has_none(tmp_path, engine, name):
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    write_blank_properties(tmp_path / name, ["", " ", "\t \u00a0"])
+    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    run = score_files(tmp_path / "leads.csv", tmp_path / name, model=model, as_of=as_of, engine=engine)
+    # Each event scores 1 point, and the visit of /pricing 5 more.
+    assert run.leads[0].engagement_score == 9.0
 
 
 def test_bytes_that_are_not_utf8_are_rejected(tmp_path):

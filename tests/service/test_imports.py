@@ -649,6 +649,35 @@ def test_property_numbers_rejected_as_score_does(store, tmp_path):
         assert str(caught.value) == rejected
 
 
+@pytest.mark.parametrize("name", ["events.csv", "events.jsonl"])
+def test_blank_properties_cell_stored_empty(store, tmp_path, name):
+    cells = ["", "  ", "\t \u00a0", '{"url": "/pricing"}']
+    rows = [
+        {"event_id": f"b{index}", "email": "ana@acme.example", "event": "page_viewed",
+         "timestamp": "2026-11-25T10:00:00Z", "properties": cell}
+        for index, cell in enumerate(cells)
+    ]  # fmt: skip
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        write(tmp_path, name, "".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    done = run_import(store, "events", path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with store.engine.connect() as connection:
+        stored = connection.execute(select(events.c.message_id, events.c.properties)).all()
+    assert {message_id: json.loads(properties) for message_id, properties in stored} == {
+        "b0": {}, "b1": {}, "b2": {}, "b3": {"url": "/pricing"},
+    }  # fmt: skip
+
+    # `leadq score` reads the same file: blank cells have no properties.
+    run = score_files(DEMO / "leads.csv", path, as_of=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert run.report.events == 4
+
+
 def test_json_lines_every_line_invalid(store, tmp_path):
     path = write(tmp_path, "leads.jsonl", '{"email": "ana@acme.example"\nnot json\n')
     done = run_import(store, "leads", path)
