@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 
 from leadq.errors import InputError
 from leadq.inputs import SourceTable
-from leadq.inputs.json_numbers import parse_finite_json
+from leadq.inputs.json_keys import first_repeated_key, mark_repeated_keys
+from leadq.inputs.json_numbers import first_non_finite, parse_written_numbers
 from leadq.inputs.source import (
     NUL,
     find_text,
@@ -39,20 +40,50 @@ PROPERTIES_FIX = 'write the properties as a JSON object, for example {"url": "/p
 # costs a parse in Python.
 SUSPECT_CELL = r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]|\\u0000"
 
+# The keys of a cell's objects are listed only for cells that can repeat a
+# key: a cell with a comma, and for nested objects, a second "{". The test
+# data: the 1M events of `python -m benchmarks.generate --properties json`,
+# with two more keys in 735k cells, on a loaded 2-core x86_64 machine.
+# There the key lists take the check from about 1.1 s to 2.1 s, mostly in
+# list_unique, in a score run of 11 to 14 s. One-key cells cost nothing more.
+CELL_MASKS = """
+SELECT ok, suspect,
+    list_unique(keys) < len(keys)
+        OR list_bool_or(list_transform(nested_keys, lambda k: list_unique(k) < len(k))) AS repeated
+FROM (
+    SELECT ok, suspect,
+        CASE WHEN ok AND contains(properties, ',') THEN json_keys(properties) END AS keys,
+        CASE WHEN ok AND contains(properties[2:], '{') THEN json_keys(properties, '$..*') END AS nested_keys
+    FROM (
+        SELECT properties,
+            properties IS NULL OR CASE WHEN json_valid(properties)
+                THEN json_type(properties) IN ('OBJECT', 'NULL') ELSE false END AS ok,
+            regexp_matches(properties, ?) AS suspect
+        FROM input
+    )
+)
+"""
+
 
 def parse_properties(text: str) -> dict | None:
     """Parse a `properties` cell: a JSON object whose numbers are finite, or null (None).
 
     Raises ValueError with the problem, the cell and the fix: NonFiniteNumber
     (leadq.inputs.json_numbers) names the number's path, such as
-    `properties.seats`.
+    `properties.seats`, and so does the error of an object with a repeated key.
     """
     try:
-        parsed = parse_finite_json(text, "properties")
+        parsed, has_non_finite = parse_written_numbers(text, object_pairs_hook=mark_repeated_keys)
     except json.JSONDecodeError:
         raise ValueError(f"invalid JSON {shown_value(text)}; {PROPERTIES_FIX}") from None
-    if parsed is not None and type(parsed) is not dict:
+    if has_non_finite:
+        raise first_non_finite(parsed, "properties")
+    if parsed is not None and not isinstance(parsed, dict):
         raise ValueError(f"{shown_value(text)} is JSON but not an object; {PROPERTIES_FIX}")
+    repeated = first_repeated_key(parsed, "properties")
+    if repeated is not None:
+        path, key = repeated
+        raise ValueError(f"{path} contains the key {shown_value(key)} more than once; write each key once")
     return parsed
 
 
@@ -61,28 +92,26 @@ def check_properties_column(text: pa.ChunkedArray, source: SourceTable, column: 
 
     `text` is the column as text and `column` its name in the file.
     """
-    valid, suspect = _cell_masks(text)
+    valid, suspect, repeated = _cell_masks(text)
     checked = pc.or_kleene(pc.invert(valid), pc.fill_null(suspect, False))
+    checked = pc.or_kleene(checked, pc.fill_null(repeated, False))
     for row in np.flatnonzero(checked.to_numpy(zero_copy_only=False)).tolist():
         problem = _cell_problem(text[row].as_py(), valid[row].as_py())
         if problem is not None:
             raise InputError(problem, file=source.path, column=column, **source.position(row))
 
 
-def _cell_masks(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """Return whether DuckDB reads each cell as a JSON object or null, and whether it matches SUSPECT_CELL."""
+def _cell_masks(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
+    """Return whether DuckDB reads each cell as a JSON object or null, whether it
+    matches SUSPECT_CELL, and whether one of its objects repeats a key.
+    """
     connection = duckdb.connect(":memory:")
     try:
         connection.register("input", pa.table({"properties": text}))
-        masks = connection.sql(
-            "SELECT properties IS NULL OR CASE WHEN json_valid(properties) "
-            "THEN json_type(properties) IN ('OBJECT', 'NULL') ELSE false END AS ok, "
-            "regexp_matches(properties, ?) AS suspect FROM input",
-            params=[SUSPECT_CELL],
-        ).to_arrow_table()
+        masks = connection.sql(CELL_MASKS, params=[SUSPECT_CELL]).to_arrow_table()
     finally:
         connection.close()
-    return masks["ok"], masks["suspect"]
+    return masks["ok"], masks["suspect"], masks["repeated"]
 
 
 def _cell_problem(text: str, valid_in_duckdb: bool) -> str | None:

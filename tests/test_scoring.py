@@ -206,7 +206,7 @@ BLANK_PROPERTIES_MODEL = (
 )
 
 
-def write_blank_properties(path, cells: list[str]) -> None:
+def write_properties_events(path, cells: list[str]) -> None:
     """Write events of a@x.co with these `properties` cells, then one that visits /pricing."""
     rows = [
         {"email": "a@x.co", "event": "page_viewed", "timestamp": f"2026-01-10T00:0{minute}:00Z", "properties": cell}
@@ -230,12 +230,40 @@ def write_blank_properties(path, cells: list[str]) -> None:
 @pytest.mark.parametrize("name", ["events.csv", "events.jsonl", "events.parquet"])
 def test_blank_properties_cell_has_none(tmp_path, engine, name):
     (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
-    write_blank_properties(tmp_path / name, ["", " ", "\t \u00a0"])
+    write_properties_events(tmp_path / name, ["", " ", "\t \u00a0"])
     model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
     as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
     run = score_files(tmp_path / "leads.csv", tmp_path / name, model=model, as_of=as_of, engine=engine)
     # Each event scores 1 point, and the visit of /pricing 5 more.
     assert run.leads[0].engagement_score == 9.0
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ('{"url": "/a", "url": "/pricing"}', "properties contains the key 'url' more than once"),
+        ('{"url": "/pricing", "x": {"y": [1, {"q": 1, "q": 2}]}}', "properties.x.y[1] contains the key 'q' more than once"),
+    ],
+)  # fmt: skip
+def test_properties_repeated_key_rejected(tmp_path, engine, cell, problem):
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    write_properties_events(tmp_path / "events.csv", [cell])
+    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    with pytest.raises(InputError) as caught:
+        score_files(tmp_path / "leads.csv", tmp_path / "events.csv", model=model, engine=engine)
+    assert str(caught.value) == f"{tmp_path / 'events.csv'}, line 2, column 'properties': {problem}; write each key once"
+
+
+def test_properties_same_key_in_two_objects_valid(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
+    cells = ['{"a": {"url": 1}, "b": {"url": 2}, "url": "url"}', '{"url": "/a", "list": [{"url": 1}, {"url": 2}]}']
+    write_properties_events(tmp_path / "events.csv", cells)
+    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    run = score_files(tmp_path / "leads.csv", tmp_path / "events.csv", model=model, as_of=as_of)
+    # Each event scores 1 point, and the visit of /pricing 5 more.
+    assert run.leads[0].engagement_score == 8.0
 
 
 def test_bytes_that_are_not_utf8_are_rejected(tmp_path):

@@ -49,12 +49,13 @@ def non_finite_message(path: str, written: str) -> str:
     )
 
 
-def parse_written_numbers(text: str) -> tuple[Any, bool]:
+def parse_written_numbers(text: str, object_pairs_hook=None) -> tuple[Any, bool]:
     """Parse JSON text; each non-finite number becomes a WrittenNumber with its text.
 
     Returns the value and whether it contains a WrittenNumber. Raises
     json.JSONDecodeError for text that is not JSON. Slower than json.loads,
-    because every number passes through Python.
+    because every number passes through Python. `object_pairs_hook` is
+    json.loads's.
     """
     found: list[WrittenNumber] = []
 
@@ -78,7 +79,13 @@ def parse_written_numbers(text: str) -> tuple[Any, bool]:
             return keep(written)
         return number
 
-    value = json.loads(text, parse_constant=parse_float, parse_float=parse_float, parse_int=parse_int)
+    value = json.loads(
+        text,
+        parse_constant=parse_float,
+        parse_float=parse_float,
+        parse_int=parse_int,
+        object_pairs_hook=object_pairs_hook,
+    )
     return value, bool(found)
 
 
@@ -91,7 +98,7 @@ def first_non_finite(value: Any, where: str) -> NonFiniteNumber | None:
     value_type = type(value)
     if value_type is WrittenNumber:
         return NonFiniteNumber(where, value.written)
-    if value_type is dict:
+    if isinstance(value, dict):
         items = [(item, f"{where}.{key}") for key, item in value.items()]
     elif value_type is list:
         items = [(item, f"{where}[{position}]") for position, item in enumerate(value)]
@@ -103,14 +110,3 @@ def first_non_finite(value: Any, where: str) -> NonFiniteNumber | None:
             return found
     return None
 
-
-def parse_finite_json(text: str, where: str) -> Any:
-    """Parse JSON text whose numbers are all finite; `where` names the value in errors.
-
-    Raises NonFiniteNumber for the first NaN, Infinity or number beyond a
-    double, and json.JSONDecodeError for text that is not JSON.
-    """
-    value, has_non_finite = parse_written_numbers(text)
-    if has_non_finite:
-        raise first_non_finite(value, where)
-    return value

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 
+from leadq.inputs.json_keys import RepeatedKeyObject, mark_repeated_keys
 from leadq.service.errors import ApiError, not_utf8_message
 
 MESSAGE_LIMIT = 32 * 1024
@@ -147,7 +148,7 @@ def parse_json(body: bytes) -> Any:
     text = _decode_utf8(body)
     try:
         document = json.loads(
-            text, parse_constant=_reject_constant, parse_int=_parse_int, object_pairs_hook=_json_object
+            text, parse_constant=_reject_constant, parse_int=_parse_int, object_pairs_hook=mark_repeated_keys
         )
     except RecursionError:
         raise ApiError(400, "invalid_json", "the body nests objects or lists too deeply; flatten it") from None
@@ -208,32 +209,6 @@ def _parse_int(text: str) -> int | float:
     return value
 
 
-class _RepeatedKeyObject(dict):
-    """A JSON object in which `key` occurs more than once, kept for check_values to name its path."""
-
-    key: str
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict:
-    """Build a JSON object, marking one with a repeated key.
-
-    Python's json keeps the last value of a repeated key, but RFC 8259
-    (section 4) calls the result unpredictable across parsers, so a sender
-    and leadq could read different values.
-    """
-    document = dict(pairs)
-    if len(document) == len(pairs):
-        return document
-    marked = _RepeatedKeyObject(document)
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            marked.key = key
-            break
-        seen.add(key)
-    return marked
-
-
 def _reject_constant(name: str):
     raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
 
@@ -274,7 +249,7 @@ def check_values(document: Any) -> None:
         elif isinstance(value, dict):
             for key in value:
                 _check_text(key, f"a key of {where or 'the body'}", where)
-            if isinstance(value, _RepeatedKeyObject):
+            if isinstance(value, RepeatedKeyObject):
                 raise _repeated_key_error(where, value.key)
             children = [(f"{where}.{key}" if where else key, item, depth + 1) for key, item in value.items()]
             pending.extend(reversed(children))

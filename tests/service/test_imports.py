@@ -620,6 +620,15 @@ def test_json_lines_key_problems_reject_line(store, tmp_path):
     assert json.loads(stored["dan@corp.example"]["attributes"])["title"] == "VP"
 
 
+def assert_score_rejects_as_import(tmp_path: Path, header: str, rows: list[str], rejected: list[str]) -> None:
+    """Check that `leadq score` stops at each rejected row, with the import's message."""
+    for index, message in enumerate(rejected):
+        alone = write(tmp_path, "events.csv", header + "\n" * index + rows[index])
+        with pytest.raises(InputError) as caught:
+            score_files(DEMO / "leads.csv", alone, as_of=datetime(2026, 12, 1, tzinfo=timezone.utc))
+        assert str(caught.value) == message
+
+
 def test_property_numbers_rejected_as_score_does(store, tmp_path):
     header = "event_id,email,event,timestamp,properties\n"
     rows = [
@@ -641,12 +650,7 @@ def test_property_numbers_rejected_as_score_does(store, tmp_path):
     with store.engine.connect() as connection:
         assert connection.execute(select(events.c.message_id)).scalars().all() == ["n4"]
 
-    # `leadq score` stops at the first bad row, with the import's message.
-    for index, rejected in enumerate(rejected_lines(done.stdout)):
-        alone = write(tmp_path, "events.csv", header + "\n" * index + rows[index])
-        with pytest.raises(InputError) as caught:
-            score_files(DEMO / "leads.csv", alone, as_of=datetime(2026, 12, 1, tzinfo=timezone.utc))
-        assert str(caught.value) == rejected
+    assert_score_rejects_as_import(tmp_path, header, rows, rejected_lines(done.stdout))
 
 
 @pytest.mark.parametrize("name", ["events.csv", "events.jsonl"])
@@ -676,6 +680,26 @@ def test_blank_properties_cell_stored_empty(store, tmp_path, name):
     # `leadq score` reads the same file: blank cells have no properties.
     run = score_files(DEMO / "leads.csv", path, as_of=datetime(2026, 12, 1, tzinfo=timezone.utc))
     assert run.report.events == 4
+
+
+def test_property_repeated_key_rejected_as_score_does(store, tmp_path):
+    header = "event_id,email,event,timestamp,properties\n"
+    rows = [
+        'r1,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""plan"": ""a"", ""plan"": ""b""}"\n',
+        'r2,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""plan"": ""a"", ""x"": [{""q"": 1, ""q"": 2}]}"\n',
+        'r3,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{""a"": {""q"": 1}, ""b"": {""q"": 2}}"\n',
+    ]
+    path = write(tmp_path, "events.csv", header + "".join(rows))
+    done = run_import(store, "events", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [
+        f"{path}, line 2, column 'properties': properties contains the key 'plan' more than once; write each key once",
+        f"{path}, line 3, column 'properties': properties.x[0] contains the key 'q' more than once; write each key once",
+    ]
+    with store.engine.connect() as connection:
+        assert connection.execute(select(events.c.message_id)).scalars().all() == ["r3"]
+
+    assert_score_rejects_as_import(tmp_path, header, rows, rejected_lines(done.stdout))
 
 
 def test_json_lines_every_line_invalid(store, tmp_path):
