@@ -199,7 +199,7 @@ def test_properties_surrogate_rejected(tmp_path):
     )
 
 
-BLANK_PROPERTIES_MODEL = (
+PROPERTIES_MODEL = (
     "key: email\nengagement:\n  rules:\n    - {id: seen, event: page_viewed, points: 1}\n"
     "    - {id: pricing, event: page_viewed, where: {url: {contains: pricing}}, points: 5}\n"
     "stages:\n  - id: all\n"
@@ -231,7 +231,7 @@ def write_properties_events(path, cells: list[str]) -> None:
 def test_blank_properties_cell_has_none(tmp_path, engine, name):
     (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
     write_properties_events(tmp_path / name, ["", " ", "\t \u00a0"])
-    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    model = parse_model(PROPERTIES_MODEL, source="m")
     as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
     run = score_files(tmp_path / "leads.csv", tmp_path / name, model=model, as_of=as_of, engine=engine)
     # Each event scores 1 point, and the visit of /pricing 5 more.
@@ -249,7 +249,7 @@ def test_blank_properties_cell_has_none(tmp_path, engine, name):
 def test_properties_repeated_key_rejected(tmp_path, engine, cell, problem):
     (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
     write_properties_events(tmp_path / "events.csv", [cell])
-    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    model = parse_model(PROPERTIES_MODEL, source="m")
     with pytest.raises(InputError) as caught:
         score_files(tmp_path / "leads.csv", tmp_path / "events.csv", model=model, engine=engine)
     assert str(caught.value) == f"{tmp_path / 'events.csv'}, line 2, column 'properties': {problem}; write each key once"
@@ -259,7 +259,7 @@ def test_properties_same_key_in_two_objects_valid(tmp_path):
     (tmp_path / "leads.csv").write_text("lead_id,email\na,a@x.co\n", encoding="utf-8")
     cells = ['{"a": {"url": 1}, "b": {"url": 2}, "url": "url"}', '{"url": "/a", "list": [{"url": 1}, {"url": 2}]}']
     write_properties_events(tmp_path / "events.csv", cells)
-    model = parse_model(BLANK_PROPERTIES_MODEL, source="m")
+    model = parse_model(PROPERTIES_MODEL, source="m")
     as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
     run = score_files(tmp_path / "leads.csv", tmp_path / "events.csv", model=model, as_of=as_of)
     # Each event scores 1 point, and the visit of /pricing 5 more.
