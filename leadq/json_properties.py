@@ -22,6 +22,7 @@ from leadq.errors import InputError
 from leadq.inputs import SourceTable
 from leadq.inputs.json_keys import first_repeated_key, mark_repeated_keys
 from leadq.inputs.json_numbers import first_non_finite, parse_written_numbers
+from leadq.json_nesting import MAX_NESTING
 from leadq.inputs.source import (
     NUL,
     find_text,
@@ -36,9 +37,13 @@ PROPERTIES_FIX = 'write the properties as a JSON object, for example {"url": "/p
 # and Infinity in any case, and a comma before a closing bracket. A number
 # with a three-digit exponent or 309 digits may be beyond a double's range.
 # The escape \u0000 is a NUL character, which PostgreSQL cannot store.
+# A cell with more than MAX_NESTING opening brackets may nest too deeply.
 # A match inside a string, or a large finite number such as 1e300, only
 # costs a parse in Python.
-SUSPECT_CELL = r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]|\\u0000"
+SUSPECT_CELL = (
+    r"(?i)[:,\[]\s*-?(nan|inf)|[0-9][eE]\+?[0-9]{3}|[0-9]{309}|,\s*[\]}]|\\u0000"
+    rf"|(?:[\[{{][^\[{{]*){{{MAX_NESTING + 1}}}"
+)
 
 # The keys of a cell's objects are listed only for cells that can repeat a
 # key: a cell with a comma, and for nested objects, a second "{". The test

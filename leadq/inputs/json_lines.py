@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from leadq.errors import InputError
+from leadq.json_nesting import NestingTooDeep, parse_nested_json
 from leadq.inputs.json_numbers import (
     MAX_DOUBLE_DIGITS,
     WrittenNumber,
@@ -275,7 +276,9 @@ class JsonLinesReader:
         try:
             # Without the line end, an error at the end of the line is reported
             # at its last column instead of column 1 of the next line.
-            value = self._decode(text.rstrip("\r\n"))
+            value = parse_nested_json(self._decode, text.rstrip("\r\n"))
+        except NestingTooDeep as exc:
+            raise InvalidLineError(str(exc), file=self.name, line=line) from None
         except json.JSONDecodeError as exc:
             raise _syntax_error(exc, self.name, line) from None
         except ValueError as exc:
@@ -303,11 +306,13 @@ class JsonLinesReader:
         )
 
     def _check_long_integers(self, line: int, text: str) -> None:
-        """Raise InvalidLineError for the line's first number beyond a double, or its syntax error."""
+        """Raise InvalidLineError for the line's first number beyond a double, its syntax error or its nesting."""
         try:
             self._check_numbers(line, text)
         except json.JSONDecodeError as exc:
             raise _syntax_error(exc, self.name, line) from None
+        except NestingTooDeep as exc:
+            raise InvalidLineError(str(exc), file=self.name, line=line) from None
 
     def _is_first_object(self) -> bool:
         return self.rows_taken + self.row_count == 0 and not self.skipped_lines

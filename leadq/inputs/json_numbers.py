@@ -15,6 +15,8 @@ import json
 import math
 from typing import Any
 
+from leadq.json_nesting import parse_nested_json
+
 MAX_SHOWN_NUMBER_CHARS = 40
 # A double reaches about 1.8e308, a number of 309 digits. Longer integers
 # are not converted: Python refuses more than 4,300 digits, and the
@@ -53,9 +55,10 @@ def parse_written_numbers(text: str, object_pairs_hook=None) -> tuple[Any, bool]
     """Parse JSON text; each non-finite number becomes a WrittenNumber with its text.
 
     Returns the value and whether it contains a WrittenNumber. Raises
-    json.JSONDecodeError for text that is not JSON. Slower than json.loads,
-    because every number passes through Python. `object_pairs_hook` is
-    json.loads's.
+    json.JSONDecodeError for text that is not JSON and NestingTooDeep
+    (leadq.json_nesting) for a value nested too deeply. Slower than
+    json.loads, because every number passes through Python.
+    `object_pairs_hook` is json.loads's.
     """
     found: list[WrittenNumber] = []
 
@@ -79,14 +82,16 @@ def parse_written_numbers(text: str, object_pairs_hook=None) -> tuple[Any, bool]
             return keep(written)
         return number
 
-    value = json.loads(
-        text,
-        parse_constant=parse_float,
-        parse_float=parse_float,
-        parse_int=parse_int,
-        object_pairs_hook=object_pairs_hook,
-    )
-    return value, bool(found)
+    def decode(json_text: str) -> Any:
+        return json.loads(
+            json_text,
+            parse_constant=parse_float,
+            parse_float=parse_float,
+            parse_int=parse_int,
+            object_pairs_hook=object_pairs_hook,
+        )
+
+    return parse_nested_json(decode, text), bool(found)
 
 
 def first_non_finite(value: Any, where: str) -> NonFiniteNumber | None:

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Request
 
 from leadq.inputs.json_keys import RepeatedKeyObject, mark_repeated_keys
+from leadq.json_nesting import MAX_NESTING
 from leadq.service.errors import ApiError, not_utf8_message
 
 MESSAGE_LIMIT = 32 * 1024
@@ -211,12 +212,6 @@ def _parse_int(text: str) -> int | float:
 
 def _reject_constant(name: str):
     raise ApiError(400, "invalid_json", f"the body contains {name}, which JSON does not allow; send a number or null")
-
-
-# The deepest nesting of objects and lists in a body, the body itself
-# counted. The leads API returns stored properties in a lead's record, and
-# its JSON serializer fails on values nested a few hundred levels deep.
-MAX_NESTING = 32
 
 
 def check_values(document: Any) -> None:

@@ -472,6 +472,35 @@ def test_jsonl_integer_over_int_limit_then_syntax_error(tmp_path):
     assert error.message == f"invalid JSON: Expecting property name enclosed in double quotes at column 5009; {JSON_LINE_FIX}"
 
 
+NESTING_MESSAGE = (
+    "the JSON value is nested too deeply, with objects or arrays more than 32 levels deep; "
+    "flatten it to at most 32 levels"
+)
+
+
+def nested_line(levels: int) -> bytes:
+    """Return a JSON lines line whose object nests `levels` levels, the line's object counted."""
+    return b'{"email": "a@x.co", "p": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}\n"
+
+
+@pytest.mark.parametrize("line", [b"[" * 100_000 + b"\n", b'{"p": ' * 100_000 + b"\n", nested_line(33)])
+def test_jsonl_nested_too_deeply(tmp_path, line):
+    path = write(tmp_path, "leads.jsonl", b'{"email": "b@x.co"}\n' + line)
+    error = read_error(path)
+    assert str(error) == f"{path}, line 2: {NESTING_MESSAGE}"
+
+
+def test_jsonl_nested_too_deeply_long_integer(tmp_path):
+    line = nested_line(33).replace(b'"p": ', f'"n": {LONG_INTEGER}, "p": '.encode())
+    error = read_error(write(tmp_path, "leads.jsonl", line))
+    assert str(error) == f"{tmp_path / 'leads.jsonl'}, line 1: {NESTING_MESSAGE}"
+
+
+def test_jsonl_deepest_nesting_read(tmp_path):
+    table = read_table(write(tmp_path, "leads.jsonl", nested_line(32)))
+    assert table.column("p").to_pylist() == ["[" * 31 + "]" * 31]
+
+
 def test_jsonl_surrogate_in_field(tmp_path):
     path = write(tmp_path, "leads.jsonl", b'{"email": "a@x.co"}\n{"email": "s@x.co", "title": "\\udc00CEO"}\n')
     error = read_error(path)

@@ -702,6 +702,48 @@ def test_property_repeated_key_rejected_as_score_does(store, tmp_path):
     assert_score_rejects_as_import(tmp_path, header, rows, rejected_lines(done.stdout))
 
 
+NESTING_MESSAGE = (
+    "the JSON value is nested too deeply, with objects or arrays more than 32 levels deep; "
+    "flatten it to at most 32 levels"
+)
+
+
+def test_deeply_nested_events_rejected(store, tmp_path):
+    deep = '{"a": ' + "[" * 100_000
+    cells = write(tmp_path, "events.csv", (
+        "event_id,email,event,timestamp,properties\n"
+        f"d1,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,{deep}\n"
+        f'd2,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,"{{""a"": {"[" * 32}{"]" * 32}}}"\n'
+        "d3,ana@acme.example,page_viewed,2026-11-25T10:00:00Z,\n"
+    ))  # fmt: skip
+    deep_line = json_event("j1")[:-1] + ', "properties": ' + deep
+    lines = write(tmp_path, "events.jsonl", deep_line + "\n" + json_event("j2") + "\n")
+
+    from_cells = run_import(store, "events", cells)
+    from_lines = run_import(store, "events", lines)
+
+    assert from_cells.returncode == 1, from_cells.stderr
+    assert rejected_lines(from_cells.stdout) == [
+        f"{cells}, line 2, column 'properties': {NESTING_MESSAGE}",
+        f"{cells}, line 3, column 'properties': {NESTING_MESSAGE}",
+    ]
+    assert from_lines.returncode == 1, from_lines.stderr
+    assert rejected_lines(from_lines.stdout) == [f"{lines}, line 1: {NESTING_MESSAGE}"]
+    assert "Traceback" not in from_cells.stderr + from_lines.stderr
+    with store.engine.connect() as connection:
+        stored = connection.execute(select(events.c.message_id).order_by(events.c.message_id)).scalars().all()
+    assert stored == ["d3", "j2"]
+
+
+def test_deeply_nested_lead_line_rejected(store, tmp_path):
+    text = '{"email": "ana@acme.example"}\n{"email": "bob@corp.example", "tags": ' + "[" * 100_000 + "\n"
+    path = write(tmp_path, "leads.jsonl", text)
+    done = run_import(store, "leads", path)
+    assert done.returncode == 1, done.stderr
+    assert rejected_lines(done.stdout) == [f"{path}, line 2: {NESTING_MESSAGE}"]
+    assert set(stored_leads(store)) == {"ana@acme.example"}
+
+
 def test_json_lines_every_line_invalid(store, tmp_path):
     path = write(tmp_path, "leads.jsonl", '{"email": "ana@acme.example"\nnot json\n')
     done = run_import(store, "leads", path)

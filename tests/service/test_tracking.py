@@ -543,6 +543,21 @@ def test_deeper_nesting_is_rejected(service: Service):
     assert service.lead("u-deeper") is None
 
 
+@pytest.mark.parametrize(("path", "levels"), [("/v1/track", 30_000), ("/v1/batch", 100_000)])
+def test_recursion_deep_body_rejected(service: Service, path, levels):
+    message = json.dumps({"type": "track", "userId": "u-recursion", "event": "ping"})[:-1]
+    body = message + ', "properties": {"a": ' + "[" * levels
+    if path == "/v1/batch":
+        body = '{"batch": [' + body
+    answer = service.post(path, body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {
+        "code": "invalid_json",
+        "message": "the body nests objects or lists too deeply; flatten it",
+    }
+    assert service.lead("u-recursion") is None
+
+
 @pytest.mark.parametrize(
     ("path", "body", "where", "key", "field"),
     [
