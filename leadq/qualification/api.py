@@ -22,6 +22,7 @@ from leadq.qualification.records import (
     list_qualifications,
     record_for_lead,
 )
+from leadq.service.api_json import StrictJsonRoute
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_records import as_datetime
@@ -84,7 +85,7 @@ class QualificationList(BaseModel):
     items: list[QualificationPublic] = Field(description="Newest first.")
 
 
-router = APIRouter(prefix="/api", tags=["qualifications"])
+router = APIRouter(prefix="/api", tags=["qualifications"], route_class=StrictJsonRoute)
 _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 410, 422)}
 
 

@@ -62,6 +62,9 @@ def install_handlers(app: FastAPI) -> None:
         # FastAPI raises its 400 "error parsing the body" from the decoding error.
         if isinstance(error.__cause__, UnicodeDecodeError):
             return _response(_not_utf8(error.__cause__))
+        # The /api routes raise ApiError from their body parser (leadq.service.api_json).
+        if isinstance(error.__cause__, ApiError):
+            return _response(error.__cause__)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse(
             ApiError(error.status_code, code, str(error.detail)).body(),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 from leadq.errors import ModelError
+from leadq.service.api_json import StrictJsonRoute
 from leadq.service.errors import ApiError
 from leadq.service.identity import merge, resolve
 from leadq.service.lead_schemas import WITHOUT_NUL, ErrorBody, LeadIdPath
@@ -40,6 +41,7 @@ from leadq.store.tables import leads, stage_history
 router = APIRouter(
     prefix="/api",
     tags=["lead actions"],
+    route_class=StrictJsonRoute,
     dependencies=[*KEY_SCHEMES, Depends(require_admin_key)],
 )
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPBasic, HTTPBearer
 
 from leadq.scoring import micros_since_epoch
+from leadq.service.api_json import StrictJsonRoute
 from leadq.service.erasure import erase_lead, find_erased_id
 from leadq.service.errors import ApiError
 from leadq.service.keys import ApiKey, authorize
@@ -84,7 +85,7 @@ def _errors(*statuses: int) -> dict:
     return {status: {"model": ErrorBody} for status in (401, 403, *statuses)}
 
 
-router = APIRouter(prefix="/api", tags=["leads"])
+router = APIRouter(prefix="/api", tags=["leads"], route_class=StrictJsonRoute)
 
 
 @router.get(

@@ -146,7 +146,7 @@ def too_large(kind: str, detail: str) -> ApiError:
 
 
 def parse_json(body: bytes) -> Any:
-    text = _decode_utf8(body)
+    text = decode_utf8(body)
     try:
         document = json.loads(
             text, parse_constant=_reject_constant, parse_int=_parse_int, object_pairs_hook=mark_repeated_keys
@@ -165,22 +165,23 @@ def parse_json(body: bytes) -> Any:
     return document
 
 
-def _decode_utf8(body: bytes) -> str:
+def decode_utf8(body: bytes, field: str | None = None) -> str:
     """Decode a JSON body as strict UTF-8, skipping a UTF-8 byte order mark.
 
     json.loads would take bytes in UTF-16 or UTF-32 too, but RFC 8259
     (section 8.1) requires UTF-8 between systems. It also lets a parser
-    ignore a byte order mark, which some Windows clients send.
+    ignore a byte order mark, which some Windows clients send. The 400
+    error names `field`, if given.
     """
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ApiError(400, "invalid_json", _not_utf8_message(body, error)) from None
+        raise ApiError(400, "invalid_json", _not_utf8_message(body, error), field) from None
     # JSON text starts with white space or a value, never with NUL, but
     # UTF-16 or UTF-32 text of ASCII characters without a byte order mark
     # does, and it decodes as UTF-8.
     if "\x00" in text[:4]:
-        raise ApiError(400, "invalid_json", UTF16_MESSAGE)
+        raise ApiError(400, "invalid_json", UTF16_MESSAGE, field)
     return text
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from leadq.service.api_json import StrictJsonRoute
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_schemas import ErrorBody, ErrorDetail
@@ -72,7 +73,10 @@ def _errors(*statuses: int) -> dict:
 
 
 router = APIRouter(
-    prefix="/api/webhooks", tags=["webhooks"], dependencies=[Depends(require_admin)]
+    prefix="/api/webhooks",
+    tags=["webhooks"],
+    dependencies=[Depends(require_admin)],
+    route_class=StrictJsonRoute,
 )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select, text
 
-from leadq.store.tables import events, leads
+from leadq.store.tables import events, leads, webhook_subscriptions
 
 JSON_ROUTES = ["/api/webhooks", "/api/leads/1/recycle", "/api/leads/1/merge"]
 
@@ -33,6 +35,44 @@ def test_invalid_body_rejected(client, keys, path, body, message):
     response = post_bytes(client, keys, path, body)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == {"code": "invalid_json", "message": message, "field": "body"}
+
+
+NESTING_MESSAGE = "the body nests objects or arrays more than 32 levels deep; flatten it"
+UTF16_MESSAGE = "the body is UTF-16 or UTF-32 text, not UTF-8; send JSON in UTF-8"
+WEBHOOK = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.stage_changed"]}
+
+
+@pytest.mark.parametrize("path", [*JSON_ROUTES, "/api/leads/1/qualifications"])
+@pytest.mark.parametrize(
+    "body",
+    [b'{"reason": ' + b"[" * 100_000, b'{"reason": ' + b"[" * 32 + b"]" * 32 + b"}"],
+    ids=["recursion", "over_limit"],
+)
+def test_deeply_nested_body_rejected(client, keys, store, path, body):
+    response = post_bytes(client, keys, path, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"code": "invalid_json", "message": NESTING_MESSAGE, "field": "body"}
+    assert count_rows(store, webhook_subscriptions) == 0
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_body_not_utf8_rejected(client, keys, store, codec):
+    response = post_bytes(client, keys, "/api/webhooks", json.dumps(WEBHOOK).encode(codec))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"code": "invalid_json", "message": UTF16_MESSAGE, "field": "body"}
+    assert count_rows(store, webhook_subscriptions) == 0
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-8-sig"])
+def test_utf8_body_accepted(client, keys, store, codec):
+    response = post_bytes(client, keys, "/api/webhooks", json.dumps(WEBHOOK).encode(codec))
+    assert response.status_code == 201, response.text
+    assert count_rows(store, webhook_subscriptions) == 1
+
+
+def count_rows(store, table) -> int:
+    with store.read() as connection:
+        return len(connection.execute(select(table.c.id)).all())
 
 
 def test_body_not_json_names_line(client, keys):

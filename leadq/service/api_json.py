@@ -1,0 +1,63 @@
+"""Parse the JSON bodies of the /api routes as the tracking API parses its bodies.
+
+FastAPI parses a body with `await request.json()`, which calls json.loads
+on the bytes. That accepts UTF-16 and UTF-32 as well as UTF-8, and raises
+RecursionError for a value nested about a thousand levels deep. Routes of
+a router made with `route_class=StrictJsonRoute` read a body as UTF-8 only
+and reject one nested more than MAX_NESTING levels, with a 400 error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from leadq.json_nesting import MAX_NESTING, NestingTooDeep, parse_nested_json
+from leadq.service.errors import ApiError
+from leadq.service.tracking_body import decode_utf8
+
+NESTING_MESSAGE = f"the body nests objects or arrays more than {MAX_NESTING} levels deep; flatten it"
+
+
+def parse_api_json(body: bytes) -> Any:
+    """Parse a UTF-8 JSON body nested at most MAX_NESTING levels deep.
+
+    Raises ApiError (400, `invalid_json`) for a body in another encoding or
+    nested too deeply, and json.JSONDecodeError for text that is not JSON,
+    which FastAPI reports as a validation error.
+    """
+    text = decode_utf8(body, "body")
+    try:
+        return parse_nested_json(json.loads, text)
+    except NestingTooDeep:
+        raise ApiError(400, "invalid_json", NESTING_MESSAGE, "body") from None
+
+
+class StrictJsonRequest(Request):
+    """A request whose `json()` parses the body with parse_api_json."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_api_json(await self.body())
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A route that parses its JSON body with parse_api_json.
+
+    FastAPI (0.165, fastapi/routing.py) turns an error of `json()` other
+    than json.JSONDecodeError into an HTTPException whose cause is that error, and the error handlers of
+    leadq.service.errors send the cause when it is an ApiError.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle_strict_json(request: Request) -> Response:
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return handle_strict_json
