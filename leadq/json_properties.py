@@ -22,7 +22,6 @@ from leadq.errors import InputError
 from leadq.inputs import SourceTable
 from leadq.inputs.json_keys import first_repeated_key, mark_repeated_keys
 from leadq.inputs.json_numbers import first_non_finite, parse_written_numbers
-from leadq.json_nesting import MAX_NESTING
 from leadq.inputs.source import (
     NUL,
     find_text,
@@ -31,6 +30,7 @@ from leadq.inputs.source import (
     shown_value,
     unpaired_surrogate_message,
 )
+from leadq.json_nesting import MAX_NESTING
 
 PROPERTIES_FIX = 'write the properties as a JSON object, for example {"url": "/pricing"}'
 # Cells that DuckDB may accept but leadq rejects. DuckDB 2.0 reads NaN, Inf
