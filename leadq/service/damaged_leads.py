@@ -30,7 +30,7 @@ MAX_LISTED = 20
 
 @dataclass(frozen=True)
 class Rerun:
-    """The step that a DamagedLeads error asks for once the rows are repaired, and who lists the rest."""
+    """The step that a DamagedLeads error names for after the repair, and what lists the other rows."""
 
     # Completes "repair each one and ...".
     again: str = "run the command again"
