@@ -539,8 +539,12 @@ def run(options: argparse.Namespace) -> tuple[dict, str]:
 
 
 def server_processes(main: psutil.Process, workers: int, deadline: float) -> list[psutil.Process]:
-    """Return `leadq serve` and, with more than one worker, its processes once they all run."""
-    processes = [main]
+    """Return `leadq serve` and its child processes, with every worker process once they all run.
+
+    The children include the process that writes tracking groups on
+    PostgreSQL, which `leadq serve` starts before it answers requests.
+    """
+    processes = [main, *main.children(recursive=True)]
     while workers > 1 and time.monotonic() < deadline:
         processes = [main, *main.children(recursive=True)]
         # uvicorn's supervisor also starts multiprocessing's resource tracker.

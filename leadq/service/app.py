@@ -24,7 +24,7 @@ from leadq.service.errors import install_handlers
 from leadq.service.leads_api import router as leads_router
 from leadq.service.model_versions import ensure_active_model, warn_beyond_limits
 from leadq.service.schedule import RescoreWorker
-from leadq.service.tracking_writer import stop_tracking_writer
+from leadq.service.tracking_writer import stop_tracking_writer, tracking_writer
 from leadq.service.webhooks_api import router as webhooks_router
 from leadq.store.database import Store, open_store
 
@@ -41,11 +41,13 @@ def create_app(
     workers: bool = True,
     rescore_every: float = 3600.0,
     webhook_settings: DeliverySettings | None = None,
+    groups_in_own_process: bool = False,
 ) -> FastAPI:
     """Build the app; `workers` starts webhook delivery and scheduled rescoring.
 
     Without `webhook_settings`, delivery reads LEADQ_WEBHOOK_* variables
-    when the app starts.
+    when the app starts. `groups_in_own_process` has a child process write
+    the tracking API's groups (leadq.service.group_process), started with the app.
     """
 
     @asynccontextmanager
@@ -60,6 +62,8 @@ def create_app(
         # full collections, which paused every request for 100 ms and more
         # under load (benchmarks/RESULTS.md).
         gc.freeze()
+        if groups_in_own_process:
+            tracking_writer(app, tracking.screen_requests)
         running = start_workers(store, rescore_every, webhook_settings) if workers else []
         try:
             yield
@@ -75,6 +79,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.groups_in_own_process = groups_in_own_process
     install_handlers(app)
     app.include_router(tracking.router)
     app.include_router(leads_router)
@@ -109,7 +114,17 @@ def create_worker_process_app() -> FastAPI:
     """
     end_with_parent(int(os.environ[PARENT_VARIABLE]))
     store = open_store(os.environ["LEADQ_DATABASE_URL"], upgrade=False)
-    return create_app(store, workers=False)
+    return create_app(store, workers=False, groups_in_own_process=writes_groups_in_own_process(store))
+
+
+def writes_groups_in_own_process(store: Store) -> bool:
+    """Tell whether `leadq serve` writes tracking groups in a child process: on PostgreSQL.
+
+    The child shares no interpreter lock with the event loop. That raised
+    /v1/track on PostgreSQL by about a quarter, and on SQLite it made no
+    difference, so SQLite keeps the writer thread alone (benchmarks/RESULTS.md).
+    """
+    return store.dialect == "postgresql"
 
 
 def end_with_parent(parent_pid: int) -> None:

@@ -77,7 +77,7 @@ def serve(
 
     from leadq.dashboard.users import ensure_admin_user
 
-    from leadq.service.app import create_app
+    from leadq.service.app import create_app, writes_groups_in_own_process
     from leadq.store.database import open_store
 
     from leadq.service.delivery import settings_from_environment
@@ -90,9 +90,7 @@ def serve(
         raise OptionError(f"--workers {workers}: give a number of processes of 1 or more, such as 2")
     _check_can_listen(host, port)
     webhook_settings = settings_from_environment()
-    # A service logs its background work, starts and stops, which are INFO lines.
-    logging.getLogger("leadq").setLevel(logging.INFO)
-    _log_with_times()
+    log_like_the_service()
     store = open_store(database, artefacts=artefacts)
     password = ensure_admin_user(store)
     if password is not None:
@@ -104,7 +102,12 @@ def serve(
     if workers > 1:
         _serve_in_processes(store, host, port, workers, rescore_every, webhook_settings)
         return
-    app = create_app(store, rescore_every=rescore_every, webhook_settings=webhook_settings)
+    app = create_app(
+        store,
+        rescore_every=rescore_every,
+        webhook_settings=webhook_settings,
+        groups_in_own_process=writes_groups_in_own_process(store),
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -606,8 +609,12 @@ def _utc_text(micros: int) -> str:
     return as_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
-def _log_with_times() -> None:
-    """Start each log line with its UTC time, since a service runs for days."""
+def log_like_the_service() -> None:
+    """Log leadq's INFO lines and start each line with its UTC time, since a service runs for days.
+
+    A service logs its background work, starts and stops, which are INFO lines.
+    """
+    logging.getLogger("leadq").setLevel(logging.INFO)
     formatter = logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ"
     )

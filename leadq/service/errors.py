@@ -43,6 +43,12 @@ class ApiError(Exception):
         self.errors = errors
         self.details = details
 
+    def __reduce__(self):
+        # An exception pickles as its class called with its args, which
+        # here hold only the message.
+        arguments = (self.status, self.code, self.message, self.field, self.value, self.errors, self.details)
+        return type(self), arguments, self.__dict__
+
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
         if self.field is not None:

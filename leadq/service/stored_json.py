@@ -49,6 +49,10 @@ class DamagedLeadRow(LeadqError):
         super().__init__(message)
         self.lead_id = lead_id
 
+    def __reduce__(self):
+        # The tracking group process sends this error to the HTTP process.
+        return type(self), (self.lead_id, str(self)), self.__dict__
+
 
 def lead_attributes(text: str | None, lead_id: int) -> dict:
     """Return a lead's stored attributes (column leads.attributes)."""

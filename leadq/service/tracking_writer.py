@@ -10,12 +10,17 @@ one commit and one rescore. A request that arrives alone is written at once.
 A request gets its response only after its group commits, so a 2xx still
 means its events are stored. When a group fails, each of its requests is
 written again on its own, so one bad request fails alone.
+
+With `own_process`, which `leadq serve` sets on PostgreSQL, the thread only
+forms the groups, and a child process writes them
+(leadq.service.group_process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from leadq.service.group_process import GroupProcess
 from leadq.service.ingest import IngestResult, Message, ingest_requests
 from leadq.service.model_versions import ActiveModel
 from leadq.store.database import Store
@@ -56,11 +62,18 @@ GroupScreen = Callable[[Connection, ActiveModel, list[TrackingRequest]], list[Ex
 
 
 class TrackingWriter:
-    """A thread that writes queued tracking requests in groups."""
+    """A thread that writes queued tracking requests in groups.
 
-    def __init__(self, store: Store, screen: GroupScreen) -> None:
+    With `own_process`, the groups are written in a child process, and
+    `screen` must be a module-level function, which the child imports.
+    """
+
+    def __init__(self, store: Store, screen: GroupScreen, *, own_process: bool = False) -> None:
         self._store = store
         self._screen = screen
+        self._process = None
+        if own_process:
+            self._process = GroupProcess(store.url, str(store.artefacts), screen, os.getpid())
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="leadq-tracking-writer", daemon=True)
         self._thread.start()
@@ -76,6 +89,8 @@ class TrackingWriter:
         """Write what is queued, then end the thread."""
         self._queue.put(None)
         self._thread.join()
+        if self._process is not None:
+            self._process.stop()
 
     def _run(self) -> None:
         stopping = False
@@ -103,11 +118,7 @@ class TrackingWriter:
     def _write_group(self, group: list[_Queued]) -> None:
         requests = [queued.request for queued in group]
         try:
-            outcomes = ingest_requests(
-                self._store,
-                [request.messages for request in requests],
-                lambda connection, active: self._screen(connection, active, requests),
-            )
+            outcomes = self._apply(requests)
         except Exception as error:  # noqa: BLE001 - each request gets its own outcome below
             if len(group) == 1:
                 _set_outcome(group[0], error)
@@ -118,6 +129,15 @@ class TrackingWriter:
             return
         for queued, outcome in zip(group, outcomes):
             _set_outcome(queued, outcome)
+
+    def _apply(self, requests: list[TrackingRequest]) -> list:
+        if self._process is not None:
+            return self._process.write(requests)
+        return ingest_requests(
+            self._store,
+            [request.messages for request in requests],
+            lambda connection, active: self._screen(connection, active, requests),
+        )
 
 
 def _set_outcome(queued: _Queued, outcome: IngestResult | BaseException) -> None:
@@ -140,13 +160,18 @@ _creating = threading.Lock()
 
 
 def tracking_writer(app, screen: GroupScreen) -> TrackingWriter:
-    """Return the app's writer, starting it with `screen` on first use."""
+    """Return the app's writer, starting it with `screen` on first use.
+
+    It writes in a process of its own when the app's state says
+    `groups_in_own_process`.
+    """
     writer = getattr(app.state, "tracking_writer", None)
     if writer is None:
         with _creating:
             writer = getattr(app.state, "tracking_writer", None)
             if writer is None:
-                writer = TrackingWriter(app.state.store, screen)
+                own_process = getattr(app.state, "groups_in_own_process", False)
+                writer = TrackingWriter(app.state.store, screen, own_process=own_process)
                 app.state.tracking_writer = writer
     return writer
 

@@ -1,0 +1,155 @@
+"""Tracking groups written in a child process, as `leadq serve` does on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import func, select, update
+
+from leadq.service.errors import ApiError
+from leadq.service.group_process import GroupProcess, GroupProcessError, sendable
+from leadq.service.ingest import Message
+from leadq.service.keys import create_key, key_hash
+from leadq.service.stored_json import DamagedLeadRow
+from leadq.service.tracking import screen_requests
+from leadq.service.tracking_writer import TrackingRequest, TrackingWriter
+from leadq.store.tables import events, leads
+from tests.conftest import database_url
+from tests.service.servers import Server, free_port
+
+
+def ping(user: str, message_id: str) -> Message:
+    return Message("track", message_id, user_id=user, event="demo_requested")
+
+
+def request(key: str, *messages: Message) -> TrackingRequest:
+    return TrackingRequest(list(messages), [""] * len(messages), key_hash(key))
+
+
+def count_events(store) -> int:
+    with store.read() as connection:
+        return connection.execute(select(func.count()).select_from(events)).scalar_one()
+
+
+@pytest.fixture()
+def write_key(store) -> str:
+    with store.write() as connection:
+        return create_key(connection, "write", "tracking")
+
+
+@pytest.fixture()
+def group_process(store):
+    process = GroupProcess(store.url, str(store.artefacts), screen_requests, os.getpid())
+    yield process
+    process.stop()
+
+
+def test_group_written_in_the_child(store, write_key, group_process):
+    outcomes = group_process.write(
+        [request(write_key, ping("u1", "a-1")), request(write_key, ping("u2", "b-1"), ping("u2", "a-1"))]
+    )
+
+    assert [(outcome.stored, outcome.repeated) for outcome in outcomes] == [(1, 0), (1, 1)]
+    assert count_events(store) == 2
+    assert group_process.pid != os.getpid()
+
+
+def test_screen_error_reaches_the_parent_whole(store, write_key, group_process):
+    outcomes = group_process.write([request("lq_write_revoked", ping("u1", "r-1")), request(write_key, ping("u1", "r-2"))])
+
+    assert isinstance(outcomes[0], ApiError)
+    assert (outcomes[0].status, outcomes[0].code) == (401, "unknown_key")
+    assert outcomes[1].stored == 1
+    assert count_events(store) == 1
+
+
+def test_killed_child_is_replaced_and_the_group_written_once(store, write_key, group_process):
+    group_process.write([request(write_key, ping("u1", "k-1"))])
+    os.kill(group_process.pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(group_process.pid)], timeout=30)
+
+    outcomes = group_process.write([request(write_key, ping("u1", "k-2"))])
+
+    assert outcomes[0].stored == 1
+    assert count_events(store) == 2
+
+
+def test_group_error_keeps_its_type_and_the_child_traceback(store, write_key, group_process):
+    group_process.write([request(write_key, ping("u-damaged", "d-1"))])
+    with store.write() as connection:
+        connection.execute(update(leads).where(leads.c.lead_key == "u-damaged").values(attributes="[1, 2]"))
+
+    with pytest.raises(DamagedLeadRow) as raised:
+        group_process.write([request(write_key, ping("u-damaged", "d-2"))])
+
+    assert raised.value.lead_id is not None
+    assert "are not a JSON object" in str(raised.value)
+    assert any("Traceback" in note for note in raised.value.__notes__)
+    assert count_events(store) == 1
+
+
+def test_errors_cross_processes_with_every_field():
+    nested = ApiError(400, "invalid_value", "first answer", "answers.budget", 7)
+    error = ApiError(410, "webhook_deleted", "gone", "id", 3, [nested], {"deleted_at": "2026-12-01T00:00:00Z"})
+
+    copied = pickle.loads(pickle.dumps(error))
+
+    assert copied.body() == error.body()
+    assert copied.status == 410
+    damaged = pickle.loads(pickle.dumps(DamagedLeadRow(12, "lead 12 is damaged")))
+    assert (damaged.lead_id, str(damaged)) == (12, "lead 12 is damaged")
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str, handle) -> None:
+        super().__init__(message)
+        self.handle = handle
+
+
+def test_unpicklable_error_becomes_a_named_error():
+    error = Unpicklable("the socket broke", lambda: None)
+    error.add_note("Traceback (most recent call last): ...")
+
+    sent = sendable(error)
+
+    assert isinstance(sent, GroupProcessError)
+    assert str(sent) == "Unpicklable: the socket broke"
+    assert sent.__notes__ == ["Traceback (most recent call last): ..."]
+
+
+def test_writer_answers_requests_through_the_child(store, write_key):
+    writer = TrackingWriter(store, screen_requests, own_process=True)
+
+    async def send_all():
+        sends = [writer.write(request(write_key, ping(f"u{index % 3}", f"w-{index}"))) for index in range(30)]
+        return await asyncio.gather(*sends)
+
+    try:
+        results = asyncio.run(send_all())
+    finally:
+        writer.stop()
+
+    assert [result.stored for result in results] == [1] * 30
+    assert count_events(store) == 30
+
+
+def test_serve_on_postgresql_writes_in_a_child_that_ends_with_it(tmp_path: Path):
+    with database_url("postgresql", tmp_path) as url:
+        server = Server(url, free_port(), tmp_path / "serve.log").start()
+        main = psutil.Process(server.process.pid)
+        children = main.children(recursive=True)
+        writers = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+        try:
+            assert len(writers) == 1
+            assert httpx.get(f"{server.base}/openapi.json", timeout=10).status_code == 200
+        finally:
+            server.kill()
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
