@@ -13,8 +13,9 @@ change). The tracking API binds the events it stores right away.
 
 A binding row is deleted with its event (ON DELETE CASCADE), so erasure
 leaves none behind and a reused event id never meets an old row. Merges
-and visitor claims change an event's lead, which the copy reads from the
-events table each time. Models that differ only in points or stages
+and visitor claims change an event's lead, and recycles and merges
+whether it counts, which the copy reads from the events and leads tables
+each time. Models that differ only in points or stages
 share one table. Only the active version's table is read or written, so
 each activation drops the tables of other layouts
 (drop_unused_binding_tables); activating an earlier layout again creates
@@ -52,6 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from leadq.binding import calendar_columns, empty_events, stored_value_columns
 from leadq.compiler.query import CompiledModel
 from leadq.engines import AddedEvents
+from leadq.service.recycle_baselines import counts_despite_recycles
 from leadq.service.stored_json import properties_of_events
 from leadq.store.database import forget_table, has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
@@ -258,7 +260,7 @@ _SET_LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
 
 
 def bound_events(connection: Connection, compiled: CompiledModel, lead_ids: list[int]) -> AddedEvents:
-    """Return how a rescore adds the leads' bound events, after each lead's recycle baseline, to the engine's events table.
+    """Return how a rescore adds the leads' bound events that recycles did not leave out to the engine's events table.
 
     The table's lead_code is the lead's id and its event_row the event's
     id, which orders events as they were stored. Events without a binding
@@ -345,16 +347,16 @@ def _copy_statement(bindings: Table, target: str, chosen: str):
     bound = [name for name in bindings.c.keys() if name != "stored_id"]
     with_leads = events.join(leads, events.c.lead_id == leads.c.id)
     matches = bindings.c.stored_id == events.c.id
-    after_baseline = or_(leads.c.baseline_at.is_(None), bindings.c.ts > leads.c.baseline_at)
+    counted = counts_despite_recycles(bindings.c.ts)
     if chosen == "leads":
         joined = with_leads.outerjoin(bindings, matches)
         in_leads = in_list(events.c.lead_id, "ids")
-        condition = in_leads & or_(after_baseline, bindings.c.stored_id.is_(None))
+        condition = in_leads & or_(counted, bindings.c.stored_id.is_(None))
     else:
         scratch = _scratch(target)
         unbound = select(scratch.c.event_row).where(scratch.c.event_id.is_(None))
         joined = with_leads.join(bindings, matches)
-        condition = events.c.id.in_(unbound) & after_baseline
+        condition = events.c.id.in_(unbound) & counted
     columns = [events.c.id, events.c.lead_id, *(bindings.c[name] for name in bound)]
     source = select(*columns).select_from(joined).where(condition)
     names = [*_FROM_EVENTS, *bound]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadq.service.recycle_baselines import keep_recycle_decisions
 from leadq.service.stored_json import lead_attributes, reached_stages
 from leadq.service.webhooks import enqueue
 from leadq.store.tables import events, identities, leads, outcomes, qualifications
@@ -247,6 +248,8 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
     The survivor's attribute values win; the merged lead's fill the gaps.
     Events, identities, outcomes and qualifications move to the survivor,
     so its stage conditions read the latest qualification of either lead.
+    Each moved event keeps whether the merged lead's recycles left it out,
+    and the survivor's earlier recycles do not apply to it.
     The merged lead's row stays as a pointer, so its id resolves to the
     survivor. Its stage history and score snapshots stay with it, because
     they describe its own stages. Moved to the survivor, they would break
@@ -267,7 +270,11 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
                 leads.c.account_at,
                 leads.c.email,
                 leads.c.reached,
-            ).where(leads.c.id.in_([survivor, merged]))
+                leads.c.baseline_at,
+            )
+            .where(leads.c.id.in_([survivor, merged]))
+            .order_by(leads.c.id)
+            .with_for_update()
         )
     }
     merged_row, survivor_row = rows[merged], rows[survivor]
@@ -277,6 +284,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
     }
     reached = reached_stages(survivor_row.reached, survivor) + reached_stages(merged_row.reached, merged)
     reached = list(dict.fromkeys(reached))
+    keep_recycle_decisions(connection, merged, merged_row.baseline_at)
     for table in (events, identities, outcomes, qualifications):
         connection.execute(update(table).where(table.c.lead_id == merged).values(lead_id=survivor))
     connection.execute(update(leads).where(leads.c.merged_into == merged).values(merged_into=survivor))

@@ -1,7 +1,7 @@
 """Admin actions on leads and models: recycle, move a stage, merge, activate.
 
 Recycling sets a baseline: events at or before it never count again, also
-after a model change, and the lead's stage is decided afresh. A stage can be
+after a model change or a merge, and the lead's stage is decided afresh. A stage can be
 set by hand only forward, to a stage listed before the current one. Moving
 a lead back takes a recycle with a reason.
 """
@@ -31,6 +31,7 @@ from leadq.service.model_versions import (
     ensure_active_model,
 )
 from leadq.service.merge_rescoring import rescore_after_merges
+from leadq.service.recycle_baselines import forget_recycle_decisions
 from leadq.service.rescoring import rescore
 from leadq.service.retries import write_with_retries
 from leadq.service.webhooks import enqueue
@@ -144,6 +145,7 @@ def _recycle(connection, lead_id: int, reason: str) -> StageAnswer:
     connection.execute(
         update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now, reached="[]")
     )
+    forget_recycle_decisions(connection, found.id)
     changes = rescore(connection, active_model(connection), [found.id], now, "recycle", reason, release_sticky=True)
     if not changes:
         reached = json.dumps([found.stage] if found.stage else [])

@@ -3,8 +3,8 @@
 The service scores with the same compiled query as `leadq score`, on the
 tables this module builds from the store's rows, in the same columns and
 forms as binding builds them from files. A lead's attributes are its
-identify traits over its account's traits; events at or before the lead's
-recycle baseline are left out.
+identify traits over its account's traits; events that a recycle left out
+(leadq.service.recycle_baselines) are left out here too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from leadq.binding import (
     empty_events,
@@ -28,6 +28,7 @@ from leadq.engines import EngineTables
 from leadq.lead_columns import AttributeFields
 from leadq.qualification.records import latest_complete
 from leadq.service.event_bindings import bound_values
+from leadq.service.recycle_baselines import counts_despite_recycles
 from leadq.service.stored_json import account_traits, attribute_times, lead_attributes
 from leadq.store.tables import accounts, events, leads
 from leadq.store.value_lists import in_list
@@ -87,7 +88,7 @@ _EVENTS_OF_LEADS = (
     .select_from(events.join(leads, events.c.lead_id == leads.c.id))
     .where(
         in_list(events.c.lead_id, "ids"),
-        or_(leads.c.baseline_at.is_(None), events.c.ts > leads.c.baseline_at),
+        counts_despite_recycles(events.c.ts),
     )
     .order_by(events.c.id)
 )

@@ -105,6 +105,7 @@ leads = Table(
     Column("scored_at", BigInteger),
     Column("model_version_id", BigInteger, ForeignKey("model_versions.id")),
     # Recycling sets a baseline: events at or before it never count again.
+    # It decides the events whose `excluded_by_recycle` is NULL.
     Column("baseline_at", BigInteger),
     # Stages already fired for this lead since its last recycle (JSON list),
     # so a threshold crossed again after a dip fires nothing.
@@ -179,6 +180,10 @@ events = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("properties", Text, nullable=False, default="{}"),
     Column("source", String(16), nullable=False),
+    # Set by a merge on the merged lead's events: TRUE when a recycle of
+    # that lead left the event out, FALSE when none did. NULL: the event's
+    # lead's `baseline_at` decides (leadq.service.recycle_baselines).
+    Column("excluded_by_recycle", Boolean),
 )
 
 stage_history = Table(

@@ -399,3 +399,25 @@ def test_empty_revision_table_rejected(dialect, tmp_path):
         "other tables, so the revision of its schema is unknown. Restore the store, "
         "or that table's row, from a backup\n"
     )
+
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_recycle_decision_migration_keeps_events(dialect, tmp_path):
+    with _store_at(dialect, tmp_path, "0013") as store:
+        with store.engine.begin() as connection:
+            _insert_lead_with_history(connection)
+            connection.execute(text(
+                "INSERT INTO events (message_id, lead_id, event_name, ts, received_at, properties, source) "
+                "VALUES ('m-1', 1, 'ping', 5, 5, '{}', 'track')"
+            ))  # fmt: skip
+        _migrate(store, "head")
+        with store.engine.connect() as connection:
+            upgraded = connection.execute(text("SELECT message_id, excluded_by_recycle FROM events")).all()
+        _migrate(store, "0013", down=True)
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("events")}
+            kept = connection.execute(text("SELECT message_id FROM events")).scalars().all()
+
+    assert [tuple(row) for row in upgraded] == [("m-1", None)]
+    assert "excluded_by_recycle" not in columns
+    assert kept == ["m-1"]
