@@ -18,7 +18,7 @@ from leadq.store.tables import events, leads
 
 
 def counts_despite_recycles(ts: ColumnElement) -> ColumnElement[bool]:
-    """Return the condition that an event counts: no recycle of its lead, or of a merged lead, left it out.
+    """Return the condition that no recycle of the event's lead, or of a lead merged into it, left it out.
 
     The query must join `events` and the event's `leads` row. `ts` is the
     event's time: `events.ts`, or the same value from a binding table.

@@ -181,8 +181,8 @@ events = Table(
     Column("properties", Text, nullable=False, default="{}"),
     Column("source", String(16), nullable=False),
     # Set by a merge on the merged lead's events: TRUE when a recycle of
-    # that lead left the event out, FALSE when none did. NULL: the event's
-    # lead's `baseline_at` decides (leadq.service.recycle_baselines).
+    # that lead left the event out, FALSE when none did. With NULL, the
+    # `baseline_at` of the event's lead decides (leadq.service.recycle_baselines).
     Column("excluded_by_recycle", Boolean),
 )
 

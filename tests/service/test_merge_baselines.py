@@ -57,7 +57,7 @@ def identify(store, user: str, message_id: str, email: str) -> None:
 
 
 def track_demo(store, user: str, message_id: str, at: int | None = T0) -> None:
-    """Track a demo request at event time `at`; None stamps it with the time it arrives."""
+    """Track a demo request at event time `at`, or at the time it arrives when `at` is None."""
     message = Message("track", message_id, user_id=user, event="demo_requested", timestamp=at)
     ingest_messages(store, [message])
 
