@@ -140,7 +140,7 @@ def recycle(store, lead_id: int, reason: str) -> StageAnswer:
 
 def _recycle(connection, lead_id: int, reason: str) -> StageAnswer:
     now = now_micros()
-    found = _lead(connection, lead_id)
+    found = _locked_survivor(connection, lead_id)
     # The lead starts over: no stage counts as reached, so each fires again.
     connection.execute(
         update(leads).where(leads.c.id == found.id).values(baseline_at=now, updated_at=now, reached="[]")
@@ -231,6 +231,21 @@ def _same_lead_message(lead_id: int, into: int, survivor: int) -> str:
         f"leads {lead_id} and {into} were both merged into lead {survivor} already, "
         "so they are one lead and there is nothing to merge"
     )
+
+
+def _locked_survivor(connection, lead_id: int):
+    """Return the surviving lead of `lead_id` as `_lead` does, with its row locked.
+
+    A merge that commits while the lock waits moves the lead's events away,
+    so the surviving lead is looked up again after it. After an erasure
+    commits meanwhile, `_lead` raises for the erased lead.
+    """
+    while True:
+        found = _lead(connection, lead_id)
+        locked = select(leads.c.merged_into).where(leads.c.id == found.id).with_for_update()
+        row = connection.execute(locked).first()
+        if row is not None and row.merged_into is None:
+            return found
 
 
 def _lead(connection, lead_id: int, field: str = "lead_id"):

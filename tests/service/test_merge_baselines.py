@@ -8,6 +8,8 @@ survivor after the merge leaves out all of its events up to then.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 
 from leadq.engines import run_on_connection
 from leadq.service.event_bindings import binding_table
+from leadq.service.identity import merge
 from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
 from leadq.service.lead_actions import recycle
@@ -223,6 +226,27 @@ def test_chained_merges_keep_each_recycle(store, model):
     assert engagement(store, first) == 20
     assert scored_both_ways(store, first) == (20, 20)
     assert set(event_leads(store).values()) == {first}
+
+
+def test_recycle_during_merge_recycles_survivor(store, model):
+    identify(store, "u-old", "i-old", "old@acme.example")
+    identify(store, "u-new", "i-new", "new@acme.example")
+    older, newer = lead_id(store, "u-old"), lead_id(store, "u-new")
+    track_demo(store, "u-new", "new-0")
+    answers = []
+    recycling = threading.Thread(target=lambda: answers.append(recycle(store, newer, "new project")))
+
+    # The recycle starts while the merge's transaction is open, so it
+    # finds the newer lead not merged yet and must wait for the merge.
+    with store.write() as connection:
+        merge(connection, older, newer, now_micros())
+        recycling.start()
+        time.sleep(0.5)
+    recycling.join(timeout=60)
+
+    assert answers[0].lead_id == older
+    assert engagement(store, older) == 0
+    assert scored_both_ways(store, older) == (0, 0)
 
 
 def write(folder: Path, name: str, text: str) -> Path:
