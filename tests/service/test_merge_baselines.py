@@ -21,6 +21,7 @@ from leadq.service.event_bindings import binding_table
 from leadq.service.identity import merge
 from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
+from leadq.service import lead_actions
 from leadq.service.lead_actions import recycle
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import activate_model, active_model
@@ -245,6 +246,26 @@ def test_recycle_during_merge_recycles_survivor(store, model):
     recycling.join(timeout=60)
 
     assert answers[0].lead_id == older
+    assert engagement(store, older) == 0
+    assert scored_both_ways(store, older) == (0, 0)
+
+
+def test_merge_during_recycle_keeps_it(store, model):
+    identify(store, "u-old", "i-old", "old@acme.example")
+    identify(store, "u-new", "i-new", "new@acme.example")
+    older, newer = lead_id(store, "u-old"), lead_id(store, "u-new")
+    track_demo(store, "u-new", "new-0")
+    merging = threading.Thread(target=lead_actions._merge, args=(store, newer, older))
+
+    # The merge starts while the recycle's transaction is open, so it must
+    # wait for the recycle's baseline before it decides the moved events.
+    with store.write() as connection:
+        lead_actions._recycle(connection, newer, "new project")
+        merging.start()
+        time.sleep(0.5)
+    merging.join(timeout=60)
+
+    assert event_leads(store) == {"new-0": older}
     assert engagement(store, older) == 0
     assert scored_both_ways(store, older) == (0, 0)
 
