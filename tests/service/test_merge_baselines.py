@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from leadq.engines import run_on_connection
+from leadq.service import lead_actions
 from leadq.service.event_bindings import binding_table
 from leadq.service.identity import merge
 from leadq.service.imports import import_file
 from leadq.service.ingest import Message, ingest_messages
-from leadq.service import lead_actions
 from leadq.service.lead_actions import recycle
 from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import activate_model, active_model
@@ -30,18 +30,8 @@ from leadq.service.schedule import rescore_all
 from leadq.store.database import now_micros
 from leadq.store.tables import events, leads
 from tests.service.conftest import T0
+from tests.service.test_merges import MODEL, identify, lead_ids
 
-MODEL = """
-name: merge baseline model
-version: 1
-key: email
-engagement:
-  rules:
-    - {id: demo, event: demo_requested, points: 10}
-stages:
-  - {id: mql, when: {score: engagement, at_least: 10}}
-  - {id: unqualified}
-"""
 # One more property rule, so the model binds events into another table.
 WIDER = MODEL.replace("version: 1", "version: 2").replace(
     "    - {id: demo,",
@@ -56,19 +46,10 @@ def model(store) -> None:
         activate_model(connection, MODEL, "baselines.yaml")
 
 
-def identify(store, user: str, message_id: str, email: str) -> None:
-    ingest_messages(store, [Message("identify", message_id, user_id=user, traits={"email": email})])
-
-
 def track_demo(store, user: str, message_id: str, at: int | None = T0) -> None:
     """Track a demo request at event time `at`, or at the time it arrives when `at` is None."""
     message = Message("track", message_id, user_id=user, event="demo_requested", timestamp=at)
     ingest_messages(store, [message])
-
-
-def lead_id(store, lead_key: str) -> int:
-    with store.read() as connection:
-        return connection.execute(select(leads.c.id).where(leads.c.lead_key == lead_key)).scalar_one()
 
 
 def engagement(store, lead: int) -> float:
@@ -86,19 +67,25 @@ def event_leads(store) -> dict[str, int]:
 OLDER_RECYCLED = pytest.mark.parametrize("older_recycled, merged_engagement", [(True, 10), (False, 20)])
 
 
-def two_recycled_leads(store, older_recycled: bool = True) -> tuple[int, int]:
-    """Identify two leads, give each events and recycle them; return the older and the newer.
+def two_leads(store) -> tuple[int, int]:
+    """Identify two leads, track `new-0` at T0 for the newer, and return the ids of the older and the newer."""
+    identify(store, "u-old", "i-old", email="old@acme.example")
+    identify(store, "u-new", "i-new", email="new@acme.example")
+    track_demo(store, "u-new", "new-0")
+    ids = lead_ids(store)
+    return ids["u-old"], ids["u-new"]
 
-    The newer lead has `new-0` at T0, is recycled, then gets `new-1` at the
+
+def two_recycled_leads(store, older_recycled: bool = True) -> tuple[int, int]:
+    """Identify two leads, give each events, recycle them, and return the ids of the older and the newer.
+
+    The newer lead has `new-0` at T0 (`two_leads`), is recycled, then gets `new-1` at the
     time it arrives. The older lead has `old-0` at T0. With
     `older_recycled`, it is recycled after that, so `new-1` is at or before
     its baseline. `new-1` counts for the newer lead and `old-0` for the
     older one unless it was recycled, and so for the merged lead.
     """
-    identify(store, "u-old", "i-old", "old@acme.example")
-    identify(store, "u-new", "i-new", "new@acme.example")
-    older, newer = lead_id(store, "u-old"), lead_id(store, "u-new")
-    track_demo(store, "u-new", "new-0")
+    older, newer = two_leads(store)
     recycle(store, newer, "new project")
     track_demo(store, "u-new", "new-1", at=None)
     track_demo(store, "u-old", "old-0")
@@ -111,7 +98,7 @@ def two_recycled_leads(store, older_recycled: bool = True) -> tuple[int, int]:
 
 def merge_by_identify(store) -> None:
     """Give the newer lead of `two_recycled_leads` the older one's email, which merges them."""
-    identify(store, "u-new", "i-merge", "old@acme.example")
+    identify(store, "u-new", "i-merge", email="old@acme.example")
 
 
 def scored_both_ways(store, lead: int) -> tuple[float, float]:
@@ -212,16 +199,17 @@ def test_late_event_follows_survivor_baseline(store, model):
 
 def test_chained_merges_keep_each_recycle(store, model):
     for user in ("first", "second", "third"):
-        identify(store, f"u-{user}", f"i-{user}", f"{user}@acme.example")
-    first, second = lead_id(store, "u-first"), lead_id(store, "u-second")
+        identify(store, f"u-{user}", f"i-{user}", email=f"{user}@acme.example")
+    ids = lead_ids(store)
+    first, second = ids["u-first"], ids["u-second"]
     track_demo(store, "u-second", "second-0")
     recycle(store, second, "new project")
     track_demo(store, "u-third", "third-0")
     track_demo(store, "u-third", "third-1")
 
-    identify(store, "u-third", "i-merge-1", "second@acme.example")
+    identify(store, "u-third", "i-merge-1", email="second@acme.example")
     after_first_merge = engagement(store, second)
-    identify(store, "u-second", "i-merge-2", "first@acme.example")
+    identify(store, "u-second", "i-merge-2", email="first@acme.example")
 
     assert after_first_merge == 20
     assert engagement(store, first) == 20
@@ -230,10 +218,7 @@ def test_chained_merges_keep_each_recycle(store, model):
 
 
 def test_recycle_during_merge_recycles_survivor(store, model):
-    identify(store, "u-old", "i-old", "old@acme.example")
-    identify(store, "u-new", "i-new", "new@acme.example")
-    older, newer = lead_id(store, "u-old"), lead_id(store, "u-new")
-    track_demo(store, "u-new", "new-0")
+    older, newer = two_leads(store)
     answers = []
     recycling = threading.Thread(target=lambda: answers.append(recycle(store, newer, "new project")))
 
@@ -251,10 +236,7 @@ def test_recycle_during_merge_recycles_survivor(store, model):
 
 
 def test_merge_during_recycle_keeps_it(store, model):
-    identify(store, "u-old", "i-old", "old@acme.example")
-    identify(store, "u-new", "i-new", "new@acme.example")
-    older, newer = lead_id(store, "u-old"), lead_id(store, "u-new")
-    track_demo(store, "u-new", "new-0")
+    older, newer = two_leads(store)
     merging = threading.Thread(target=lead_actions._merge, args=(store, newer, older))
 
     # The merge starts while the recycle's transaction is open, so it must
@@ -282,7 +264,8 @@ def test_import_merge_keeps_recycles_apart(store, tmp_path, older_recycled, merg
         activate_model(connection, IMPORT_MODEL, "import.yaml")
     header = "event_id,lead_id,event,timestamp\n"
     import_file(store, "leads", write(tmp_path, "leads.csv", "lead_id,email\nL-1,ana@acme.example\nL-2,bob@corp.example\n"))
-    older, newer = lead_id(store, "L-1"), lead_id(store, "L-2")
+    ids = lead_ids(store)
+    older, newer = ids["L-1"], ids["L-2"]
     import_file(store, "events", write(tmp_path, "new-0.csv", header + "new-0,L-2,demo_requested,2026-05-01T00:00:00Z\n"))
     recycle(store, newer, "new project")
     now = datetime.now(timezone.utc).isoformat()

@@ -325,26 +325,39 @@ def test_qualification_migration_moves_to_survivor(dialect, tmp_path):
     assert kept == 4
 
 
-@pytest.mark.parametrize("dialect", STORE_DIALECTS)
-def test_deletion_time_migration_keeps_subscriptions(dialect, tmp_path):
-    with _store_at(dialect, tmp_path, "0012") as store:
+def _round_trip_added_column(dialect, tmp_path, revision: str, inserts: list[str], table: str, key: str, column: str):
+    """Run `inserts` at `revision`, upgrade to the newest revision and back, and read `table`.
+
+    Returns each row's `key` and `column` after the upgrade, the table's
+    columns after the downgrade, and the `key` values it kept.
+    """
+    with _store_at(dialect, tmp_path, revision) as store:
         with store.engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO webhook_subscriptions (url, secret, event_types, active, created_at) "
-                "VALUES ('http://127.0.0.1:9/', 's', '[]', false, 1)"
-            ))  # fmt: skip
+            for statement in inserts:
+                connection.execute(text(statement))
         _migrate(store, "head")
         with store.engine.connect() as connection:
-            upgraded = connection.execute(text("SELECT url, deleted_at FROM webhook_subscriptions")).all()
-        _migrate(store, "0012", down=True)
+            upgraded = connection.execute(text(f"SELECT {key}, {column} FROM {table}")).all()
+        _migrate(store, revision, down=True)
         with store.engine.connect() as connection:
-            columns = {c["name"] for c in inspect(connection).get_columns("webhook_subscriptions")}
-            kept = connection.execute(text("SELECT url FROM webhook_subscriptions")).scalars().all()
+            columns = {c["name"] for c in inspect(connection).get_columns(table)}
+            kept = connection.execute(text(f"SELECT {key} FROM {table}")).scalars().all()
+    return [tuple(row) for row in upgraded], columns, kept
 
-    assert [tuple(row) for row in upgraded] == [("http://127.0.0.1:9/", None)]
+
+@pytest.mark.parametrize("dialect", STORE_DIALECTS)
+def test_deletion_time_migration_keeps_subscriptions(dialect, tmp_path):
+    insert = (
+        "INSERT INTO webhook_subscriptions (url, secret, event_types, active, created_at) "
+        "VALUES ('http://127.0.0.1:9/', 's', '[]', false, 1)"
+    )
+    upgraded, columns, kept = _round_trip_added_column(
+        dialect, tmp_path, "0012", [insert], "webhook_subscriptions", "url", "deleted_at"
+    )
+
+    assert upgraded == [("http://127.0.0.1:9/", None)]
     assert "deleted_at" not in columns
     assert kept == ["http://127.0.0.1:9/"]
-
 
 def _set_revision(store, revision: str | None) -> None:
     with store.write() as connection:
@@ -401,23 +414,18 @@ def test_empty_revision_table_rejected(dialect, tmp_path):
     )
 
 
+
 @pytest.mark.parametrize("dialect", STORE_DIALECTS)
 def test_recycle_decision_migration_keeps_events(dialect, tmp_path):
-    with _store_at(dialect, tmp_path, "0013") as store:
-        with store.engine.begin() as connection:
-            _insert_lead_with_history(connection)
-            connection.execute(text(
-                "INSERT INTO events (message_id, lead_id, event_name, ts, received_at, properties, source) "
-                "VALUES ('m-1', 1, 'ping', 5, 5, '{}', 'track')"
-            ))  # fmt: skip
-        _migrate(store, "head")
-        with store.engine.connect() as connection:
-            upgraded = connection.execute(text("SELECT message_id, excluded_by_recycle FROM events")).all()
-        _migrate(store, "0013", down=True)
-        with store.engine.connect() as connection:
-            columns = {c["name"] for c in inspect(connection).get_columns("events")}
-            kept = connection.execute(text("SELECT message_id FROM events")).scalars().all()
+    inserts = [
+        "INSERT INTO leads (id, lead_key, attributes, created_at, updated_at, reached) VALUES (1, 'u1', '{}', 1, 1, '[]')",
+        "INSERT INTO events (message_id, lead_id, event_name, ts, received_at, properties, source) "
+        "VALUES ('m-1', 1, 'ping', 5, 5, '{}', 'track')",
+    ]
+    upgraded, columns, kept = _round_trip_added_column(
+        dialect, tmp_path, "0013", inserts, "events", "message_id", "excluded_by_recycle"
+    )
 
-    assert [tuple(row) for row in upgraded] == [("m-1", None)]
+    assert upgraded == [("m-1", None)]
     assert "excluded_by_recycle" not in columns
     assert kept == ["m-1"]
