@@ -12,7 +12,7 @@ baseline is later than every earlier one and so decides every event.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, update
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from leadq.store.tables import events, leads
 
@@ -43,5 +43,14 @@ def keep_recycle_decisions(connection: Connection, merged_id: int, baseline_at: 
 
 def forget_recycle_decisions(connection: Connection, lead_id: int) -> None:
     """Let a recycled lead's new baseline decide each of its events, also those a merge moved to it."""
+    # Only a lead that another lead was merged into has decided events,
+    # because a merge also points the leads merged into the merged one at
+    # the survivor. Checking leads first keeps the recycle of any other
+    # lead from locking the events table until its commit. On PostgreSQL a
+    # model activation waits at most one second for that lock to drop an
+    # unused binding table.
+    took_in = select(leads.c.id).where(leads.c.merged_into == lead_id).limit(1)
+    if connection.execute(took_in).first() is None:
+        return
     decided = and_(events.c.lead_id == lead_id, events.c.excluded_by_recycle.is_not(None))
     connection.execute(update(events).where(decided).values(excluded_by_recycle=None))
