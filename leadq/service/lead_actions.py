@@ -1,9 +1,9 @@
 """Admin actions on leads and models: recycle, move a stage, merge, activate.
 
 Recycling sets a baseline: events at or before it never count again, also
-after a model change or a merge, and the lead's stage is decided afresh. A stage can be
-set by hand only forward, to a stage listed before the current one. Moving
-a lead back takes a recycle with a reason.
+after a model change or a merge, and the lead's stage is decided afresh. A
+stage can be set by hand only forward, to a stage listed before the current
+one. Moving a lead back takes a recycle with a reason.
 """
 
 from __future__ import annotations

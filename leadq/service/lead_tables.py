@@ -3,7 +3,7 @@
 The service scores with the same compiled query as `leadq score`, on the
 tables this module builds from the store's rows, in the same columns and
 forms as binding builds them from files. A lead's attributes are its
-identify traits over its account's traits; events that a recycle left out
+identify traits over its account's traits. Events that a recycle left out
 (leadq.service.recycle_baselines) are left out here too.
 """
 
