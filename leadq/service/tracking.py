@@ -51,7 +51,11 @@ def _body_doc(summary: str, required: list[str]) -> dict:
             "batch": {"type": "array", "items": {"type": "object"}},
         },
     }
-    return {"requestBody": {"required": True, "description": summary, "content": {"application/json": {"schema": schema}}}}
+    body = {"required": True, "description": summary, "content": {"application/json": {"schema": schema}}}
+    # A write key, as the HTTP Basic user name or a bearer token. The schemes
+    # are declared here rather than as dependencies, which would run on
+    # every tracking request.
+    return {"requestBody": body, "security": [{"bearer": []}, {"basic": []}]}
 
 
 @router.post("/track", openapi_extra=_body_doc("A Segment track call.", ["event"]))

@@ -16,6 +16,7 @@ from leadq.service.api_json import StrictJsonRoute
 from leadq.service.errors import ApiError
 from leadq.service.keys import authorize
 from leadq.service.lead_schemas import ErrorBody, ErrorDetail
+from leadq.service.leads_api import KEY_SCHEMES
 from leadq.service.webhooks import (
     DELIVERED,
     EVENT_TYPES,
@@ -75,7 +76,7 @@ def _errors(*statuses: int) -> dict:
 router = APIRouter(
     prefix="/api/webhooks",
     tags=["webhooks"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[*KEY_SCHEMES, Depends(require_admin)],
     route_class=StrictJsonRoute,
 )
 

@@ -84,3 +84,15 @@ def test_openapi_key_schemes(schema):
     operation = schema["paths"]["/api/stages"]["get"]
     assert operation["security"] == [{"bearer": []}, {"basic": []}]
     assert set(operation["responses"]) == {"200", "401", "403"}
+
+
+def test_every_operation_names_its_key_scheme(schema):
+    unsecured = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if not operation.get("security")
+    ]
+    assert unsecured == []
+    assert schema["paths"]["/v1/batch"]["post"]["security"] == [{"bearer": []}, {"basic": []}]
+    assert schema["paths"]["/api/webhooks/{webhook_id}"]["delete"]["security"] == [{"bearer": []}, {"basic": []}]
