@@ -9,7 +9,7 @@ import pytest
 from benchmarks import bench_scale
 
 
-def test_scale_reports_and_records(tmp_path, capsys):
+def test_scale_reports_and_records(tmp_path, capsys, command_line):
     results = tmp_path / "RESULTS.md"
     argv = [
         "--sizes", "5000,20000",
@@ -32,7 +32,7 @@ def test_scale_reports_and_records(tmp_path, capsys):
     assert re.search(r"peak RSS under 8 GB at 20,000 events: met \([0-9.]+ GB\)", report)
     assert "DuckDB memory limit of leadq in batches: 256MB" in report
     assert re.search(r"Load average \(1 minute\) before -> after each case: scan [0-9.]+ ->", report)
-    assert "Command: `python -m benchmarks.bench_scale --sizes 5000,20000" in recorded
+    assert command_line("python -m benchmarks.bench_scale --sizes 5000,20000") in recorded
 
 
 def test_scale_rejects_bad_sizes(capsys):
