@@ -127,8 +127,8 @@ def writes_groups_in_own_process(store: Store) -> bool:
     return store.dialect == "postgresql"
 
 
-def end_with_parent(parent_pid: int) -> None:
-    """Have Linux send this process SIGTERM when `leadq serve` ends, even by SIGKILL.
+def end_with_parent(parent_pid: int, signal_number: int = signal.SIGTERM) -> None:
+    """Have Linux send this process `signal_number` when `leadq serve` ends, even by SIGKILL.
 
     Without it, worker processes of a killed `leadq serve` go on serving
     requests on its port, without webhook delivery or rescoring, and a new
@@ -136,8 +136,8 @@ def end_with_parent(parent_pid: int) -> None:
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        if libc.prctl(PR_SET_PDEATHSIG, signal_number) != 0:
             log.warning("prctl(PR_SET_PDEATHSIG) failed with errno %d", ctypes.get_errno())
     # The parent may have ended before prctl took effect.
     if os.getppid() != parent_pid:
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal_number)

@@ -7,7 +7,9 @@ request's outcome. The child shares no interpreter lock with the event
 loop that parses and answers requests, so neither waits for the other
 (leadq.service.app.writes_groups_in_own_process says where it pays).
 
-The child ends with its parent, also when the parent is killed. When the
+The child ends with its parent, also when the parent is killed, and
+ignores the SIGINT and SIGTERM that reach the whole process group, since
+the parent stops it after writing what is queued. When the
 child dies, a new one starts and the group in flight is sent to it once
 more. That is safe: the group's transaction either committed or left
 nothing, and its message ids make events that did commit count as repeats.
@@ -29,6 +31,8 @@ log = logging.getLogger("leadq.service")
 
 # Seconds that `stop` waits for the child to finish before killing it.
 STOP_SECONDS = 30.0
+# Seconds that a new child has to open the store and say it is ready.
+START_SECONDS = 60.0
 
 
 class GroupProcessError(RuntimeError):
@@ -73,12 +77,22 @@ class GroupProcess:
         return self._process.pid
 
     def _start(self) -> None:
+        """Start a child and wait until it has opened the store, so it is ready for the first group."""
         self._channel, child = self._context.Pipe()
         self._process = self._context.Process(
             target=serve_groups, args=(*self._arguments, child), name="leadq-tracking-groups", daemon=True
         )
         self._process.start()
         child.close()
+        try:
+            if not self._channel.poll(START_SECONDS):
+                self._process.kill()
+                raise GroupProcessError(f"the tracking group process did not start within {START_SECONDS:g} s")
+            self._channel.recv()
+        except (EOFError, OSError) as error:
+            raise GroupProcessError(
+                f"the tracking group process could not start ({self._ended(error)}); the log above says why"
+            ) from None
 
     def _exchange(self, requests: list):
         self._channel.send(requests)
@@ -95,16 +109,25 @@ def serve_groups(url: str, artefacts: str, screen: Callable, parent_pid: int, ch
     from leadq.cli import configure_logging
     from leadq.service.app import end_with_parent
     from leadq.service.commands import log_like_the_service
+    from leadq.service.model_versions import active_model
     from leadq.store.database import open_store
 
-    # Ctrl-C reaches the whole process group. The parent stops gracefully
-    # and still needs this process to write what it has queued.
+    # Ctrl-C, and a service manager's SIGTERM, reach the whole process
+    # group. The parent stops gracefully and still needs this process to
+    # write what it has queued, then sends None. A parent that dies takes
+    # this process with it by SIGKILL, which cannot be ignored.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    end_with_parent(parent_pid)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    end_with_parent(parent_pid, signal.SIGKILL)
     configure_logging()
     log_like_the_service()
     store = open_store(url, upgrade=False, artefacts=artefacts)
+    # Reading the active model checks the connection and compiles the
+    # model, which the first group would otherwise wait for.
+    with store.read() as connection:
+        active_model(connection)
     gc.freeze()
+    channel.send("ready")
     try:
         _write_groups(store, screen, channel)
     finally:

@@ -20,6 +20,7 @@ from leadq.service.keys import create_key, key_hash
 from leadq.service.stored_json import DamagedLeadRow
 from leadq.service.tracking import screen_requests
 from leadq.service.tracking_writer import TrackingRequest, TrackingWriter
+from leadq.store.database import open_store
 from leadq.store.tables import events, leads
 from tests.conftest import database_url
 from tests.service.servers import Server, free_port
@@ -140,16 +141,48 @@ def test_writer_answers_requests_through_the_child(store, write_key):
     assert count_events(store) == 30
 
 
+def group_writers(server: Server) -> list[psutil.Process]:
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+
 def test_serve_on_postgresql_writes_in_a_child_that_ends_with_it(tmp_path: Path):
     with database_url("postgresql", tmp_path) as url:
         server = Server(url, free_port(), tmp_path / "serve.log").start()
-        main = psutil.Process(server.process.pid)
-        children = main.children(recursive=True)
-        writers = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+        children = psutil.Process(server.process.pid).children(recursive=True)
         try:
-            assert len(writers) == 1
+            assert len(group_writers(server)) == 1
             assert httpx.get(f"{server.base}/openapi.json", timeout=10).status_code == 200
         finally:
             server.kill()
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == []
+
+
+def test_child_outlasts_a_sigterm_until_the_parent_stops(tmp_path: Path):
+    """A service manager's SIGTERM reaches every process; the parent, not the signal, ends the child."""
+    with database_url("postgresql", tmp_path) as url:
+        server = Server(url, free_port(), tmp_path / "serve.log").start()
+        try:
+            with open_store(url, upgrade=False).engine.begin() as connection:
+                key = create_key(connection, "write", "tracking")
+            [writer] = group_writers(server)
+            writer.send_signal(signal.SIGTERM)
+            body = {"userId": "u-term", "event": "ping", "messageId": "term-1"}
+            answer = httpx.post(f"{server.base}/v1/track", json=body, auth=(key, ""), timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert writer.is_running()
+        finally:
+            server.stop()
+        psutil.wait_procs([writer], timeout=30)
+        assert not writer.is_running()
+        log = server.log.read_text()
+        assert "leadq serve stopped" in log
+        assert "tracking group process ended" not in log
+
+
+def test_child_that_cannot_open_the_store_is_named(tmp_path: Path):
+    missing = tmp_path / "no such folder" / "leadq.db"
+
+    with pytest.raises(GroupProcessError, match=r"could not start \(exit code 1\)"):
+        GroupProcess(f"sqlite:///{missing}", str(tmp_path), screen_requests, os.getpid())
