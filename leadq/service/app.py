@@ -112,7 +112,13 @@ def create_worker_process_app() -> FastAPI:
     has set LEADQ_DATABASE_URL and LEADQ_ARTEFACTS_DIR to its store's
     before starting this process. It has also upgraded the schema.
     """
+    from leadq.cli import configure_logging
+    from leadq.service.commands import log_like_the_service
+
     end_with_parent(int(os.environ[PARENT_VARIABLE]))
+    # A spawned process starts without the logging that `leadq serve` set up.
+    configure_logging()
+    log_like_the_service()
     store = open_store(os.environ["LEADQ_DATABASE_URL"], upgrade=False)
     return create_app(store, workers=False, groups_in_own_process=writes_groups_in_own_process(store))
 

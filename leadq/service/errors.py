@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from leadq.service.stored_json import DamagedLeadRow
 
@@ -121,6 +122,11 @@ class InternalErrorsAsJson:
 
         try:
             await self.app(scope, receive, send_noting_start)
+        except ClientDisconnect:
+            # No client is left to answer, and a tracking write key is public
+            # (it ships in web pages), so a traceback per dropped request
+            # would let anyone fill the log.
+            log.debug("%s %s: the client left before sending its whole body", scope["method"], scope["path"])
         except Exception as error:
             if started:
                 raise

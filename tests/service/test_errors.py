@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import socket
+import time
 
+import httpx
 import pytest
 from sqlalchemy import select, text
 
@@ -118,3 +123,27 @@ def test_internal_error_is_json(client, keys, store):
 def rename_events(store, old: str, new: str) -> None:
     with store.write() as connection:
         connection.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+def test_client_that_leaves_mid_body_logs_no_error(server, keys, caplog):
+    """A tracking client that drops its connection is not a server failure worth a traceback."""
+    host, port = server.removeprefix("http://").split(":")
+    credentials = base64.b64encode(f"{keys.write}:".encode()).decode()
+    head = (
+        "POST /v1/track HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Basic {credentials}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with caplog.at_level(logging.DEBUG, logger="leadq"):
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(head.encode() + b'{"userId":')
+        # A request after the dropped one still gets its answer.
+        track = {"userId": "u-after", "event": "demo_requested", "messageId": "after-1"}
+        answer = httpx.post(f"{server}/v1/track", json=track, auth=(keys.write, ""), timeout=30)
+        deadline = time.monotonic() + 10
+        while "left before sending its whole body" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    assert answer.status_code == 200
+    assert "left before sending its whole body" in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import re
 import signal
 from pathlib import Path
 
@@ -142,8 +143,16 @@ def test_writer_answers_requests_through_the_child(store, write_key):
 
 
 def group_writers(server: Server) -> list[psutil.Process]:
+    """Return the server's tracking group processes: spawned processes that start none of their own.
+
+    With --workers, uvicorn's HTTP processes are spawned too, and each starts a group process.
+    """
+
+    def spawned(process: psutil.Process) -> bool:
+        return "spawn_main" in " ".join(process.cmdline())
+
     children = psutil.Process(server.process.pid).children(recursive=True)
-    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+    return [child for child in children if spawned(child) and not any(map(spawned, child.children()))]
 
 
 def test_serve_on_postgresql_writes_in_a_child_that_ends_with_it(tmp_path: Path):
@@ -186,3 +195,25 @@ def test_child_that_cannot_open_the_store_is_named(tmp_path: Path):
 
     with pytest.raises(GroupProcessError, match=r"could not start \(exit code 1\)"):
         GroupProcess(f"sqlite:///{missing}", str(tmp_path), screen_requests, os.getpid())
+
+
+def test_worker_process_logs_a_replaced_child_with_its_time(tmp_path: Path):
+    with database_url("postgresql", tmp_path) as url:
+        server = Server(url, free_port(), tmp_path / "serve.log").start("--workers", "2")
+        try:
+            with open_store(url, upgrade=False).engine.begin() as connection:
+                key = create_key(connection, "write", "tracking")
+            writers = group_writers(server)
+            assert len(writers) == 2
+            for writer in writers:
+                writer.kill()
+            for index in range(20):
+                body = {"userId": f"u-{index}", "event": "ping", "messageId": f"replaced-{index}"}
+                answer = httpx.post(f"{server.base}/v1/track", json=body, auth=(key, ""), timeout=30)
+                assert answer.status_code == 200, answer.text
+        finally:
+            server.stop()
+        lines = [line for line in server.log.read_text().splitlines() if "tracking group process ended" in line]
+        assert lines
+        for line in lines:
+            assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ERROR leadq.service: the tracking group", line), line
