@@ -215,8 +215,8 @@ def _plain(node: Any, budget: list[int] | None = None) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
         raise ModelError(
-            f"the model expands to more than {MAX_VALUES:,} values through YAML "
-            "anchors and aliases; write the values out or use fewer aliases"
+            f"the model has more than {MAX_VALUES:,} values, counting each value that "
+            "YAML anchors and aliases repeat; shorten its lists or use fewer aliases"
         )
     if isinstance(node, dict):
         return {str(key): _plain(value, budget) for key, value in node.items()}

@@ -267,7 +267,14 @@ def test_alias_bomb_rejected():
     for level in range(1, 10):
         lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
     error = error_of("\n".join(lines) + "\n" + STAGES)
-    assert "expands to more than 200,000 values through YAML" in error.message
+    assert "has more than 200,000 values, counting each value that YAML anchors and aliases repeat" in error.message
+
+
+def test_long_list_names_the_value_limit():
+    domains = ", ".join(f"d{number}.example" for number in range(200_001))
+    error = error_of(f"lists:\n  partners: [{domains}]\n" + STAGES)
+    assert error.message.startswith("the model has more than 200,000 values")
+    assert "shorten its lists" in error.message
 
 
 def test_rank_order_error_names_repeated_stage():
