@@ -4,7 +4,9 @@ FastAPI parses a body with `await request.json()`, which calls json.loads
 on the bytes. That accepts UTF-16 and UTF-32 as well as UTF-8, and raises
 RecursionError for a value nested about a thousand levels deep. Routes of
 a router made with `route_class=StrictJsonRoute` read a body as UTF-8 only
-and reject one nested more than MAX_NESTING levels, with a 400 error.
+and reject one nested more than MAX_NESTING levels, with a 400 error. They
+stop reading a body past API_BODY_LIMIT bytes, with a 413 error, where
+FastAPI would read any size into memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from leadq.service.errors import ApiError
 from leadq.service.tracking_body import decode_utf8
 
 NESTING_MESSAGE = f"the body nests objects or arrays more than {MAX_NESTING} levels deep; flatten it"
+# The largest body of an /api request. The largest that leadq needs is a
+# model's text for POST /api/models, and a model has at most 200,000 values
+# (leadq.model.loading.MAX_VALUES), a few megabytes.
+API_BODY_LIMIT = 8 * 1024 * 1024
 
 
 def parse_api_json(body: bytes) -> Any:
@@ -38,12 +44,31 @@ def parse_api_json(body: bytes) -> Any:
 
 
 class StrictJsonRequest(Request):
-    """A request whose `json()` parses the body with parse_api_json."""
+    """A request whose `body()` stops past API_BODY_LIMIT and whose `json()` parses it with parse_api_json."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > API_BODY_LIMIT:
+                raise body_too_large(f"declares {int(declared)} bytes")
+            chunks, size = [], 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > API_BODY_LIMIT:
+                    raise body_too_large(f"has more than {API_BODY_LIMIT} bytes")
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = parse_api_json(await self.body())
         return self._json
+
+
+def body_too_large(detail: str) -> ApiError:
+    message = f"the body {detail}, over the limit of 8 MB ({API_BODY_LIMIT} bytes) for an /api request; send a smaller body"
+    return ApiError(413, "too_large", message, "body")
 
 
 class StrictJsonRoute(APIRoute):

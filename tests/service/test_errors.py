@@ -75,6 +75,30 @@ def test_utf8_body_accepted(client, keys, store, codec):
     assert count_rows(store, webhook_subscriptions) == 1
 
 
+LIMIT_MESSAGE = "over the limit of 8 MB (8388608 bytes) for an /api request; send a smaller body"
+
+
+@pytest.mark.parametrize("path", [*JSON_ROUTES, "/api/leads/1/qualifications", "/api/models"])
+def test_body_over_the_limit_rejected(client, keys, store, path):
+    note = "x" * (8 * 1024 * 1024)
+    response = post_bytes(client, keys, path, json.dumps({"reason": note, "note": note}).encode())
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("too_large", "body")
+    assert error["message"].startswith("the body declares ")
+    assert error["message"].endswith(LIMIT_MESSAGE)
+
+
+def test_streamed_body_over_the_limit_rejected(client, keys, store):
+    """A chunked body declares no length, so the limit applies while it is read."""
+    chunks = (b"x" * 1024 * 1024 for _ in range(9))
+    headers = {"Authorization": f"Bearer {keys.admin}", "Content-Type": "application/json"}
+    response = client.post("/api/webhooks", content=chunks, headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["message"] == f"the body has more than 8388608 bytes, {LIMIT_MESSAGE}"
+    assert count_rows(store, webhook_subscriptions) == 0
+
+
 def count_rows(store, table) -> int:
     with store.read() as connection:
         return len(connection.execute(select(table.c.id)).all())
