@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from leadq.service.event_bindings import bind_stored_events, binds_in_store
 from leadq.service.identity import (
@@ -38,6 +38,7 @@ from leadq.service.retries import write_with_retries
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import events
+from leadq.store.value_lists import in_list
 
 
 PAGE_EVENT = "page_viewed"
@@ -198,12 +199,37 @@ def _leads_of(
     message's lead, mapped to that lead.
     """
     known = leads_with_user_ids(connection, {m.user_id for m in messages if m.user_id is not None})
+    stored = _stored_events_that_could_change_leads(connection, messages, known)
     lead_ids = []
     for message in messages:
-        lead_ids.append(_lead_of(connection, message, now, result, known, visitors))
-        if message.person_email() is not None:
+        # A repeated event changes nothing: it finds, creates, links and merges no lead.
+        repeated = message.message_id in stored
+        lead_ids.append(None if repeated else _lead_of(connection, message, now, result, known, visitors))
+        if message.person_email() is not None and not repeated:
             known = {}
     return lead_ids
+
+
+def _stored_events_that_could_change_leads(connection, messages: list[Message], known: dict[str, int]) -> set[str]:
+    """Return the message ids, already stored, of track and page messages whose lead lookup writes.
+
+    Such a message names an unknown user id, an email or an anonymous id.
+    Messages for known user ids, the common case, need no query.
+    """
+    candidates = {
+        message.message_id
+        for message in messages
+        if message.type in ("track", "page")
+        and (
+            message.user_id not in known
+            or message.person_email() is not None
+            or message.anonymous_id is not None
+        )
+    }
+    if not candidates:
+        return set()
+    query = select(events.c.message_id).where(in_list(events.c.message_id, "ids"))
+    return set(connection.execute(query, {"ids": sorted(candidates)}).scalars())
 
 
 def _lead_of(

@@ -104,3 +104,32 @@ def test_concurrent_groups_count_every_event(store):
     with store.read() as connection:
         scores = connection.execute(select(leads.c.engagement).order_by(leads.c.id)).scalars().all()
     assert scores == [40, 40]
+
+
+def lead_keys(store) -> list[str]:
+    with store.read() as connection:
+        return sorted(connection.execute(select(leads.c.lead_key)).scalars())
+
+
+def test_repeated_message_for_another_user_changes_no_lead(store):
+    ingest_requests(store, [[ping("u-first", "reused-1")]])
+
+    [repeat] = ingest_requests(store, [[ping("u-second", "reused-1")]])
+
+    assert (repeat.stored, repeat.repeated) == (0, 1)
+    assert lead_keys(store) == ["u-first"]
+
+
+def test_repeated_message_with_an_email_merges_nothing(store):
+    ingest_requests(store, [[ping("u-a", "first-a")], [ping("u-b", "first-b")]])
+    with_email = Message(
+        "track", "first-b", user_id="u-a", event="demo_requested", traits={"email": "b@example.com"}
+    )
+    ingest_requests(store, [[Message("identify", "i-b", user_id="u-b", traits={"email": "b@example.com"})]])
+
+    [repeat] = ingest_requests(store, [[with_email]])
+
+    assert repeat.repeated == 1
+    with store.read() as connection:
+        merged = connection.execute(select(func.count()).select_from(leads).where(leads.c.merged_into.is_not(None)))
+        assert merged.scalar_one() == 0
