@@ -77,6 +77,14 @@ class GroupProcess:
         return self._process.pid
 
     def _start(self) -> None:
+        """Start a child, and once more if the first could not start; raise GroupProcessError if neither could."""
+        try:
+            self._start_once()
+        except GroupProcessError as error:
+            log.warning("%s; starting another", error)
+            self._start_once()
+
+    def _start_once(self) -> None:
         """Start a child and wait until it has opened the store, so it is ready for the first group."""
         self._channel, child = self._context.Pipe()
         self._process = self._context.Process(
