@@ -36,7 +36,7 @@ START_SECONDS = 60.0
 
 
 class GroupProcessError(RuntimeError):
-    """An error of a group written in the child, when the error itself could not be sent."""
+    """The child could not start, or a group's error in the child could not be sent whole."""
 
 
 class GroupProcess:
@@ -53,6 +53,7 @@ class GroupProcess:
             reply = self._exchange(requests)
         except (EOFError, OSError) as error:
             log.error("the tracking group process ended (%s); starting a new one", self._ended(error))
+            self._channel.close()
             self._start()
             reply = self._exchange(requests)
         kind, value = reply
@@ -95,9 +96,11 @@ class GroupProcess:
         try:
             if not self._channel.poll(START_SECONDS):
                 self._process.kill()
+                self._channel.close()
                 raise GroupProcessError(f"the tracking group process did not start within {START_SECONDS:g} s")
             self._channel.recv()
         except (EOFError, OSError) as error:
+            self._channel.close()
             raise GroupProcessError(
                 f"the tracking group process could not start ({self._ended(error)}); the log above says why"
             ) from None
