@@ -542,7 +542,7 @@ def server_processes(main: psutil.Process, workers: int, deadline: float) -> lis
     """Return `leadq serve` and its child processes, with every worker process once they all run.
 
     The children include the process that writes tracking groups on
-    PostgreSQL, which `leadq serve` starts before it answers requests.
+    PostgreSQL, which `leadq serve` starts before it accepts requests.
     """
     processes = [main, *main.children(recursive=True)]
     while workers > 1 and time.monotonic() < deadline:

@@ -123,7 +123,7 @@ class InternalErrorsAsJson:
         try:
             await self.app(scope, receive, send_noting_start)
         except ClientDisconnect:
-            # No client is left to answer, and a tracking write key is public
+            # No client is left to respond to, and a tracking write key is public
             # (it ships in web pages), so a traceback per dropped request
             # would let anyone fill the log.
             log.debug("%s %s: the client left before sending its whole body", scope["method"], scope["path"])

@@ -4,8 +4,8 @@ The tracking writer thread (leadq.service.tracking_writer) forms groups of
 requests. On PostgreSQL it hands each group to a `GroupProcess`, which
 applies it with `ingest_requests` in a child process and returns each
 request's outcome. The child shares no interpreter lock with the event
-loop that parses and answers requests, so neither waits for the other
-(leadq.service.app.writes_groups_in_own_process says where it pays).
+loop that parses and responds to requests, so neither waits for the
+other. leadq.service.app.writes_groups_in_own_process chooses where it runs.
 
 The child ends with its parent, also when the parent is killed, and
 ignores the SIGINT and SIGTERM that reach the whole process group, since
@@ -31,7 +31,7 @@ log = logging.getLogger("leadq.service")
 
 # Seconds that `stop` waits for the child to finish before killing it.
 STOP_SECONDS = 30.0
-# Seconds that a new child has to open the store and say it is ready.
+# Seconds that a new child has to open the store and report that it is ready.
 START_SECONDS = 60.0
 
 
@@ -48,7 +48,7 @@ class GroupProcess:
         self._start()
 
     def write(self, requests: list) -> list:
-        """Write one group in the child; return each request's outcome or raise the group's error."""
+        """Write one group in the child and return each request's outcome, or raise the group's error."""
         try:
             reply = self._exchange(requests)
         except (EOFError, OSError) as error:
@@ -62,7 +62,7 @@ class GroupProcess:
         return value
 
     def stop(self) -> None:
-        """Let the child finish and end; kill it if it does not within STOP_SECONDS."""
+        """Stop the child after its current group, and kill it if it has not ended within STOP_SECONDS."""
         try:
             self._channel.send(None)
         except OSError:
@@ -102,7 +102,7 @@ class GroupProcess:
         except (EOFError, OSError) as error:
             self._channel.close()
             raise GroupProcessError(
-                f"the tracking group process could not start ({self._ended(error)}); the log above says why"
+                f"the tracking group process failed to start ({self._ended(error)}); its error is in the log above"
             ) from None
 
     def _exchange(self, requests: list):
@@ -116,7 +116,7 @@ class GroupProcess:
 
 
 def serve_groups(url: str, artefacts: str, screen: Callable, parent_pid: int, channel) -> None:
-    """The child's main function: open the store and write the groups that arrive on `channel`."""
+    """Run the child: open the store and write the groups that arrive on `channel`."""
     from leadq.cli import configure_logging
     from leadq.service.app import end_with_parent
     from leadq.service.commands import log_like_the_service
@@ -174,7 +174,7 @@ def _write_groups(store, screen: Callable, channel) -> None:
 
 
 def sendable(value: Any) -> Any:
-    """Return an outcome as it can go to the parent.
+    """Return an outcome in a form that can be pickled to the parent.
 
     An error that does not survive pickling becomes a GroupProcessError
     that names it and keeps its notes (the child's traceback, for a group's

@@ -162,7 +162,7 @@ _creating = threading.Lock()
 def tracking_writer(app, screen: GroupScreen) -> TrackingWriter:
     """Return the app's writer, starting it with `screen` on first use.
 
-    It writes in a process of its own when the app's state says
+    It writes in a process of its own when the app's state sets
     `groups_in_own_process`.
     """
     writer = getattr(app.state, "tracking_writer", None)

@@ -161,7 +161,7 @@ def test_client_that_leaves_mid_body_logs_no_error(server, keys, caplog):
     with caplog.at_level(logging.DEBUG, logger="leadq"):
         with socket.create_connection((host, int(port)), timeout=10) as connection:
             connection.sendall(head.encode() + b'{"userId":')
-        # A request after the dropped one still gets its answer.
+        # A request after the dropped one still gets its response.
         track = {"userId": "u-after", "event": "demo_requested", "messageId": "after-1"}
         answer = httpx.post(f"{server}/v1/track", json=track, auth=(keys.write, ""), timeout=30)
         deadline = time.monotonic() + 10

@@ -73,7 +73,7 @@ def test_screen_error_reaches_the_parent_whole(store, write_key, group_process):
     assert count_events(store) == 1
 
 
-def test_killed_child_is_replaced_and_the_group_written_once(store, write_key, group_process):
+def test_killed_child_replaced(store, write_key, group_process):
     group_process.write([request(write_key, ping("u1", "k-1"))])
     os.kill(group_process.pid, signal.SIGKILL)
     psutil.wait_procs([psutil.Process(group_process.pid)], timeout=30)
@@ -84,7 +84,7 @@ def test_killed_child_is_replaced_and_the_group_written_once(store, write_key, g
     assert count_events(store) == 2
 
 
-def test_group_error_keeps_its_type_and_the_child_traceback(store, write_key, group_process):
+def test_group_error_keeps_type_and_traceback(store, write_key, group_process):
     group_process.write([request(write_key, ping("u-damaged", "d-1"))])
     with store.write() as connection:
         connection.execute(update(leads).where(leads.c.lead_key == "u-damaged").values(attributes="[1, 2]"))
@@ -168,7 +168,7 @@ def write_key_of(url: str) -> str:
 def wait_for_group_writers(server: Server, count: int) -> list[psutil.Process]:
     """Return the group processes once `count` HTTP processes have each started theirs.
 
-    `leadq serve` answers as soon as one HTTP process is up; the others may still start.
+    `leadq serve` accepts requests as soon as one HTTP process is up, while the others may still start.
     """
     deadline = time.monotonic() + 30
     while True:
@@ -179,7 +179,7 @@ def wait_for_group_writers(server: Server, count: int) -> list[psutil.Process]:
         time.sleep(0.1)
 
 
-def test_serve_on_postgresql_writes_in_a_child_that_ends_with_it(tmp_path: Path):
+def test_serve_child_ends_with_parent(tmp_path: Path):
     with database_url("postgresql", tmp_path) as url:
         server = Server(url, free_port(), tmp_path / "serve.log").start()
         children = psutil.Process(server.process.pid).children(recursive=True)
@@ -193,7 +193,7 @@ def test_serve_on_postgresql_writes_in_a_child_that_ends_with_it(tmp_path: Path)
 
 
 def test_child_outlasts_a_sigterm_until_the_parent_stops(tmp_path: Path):
-    """A service manager's SIGTERM reaches every process; the parent, not the signal, ends the child."""
+    """A service manager's SIGTERM reaches every process, but the parent, not the signal, ends the child."""
     with database_url("postgresql", tmp_path) as url:
         server = Server(url, free_port(), tmp_path / "serve.log").start()
         try:
@@ -216,11 +216,11 @@ def test_child_outlasts_a_sigterm_until_the_parent_stops(tmp_path: Path):
 def test_child_that_cannot_open_the_store_is_named(tmp_path: Path):
     missing = tmp_path / "no such folder" / "leadq.db"
 
-    with pytest.raises(GroupProcessError, match=r"could not start \(exit code 1\)"):
+    with pytest.raises(GroupProcessError, match=r"failed to start \(exit code 1\)"):
         GroupProcess(f"sqlite:///{missing}", str(tmp_path), screen_requests, os.getpid())
 
 
-def test_worker_process_logs_a_replaced_child_with_its_time(tmp_path: Path):
+def test_worker_logs_replaced_child(tmp_path: Path):
     with database_url("postgresql", tmp_path) as url:
         server = Server(url, free_port(), tmp_path / "serve.log").start("--workers", "2")
         try:
