@@ -55,6 +55,7 @@ from leadq.compiler.query import CompiledModel
 from leadq.engines import AddedEvents
 from leadq.service.recycle_baselines import counts_despite_recycles
 from leadq.service.stored_json import properties_of_events
+from leadq.store.column_writes import insert_rows
 from leadq.store.database import forget_table, has_table, saw_table
 from leadq.store.tables import BINDING_TABLE_PREFIX, events, leads
 from leadq.store.value_lists import in_list
@@ -315,9 +316,8 @@ def _insert_bindings(connection: Connection, compiled: CompiledModel, bindings: 
     columns = {"stored_id": stored_ids, "event_id": message_ids, "event_name": event_names, "ts": stamps}
     for name, values in bound_values(compiled, stamps, texts, stored_ids, lead_ids).items():
         columns[name] = values.to_pylist()
-    column_names = list(columns)
-    rows_to_insert = [dict(zip(column_names, values)) for values in zip(*columns.values())]
-    connection.execute(insert(bindings), rows_to_insert)
+    names = list(columns)
+    insert_rows(connection, bindings, [dict(zip(names, values)) for values in zip(*columns.values())])
 
 
 @lru_cache(maxsize=64)

@@ -21,7 +21,6 @@ from leadq.service.identity import (
     Merge,
     claim_visitor_events,
     find_identity,
-    insert_ignoring_statement,
     lead_with_email,
     lead_with_user_id,
     leads_with_user_ids,
@@ -36,6 +35,7 @@ from leadq.service.model_versions import ActiveModel, active_or_default_model
 from leadq.service.rescoring import StageChange, lock_leads
 from leadq.service.retries import write_with_retries
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
+from leadq.store.column_writes import insert_rows
 from leadq.store.database import Store, now_micros
 from leadq.store.tables import events
 from leadq.store.value_lists import in_list
@@ -318,10 +318,9 @@ class _EventRows:
         """Insert the rows, count new and repeated ones, and bind the new ones for the active model."""
         if not self.rows:
             return
-        statement = insert_ignoring_statement(
-            connection.dialect.name, events, ("message_id",), "id", "message_id"
+        inserted = insert_rows(
+            connection, events, list(self.rows.values()), conflict_keys=("message_id",), returning=("id", "message_id")
         )
-        inserted = connection.execute(statement, list(self.rows.values())).all()
         if binds_in_store(connection, active.compiled):
             bind_stored_events(connection, active.compiled, [self._bound(row) for row in inserted])
         new = {row.message_id for row in inserted}

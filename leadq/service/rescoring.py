@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 
 from leadq.engines import run_on_connection
 from leadq.learning.predictive import with_prediction
@@ -27,9 +27,10 @@ from leadq.service.lead_tables import read_stored_leads
 from leadq.service.model_versions import ActiveModel, naming_values_beyond_limits
 from leadq.service.predictions import PROBABILITY_RULE, predict_stored
 from leadq.service.stored_json import reached_stages
-from leadq.service.webhooks import enqueue
+from leadq.service.webhooks import outbox_rows
+from leadq.store.column_writes import insert_rows, sent_together, update_rows
 from leadq.store.database import artefacts_folder_of
-from leadq.store.tables import leads, score_snapshots, stage_history
+from leadq.store.tables import leads, outbox, score_snapshots, stage_history
 from leadq.store.value_lists import in_list
 
 # Causes of a rescore, kept in stage history and webhooks.
@@ -98,38 +99,41 @@ def rescore(
         probability = row.get("probability")
         reasons = _reasons(scored, probability, predicted.get(scored.lead_id))
         change = _apply(
-            writes, connection, active, current[lead_id], scored, _ProbabilityAndReasons(probability, reasons),
+            writes, active, current[lead_id], scored, _ProbabilityAndReasons(probability, reasons),
             now, cause_of, release_sticky,
         )  # fmt: skip
         if change is not None:
             changes.append(change)
-    writes.execute(connection)
+    writes.execute(connection, now)
     return changes
 
 
 @dataclass
 class _Writes:
-    """Lead updates and snapshots of one rescore, written together at its end.
+    """Lead updates, snapshots, stage history and webhooks of one rescore, written together at its end.
 
-    Updates with the same columns go in one executemany, which costs far
-    less than a statement per lead.
+    Updates that set the same columns go in one statement
+    (leadq.store.column_writes), which costs far less than a statement
+    per lead.
     """
 
     updates: dict[tuple[str, ...], list[dict]] = field(default_factory=dict)
     snapshots: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    # Stage change webhooks to send, as (event type, data).
+    webhooks: list[tuple[str, dict]] = field(default_factory=list)
 
     def update(self, lead_id: int, values: dict) -> None:
-        self.updates.setdefault(tuple(sorted(values)), []).append({"lead_id": lead_id, **values})
+        self.updates.setdefault(tuple(sorted(values)), []).append({"id": lead_id, **values})
 
-    def execute(self, connection: Connection) -> None:
-        for rows in self.updates.values():
-            connection.execute(_LEAD_UPDATE, rows)
-        if self.snapshots:
-            connection.execute(insert(score_snapshots), self.snapshots)
-
-
-# The SET clause comes from each parameter dict's keys other than lead_id.
-_LEAD_UPDATE = update(leads).where(leads.c.id == bindparam("lead_id"))
+    def execute(self, connection: Connection, now: int) -> None:
+        webhooks = outbox_rows(connection, self.webhooks, now) if self.webhooks else []
+        with sent_together(connection):
+            for rows in self.updates.values():
+                update_rows(connection, leads, "id", rows)
+            insert_rows(connection, score_snapshots, self.snapshots)
+            insert_rows(connection, stage_history, self.history)
+            insert_rows(connection, outbox, webhooks)
 
 
 def _ranked(connection, active: ActiveModel, lead_ids: list[int], now: int):
@@ -222,7 +226,7 @@ class _ProbabilityAndReasons:
 
 
 def _apply(
-    writes: _Writes, connection, active: ActiveModel, current, scored, predicted: _ProbabilityAndReasons,
+    writes: _Writes, active: ActiveModel, current, scored, predicted: _ProbabilityAndReasons,
     now, cause: _Cause, release_sticky,
 ):  # fmt: skip
     stage = next_stage(active.model, current.stage, scored.stage, release_sticky=release_sticky)
@@ -241,7 +245,7 @@ def _apply(
     rule = _stage_rule(current, stage, scored)
     if stage != current.stage:
         moved = _Move(stage, rule, predicted.probability)
-        change = _change_stage(connection, active, current, moved, now, cause, release_sticky)
+        change = _change_stage(writes, active, current, moved, now, cause, release_sticky)
         values.update(stage=stage, stage_since=now, reached=json.dumps(change.reached))
     values["stage_rule"] = rule
     if change is not None or scores_moved or rule != current.stage_rule:
@@ -282,7 +286,7 @@ class _Move:
     probability: float | None
 
 
-def _change_stage(connection, active, current, moved: _Move, now, cause: _Cause, release_sticky) -> _Change:
+def _change_stage(writes: _Writes, active, current, moved: _Move, now, cause: _Cause, release_sticky) -> _Change:
     stage, rule = moved.stage, moved.rule
     reached = [] if release_sticky else reached_stages(current.reached, current.id)
     first_time = stage not in reached
@@ -290,22 +294,22 @@ def _change_stage(connection, active, current, moved: _Move, now, cause: _Cause,
     fired = release_sticky or (first_time and not _is_catch_all(active.model, stage))
     if first_time:
         reached.append(stage)
-    connection.execute(
-        insert(stage_history).values(
-            lead_id=current.id,
-            at=now,
-            old_stage=current.stage,
-            new_stage=stage,
-            rule=rule,
-            model_version_id=active.id,
-            cause=cause.kind,
-            reason=cause.reason,
-            qualification_id=cause.qualification_id,
-            probability=moved.probability,
-        )
+    writes.history.append(
+        {
+            "lead_id": current.id,
+            "at": now,
+            "old_stage": current.stage,
+            "new_stage": stage,
+            "rule": rule,
+            "model_version_id": active.id,
+            "cause": cause.kind,
+            "reason": cause.reason,
+            "qualification_id": cause.qualification_id,
+            "probability": moved.probability,
+        }
     )
     if fired:
-        enqueue(connection, "lead.stage_changed", _stage_payload(active, current, moved, cause), now)
+        writes.webhooks.append(("lead.stage_changed", _stage_payload(active, current, moved, cause)))
     return _Change(StageChange(current.id, current.stage, stage, rule, fired), reached)
 
 

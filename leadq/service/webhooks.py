@@ -108,32 +108,42 @@ class OutboxEntry:
 
 def enqueue(connection: Connection, event_type: str, data: dict, now: int) -> int:
     """Write the webhook of `event_type` for each subscriber; return how many."""
-    subscriptions = connection.execute(
-        select(webhook_subscriptions.c.id, webhook_subscriptions.c.event_types).where(
-            webhook_subscriptions.c.active.is_(True)
-        )
-    ).all()
-    rows = []
-    for subscription in subscriptions:
-        if event_type not in json.loads(subscription.event_types):
-            continue
-        delivery_id = str(uuid.uuid4())
-        body = {"id": delivery_id, "type": event_type, "created_at": now, "data": data}
-        rows.append(
-            {
-                "subscription_id": subscription.id,
-                "event_type": event_type,
-                "payload": json.dumps(body, separators=(",", ":"), sort_keys=True),
-                "delivery_id": delivery_id,
-                "created_at": now,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-        )
+    rows = outbox_rows(connection, [(event_type, data)], now)
     if rows:
         connection.execute(insert(outbox), rows)
     return len(rows)
+
+
+def outbox_rows(connection: Connection, webhooks: list[tuple[str, dict]], now: int) -> list[dict]:
+    """Return the outbox rows of each (event type, data) webhook for each subscriber of its type, in order."""
+    subscriptions = connection.execute(_ACTIVE_SUBSCRIPTIONS).all()
+    subscribed = [(subscription.id, json.loads(subscription.event_types)) for subscription in subscriptions]
+    return [
+        _outbox_row(subscription_id, event_type, data, now)
+        for event_type, data in webhooks
+        for subscription_id, event_types in subscribed
+        if event_type in event_types
+    ]
+
+
+_ACTIVE_SUBSCRIPTIONS = select(webhook_subscriptions.c.id, webhook_subscriptions.c.event_types).where(
+    webhook_subscriptions.c.active.is_(True)
+)
+
+
+def _outbox_row(subscription_id: int, event_type: str, data: dict, now: int) -> dict:
+    delivery_id = str(uuid.uuid4())
+    body = {"id": delivery_id, "type": event_type, "created_at": now, "data": data}
+    return {
+        "subscription_id": subscription_id,
+        "event_type": event_type,
+        "payload": json.dumps(body, separators=(",", ":"), sort_keys=True),
+        "delivery_id": delivery_id,
+        "created_at": now,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
 
 
 TEST_EVENT_TYPE = "webhook.test"
