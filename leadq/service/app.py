@@ -71,6 +71,9 @@ def create_app(
             stop_tracking_writer(app)
             if workers:
                 stop_workers(running)
+            # Frozen objects outlive the interpreter's shutdown, so DuckDB's
+            # bindings printed a report of leaked objects at every stop.
+            gc.unfreeze()
 
     app = FastAPI(
         title="leadq",

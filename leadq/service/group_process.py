@@ -143,8 +143,8 @@ def serve_groups(url: str, artefacts: str, screen: Callable, parent_pid: int, ch
         _write_groups(store, screen, channel)
     finally:
         store.dispose()
-    # Leave without the interpreter's shutdown, where DuckDB's bindings print
-    # a report of the objects they still hold; the parent prints its own.
+    # Leave without the interpreter's shutdown, where DuckDB's bindings would
+    # report the objects still in the frozen generation as leaked.
     logging.shutdown()
     os._exit(0)
 

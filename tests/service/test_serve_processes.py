@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +18,7 @@ from leadq.store.database import open_store
 from leadq.store.tables import events, leads, stage_history
 from leadq.store.writer_queue import WriterQueue
 from tests.conftest import STORE_DIALECTS, database_url
-from tests.service.servers import Server, create_key, free_port, leadq
+from tests.service.servers import LEADQ, Server, create_key, free_port, leadq
 from tests.service.webhook_receiver import Receiver, subscribe, wait_until
 
 MODEL = """
@@ -178,3 +181,29 @@ def test_writer_queue_nested_across_views(tmp_path):
     thread = threading.Thread(target=nest, daemon=True)
     thread.start()
     assert done.wait(30)
+
+
+@pytest.mark.parametrize(("dialect", "workers"), [("sqlite", "1"), ("postgresql", "2")])
+def test_interrupted_serve_prints_no_leak_report(tmp_path, dialect, workers):
+    """Ctrl-C reaches every process of the terminal's process group, the group writers too."""
+    with database_url(dialect, tmp_path) as url:
+        port = free_port()
+        command = [*LEADQ, "serve", "--database", url, "--port", str(port), "--workers", workers]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        try:
+            wait_until(lambda: _answers(f"http://127.0.0.1:{port}/openapi.json"), 60, "leadq serve to answer")
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "leadq serve stopped" in output
+    assert "nanobind" not in output
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
