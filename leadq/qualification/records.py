@@ -173,7 +173,7 @@ def record_for_lead(
             connection, lead_id, framework_id, raw_answers, author
         )
 
-    return write_with_retries(store, record, "a qualification")
+    return write_with_retries(store, record, f"a qualification of lead {lead_id}")
 
 
 def _record_for_survivor(

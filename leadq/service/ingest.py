@@ -108,8 +108,18 @@ def ingest_requests(store: Store, requests: list[list[Message]], screen: Screen 
     everything is committed.
     """
     return write_with_retries(
-        store, lambda connection: _apply_requests(connection, requests, screen), "a tracking request"
+        store, lambda connection: _apply_requests(connection, requests, screen), _messages_named(requests)
     )
+
+
+def _messages_named(requests: list[list[Message]]) -> str:
+    """Name a group's messages for the log of a retry: the first three message ids and a count of the rest."""
+    ids = [message.message_id for messages in requests for message in messages]
+    if not ids:
+        return "tracking requests without messages"
+    named = ", ".join(repr(message_id) for message_id in ids[:3])
+    rest = f" and {len(ids) - 3} more" if len(ids) > 3 else ""
+    return f"the tracking messages {named}{rest}"
 
 
 def _apply_requests(connection: Connection, requests: list[list[Message]], screen: Screen | None) -> list:

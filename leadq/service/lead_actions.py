@@ -135,7 +135,7 @@ def _activate(store, text: str) -> Activation:
 def recycle(store, lead_id: int, reason: str) -> StageAnswer:
     """Recycle a lead: set its baseline to now and decide its stage afresh."""
     ensure_active_model(store)
-    return write_with_retries(store, partial(_recycle, lead_id=lead_id, reason=reason), "a recycle")
+    return write_with_retries(store, partial(_recycle, lead_id=lead_id, reason=reason), f"a recycle of lead {lead_id}")
 
 
 def _recycle(connection, lead_id: int, reason: str) -> StageAnswer:
@@ -161,7 +161,7 @@ def _set_stage(store, lead_id: int, body: StageRequest) -> StageAnswer:
     if body.stage not in order:
         raise ApiError(400, "unknown_stage", f"stage {body.stage!r} is not in the active model; its stages are {', '.join(order)}", "stage")
     write = partial(_move_stage, lead_id=lead_id, body=body, order=order)
-    return write_with_retries(store, write, "a stage change")
+    return write_with_retries(store, write, f"a stage change of lead {lead_id}")
 
 
 def _move_stage(connection, lead_id: int, body: StageRequest, order: list[str]) -> StageAnswer:
@@ -185,7 +185,7 @@ def _move_stage(connection, lead_id: int, body: StageRequest, order: list[str]) 
 
 def _merge(store, lead_id: int, into: int) -> StageAnswer:
     ensure_active_model(store)
-    return write_with_retries(store, partial(_merge_leads, lead_id=lead_id, into=into), "a merge")
+    return write_with_retries(store, partial(_merge_leads, lead_id=lead_id, into=into), f"a merge of lead {lead_id} into lead {into}")
 
 
 def _merge_leads(connection, lead_id: int, into: int) -> StageAnswer:

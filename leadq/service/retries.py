@@ -48,9 +48,15 @@ def write_with_retries(store: Store, write: Callable[[Connection], Result], work
         except DBAPIError as error:
             if attempt == RETRIES - 1 or not is_retryable(error):
                 raise
-            log.info("retrying %s after %s", work, type(error.orig).__name__)
+            log.info("retrying %s after %s: %s", work, type(error.orig).__name__, first_line(error.orig))
             time.sleep(0.005 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first line of an error's message, such as PostgreSQL's "deadlock detected"."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def is_retryable(error: DBAPIError) -> bool:
