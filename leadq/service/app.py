@@ -11,6 +11,7 @@ import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from setproctitle import setproctitle
 
 from leadq.qualification.api import router as qualifications_router
 from leadq.dashboard.routes import install as install_dashboard
@@ -118,7 +119,9 @@ def create_worker_process_app() -> FastAPI:
     from leadq.cli import configure_logging
     from leadq.service.commands import log_like_the_service
 
-    end_with_parent(int(os.environ[PARENT_VARIABLE]))
+    parent = int(os.environ[PARENT_VARIABLE])
+    end_with_parent(parent)
+    name_process(f"leadq serve: HTTP process of {parent}")
     # A spawned process starts without the logging that `leadq serve` set up.
     configure_logging()
     log_like_the_service()
@@ -134,6 +137,14 @@ def writes_groups_in_own_process(store: Store) -> bool:
     difference, so SQLite keeps the writer thread alone (benchmarks/RESULTS.md).
     """
     return store.dialect == "postgresql"
+
+
+def name_process(title: str) -> None:
+    """Show `title` as the command line of this process in ps and top.
+
+    A spawned process's own command line names only Python's multiprocessing.
+    """
+    setproctitle(title)
 
 
 def end_with_parent(parent_pid: int, signal_number: int = signal.SIGTERM) -> None:

@@ -118,7 +118,7 @@ class GroupProcess:
 def serve_groups(url: str, artefacts: str, screen: Callable, parent_pid: int, channel) -> None:
     """Run the child: open the store and write the groups that arrive on `channel`."""
     from leadq.cli import configure_logging
-    from leadq.service.app import end_with_parent
+    from leadq.service.app import end_with_parent, name_process
     from leadq.service.commands import log_like_the_service
     from leadq.service.model_versions import active_model
     from leadq.store.database import open_store
@@ -130,6 +130,7 @@ def serve_groups(url: str, artefacts: str, screen: Callable, parent_pid: int, ch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     end_with_parent(parent_pid, signal.SIGKILL)
+    name_process(f"leadq serve: tracking group process of {parent_pid}")
     configure_logging()
     log_like_the_service()
     store = open_store(url, upgrade=False, artefacts=artefacts)

@@ -144,16 +144,13 @@ def test_writer_answers_requests_through_the_child(store, write_key):
 
 
 def group_writers(server: Server) -> list[psutil.Process]:
-    """Return the server's tracking group processes: spawned processes that start none of their own.
+    """Return the server's tracking group processes, found by the command line that each shows."""
+    return _titled(server, "leadq serve: tracking group process of ")
 
-    With --workers, uvicorn's HTTP processes are spawned too, and each starts a group process.
-    """
 
-    def spawned(process: psutil.Process) -> bool:
-        return "spawn_main" in " ".join(process.cmdline())
-
+def _titled(server: Server, title: str) -> list[psutil.Process]:
     children = psutil.Process(server.process.pid).children(recursive=True)
-    return [child for child in children if spawned(child) and not any(map(spawned, child.children()))]
+    return [child for child in children if " ".join(child.cmdline()).startswith(title)]
 
 
 def write_key_of(url: str) -> str:
@@ -172,10 +169,9 @@ def wait_for_group_writers(server: Server, count: int) -> list[psutil.Process]:
     """
     deadline = time.monotonic() + 30
     while True:
-        children = psutil.Process(server.process.pid).children(recursive=True)
-        spawned = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
-        if len(spawned) == 2 * count or time.monotonic() > deadline:
-            return group_writers(server)
+        writers = group_writers(server)
+        if len(writers) == count or time.monotonic() > deadline:
+            return writers
         time.sleep(0.1)
 
 
@@ -240,3 +236,17 @@ def test_worker_logs_replaced_child(tmp_path: Path):
         # exit ends without a newline, so another process's line can follow it.
         for line in lines:
             assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ERROR leadq.service: the tracking group", line), line
+
+
+def test_spawned_processes_show_leadq_titles(tmp_path: Path):
+    with database_url("postgresql", tmp_path) as url:
+        server = Server(url, free_port(), tmp_path / "serve.log").start("--workers", "2")
+        try:
+            writers = wait_for_group_writers(server, 2)
+            http = _titled(server, f"leadq serve: HTTP process of {server.process.pid}")
+            parents = {writer.ppid() for writer in writers}
+        finally:
+            server.stop()
+    assert len(writers) == 2
+    assert len(http) == 2
+    assert parents == {process.pid for process in http}
