@@ -268,6 +268,9 @@ def _lead_of(
 
 def _identify(connection, message: Message, lead_id: int | None, now: int) -> None:
     """Apply an identify call's traits at its event time, or keep a visitor's for later."""
+    # NOTE: identify and group calls of known leads keep no message id, so a
+    # retry without a timestamp applies its traits as of its own arrival and
+    # can replace a newer call's values (docs/api.md, Traits and visitors).
     at = message.timestamp if message.timestamp is not None else now
     if lead_id is None and message.anonymous_id is not None:
         # A later message of this group may have linked the anonymous id to

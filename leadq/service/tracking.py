@@ -144,7 +144,9 @@ def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
         places.append(where)
         if not isinstance(item, dict):
             raise ApiError(400, "invalid_type", f"{where[:-1]} must be a JSON object", where[:-1])
-        size = len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
+        # Counted as UTF-8, like the body of /v1/track, not with \u escapes.
+        compact = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+        size = len(compact.encode("utf-8", "surrogatepass"))
         if size > MESSAGE_LIMIT:
             raise ApiError(
                 413,
@@ -154,6 +156,10 @@ def _batch_messages(document: Any) -> tuple[list[Message], list[str]]:
                 where[:-1],
             )
         kind = item.get("type")
+        if kind is None:
+            raise ApiError(
+                400, "missing_field", f"{where}type is required: one of {', '.join(TYPES)}", where + "type"
+            )
         if kind not in TYPES:
             raise ApiError(
                 400, "invalid_type", f"{where}type is {kind!r}; expected one of {', '.join(TYPES)}", where + "type"

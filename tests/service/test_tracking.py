@@ -769,6 +769,22 @@ def test_batch_over_limit_message(service: Service):
         assert message.endswith("over the limit of 500 KB (512000 bytes) per batch; send fewer messages per batch")
 
 
+def test_batch_item_counts_utf8_bytes(service: Service):
+    # 16,000 two-byte characters: 32,071 bytes as UTF-8, 96,087 with \u escapes.
+    message = {"type": "track", "userId": "u-utf8", "messageId": "utf8", "event": "ping", "properties": {"s": "é" * 16_000}}
+    assert service.post("/v1/batch", {"batch": [message]}).status_code == 200
+    assert service.count(events, events.c.message_id == "utf8") == 1
+
+
+def test_batch_message_without_type_named(service: Service):
+    answer = service.post("/v1/batch", {"batch": [{"userId": "u", "event": "ping"}]})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "missing_field"
+    assert error["field"] == "batch[0].type"
+    assert error["message"] == "batch[0].type is required: one of track, page, identify, group"
+
+
 def test_batch_item_over_limit(service: Service):
     answer = service.post("/v1/batch", {"batch": [{"type": "track", **ping("u", "m")}, {"type": "track", **big_message(33_000)}]})
     assert answer.status_code == 413
