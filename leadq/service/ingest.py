@@ -211,9 +211,13 @@ def _leads_of(
     known = leads_with_user_ids(connection, {m.user_id for m in messages if m.user_id is not None})
     stored = _stored_events_that_could_change_leads(connection, messages, known)
     lead_ids = []
+    # Message ids of this group's earlier events, which the group stores first.
+    earlier: set[str] = set()
     for message in messages:
         # A repeated event changes nothing: it finds, creates, links and merges no lead.
-        repeated = message.message_id in stored
+        repeated = message.message_id in stored or message.message_id in earlier
+        if message.type in ("track", "page"):
+            earlier.add(message.message_id)
         lead_ids.append(None if repeated else _lead_of(connection, message, now, result, known, visitors))
         if message.person_email() is not None and not repeated:
             known = {}

@@ -120,6 +120,14 @@ def test_repeated_message_for_another_user_changes_no_lead(store):
     assert lead_keys(store) == ["u-first"]
 
 
+def test_repeat_within_a_group_changes_no_lead(store):
+    [first, repeat] = ingest_requests(store, [[ping("u-first", "reused-2")], [ping("u-second", "reused-2")]])
+
+    assert (first.stored, first.repeated) == (1, 0)
+    assert (repeat.stored, repeat.repeated) == (0, 1)
+    assert lead_keys(store) == ["u-first"]
+
+
 def test_repeated_message_with_an_email_merges_nothing(store):
     ingest_requests(store, [[ping("u-a", "first-a")], [ping("u-b", "first-b")]])
     with_email = Message(
