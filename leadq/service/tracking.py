@@ -232,7 +232,9 @@ def _identifier(document: dict, name: str, where: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ApiError(400, "invalid_type", f"{where}{name} must be a string, got {json.dumps(value)[:60]}", where + name)
+        raise ApiError(
+            400, "invalid_type", f"{where}{name} must be a string or an integer, got {json.dumps(value)[:60]}", where + name
+        )
     text = str(value).strip()
     if len(text) > MAX_ID_LENGTH:
         message = (

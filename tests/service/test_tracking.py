@@ -855,3 +855,11 @@ def test_chunked_oversized_body_error(service: Service):
     assert answer.status_code == 413
     message = answer.json()["error"]["message"]
     assert message.startswith("the message has more than 32768 bytes, over the limit of 32 KB")
+
+
+def test_float_user_id_names_accepted_types(service: Service):
+    answer = service.post("/v1/track", {"userId": 1.5, "event": "ping"})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["field"] == "userId"
+    assert error["message"] == "userId must be a string or an integer, got 1.5"
