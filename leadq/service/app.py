@@ -72,8 +72,8 @@ def create_app(
             stop_tracking_writer(app)
             if workers:
                 stop_workers(running)
-            # Frozen objects outlive the interpreter's shutdown, so DuckDB's
-            # bindings printed a report of leaked objects at every stop.
+            # Frozen objects would outlive the interpreter's shutdown, and
+            # DuckDB's bindings would then report them as leaked at every stop.
             gc.unfreeze()
 
     app = FastAPI(
