@@ -2,9 +2,10 @@
 
 `ingest_requests` is the write path of the tracking API. It stores events,
 and a repeated message id is stored and counted once. It applies identify
-and group calls, then rescores every touched lead as of now with the
-active model. All of it is one transaction, retried on a deadlock or a
-lock timeout; when the function returns, everything is committed.
+and group calls, each message id once, then rescores every touched lead
+as of now with the active model. All of it is one transaction, retried on
+a deadlock or a lock timeout; when the function returns, everything is
+committed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from leadq.service.retries import write_with_retries
 from leadq.service.traits import apply_traits, claim_visitor_traits, store_visitor_traits
 from leadq.store.column_writes import insert_rows
 from leadq.store.database import Store, now_micros
-from leadq.store.tables import events
+from leadq.store.tables import applied_calls, events
 from leadq.store.value_lists import in_list
 
 
@@ -147,7 +148,8 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     """
     result = IngestResult()
     visitors: dict[str, int] = {}
-    lead_ids = _leads_of(connection, messages, now, result, visitors)
+    new_calls = _record_calls(connection, messages, now)
+    lead_ids, repeated_calls = _leads_of(connection, messages, new_calls, now, result, visitors)
     locked = lock_leads(connection, [lead_id for lead_id in lead_ids if lead_id is not None])
     # Read the clock again once the locks are held. A request that committed
     # while this one waited may have stored events after the first reading,
@@ -159,6 +161,8 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     result.outcomes = [None] * len(messages)
     pending = _EventRows()
     for index, (message, lead_id) in enumerate(zip(messages, lead_ids)):
+        if index in repeated_calls:
+            continue
         if message.type == "identify":
             _identify(connection, message, lead_id, now)
         elif message.type == "group":
@@ -198,30 +202,57 @@ def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dic
     return survivors(connection, lead_ids)
 
 
-def _leads_of(
-    connection, messages: list[Message], now: int, result: IngestResult, visitors: dict[str, int]
-) -> list[int | None]:
-    """Return each message's lead, looking up known user ids in one query first.
+def _record_calls(connection, messages: list[Message], now: int) -> set[str]:
+    """Store the message ids of the identify and group calls; return those not stored before.
 
-    Only a message with an email can merge two leads, so the looked-up
-    leads are used until the first such message and looked up one by one
-    after it. `visitors` gets each anonymous id that belongs to its
-    message's lead, mapped to that lead.
+    They are stored before any lead is locked. A concurrent transaction
+    with the same message id then waits here until that one ends, and
+    finds the id stored if it committed.
+    """
+    ids = sorted({message.message_id for message in messages if message.type in ("identify", "group")})
+    rows = [{"message_id": message_id, "received_at": now} for message_id in ids]
+    inserted = insert_rows(connection, applied_calls, rows, conflict_keys=("message_id",), returning=("message_id",))
+    return {row.message_id for row in inserted}
+
+
+def _leads_of(
+    connection,
+    messages: list[Message],
+    new_calls: set[str],
+    now: int,
+    result: IngestResult,
+    visitors: dict[str, int],
+) -> tuple[list[int | None], set[int]]:
+    """Return each message's lead and the positions of repeated identify and group calls.
+
+    Known user ids are looked up in one query first. Only a message with
+    an email can merge two leads, so the looked-up leads are used until
+    the first such message and looked up one by one after it. `visitors`
+    gets each anonymous id that belongs to its message's lead, mapped to
+    that lead. `new_calls` are the message ids of the calls applied now.
     """
     known = leads_with_user_ids(connection, {m.user_id for m in messages if m.user_id is not None})
     stored = _stored_events_that_could_change_leads(connection, messages, known)
     lead_ids = []
-    # Message ids of this group's earlier events, which the group stores first.
-    earlier: set[str] = set()
-    for message in messages:
-        # A repeated event changes nothing: it finds, creates, links and merges no lead.
-        repeated = message.message_id in stored or message.message_id in earlier
+    repeated_calls: set[int] = set()
+    # Message ids of this group's earlier events, which the group stores
+    # first, and of its earlier calls. Events and calls have separate ids.
+    earlier_events: set[str] = set()
+    earlier_calls: set[str] = set()
+    for index, message in enumerate(messages):
+        # A repeated message changes nothing: it finds, creates, links and merges no lead.
         if message.type in ("track", "page"):
-            earlier.add(message.message_id)
+            repeated = message.message_id in stored or message.message_id in earlier_events
+            earlier_events.add(message.message_id)
+        else:
+            repeated = message.message_id not in new_calls or message.message_id in earlier_calls
+            earlier_calls.add(message.message_id)
+            if repeated:
+                repeated_calls.add(index)
         lead_ids.append(None if repeated else _lead_of(connection, message, now, result, known, visitors))
         if message.person_email() is not None and not repeated:
             known = {}
-    return lead_ids
+    return lead_ids, repeated_calls
 
 
 def _stored_events_that_could_change_leads(connection, messages: list[Message], known: dict[str, int]) -> set[str]:
@@ -272,9 +303,6 @@ def _lead_of(
 
 def _identify(connection, message: Message, lead_id: int | None, now: int) -> None:
     """Apply an identify call's traits at its event time, or keep a visitor's for later."""
-    # NOTE: identify and group calls of known leads keep no message id, so a
-    # retry without a timestamp applies its traits as of its own arrival and
-    # can replace a newer call's values (docs/api.md, Traits and visitors).
     at = message.timestamp if message.timestamp is not None else now
     if lead_id is None and message.anonymous_id is not None:
         # A later message of this group may have linked the anonymous id to

@@ -168,6 +168,16 @@ visitor_groups = Table(
     Column("received_at", BigInteger, nullable=False),
 )
 
+# Message ids of applied identify and group calls, so that a retried call
+# changes nothing (leadq.service.ingest). Events keep theirs in `events`.
+applied_calls = Table(
+    "applied_calls",
+    metadata,
+    _id(),
+    Column("message_id", Text, nullable=False, unique=True),
+    Column("received_at", BigInteger, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
