@@ -215,7 +215,7 @@ def parse_message(document: Any, kind: str, where: str) -> Message:
         message.traits = _object(document, "traits", where)
     else:
         message.traits, traits_field = _traits(document, where)
-        _check_email(message.traits, traits_field)
+        _normalize_email(message.traits, traits_field)
     if kind == "track":
         message.event = _event_name(document, where)
     if kind == "page" and document.get("name") is not None:
@@ -280,17 +280,24 @@ def _traits(document: dict, where: str) -> tuple[dict, str]:
     return _object(context, "traits", where + "context."), where + "context.traits"
 
 
-def _check_email(traits: dict, field: str) -> None:
-    """Reject an email trait that is not an email address, which would store a lead without its email."""
+def _normalize_email(traits: dict, field: str) -> None:
+    """Trim and lower-case the email trait, as the lead's email is.
+
+    An email trait that is not an email address is rejected: the lead
+    would be stored without its email.
+    """
     email = traits.get("email")
-    if email is not None and not isinstance(email, str):
+    if email is None:
+        return
+    if not isinstance(email, str):
         raise ApiError(
             400,
             "invalid_type",
             f"{field}.email must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
             field + ".email",
         )
-    if email is not None and not is_email_address(normalized_email(email)):
+    normalized = normalized_email(email)
+    if not is_email_address(normalized):
         raise ApiError(
             400,
             "invalid_value",
@@ -298,6 +305,7 @@ def _check_email(traits: dict, field: str) -> None:
             "send an address such as \"ada@example.com\", or leave the trait out",
             field + ".email",
         )
+    traits["email"] = normalized
 
 
 def _timestamp(document: dict, where: str) -> int | None:

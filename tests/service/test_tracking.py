@@ -161,6 +161,22 @@ def test_repeated_message_id_counts_once(service: Service):
     assert service.count(events, events.c.message_id == "repeat-1") == 1
 
 
+def test_retried_identify_without_timestamp_changes_nothing(service: Service):
+    first = {"userId": "u-retry", "messageId": "retry-1", "traits": {"title": "CEO"}}
+    newer = {"userId": "u-retry", "messageId": "retry-2", "traits": {"title": "CTO"}}
+    for body in (first, newer, first):
+        answer = service.post("/v1/identify", body)
+        assert answer.json() == {"success": True, "stored": 0, "repeated": 0}
+    assert json.loads(service.lead("u-retry").attributes) == {"title": "CTO"}
+
+
+def test_email_trait_stored_trimmed_and_lower_cased(service: Service):
+    answer = service.post("/v1/identify", {"userId": "u-case", "traits": {"email": " Case@Example.COM "}})
+    assert answer.status_code == 200, answer.text
+    lead = service.lead("u-case")
+    assert (lead.email, json.loads(lead.attributes)) == ("case@example.com", {"email": "case@example.com"})
+
+
 def test_concurrent_requests_score_exactly(service: Service):
     ids = [f"burst-{index % 35}" for index in range(50)]
 
