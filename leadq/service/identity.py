@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadq.service.future_events import note_future_events
 from leadq.service.recycle_baselines import keep_recycle_decisions
 from leadq.service.stored_json import lead_attributes, reached_stages
 from leadq.service.webhooks import enqueue
@@ -232,13 +233,19 @@ def merge_reason(merged_ids) -> str:
     return f"merged leads {', '.join(ids[:-1])} and {ids[-1]}"
 
 
-def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int) -> int:
-    """Give a lead the events its anonymous id sent before it was known."""
+def claim_visitor_events(connection: Connection, anonymous_id: str, lead_id: int, now: int) -> int:
+    """Give a lead the events its anonymous id sent before it was known.
+
+    An event among them with a time after `now` is noted on the lead, as
+    a stored event would be.
+    """
     result = connection.execute(
         update(events)
         .where(events.c.anonymous_id == anonymous_id, events.c.lead_id.is_(None))
         .values(lead_id=lead_id)
     )
+    if result.rowcount:
+        note_future_events(connection, [lead_id], now)
     return result.rowcount
 
 
@@ -271,6 +278,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
                 leads.c.email,
                 leads.c.reached,
                 leads.c.baseline_at,
+                leads.c.rescore_at,
             )
             .where(leads.c.id.in_([survivor, merged]))
             .order_by(leads.c.id)
@@ -291,7 +299,15 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
     connection.execute(
         update(leads)
         .where(leads.c.id == merged)
-        .values(merged_into=survivor, attributes="{}", attribute_times=None, email=None, stage=None, updated_at=now)
+        .values(
+            merged_into=survivor,
+            attributes="{}",
+            attribute_times=None,
+            email=None,
+            stage=None,
+            rescore_at=None,
+            updated_at=now,
+        )
     )
     email = rows[survivor].email or rows[merged].email
     # The survivor's account wins, as its attributes do, with its membership time.
@@ -306,6 +322,7 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
             account_at=in_account.account_at,
             email=email,
             reached=json.dumps(reached),
+            rescore_at=_earliest(survivor_row.rescore_at, merged_row.rescore_at),
             updated_at=now,
         )
     )
@@ -317,6 +334,11 @@ def merge(connection: Connection, survivor: int, merged: int, now: int) -> Merge
         merged_key=merged_row.lead_key,
         merged_email=merged_row.email,
     )
+
+
+def _earliest(*times: int | None) -> int | None:
+    """Return the earliest of the times that are not None, or None."""
+    return min((at for at in times if at is not None), default=None)
 
 
 def _merged_attribute_times(survivor, merged) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadq.crm.reading import CrmOptions, model_names, read_crm_leads, read_event_times
 from leadq.inputs import SourceTable, check_timezone, read_source
+from leadq.service.future_events import note_future_events
 from leadq.service.identity import (
     EMAIL,
     USER_ID,
@@ -311,6 +312,7 @@ def write_events(connection: Connection, active: ActiveModel, rows: list[EventRo
     lock_leads(connection, lead_of.values())
     lead_of = {key: resolve(connection, lead_id) for key, lead_id in lead_of.items()}
     stored_for = _insert_events(connection, rows, lead_of, now)
+    note_future_events(connection, {lead_of[row.key] for row in rows if row.ts > now} - {None}, now)
 
     result = BatchResult(created=len(created), stored=len(stored_for), repeated=len(rows) - len(stored_for))
     # A lead whose events were all stored before needs no new score.

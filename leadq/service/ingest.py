@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, select
 
 from leadq.service.event_bindings import bind_stored_events, binds_in_store
+from leadq.service.future_events import leads_of_future_rows, note_future_events
 from leadq.service.identity import (
     ANONYMOUS_ID,
     Merge,
@@ -169,7 +170,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
             _group(connection, message, lead_id, now)
         else:
             pending.add(index, _event_row(connection, message, lead_id, now))
-    pending.insert(connection, result, active)
+    pending.insert(connection, result, active, now)
     touched = {lead_id for lead_id in survivor_of.values() if lead_id is not None}
     if touched:
         unchanged = not claimed and _leaves_rows_unchanged(messages, touched, locked)
@@ -296,7 +297,7 @@ def _lead_of(
     elif lead_id is not None and message.anonymous_id is not None:
         holder = link(connection, ANONYMOUS_ID, message.anonymous_id, lead_id, now)
         if holder == lead_id:
-            claim_visitor_events(connection, message.anonymous_id, lead_id)
+            claim_visitor_events(connection, message.anonymous_id, lead_id, now)
             visitors[message.anonymous_id] = lead_id
     return lead_id
 
@@ -359,8 +360,12 @@ class _EventRows:
         self.indexes.append((index, row["message_id"]))
         self.rows.setdefault(row["message_id"], row)
 
-    def insert(self, connection: Connection, result: IngestResult, active: ActiveModel) -> None:
-        """Insert the rows, count new and repeated ones, and bind the new ones for the active model."""
+    def insert(self, connection: Connection, result: IngestResult, active: ActiveModel, now: int) -> None:
+        """Insert the rows, count new and repeated ones, and bind the new ones for the active model.
+
+        A new event with a time after `now` is noted on its lead
+        (leadq.service.future_events).
+        """
         if not self.rows:
             return
         inserted = insert_rows(
@@ -369,6 +374,7 @@ class _EventRows:
         if binds_in_store(connection, active.compiled):
             bind_stored_events(connection, active.compiled, [self._bound(row) for row in inserted])
         new = {row.message_id for row in inserted}
+        note_future_events(connection, leads_of_future_rows((self.rows[key] for key in new), now), now)
         for index, message_id in self.indexes:
             stored = message_id in new
             new.discard(message_id)

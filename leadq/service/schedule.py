@@ -3,7 +3,9 @@
 `rescore_all` runs in batches, each in its own transaction, so a long run
 never holds the store's write lock for long. Leads scored by an older model
 version are rescored with cause `model`, so their stage changes name the
-version that moved them. The rest get cause `schedule`.
+version that moved them. The rest get cause `schedule`. `rescore_due`
+rescores the leads whose event with a time ahead of the clock has come due
+(leadq.service.future_events).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from leadq.errors import LeadqError
+from leadq.service.future_events import due_leads, note_future_events
 from leadq.service.model_versions import ActiveModel, ensure_active_model, still_active
 from leadq.service.rescoring import rescore
 from leadq.store.database import Store, now_micros
@@ -63,22 +66,55 @@ def rescore_all(
             ids = _next_batch(connection, after, active.id if only_stale else None, skip)
         if not ids:
             return report
-        failed_before = len(report.failed)
-        try:
-            active, changes = _rescore_batch(store, active, ids, as_of)
-            report.stage_changes += changes
-        except OperationalError:
-            raise
-        except Exception:  # noqa: BLE001 - each lead is tried alone below
-            active = _rescore_one_by_one(store, active, ids, as_of, report)
-        report.leads += len(ids) - (len(report.failed) - failed_before)
+        active = _rescore_counted(store, active, ids, as_of, report)
         after = ids[-1]
 
 
+def rescore_due(
+    store: Store, active: ActiveModel, *, as_of: int | None = None, skip: Collection[int] = ()
+) -> RescoreReport:
+    """Rescore the leads whose noted event time has passed, in batches, and note each one's next time.
+
+    Leads in `skip`, and leads that fail here, are left out; a failed lead
+    keeps its old scores and its noted time.
+    """
+    report = RescoreReport()
+    while True:
+        now = as_of if as_of is not None else now_micros()
+        with store.read() as connection:
+            ids = due_leads(connection, now, set(skip) | set(report.failed), BATCH)
+        if not ids:
+            return report
+        active = _rescore_counted(store, active, ids, as_of, report, note_next=True)
+
+
+def _rescore_counted(
+    store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport, note_next: bool = False
+) -> ActiveModel:
+    """Rescore a batch, or each of its leads alone when the batch fails; count it in `report`.
+
+    Returns the version that the last rescore used.
+    """
+    failed_before = len(report.failed)
+    try:
+        active, changes = _rescore_batch(store, active, ids, as_of, note_next)
+        report.stage_changes += changes
+    except OperationalError:
+        raise
+    except Exception:  # noqa: BLE001 - each lead is tried alone below
+        active = _rescore_one_by_one(store, active, ids, as_of, report, note_next)
+    report.leads += len(ids) - (len(report.failed) - failed_before)
+    return active
+
+
 def _rescore_batch(
-    store: Store, active: ActiveModel, ids: list[int], as_of: int | None
+    store: Store, active: ActiveModel, ids: list[int], as_of: int | None, note_next: bool = False
 ) -> tuple[ActiveModel, int]:
-    """Rescore the leads in one transaction; return the version used and the number of stage changes."""
+    """Rescore the leads in one transaction; return the version used and the number of stage changes.
+
+    With `note_next`, each lead's next event time after the rescore is
+    noted in the same transaction.
+    """
     with store.write() as connection:
         active = still_active(connection, active)
         stale = _stale(connection, ids, active.id)
@@ -88,16 +124,18 @@ def _rescore_batch(
         fresh = sorted(set(ids) - set(stale))
         if fresh:
             changes += rescore(connection, active, fresh, now, "schedule")
+        if note_next:
+            note_future_events(connection, ids, now)
     return active, len(changes)
 
 
 def _rescore_one_by_one(
-    store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport
+    store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport, note_next: bool
 ) -> ActiveModel:
     """Rescore each lead in a transaction of its own; return the version that the last one used."""
     for lead_id in ids:
         try:
-            active, changes = _rescore_batch(store, active, [lead_id], as_of)
+            active, changes = _rescore_batch(store, active, [lead_id], as_of, note_next)
             report.stage_changes += changes
         except OperationalError:
             raise
@@ -146,7 +184,8 @@ def _stale(connection, ids: list[int], version_id: int) -> list[int]:
 
 class RescoreWorker:
     """Inside `leadq serve`: rescore leads of an older model version within
-    seconds of an activation, and every lead each `every_seconds`.
+    seconds of an activation, leads whose event ahead of the clock has come
+    due within seconds of its time, and every lead each `every_seconds`.
 
     It reads the active version when it starts, so that it logs each later
     activation once.
@@ -180,12 +219,19 @@ class RescoreWorker:
                 skip = () if full else self._failed
                 report = rescore_all(self.store, only_stale=not full, skip=skip, active=active)
                 self._failed = set(report.failed) if full else self._failed | set(report.failed)
-                if report.leads:
-                    log.info("rescored %d leads, %d stage changes", report.leads, report.stage_changes)
-                for lead_id, error in report.failed.items():
-                    log.error("rescore of lead %d failed, so it keeps its old scores: %s", lead_id, error)
+                self._log(report, "leads")
+                due = rescore_due(self.store, active, skip=self._failed)
+                self._failed |= set(due.failed)
+                self._log(due, "leads whose events came due")
             except Exception:  # noqa: BLE001 - the worker must outlive one failed run
                 log.exception("scheduled rescore failed; retrying at the next tick")
+
+    @staticmethod
+    def _log(report: RescoreReport, label: str) -> None:
+        if report.leads:
+            log.info("rescored %d %s, %d stage changes", report.leads, label, report.stage_changes)
+        for lead_id, error in report.failed.items():
+            log.error("rescore of lead %d failed, so it keeps its old scores: %s", lead_id, error)
 
     def _note_activation(self, active: ActiveModel) -> None:
         if active.id != self._active_id:

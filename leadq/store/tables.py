@@ -117,8 +117,19 @@ leads = Table(
     # Event time of the group call that put the lead in its account; NULL
     # for a lead put there before leadq recorded it (leadq.service.groups).
     Column("account_at", BigInteger),
+    # Time of the lead's earliest event after the clock when it was noted:
+    # a rescore as of then counts that event (leadq.service.future_events).
+    Column("rescore_at", BigInteger),
     # SQLite would otherwise give a new lead the id of an erased one.
     sqlite_autoincrement=True,
+)
+# Few leads have an event ahead of the clock. The partial index contains
+# only them, so updates of the other leads add no entry to it.
+Index(
+    "ix_leads_rescore_at",
+    leads.c.rescore_at,
+    postgresql_where=leads.c.rescore_at.is_not(None),
+    sqlite_where=leads.c.rescore_at.is_not(None),
 )
 # The leads list's default order (leadq.service.lead_listing), so PostgreSQL
 # reads a page from the index instead of sorting every lead. Migration 0005

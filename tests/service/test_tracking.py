@@ -8,6 +8,7 @@ import json
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from leadq.service.tracking_body import BATCH_LIMIT, BodyReader
 from leadq.store.tables import accounts, api_keys, events, leads, outbox, stage_history, webhook_subscriptions
 from tests.conftest import STORE_DIALECTS, database_url
 from tests.service.servers import Server, create_key, free_port, leadq
+from tests.service.webhook_receiver import wait_until
 
 MODEL = """
 name: tracking test model
@@ -175,6 +177,16 @@ def test_email_trait_stored_trimmed_and_lower_cased(service: Service):
     assert answer.status_code == 200, answer.text
     lead = service.lead("u-case")
     assert (lead.email, json.loads(lead.attributes)) == ("case@example.com", {"email": "case@example.com"})
+
+
+def test_event_ahead_of_the_clock_counts_once_due(service: Service):
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    answer = service.post("/v1/track", {**ping("u-soon", "soon-1"), "timestamp": soon.isoformat()})
+    assert answer.status_code == 200, answer.text
+    assert service.lead("u-soon").engagement == 0.0
+    # `leadq serve` looks for due leads every 2 seconds.
+    wait_until(lambda: service.lead("u-soon").engagement == 1.0, 30, "the event to count")
+    assert service.lead("u-soon").rescore_at is None
 
 
 def test_concurrent_requests_score_exactly(service: Service):
