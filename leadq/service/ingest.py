@@ -69,7 +69,7 @@ class Message:
 
 @dataclass
 class IngestResult:
-    """Counts of one request's stored and repeated events, and its transaction's changes.
+    """Counts of one request's stored events and repeated messages, and its transaction's changes.
 
     `created` and `changes` belong to the whole transaction, so every request
     written in one group shares them.
@@ -81,7 +81,8 @@ class IngestResult:
     changes: list[StageChange] = field(default_factory=list)
     # Merges of leads that messages made in this transaction, in order.
     merges: list[Merge] = field(default_factory=list)
-    # Per message in order: True stored, False a repeated message id, None not an event.
+    # Per message in order: True a stored event, False a repeated message id,
+    # None an identify or group call applied now.
     outcomes: list[bool | None] = field(default_factory=list)
 
     def counts(self, start: int, stop: int) -> tuple[int, int]:
@@ -163,6 +164,7 @@ def apply_messages(connection: Connection, active: ActiveModel, messages: list[M
     pending = _EventRows()
     for index, (message, lead_id) in enumerate(zip(messages, lead_ids)):
         if index in repeated_calls:
+            result.outcomes[index] = False
             continue
         if message.type == "identify":
             _identify(connection, message, lead_id, now)
