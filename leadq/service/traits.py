@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from leadq.service.errors import ApiError
 from leadq.service.identity import insert_ignoring_statement, normalized_email, resolve
 from leadq.service.stored_json import lead_attributes
 from leadq.store.tables import leads, visitor_traits
@@ -28,6 +29,11 @@ from leadq.store.value_lists import in_list
 
 # A trait's value and its event time in microseconds.
 TimedValue = tuple[Any, int]
+
+# The most attribute names a lead may have. Every rescore reads the lead's
+# attributes, so calls that each add new names would make every later
+# write of the lead slower.
+ATTRIBUTE_LIMIT = 1_000
 
 _ATTRIBUTES = select(leads.c.attributes, leads.c.attribute_times)
 
@@ -48,6 +54,7 @@ def apply_timed_traits(connection: Connection, lead_id: int, timed: dict[str, Ti
     newer = {name: (value, at) for name, (value, at) in timed.items() if times.get(name, at) <= at}
     if not newer:
         return
+    _check_attribute_count(lead_id, attributes, newer)
     for name, (value, at) in newer.items():
         attributes[name] = value
         times[name] = at
@@ -56,6 +63,20 @@ def apply_timed_traits(connection: Connection, lead_id: int, timed: dict[str, Ti
     if email is not None:
         values["email"] = email
     connection.execute(update(leads).where(leads.c.id == lead_id).values(**values))
+
+
+def _check_attribute_count(lead_id: int, attributes: dict, traits: dict) -> None:
+    """Raise ApiError 400 `too_many_attributes` when the traits would give the lead too many names."""
+    count = len(attributes.keys() | traits.keys())
+    if count > ATTRIBUTE_LIMIT:
+        raise ApiError(
+            400,
+            "too_many_attributes",
+            f"these traits would give lead {lead_id} {count} attributes, over the limit of {ATTRIBUTE_LIMIT} "
+            "per lead; send only the traits that scoring and your reports read",
+            "traits",
+            count,
+        )
 
 
 def set_attribute_times(times_text: str | None, names, at: int) -> str:

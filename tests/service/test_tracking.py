@@ -188,6 +188,22 @@ def test_event_ahead_of_the_clock_counts_once_due(service: Service):
     assert service.lead("u-soon").rescore_at is None
 
 
+def test_too_many_attributes_rejected(service: Service):
+    def traits(start: int) -> dict:
+        return {f"t{index}": 1 for index in range(start, start + 600)}
+
+    first = service.post("/v1/identify", {"userId": "u-wide", "traits": traits(0)})
+    assert first.status_code == 200, first.text
+    second = service.post("/v1/identify", {"userId": "u-wide", "traits": {**traits(600), "title": "CEO"}})
+    assert second.status_code == 400, second.text
+    error = second.json()["error"]
+    assert (error["code"], error["field"], error["value"]) == ("too_many_attributes", "traits", 1201)
+    assert "over the limit of 1000 per lead" in error["message"]
+    assert len(json.loads(service.lead("u-wide").attributes)) == 600
+    known = service.post("/v1/identify", {"userId": "u-wide", "traits": {"t1": 2}})
+    assert known.status_code == 200, known.text
+
+
 def test_concurrent_requests_score_exactly(service: Service):
     ids = [f"burst-{index % 35}" for index in range(50)]
 
