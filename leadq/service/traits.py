@@ -30,9 +30,9 @@ from leadq.store.value_lists import in_list
 # A trait's value and its event time in microseconds.
 TimedValue = tuple[Any, int]
 
-# The most attribute names a lead may have. Every rescore reads the lead's
-# attributes, so calls that each add new names would make every later
-# write of the lead slower.
+# The maximum number of attribute names of one lead. Every rescore reads
+# the lead's attributes, so calls that each add new names would make every
+# later write of the lead slower.
 ATTRIBUTE_LIMIT = 1_000
 
 _ATTRIBUTES = select(leads.c.attributes, leads.c.attribute_times)
