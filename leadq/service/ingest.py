@@ -61,7 +61,11 @@ class Message:
     timestamp: int | None = None
 
     def person_email(self) -> str | None:
-        """Return the person's email, normalized; a group message's traits describe a company."""
+        """Return the person's email, normalized; a group message's traits describe a company.
+
+        The tracking API stores the email trait under the key `email` in any
+        spelling it arrives in, such as `Email` (leadq.service.tracking).
+        """
         if self.type == "group":
             return None
         return normalized_email(self.traits.get("email"))

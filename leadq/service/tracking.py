@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadq.binding import is_finite_number
 from leadq.compiler.layout import Layout
-from leadq.lead_columns import AttributeFields
+from leadq.lead_columns import AttributeFields, folded
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
 from leadq.service.event_times import YEARS_PROBLEM, future_time_problem
@@ -213,9 +213,10 @@ def parse_message(document: Any, kind: str, where: str) -> Message:
     if kind == "group":
         # A group's traits describe the company, and its context.traits describe the person.
         message.traits = _object(document, "traits", where)
+        _reject_blank_keys(message.traits, where + "traits")
     else:
-        message.traits, traits_field = _traits(document, where)
-        _normalize_email(message.traits, traits_field)
+        traits, traits_field = _traits(document, where)
+        message.traits = _person_traits(traits, traits_field)
     if kind == "track":
         message.event = _event_name(document, where)
     if kind == "page" and document.get("name") is not None:
@@ -280,32 +281,72 @@ def _traits(document: dict, where: str) -> tuple[dict, str]:
     return _object(context, "traits", where + "context."), where + "context.traits"
 
 
-def _normalize_email(traits: dict, field: str) -> None:
-    """Trim and lower-case the email trait, as the lead's email is.
+def _person_traits(traits: dict, field: str) -> dict:
+    """Check the keys of a person's traits and return them with the email trait normalized.
+
+    Trait keys become lead fields without regard to case or surrounding
+    spaces (leadq.lead_columns), so two keys that are equal once trimmed
+    and lower-cased would be one field, and the value that scoring reads
+    would depend on their order. A key such as `Email` or ` EMAIL ` is the
+    email trait, and it is stored under the key `email`.
+    """
+    _reject_blank_keys(traits, field)
+    spellings: dict[str, str] = {}
+    for key in traits:
+        first = spellings.setdefault(folded(key), key)
+        if first != key:
+            raise ApiError(
+                400,
+                "duplicate_key",
+                f"{field} contains the keys {json.dumps(first)[:60]} and {json.dumps(key)[:60]}, "
+                "which name one trait once trimmed and lower-cased; send one of them",
+                f"{field}.{key}",
+            )
+    email_key = spellings.get("email")
+    if email_key is None:
+        return traits
+    renamed = {("email" if key == email_key else key): value for key, value in traits.items()}
+    renamed["email"] = _normalized_email_trait(traits[email_key], f"{field}.{email_key}")
+    return renamed
+
+
+def _reject_blank_keys(traits: dict, field: str) -> None:
+    for key in traits:
+        if not key.strip():
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"{field} contains the blank key {json.dumps(key)[:60]}; "
+                "name the trait, such as \"title\", or leave it out",
+                field,
+            )
+
+
+def _normalized_email_trait(email: Any, field: str) -> str | None:
+    """Return the email trait trimmed and lower-cased, as the lead's email is.
 
     An email trait that is not an email address is rejected: the lead
-    would be stored without its email.
+    would be stored without its email. `field` is the trait's path as sent.
     """
-    email = traits.get("email")
     if email is None:
-        return
+        return None
     if not isinstance(email, str):
         raise ApiError(
             400,
             "invalid_type",
-            f"{field}.email must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
-            field + ".email",
+            f"{field} must be a string such as \"ada@example.com\", got {json.dumps(email)[:60]}",
+            field,
         )
     normalized = normalized_email(email)
     if not is_email_address(normalized):
         raise ApiError(
             400,
             "invalid_value",
-            f"{field}.email is {json.dumps(email)[:60]}, which is not an email address; "
+            f"{field} is {json.dumps(email)[:60]}, which is not an email address; "
             "send an address such as \"ada@example.com\", or leave the trait out",
-            field + ".email",
+            field,
         )
-    traits["email"] = normalized
+    return normalized
 
 
 def _timestamp(document: dict, where: str) -> int | None:

@@ -31,6 +31,7 @@ key: email
 fit:
   rules:
     - {id: big_company, field: company_size, at_least: 100, points: 20}
+    - {id: partner, field: email, email_domain_in: [partner.example], points: 5}
 engagement:
   rules:
     - {id: ping, event: ping, points: 1}
@@ -202,6 +203,29 @@ def test_too_many_attributes_rejected(service: Service):
     assert len(json.loads(service.lead("u-wide").attributes)) == 600
     known = service.post("/v1/identify", {"userId": "u-wide", "traits": {"t1": 2}})
     assert known.status_code == 200, known.text
+
+
+def test_email_trait_any_case_sets_email(service: Service):
+    traits = {" Email ": " Ann@Partner.EXAMPLE ", "title": "CEO"}
+    answer = service.post("/v1/identify", {"userId": "u-caps-a", "traits": traits})
+
+    assert answer.status_code == 200, answer.text
+    lead = service.lead("u-caps-a")
+    assert lead.email == "ann@partner.example"
+    assert json.loads(lead.attributes) == {"email": "ann@partner.example", "title": "CEO"}
+    assert lead.fit == 5.0
+
+
+def test_email_trait_any_case_merges(service: Service):
+    service.post("/v1/identify", {"userId": "u-caps-b", "traits": {"email": "caps-merge@example.com"}})
+    track = {**ping("u-caps-c", "caps-c-1"), "context": {"traits": {"EMAIL": "Caps-Merge@Example.com"}}}
+    answer = service.post("/v1/track", track)
+
+    assert answer.status_code == 200, answer.text
+    first, second = service.lead("u-caps-b"), service.lead("u-caps-c")
+    assert second.merged_into == first.id
+    assert first.email == "caps-merge@example.com"
+    assert first.engagement == 1.0
 
 
 def test_concurrent_requests_score_exactly(service: Service):
@@ -640,6 +664,111 @@ def test_repeated_key_rejected(service: Service, path, body, where, key, field):
     }
     for user in ("u-700", "u-701", "u-702", "u-703", "u-704"):
         assert service.lead(user) is None
+
+
+NOT_AN_EMAIL = 'which is not an email address; send an address such as "ada@example.com", or leave the trait out'
+ONE_TRAIT = "which name one trait once trimmed and lower-cased; send one of them"
+NAME_THE_TRAIT = 'name the trait, such as "title", or leave it out'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "code", "message"),
+    [
+        (
+            "/v1/identify",
+            {"userId": "u-key-1", "traits": {"EMAIL": "garbage"}},
+            "traits.EMAIL",
+            "invalid_value",
+            f'traits.EMAIL is "garbage", {NOT_AN_EMAIL}',
+        ),
+        (
+            "/v1/identify",
+            {"userId": "u-key-2", "context": {"traits": {" Email ": 5}}},
+            "context.traits. Email ",
+            "invalid_type",
+            'context.traits. Email  must be a string such as "ada@example.com", got 5',
+        ),
+        (
+            "/v1/identify",
+            {"userId": "u-key-3", "traits": {"": "CEO"}},
+            "traits",
+            "invalid_value",
+            f'traits contains the blank key ""; {NAME_THE_TRAIT}',
+        ),
+        (
+            "/v1/track",
+            {**ping("u-key-4", "key-4"), "context": {"traits": {"title": "CEO", "   ": 1}}},
+            "context.traits",
+            "invalid_value",
+            f'context.traits contains the blank key "   "; {NAME_THE_TRAIT}',
+        ),
+        (
+            "/v1/group",
+            {"userId": "u-key-5", "groupId": "g-key-5", "traits": {" ": "gold"}},
+            "traits",
+            "invalid_value",
+            f'traits contains the blank key " "; {NAME_THE_TRAIT}',
+        ),
+        (
+            "/v1/identify",
+            {"userId": "u-key-6", "traits": {"title": "CEO", " Title ": "CTO"}},
+            "traits. Title ",
+            "duplicate_key",
+            f'traits contains the keys "title" and " Title ", {ONE_TRAIT}',
+        ),
+        (
+            "/v1/identify",
+            {"userId": "u-key-7", "traits": {"email": "a@acme.io", "Email": "b@acme.io"}},
+            "traits.Email",
+            "duplicate_key",
+            f'traits contains the keys "email" and "Email", {ONE_TRAIT}',
+        ),
+        (
+            "/v1/batch",
+            {
+                "batch": [
+                    {"type": "track", **ping("u-key-8", "key-8")},
+                    {"type": "identify", "userId": "u-key-8", "traits": {"Title": "CEO", "title": "CTO"}},
+                ]
+            },
+            "batch[1].traits.title",
+            "duplicate_key",
+            f'batch[1].traits contains the keys "Title" and "title", {ONE_TRAIT}',
+        ),
+        (
+            "/v1/batch",
+            {
+                "batch": [
+                    {"type": "track", **ping("u-key-9", "key-9")},
+                    {"type": "page", "userId": "u-key-9", "context": {"traits": {"Email": "boss@"}}},
+                ]
+            },
+            "batch[1].context.traits.Email",
+            "invalid_value",
+            f'batch[1].context.traits.Email is "boss@", {NOT_AN_EMAIL}',
+        ),
+    ],
+)
+def test_trait_key_rejected(service: Service, path, body, field, code, message):
+    answer = service.post(path, body)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == {"code": code, "message": message, "field": field}
+    for index in range(1, 10):
+        assert service.lead(f"u-key-{index}") is None
+        assert service.count(events, events.c.message_id == f"key-{index}") == 0
+    assert service.count(accounts, accounts.c.group_id == "g-key-5") == 0
+
+
+def test_group_trait_keys_keep_their_case(service: Service):
+    traits = {"Email": "n/a", "Plan": "gold", "plan": "silver"}
+    answer = service.post("/v1/group", {"userId": "u-key-group", "groupId": "g-key-group", "traits": traits})
+
+    assert answer.status_code == 200, answer.text
+    with service.engine.connect() as connection:
+        stored = connection.execute(select(accounts.c.traits).where(accounts.c.group_id == "g-key-group")).scalar_one()
+    assert json.loads(stored) == traits
+    assert service.lead("u-key-group").email is None
 
 
 def test_same_key_in_two_objects_accepted(service: Service):
