@@ -322,14 +322,13 @@ def _reject_blank_keys(traits: dict, field: str) -> None:
             )
 
 
-def _normalized_email_trait(email: Any, field: str) -> str | None:
+def _normalized_email_trait(email: Any, field: str) -> str:
     """Return the email trait trimmed and lower-cased, as the lead's email is.
 
-    An email trait that is not an email address is rejected: the lead
-    would be stored without its email. `field` is the trait's path as sent.
+    An email trait that is not an email address, null included, is
+    rejected, because the lead's email and its `email` attribute would
+    then disagree. `field` is the trait's path as sent.
     """
-    if email is None:
-        return None
     if not isinstance(email, str):
         raise ApiError(
             400,

@@ -17,10 +17,12 @@ the visitor's events.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from leadq.lead_columns import folded
 from leadq.service.errors import ApiError
 from leadq.service.identity import insert_ignoring_statement, normalized_email, resolve
 from leadq.service.stored_json import lead_attributes
@@ -30,31 +32,43 @@ from leadq.store.value_lists import in_list
 # A trait's value and its event time in microseconds.
 TimedValue = tuple[Any, int]
 
-# The maximum number of attribute names of one lead. Every rescore reads
-# the lead's attributes, so calls that each add new names would make every
-# later write of the lead slower.
+# The maximum number of attribute names that identify calls may give one
+# lead, or one visitor. Every rescore reads the lead's attributes, so calls
+# that each add new names would make every later write of the lead slower.
+# Names count without regard to case or surrounding spaces, and `email`
+# does not count. Merges, linked visitors and imports are not limited.
 ATTRIBUTE_LIMIT = 1_000
 
 _ATTRIBUTES = select(leads.c.attributes, leads.c.attribute_times)
 
 
 def apply_traits(connection: Connection, lead_id: int, traits: dict, at: int, now: int) -> None:
-    """Give the lead the traits of one message with event time `at`, where they are not older."""
-    apply_timed_traits(connection, lead_id, {name: (value, at) for name, value in traits.items()}, now)
+    """Give the lead the traits of one message with event time `at`, where they are not older.
+
+    Raises ApiError `too_many_attributes` when they would take the lead over
+    ATTRIBUTE_LIMIT names.
+    """
+    timed = {name: (value, at) for name, value in traits.items()}
+    apply_timed_traits(connection, lead_id, timed, now, limited=True)
 
 
-def apply_timed_traits(connection: Connection, lead_id: int, timed: dict[str, TimedValue], now: int) -> None:
+def apply_timed_traits(
+    connection: Connection, lead_id: int, timed: dict[str, TimedValue], now: int, *, limited: bool = False
+) -> None:
     """Give the lead each trait whose time is at or after its own value's time.
 
-    A trait `email` that the lead takes sets the lead's email too.
+    A trait `email` that the lead takes sets the lead's email too. With
+    `limited`, traits that would take the lead over ATTRIBUTE_LIMIT names
+    raise ApiError.
     """
     row = connection.execute(_ATTRIBUTES.where(leads.c.id == lead_id)).one()
     attributes = lead_attributes(row.attributes, lead_id)
+    if limited:
+        check_attribute_count(attributes.keys(), timed.keys())
     times = json.loads(row.attribute_times or "{}")
     newer = {name: (value, at) for name, (value, at) in timed.items() if times.get(name, at) <= at}
     if not newer:
         return
-    _check_attribute_count(lead_id, attributes, newer)
     for name, (value, at) in newer.items():
         attributes[name] = value
         times[name] = at
@@ -65,15 +79,20 @@ def apply_timed_traits(connection: Connection, lead_id: int, timed: dict[str, Ti
     connection.execute(update(leads).where(leads.c.id == lead_id).values(**values))
 
 
-def _check_attribute_count(lead_id: int, attributes: dict, traits: dict) -> None:
-    """Raise ApiError 400 `too_many_attributes` when the traits would give the lead too many names."""
-    count = len(attributes.keys() | traits.keys())
-    if count > ATTRIBUTE_LIMIT:
+def check_attribute_count(names: Iterable[str], added: Iterable[str]) -> None:
+    """Raise ApiError 400 `too_many_attributes` when `added` adds names and the total is over the limit.
+
+    A call that only writes names the lead already has is always accepted.
+    """
+    known = {folded(name) for name in names} - {"email"}
+    new = {folded(name) for name in added} - known - {"email"}
+    count = len(known) + len(new)
+    if new and count > ATTRIBUTE_LIMIT:
         raise ApiError(
             400,
             "too_many_attributes",
-            f"these traits would give lead {lead_id} {count} attributes, over the limit of {ATTRIBUTE_LIMIT} "
-            "per lead; send only the traits that scoring and your reports read",
+            f"these traits would make {count} attribute names, over the limit of {ATTRIBUTE_LIMIT} "
+            "per lead or visitor; send only the traits that scoring and your reports read",
             "traits",
             count,
         )
@@ -95,6 +114,7 @@ def store_visitor_traits(
     """
     if not traits:
         return
+    check_attribute_count(_visitor_trait_names(connection, anonymous_id), traits.keys())
     statement = insert_ignoring_statement(connection.dialect.name, visitor_traits, ("message_id",), "id")
     row = {
         "message_id": message_id,
@@ -104,6 +124,12 @@ def store_visitor_traits(
         "received_at": now,
     }
     connection.execute(statement, row)
+
+
+def _visitor_trait_names(connection: Connection, anonymous_id: str) -> set[str]:
+    """Return the trait names that a visitor's kept identify calls have."""
+    query = select(visitor_traits.c.traits).where(visitor_traits.c.anonymous_id == anonymous_id)
+    return {name for text in connection.execute(query).scalars() for name in json.loads(text)}
 
 
 _VISITOR_ROWS = (

@@ -199,7 +199,7 @@ def test_too_many_attributes_rejected(service: Service):
     assert second.status_code == 400, second.text
     error = second.json()["error"]
     assert (error["code"], error["field"], error["value"]) == ("too_many_attributes", "traits", 1201)
-    assert "over the limit of 1000 per lead" in error["message"]
+    assert "1201 attribute names, over the limit of 1000 per lead or visitor" in error["message"]
     assert len(json.loads(service.lead("u-wide").attributes)) == 600
     known = service.post("/v1/identify", {"userId": "u-wide", "traits": {"t1": 2}})
     assert known.status_code == 200, known.text
@@ -680,6 +680,13 @@ NAME_THE_TRAIT = 'name the trait, such as "title", or leave it out'
             "traits.EMAIL",
             "invalid_value",
             f'traits.EMAIL is "garbage", {NOT_AN_EMAIL}',
+        ),
+        (
+            "/v1/identify",
+            {"userId": "u-key-null", "traits": {"email": None}},
+            "traits.email",
+            "invalid_type",
+            'traits.email must be a string such as "ada@example.com", got null',
         ),
         (
             "/v1/identify",
