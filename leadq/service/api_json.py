@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from leadq.inputs.json_keys import first_repeated_key, mark_repeated_keys
 from leadq.json_nesting import MAX_NESTING, NestingTooDeep, parse_nested_json
 from leadq.service.errors import ApiError
 from leadq.service.tracking_body import decode_utf8
@@ -33,14 +34,25 @@ def parse_api_json(body: bytes) -> Any:
     """Parse a UTF-8 JSON body nested at most MAX_NESTING levels deep.
 
     Raises ApiError (400, `invalid_json`) for a body in another encoding or
-    nested too deeply, and json.JSONDecodeError for text that is not JSON,
-    which FastAPI reports as a validation error.
+    nested too deeply, ApiError (400, `duplicate_key`) for an object with a
+    repeated key, as the tracking API does, and json.JSONDecodeError for
+    text that is not JSON, which FastAPI reports as a validation error.
     """
     text = decode_utf8(body, "body")
     try:
-        return parse_nested_json(json.loads, text)
+        document = parse_nested_json(_loads, text)
     except NestingTooDeep:
         raise ApiError(400, "invalid_json", NESTING_MESSAGE, "body") from None
+    repeated = first_repeated_key(document, "body")
+    if repeated is not None:
+        where, key = repeated
+        message = f"{where} contains the key {json.dumps(key)[:60]} more than once; send each key once"
+        raise ApiError(400, "duplicate_key", message, f"{where}.{key}".removeprefix("body."))
+    return document
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=mark_repeated_keys)
 
 
 class StrictJsonRequest(Request):

@@ -13,7 +13,7 @@ from functools import partial
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import insert, select, update
 
 from leadq.errors import ModelError
@@ -51,15 +51,31 @@ router = APIRouter(
 _LEAD_ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 410, 422)}
 
 
+def _visible(reason: str) -> str:
+    if not reason.strip():
+        raise ValueError("the reason must contain text other than white space; say why")
+    return reason
+
+
 class RecycleRequest(BaseModel):
     reason: str = Field(
         min_length=1, max_length=500, pattern=WITHOUT_NUL, description="Why the lead starts over."
     )
 
+    @field_validator("reason")
+    @classmethod
+    def reason_has_text(cls, reason: str) -> str:
+        return _visible(reason)
+
 
 class StageRequest(BaseModel):
     stage: str = Field(description="A stage id of the active model, listed before the current one.")
     reason: str = Field(min_length=1, max_length=500, pattern=WITHOUT_NUL)
+
+    @field_validator("reason")
+    @classmethod
+    def reason_has_text(cls, reason: str) -> str:
+        return _visible(reason)
 
 
 class MergeRequest(BaseModel):

@@ -22,7 +22,7 @@ from leadq.lead_columns import AttributeFields, folded
 from leadq.scoring import micros_since_epoch
 from leadq.service.errors import ApiError
 from leadq.service.event_times import YEARS_PROBLEM, future_time_problem
-from leadq.service.identity import is_email_address, normalized_email
+from leadq.service.identity import MAX_EMAIL_LENGTH, is_email_address, normalized_email
 from leadq.service.ingest import Message
 from leadq.service.keys import active_key_hashes, authorize, key_hash, required_key, unknown_key_error
 from leadq.service.tracking_body import MESSAGE_LIMIT, SHRINK_MESSAGE, read_json_body
@@ -337,6 +337,15 @@ def _normalized_email_trait(email: Any, field: str) -> str:
             field,
         )
     normalized = normalized_email(email)
+    size = len((normalized or "").encode("utf-8", "surrogatepass"))
+    if size > MAX_EMAIL_LENGTH:
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"{field} has {size} bytes, over the limit of {MAX_EMAIL_LENGTH} bytes for an email address; "
+            "send the person's address, or leave the trait out",
+            field,
+        )
     if not is_email_address(normalized):
         raise ApiError(
             400,

@@ -99,6 +99,24 @@ def test_streamed_body_over_the_limit_rejected(client, keys, store):
     assert count_rows(store, webhook_subscriptions) == 0
 
 
+@pytest.mark.parametrize("path", [*JSON_ROUTES, "/api/leads/1/qualifications"])
+def test_repeated_key_rejected(client, keys, store, path):
+    response = post_bytes(client, keys, path, b'{"reason": "a", "reason": "b"}')
+    assert response.status_code == 400, response.text
+    message = 'body contains the key "reason" more than once; send each key once'
+    assert response.json()["error"] == {"code": "duplicate_key", "message": message, "field": "reason"}
+
+
+@pytest.mark.parametrize("path", ["/api/leads/1/recycle", "/api/leads/1/stage"])
+def test_blank_reason_rejected(client, keys, rows, path):
+    rows.lead()
+    response = post_bytes(client, keys, path, json.dumps({"stage": "mql", "reason": " \t "}).encode())
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_request", "reason")
+    assert "the reason must contain text other than white space; say why" in error["message"]
+
+
 def count_rows(store, table) -> int:
     with store.read() as connection:
         return len(connection.execute(select(table.c.id)).all())

@@ -683,6 +683,14 @@ NAME_THE_TRAIT = 'name the trait, such as "title", or leave it out'
         ),
         (
             "/v1/identify",
+            {"userId": "u-key-long", "traits": {"Email": "a" * 243 + "@example.com"}},
+            "traits.Email",
+            "invalid_value",
+            "traits.Email has 255 bytes, over the limit of 254 bytes for an email address; "
+            "send the person's address, or leave the trait out",
+        ),
+        (
+            "/v1/identify",
             {"userId": "u-key-null", "traits": {"email": None}},
             "traits.email",
             "invalid_type",
