@@ -147,6 +147,8 @@ def too_large(kind: str, detail: str) -> ApiError:
 
 def parse_json(body: bytes) -> Any:
     text = decode_utf8(body)
+    if not text.strip():
+        raise ApiError(400, "invalid_json", "the body is empty; send a JSON object such as the examples in docs/api.md")
     try:
         document = json.loads(
             text, parse_constant=_reject_constant, parse_int=_parse_int, object_pairs_hook=mark_repeated_keys

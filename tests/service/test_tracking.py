@@ -1032,6 +1032,17 @@ def test_control_character_message_reads_once(service: Service):
     assert message == "the body is not valid JSON: Invalid control character at line 1, column 15"
 
 
+@pytest.mark.parametrize("body", [b"", b" \r\n"])
+def test_empty_body_rejected(service: Service, body):
+    answer = service.post("/v1/track", body)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "invalid_json",
+        "the body is empty; send a JSON object such as the examples in docs/api.md",
+    )
+
+
 def test_chunked_oversized_body_error(service: Service):
     # A generator body goes out chunked, without a Content-Length.
     chunks = (b"x" * 16_384 for _ in range(640))
