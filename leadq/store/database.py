@@ -237,9 +237,14 @@ def _check_sqlite_file(url: str, *, create: bool) -> None:
     if path.is_dir():
         raise OptionError(_not_sqlite_message(path, "it is a directory", create))
     if not path.exists():
-        if create:
-            return
-        raise OptionError(_no_store_message(str(path), "the file does not exist"))
+        if not create:
+            raise OptionError(_no_store_message(str(path), "the file does not exist"))
+        if not path.parent.is_dir():
+            raise OptionError(
+                f"cannot create the store {path}: the folder {path.parent} does not exist; "
+                "create it first, or give a --database in an existing folder"
+            )
+        return
     try:
         tables = _table_names(path)
     except sqlite3.DatabaseError as error:

@@ -121,6 +121,19 @@ def test_sqlite_file_without_store(tmp_path):
     assert path.read_bytes() == b""
 
 
+def test_sqlite_file_in_missing_folder(tmp_path):
+    path = tmp_path / "missing" / "leadq.db"
+
+    done = leadq("serve", "--database", f"sqlite:///{path}")
+
+    assert done.returncode == 2, done.stderr
+    assert (
+        f"cannot create the store {path}: the folder {path.parent} does not exist; "
+        "create it first, or give a --database in an existing folder"
+    ) in done.stderr
+    assert not path.parent.exists()
+
+
 def test_sqlite_file_not_database(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("not a database, but long enough to have a header of one\n" * 4)
