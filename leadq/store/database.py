@@ -297,7 +297,11 @@ def _check_store_tables(store: Store) -> None:
     with store.engine.connect() as connection:
         if inspect(connection).has_table(ALEMBIC_VERSION_TABLE):
             return
+        # current_schema() is NULL when no schema of the search_path exists.
+        schema = connection.execute(text("SELECT current_schema()")).scalar()
     where = make_url(store.url).render_as_string()
+    if schema is None:
+        raise OptionError(_no_store_message(where, "no schema of the URL's search_path exists"))
     raise OptionError(_no_store_message(where, _NO_VERSION_TABLE))
 
 

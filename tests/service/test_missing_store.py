@@ -299,6 +299,15 @@ def test_missing_postgresql_schema_named(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: cannot create or upgrade the store in {url}: ")
     assert "(CREATE SCHEMA name)" in done.stderr
+
+
+def test_missing_postgresql_schema_named_by_read_command():
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3Dleadq_no_such_schema"
+    done = leadq("keys", "list", "--database", url)
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: no leadq store at {url}: no schema of the URL's search_path exists. {FIX}"
     assert "Traceback" not in done.stderr
 
 
