@@ -4,7 +4,7 @@
 and a repeated message id is stored and counted once. It applies identify
 and group calls, each message id once, then rescores every touched lead
 as of now with the active model. All of it is one transaction, retried on
-a deadlock or a lock timeout; when the function returns, everything is
+a deadlock or a lock timeout. When the function returns, everything is
 committed.
 """
 
@@ -61,8 +61,9 @@ class Message:
     timestamp: int | None = None
 
     def person_email(self) -> str | None:
-        """Return the person's email, normalized; a group message's traits describe a company.
+        """Return the person's email, normalized.
 
+        A group message gives None, because its traits describe a company.
         The tracking API stores the email trait under the key `email` in any
         spelling it arrives in, such as `Email` (leadq.service.tracking).
         """
@@ -210,7 +211,7 @@ def _survivors_after_lock(connection, lead_ids: list[int | None], locked) -> dic
 
 
 def _record_calls(connection, messages: list[Message], now: int) -> set[str]:
-    """Store the message ids of the identify and group calls; return those not stored before.
+    """Store the message ids of the identify and group calls, and return those not stored before.
 
     They are stored before any lead is locked. A concurrent transaction
     with the same message id then waits here until that one ends, and

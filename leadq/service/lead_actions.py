@@ -51,7 +51,7 @@ router = APIRouter(
 _LEAD_ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 410, 422)}
 
 
-def _visible(reason: str) -> str:
+def _with_text(reason: str) -> str:
     if not reason.strip():
         raise ValueError("the reason must contain text other than white space; say why")
     return reason
@@ -65,7 +65,7 @@ class RecycleRequest(BaseModel):
     @field_validator("reason")
     @classmethod
     def reason_has_text(cls, reason: str) -> str:
-        return _visible(reason)
+        return _with_text(reason)
 
 
 class StageRequest(BaseModel):
@@ -75,7 +75,7 @@ class StageRequest(BaseModel):
     @field_validator("reason")
     @classmethod
     def reason_has_text(cls, reason: str) -> str:
-        return _visible(reason)
+        return _with_text(reason)
 
 
 class MergeRequest(BaseModel):

@@ -75,7 +75,7 @@ def rescore_due(
 ) -> RescoreReport:
     """Rescore the leads whose noted event time has passed, in batches, and note each one's next time.
 
-    Leads in `skip`, and leads that fail here, are left out; a failed lead
+    Leads in `skip`, and leads that fail here, are left out. A failed lead
     keeps its old scores and its noted time.
     """
     report = RescoreReport()
@@ -91,7 +91,7 @@ def rescore_due(
 def _rescore_counted(
     store: Store, active: ActiveModel, ids: list[int], as_of: int | None, report: RescoreReport, note_next: bool = False
 ) -> ActiveModel:
-    """Rescore a batch, or each of its leads alone when the batch fails; count it in `report`.
+    """Rescore a batch, or each of its leads alone when the batch fails, and count it in `report`.
 
     Returns the version that the last rescore used.
     """

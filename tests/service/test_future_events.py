@@ -23,9 +23,8 @@ def demo(message_id: str, at: int, **fields) -> Message:
 
 def lead(store, lead_key: str):
     with store.read() as connection:
-        return connection.execute(
-            select(leads.c.id, leads.c.engagement, leads.c.stage, leads.c.rescore_at).where(leads.c.lead_key == lead_key)
-        ).one()
+        columns = select(leads.c.id, leads.c.engagement, leads.c.stage, leads.c.rescore_at)
+        return connection.execute(columns.where(leads.c.lead_key == lead_key)).one()
 
 
 def activated(store):
@@ -102,7 +101,7 @@ def test_imported_future_event_noted(store):
     assert lead(store, "ann@acme.example").rescore_at == now + HOUR
 
 
-def test_worker_counts_event_once_its_time_passes(store):
+def test_worker_counts_event_when_due(store):
     activated(store)
     ingest_messages(store, [demo("f-11", now_micros() + 1_000_000, user_id="u-9")])
     assert lead(store, "u-9").engagement == 0.0

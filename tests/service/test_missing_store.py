@@ -301,7 +301,7 @@ def test_missing_postgresql_schema_named(tmp_path):
     assert "(CREATE SCHEMA name)" in done.stderr
 
 
-def test_missing_postgresql_schema_named_by_read_command():
+def test_read_command_names_missing_schema():
     separator = "&" if "?" in POSTGRES_URL else "?"
     url = f"{POSTGRES_URL}{separator}options=-csearch_path%3Dleadq_no_such_schema"
     done = leadq("keys", "list", "--database", url)

@@ -17,7 +17,7 @@ def count_leads(store) -> int:
         return connection.execute(select(func.count()).select_from(leads)).scalar_one()
 
 
-def test_retried_identify_without_timestamp_keeps_newer_value(store):
+def test_retried_identify_keeps_newer_value(store):
     send(store, identify("r-1", user_id="u-1", traits={"title": "CEO"}))
     send(store, identify("r-2", user_id="u-1", traits={"title": "CTO"}))
     send(store, identify("r-1", user_id="u-1", traits={"title": "CEO"}))
@@ -25,7 +25,7 @@ def test_retried_identify_without_timestamp_keeps_newer_value(store):
     assert attributes(store, "u-1") == {"title": "CTO"}
 
 
-def test_identify_repeated_in_one_batch_applies_once(store):
+def test_identify_repeated_in_batch(store):
     ingest_messages(
         store,
         [
@@ -38,7 +38,7 @@ def test_identify_repeated_in_one_batch_applies_once(store):
     assert attributes(store, "u-2") == {"title": "CTO"}
 
 
-def test_identify_repeated_in_one_group_applies_once(store):
+def test_identify_repeated_in_group(store):
     retried = [identify("r-1", user_id="u-3", traits={"title": "CEO"})]
     newer = [identify("r-2", user_id="u-3", traits={"title": "CTO"})]
     ingest_requests(store, [retried, newer, retried])
@@ -46,7 +46,7 @@ def test_identify_repeated_in_one_group_applies_once(store):
     assert attributes(store, "u-3") == {"title": "CTO"}
 
 
-def test_retried_visitor_identify_after_link_changes_nothing(store):
+def test_retried_visitor_identify_after_link(store):
     send(store, identify("v-1", anonymous_id="anon-4", traits={"title": "CEO"}))
     send(store, identify("v-2", user_id="u-4", anonymous_id="anon-4"))
     send(store, identify("v-3", user_id="u-4", traits={"title": "CTO"}))
@@ -65,7 +65,7 @@ def test_retried_identify_creates_no_erased_lead(store):
     assert count_leads(store) == 0
 
 
-def test_retried_group_without_timestamp_keeps_newer_account(store):
+def test_retried_group_keeps_newer_account(store):
     send(store, group("g-1", "acme", user_id="u-6"))
     send(store, group("g-2", "globex", user_id="u-6"))
     send(store, group("g-1", "acme", user_id="u-6"))
@@ -73,7 +73,7 @@ def test_retried_group_without_timestamp_keeps_newer_account(store):
     assert group_of(store, "u-6") == "globex"
 
 
-def test_identify_and_group_calls_share_message_ids(store):
+def test_calls_share_message_ids(store):
     send(store, identify("s-1", user_id="u-7", traits={"title": "CEO"}))
     send(store, group("s-1", "acme", user_id="u-7"))
 
@@ -82,7 +82,7 @@ def test_identify_and_group_calls_share_message_ids(store):
         assert connection.execute(select(applied_calls.c.message_id)).scalars().all() == ["s-1"]
 
 
-def test_event_and_call_may_share_a_message_id(store):
+def test_event_and_call_share_id(store):
     """Events keep their message ids apart from calls, so neither hides the other."""
     event = Message("track", "s-2", user_id="u-8", event="demo_requested", timestamp=T0)
     result = ingest_messages(store, [event, identify("s-2", user_id="u-8", traits={"title": "CEO"})])
